@@ -1,0 +1,223 @@
+//! Who may see and change what. Enforced on every command and every query.
+//!
+//! - admin (and the host's `system` actor): everything;
+//! - head of department: records owned by members of their department;
+//! - manager: records they own;
+//! - specialist: records linked to tasks assigned to them (read, log activities,
+//!   complete their tasks).
+//!
+//! Contacts and companies are also readable through a deal the actor can read,
+//! so a measurer sent to a deal sees the client's address and phone.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::CrmError;
+use crate::id::{AnyId, UserId};
+use crate::state::State;
+use crate::user::{Role, User};
+
+/// Who executes a command or asks a query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Actor {
+    /// The host itself: setup, integrations, migrations. Written `"system"`.
+    System,
+    /// A user of the CRM, written as their ID.
+    User(UserId),
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::System => f.write_str("system"),
+            Actor::User(id) => id.fmt(f),
+        }
+    }
+}
+
+impl FromStr for Actor {
+    type Err = CrmError;
+    fn from_str(text: &str) -> Result<Self, CrmError> {
+        if text == "system" {
+            return Ok(Actor::System);
+        }
+        text.parse().map(Actor::User).map_err(|_| {
+            CrmError::validation("actor", format!("{text:?} is neither \"system\" nor a user id like \"usr-1-2\""))
+        })
+    }
+}
+
+impl Serialize for Actor {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Actor {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The rights of one actor against one state.
+#[derive(Clone, Copy)]
+pub(crate) struct Access<'s> {
+    state: &'s State,
+    actor: Actor,
+    user: Option<&'s User>,
+}
+
+impl<'s> Access<'s> {
+    /// Fails when the actor is an unknown or deactivated user.
+    pub fn new(state: &'s State, actor: Actor) -> Result<Self, CrmError> {
+        let user = match actor {
+            Actor::System => None,
+            Actor::User(id) => {
+                let user = state.users.get(&id).ok_or_else(|| CrmError::not_found("user", id))?;
+                if !user.active {
+                    return Err(CrmError::denied(actor, "act: the user is deactivated"));
+                }
+                Some(user)
+            }
+        };
+        Ok(Self { state, actor, user })
+    }
+
+    pub fn actor(&self) -> Actor {
+        self.actor
+    }
+
+    /// The acting user's id; `None` for the system actor.
+    pub fn user_id(&self) -> Option<UserId> {
+        self.user.map(|user| user.id)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.user.is_none_or(|user| user.role == Role::Admin)
+    }
+
+    pub fn require_admin(&self, action: &str) -> Result<(), CrmError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(CrmError::denied(self.actor, format!("{action} (admins only)")))
+        }
+    }
+
+    /// Creating contacts, companies and deals is sales work: not for specialists.
+    pub fn require_sales_role(&self, action: &str) -> Result<(), CrmError> {
+        match self.user.map(|user| user.role) {
+            Some(Role::Specialist) => Err(CrmError::denied(self.actor, format!("{action} (specialists may not)"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether records owned by `owner` are in the actor's scope (own, department, all).
+    pub fn owns_scope(&self, owner: UserId) -> bool {
+        let Some(user) = self.user else { return true };
+        match user.role {
+            Role::Admin => true,
+            Role::HeadOfDepartment => {
+                owner == user.id
+                    || (user.department.is_some()
+                        && self.state.users.get(&owner).is_some_and(|o| o.department == user.department))
+            }
+            Role::Manager | Role::Specialist => owner == user.id,
+        }
+    }
+
+    fn has_task_on(&self, record: AnyId) -> bool {
+        let Some(user) = self.user else { return true };
+        self.state.tasks_by_record.get(&record).is_some_and(|tasks| {
+            tasks.iter().any(|task| self.state.tasks.get(task).is_some_and(|task| task.assignee == user.id))
+        })
+    }
+
+    /// Whether the actor may change the record (and the record exists).
+    pub fn can_edit(&self, record: AnyId) -> bool {
+        let state = self.state;
+        match record {
+            AnyId::ContactId(id) => state.contacts.get(&id).is_some_and(|c| self.owns_scope(c.owner)),
+            AnyId::CompanyId(id) => state.companies.get(&id).is_some_and(|c| self.owns_scope(c.owner)),
+            AnyId::DealId(id) => state.deals.get(&id).is_some_and(|d| self.owns_scope(d.owner)),
+            AnyId::TaskId(id) => state.tasks.get(&id).is_some_and(|task| {
+                self.owns_scope(task.assignee) || task.link.is_some_and(|link| self.can_edit(link))
+            }),
+            AnyId::ActivityId(id) => state.activities.get(&id).is_some_and(|activity| {
+                self.is_admin()
+                    || activity.logged_by == self.actor
+                    || self.can_edit(activity.link)
+            }),
+            _ => self.is_admin() && state.exists(record),
+        }
+    }
+
+    /// Whether the actor may see the record (and the record exists).
+    pub fn can_read(&self, record: AnyId) -> bool {
+        if self.can_edit(record) {
+            return true;
+        }
+        let state = self.state;
+        match record {
+            AnyId::DealId(_) => self.has_task_on(record),
+            AnyId::ContactId(_) | AnyId::CompanyId(_) => {
+                self.has_task_on(record)
+                    || state.deals_by_party.get(&record).is_some_and(|deals| {
+                        deals.iter().any(|deal| self.can_read(AnyId::DealId(*deal)))
+                    })
+            }
+            AnyId::TaskId(id) => state.tasks.get(&id).is_some_and(|task| Some(task.assignee) == self.user_id()),
+            AnyId::ActivityId(id) => state.activities.get(&id).is_some_and(|activity| self.can_read(activity.link)),
+            // Users, departments, pipelines, stages and field definitions are shared reference data.
+            _ => state.exists(record),
+        }
+    }
+
+    /// `not_found` when the record does not exist, `permission_denied` when it is not visible.
+    pub fn require_read(&self, record: AnyId) -> Result<(), CrmError> {
+        self.require(record, self.can_read(record), "read")
+    }
+
+    /// `not_found` when the record does not exist, `permission_denied` when it may not be changed.
+    pub fn require_edit(&self, record: AnyId) -> Result<(), CrmError> {
+        self.require(record, self.can_edit(record), "change")
+    }
+
+    fn require(&self, record: AnyId, allowed: bool, verb: &str) -> Result<(), CrmError> {
+        if allowed {
+            Ok(())
+        } else if !self.state.exists(record) {
+            Err(CrmError::not_found(record.kind(), record))
+        } else {
+            Err(CrmError::denied(self.actor, format!("{verb} {} {record}", record.kind())))
+        }
+    }
+
+    /// The owner a new record gets: the given one (which must be in scope), or the actor.
+    pub fn owner_for_new(&self, requested: Option<UserId>) -> Result<UserId, CrmError> {
+        let owner = match (requested, self.user_id()) {
+            (Some(owner), _) => owner,
+            (None, Some(me)) => me,
+            (None, None) => return Err(CrmError::validation("owner", "is required when the actor is system")),
+        };
+        self.require_assignable("owner", owner)?;
+        if !self.owns_scope(owner) {
+            return Err(CrmError::denied(self.actor, format!("give records to {owner} (outside their scope)")));
+        }
+        Ok(owner)
+    }
+
+    /// A user that records or tasks can be given to: existing and active.
+    pub fn require_assignable(&self, field: &str, user: UserId) -> Result<(), CrmError> {
+        match self.state.users.get(&user) {
+            None => Err(CrmError::not_found("user", user)),
+            Some(found) if !found.active => {
+                Err(CrmError::validation(field, format!("user {user} is deactivated")))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+}

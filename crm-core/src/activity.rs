@@ -1,0 +1,106 @@
+//! Activities: calls, e-mails, meetings and notes logged on a contact, company or deal.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::access::Actor;
+use crate::command::Ctx;
+use crate::error::CrmError;
+use crate::event::Event;
+use crate::id::{ActivityId, AnyId};
+use crate::{task, validate};
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityKind {
+    Call,
+    Email,
+    Meeting,
+    Note,
+}
+
+/// Who started a call or e-mail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// A stored activity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    pub id: ActivityId,
+    pub kind: ActivityKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    pub link: AnyId,
+    /// When it happened (may be earlier than when it was logged).
+    pub occurred_at: DateTime<Utc>,
+    pub logged_at: DateTime<Utc>,
+    pub logged_by: Actor,
+}
+
+/// Input for [`crate::Command::LogActivity`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewActivity {
+    pub kind: ActivityKind,
+    pub link: AnyId,
+    #[serde(default)]
+    pub direction: Option<Direction>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub duration_seconds: Option<u32>,
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// Defaults to `now`.
+    #[serde(default)]
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+/// Longest activity the engine accepts: one week.
+const MAX_DURATION_SECONDS: u32 = 7 * 24 * 3600;
+
+/// Handles [`crate::Command::LogActivity`]: anyone who can see the linked record.
+pub(crate) fn log(ctx: &mut Ctx<'_>, input: &NewActivity) -> Result<Vec<Event>, CrmError> {
+    task::check_link(ctx, "link", input.link)?;
+    let subject = validate::optional_name("subject", input.subject.as_deref())?;
+    let body = validate::optional_text("body", input.body.as_deref())?;
+    if input.kind == ActivityKind::Note && subject.is_none() && body.is_none() {
+        return Err(CrmError::validation("body", "a note needs a subject or a body"));
+    }
+    if let Some(seconds) = input.duration_seconds.filter(|s| *s > MAX_DURATION_SECONDS) {
+        return Err(CrmError::validation("duration_seconds", format!("{seconds} is longer than a week")));
+    }
+    let outcome = match input.outcome.as_deref() {
+        None => None,
+        Some(outcome) => Some(validate::key("outcome", outcome)?),
+    };
+    let activity = Activity {
+        id: ctx.next_id(),
+        kind: input.kind,
+        direction: input.direction,
+        subject,
+        body,
+        duration_seconds: input.duration_seconds,
+        outcome,
+        link: input.link,
+        occurred_at: input.occurred_at.unwrap_or(ctx.now),
+        logged_at: ctx.now,
+        logged_by: ctx.actor(),
+    };
+    Ok(vec![Event::ActivityLogged { activity }])
+}

@@ -1,0 +1,100 @@
+//! The one public error type. Every variant has a stable machine-readable `code()`
+//! that bindings expose unchanged; messages name the field and the offending value.
+
+use serde::Serialize;
+
+/// Why a command, query or input was refused. Nothing changed when this is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CrmError {
+    /// A value broke a rule: wrong format, out of range, missing, inconsistent.
+    #[error("{field}: {reason}")]
+    Validation { field: String, reason: String },
+
+    /// The input could not be read at all: broken JSON, wrong type, unknown field.
+    #[error("malformed input at {path}: {reason}")]
+    Malformed { path: String, reason: String },
+
+    /// An input was larger than the engine accepts.
+    #[error("{field}: too large ({actual} > {limit})")]
+    TooLarge { field: String, limit: usize, actual: usize },
+
+    /// A referenced entity does not exist.
+    #[error("{kind} {id} not found")]
+    NotFound { kind: String, id: String },
+
+    /// The actor's role or scope does not allow this.
+    #[error("permission denied: {actor} may not {action}")]
+    PermissionDenied { actor: String, action: String },
+
+    /// The command is valid in itself but not in the current state.
+    #[error("conflict: {reason}")]
+    Conflict { reason: String },
+
+    /// Two amounts in different currencies were combined.
+    #[error("currency mismatch: {left} and {right}")]
+    CurrencyMismatch { left: String, right: String },
+
+    /// Arithmetic left the representable range.
+    #[error("overflow in {operation}")]
+    Overflow { operation: String },
+
+    /// The journal could not be read or written.
+    #[error("storage: {reason}")]
+    Storage { reason: String },
+}
+
+impl CrmError {
+    /// The stable code of this error, e.g. `"validation"` or `"not_found"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CrmError::Validation { .. } => "validation",
+            CrmError::Malformed { .. } => "malformed",
+            CrmError::TooLarge { .. } => "too_large",
+            CrmError::NotFound { .. } => "not_found",
+            CrmError::PermissionDenied { .. } => "permission_denied",
+            CrmError::Conflict { .. } => "conflict",
+            CrmError::CurrencyMismatch { .. } => "currency_mismatch",
+            CrmError::Overflow { .. } => "overflow",
+            CrmError::Storage { .. } => "storage",
+        }
+    }
+
+    /// Every code `code()` can return; bindings map each to an exception class.
+    pub const CODES: &'static [&'static str] = &[
+        "validation",
+        "malformed",
+        "too_large",
+        "not_found",
+        "permission_denied",
+        "conflict",
+        "currency_mismatch",
+        "overflow",
+        "storage",
+    ];
+
+    pub fn validation(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        CrmError::Validation { field: field.into(), reason: reason.into() }
+    }
+
+    pub fn not_found(kind: &str, id: impl ToString) -> Self {
+        CrmError::NotFound { kind: kind.to_string(), id: id.to_string() }
+    }
+
+    pub fn denied(actor: impl ToString, action: impl Into<String>) -> Self {
+        CrmError::PermissionDenied { actor: actor.to_string(), action: action.into() }
+    }
+
+    pub fn conflict(reason: impl Into<String>) -> Self {
+        CrmError::Conflict { reason: reason.into() }
+    }
+
+    pub(crate) fn malformed(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        CrmError::Malformed { path: path.into(), reason: reason.into() }
+    }
+
+    pub(crate) fn too_large(field: impl Into<String>, limit: usize, actual: usize) -> Self {
+        CrmError::TooLarge { field: field.into(), limit, actual }
+    }
+}

@@ -1,0 +1,67 @@
+//! The journal: where events are kept. A trait, so the core stays free of I/O;
+//! the in-memory journal lives here, durable ones (SQLite) in their own crates.
+
+use crate::error::CrmError;
+use crate::event::EventEnvelope;
+
+/// An append-only log of events, numbered from 1 without gaps.
+pub trait Journal {
+    /// Appends a batch atomically: all of it is stored, or none of it and an error.
+    /// `batch[0].seq` is always `last_seq() + 1`.
+    fn append(&mut self, batch: &[EventEnvelope]) -> Result<(), CrmError>;
+
+    /// The events with `seq >= from`, in order.
+    fn read_from(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError>;
+
+    /// The event at `seq`, if there is one.
+    fn get(&self, seq: u64) -> Result<Option<EventEnvelope>, CrmError>;
+
+    /// The position of the last stored event (0 when empty).
+    fn last_seq(&self) -> u64;
+}
+
+/// A journal in memory: for tests, the browser (whose host persists exported events)
+/// and anywhere durability is handled elsewhere.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryJournal {
+    events: Vec<EventEnvelope>,
+}
+
+impl MemoryJournal {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// All events, oldest first.
+    pub fn events(&self) -> &[EventEnvelope] {
+        &self.events
+    }
+}
+
+impl Journal for MemoryJournal {
+    fn append(&mut self, batch: &[EventEnvelope]) -> Result<(), CrmError> {
+        let expected = self.last_seq() + 1;
+        if let Some(first) = batch.first().filter(|first| first.seq != expected) {
+            return Err(CrmError::conflict(format!(
+                "journal append at seq {} but the next free position is {expected}",
+                first.seq
+            )));
+        }
+        self.events.extend_from_slice(batch);
+        Ok(())
+    }
+
+    fn read_from(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError> {
+        let start = usize::try_from(from.saturating_sub(1)).unwrap_or(usize::MAX).min(self.events.len());
+        Ok(self.events[start..].to_vec())
+    }
+
+    fn get(&self, seq: u64) -> Result<Option<EventEnvelope>, CrmError> {
+        let index = usize::try_from(seq).ok().and_then(|seq| seq.checked_sub(1));
+        Ok(index.and_then(|index| self.events.get(index)).cloned())
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.events.len() as u64
+    }
+}

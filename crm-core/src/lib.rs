@@ -1,0 +1,51 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations)]
+
+// The engine and its inputs and outputs.
+pub mod command;
+pub mod engine;
+pub mod event;
+pub mod journal;
+pub mod query;
+pub mod state;
+
+// One module per aggregate.
+pub mod activity;
+pub mod company;
+pub mod contact;
+pub mod custom_field;
+pub mod deal;
+pub mod pipeline;
+pub mod task;
+pub mod user;
+
+// Cross-cutting pieces.
+pub mod access;
+pub mod error;
+pub mod id;
+pub mod money;
+mod ownership;
+pub mod validate;
+
+pub use access::Actor;
+pub use activity::{Activity, ActivityKind, Direction, NewActivity};
+pub use command::Command;
+pub use company::{Company, CompanyFields, CompanyPatch, NewCompany};
+pub use contact::{Consent, Contact, ContactFields, ContactPatch, NewContact};
+pub use custom_field::{EntityKind, FieldDefinition, FieldKind, FieldValue, NewField};
+pub use deal::{Deal, DealFields, DealPatch, DealStatus, NewDeal, StageChange};
+pub use engine::{parse_now, Crm, CrmOptions, Outcome, Record};
+pub use error::CrmError;
+pub use event::{Event, EventEnvelope, SCHEMA_VERSION};
+pub use id::{ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, FieldId, PipelineId, ReplicaId, StageId, TaskId, UserId};
+pub use journal::{Journal, MemoryJournal};
+pub use money::{Currency, Money};
+pub use pipeline::{NewPipeline, NewStage, Pipeline, Stage, StageKind};
+pub use query::{ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Paging, Query, TaskFilter};
+pub use state::State;
+pub use task::{NewTask, Task, TaskCompletion, TaskStatus};
+pub use user::{Department, NewDepartment, NewUser, Role, User, UserPatch};
+
+/// Decimal numbers, re-exported so hosts use the same type as the engine.
+pub use rust_decimal::Decimal;
