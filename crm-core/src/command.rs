@@ -12,79 +12,101 @@ use crate::custom_field::NewField;
 use crate::deal::{DealPatch, NewDeal};
 use crate::error::CrmError;
 use crate::event::Event;
-use crate::id::{AnyId, DealId, ReplicaId, StageId, TaskId, UserId};
+use crate::id::{AnyId, CompanyId, ContactId, DealId, ReplicaId, StageId, TaskId, UserId};
+use crate::tagged::tagged_enum;
 use crate::pipeline::NewPipeline;
 use crate::state::State;
 use crate::task::{NewTask, TaskCompletion};
 use crate::user::{NewDepartment, NewUser, UserPatch};
 use crate::{activity, company, contact, custom_field, deal, ownership, pipeline, task, user};
 
-/// A change to the CRM. JSON: `{"type": "create_contact", ...fields}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Command {
-    CreateDepartment(NewDepartment),
-    CreateUser(NewUser),
-    UpdateUser { id: UserId, #[serde(flatten)] patch: UserPatch },
-    /// Keeps the user's history; they can no longer act or be given records.
-    DeactivateUser { id: UserId },
-    DefineField(NewField),
-    CreateContact(NewContact),
-    UpdateContact { id: crate::id::ContactId, #[serde(flatten)] patch: ContactPatch },
-    CreateCompany(NewCompany),
-    UpdateCompany { id: crate::id::CompanyId, #[serde(flatten)] patch: CompanyPatch },
-    CreatePipeline(NewPipeline),
-    CreateDeal(NewDeal),
-    UpdateDeal { id: DealId, #[serde(flatten)] patch: DealPatch },
-    /// Moves a deal to a stage; a lost stage needs `lost_reason`.
-    MoveDeal {
-        id: DealId,
-        stage: StageId,
-        #[serde(default)]
-        lost_reason: Option<String>,
-    },
-    CreateTask(NewTask),
-    CompleteTask { id: TaskId, #[serde(flatten)] completion: TaskCompletion },
-    CancelTask {
-        id: TaskId,
-        #[serde(default)]
-        reason: Option<String>,
-    },
-    ReassignTask { id: TaskId, assignee: UserId },
-    LogActivity(NewActivity),
-    /// Gives one contact, company or deal to another owner.
-    AssignOwner { record: AnyId, owner: UserId },
-    /// Hands everything `from` owns (contacts, companies, deals) and their open
-    /// tasks to `to` in one step, e.g. when an employee leaves.
-    ReassignOwner { from: UserId, to: UserId },
+tagged_enum! {
+    /// A change to the CRM. JSON: `{"type": "create_contact", ...fields}`.
+    pub enum Command via CommandTwin {
+        CreateDepartment(NewDepartment) = "create_department",
+        CreateUser(NewUser) = "create_user",
+        UpdateUser(Update<UserId, UserPatch>) = "update_user",
+        /// Keeps the user's history; they can no longer act or be given records.
+        DeactivateUser(Target<UserId>) = "deactivate_user",
+        DefineField(NewField) = "define_field",
+        CreateContact(NewContact) = "create_contact",
+        UpdateContact(Update<ContactId, ContactPatch>) = "update_contact",
+        CreateCompany(NewCompany) = "create_company",
+        UpdateCompany(Update<CompanyId, CompanyPatch>) = "update_company",
+        CreatePipeline(NewPipeline) = "create_pipeline",
+        CreateDeal(NewDeal) = "create_deal",
+        UpdateDeal(Update<DealId, DealPatch>) = "update_deal",
+        /// Moves a deal to a stage; a lost stage needs `lost_reason`.
+        MoveDeal(DealMove) = "move_deal",
+        CreateTask(NewTask) = "create_task",
+        CompleteTask(TaskCompletion) = "complete_task",
+        CancelTask(TaskCancellation) = "cancel_task",
+        ReassignTask(TaskReassignment) = "reassign_task",
+        LogActivity(NewActivity) = "log_activity",
+        /// Gives one contact, company or deal to another owner.
+        AssignOwner(OwnerAssignment) = "assign_owner",
+        /// Hands everything `from` owns (contacts, companies, deals) and their open
+        /// tasks to `to` in one step, e.g. when an employee leaves.
+        ReassignOwner(OwnerHandover) = "reassign_owner",
+    }
 }
 
-impl Command {
-    /// The command's `type` tag, e.g. `"create_contact"`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::CreateDepartment(_) => "create_department",
-            Command::CreateUser(_) => "create_user",
-            Command::UpdateUser { .. } => "update_user",
-            Command::DeactivateUser { .. } => "deactivate_user",
-            Command::DefineField(_) => "define_field",
-            Command::CreateContact(_) => "create_contact",
-            Command::UpdateContact { .. } => "update_contact",
-            Command::CreateCompany(_) => "create_company",
-            Command::UpdateCompany { .. } => "update_company",
-            Command::CreatePipeline(_) => "create_pipeline",
-            Command::CreateDeal(_) => "create_deal",
-            Command::UpdateDeal { .. } => "update_deal",
-            Command::MoveDeal { .. } => "move_deal",
-            Command::CreateTask(_) => "create_task",
-            Command::CompleteTask { .. } => "complete_task",
-            Command::CancelTask { .. } => "cancel_task",
-            Command::ReassignTask { .. } => "reassign_task",
-            Command::LogActivity(_) => "log_activity",
-            Command::AssignOwner { .. } => "assign_owner",
-            Command::ReassignOwner { .. } => "reassign_owner",
-        }
-    }
+/// An update of one entity: `{"id": ..., "patch": {...}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Update<I, P> {
+    pub id: I,
+    pub patch: P,
+}
+
+/// A command about one entity that needs nothing but its ID.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target<I> {
+    pub id: I,
+}
+
+/// Input for [`Command::MoveDeal`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DealMove {
+    pub id: DealId,
+    pub stage: StageId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_reason: Option<String>,
+}
+
+/// Input for [`Command::CancelTask`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskCancellation {
+    pub id: TaskId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Input for [`Command::ReassignTask`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskReassignment {
+    pub id: TaskId,
+    pub assignee: UserId,
+}
+
+/// Input for [`Command::AssignOwner`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerAssignment {
+    pub record: AnyId,
+    pub owner: UserId,
+}
+
+/// Input for [`Command::ReassignOwner`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerHandover {
+    pub from: UserId,
+    pub to: UserId,
 }
 
 /// Everything a handler may look at while deciding. It allocates IDs but changes nothing:
@@ -128,23 +150,23 @@ pub(crate) fn decide(ctx: &mut Ctx<'_>, command: &Command) -> Result<Vec<Event>,
     match command {
         Command::CreateDepartment(input) => user::create_department(ctx, input),
         Command::CreateUser(input) => user::create_user(ctx, input),
-        Command::UpdateUser { id, patch } => user::update_user(ctx, *id, patch),
-        Command::DeactivateUser { id } => user::deactivate_user(ctx, *id),
+        Command::UpdateUser(update) => user::update_user(ctx, update.id, &update.patch),
+        Command::DeactivateUser(target) => user::deactivate_user(ctx, target.id),
         Command::DefineField(input) => custom_field::define(ctx, input),
         Command::CreateContact(input) => contact::create(ctx, input),
-        Command::UpdateContact { id, patch } => contact::update(ctx, *id, patch),
+        Command::UpdateContact(update) => contact::update(ctx, update.id, &update.patch),
         Command::CreateCompany(input) => company::create(ctx, input),
-        Command::UpdateCompany { id, patch } => company::update(ctx, *id, patch),
+        Command::UpdateCompany(update) => company::update(ctx, update.id, &update.patch),
         Command::CreatePipeline(input) => pipeline::create(ctx, input),
         Command::CreateDeal(input) => deal::create(ctx, input),
-        Command::UpdateDeal { id, patch } => deal::update(ctx, *id, patch),
-        Command::MoveDeal { id, stage, lost_reason } => deal::move_to(ctx, *id, *stage, lost_reason.as_deref()),
+        Command::UpdateDeal(update) => deal::update(ctx, update.id, &update.patch),
+        Command::MoveDeal(input) => deal::move_to(ctx, input.id, input.stage, input.lost_reason.as_deref()),
         Command::CreateTask(input) => task::create(ctx, input),
-        Command::CompleteTask { id, completion } => task::complete(ctx, *id, completion),
-        Command::CancelTask { id, reason } => task::cancel(ctx, *id, reason.as_deref()),
-        Command::ReassignTask { id, assignee } => task::reassign(ctx, *id, *assignee),
+        Command::CompleteTask(input) => task::complete(ctx, input),
+        Command::CancelTask(input) => task::cancel(ctx, input.id, input.reason.as_deref()),
+        Command::ReassignTask(input) => task::reassign(ctx, input.id, input.assignee),
         Command::LogActivity(input) => activity::log(ctx, input),
-        Command::AssignOwner { record, owner } => ownership::assign_owner(ctx, *record, *owner),
-        Command::ReassignOwner { from, to } => ownership::reassign_owner(ctx, *from, *to),
+        Command::AssignOwner(input) => ownership::assign_owner(ctx, input.record, input.owner),
+        Command::ReassignOwner(input) => ownership::reassign_owner(ctx, input.from, input.to),
     }
 }

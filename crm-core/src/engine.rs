@@ -171,7 +171,7 @@ impl<J: Journal> Crm<J> {
     /// `actor` is `"system"` or a user ID; `now` is RFC 3339 with an offset.
     pub fn execute_json(&mut self, actor: &str, now: &str, command: &str) -> Result<String, CrmError> {
         let (actor, now) = (actor.parse()?, parse_now(now)?);
-        let command: Command = from_json("command", command)?;
+        let command: Command = command.parse()?;
         let outcome = self.execute(actor, now, &command)?;
         to_json(&outcome)
     }
@@ -179,17 +179,17 @@ impl<J: Journal> Crm<J> {
     /// Answers a query as `actor` at `now`, as a JSON value.
     pub fn query(&self, actor: Actor, now: DateTime<Utc>, query: &Query) -> Result<serde_json::Value, CrmError> {
         let value = match query {
-            Query::Get { id } => serde_json::to_value(self.get(actor, *id)?),
+            Query::Get(target) => serde_json::to_value(self.get(actor, target.id)?),
             Query::ListContacts(filter) => serde_json::to_value(self.contacts(actor, filter)?),
             Query::ListCompanies(filter) => serde_json::to_value(self.companies(actor, filter)?),
             Query::ListDeals(filter) => serde_json::to_value(self.deals(actor, filter)?),
             Query::ListTasks(filter) => serde_json::to_value(self.tasks(actor, now, filter)?),
             Query::ListActivities(filter) => serde_json::to_value(self.activities(actor, filter)?),
-            Query::ListUsers => serde_json::to_value(self.users(actor)?),
-            Query::ListDepartments => serde_json::to_value(self.departments(actor)?),
-            Query::ListPipelines => serde_json::to_value(self.pipelines(actor)?),
-            Query::ListFields => serde_json::to_value(self.fields(actor)?),
-            Query::Timeline { id, limit } => serde_json::to_value(self.timeline(actor, *id, *limit)?),
+            Query::ListUsers(paging) => serde_json::to_value(paging.page(self.users(actor)?.into_iter())),
+            Query::ListDepartments(paging) => serde_json::to_value(paging.page(self.departments(actor)?.into_iter())),
+            Query::ListPipelines(paging) => serde_json::to_value(paging.page(self.pipelines(actor)?.into_iter())),
+            Query::ListFields(paging) => serde_json::to_value(paging.page(self.fields(actor)?.into_iter())),
+            Query::Timeline(query) => serde_json::to_value(self.timeline(actor, query.id, query.limit)?),
         };
         value.map_err(|err| CrmError::Storage { reason: format!("could not serialise a query result: {err}") })
     }
@@ -197,7 +197,7 @@ impl<J: Journal> Crm<J> {
     /// Answers a query given as JSON, with the result as JSON.
     pub fn query_json(&self, actor: &str, now: &str, query: &str) -> Result<String, CrmError> {
         let (actor, now) = (actor.parse()?, parse_now(now)?);
-        let query: Query = from_json("query", query)?;
+        let query: Query = query.parse()?;
         to_json(&self.query(actor, now, &query)?)
     }
 
@@ -287,21 +287,6 @@ pub fn parse_now(now: &str) -> Result<DateTime<Utc>, CrmError> {
     DateTime::parse_from_rfc3339(now.trim())
         .map(|time| time.with_timezone(&Utc))
         .map_err(|_| CrmError::validation("now", format!("{now:?} is not an RFC 3339 time like \"2026-11-27T09:30:00Z\"")))
-}
-
-/// Reads JSON with a size limit and an error that names the path of the bad value.
-pub(crate) fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, CrmError> {
-    if text.len() > validate::MAX_JSON_BYTES {
-        return Err(CrmError::too_large(what, validate::MAX_JSON_BYTES, text.len()));
-    }
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let path = if path == "." { what.to_string() } else { format!("{what}.{path}") };
-        CrmError::malformed(path, err.into_inner().to_string())
-    })?;
-    deserializer.end().map_err(|err| CrmError::malformed(what, err.to_string()))?;
-    Ok(value)
 }
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, CrmError> {

@@ -151,6 +151,19 @@ macro_rules! define_id {
                 AnyId::$name(id)
             }
         }
+
+        impl TryFrom<AnyId> for $name {
+            type Error = CrmError;
+            fn try_from(id: AnyId) -> Result<Self, CrmError> {
+                match id {
+                    AnyId::$name(id) => Ok(id),
+                    other => Err(CrmError::validation(
+                        $kind,
+                        format!("{other} is a {}, not a {}", other.kind(), $kind),
+                    )),
+                }
+            }
+        }
     };
 }
 

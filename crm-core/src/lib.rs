@@ -26,11 +26,12 @@ pub mod error;
 pub mod id;
 pub mod money;
 mod ownership;
+mod tagged;
 pub mod validate;
 
 pub use access::Actor;
 pub use activity::{Activity, ActivityKind, Direction, NewActivity};
-pub use command::Command;
+pub use command::{Command, DealMove, OwnerAssignment, OwnerHandover, Target, TaskCancellation, TaskReassignment, Update};
 pub use company::{Company, CompanyFields, CompanyPatch, NewCompany};
 pub use contact::{Consent, Contact, ContactFields, ContactPatch, NewContact};
 pub use custom_field::{EntityKind, FieldDefinition, FieldKind, FieldValue, NewField};
@@ -42,7 +43,7 @@ pub use id::{ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, Fiel
 pub use journal::{Journal, MemoryJournal};
 pub use money::{Currency, Money};
 pub use pipeline::{NewPipeline, NewStage, Pipeline, Stage, StageKind};
-pub use query::{ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Paging, Query, TaskFilter};
+pub use query::{ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Paging, Query, TaskFilter, TimelineQuery};
 pub use state::State;
 pub use task::{NewTask, Task, TaskCompletion, TaskStatus};
 pub use user::{Department, NewDepartment, NewUser, Role, User, UserPatch};

@@ -13,29 +13,36 @@ use crate::error::CrmError;
 use crate::id::{AnyId, CompanyId, ContactId, PipelineId, StageId, UserId};
 use crate::state::State;
 use crate::task::{Task, TaskStatus};
+use crate::command::Target;
+use crate::tagged::tagged_enum;
 use crate::validate;
 
-/// A question to the CRM. JSON: `{"type": "list_deals", ...filter}`.
+tagged_enum! {
+    /// A question to the CRM. JSON: `{"type": "list_deals", ...filter}`.
+    pub enum Query via QueryTwin {
+        /// One entity of any kind, by ID.
+        Get(Target<AnyId>) = "get",
+        ListContacts(ContactFilter) = "list_contacts",
+        ListCompanies(CompanyFilter) = "list_companies",
+        ListDeals(DealFilter) = "list_deals",
+        ListTasks(TaskFilter) = "list_tasks",
+        ListActivities(ActivityFilter) = "list_activities",
+        ListUsers(Paging) = "list_users",
+        ListDepartments(Paging) = "list_departments",
+        ListPipelines(Paging) = "list_pipelines",
+        ListFields(Paging) = "list_fields",
+        /// The events of one record, newest first.
+        Timeline(TimelineQuery) = "timeline",
+    }
+}
+
+/// Input for [`Query::Timeline`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Query {
-    /// One entity of any kind, by ID.
-    Get { id: AnyId },
-    ListContacts(ContactFilter),
-    ListCompanies(CompanyFilter),
-    ListDeals(DealFilter),
-    ListTasks(TaskFilter),
-    ListActivities(ActivityFilter),
-    ListUsers,
-    ListDepartments,
-    ListPipelines,
-    ListFields,
-    /// The events of one record, newest first.
-    Timeline {
-        id: AnyId,
-        #[serde(default)]
-        limit: Option<usize>,
-    },
+#[serde(deny_unknown_fields)]
+pub struct TimelineQuery {
+    pub id: AnyId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
 }
 
 /// One page of a list and how many items matched in all.
@@ -54,7 +61,7 @@ pub struct Paging {
 }
 
 impl Paging {
-    pub(crate) fn page<T>(self, items: impl Iterator<Item = T>) -> Page<T> {
+    pub fn page<T>(self, items: impl Iterator<Item = T>) -> Page<T> {
         let mut total = 0;
         let limit = self.limit.unwrap_or(usize::MAX);
         let mut page = Vec::new();
@@ -81,8 +88,10 @@ pub struct ContactFilter {
     pub tag: Option<String>,
     pub owner: Option<UserId>,
     pub company: Option<CompanyId>,
-    #[serde(flatten)]
-    pub paging: Paging,
+    /// Skip this many matches.
+    pub offset: usize,
+    /// Return at most this many (default: all).
+    pub limit: Option<usize>,
 }
 
 /// Filter for companies.
@@ -92,8 +101,10 @@ pub struct CompanyFilter {
     pub name: Option<String>,
     pub tag: Option<String>,
     pub owner: Option<UserId>,
-    #[serde(flatten)]
-    pub paging: Paging,
+    /// Skip this many matches.
+    pub offset: usize,
+    /// Return at most this many (default: all).
+    pub limit: Option<usize>,
 }
 
 /// Filter for deals.
@@ -107,8 +118,10 @@ pub struct DealFilter {
     pub contact: Option<ContactId>,
     pub company: Option<CompanyId>,
     pub tag: Option<String>,
-    #[serde(flatten)]
-    pub paging: Paging,
+    /// Skip this many matches.
+    pub offset: usize,
+    /// Return at most this many (default: all).
+    pub limit: Option<usize>,
 }
 
 /// Filter for tasks; results are ordered by due time (undated last).
@@ -121,8 +134,10 @@ pub struct TaskFilter {
     pub overdue: bool,
     pub link: Option<AnyId>,
     pub kind: Option<String>,
-    #[serde(flatten)]
-    pub paging: Paging,
+    /// Skip this many matches.
+    pub offset: usize,
+    /// Return at most this many (default: all).
+    pub limit: Option<usize>,
 }
 
 /// Filter for activities; results are ordered by when they happened, newest first.
@@ -130,8 +145,10 @@ pub struct TaskFilter {
 #[serde(default, deny_unknown_fields)]
 pub struct ActivityFilter {
     pub link: Option<AnyId>,
-    #[serde(flatten)]
-    pub paging: Paging,
+    /// Skip this many matches.
+    pub offset: usize,
+    /// Return at most this many (default: all).
+    pub limit: Option<usize>,
 }
 
 fn tag_matches(tags: &std::collections::BTreeSet<String>, wanted: &Option<String>) -> bool {
@@ -156,7 +173,7 @@ pub(crate) fn contacts<'s>(
             && filter.company.is_none_or(|co| c.fields.company == Some(co))
             && access.can_read(AnyId::ContactId(c.id))
     };
-    Ok(filter.paging.page(state.contacts.values().filter(matches)))
+    Ok(Paging { offset: filter.offset, limit: filter.limit }.page(state.contacts.values().filter(matches)))
 }
 
 pub(crate) fn companies<'s>(state: &'s State, access: &Access<'_>, filter: &CompanyFilter) -> Page<&'s Company> {
@@ -167,7 +184,7 @@ pub(crate) fn companies<'s>(state: &'s State, access: &Access<'_>, filter: &Comp
             && filter.owner.is_none_or(|o| c.owner == o)
             && access.can_read(AnyId::CompanyId(c.id))
     };
-    filter.paging.page(state.companies.values().filter(matches))
+    Paging { offset: filter.offset, limit: filter.limit }.page(state.companies.values().filter(matches))
 }
 
 pub(crate) fn deals<'s>(state: &'s State, access: &Access<'_>, filter: &DealFilter) -> Page<&'s Deal> {
@@ -181,7 +198,7 @@ pub(crate) fn deals<'s>(state: &'s State, access: &Access<'_>, filter: &DealFilt
             && tag_matches(&d.fields.tags, &filter.tag)
             && access.can_read(AnyId::DealId(d.id))
     };
-    filter.paging.page(state.deals.values().filter(matches))
+    Paging { offset: filter.offset, limit: filter.limit }.page(state.deals.values().filter(matches))
 }
 
 pub(crate) fn tasks<'s>(state: &'s State, access: &Access<'_>, filter: &TaskFilter, now: DateTime<Utc>) -> Page<&'s Task> {
@@ -195,12 +212,12 @@ pub(crate) fn tasks<'s>(state: &'s State, access: &Access<'_>, filter: &TaskFilt
     };
     let mut found: Vec<&Task> = state.tasks.values().filter(matches).collect();
     found.sort_by_key(|t| (t.due.is_none(), t.due, t.id));
-    filter.paging.page(found.into_iter())
+    Paging { offset: filter.offset, limit: filter.limit }.page(found.into_iter())
 }
 
 pub(crate) fn activities<'s>(state: &'s State, access: &Access<'_>, filter: &ActivityFilter) -> Page<&'s Activity> {
     let matches = |a: &&Activity| filter.link.is_none_or(|l| a.link == l) && access.can_read(AnyId::ActivityId(a.id));
     let mut found: Vec<&Activity> = state.activities.values().filter(matches).collect();
     found.sort_by_key(|a| std::cmp::Reverse((a.occurred_at, a.id)));
-    filter.paging.page(found.into_iter())
+    Paging { offset: filter.offset, limit: filter.limit }.page(found.into_iter())
 }

@@ -80,11 +80,14 @@ pub struct NewTask {
 }
 
 /// Input for [`crate::Command::CompleteTask`].
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TaskCompletion {
+    pub id: TaskId,
+    #[serde(default)]
     pub outcome: Option<String>,
     /// Raw values by key, checked against the task field definitions.
+    #[serde(default)]
     pub fields: BTreeMap<String, Value>,
 }
 
@@ -138,7 +141,8 @@ fn open_task<'s>(ctx: &Ctx<'s>, id: TaskId) -> Result<&'s Task, CrmError> {
 }
 
 /// Handles [`crate::Command::CompleteTask`]: the assignee, or whoever may edit the linked record.
-pub(crate) fn complete(ctx: &mut Ctx<'_>, id: TaskId, completion: &TaskCompletion) -> Result<Vec<Event>, CrmError> {
+pub(crate) fn complete(ctx: &mut Ctx<'_>, completion: &TaskCompletion) -> Result<Vec<Event>, CrmError> {
+    let id = completion.id;
     let task = open_task(ctx, id)?;
     let outcome = match completion.outcome.as_deref() {
         None => None,
