@@ -60,6 +60,7 @@ pub enum Record {
 /// A command is validated against the state and the actor's rights, its events are
 /// appended to the journal and only then folded into the state; a refused command
 /// or a failed append leaves both exactly as they were.
+#[derive(Clone)]
 pub struct Crm<J: Journal = MemoryJournal> {
     replica: ReplicaId,
     options: CrmOptions,

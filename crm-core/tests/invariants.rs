@@ -1,0 +1,294 @@
+//! Property tests of the engine's invariants over random command sequences:
+//! (a) replay equals live state, (b) refused commands change nothing,
+//! (c) money is exact and never mixes currencies, (d) access rules hold for every actor.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use chrono::Duration;
+use common::{at, Shop};
+use crm_core::*;
+use proptest::prelude::*;
+
+/// A random step, resolved against the current state when it runs: indexes pick
+/// among the actors and among the records that exist at that moment.
+#[derive(Clone, Debug)]
+enum Step {
+    CreateContact { actor: u8, phone: bool },
+    CreateDeal { actor: u8, contact: u8, cents: u32 },
+    MoveDeal { actor: u8, deal: u8, stage: u8, reason: bool },
+    UpdateDeal { actor: u8, deal: u8, cents: u32 },
+    CreateTask { actor: u8, assignee: u8, deal: u8, due: u16 },
+    CompleteTask { actor: u8, task: u8 },
+    LogNote { actor: u8, contact: u8 },
+    AssignOwner { actor: u8, deal: u8, owner: u8 },
+    Reassign { actor: u8, from: u8, to: u8 },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (any::<u8>(), any::<bool>()).prop_map(|(actor, phone)| Step::CreateContact { actor, phone }),
+        (any::<u8>(), any::<u8>(), 0u32..5_000_000).prop_map(|(actor, contact, cents)| Step::CreateDeal { actor, contact, cents }),
+        (any::<u8>(), any::<u8>(), any::<u8>(), any::<bool>()).prop_map(|(actor, deal, stage, reason)| Step::MoveDeal { actor, deal, stage, reason }),
+        (any::<u8>(), any::<u8>(), 0u32..5_000_000).prop_map(|(actor, deal, cents)| Step::UpdateDeal { actor, deal, cents }),
+        (any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>()).prop_map(|(actor, assignee, deal, due)| Step::CreateTask { actor, assignee, deal, due }),
+        (any::<u8>(), any::<u8>()).prop_map(|(actor, task)| Step::CompleteTask { actor, task }),
+        (any::<u8>(), any::<u8>()).prop_map(|(actor, contact)| Step::LogNote { actor, contact }),
+        (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(actor, deal, owner)| Step::AssignOwner { actor, deal, owner }),
+        (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(actor, from, to)| Step::Reassign { actor, from, to }),
+    ]
+}
+
+fn pick<T: Copy>(items: &[T], index: u8) -> Option<T> {
+    (!items.is_empty()).then(|| items[index as usize % items.len()])
+}
+
+fn users(shop: &Shop) -> Vec<UserId> {
+    vec![shop.admin, shop.head, shop.anna, shop.boris, shop.measurer, shop.other_head]
+}
+
+fn eur(cents: u32) -> Money {
+    Money::new(Decimal::new(cents as i64, 2), "EUR".parse().unwrap())
+}
+
+/// Turns a step into a command for the current state; `None` when nothing fits yet.
+fn command(shop: &Shop, step: &Step) -> Option<(Actor, Command)> {
+    let state = shop.crm.state();
+    let users = users(shop);
+    let contacts: Vec<ContactId> = state.contacts.keys().copied().collect();
+    let deals: Vec<DealId> = state.deals.keys().copied().collect();
+    let tasks: Vec<TaskId> = state.tasks.keys().copied().collect();
+    let actor = |index: u8| Actor::User(pick(&users, index).unwrap());
+    Some(match *step {
+        Step::CreateContact { actor: a, phone } => {
+            let phones = if phone { vec!["+49 30 1234567".into()] } else { vec!["12".into()] };
+            (actor(a), Command::CreateContact(NewContact { name: "Client".into(), phones, ..Default::default() }))
+        }
+        Step::CreateDeal { actor: a, contact, cents } => (
+            actor(a),
+            Command::CreateDeal(NewDeal {
+                title: "Windows".into(),
+                pipeline: Some(shop.pipeline),
+                contact: pick(&contacts, contact),
+                amount: Some(eur(cents)),
+                ..Default::default()
+            }),
+        ),
+        Step::MoveDeal { actor: a, deal, stage, reason } => (
+            actor(a),
+            Command::MoveDeal(DealMove {
+                id: pick(&deals, deal)?,
+                stage: pick(&shop.stages, stage)?,
+                lost_reason: reason.then(|| "No answer".to_string()),
+            }),
+        ),
+        Step::UpdateDeal { actor: a, deal, cents } => (
+            actor(a),
+            Command::UpdateDeal(Update { id: pick(&deals, deal)?, patch: DealPatch { amount: Some(Some(eur(cents))), ..Default::default() } }),
+        ),
+        Step::CreateTask { actor: a, assignee, deal, due } => (
+            actor(a),
+            Command::CreateTask(NewTask {
+                title: "Call".into(),
+                assignee: pick(&users, assignee),
+                due: Some(at(0) + Duration::minutes(due as i64)),
+                link: pick(&deals, deal).map(AnyId::from),
+                ..Default::default()
+            }),
+        ),
+        Step::CompleteTask { actor: a, task } => {
+            (actor(a), Command::CompleteTask(TaskCompletion { id: pick(&tasks, task)?, outcome: None, fields: Default::default() }))
+        }
+        Step::LogNote { actor: a, contact } => (
+            actor(a),
+            Command::LogActivity(NewActivity {
+                kind: ActivityKind::Note,
+                link: pick(&contacts, contact)?.into(),
+                direction: None,
+                subject: None,
+                body: Some("note".into()),
+                duration_seconds: None,
+                outcome: None,
+                occurred_at: None,
+            }),
+        ),
+        Step::AssignOwner { actor: a, deal, owner } => {
+            (actor(a), Command::AssignOwner(OwnerAssignment { record: pick(&deals, deal)?.into(), owner: pick(&users, owner)? }))
+        }
+        Step::Reassign { actor: a, from, to } => {
+            (actor(a), Command::ReassignOwner(OwnerHandover { from: pick(&users, from)?, to: pick(&users, to)? }))
+        }
+    })
+}
+
+/// The access rules written out independently of `crm_core::access`, as the oracle.
+struct Oracle<'a> {
+    state: &'a State,
+    me: &'a User,
+}
+
+impl Oracle<'_> {
+    fn in_scope(&self, owner: UserId) -> bool {
+        let owner_department = self.state.users[&owner].department;
+        match self.me.role {
+            Role::Admin => true,
+            Role::HeadOfDepartment => owner == self.me.id || (self.me.department.is_some() && owner_department == self.me.department),
+            Role::Manager | Role::Specialist => owner == self.me.id,
+        }
+    }
+    fn assigned_task_on(&self, record: AnyId) -> bool {
+        self.state.tasks.values().any(|t| t.link == Some(record) && t.assignee == self.me.id)
+    }
+    fn deal_visible(&self, deal: &Deal) -> bool {
+        self.in_scope(deal.owner) || self.assigned_task_on(deal.id.into())
+    }
+    fn contact_visible(&self, contact: &Contact) -> bool {
+        self.in_scope(contact.owner)
+            || self.assigned_task_on(contact.id.into())
+            || self.state.deals.values().any(|d| d.fields.contact == Some(contact.id) && self.deal_visible(d))
+    }
+    fn task_visible(&self, task: &Task) -> bool {
+        let link_editable = match task.link {
+            Some(AnyId::DealId(id)) => self.in_scope(self.state.deals[&id].owner),
+            Some(AnyId::ContactId(id)) => self.in_scope(self.state.contacts[&id].owner),
+            _ => false,
+        };
+        task.assignee == self.me.id || self.in_scope(task.assignee) || link_editable
+    }
+    /// Whether the actor may change `record` as it was before the command.
+    fn editable(&self, record: AnyId) -> bool {
+        match record {
+            AnyId::ContactId(id) => self.in_scope(self.state.contacts[&id].owner),
+            AnyId::DealId(id) => self.in_scope(self.state.deals[&id].owner),
+            AnyId::TaskId(id) => self.task_visible(&self.state.tasks[&id]),
+            _ => self.me.role == Role::Admin,
+        }
+    }
+    fn readable(&self, record: AnyId) -> bool {
+        match record {
+            AnyId::ContactId(id) => self.contact_visible(&self.state.contacts[&id]),
+            AnyId::DealId(id) => self.deal_visible(&self.state.deals[&id]),
+            AnyId::TaskId(id) => self.task_visible(&self.state.tasks[&id]),
+            _ => true,
+        }
+    }
+}
+
+fn shop_after(steps: &[Step]) -> Shop {
+    let mut shop = Shop::new();
+    for (minute, step) in steps.iter().enumerate() {
+        if let Some((actor, command)) = command(&shop, step) {
+            let _ = shop.crm.execute(actor, at(10 + minute as i64), &command);
+        }
+    }
+    shop
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// (a) Replaying the journal rebuilds exactly the live state.
+    #[test]
+    fn replay_equals_live_state(steps in prop::collection::vec(step(), 1..60)) {
+        let shop = shop_after(&steps);
+        let events = shop.crm.events_since(1).unwrap();
+        let replayed = Crm::replay(shop.crm.replica(), shop.crm.options().clone(), events).unwrap();
+        prop_assert_eq!(
+            serde_json::to_string(replayed.state()).unwrap(),
+            serde_json::to_string(shop.crm.state()).unwrap()
+        );
+    }
+
+    /// (b) A refused command leaves state and journal byte-identical; an accepted one
+    /// appends exactly its events.
+    #[test]
+    fn refused_commands_change_nothing(steps in prop::collection::vec(step(), 1..60)) {
+        let mut shop = Shop::new();
+        for (minute, step) in steps.iter().enumerate() {
+            let Some((actor, command)) = command(&shop, step) else { continue };
+            let before = shop.snapshot();
+            let journal_len = shop.crm.journal().events().len();
+            match shop.crm.execute(actor, at(10 + minute as i64), &command) {
+                Err(_) => prop_assert_eq!(shop.snapshot(), before),
+                Ok(outcome) => prop_assert_eq!(shop.crm.journal().events().len(), journal_len + outcome.events.len()),
+            }
+        }
+    }
+
+    /// (d) No list returns a record outside the actor's rights, none leaves out one
+    /// inside them, and no accepted command touches a record the actor may not.
+    #[test]
+    fn access_rules_hold_for_every_actor(steps in prop::collection::vec(step(), 1..60)) {
+        let shop = shop_after(&steps);
+        let now = at(10_000);
+        for user in users(&shop) {
+            let state = shop.crm.state();
+            let oracle = Oracle { state, me: &state.users[&user] };
+            let actor = Actor::User(user);
+            let contacts: BTreeSet<ContactId> = shop.crm.contacts(actor, &ContactFilter::default()).unwrap().items.iter().map(|c| c.id).collect();
+            let expected: BTreeSet<ContactId> = state.contacts.values().filter(|c| oracle.contact_visible(c)).map(|c| c.id).collect();
+            prop_assert_eq!(contacts, expected);
+            let deals: BTreeSet<DealId> = shop.crm.deals(actor, &DealFilter::default()).unwrap().items.iter().map(|d| d.id).collect();
+            let expected: BTreeSet<DealId> = state.deals.values().filter(|d| oracle.deal_visible(d)).map(|d| d.id).collect();
+            prop_assert_eq!(deals, expected);
+            let tasks: BTreeSet<TaskId> = shop.crm.tasks(actor, now, &TaskFilter::default()).unwrap().items.iter().map(|t| t.id).collect();
+            let expected: BTreeSet<TaskId> = state.tasks.values().filter(|t| oracle.task_visible(t)).map(|t| t.id).collect();
+            prop_assert_eq!(tasks, expected);
+        }
+        // Every user tries every kind of change on every record, each on a copy of the engine.
+        let before = shop.crm.state().clone();
+        let mut attempts: Vec<(UserId, Command)> = Vec::new();
+        for user in users(&shop) {
+            for (index, _) in before.deals.keys().enumerate() {
+                for step in [
+                    Step::MoveDeal { actor: 0, deal: index as u8, stage: 1, reason: false },
+                    Step::MoveDeal { actor: 0, deal: index as u8, stage: 4, reason: true },
+                    Step::UpdateDeal { actor: 0, deal: index as u8, cents: 1 },
+                    Step::AssignOwner { actor: 0, deal: index as u8, owner: 2 },
+                    Step::CreateTask { actor: 0, assignee: 4, deal: index as u8, due: 5 },
+                ] {
+                    attempts.extend(command(&shop, &step).map(|(_, command)| (user, command)));
+                }
+            }
+            for (index, _) in before.contacts.keys().enumerate() {
+                let step = Step::LogNote { actor: 0, contact: index as u8 };
+                attempts.extend(command(&shop, &step).map(|(_, command)| (user, command)));
+            }
+            for (index, _) in before.tasks.keys().enumerate() {
+                let step = Step::CompleteTask { actor: 0, task: index as u8 };
+                attempts.extend(command(&shop, &step).map(|(_, command)| (user, command)));
+            }
+        }
+        for (user, command) in attempts {
+            let mut trial = shop.crm.clone();
+            let Ok(outcome) = trial.execute(Actor::User(user), at(5_000), &command) else { continue };
+            let oracle = Oracle { state: &before, me: &before.users[&user] };
+            for envelope in &outcome.events {
+                let touched = envelope.event.records().into_iter().filter(|record| before.exists(*record));
+                for record in touched {
+                    let changes_it = !matches!(envelope.event, Event::TaskCreated { .. } | Event::ActivityLogged { .. });
+                    let allowed = if changes_it { oracle.editable(record) } else { oracle.readable(record) };
+                    prop_assert!(allowed, "{user} touched {record} through {:?}", envelope.event);
+                }
+            }
+        }
+    }
+
+    /// (c) Sums are exact (compared with integer cents) and never mix currencies.
+    #[test]
+    fn money_is_exact_and_never_mixes(cents in prop::collection::vec(-1_000_000_000i64..1_000_000_000, 0..50), other in 0usize..50) {
+        let eur: Currency = "EUR".parse().unwrap();
+        let amounts: Vec<Money> = cents.iter().map(|c| Money::new(Decimal::new(*c, 2), eur)).collect();
+        let total = Money::sum(eur, &amounts).unwrap();
+        prop_assert_eq!(total.amount(), Decimal::new(cents.iter().sum::<i64>(), 2));
+        let mut mixed = amounts.clone();
+        mixed.insert(other.min(mixed.len()), Money::parse("1.00", "USD").unwrap());
+        let err = Money::sum(eur, &mixed).unwrap_err();
+        prop_assert_eq!(err.code(), "currency_mismatch");
+        if let Some(first) = amounts.first() {
+            let parts = first.allocate(3).unwrap();
+            prop_assert_eq!(Money::sum(eur, &parts).unwrap(), *first);
+        }
+    }
+}
