@@ -123,7 +123,7 @@ impl NewField {
             return Err(CrmError::validation("choices", "a choice field needs at least one choice"));
         }
         if !needs_choices && !choices.is_empty() {
-            return Err(CrmError::validation("choices", format!("only choice fields have choices, not {:?}", self.kind)));
+            return Err(CrmError::validation("choices", format!("only choice fields have choices, not {}", validate::json_name(&self.kind))));
         }
         Ok(FieldDefinition { id, entity: self.entity, key, label, kind: self.kind, required: self.required, choices })
     }
@@ -136,8 +136,9 @@ pub(crate) fn define(ctx: &mut Ctx<'_>, input: &NewField) -> Result<Vec<Event>, 
     let taken = ctx.state.fields.get(&definition.entity).is_some_and(|defs| defs.contains_key(&definition.key));
     if taken {
         return Err(CrmError::conflict(format!(
-            "a {:?} field with key {:?} already exists",
-            definition.entity, definition.key
+            "a {} field with key {:?} already exists",
+            validate::json_name(&definition.entity),
+            definition.key
         )));
     }
     Ok(vec![Event::FieldDefined { field: definition }])

@@ -180,7 +180,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewDeal) -> Result<Vec<Event>, C
         })?,
     };
     if stage.kind != StageKind::Open {
-        return Err(CrmError::validation("stage", format!("{} is a {:?} stage; deals start in an open stage", stage.id, stage.kind)));
+        return Err(CrmError::validation("stage", format!("{} is a {} stage; deals start in an open stage", stage.id, validate::json_name(&stage.kind))));
     }
     let owner = ctx.access.owner_for_new(input.owner)?;
     let patch = DealPatch {

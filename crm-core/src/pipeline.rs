@@ -122,7 +122,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewPipeline) -> Result<Vec<Event
         if probability > 100 || fixed {
             return Err(CrmError::validation(
                 format!("{field}.probability"),
-                format!("{probability} is not allowed for a {:?} stage", stage.kind),
+                format!("{probability} is not allowed for a {} stage", validate::json_name(&stage.kind)),
             ));
         }
         if stage.sla_hours == Some(0) {

@@ -135,7 +135,7 @@ fn open_task<'s>(ctx: &Ctx<'s>, id: TaskId) -> Result<&'s Task, CrmError> {
     ctx.access.require_edit(AnyId::TaskId(id))?;
     let task = &ctx.state.tasks[&id];
     if task.status != TaskStatus::Open {
-        return Err(CrmError::conflict(format!("task {id} is already {:?}", task.status).to_lowercase()));
+        return Err(CrmError::conflict(format!("task {id} is already {}", validate::json_name(&task.status))));
     }
     Ok(task)
 }

@@ -162,6 +162,14 @@ where
     serde::Deserialize::deserialize(deserializer).map(Some)
 }
 
+/// The JSON name of a unit enum value (e.g. `"head_of_department"`), for messages.
+pub fn json_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::from("?"),
+    }
+}
+
 /// The top-level keys whose values differ between two serialisable values.
 pub fn changed_keys<T: serde::Serialize>(before: &T, after: &T) -> Vec<String> {
     let (Ok(serde_json::Value::Object(before)), Ok(serde_json::Value::Object(after))) =

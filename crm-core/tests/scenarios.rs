@@ -1,0 +1,96 @@
+//! Runs the shared scenario files in `tests/scenarios/` through the JSON entry points,
+//! exactly as the Python, JavaScript and Kotlin runners do (see docs/scenarios.md).
+
+use std::path::PathBuf;
+
+use crm_core::{Crm, CrmOptions, ReplicaId};
+use serde_json::Value;
+
+fn scenario_files() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `expected` is contained in `actual`: objects by key (extra keys allowed), arrays
+/// element by element with equal length, scalars equal.
+fn contains(expected: &Value, actual: &Value) -> bool {
+    match (expected, actual) {
+        (Value::Object(want), Value::Object(have)) => {
+            want.iter().all(|(key, value)| have.get(key).is_some_and(|found| contains(value, found)))
+        }
+        (Value::Array(want), Value::Array(have)) => {
+            want.len() == have.len() && want.iter().zip(have).all(|(w, h)| contains(w, h))
+        }
+        _ => expected == actual,
+    }
+}
+
+fn run_scenario(path: &PathBuf) -> usize {
+    let name = path.file_name().unwrap().to_string_lossy().to_string();
+    let scenario: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let replica = ReplicaId::new(scenario["replica"].as_u64().unwrap()).unwrap();
+    let options: CrmOptions = serde_json::from_value(scenario["options"].clone()).unwrap();
+    let mut crm = Crm::new(replica, options).unwrap();
+    let mut now = String::new();
+    let steps = scenario["steps"].as_array().unwrap();
+    for (index, step) in steps.iter().enumerate() {
+        let here = format!("{name} step {index}");
+        if let Some(at) = step["at"].as_str() {
+            now = at.to_string();
+        }
+        let actor = step["actor"].as_str().unwrap();
+        let result = if let Some(raw) = step["execute_raw"].as_str() {
+            crm.execute_json(actor, &now, raw)
+        } else if !step["execute"].is_null() {
+            crm.execute_json(actor, &now, &step["execute"].to_string())
+        } else {
+            crm.query_json(actor, &now, &step["query"].to_string())
+        };
+        let expect = &step["expect"];
+        if let Some(error) = expect.get("error") {
+            let err = result.err().unwrap_or_else(|| panic!("{here}: expected error {error}"));
+            assert_eq!(err.code(), error["code"].as_str().unwrap(), "{here}: {err}");
+            if let Some(part) = error["contains"].as_str() {
+                assert!(err.to_string().contains(part), "{here}: {err:?} does not contain {part:?}");
+            }
+            continue;
+        }
+        let output: Value = serde_json::from_str(&result.unwrap_or_else(|err| panic!("{here}: {err}"))).unwrap();
+        if let Some(created) = expect.get("created") {
+            assert_eq!(&output["created"], created, "{here}");
+        }
+        if let Some(types) = expect.get("events") {
+            let actual: Vec<Value> = output["events"].as_array().unwrap().iter().map(|e| e["event"]["type"].clone()).collect();
+            assert_eq!(&Value::Array(actual), types, "{here}");
+        }
+        if let Some(wanted) = expect.get("result") {
+            assert!(contains(wanted, &output), "{here}: expected {wanted}\n got {output}");
+        }
+    }
+    steps.len()
+}
+
+#[test]
+fn every_scenario_passes() {
+    let files = scenario_files();
+    assert!(files.len() >= 3, "expected the shared scenarios, found {files:?}");
+    for file in &files {
+        let steps = run_scenario(file);
+        println!("scenario {}: {steps} steps ok", file.display());
+    }
+}
+
+#[test]
+fn the_matcher_is_strict_where_it_should_be() {
+    let actual = serde_json::json!({"a": [1, {"b": 2, "c": 3}], "d": "x"});
+    assert!(contains(&serde_json::json!({"a": [1, {"b": 2}]}), &actual));
+    assert!(!contains(&serde_json::json!({"a": [1]}), &actual));
+    assert!(!contains(&serde_json::json!({"d": "y"}), &actual));
+    assert!(!contains(&serde_json::json!({"e": null}), &actual));
+}
