@@ -1,0 +1,208 @@
+"""crm-core for Python: the embeddable CRM engine.
+
+    from datetime import datetime, timezone
+    from decimal import Decimal
+    import crm_core
+
+    crm = crm_core.Crm(replica_id=1, default_region="DE")
+    now = datetime.now(timezone.utc)
+    admin = crm.create_user("system", now, "Olga", role="admin")
+
+Every method takes the acting user (an ID, or ``"system"`` for the host) and ``now``
+(an aware datetime): the engine never reads a clock. Errors are ``CrmError``
+subclasses with a stable ``.code``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+from . import _native
+from ._convert import Money, from_json, now_text, to_json
+from ._native import (
+    ConflictError,
+    CrmError,
+    CurrencyMismatchError,
+    MalformedError,
+    MoneyOverflowError,
+    NotFoundError,
+    PermissionDeniedError,
+    StorageError,
+    TooLargeError,
+    ValidationError,
+)
+
+__all__ = [
+    "Crm",
+    "Money",
+    "CrmError",
+    "ValidationError",
+    "MalformedError",
+    "TooLargeError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ConflictError",
+    "CurrencyMismatchError",
+    "MoneyOverflowError",
+    "StorageError",
+]
+
+Stage = Union[str, Mapping[str, Any]]
+
+
+def _drop_none(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+class Crm:
+    """One CRM engine (in-memory journal). Not thread-safe: use one per thread."""
+
+    def __init__(self, replica_id: int, *, default_region: Optional[str] = None) -> None:
+        self._options = to_json(_drop_none({"default_region": default_region}))
+        self._engine = _native.Engine(replica_id, self._options)
+
+    @classmethod
+    def replay(
+        cls, replica_id: int, events: Sequence[Mapping[str, Any]], *, default_region: Optional[str] = None
+    ) -> "Crm":
+        """Rebuilds an engine from events exported with :meth:`events`."""
+        crm = cls.__new__(cls)
+        crm._options = to_json(_drop_none({"default_region": default_region}))
+        crm._engine = _native.Engine.replay(replica_id, to_json(list(events)), crm._options)
+        return crm
+
+    @property
+    def replica_id(self) -> int:
+        return self._engine.replica_id
+
+    @property
+    def last_seq(self) -> int:
+        return self._engine.last_seq
+
+    # The two entry points every capability goes through.
+
+    def execute(self, actor: str, now: datetime, command: Mapping[str, Any]) -> dict[str, Any]:
+        """Executes any command (``{"type": ..., ...}``); returns ``{"created"?, "events"}``."""
+        result: dict[str, Any] = from_json(self._engine.execute_json(actor, now_text(now), to_json(command)))
+        return result
+
+    def query(self, actor: str, now: datetime, query: Mapping[str, Any]) -> Any:
+        """Answers any query (``{"type": "list_deals", ...}``)."""
+        return from_json(self._engine.query_json(actor, now_text(now), to_json(query)))
+
+    def events(self, since: int = 1) -> list[dict[str, Any]]:
+        """The journal from ``since`` on, for export and persistence by the host."""
+        events: list[dict[str, Any]] = from_json(self._engine.events_json(since))
+        return events
+
+    # Typed helpers for the everyday commands.
+
+    def _create(self, actor: str, now: datetime, command: Mapping[str, Any]) -> str:
+        created: str = self.execute(actor, now, command)["created"]
+        return created
+
+    def create_user(
+        self,
+        actor: str,
+        now: datetime,
+        name: str,
+        *,
+        role: str,
+        email: Optional[str] = None,
+        department: Optional[str] = None,
+        specialty: Optional[str] = None,
+    ) -> str:
+        """Creates a user (role: admin, head_of_department, manager, specialist); returns its ID."""
+        return self._create(actor, now, _drop_none({
+            "type": "create_user", "name": name, "role": role, "email": email,
+            "department": department, "specialty": specialty,
+        }))
+
+    def create_contact(
+        self,
+        actor: str,
+        now: datetime,
+        name: str,
+        *,
+        phones: Iterable[str] = (),
+        emails: Iterable[str] = (),
+        company: Optional[str] = None,
+        owner: Optional[str] = None,
+        source: Optional[str] = None,
+        address: Optional[str] = None,
+        tags: Iterable[str] = (),
+        custom: Optional[Mapping[str, Any]] = None,
+    ) -> str:
+        """Creates a contact; phones become E.164, e-mails lower-case. Returns its ID."""
+        return self._create(actor, now, _drop_none({
+            "type": "create_contact", "name": name, "phones": list(phones), "emails": list(emails),
+            "company": company, "owner": owner, "source": source, "address": address,
+            "tags": list(tags), "custom": dict(custom) if custom else None,
+        }))
+
+    def create_pipeline(
+        self, actor: str, now: datetime, name: str, stages: Sequence[Stage], *, lost_reasons: Iterable[str] = ()
+    ) -> str:
+        """Creates a pipeline. A stage is a name or ``{"name", "kind", "probability", "sla_hours"}``."""
+        stage_list = [{"name": stage} if isinstance(stage, str) else dict(stage) for stage in stages]
+        return self._create(actor, now, {
+            "type": "create_pipeline", "name": name, "stages": stage_list, "lost_reasons": list(lost_reasons),
+        })
+
+    def create_deal(
+        self,
+        actor: str,
+        now: datetime,
+        title: str,
+        *,
+        pipeline: Optional[str] = None,
+        stage: Optional[str] = None,
+        contact: Optional[str] = None,
+        company: Optional[str] = None,
+        owner: Optional[str] = None,
+        amount: Optional[Money] = None,
+        expected_close: Optional[date] = None,
+        tags: Iterable[str] = (),
+    ) -> str:
+        """Creates a deal in the pipeline's first stage (or ``stage``). Returns its ID."""
+        return self._create(actor, now, _drop_none({
+            "type": "create_deal", "title": title, "pipeline": pipeline, "stage": stage, "contact": contact,
+            "company": company, "owner": owner, "amount": amount, "expected_close": expected_close,
+            "tags": list(tags),
+        }))
+
+    def move_deal(
+        self, actor: str, now: datetime, deal: str, stage: str, *, lost_reason: Optional[str] = None
+    ) -> None:
+        """Moves a deal to a stage of its pipeline; a lost stage needs ``lost_reason``."""
+        self.execute(actor, now, _drop_none({"type": "move_deal", "id": deal, "stage": stage, "lost_reason": lost_reason}))
+
+    def get(self, actor: str, now: datetime, id: str) -> dict[str, Any]:
+        """Any entity by ID, as a dict with ``kind``."""
+        record: dict[str, Any] = self.query(actor, now, {"type": "get", "id": id})
+        return record
+
+    def list_deals(
+        self,
+        actor: str,
+        now: datetime,
+        *,
+        pipeline: Optional[str] = None,
+        stage: Optional[str] = None,
+        owner: Optional[str] = None,
+        status: Optional[str] = None,
+        contact: Optional[str] = None,
+        limit: Optional[int] = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """The deals the actor may see that match every given filter."""
+        page = self.query(actor, now, _drop_none({
+            "type": "list_deals", "pipeline": pipeline, "stage": stage, "owner": owner, "status": status,
+            "contact": contact, "limit": limit, "offset": offset,
+        }))
+        deals: list[dict[str, Any]] = page["items"]
+        return deals
+
+

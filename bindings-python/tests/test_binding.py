@@ -1,0 +1,85 @@
+"""The Python boundary: names, types, conversions and error mapping."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+import crm_core
+from crm_core import Crm, Money
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture()
+def shop() -> tuple[Crm, str, str, str]:
+    crm = Crm(replica_id=3, default_region="DE")
+    admin = crm.create_user("system", NOW, "Olga", role="admin")
+    manager = crm.create_user(admin, NOW, "Ivan", role="manager")
+    pipeline = crm.create_pipeline(
+        admin, NOW, "Windows", ["New", "Measured", {"name": "Done", "kind": "won"}, {"name": "Lost", "kind": "lost"}]
+    )
+    return crm, admin, manager, pipeline
+
+
+def test_a_deal_moves_through_the_pipeline_with_decimal_money(shop: tuple[Crm, str, str, str]) -> None:
+    crm, _, manager, pipeline = shop
+    contact = crm.create_contact(manager, NOW, "Petra", phones=["030 1234567"], emails=["Petra@Example.DE"])
+    deal = crm.create_deal(
+        manager, NOW, "Three windows", pipeline=pipeline, contact=contact,
+        amount=Money(Decimal("1499.99"), "EUR"), expected_close=date(2026, 12, 24),
+    )
+    stages = crm.query(manager, NOW, {"type": "list_pipelines"})["items"][0]["stages"]
+    crm.move_deal(manager, NOW + timedelta(hours=1), deal, stages[2]["id"])
+    [won] = crm.list_deals(manager, NOW, status="won")
+    assert won["id"] == deal
+    assert won["amount"] == Money(Decimal("1499.99"), "EUR")
+    assert isinstance(won["amount"].amount, Decimal)
+    assert won["closed_at"] == NOW + timedelta(hours=1)
+    assert won["closed_at"].tzinfo is not None
+    assert crm.get(manager, NOW, contact)["phones"] == ["+49301234567"]
+
+
+def test_errors_are_exception_classes_with_stable_codes(shop: tuple[Crm, str, str, str]) -> None:
+    crm, _, manager, pipeline = shop
+    with pytest.raises(crm_core.PermissionDeniedError) as denied:
+        crm.create_pipeline(manager, NOW, "Mine", ["A"])
+    assert denied.value.code == "permission_denied"
+    assert isinstance(denied.value, crm_core.CrmError)
+    with pytest.raises(crm_core.ValidationError, match=r'phones\[0\]: "12"') as invalid:
+        crm.create_contact(manager, NOW, "A", phones=["12"])
+    assert invalid.value.code == "validation"
+    with pytest.raises(crm_core.NotFoundError) as missing:
+        crm.create_deal(manager, NOW, "x", pipeline="pip-3-999")
+    assert missing.value.code == "not_found"
+    with pytest.raises(crm_core.MalformedError, match=r"command\.emails\[0\]"):
+        crm.execute(manager, NOW, {"type": "create_contact", "name": "A", "emails": [1]})
+    with pytest.raises(crm_core.ConflictError):
+        crm.create_pipeline("system", NOW, "Windows", ["A"])
+    assert crm.list_deals(manager, NOW) == []
+
+
+def test_naive_datetimes_are_refused_not_guessed(shop: tuple[Crm, str, str, str]) -> None:
+    crm, _, manager, _ = shop
+    with pytest.raises(crm_core.ValidationError, match="no time zone") as naive:
+        crm.create_contact(manager, datetime(2026, 11, 27, 9, 0), "A")
+    assert naive.value.code == "validation"
+
+
+def test_bad_replica_ids_and_options_raise_crm_errors() -> None:
+    with pytest.raises(crm_core.ValidationError):
+        Crm(replica_id=2**60)
+    with pytest.raises(crm_core.ValidationError, match="default_region"):
+        Crm(replica_id=1, default_region="Atlantis")
+
+
+def test_exported_events_replay_to_the_same_answers(shop: tuple[Crm, str, str, str]) -> None:
+    crm, _, manager, pipeline = shop
+    crm.create_deal(manager, NOW, "Door", pipeline=pipeline, amount=Money(Decimal("10"), "EUR"))
+    events = crm.events()
+    assert [event["seq"] for event in events] == list(range(1, crm.last_seq + 1))
+    assert events[0]["at"] == NOW
+    copy = Crm.replay(3, events, default_region="DE")
+    assert copy.list_deals(manager, NOW) == crm.list_deals(manager, NOW)
