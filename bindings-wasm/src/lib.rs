@@ -1,1 +1,216 @@
+//! JavaScript bindings for crm-core (wasm-bindgen): the `Crm` class of the `crm-core`
+//! npm package. Values cross as JSON (IDs and amounts are strings, so nothing becomes
+//! a BigInt or a float); errors are real `Error` objects with `name` and `code`.
 
+mod conversion;
+mod errors;
+
+use crm_core::{Command, Crm, DealFilter, DealMove, NewContact, NewDeal, NewPipeline};
+use wasm_bindgen::prelude::*;
+
+use crate::conversion::{from_js, now_text, options, replica, to_js};
+use crate::errors::{to_js_error, IntoJsResult};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** An error thrown by crm-core: `code` is stable (see docs/schema.md). */
+export interface CrmError extends Error {
+  code: "validation" | "malformed" | "too_large" | "not_found" | "permission_denied"
+      | "conflict" | "currency_mismatch" | "overflow" | "storage";
+}
+/** `"system"` (the host) or a user ID such as `"usr-1-4"`. */
+export type Actor = string;
+/** A Date or an RFC 3339 string with an offset. */
+export type Now = Date | string;
+export interface Money { amount: string; currency: string }
+export interface CrmOptions { default_region?: string }
+/** Any command: `{ type: "create_contact", ... }` (docs/schema.md). */
+export interface Command { type: string; [field: string]: unknown }
+/** Any query: `{ type: "list_deals", ... }` (docs/schema.md). */
+export interface Query { type: string; [field: string]: unknown }
+export interface EventEnvelope {
+  v: number; seq: number; replica: number; at: string; actor: Actor; command: string;
+  caused_by?: number; event: { type: string; [field: string]: unknown };
+}
+export interface Outcome { created?: string; events: EventEnvelope[] }
+export interface NewContact {
+  name: string; company?: string; position?: string; phones?: string[]; emails?: string[];
+  address?: string; source?: string; owner?: string; tags?: string[];
+  custom?: Record<string, unknown>;
+}
+export interface NewStage { name: string; kind?: "open" | "won" | "lost"; probability?: number; sla_hours?: number }
+export interface NewPipeline { name: string; stages: NewStage[]; lost_reasons?: string[] }
+export interface NewDeal {
+  title: string; pipeline?: string; stage?: string; contact?: string; company?: string;
+  owner?: string; amount?: Money; expected_close?: string; tags?: string[];
+  custom?: Record<string, unknown>;
+}
+export interface DealFilter {
+  pipeline?: string; stage?: string; owner?: string; status?: "open" | "won" | "lost";
+  contact?: string; company?: string; tag?: string; offset?: number; limit?: number;
+}
+export interface Deal {
+  id: string; title: string; pipeline: string; stage: string; owner: string;
+  status: "open" | "won" | "lost"; lost_reason?: string; contact?: string; company?: string;
+  amount?: Money; expected_close?: string; tags: string[]; custom: Record<string, unknown>;
+  stage_history: { from?: string; to: string; at: string; by: Actor }[];
+  created_at: string; updated_at: string; closed_at?: string;
+}
+"#;
+
+/// One CRM engine with an in-memory journal; persist `events()` to keep its history.
+#[wasm_bindgen(js_name = Crm)]
+pub struct JsCrm {
+    crm: Crm,
+}
+
+#[wasm_bindgen(js_class = Crm)]
+impl JsCrm {
+    /// `new Crm(replicaId, options?)`: `replicaId` is an integer in 0..2^53-1 chosen by the host.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(js_name = replicaId)] replica_id: f64,
+        #[wasm_bindgen(unchecked_param_type = "CrmOptions | undefined")] options_value: JsValue,
+    ) -> Result<JsCrm, JsValue> {
+        let crm = Crm::new(replica(replica_id)?, options(&options_value)?).into_js()?;
+        Ok(JsCrm { crm })
+    }
+
+    /// Rebuilds an engine from events exported with `events()`.
+    #[wasm_bindgen]
+    pub fn replay(
+        #[wasm_bindgen(js_name = replicaId)] replica_id: f64,
+        #[wasm_bindgen(unchecked_param_type = "EventEnvelope[]")] events: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "CrmOptions | undefined")] options_value: JsValue,
+    ) -> Result<JsCrm, JsValue> {
+        let events: Vec<crm_core::EventEnvelope> = from_js("events", &events)?;
+        let crm = Crm::replay(replica(replica_id)?, options(&options_value)?, events).into_js()?;
+        Ok(JsCrm { crm })
+    }
+
+    /// Executes any command; returns `{ created?, events }`.
+    #[wasm_bindgen(unchecked_return_type = "Outcome")]
+    pub fn execute(
+        &mut self,
+        actor: &str,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Command")] command: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let command = conversion::stringify("command", &command)?;
+        let output = self.crm.execute_json(actor, &now_text(&now)?, &command).into_js()?;
+        conversion::parse(&output)
+    }
+
+    /// The JSON text entry point: command and result as strings.
+    #[wasm_bindgen(js_name = executeJson)]
+    pub fn execute_json(&mut self, actor: &str, now: &str, command: &str) -> Result<String, JsValue> {
+        self.crm.execute_json(actor, now, command).into_js()
+    }
+
+    /// Answers any query.
+    pub fn query(
+        &self,
+        actor: &str,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Query")] query: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let query = conversion::stringify("query", &query)?;
+        let output = self.crm.query_json(actor, &now_text(&now)?, &query).into_js()?;
+        conversion::parse(&output)
+    }
+
+    /// The JSON text entry point for queries.
+    #[wasm_bindgen(js_name = queryJson)]
+    pub fn query_json(&self, actor: &str, now: &str, query: &str) -> Result<String, JsValue> {
+        self.crm.query_json(actor, now, query).into_js()
+    }
+
+    /// Events with `seq >= since` (default 1), for the host to persist (e.g. IndexedDB).
+    #[wasm_bindgen(unchecked_return_type = "EventEnvelope[]")]
+    pub fn events(&self, since: Option<f64>) -> Result<JsValue, JsValue> {
+        let since = since.map_or(Ok(1), |since| conversion::whole_number("since", since))?;
+        to_js(&self.crm.events_since(since).into_js()?)
+    }
+
+    #[wasm_bindgen(getter, js_name = lastSeq)]
+    pub fn last_seq(&self) -> f64 {
+        self.crm.state().last_seq as f64
+    }
+
+    /// Creates a contact; returns its ID.
+    #[wasm_bindgen(js_name = createContact)]
+    pub fn create_contact(
+        &mut self,
+        actor: &str,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "NewContact")] input: JsValue,
+    ) -> Result<String, JsValue> {
+        let input: NewContact = from_js("contact", &input)?;
+        self.create(actor, &now, Command::CreateContact(input))
+    }
+
+    /// Creates a pipeline (admins); returns its ID.
+    #[wasm_bindgen(js_name = createPipeline)]
+    pub fn create_pipeline(
+        &mut self,
+        actor: &str,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "NewPipeline")] input: JsValue,
+    ) -> Result<String, JsValue> {
+        let input: NewPipeline = from_js("pipeline", &input)?;
+        self.create(actor, &now, Command::CreatePipeline(input))
+    }
+
+    /// Creates a deal; returns its ID.
+    #[wasm_bindgen(js_name = createDeal)]
+    pub fn create_deal(
+        &mut self,
+        actor: &str,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "NewDeal")] input: JsValue,
+    ) -> Result<String, JsValue> {
+        let input: NewDeal = from_js("deal", &input)?;
+        self.create(actor, &now, Command::CreateDeal(input))
+    }
+
+    /// Moves a deal to a stage; a lost stage needs `lostReason`.
+    #[wasm_bindgen(js_name = moveDeal)]
+    pub fn move_deal(
+        &mut self,
+        actor: &str,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+        deal: &str,
+        stage: &str,
+        #[wasm_bindgen(js_name = lostReason)] lost_reason: Option<String>,
+    ) -> Result<(), JsValue> {
+        let command = DealMove {
+            id: deal.parse().into_js()?,
+            stage: stage.parse().into_js()?,
+            lost_reason,
+        };
+        self.crm.execute(actor.parse().into_js()?, conversion::now(&now)?, &Command::MoveDeal(command)).into_js()?;
+        Ok(())
+    }
+
+    /// The deals the actor may see that match the filter.
+    #[wasm_bindgen(js_name = listDeals, unchecked_return_type = "Deal[]")]
+    pub fn list_deals(
+        &self,
+        actor: &str,
+        #[wasm_bindgen(unchecked_param_type = "DealFilter | undefined")] filter: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let filter: DealFilter = if filter.is_undefined() || filter.is_null() { DealFilter::default() } else { from_js("filter", &filter)? };
+        let page = self.crm.deals(actor.parse().into_js()?, &filter).into_js()?;
+        to_js(&page.items)
+    }
+}
+
+impl JsCrm {
+    fn create(&mut self, actor: &str, now: &JsValue, command: Command) -> Result<String, JsValue> {
+        let outcome = self.crm.execute(actor.parse().into_js()?, conversion::now(now)?, &command).into_js()?;
+        outcome
+            .created
+            .map(|id| id.to_string())
+            .ok_or_else(|| to_js_error(&crm_core::CrmError::conflict("the command created nothing")))
+    }
+}

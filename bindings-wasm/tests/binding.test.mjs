@@ -1,0 +1,73 @@
+// The JavaScript boundary: names, types, Date handling and Error objects.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Crm } from "./load.mjs";
+
+const NOW = new Date("2026-11-27T09:00:00Z");
+
+function shop() {
+  const crm = new Crm(4, { default_region: "DE" });
+  const admin = crm.execute("system", NOW, { type: "create_user", name: "Olga", role: "admin" }).created;
+  const manager = crm.execute(admin, NOW, { type: "create_user", name: "Ivan", role: "manager" }).created;
+  const pipeline = crm.createPipeline(admin, NOW, {
+    name: "Windows",
+    stages: [{ name: "New" }, { name: "Done", kind: "won" }, { name: "Lost", kind: "lost" }],
+    lost_reasons: ["Too expensive"],
+  });
+  return { crm, admin, manager, pipeline };
+}
+
+test("a deal moves through the pipeline with exact string amounts", () => {
+  const { crm, manager, pipeline } = shop();
+  const contact = crm.createContact(manager, NOW, { name: "Petra", phones: ["030 1234567"] });
+  const deal = crm.createDeal(manager, "2026-11-27T10:00:00+01:00", {
+    title: "Three windows", pipeline, contact, amount: { amount: "1499.99", currency: "EUR" },
+  });
+  const [stage] = crm.query(manager, NOW, { type: "get", id: pipeline }).stages.filter((s) => s.kind === "lost");
+  crm.moveDeal(manager, new Date("2026-11-28T09:00:00Z"), deal, stage.id, "Too expensive");
+  const [lost] = crm.listDeals(manager, { status: "lost" });
+  assert.equal(lost.id, deal);
+  assert.deepEqual(lost.amount, { amount: "1499.99", currency: "EUR" });
+  assert.equal(lost.lost_reason, "Too expensive");
+  assert.equal(lost.closed_at, "2026-11-28T09:00:00Z");
+  assert.deepEqual(crm.query(manager, NOW, { type: "get", id: contact }).phones, ["+49301234567"]);
+  assert.equal(crm.listDeals(manager).length, 1);
+});
+
+test("errors are Error objects with name and code", () => {
+  const { crm, manager } = shop();
+  const expectError = (fn, name, code, pattern) => {
+    assert.throws(fn, (err) => {
+      assert.ok(err instanceof Error, "an Error, not a thrown string");
+      assert.equal(err.name, name);
+      assert.equal(err.code, code);
+      assert.match(err.message, pattern);
+      return true;
+    });
+  };
+  expectError(() => crm.createPipeline(manager, NOW, { name: "Mine", stages: [{ name: "A" }] }),
+    "PermissionDeniedError", "permission_denied", /admins only/);
+  expectError(() => crm.createContact(manager, NOW, { name: "A", phones: ["12"] }),
+    "ValidationError", "validation", /phones\[0\]: "12"/);
+  expectError(() => crm.createContact(manager, NOW, { name: "A", emails: [1] }),
+    "MalformedError", "malformed", /contact\.emails\[0\]/);
+  expectError(() => crm.createDeal(manager, NOW, { title: "x", pipeline: "pip-4-99" }),
+    "NotFoundError", "not_found", /pip-4-99/);
+  expectError(() => crm.createContact(manager, new Date("nope"), { name: "A" }),
+    "ValidationError", "validation", /now/);
+  expectError(() => crm.createContact(manager, 42, { name: "A" }), "ValidationError", "validation", /now/);
+  expectError(() => new Crm(1.5), "ValidationError", "validation", /replica_id/);
+  expectError(() => new Crm(1, { default_region: "Atlantis" }), "ValidationError", "validation", /Atlantis/);
+  assert.equal(crm.listDeals(manager).length, 0);
+});
+
+test("exported events replay to the same state", () => {
+  const { crm, manager, pipeline } = shop();
+  crm.createDeal(manager, NOW, { title: "Door", pipeline });
+  const events = crm.events();
+  assert.deepEqual(events.map((e) => e.seq), [...Array(crm.lastSeq).keys()].map((i) => i + 1));
+  assert.equal(typeof events[0].seq, "number");
+  const copy = Crm.replay(4, events, { default_region: "DE" });
+  assert.deepEqual(copy.listDeals(manager), crm.listDeals(manager));
+  assert.deepEqual(crm.events(crm.lastSeq).length, 1);
+});
