@@ -1,1 +1,124 @@
+//! Kotlin and Swift bindings for crm-core through UniFFI proc-macros: the `Crm` class
+//! (Kotlin package `dev.crmcore`, Swift module `CrmCore`). Conversions live in
+//! `conversion`, error mapping in `errors`; no business logic here.
 
+mod conversion;
+mod errors;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use crm_core::{Command, DealMove, EventEnvelope, NewPipeline, ReplicaId};
+
+pub use crate::conversion::{DealFilter, DealStatus, DealSummary, Money, NewContact, NewDeal, NewStage, StageKind};
+pub use crate::errors::CrmError;
+use crate::errors::IntoFfi;
+
+uniffi::setup_scaffolding!();
+
+/// One CRM engine with an in-memory journal. Thread-safe: calls are serialised.
+#[derive(uniffi::Object)]
+pub struct Crm {
+    inner: Mutex<crm_core::Crm>,
+}
+
+impl Crm {
+    fn engine(&self) -> MutexGuard<'_, crm_core::Crm> {
+        // A panic cannot happen inside the engine on any input; if one ever did,
+        // the state is still consistent (commands apply only after validation).
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn create(&self, actor: &str, now: SystemTime, command: Command) -> Result<String, CrmError> {
+        let outcome = self.engine().execute(conversion::actor(actor)?, conversion::instant(now)?, &command).ffi()?;
+        outcome.created.map(|id| id.to_string()).ok_or_else(|| crm_core::CrmError::conflict("the command created nothing").into())
+    }
+}
+
+fn options(default_region: Option<String>) -> crm_core::CrmOptions {
+    crm_core::CrmOptions { default_region }
+}
+
+#[uniffi::export]
+impl Crm {
+    /// An empty engine. `replica_id` (0..2^53-1) is chosen by the app, unique per device.
+    #[uniffi::constructor(default(default_region = None))]
+    pub fn new(replica_id: u64, default_region: Option<String>) -> Result<Arc<Self>, CrmError> {
+        let engine = crm_core::Crm::new(ReplicaId::new(replica_id).ffi()?, options(default_region)).ffi()?;
+        Ok(Arc::new(Self { inner: Mutex::new(engine) }))
+    }
+
+    /// Rebuilds an engine from events exported with `events_json`.
+    #[uniffi::constructor(default(default_region = None))]
+    pub fn replay(replica_id: u64, events_json: String, default_region: Option<String>) -> Result<Arc<Self>, CrmError> {
+        let events: Vec<EventEnvelope> = conversion::parse_json("events", &events_json)?;
+        let engine = crm_core::Crm::replay(ReplicaId::new(replica_id).ffi()?, options(default_region), events).ffi()?;
+        Ok(Arc::new(Self { inner: Mutex::new(engine) }))
+    }
+
+    /// Executes any command given as JSON (`now` in RFC 3339); returns the outcome as JSON.
+    pub fn execute_json(&self, actor: String, now: String, command_json: String) -> Result<String, CrmError> {
+        self.engine().execute_json(&actor, &now, &command_json).ffi()
+    }
+
+    /// Answers any query given as JSON; returns the result as JSON.
+    pub fn query_json(&self, actor: String, now: String, query_json: String) -> Result<String, CrmError> {
+        self.engine().query_json(&actor, &now, &query_json).ffi()
+    }
+
+    /// Events with `seq >= since`, as a JSON array, for the app to persist or sync.
+    pub fn events_json(&self, since: u64) -> Result<String, CrmError> {
+        let events = self.engine().events_since(since).ffi()?;
+        conversion::write_json(&events)
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.engine().state().last_seq
+    }
+
+    /// Creates a contact; returns its ID.
+    pub fn create_contact(&self, actor: String, now: SystemTime, contact: NewContact) -> Result<String, CrmError> {
+        self.create(&actor, now, Command::CreateContact(contact.try_into()?))
+    }
+
+    /// Creates a pipeline (admins only); returns its ID.
+    pub fn create_pipeline(
+        &self,
+        actor: String,
+        now: SystemTime,
+        name: String,
+        stages: Vec<NewStage>,
+        lost_reasons: Vec<String>,
+    ) -> Result<String, CrmError> {
+        let stages = stages.into_iter().map(Into::into).collect();
+        self.create(&actor, now, Command::CreatePipeline(NewPipeline { name, stages, lost_reasons }))
+    }
+
+    /// Creates a deal; returns its ID.
+    pub fn create_deal(&self, actor: String, now: SystemTime, deal: NewDeal) -> Result<String, CrmError> {
+        self.create(&actor, now, Command::CreateDeal(deal.try_into()?))
+    }
+
+    /// Moves a deal to a stage; a lost stage needs `lost_reason`.
+    #[uniffi::method(default(lost_reason = None))]
+    pub fn move_deal(
+        &self,
+        actor: String,
+        now: SystemTime,
+        deal: String,
+        stage: String,
+        lost_reason: Option<String>,
+    ) -> Result<(), CrmError> {
+        let command = DealMove { id: conversion::id("deal", &deal)?, stage: conversion::id("stage", &stage)?, lost_reason };
+        self.engine().execute(conversion::actor(&actor)?, conversion::instant(now)?, &Command::MoveDeal(command)).ffi()?;
+        Ok(())
+    }
+
+    /// The deals the actor may see that match the filter.
+    pub fn list_deals(&self, actor: String, filter: DealFilter) -> Result<Vec<DealSummary>, CrmError> {
+        let filter = filter.try_into()?;
+        let engine = self.engine();
+        let page = engine.deals(conversion::actor(&actor)?, &filter).ffi()?;
+        Ok(page.items.into_iter().map(DealSummary::from).collect())
+    }
+}

@@ -1,0 +1,275 @@
+//! The one place where UniFFI records become engine inputs and engine values become
+//! records. Amounts cross as decimal strings (Kotlin `BigDecimal(amount)`), IDs as
+//! strings, `now` as an instant (`java.time.Instant`, Swift `Date`).
+
+use std::time::SystemTime;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use crm_core::{Actor, CrmError as CoreError};
+
+use crate::errors::{CrmError, IntoFfi};
+
+pub(crate) fn instant(now: SystemTime) -> Result<DateTime<Utc>, CrmError> {
+    let (seconds, nanos) = match now.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => (i64::try_from(after.as_secs()).ok(), after.subsec_nanos()),
+        Err(before) => {
+            let before = before.duration();
+            let (secs, nanos) = (before.as_secs(), before.subsec_nanos());
+            // -1.25 s is -2 s + 0.75 s.
+            let secs = i64::try_from(secs).ok().map(|s| if nanos > 0 { -s - 1 } else { -s });
+            (secs, if nanos > 0 { 1_000_000_000 - nanos } else { 0 })
+        }
+    };
+    seconds
+        .and_then(|seconds| DateTime::from_timestamp(seconds, nanos))
+        .ok_or_else(|| CoreError::validation("now", "is outside the representable range").into())
+}
+
+pub(crate) fn actor(text: &str) -> Result<Actor, CrmError> {
+    text.parse().ffi()
+}
+
+pub(crate) fn id<T: std::str::FromStr<Err = CoreError>>(_field: &str, text: &str) -> Result<T, CrmError> {
+    text.parse().ffi()
+}
+
+fn optional_id<T: std::str::FromStr<Err = CoreError>>(field: &str, text: Option<String>) -> Result<Option<T>, CrmError> {
+    text.map(|text| id(field, &text)).transpose()
+}
+
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, CrmError> {
+    serde_json::from_str(text).map_err(|err| CoreError::Malformed { path: what.into(), reason: err.to_string() }.into())
+}
+
+pub(crate) fn write_json<T: serde::Serialize>(value: &T) -> Result<String, CrmError> {
+    serde_json::to_string(value).map_err(|err| CoreError::Storage { reason: err.to_string() }.into())
+}
+
+/// An amount in a currency; `amount` is a decimal string such as `"1499.99"`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Money {
+    pub amount: String,
+    pub currency: String,
+}
+
+impl TryFrom<Money> for crm_core::Money {
+    type Error = CrmError;
+    fn try_from(money: Money) -> Result<Self, CrmError> {
+        crm_core::Money::parse(&money.amount, &money.currency).ffi()
+    }
+}
+
+impl From<crm_core::Money> for Money {
+    fn from(money: crm_core::Money) -> Self {
+        Money { amount: money.amount().to_string(), currency: money.currency().to_string() }
+    }
+}
+
+/// Input for `Crm.createContact`.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NewContact {
+    pub name: String,
+    #[uniffi(default)]
+    pub phones: Vec<String>,
+    #[uniffi(default)]
+    pub emails: Vec<String>,
+    #[uniffi(default = None)]
+    pub company: Option<String>,
+    #[uniffi(default = None)]
+    pub owner: Option<String>,
+    #[uniffi(default = None)]
+    pub source: Option<String>,
+    #[uniffi(default = None)]
+    pub address: Option<String>,
+    #[uniffi(default)]
+    pub tags: Vec<String>,
+}
+
+impl TryFrom<NewContact> for crm_core::NewContact {
+    type Error = CrmError;
+    fn try_from(input: NewContact) -> Result<Self, CrmError> {
+        Ok(crm_core::NewContact {
+            name: input.name,
+            company: optional_id("company", input.company)?,
+            phones: input.phones,
+            emails: input.emails,
+            address: input.address,
+            source: input.source,
+            owner: optional_id("owner", input.owner)?,
+            tags: input.tags,
+            ..crm_core::NewContact::default()
+        })
+    }
+}
+
+/// Whether a stage is a working stage or one of the ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum StageKind {
+    Open,
+    Won,
+    Lost,
+}
+
+/// One stage of `Crm.createPipeline`.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NewStage {
+    pub name: String,
+    /// Default: open.
+    #[uniffi(default = None)]
+    pub kind: Option<StageKind>,
+    #[uniffi(default = None)]
+    pub probability: Option<u8>,
+    #[uniffi(default = None)]
+    pub sla_hours: Option<u32>,
+}
+
+impl From<NewStage> for crm_core::NewStage {
+    fn from(stage: NewStage) -> Self {
+        let kind = match stage.kind.unwrap_or(StageKind::Open) {
+            StageKind::Open => crm_core::StageKind::Open,
+            StageKind::Won => crm_core::StageKind::Won,
+            StageKind::Lost => crm_core::StageKind::Lost,
+        };
+        crm_core::NewStage { name: stage.name, kind, probability: stage.probability, sla_hours: stage.sla_hours }
+    }
+}
+
+/// Input for `Crm.createDeal`; `expected_close` is an ISO date (`2026-12-24`).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NewDeal {
+    pub title: String,
+    #[uniffi(default = None)]
+    pub pipeline: Option<String>,
+    #[uniffi(default = None)]
+    pub stage: Option<String>,
+    #[uniffi(default = None)]
+    pub contact: Option<String>,
+    #[uniffi(default = None)]
+    pub company: Option<String>,
+    #[uniffi(default = None)]
+    pub owner: Option<String>,
+    #[uniffi(default = None)]
+    pub amount: Option<Money>,
+    #[uniffi(default = None)]
+    pub expected_close: Option<String>,
+}
+
+impl TryFrom<NewDeal> for crm_core::NewDeal {
+    type Error = CrmError;
+    fn try_from(input: NewDeal) -> Result<Self, CrmError> {
+        let expected_close = input
+            .expected_close
+            .map(|text| {
+                NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|_| {
+                    CrmError::from(CoreError::validation("expected_close", format!("{text:?} is not a date like \"2026-12-24\"")))
+                })
+            })
+            .transpose()?;
+        Ok(crm_core::NewDeal {
+            title: input.title,
+            pipeline: optional_id("pipeline", input.pipeline)?,
+            stage: optional_id("stage", input.stage)?,
+            contact: optional_id("contact", input.contact)?,
+            company: optional_id("company", input.company)?,
+            owner: optional_id("owner", input.owner)?,
+            amount: input.amount.map(TryInto::try_into).transpose()?,
+            expected_close,
+            ..crm_core::NewDeal::default()
+        })
+    }
+}
+
+/// Whether a deal is open, won or lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum DealStatus {
+    Open,
+    Won,
+    Lost,
+}
+
+impl From<crm_core::DealStatus> for DealStatus {
+    fn from(status: crm_core::DealStatus) -> Self {
+        match status {
+            crm_core::DealStatus::Open => DealStatus::Open,
+            crm_core::DealStatus::Won => DealStatus::Won,
+            crm_core::DealStatus::Lost => DealStatus::Lost,
+        }
+    }
+}
+
+impl From<DealStatus> for crm_core::DealStatus {
+    fn from(status: DealStatus) -> Self {
+        match status {
+            DealStatus::Open => crm_core::DealStatus::Open,
+            DealStatus::Won => crm_core::DealStatus::Won,
+            DealStatus::Lost => crm_core::DealStatus::Lost,
+        }
+    }
+}
+
+/// Filter for `Crm.listDeals`; every given criterion must match.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct DealFilter {
+    #[uniffi(default = None)]
+    pub pipeline: Option<String>,
+    #[uniffi(default = None)]
+    pub stage: Option<String>,
+    #[uniffi(default = None)]
+    pub owner: Option<String>,
+    #[uniffi(default = None)]
+    pub status: Option<DealStatus>,
+    #[uniffi(default = None)]
+    pub contact: Option<String>,
+    #[uniffi(default = None)]
+    pub limit: Option<u32>,
+    #[uniffi(default = 0)]
+    pub offset: u32,
+}
+
+impl TryFrom<DealFilter> for crm_core::DealFilter {
+    type Error = CrmError;
+    fn try_from(filter: DealFilter) -> Result<Self, CrmError> {
+        Ok(crm_core::DealFilter {
+            pipeline: optional_id("pipeline", filter.pipeline)?,
+            stage: optional_id("stage", filter.stage)?,
+            owner: optional_id("owner", filter.owner)?,
+            status: filter.status.map(Into::into),
+            contact: optional_id("contact", filter.contact)?,
+            offset: filter.offset as usize,
+            limit: filter.limit.map(|limit| limit as usize),
+            ..crm_core::DealFilter::default()
+        })
+    }
+}
+
+/// A deal as the list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DealSummary {
+    pub id: String,
+    pub title: String,
+    pub pipeline: String,
+    pub stage: String,
+    pub owner: String,
+    pub status: DealStatus,
+    pub amount: Option<Money>,
+    pub contact: Option<String>,
+    pub lost_reason: Option<String>,
+    pub stage_changes: u32,
+}
+
+impl From<&crm_core::Deal> for DealSummary {
+    fn from(deal: &crm_core::Deal) -> Self {
+        DealSummary {
+            id: deal.id.to_string(),
+            title: deal.fields.title.clone(),
+            pipeline: deal.pipeline.to_string(),
+            stage: deal.stage.to_string(),
+            owner: deal.owner.to_string(),
+            status: deal.status.into(),
+            amount: deal.fields.amount.map(Money::from),
+            contact: deal.fields.contact.map(|id| id.to_string()),
+            lost_reason: deal.lost_reason.clone(),
+            stage_changes: deal.stage_history.len() as u32,
+        }
+    }
+}

@@ -1,0 +1,66 @@
+// The Kotlin boundary: names, types (Instant, ULong, records, enums) and sealed exceptions.
+package dev.crmcore.tests
+
+import dev.crmcore.*
+import java.math.BigDecimal
+import java.time.Instant
+
+private val NOW: Instant = Instant.parse("2026-11-27T09:00:00Z")
+
+private class Shop {
+    val crm = Crm(5uL, "DE")
+    val admin: String = createdId(crm.executeJson("system", NOW.toString(), """{"type":"create_user","name":"Olga","role":"admin"}"""))
+    val manager: String = createdId(crm.executeJson(admin, NOW.toString(), """{"type":"create_user","name":"Ivan","role":"manager"}"""))
+    val pipeline: String = crm.createPipeline(
+        admin, NOW, "Windows",
+        listOf(NewStage("New"), NewStage("Measured"), NewStage("Done", StageKind.WON), NewStage("Lost", StageKind.LOST)),
+        listOf("Too expensive"),
+    )
+}
+
+private fun createdId(outcomeJson: String): String =
+    com.google.gson.JsonParser.parseString(outcomeJson).asJsonObject["created"].asString
+
+fun bindingChecks(): List<Check> = listOf(
+    Check("a deal moves through the pipeline with exact amounts") {
+        val shop = Shop()
+        val contact = shop.crm.createContact(shop.manager, NOW, NewContact("Petra", phones = listOf("030 1234567")))
+        val deal = shop.crm.createDeal(
+            shop.manager, NOW,
+            NewDeal("Three windows", pipeline = shop.pipeline, contact = contact, amount = Money("1499.99", "EUR")),
+        )
+        val stages = com.google.gson.JsonParser.parseString(
+            shop.crm.queryJson(shop.manager, NOW.toString(), """{"type":"get","id":"${shop.pipeline}"}""")
+        ).asJsonObject["stages"].asJsonArray.map { it.asJsonObject["id"].asString }
+        shop.crm.moveDeal(shop.manager, NOW.plusSeconds(3600), deal, stages[2])
+        val won = shop.crm.listDeals(shop.manager, DealFilter(status = DealStatus.WON))
+        expectEqual(listOf(deal), won.map { it.id })
+        expectEqual(BigDecimal("1499.99"), BigDecimal(won[0].amount!!.amount))
+        expectEqual(2u, won[0].stageChanges)
+        expectEqual(DealStatus.WON, won[0].status)
+    },
+    Check("errors are sealed CrmException subclasses with a stable code") {
+        val shop = Shop()
+        val denied = expectThrows<CrmException.PermissionDenied> {
+            shop.crm.createPipeline(shop.manager, NOW, "Mine", listOf(NewStage("A")), listOf())
+        }
+        expectEqual("permission_denied", denied.code)
+        expect(denied.reason.contains("admins only")) { denied.reason }
+        val invalid = expectThrows<CrmException.Validation> {
+            shop.crm.createContact(shop.manager, NOW, NewContact("A", phones = listOf("12")))
+        }
+        expect(invalid.reason.contains("phones[0]: \"12\"")) { invalid.reason }
+        expectThrows<CrmException.NotFound> { shop.crm.createDeal(shop.manager, NOW, NewDeal("x", pipeline = "pip-5-99")) }
+        expectThrows<CrmException.Validation> { shop.crm.createDeal(shop.manager, NOW, NewDeal("x", pipeline = "not-an-id")) }
+        expectThrows<CrmException.Malformed> { shop.crm.executeJson(shop.manager, NOW.toString(), "{") }
+        expectThrows<CrmException.Validation> { Crm(1uL shl 60) }
+        expectEqual(0, shop.crm.listDeals(shop.manager, DealFilter()).size)
+    },
+    Check("events replay to the same answers") {
+        val shop = Shop()
+        shop.crm.createDeal(shop.manager, NOW, NewDeal("Door", pipeline = shop.pipeline, amount = Money("10", "EUR")))
+        val copy = Crm.replay(5uL, shop.crm.eventsJson(1uL), "DE")
+        expectEqual(shop.crm.lastSeq(), copy.lastSeq())
+        expectEqual(shop.crm.listDeals(shop.manager, DealFilter()), copy.listDeals(shop.manager, DealFilter()))
+    },
+)
