@@ -16,7 +16,9 @@ pub(crate) fn instant(now: SystemTime) -> Result<DateTime<Utc>, CrmError> {
             let before = before.duration();
             let (secs, nanos) = (before.as_secs(), before.subsec_nanos());
             // -1.25 s is -2 s + 0.75 s.
-            let secs = i64::try_from(secs).ok().map(|s| if nanos > 0 { -s - 1 } else { -s });
+            let secs = i64::try_from(secs)
+                .ok()
+                .map(|s| if nanos > 0 { -s - 1 } else { -s });
             (secs, if nanos > 0 { 1_000_000_000 - nanos } else { 0 })
         }
     };
@@ -29,20 +31,40 @@ pub(crate) fn actor(text: &str) -> Result<Actor, CrmError> {
     text.parse().ffi()
 }
 
-pub(crate) fn id<T: std::str::FromStr<Err = CoreError>>(_field: &str, text: &str) -> Result<T, CrmError> {
+pub(crate) fn id<T: std::str::FromStr<Err = CoreError>>(
+    _field: &str,
+    text: &str,
+) -> Result<T, CrmError> {
     text.parse().ffi()
 }
 
-fn optional_id<T: std::str::FromStr<Err = CoreError>>(field: &str, text: Option<String>) -> Result<Option<T>, CrmError> {
+fn optional_id<T: std::str::FromStr<Err = CoreError>>(
+    field: &str,
+    text: Option<String>,
+) -> Result<Option<T>, CrmError> {
     text.map(|text| id(field, &text)).transpose()
 }
 
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, CrmError> {
-    serde_json::from_str(text).map_err(|err| CoreError::Malformed { path: what.into(), reason: err.to_string() }.into())
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    what: &str,
+    text: &str,
+) -> Result<T, CrmError> {
+    serde_json::from_str(text).map_err(|err| {
+        CoreError::Malformed {
+            path: what.into(),
+            reason: err.to_string(),
+        }
+        .into()
+    })
 }
 
 pub(crate) fn write_json<T: serde::Serialize>(value: &T) -> Result<String, CrmError> {
-    serde_json::to_string(value).map_err(|err| CoreError::Storage { reason: err.to_string() }.into())
+    serde_json::to_string(value).map_err(|err| {
+        CoreError::Storage {
+            reason: err.to_string(),
+        }
+        .into()
+    })
 }
 
 /// An amount in a currency; `amount` is a decimal string such as `"1499.99"`.
@@ -61,7 +83,10 @@ impl TryFrom<Money> for crm_core::Money {
 
 impl From<crm_core::Money> for Money {
     fn from(money: crm_core::Money) -> Self {
-        Money { amount: money.amount().to_string(), currency: money.currency().to_string() }
+        Money {
+            amount: money.amount().to_string(),
+            currency: money.currency().to_string(),
+        }
     }
 }
 
@@ -130,7 +155,12 @@ impl From<NewStage> for crm_core::NewStage {
             StageKind::Won => crm_core::StageKind::Won,
             StageKind::Lost => crm_core::StageKind::Lost,
         };
-        crm_core::NewStage { name: stage.name, kind, probability: stage.probability, sla_hours: stage.sla_hours }
+        crm_core::NewStage {
+            name: stage.name,
+            kind,
+            probability: stage.probability,
+            sla_hours: stage.sla_hours,
+        }
     }
 }
 
@@ -161,7 +191,10 @@ impl TryFrom<NewDeal> for crm_core::NewDeal {
             .expected_close
             .map(|text| {
                 NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|_| {
-                    CrmError::from(CoreError::validation("expected_close", format!("{text:?} is not a date like \"2026-12-24\"")))
+                    CrmError::from(CoreError::validation(
+                        "expected_close",
+                        format!("{text:?} is not a date like \"2026-12-24\""),
+                    ))
                 })
             })
             .transpose()?;

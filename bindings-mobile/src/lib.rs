@@ -10,7 +10,9 @@ use std::time::SystemTime;
 
 use crm_core::{Command, DealMove, EventEnvelope, NewPipeline, ReplicaId};
 
-pub use crate::conversion::{DealFilter, DealStatus, DealSummary, Money, NewContact, NewDeal, NewStage, StageKind};
+pub use crate::conversion::{
+    DealFilter, DealStatus, DealSummary, Money, NewContact, NewDeal, NewStage, StageKind,
+};
 pub use crate::errors::CrmError;
 use crate::errors::IntoFfi;
 
@@ -26,12 +28,24 @@ impl Crm {
     fn engine(&self) -> MutexGuard<'_, crm_core::Crm> {
         // A panic cannot happen inside the engine on any input; if one ever did,
         // the state is still consistent (commands apply only after validation).
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn create(&self, actor: &str, now: SystemTime, command: Command) -> Result<String, CrmError> {
-        let outcome = self.engine().execute(conversion::actor(actor)?, conversion::instant(now)?, &command).ffi()?;
-        outcome.created.map(|id| id.to_string()).ok_or_else(|| crm_core::CrmError::conflict("the command created nothing").into())
+        let outcome = self
+            .engine()
+            .execute(
+                conversion::actor(actor)?,
+                conversion::instant(now)?,
+                &command,
+            )
+            .ffi()?;
+        outcome
+            .created
+            .map(|id| id.to_string())
+            .ok_or_else(|| crm_core::CrmError::conflict("the command created nothing").into())
     }
 }
 
@@ -44,25 +58,51 @@ impl Crm {
     /// An empty engine. `replica_id` (0..2^53-1) is chosen by the app, unique per device.
     #[uniffi::constructor(default(default_region = None))]
     pub fn new(replica_id: u64, default_region: Option<String>) -> Result<Arc<Self>, CrmError> {
-        let engine = crm_core::Crm::new(ReplicaId::new(replica_id).ffi()?, options(default_region)).ffi()?;
-        Ok(Arc::new(Self { inner: Mutex::new(engine) }))
+        let engine =
+            crm_core::Crm::new(ReplicaId::new(replica_id).ffi()?, options(default_region)).ffi()?;
+        Ok(Arc::new(Self {
+            inner: Mutex::new(engine),
+        }))
     }
 
     /// Rebuilds an engine from events exported with `events_json`.
     #[uniffi::constructor(default(default_region = None))]
-    pub fn replay(replica_id: u64, events_json: String, default_region: Option<String>) -> Result<Arc<Self>, CrmError> {
+    pub fn replay(
+        replica_id: u64,
+        events_json: String,
+        default_region: Option<String>,
+    ) -> Result<Arc<Self>, CrmError> {
         let events: Vec<EventEnvelope> = conversion::parse_json("events", &events_json)?;
-        let engine = crm_core::Crm::replay(ReplicaId::new(replica_id).ffi()?, options(default_region), events).ffi()?;
-        Ok(Arc::new(Self { inner: Mutex::new(engine) }))
+        let engine = crm_core::Crm::replay(
+            ReplicaId::new(replica_id).ffi()?,
+            options(default_region),
+            events,
+        )
+        .ffi()?;
+        Ok(Arc::new(Self {
+            inner: Mutex::new(engine),
+        }))
     }
 
     /// Executes any command given as JSON (`now` in RFC 3339); returns the outcome as JSON.
-    pub fn execute_json(&self, actor: String, now: String, command_json: String) -> Result<String, CrmError> {
-        self.engine().execute_json(&actor, &now, &command_json).ffi()
+    pub fn execute_json(
+        &self,
+        actor: String,
+        now: String,
+        command_json: String,
+    ) -> Result<String, CrmError> {
+        self.engine()
+            .execute_json(&actor, &now, &command_json)
+            .ffi()
     }
 
     /// Answers any query given as JSON; returns the result as JSON.
-    pub fn query_json(&self, actor: String, now: String, query_json: String) -> Result<String, CrmError> {
+    pub fn query_json(
+        &self,
+        actor: String,
+        now: String,
+        query_json: String,
+    ) -> Result<String, CrmError> {
         self.engine().query_json(&actor, &now, &query_json).ffi()
     }
 
@@ -77,7 +117,12 @@ impl Crm {
     }
 
     /// Creates a contact; returns its ID.
-    pub fn create_contact(&self, actor: String, now: SystemTime, contact: NewContact) -> Result<String, CrmError> {
+    pub fn create_contact(
+        &self,
+        actor: String,
+        now: SystemTime,
+        contact: NewContact,
+    ) -> Result<String, CrmError> {
         self.create(&actor, now, Command::CreateContact(contact.try_into()?))
     }
 
@@ -91,11 +136,24 @@ impl Crm {
         lost_reasons: Vec<String>,
     ) -> Result<String, CrmError> {
         let stages = stages.into_iter().map(Into::into).collect();
-        self.create(&actor, now, Command::CreatePipeline(NewPipeline { name, stages, lost_reasons }))
+        self.create(
+            &actor,
+            now,
+            Command::CreatePipeline(NewPipeline {
+                name,
+                stages,
+                lost_reasons,
+            }),
+        )
     }
 
     /// Creates a deal; returns its ID.
-    pub fn create_deal(&self, actor: String, now: SystemTime, deal: NewDeal) -> Result<String, CrmError> {
+    pub fn create_deal(
+        &self,
+        actor: String,
+        now: SystemTime,
+        deal: NewDeal,
+    ) -> Result<String, CrmError> {
         self.create(&actor, now, Command::CreateDeal(deal.try_into()?))
     }
 
@@ -109,13 +167,27 @@ impl Crm {
         stage: String,
         lost_reason: Option<String>,
     ) -> Result<(), CrmError> {
-        let command = DealMove { id: conversion::id("deal", &deal)?, stage: conversion::id("stage", &stage)?, lost_reason };
-        self.engine().execute(conversion::actor(&actor)?, conversion::instant(now)?, &Command::MoveDeal(command)).ffi()?;
+        let command = DealMove {
+            id: conversion::id("deal", &deal)?,
+            stage: conversion::id("stage", &stage)?,
+            lost_reason,
+        };
+        self.engine()
+            .execute(
+                conversion::actor(&actor)?,
+                conversion::instant(now)?,
+                &Command::MoveDeal(command),
+            )
+            .ffi()?;
         Ok(())
     }
 
     /// The deals the actor may see that match the filter.
-    pub fn list_deals(&self, actor: String, filter: DealFilter) -> Result<Vec<DealSummary>, CrmError> {
+    pub fn list_deals(
+        &self,
+        actor: String,
+        filter: DealFilter,
+    ) -> Result<Vec<DealSummary>, CrmError> {
         let filter = filter.try_into()?;
         let engine = self.engine();
         let page = engine.deals(conversion::actor(&actor)?, &filter).ffi()?;

@@ -6,16 +6,66 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
-create_exception!(crm_core, CrmError, PyException, "Base of every crm-core error; `.code` is the stable code.");
-create_exception!(crm_core, ValidationError, CrmError, "A value broke a rule (code `validation`).");
-create_exception!(crm_core, MalformedError, CrmError, "The input could not be read (code `malformed`).");
-create_exception!(crm_core, TooLargeError, CrmError, "An input was too large (code `too_large`).");
-create_exception!(crm_core, NotFoundError, CrmError, "A referenced entity does not exist (code `not_found`).");
-create_exception!(crm_core, PermissionDeniedError, CrmError, "The actor may not do this (code `permission_denied`).");
-create_exception!(crm_core, ConflictError, CrmError, "Not possible in the current state (code `conflict`).");
-create_exception!(crm_core, CurrencyMismatchError, CrmError, "Two currencies were combined (code `currency_mismatch`).");
-create_exception!(crm_core, MoneyOverflowError, CrmError, "Arithmetic left the decimal range (code `overflow`).");
-create_exception!(crm_core, StorageError, CrmError, "The journal failed (code `storage`).");
+create_exception!(
+    crm_core,
+    CrmError,
+    PyException,
+    "Base of every crm-core error; `.code` is the stable code."
+);
+create_exception!(
+    crm_core,
+    ValidationError,
+    CrmError,
+    "A value broke a rule (code `validation`)."
+);
+create_exception!(
+    crm_core,
+    MalformedError,
+    CrmError,
+    "The input could not be read (code `malformed`)."
+);
+create_exception!(
+    crm_core,
+    TooLargeError,
+    CrmError,
+    "An input was too large (code `too_large`)."
+);
+create_exception!(
+    crm_core,
+    NotFoundError,
+    CrmError,
+    "A referenced entity does not exist (code `not_found`)."
+);
+create_exception!(
+    crm_core,
+    PermissionDeniedError,
+    CrmError,
+    "The actor may not do this (code `permission_denied`)."
+);
+create_exception!(
+    crm_core,
+    ConflictError,
+    CrmError,
+    "Not possible in the current state (code `conflict`)."
+);
+create_exception!(
+    crm_core,
+    CurrencyMismatchError,
+    CrmError,
+    "Two currencies were combined (code `currency_mismatch`)."
+);
+create_exception!(
+    crm_core,
+    MoneyOverflowError,
+    CrmError,
+    "Arithmetic left the decimal range (code `overflow`)."
+);
+create_exception!(
+    crm_core,
+    StorageError,
+    CrmError,
+    "The journal failed (code `storage`)."
+);
 
 pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
@@ -24,9 +74,15 @@ pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("MalformedError", py.get_type::<MalformedError>())?;
     module.add("TooLargeError", py.get_type::<TooLargeError>())?;
     module.add("NotFoundError", py.get_type::<NotFoundError>())?;
-    module.add("PermissionDeniedError", py.get_type::<PermissionDeniedError>())?;
+    module.add(
+        "PermissionDeniedError",
+        py.get_type::<PermissionDeniedError>(),
+    )?;
     module.add("ConflictError", py.get_type::<ConflictError>())?;
-    module.add("CurrencyMismatchError", py.get_type::<CurrencyMismatchError>())?;
+    module.add(
+        "CurrencyMismatchError",
+        py.get_type::<CurrencyMismatchError>(),
+    )?;
     module.add("MoneyOverflowError", py.get_type::<MoneyOverflowError>())?;
     module.add("StorageError", py.get_type::<StorageError>())?;
     Ok(())

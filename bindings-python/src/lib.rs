@@ -17,7 +17,10 @@ struct Engine {
 
 fn options(py: Python<'_>, options_json: &str) -> PyResult<CrmOptions> {
     serde_json::from_str(options_json)
-        .map_err(|err| crm_core::CrmError::Malformed { path: "options".into(), reason: err.to_string() })
+        .map_err(|err| crm_core::CrmError::Malformed {
+            path: "options".into(),
+            reason: err.to_string(),
+        })
         .into_py_result(py)
 }
 
@@ -34,17 +37,33 @@ impl Engine {
     /// Rebuilds an engine from exported events (JSON array of envelopes).
     #[staticmethod]
     #[pyo3(signature = (replica_id, events_json, options_json = "{}"))]
-    fn replay(py: Python<'_>, replica_id: u64, events_json: &str, options_json: &str) -> PyResult<Self> {
+    fn replay(
+        py: Python<'_>,
+        replica_id: u64,
+        events_json: &str,
+        options_json: &str,
+    ) -> PyResult<Self> {
         let replica = ReplicaId::new(replica_id).into_py_result(py)?;
         let events: Vec<EventEnvelope> = serde_json::from_str(events_json)
-            .map_err(|err| crm_core::CrmError::Malformed { path: "events".into(), reason: err.to_string() })
+            .map_err(|err| crm_core::CrmError::Malformed {
+                path: "events".into(),
+                reason: err.to_string(),
+            })
             .into_py_result(py)?;
         let crm = Crm::replay(replica, options(py, options_json)?, events).into_py_result(py)?;
         Ok(Self { crm })
     }
 
-    fn execute_json(&mut self, py: Python<'_>, actor: &str, now: &str, command: &str) -> PyResult<String> {
-        self.crm.execute_json(actor, now, command).into_py_result(py)
+    fn execute_json(
+        &mut self,
+        py: Python<'_>,
+        actor: &str,
+        now: &str,
+        command: &str,
+    ) -> PyResult<String> {
+        self.crm
+            .execute_json(actor, now, command)
+            .into_py_result(py)
     }
 
     fn query_json(&self, py: Python<'_>, actor: &str, now: &str, query: &str) -> PyResult<String> {
@@ -54,7 +73,14 @@ impl Engine {
     /// Events with `seq >= from_seq`, as a JSON array.
     fn events_json(&self, py: Python<'_>, from_seq: u64) -> PyResult<String> {
         let events = self.crm.events_since(from_seq).into_py_result(py)?;
-        serde_json::to_string(&events).map_err(|err| to_py(py, crm_core::CrmError::Storage { reason: err.to_string() }))
+        serde_json::to_string(&events).map_err(|err| {
+            to_py(
+                py,
+                crm_core::CrmError::Storage {
+                    reason: err.to_string(),
+                },
+            )
+        })
     }
 
     #[getter]

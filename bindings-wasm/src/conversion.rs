@@ -10,18 +10,27 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::errors::{to_js_error, IntoJsResult};
 
 fn malformed(path: &str, reason: impl Into<String>) -> JsValue {
-    to_js_error(&CrmError::Malformed { path: path.into(), reason: reason.into() })
+    to_js_error(&CrmError::Malformed {
+        path: path.into(),
+        reason: reason.into(),
+    })
 }
 
 /// `JSON.stringify(value)`.
 pub(crate) fn stringify(what: &str, value: &JsValue) -> Result<String, JsValue> {
-    let text = js_sys::JSON::stringify(value).map_err(|_| malformed(what, "cannot be written as JSON"))?;
-    text.as_string().ok_or_else(|| malformed(what, "expected an object, got undefined"))
+    let text =
+        js_sys::JSON::stringify(value).map_err(|_| malformed(what, "cannot be written as JSON"))?;
+    text.as_string()
+        .ok_or_else(|| malformed(what, "expected an object, got undefined"))
 }
 
 /// `JSON.parse(text)` of engine output.
 pub(crate) fn parse(text: &str) -> Result<JsValue, JsValue> {
-    js_sys::JSON::parse(text).map_err(|_| to_js_error(&CrmError::Storage { reason: "engine output is not JSON".into() }))
+    js_sys::JSON::parse(text).map_err(|_| {
+        to_js_error(&CrmError::Storage {
+            reason: "engine output is not JSON".into(),
+        })
+    })
 }
 
 /// A JS object read as a typed engine input; errors name the path of the bad value.
@@ -30,22 +39,32 @@ pub(crate) fn from_js<T: DeserializeOwned>(what: &str, value: &JsValue) -> Resul
     let mut deserializer = serde_json::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
-        let path = if path == "." { what.to_string() } else { format!("{what}.{path}") };
+        let path = if path == "." {
+            what.to_string()
+        } else {
+            format!("{what}.{path}")
+        };
         malformed(&path, err.into_inner().to_string())
     })
 }
 
 /// An engine output as a JS value.
 pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    let text = serde_json::to_string(value)
-        .map_err(|err| to_js_error(&CrmError::Storage { reason: err.to_string() }))?;
+    let text = serde_json::to_string(value).map_err(|err| {
+        to_js_error(&CrmError::Storage {
+            reason: err.to_string(),
+        })
+    })?;
     parse(&text)
 }
 
 /// A JS number that must be a whole, non-negative, exactly representable integer.
 pub(crate) fn whole_number(what: &str, value: f64) -> Result<u64, JsValue> {
     if value.fract() != 0.0 || !(0.0..=crm_core::id::MAX_ID_PART as f64).contains(&value) {
-        return Err(to_js_error(&CrmError::validation(what, format!("{value} is not a whole number in 0..2^53-1"))));
+        return Err(to_js_error(&CrmError::validation(
+            what,
+            format!("{value} is not a whole number in 0..2^53-1"),
+        )));
     }
     Ok(value as u64)
 }
@@ -65,13 +84,19 @@ pub(crate) fn options(value: &JsValue) -> Result<CrmOptions, JsValue> {
 pub(crate) fn now_text(value: &JsValue) -> Result<String, JsValue> {
     if let Some(date) = value.dyn_ref::<js_sys::Date>() {
         if date.get_time().is_nan() {
-            return Err(to_js_error(&CrmError::validation("now", "is an invalid Date")));
+            return Err(to_js_error(&CrmError::validation(
+                "now",
+                "is an invalid Date",
+            )));
         }
         return Ok(String::from(date.to_iso_string()));
     }
-    value
-        .as_string()
-        .ok_or_else(|| to_js_error(&CrmError::validation("now", "expected a Date or an RFC 3339 string")))
+    value.as_string().ok_or_else(|| {
+        to_js_error(&CrmError::validation(
+            "now",
+            "expected a Date or an RFC 3339 string",
+        ))
+    })
 }
 
 pub(crate) fn now(value: &JsValue) -> Result<DateTime<Utc>, JsValue> {

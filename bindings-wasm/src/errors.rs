@@ -9,7 +9,10 @@ fn class_name(code: &str) -> String {
         .split('_')
         .map(|part| {
             let mut chars = part.chars();
-            chars.next().map(|first| first.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
         })
         .collect();
     name.push_str("Error");
@@ -20,7 +23,11 @@ fn class_name(code: &str) -> String {
 pub(crate) fn to_js_error(error: &CrmError) -> JsValue {
     let js_error = js_sys::Error::new(&error.to_string());
     js_error.set_name(&class_name(error.code()));
-    let _ = js_sys::Reflect::set(&js_error, &JsValue::from_str("code"), &JsValue::from_str(error.code()));
+    let _ = js_sys::Reflect::set(
+        &js_error,
+        &JsValue::from_str("code"),
+        &JsValue::from_str(error.code()),
+    );
     js_error.into()
 }
 
@@ -39,7 +46,10 @@ impl<T> IntoJsResult<T> for Result<T, CrmError> {
 mod tests {
     #[test]
     fn class_names_follow_the_codes() {
-        assert_eq!(super::class_name("permission_denied"), "PermissionDeniedError");
+        assert_eq!(
+            super::class_name("permission_denied"),
+            "PermissionDeniedError"
+        );
         assert_eq!(super::class_name("validation"), "ValidationError");
     }
 }

@@ -97,13 +97,21 @@ impl JsCrm {
         #[wasm_bindgen(unchecked_param_type = "Command")] command: JsValue,
     ) -> Result<JsValue, JsValue> {
         let command = conversion::stringify("command", &command)?;
-        let output = self.crm.execute_json(actor, &now_text(&now)?, &command).into_js()?;
+        let output = self
+            .crm
+            .execute_json(actor, &now_text(&now)?, &command)
+            .into_js()?;
         conversion::parse(&output)
     }
 
     /// The JSON text entry point: command and result as strings.
     #[wasm_bindgen(js_name = executeJson)]
-    pub fn execute_json(&mut self, actor: &str, now: &str, command: &str) -> Result<String, JsValue> {
+    pub fn execute_json(
+        &mut self,
+        actor: &str,
+        now: &str,
+        command: &str,
+    ) -> Result<String, JsValue> {
         self.crm.execute_json(actor, now, command).into_js()
     }
 
@@ -115,7 +123,10 @@ impl JsCrm {
         #[wasm_bindgen(unchecked_param_type = "Query")] query: JsValue,
     ) -> Result<JsValue, JsValue> {
         let query = conversion::stringify("query", &query)?;
-        let output = self.crm.query_json(actor, &now_text(&now)?, &query).into_js()?;
+        let output = self
+            .crm
+            .query_json(actor, &now_text(&now)?, &query)
+            .into_js()?;
         conversion::parse(&output)
     }
 
@@ -188,7 +199,13 @@ impl JsCrm {
             stage: stage.parse().into_js()?,
             lost_reason,
         };
-        self.crm.execute(actor.parse().into_js()?, conversion::now(&now)?, &Command::MoveDeal(command)).into_js()?;
+        self.crm
+            .execute(
+                actor.parse().into_js()?,
+                conversion::now(&now)?,
+                &Command::MoveDeal(command),
+            )
+            .into_js()?;
         Ok(())
     }
 
@@ -199,18 +216,27 @@ impl JsCrm {
         actor: &str,
         #[wasm_bindgen(unchecked_param_type = "DealFilter | undefined")] filter: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let filter: DealFilter = if filter.is_undefined() || filter.is_null() { DealFilter::default() } else { from_js("filter", &filter)? };
-        let page = self.crm.deals(actor.parse().into_js()?, &filter).into_js()?;
+        let filter: DealFilter = if filter.is_undefined() || filter.is_null() {
+            DealFilter::default()
+        } else {
+            from_js("filter", &filter)?
+        };
+        let page = self
+            .crm
+            .deals(actor.parse().into_js()?, &filter)
+            .into_js()?;
         to_js(&page.items)
     }
 }
 
 impl JsCrm {
     fn create(&mut self, actor: &str, now: &JsValue, command: Command) -> Result<String, JsValue> {
-        let outcome = self.crm.execute(actor.parse().into_js()?, conversion::now(now)?, &command).into_js()?;
-        outcome
-            .created
-            .map(|id| id.to_string())
-            .ok_or_else(|| to_js_error(&crm_core::CrmError::conflict("the command created nothing")))
+        let outcome = self
+            .crm
+            .execute(actor.parse().into_js()?, conversion::now(now)?, &command)
+            .into_js()?;
+        outcome.created.map(|id| id.to_string()).ok_or_else(|| {
+            to_js_error(&crm_core::CrmError::conflict("the command created nothing"))
+        })
     }
 }

@@ -44,7 +44,10 @@ impl FromStr for Actor {
             return Ok(Actor::System);
         }
         text.parse().map(Actor::User).map_err(|_| {
-            CrmError::validation("actor", format!("{text:?} is neither \"system\" nor a user id like \"usr-1-2\""))
+            CrmError::validation(
+                "actor",
+                format!("{text:?} is neither \"system\" nor a user id like \"usr-1-2\""),
+            )
         })
     }
 }
@@ -76,7 +79,10 @@ impl<'s> Access<'s> {
         let user = match actor {
             Actor::System => None,
             Actor::User(id) => {
-                let user = state.users.get(&id).ok_or_else(|| CrmError::not_found("user", id))?;
+                let user = state
+                    .users
+                    .get(&id)
+                    .ok_or_else(|| CrmError::not_found("user", id))?;
                 if !user.active {
                     return Err(CrmError::denied(actor, "act: the user is deactivated"));
                 }
@@ -103,14 +109,20 @@ impl<'s> Access<'s> {
         if self.is_admin() {
             Ok(())
         } else {
-            Err(CrmError::denied(self.actor, format!("{action} (admins only)")))
+            Err(CrmError::denied(
+                self.actor,
+                format!("{action} (admins only)"),
+            ))
         }
     }
 
     /// Creating contacts, companies and deals is sales work: not for specialists.
     pub fn require_sales_role(&self, action: &str) -> Result<(), CrmError> {
         match self.user.map(|user| user.role) {
-            Some(Role::Specialist) => Err(CrmError::denied(self.actor, format!("{action} (specialists may not)"))),
+            Some(Role::Specialist) => Err(CrmError::denied(
+                self.actor,
+                format!("{action} (specialists may not)"),
+            )),
             _ => Ok(()),
         }
     }
@@ -123,7 +135,11 @@ impl<'s> Access<'s> {
             Role::HeadOfDepartment => {
                 owner == user.id
                     || (user.department.is_some()
-                        && self.state.users.get(&owner).is_some_and(|o| o.department == user.department))
+                        && self
+                            .state
+                            .users
+                            .get(&owner)
+                            .is_some_and(|o| o.department == user.department))
             }
             Role::Manager | Role::Specialist => owner == user.id,
         }
@@ -131,25 +147,40 @@ impl<'s> Access<'s> {
 
     fn has_task_on(&self, record: AnyId) -> bool {
         let Some(user) = self.user else { return true };
-        self.state.tasks_by_record.get(&record).is_some_and(|tasks| {
-            tasks.iter().any(|task| self.state.tasks.get(task).is_some_and(|task| task.assignee == user.id))
-        })
+        self.state
+            .tasks_by_record
+            .get(&record)
+            .is_some_and(|tasks| {
+                tasks.iter().any(|task| {
+                    self.state
+                        .tasks
+                        .get(task)
+                        .is_some_and(|task| task.assignee == user.id)
+                })
+            })
     }
 
     /// Whether the actor may change the record (and the record exists).
     pub fn can_edit(&self, record: AnyId) -> bool {
         let state = self.state;
         match record {
-            AnyId::ContactId(id) => state.contacts.get(&id).is_some_and(|c| self.owns_scope(c.owner)),
-            AnyId::CompanyId(id) => state.companies.get(&id).is_some_and(|c| self.owns_scope(c.owner)),
-            AnyId::DealId(id) => state.deals.get(&id).is_some_and(|d| self.owns_scope(d.owner)),
+            AnyId::ContactId(id) => state
+                .contacts
+                .get(&id)
+                .is_some_and(|c| self.owns_scope(c.owner)),
+            AnyId::CompanyId(id) => state
+                .companies
+                .get(&id)
+                .is_some_and(|c| self.owns_scope(c.owner)),
+            AnyId::DealId(id) => state
+                .deals
+                .get(&id)
+                .is_some_and(|d| self.owns_scope(d.owner)),
             AnyId::TaskId(id) => state.tasks.get(&id).is_some_and(|task| {
                 self.owns_scope(task.assignee) || task.link.is_some_and(|link| self.can_edit(link))
             }),
             AnyId::ActivityId(id) => state.activities.get(&id).is_some_and(|activity| {
-                self.is_admin()
-                    || activity.logged_by == self.actor
-                    || self.can_edit(activity.link)
+                self.is_admin() || activity.logged_by == self.actor || self.can_edit(activity.link)
             }),
             _ => self.is_admin() && state.exists(record),
         }
@@ -169,8 +200,14 @@ impl<'s> Access<'s> {
                         deals.iter().any(|deal| self.can_read(AnyId::DealId(*deal)))
                     })
             }
-            AnyId::TaskId(id) => state.tasks.get(&id).is_some_and(|task| Some(task.assignee) == self.user_id()),
-            AnyId::ActivityId(id) => state.activities.get(&id).is_some_and(|activity| self.can_read(activity.link)),
+            AnyId::TaskId(id) => state
+                .tasks
+                .get(&id)
+                .is_some_and(|task| Some(task.assignee) == self.user_id()),
+            AnyId::ActivityId(id) => state
+                .activities
+                .get(&id)
+                .is_some_and(|activity| self.can_read(activity.link)),
             // Users, departments, pipelines, stages and field definitions are shared reference data.
             _ => state.exists(record),
         }
@@ -192,7 +229,10 @@ impl<'s> Access<'s> {
         } else if !self.state.exists(record) {
             Err(CrmError::not_found(record.kind(), record))
         } else {
-            Err(CrmError::denied(self.actor, format!("{verb} {} {record}", record.kind())))
+            Err(CrmError::denied(
+                self.actor,
+                format!("{verb} {} {record}", record.kind()),
+            ))
         }
     }
 
@@ -201,11 +241,19 @@ impl<'s> Access<'s> {
         let owner = match (requested, self.user_id()) {
             (Some(owner), _) => owner,
             (None, Some(me)) => me,
-            (None, None) => return Err(CrmError::validation("owner", "is required when the actor is system")),
+            (None, None) => {
+                return Err(CrmError::validation(
+                    "owner",
+                    "is required when the actor is system",
+                ))
+            }
         };
         self.require_assignable("owner", owner)?;
         if !self.owns_scope(owner) {
-            return Err(CrmError::denied(self.actor, format!("give records to {owner} (outside their scope)")));
+            return Err(CrmError::denied(
+                self.actor,
+                format!("give records to {owner} (outside their scope)"),
+            ));
         }
         Ok(owner)
     }
@@ -214,9 +262,10 @@ impl<'s> Access<'s> {
     pub fn require_assignable(&self, field: &str, user: UserId) -> Result<(), CrmError> {
         match self.state.users.get(&user) {
             None => Err(CrmError::not_found("user", user)),
-            Some(found) if !found.active => {
-                Err(CrmError::validation(field, format!("user {user} is deactivated")))
-            }
+            Some(found) if !found.active => Err(CrmError::validation(
+                field,
+                format!("user {user} is deactivated"),
+            )),
             Some(_) => Ok(()),
         }
     }

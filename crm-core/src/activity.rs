@@ -80,10 +80,16 @@ pub(crate) fn log(ctx: &mut Ctx<'_>, input: &NewActivity) -> Result<Vec<Event>, 
     let subject = validate::optional_name("subject", input.subject.as_deref())?;
     let body = validate::optional_text("body", input.body.as_deref())?;
     if input.kind == ActivityKind::Note && subject.is_none() && body.is_none() {
-        return Err(CrmError::validation("body", "a note needs a subject or a body"));
+        return Err(CrmError::validation(
+            "body",
+            "a note needs a subject or a body",
+        ));
     }
     if let Some(seconds) = input.duration_seconds.filter(|s| *s > MAX_DURATION_SECONDS) {
-        return Err(CrmError::validation("duration_seconds", format!("{seconds} is longer than a week")));
+        return Err(CrmError::validation(
+            "duration_seconds",
+            format!("{seconds} is longer than a week"),
+        ));
     }
     let outcome = match input.outcome.as_deref() {
         None => None,

@@ -13,9 +13,9 @@ use crate::deal::{DealPatch, NewDeal};
 use crate::error::CrmError;
 use crate::event::Event;
 use crate::id::{AnyId, CompanyId, ContactId, DealId, ReplicaId, StageId, TaskId, UserId};
-use crate::tagged::tagged_enum;
 use crate::pipeline::NewPipeline;
 use crate::state::State;
+use crate::tagged::tagged_enum;
 use crate::task::{NewTask, TaskCompletion};
 use crate::user::{NewDepartment, NewUser, UserPatch};
 use crate::{activity, company, contact, custom_field, deal, ownership, pipeline, task, user};
@@ -130,7 +130,14 @@ impl<'s> Ctx<'s> {
     ) -> Result<Self, CrmError> {
         let access = Access::new(state, actor)?;
         let next_seq = state.next_seq(replica);
-        Ok(Self { state, access, now, region, replica, next_seq })
+        Ok(Self {
+            state,
+            access,
+            now,
+            region,
+            replica,
+            next_seq,
+        })
     }
 
     pub fn actor(&self) -> Actor {
@@ -160,7 +167,9 @@ pub(crate) fn decide(ctx: &mut Ctx<'_>, command: &Command) -> Result<Vec<Event>,
         Command::CreatePipeline(input) => pipeline::create(ctx, input),
         Command::CreateDeal(input) => deal::create(ctx, input),
         Command::UpdateDeal(update) => deal::update(ctx, update.id, &update.patch),
-        Command::MoveDeal(input) => deal::move_to(ctx, input.id, input.stage, input.lost_reason.as_deref()),
+        Command::MoveDeal(input) => {
+            deal::move_to(ctx, input.id, input.stage, input.lost_reason.as_deref())
+        }
         Command::CreateTask(input) => task::create(ctx, input),
         Command::CompleteTask(input) => task::complete(ctx, input),
         Command::CancelTask(input) => task::cancel(ctx, input.id, input.reason.as_deref()),

@@ -74,7 +74,11 @@ pub struct CompanyPatch {
     pub custom: BTreeMap<String, Value>,
 }
 
-fn apply_patch(ctx: &Ctx<'_>, fields: &mut CompanyFields, patch: &CompanyPatch) -> Result<(), CrmError> {
+fn apply_patch(
+    ctx: &Ctx<'_>,
+    fields: &mut CompanyFields,
+    patch: &CompanyPatch,
+) -> Result<(), CrmError> {
     if let Some(name) = &patch.name {
         fields.name = validate::name("name", name)?;
     }
@@ -100,7 +104,8 @@ fn apply_patch(ctx: &Ctx<'_>, fields: &mut CompanyFields, patch: &CompanyPatch) 
         fields.tags = validate::tags("tags", tags)?;
     }
     let definitions = ctx.state.fields.get(&EntityKind::Company);
-    fields.custom = custom_field::apply_changes(definitions, &fields.custom, &patch.custom, ctx.region, true)?;
+    fields.custom =
+        custom_field::apply_changes(definitions, &fields.custom, &patch.custom, ctx.region, true)?;
     Ok(())
 }
 
@@ -120,12 +125,22 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewCompany) -> Result<Vec<Event>
     };
     let mut fields = CompanyFields::default();
     apply_patch(ctx, &mut fields, &patch)?;
-    let company = Company { id: ctx.next_id(), owner, fields, created_at: ctx.now, updated_at: ctx.now };
+    let company = Company {
+        id: ctx.next_id(),
+        owner,
+        fields,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    };
     Ok(vec![Event::CompanyCreated { company }])
 }
 
 /// Handles [`crate::Command::UpdateCompany`]; an update that changes nothing records nothing.
-pub(crate) fn update(ctx: &mut Ctx<'_>, id: CompanyId, patch: &CompanyPatch) -> Result<Vec<Event>, CrmError> {
+pub(crate) fn update(
+    ctx: &mut Ctx<'_>,
+    id: CompanyId,
+    patch: &CompanyPatch,
+) -> Result<Vec<Event>, CrmError> {
     ctx.access.require_edit(AnyId::CompanyId(id))?;
     let before = &ctx.state.companies[&id].fields;
     let mut fields = before.clone();
@@ -134,5 +149,9 @@ pub(crate) fn update(ctx: &mut Ctx<'_>, id: CompanyId, patch: &CompanyPatch) -> 
     if changed.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(vec![Event::CompanyUpdated { id, fields, changed }])
+    Ok(vec![Event::CompanyUpdated {
+        id,
+        fields,
+        changed,
+    }])
 }

@@ -86,7 +86,10 @@ pub struct NewContact {
 pub struct ContactPatch {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(deserialize_with = "validate::nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "validate::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub company: Option<Option<CompanyId>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
@@ -123,7 +126,11 @@ impl From<&NewContact> for ContactPatch {
     }
 }
 
-fn apply_patch(ctx: &Ctx<'_>, fields: &mut ContactFields, patch: &ContactPatch) -> Result<(), CrmError> {
+fn apply_patch(
+    ctx: &Ctx<'_>,
+    fields: &mut ContactFields,
+    patch: &ContactPatch,
+) -> Result<(), CrmError> {
     if let Some(name) = &patch.name {
         fields.name = validate::name("name", name)?;
     }
@@ -152,7 +159,8 @@ fn apply_patch(ctx: &Ctx<'_>, fields: &mut ContactFields, patch: &ContactPatch) 
         fields.tags = validate::tags("tags", tags)?;
     }
     let definitions = ctx.state.fields.get(&EntityKind::Contact);
-    fields.custom = custom_field::apply_changes(definitions, &fields.custom, &patch.custom, ctx.region, true)?;
+    fields.custom =
+        custom_field::apply_changes(definitions, &fields.custom, &patch.custom, ctx.region, true)?;
     if let Some(consent) = patch.consent {
         fields.consent = consent;
     }
@@ -165,12 +173,22 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewContact) -> Result<Vec<Event>
     let owner = ctx.access.owner_for_new(input.owner)?;
     let mut fields = ContactFields::default();
     apply_patch(ctx, &mut fields, &ContactPatch::from(input))?;
-    let contact = Contact { id: ctx.next_id(), owner, fields, created_at: ctx.now, updated_at: ctx.now };
+    let contact = Contact {
+        id: ctx.next_id(),
+        owner,
+        fields,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    };
     Ok(vec![Event::ContactCreated { contact }])
 }
 
 /// Handles [`crate::Command::UpdateContact`]; an update that changes nothing records nothing.
-pub(crate) fn update(ctx: &mut Ctx<'_>, id: ContactId, patch: &ContactPatch) -> Result<Vec<Event>, CrmError> {
+pub(crate) fn update(
+    ctx: &mut Ctx<'_>,
+    id: ContactId,
+    patch: &ContactPatch,
+) -> Result<Vec<Event>, CrmError> {
     ctx.access.require_edit(AnyId::ContactId(id))?;
     let before = &ctx.state.contacts[&id].fields;
     let mut fields = before.clone();
@@ -179,5 +197,9 @@ pub(crate) fn update(ctx: &mut Ctx<'_>, id: ContactId, patch: &ContactPatch) -> 
     if changed.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(vec![Event::ContactUpdated { id, fields, changed }])
+    Ok(vec![Event::ContactUpdated {
+        id,
+        fields,
+        changed,
+    }])
 }

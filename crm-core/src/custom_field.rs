@@ -114,18 +114,38 @@ impl NewField {
         for (index, choice) in self.choices.iter().enumerate() {
             let choice = validate::name(&format!("choices[{index}]"), choice)?;
             if choices.contains(&choice) {
-                return Err(CrmError::validation(format!("choices[{index}]"), format!("{choice:?} is listed twice")));
+                return Err(CrmError::validation(
+                    format!("choices[{index}]"),
+                    format!("{choice:?} is listed twice"),
+                ));
             }
             choices.push(choice);
         }
         let needs_choices = matches!(self.kind, FieldKind::Choice | FieldKind::MultiChoice);
         if needs_choices && choices.is_empty() {
-            return Err(CrmError::validation("choices", "a choice field needs at least one choice"));
+            return Err(CrmError::validation(
+                "choices",
+                "a choice field needs at least one choice",
+            ));
         }
         if !needs_choices && !choices.is_empty() {
-            return Err(CrmError::validation("choices", format!("only choice fields have choices, not {}", validate::json_name(&self.kind))));
+            return Err(CrmError::validation(
+                "choices",
+                format!(
+                    "only choice fields have choices, not {}",
+                    validate::json_name(&self.kind)
+                ),
+            ));
         }
-        Ok(FieldDefinition { id, entity: self.entity, key, label, kind: self.kind, required: self.required, choices })
+        Ok(FieldDefinition {
+            id,
+            entity: self.entity,
+            key,
+            label,
+            kind: self.kind,
+            required: self.required,
+            choices,
+        })
     }
 }
 
@@ -133,7 +153,11 @@ impl NewField {
 pub(crate) fn define(ctx: &mut Ctx<'_>, input: &NewField) -> Result<Vec<Event>, CrmError> {
     ctx.access.require_admin("define custom fields")?;
     let definition = input.validate(ctx.next_id())?;
-    let taken = ctx.state.fields.get(&definition.entity).is_some_and(|defs| defs.contains_key(&definition.key));
+    let taken = ctx
+        .state
+        .fields
+        .get(&definition.entity)
+        .is_some_and(|defs| defs.contains_key(&definition.key));
     if taken {
         return Err(CrmError::conflict(format!(
             "a {} field with key {:?} already exists",
@@ -159,16 +183,26 @@ pub(crate) fn apply_changes(
     for (key, raw) in changes {
         let field = format!("custom.{key}");
         let definition = definitions.and_then(|defs| defs.get(key)).ok_or_else(|| {
-            CrmError::validation(&field, format!("no custom field {key:?} is defined for this kind of record"))
+            CrmError::validation(
+                &field,
+                format!("no custom field {key:?} is defined for this kind of record"),
+            )
         })?;
         match parse_value(&field, definition, raw, region)? {
             Some(value) => values.insert(key.clone(), value),
             None => values.remove(key),
         };
     }
-    for definition in definitions.into_iter().flat_map(|defs| defs.values()).filter(|_| enforce_required) {
+    for definition in definitions
+        .into_iter()
+        .flat_map(|defs| defs.values())
+        .filter(|_| enforce_required)
+    {
         if definition.required && !values.contains_key(&definition.key) {
-            return Err(CrmError::validation(format!("custom.{}", definition.key), "is required"));
+            return Err(CrmError::validation(
+                format!("custom.{}", definition.key),
+                "is required",
+            ));
         }
     }
     Ok(values)
@@ -197,8 +231,13 @@ fn parse_value(
             validate::optional_text(field, Some(text("text")?))?.unwrap_or_default(),
         ),
         FieldKind::Number => FieldValue::Number(match raw {
-            Value::Number(number) => number.as_i64().ok_or_else(|| type_error(field, "a whole number", raw))?,
-            Value::String(text) => text.trim().parse().map_err(|_| type_error(field, "a whole number", raw))?,
+            Value::Number(number) => number
+                .as_i64()
+                .ok_or_else(|| type_error(field, "a whole number", raw))?,
+            Value::String(text) => text
+                .trim()
+                .parse()
+                .map_err(|_| type_error(field, "a whole number", raw))?,
             _ => return Err(type_error(field, "a whole number", raw)),
         }),
         FieldKind::Decimal => FieldValue::Decimal(match raw {
@@ -208,28 +247,47 @@ fn parse_value(
             Value::String(text) => crate::money::parse_decimal(field, text)?,
             _ => return Err(type_error(field, "a decimal string like \"12.50\"", raw)),
         }),
-        FieldKind::Money => FieldValue::Money(
-            serde_json::from_value(raw.clone())
-                .map_err(|err| CrmError::validation(field, format!("expected {{\"amount\": \"12.50\", \"currency\": \"EUR\"}}: {err}")))?,
-        ),
+        FieldKind::Money => {
+            FieldValue::Money(serde_json::from_value(raw.clone()).map_err(|err| {
+                CrmError::validation(
+                    field,
+                    format!("expected {{\"amount\": \"12.50\", \"currency\": \"EUR\"}}: {err}"),
+                )
+            })?)
+        }
         FieldKind::Date => FieldValue::Date(
             NaiveDate::parse_from_str(text("a date like \"2026-11-27\"")?.trim(), "%Y-%m-%d")
                 .map_err(|_| type_error(field, "a date like \"2026-11-27\"", raw))?,
         ),
         FieldKind::Datetime => FieldValue::Datetime(
             DateTime::parse_from_rfc3339(text("an RFC 3339 time")?.trim())
-                .map_err(|_| type_error(field, "an RFC 3339 time like \"2026-11-27T09:30:00+03:00\"", raw))?
+                .map_err(|_| {
+                    type_error(
+                        field,
+                        "an RFC 3339 time like \"2026-11-27T09:30:00+03:00\"",
+                        raw,
+                    )
+                })?
                 .with_timezone(&Utc),
         ),
-        FieldKind::Bool => FieldValue::Bool(raw.as_bool().ok_or_else(|| type_error(field, "true or false", raw))?),
-        FieldKind::Choice => FieldValue::Choice(choice(field, definition, text("one of the choices")?)?),
+        FieldKind::Bool => FieldValue::Bool(
+            raw.as_bool()
+                .ok_or_else(|| type_error(field, "true or false", raw))?,
+        ),
+        FieldKind::Choice => {
+            FieldValue::Choice(choice(field, definition, text("one of the choices")?)?)
+        }
         FieldKind::MultiChoice => {
-            let items = raw.as_array().ok_or_else(|| type_error(field, "a list of choices", raw))?;
+            let items = raw
+                .as_array()
+                .ok_or_else(|| type_error(field, "a list of choices", raw))?;
             validate::list_len(field, items.len())?;
             let mut chosen: Vec<String> = Vec::with_capacity(items.len());
             for (index, item) in items.iter().enumerate() {
                 let item_field = format!("{field}[{index}]");
-                let item = item.as_str().ok_or_else(|| type_error(&item_field, "a choice", item))?;
+                let item = item
+                    .as_str()
+                    .ok_or_else(|| type_error(&item_field, "a choice", item))?;
                 let item = choice(&item_field, definition, item)?;
                 if !chosen.contains(&item) {
                     chosen.push(item);
@@ -239,7 +297,9 @@ fn parse_value(
             chosen.sort_by_key(|item| definition.choices.iter().position(|c| c == item));
             FieldValue::MultiChoice(chosen)
         }
-        FieldKind::Phone => FieldValue::Phone(validate::phone(field, text("a phone number")?, region)?),
+        FieldKind::Phone => {
+            FieldValue::Phone(validate::phone(field, text("a phone number")?, region)?)
+        }
         FieldKind::Email => FieldValue::Email(validate::email(field, text("an e-mail address")?)?),
         FieldKind::Url => FieldValue::Url(validate::url(field, text("a URL")?)?),
     };
@@ -248,9 +308,17 @@ fn parse_value(
 
 fn choice(field: &str, definition: &FieldDefinition, value: &str) -> Result<String, CrmError> {
     let value = value.trim();
-    definition.choices.iter().find(|choice| choice.as_str() == value).cloned().ok_or_else(|| {
-        CrmError::validation(field, format!("{value:?} is not one of {:?}", definition.choices))
-    })
+    definition
+        .choices
+        .iter()
+        .find(|choice| choice.as_str() == value)
+        .cloned()
+        .ok_or_else(|| {
+            CrmError::validation(
+                field,
+                format!("{value:?} is not one of {:?}", definition.choices),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -267,7 +335,12 @@ mod tests {
             ("budget", FieldKind::Money, false, vec![]),
             ("visit", FieldKind::Datetime, false, vec![]),
             ("profile", FieldKind::Choice, true, vec!["PVC", "wood"]),
-            ("extras", FieldKind::MultiChoice, false, vec!["sill", "net", "blinds"]),
+            (
+                "extras",
+                FieldKind::MultiChoice,
+                false,
+                vec!["sill", "net", "blinds"],
+            ),
             ("site", FieldKind::Url, false, vec![]),
         ];
         specs
@@ -282,14 +355,23 @@ mod tests {
                     required,
                     choices: choices.into_iter().map(String::from).collect(),
                 };
-                (key.to_string(), input.validate(FieldId::new(replica, seq as u64)).unwrap())
+                (
+                    key.to_string(),
+                    input.validate(FieldId::new(replica, seq as u64)).unwrap(),
+                )
             })
             .collect()
     }
 
     fn apply(changes: Value) -> Result<CustomValues, CrmError> {
         let changes: BTreeMap<String, Value> = serde_json::from_value(changes).unwrap();
-        apply_changes(Some(&definitions()), &CustomValues::new(), &changes, None, true)
+        apply_changes(
+            Some(&definitions()),
+            &CustomValues::new(),
+            &changes,
+            None,
+            true,
+        )
     }
 
     #[test]
@@ -301,8 +383,14 @@ mod tests {
         .unwrap();
         assert_eq!(values["width_mm"], FieldValue::Number(1200));
         assert_eq!(values["area"], FieldValue::Decimal("1.44".parse().unwrap()));
-        assert_eq!(values["visit"], FieldValue::Datetime("2026-11-27T09:00:00Z".parse().unwrap()));
-        assert_eq!(values["extras"], FieldValue::MultiChoice(vec!["sill".into(), "net".into()]));
+        assert_eq!(
+            values["visit"],
+            FieldValue::Datetime("2026-11-27T09:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            values["extras"],
+            FieldValue::MultiChoice(vec!["sill".into(), "net".into()])
+        );
         let json = serde_json::to_value(&values["area"]).unwrap();
         assert_eq!(json, json!({"decimal": "1.44"}));
     }
@@ -310,9 +398,15 @@ mod tests {
     #[test]
     fn wrong_values_name_the_field_and_value() {
         let err = apply(json!({"profile": "steel"})).unwrap_err();
-        assert_eq!(err.to_string(), r#"custom.profile: "steel" is not one of ["PVC", "wood"]"#);
+        assert_eq!(
+            err.to_string(),
+            r#"custom.profile: "steel" is not one of ["PVC", "wood"]"#
+        );
         let err = apply(json!({"profile": "PVC", "width_mm": 1.5})).unwrap_err();
-        assert_eq!(err.to_string(), "custom.width_mm: expected a whole number, got 1.5");
+        assert_eq!(
+            err.to_string(),
+            "custom.width_mm: expected a whole number, got 1.5"
+        );
         let err = apply(json!({"profile": "PVC", "colour": "red"})).unwrap_err();
         assert!(err.to_string().starts_with("custom.colour:"), "{err}");
         let err = apply(json!({"profile": "PVC", "site": "okna"})).unwrap_err();
@@ -321,7 +415,10 @@ mod tests {
 
     #[test]
     fn required_fields_must_be_filled() {
-        assert_eq!(apply(json!({})).unwrap_err().to_string(), "custom.profile: is required");
+        assert_eq!(
+            apply(json!({})).unwrap_err().to_string(),
+            "custom.profile: is required"
+        );
         assert!(apply(json!({"profile": "PVC", "area": null})).is_ok());
     }
 }

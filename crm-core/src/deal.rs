@@ -117,13 +117,25 @@ pub struct NewDeal {
 pub struct DealPatch {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    #[serde(deserialize_with = "validate::nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "validate::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub contact: Option<Option<ContactId>>,
-    #[serde(deserialize_with = "validate::nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "validate::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub company: Option<Option<CompanyId>>,
-    #[serde(deserialize_with = "validate::nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "validate::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub amount: Option<Option<Money>>,
-    #[serde(deserialize_with = "validate::nullable", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "validate::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expected_close: Option<Option<NaiveDate>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
@@ -149,7 +161,10 @@ fn apply_patch(ctx: &Ctx<'_>, fields: &mut DealFields, patch: &DealPatch) -> Res
     }
     if let Some(amount) = patch.amount {
         if let Some(negative) = amount.filter(Money::is_negative) {
-            return Err(CrmError::validation("amount", format!("{negative} is negative")));
+            return Err(CrmError::validation(
+                "amount",
+                format!("{negative} is negative"),
+            ));
         }
         fields.amount = amount;
     }
@@ -160,7 +175,8 @@ fn apply_patch(ctx: &Ctx<'_>, fields: &mut DealFields, patch: &DealPatch) -> Res
         fields.tags = validate::tags("tags", tags)?;
     }
     let definitions = ctx.state.fields.get(&EntityKind::Deal);
-    fields.custom = custom_field::apply_changes(definitions, &fields.custom, &patch.custom, ctx.region, true)?;
+    fields.custom =
+        custom_field::apply_changes(definitions, &fields.custom, &patch.custom, ctx.region, true)?;
     Ok(())
 }
 
@@ -169,18 +185,39 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewDeal) -> Result<Vec<Event>, C
     ctx.access.require_sales_role("create deals")?;
     let pipeline_id = match input.pipeline {
         Some(id) => id,
-        None if ctx.state.pipelines.len() == 1 => *ctx.state.pipelines.keys().next().expect("one pipeline"),
-        None => return Err(CrmError::validation("pipeline", "is required when there is not exactly one pipeline")),
+        None if ctx.state.pipelines.len() == 1 => {
+            *ctx.state.pipelines.keys().next().expect("one pipeline")
+        }
+        None => {
+            return Err(CrmError::validation(
+                "pipeline",
+                "is required when there is not exactly one pipeline",
+            ))
+        }
     };
-    let pipeline = ctx.state.pipelines.get(&pipeline_id).ok_or_else(|| CrmError::not_found("pipeline", pipeline_id))?;
+    let pipeline = ctx
+        .state
+        .pipelines
+        .get(&pipeline_id)
+        .ok_or_else(|| CrmError::not_found("pipeline", pipeline_id))?;
     let stage = match input.stage {
         None => &pipeline.stages[0],
         Some(id) => pipeline.stage(id).ok_or_else(|| {
-            CrmError::validation("stage", format!("{id} is not a stage of pipeline {pipeline_id}"))
+            CrmError::validation(
+                "stage",
+                format!("{id} is not a stage of pipeline {pipeline_id}"),
+            )
         })?,
     };
     if stage.kind != StageKind::Open {
-        return Err(CrmError::validation("stage", format!("{} is a {} stage; deals start in an open stage", stage.id, validate::json_name(&stage.kind))));
+        return Err(CrmError::validation(
+            "stage",
+            format!(
+                "{} is a {} stage; deals start in an open stage",
+                stage.id,
+                validate::json_name(&stage.kind)
+            ),
+        ));
     }
     let owner = ctx.access.owner_for_new(input.owner)?;
     let patch = DealPatch {
@@ -202,7 +239,12 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewDeal) -> Result<Vec<Event>, C
         status: DealStatus::Open,
         lost_reason: None,
         fields,
-        stage_history: vec![StageChange { from: None, to: stage.id, at: ctx.now, by: ctx.actor() }],
+        stage_history: vec![StageChange {
+            from: None,
+            to: stage.id,
+            at: ctx.now,
+            by: ctx.actor(),
+        }],
         created_at: ctx.now,
         updated_at: ctx.now,
         closed_at: None,
@@ -211,7 +253,11 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewDeal) -> Result<Vec<Event>, C
 }
 
 /// Handles [`crate::Command::UpdateDeal`]; an update that changes nothing records nothing.
-pub(crate) fn update(ctx: &mut Ctx<'_>, id: DealId, patch: &DealPatch) -> Result<Vec<Event>, CrmError> {
+pub(crate) fn update(
+    ctx: &mut Ctx<'_>,
+    id: DealId,
+    patch: &DealPatch,
+) -> Result<Vec<Event>, CrmError> {
     ctx.access.require_edit(AnyId::DealId(id))?;
     let before = &ctx.state.deals[&id].fields;
     let mut fields = before.clone();
@@ -220,33 +266,71 @@ pub(crate) fn update(ctx: &mut Ctx<'_>, id: DealId, patch: &DealPatch) -> Result
     if changed.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(vec![Event::DealUpdated { id, fields, changed }])
+    Ok(vec![Event::DealUpdated {
+        id,
+        fields,
+        changed,
+    }])
 }
 
 /// Handles [`crate::Command::MoveDeal`]: any stage of the deal's pipeline, forward,
 /// back or reopening; a lost stage needs a reason (one of the pipeline's, if it lists any).
-pub(crate) fn move_to(ctx: &mut Ctx<'_>, id: DealId, to: StageId, lost_reason: Option<&str>) -> Result<Vec<Event>, CrmError> {
+pub(crate) fn move_to(
+    ctx: &mut Ctx<'_>,
+    id: DealId,
+    to: StageId,
+    lost_reason: Option<&str>,
+) -> Result<Vec<Event>, CrmError> {
     ctx.access.require_edit(AnyId::DealId(id))?;
     let deal = &ctx.state.deals[&id];
     let pipeline = &ctx.state.pipelines[&deal.pipeline];
     let stage = pipeline.stage(to).ok_or_else(|| {
-        CrmError::validation("stage", format!("{to} is not a stage of pipeline {} ({})", pipeline.id, pipeline.name))
+        CrmError::validation(
+            "stage",
+            format!(
+                "{to} is not a stage of pipeline {} ({})",
+                pipeline.id, pipeline.name
+            ),
+        )
     })?;
     if deal.stage == to {
-        return Err(CrmError::conflict(format!("deal {id} is already in stage {to} ({})", stage.name)));
+        return Err(CrmError::conflict(format!(
+            "deal {id} is already in stage {to} ({})",
+            stage.name
+        )));
     }
     let lost_reason = validate::optional_name("lost_reason", lost_reason)?;
     match (stage.kind, &lost_reason) {
         (StageKind::Lost, None) => {
-            return Err(CrmError::validation("lost_reason", format!("is required to move a deal to {} ({})", stage.id, stage.name)));
+            return Err(CrmError::validation(
+                "lost_reason",
+                format!(
+                    "is required to move a deal to {} ({})",
+                    stage.id, stage.name
+                ),
+            ));
         }
-        (StageKind::Lost, Some(reason)) if !pipeline.lost_reasons.is_empty() && !pipeline.lost_reasons.contains(reason) => {
-            return Err(CrmError::validation("lost_reason", format!("{reason:?} is not one of {:?}", pipeline.lost_reasons)));
+        (StageKind::Lost, Some(reason))
+            if !pipeline.lost_reasons.is_empty() && !pipeline.lost_reasons.contains(reason) =>
+        {
+            return Err(CrmError::validation(
+                "lost_reason",
+                format!("{reason:?} is not one of {:?}", pipeline.lost_reasons),
+            ));
         }
         (StageKind::Open | StageKind::Won, Some(reason)) => {
-            return Err(CrmError::validation("lost_reason", format!("{reason:?} given, but {} is not a lost stage", stage.name)));
+            return Err(CrmError::validation(
+                "lost_reason",
+                format!("{reason:?} given, but {} is not a lost stage", stage.name),
+            ));
         }
         _ => {}
     }
-    Ok(vec![Event::DealMoved { id, from: deal.stage, to, status: stage.kind.into(), lost_reason }])
+    Ok(vec![Event::DealMoved {
+        id,
+        from: deal.stage,
+        to,
+        status: stage.kind.into(),
+        lost_reason,
+    }])
 }

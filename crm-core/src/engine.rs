@@ -15,7 +15,9 @@ use crate::event::{EventEnvelope, SCHEMA_VERSION};
 use crate::id::{AnyId, ReplicaId};
 use crate::journal::{Journal, MemoryJournal};
 use crate::pipeline::Pipeline;
-use crate::query::{self, ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Query, TaskFilter};
+use crate::query::{
+    self, ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Query, TaskFilter,
+};
 use crate::state::State;
 use crate::task::Task;
 use crate::user::{Department, User};
@@ -102,21 +104,39 @@ impl Crm<MemoryJournal> {
 impl<J: Journal> Crm<J> {
     /// Opens a CRM over an existing journal, replaying every event in it.
     pub fn open(replica: ReplicaId, options: CrmOptions, journal: J) -> Result<Self, CrmError> {
-        let region = options.default_region.as_deref().map(validate::region).transpose()?;
+        let region = options
+            .default_region
+            .as_deref()
+            .map(validate::region)
+            .transpose()?;
         let mut state = State::default();
         for (index, envelope) in journal.read_from(1)?.iter().enumerate() {
             let expected = index as u64 + 1;
             if envelope.seq != expected {
-                return Err(CrmError::Storage { reason: format!("journal has seq {} where {expected} was expected", envelope.seq) });
+                return Err(CrmError::Storage {
+                    reason: format!(
+                        "journal has seq {} where {expected} was expected",
+                        envelope.seq
+                    ),
+                });
             }
             if envelope.v > SCHEMA_VERSION {
                 return Err(CrmError::Storage {
-                    reason: format!("event {} has schema version {}; this build reads up to {SCHEMA_VERSION}", envelope.seq, envelope.v),
+                    reason: format!(
+                        "event {} has schema version {}; this build reads up to {SCHEMA_VERSION}",
+                        envelope.seq, envelope.v
+                    ),
                 });
             }
             state.apply(envelope);
         }
-        Ok(Self { replica, options, region, state, journal })
+        Ok(Self {
+            replica,
+            options,
+            region,
+            state,
+            journal,
+        })
     }
 
     pub fn replica(&self) -> ReplicaId {
@@ -142,7 +162,12 @@ impl<J: Journal> Crm<J> {
     }
 
     /// Executes a command as `actor` at `now`.
-    pub fn execute(&mut self, actor: Actor, now: DateTime<Utc>, command: &Command) -> Result<Outcome, CrmError> {
+    pub fn execute(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        command: &Command,
+    ) -> Result<Outcome, CrmError> {
         let mut ctx = Ctx::new(&self.state, actor, now, self.replica, self.region)?;
         let events = command::decide(&mut ctx, command)?;
         let first_seq = self.journal.last_seq() + 1;
@@ -164,13 +189,23 @@ impl<J: Journal> Crm<J> {
         for envelope in &envelopes {
             self.state.apply(envelope);
         }
-        let created = envelopes.first().and_then(|e| e.event.created_ids().first().copied());
-        Ok(Outcome { created, events: envelopes })
+        let created = envelopes
+            .first()
+            .and_then(|e| e.event.created_ids().first().copied());
+        Ok(Outcome {
+            created,
+            events: envelopes,
+        })
     }
 
     /// Executes a command given as JSON; returns the [`Outcome`] as JSON.
     /// `actor` is `"system"` or a user ID; `now` is RFC 3339 with an offset.
-    pub fn execute_json(&mut self, actor: &str, now: &str, command: &str) -> Result<String, CrmError> {
+    pub fn execute_json(
+        &mut self,
+        actor: &str,
+        now: &str,
+        command: &str,
+    ) -> Result<String, CrmError> {
         let (actor, now) = (actor.parse()?, parse_now(now)?);
         let command: Command = command.parse()?;
         let outcome = self.execute(actor, now, &command)?;
@@ -178,7 +213,12 @@ impl<J: Journal> Crm<J> {
     }
 
     /// Answers a query as `actor` at `now`, as a JSON value.
-    pub fn query(&self, actor: Actor, now: DateTime<Utc>, query: &Query) -> Result<serde_json::Value, CrmError> {
+    pub fn query(
+        &self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        query: &Query,
+    ) -> Result<serde_json::Value, CrmError> {
         let value = match query {
             Query::Get(target) => serde_json::to_value(self.get(actor, target.id)?),
             Query::ListContacts(filter) => serde_json::to_value(self.contacts(actor, filter)?),
@@ -186,13 +226,25 @@ impl<J: Journal> Crm<J> {
             Query::ListDeals(filter) => serde_json::to_value(self.deals(actor, filter)?),
             Query::ListTasks(filter) => serde_json::to_value(self.tasks(actor, now, filter)?),
             Query::ListActivities(filter) => serde_json::to_value(self.activities(actor, filter)?),
-            Query::ListUsers(paging) => serde_json::to_value(paging.page(self.users(actor)?.into_iter())),
-            Query::ListDepartments(paging) => serde_json::to_value(paging.page(self.departments(actor)?.into_iter())),
-            Query::ListPipelines(paging) => serde_json::to_value(paging.page(self.pipelines(actor)?.into_iter())),
-            Query::ListFields(paging) => serde_json::to_value(paging.page(self.fields(actor)?.into_iter())),
-            Query::Timeline(query) => serde_json::to_value(self.timeline(actor, query.id, query.limit)?),
+            Query::ListUsers(paging) => {
+                serde_json::to_value(paging.page(self.users(actor)?.into_iter()))
+            }
+            Query::ListDepartments(paging) => {
+                serde_json::to_value(paging.page(self.departments(actor)?.into_iter()))
+            }
+            Query::ListPipelines(paging) => {
+                serde_json::to_value(paging.page(self.pipelines(actor)?.into_iter()))
+            }
+            Query::ListFields(paging) => {
+                serde_json::to_value(paging.page(self.fields(actor)?.into_iter()))
+            }
+            Query::Timeline(query) => {
+                serde_json::to_value(self.timeline(actor, query.id, query.limit)?)
+            }
         };
-        value.map_err(|err| CrmError::Storage { reason: format!("could not serialise a query result: {err}") })
+        value.map_err(|err| CrmError::Storage {
+            reason: format!("could not serialise a query result: {err}"),
+        })
     }
 
     /// Answers a query given as JSON, with the result as JSON.
@@ -216,22 +268,39 @@ impl<J: Journal> Crm<J> {
             AnyId::ContactId(id) => state.contacts.get(&id).cloned().map(Record::Contact),
             AnyId::CompanyId(id) => state.companies.get(&id).cloned().map(Record::Company),
             AnyId::PipelineId(id) => state.pipelines.get(&id).cloned().map(Record::Pipeline),
-            AnyId::StageId(id) => state.stages.get(&id).and_then(|p| state.pipelines.get(p)).cloned().map(Record::Pipeline),
+            AnyId::StageId(id) => state
+                .stages
+                .get(&id)
+                .and_then(|p| state.pipelines.get(p))
+                .cloned()
+                .map(Record::Pipeline),
             AnyId::DealId(id) => state.deals.get(&id).cloned().map(Record::Deal),
             AnyId::TaskId(id) => state.tasks.get(&id).cloned().map(Record::Task),
             AnyId::ActivityId(id) => state.activities.get(&id).cloned().map(Record::Activity),
-            AnyId::FieldId(id) => {
-                state.fields.values().flat_map(|defs| defs.values()).find(|f| f.id == id).cloned().map(Record::Field)
-            }
+            AnyId::FieldId(id) => state
+                .fields
+                .values()
+                .flat_map(|defs| defs.values())
+                .find(|f| f.id == id)
+                .cloned()
+                .map(Record::Field),
         };
         record.ok_or_else(|| CrmError::not_found(id.kind(), id))
     }
 
-    pub fn contacts(&self, actor: Actor, filter: &ContactFilter) -> Result<Page<&Contact>, CrmError> {
+    pub fn contacts(
+        &self,
+        actor: Actor,
+        filter: &ContactFilter,
+    ) -> Result<Page<&Contact>, CrmError> {
         query::contacts(&self.state, &self.access(actor)?, filter, self.region)
     }
 
-    pub fn companies(&self, actor: Actor, filter: &CompanyFilter) -> Result<Page<&Company>, CrmError> {
+    pub fn companies(
+        &self,
+        actor: Actor,
+        filter: &CompanyFilter,
+    ) -> Result<Page<&Company>, CrmError> {
         Ok(query::companies(&self.state, &self.access(actor)?, filter))
     }
 
@@ -240,11 +309,20 @@ impl<J: Journal> Crm<J> {
     }
 
     /// Tasks; `now` decides which are overdue.
-    pub fn tasks(&self, actor: Actor, now: DateTime<Utc>, filter: &TaskFilter) -> Result<Page<&Task>, CrmError> {
+    pub fn tasks(
+        &self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        filter: &TaskFilter,
+    ) -> Result<Page<&Task>, CrmError> {
         Ok(query::tasks(&self.state, &self.access(actor)?, filter, now))
     }
 
-    pub fn activities(&self, actor: Actor, filter: &ActivityFilter) -> Result<Page<&Activity>, CrmError> {
+    pub fn activities(
+        &self,
+        actor: Actor,
+        filter: &ActivityFilter,
+    ) -> Result<Page<&Activity>, CrmError> {
         Ok(query::activities(&self.state, &self.access(actor)?, filter))
     }
 
@@ -265,13 +343,28 @@ impl<J: Journal> Crm<J> {
 
     pub fn fields(&self, actor: Actor) -> Result<Vec<&FieldDefinition>, CrmError> {
         self.access(actor)?;
-        Ok(self.state.fields.values().flat_map(|defs| defs.values()).collect())
+        Ok(self
+            .state
+            .fields
+            .values()
+            .flat_map(|defs| defs.values())
+            .collect())
     }
 
     /// The events of one record, newest first (at most `limit`).
-    pub fn timeline(&self, actor: Actor, id: AnyId, limit: Option<usize>) -> Result<Vec<EventEnvelope>, CrmError> {
+    pub fn timeline(
+        &self,
+        actor: Actor,
+        id: AnyId,
+        limit: Option<usize>,
+    ) -> Result<Vec<EventEnvelope>, CrmError> {
         self.access(actor)?.require_read(id)?;
-        let seqs = self.state.timelines.get(&id).map(Vec::as_slice).unwrap_or_default();
+        let seqs = self
+            .state
+            .timelines
+            .get(&id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let mut events = Vec::new();
         for seq in seqs.iter().rev().take(limit.unwrap_or(usize::MAX)) {
             let event = self.journal.get(*seq)?.ok_or_else(|| CrmError::Storage {
@@ -287,9 +380,16 @@ impl<J: Journal> Crm<J> {
 pub fn parse_now(now: &str) -> Result<DateTime<Utc>, CrmError> {
     DateTime::parse_from_rfc3339(now.trim())
         .map(|time| time.with_timezone(&Utc))
-        .map_err(|_| CrmError::validation("now", format!("{now:?} is not an RFC 3339 time like \"2026-11-27T09:30:00Z\"")))
+        .map_err(|_| {
+            CrmError::validation(
+                "now",
+                format!("{now:?} is not an RFC 3339 time like \"2026-11-27T09:30:00Z\""),
+            )
+        })
 }
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, CrmError> {
-    serde_json::to_string(value).map_err(|err| CrmError::Storage { reason: format!("could not serialise: {err}") })
+    serde_json::to_string(value).map_err(|err| CrmError::Storage {
+        reason: format!("could not serialise: {err}"),
+    })
 }

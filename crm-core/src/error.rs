@@ -18,7 +18,11 @@ pub enum CrmError {
 
     /// An input was larger than the engine accepts.
     #[error("{field}: too large ({actual} > {limit})")]
-    TooLarge { field: String, limit: usize, actual: usize },
+    TooLarge {
+        field: String,
+        limit: usize,
+        actual: usize,
+    },
 
     /// A referenced entity does not exist.
     #[error("{kind} {id} not found")]
@@ -75,26 +79,44 @@ impl CrmError {
     ];
 
     pub fn validation(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        CrmError::Validation { field: field.into(), reason: reason.into() }
+        CrmError::Validation {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     pub fn not_found(kind: &str, id: impl ToString) -> Self {
-        CrmError::NotFound { kind: kind.to_string(), id: id.to_string() }
+        CrmError::NotFound {
+            kind: kind.to_string(),
+            id: id.to_string(),
+        }
     }
 
     pub fn denied(actor: impl ToString, action: impl Into<String>) -> Self {
-        CrmError::PermissionDenied { actor: actor.to_string(), action: action.into() }
+        CrmError::PermissionDenied {
+            actor: actor.to_string(),
+            action: action.into(),
+        }
     }
 
     pub fn conflict(reason: impl Into<String>) -> Self {
-        CrmError::Conflict { reason: reason.into() }
+        CrmError::Conflict {
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn malformed(path: impl Into<String>, reason: impl Into<String>) -> Self {
-        CrmError::Malformed { path: path.into(), reason: reason.into() }
+        CrmError::Malformed {
+            path: path.into(),
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn too_large(field: impl Into<String>, limit: usize, actual: usize) -> Self {
-        CrmError::TooLarge { field: field.into(), limit, actual }
+        CrmError::TooLarge {
+            field: field.into(),
+            limit,
+            actual,
+        }
     }
 }

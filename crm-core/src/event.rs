@@ -22,20 +22,51 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    DepartmentCreated { department: Department },
-    UserCreated { user: User },
+    DepartmentCreated {
+        department: Department,
+    },
+    UserCreated {
+        user: User,
+    },
     /// The user as it is now, and which fields changed.
-    UserUpdated { user: User, changed: Vec<String> },
-    UserDeactivated { id: UserId },
-    FieldDefined { field: FieldDefinition },
-    ContactCreated { contact: Contact },
+    UserUpdated {
+        user: User,
+        changed: Vec<String>,
+    },
+    UserDeactivated {
+        id: UserId,
+    },
+    FieldDefined {
+        field: FieldDefinition,
+    },
+    ContactCreated {
+        contact: Contact,
+    },
     /// The contact's editable fields as they are now, and which changed.
-    ContactUpdated { id: ContactId, fields: ContactFields, changed: Vec<String> },
-    CompanyCreated { company: Company },
-    CompanyUpdated { id: CompanyId, fields: CompanyFields, changed: Vec<String> },
-    PipelineCreated { pipeline: Pipeline },
-    DealCreated { deal: Deal },
-    DealUpdated { id: DealId, fields: DealFields, changed: Vec<String> },
+    ContactUpdated {
+        id: ContactId,
+        fields: ContactFields,
+        changed: Vec<String>,
+    },
+    CompanyCreated {
+        company: Company,
+    },
+    CompanyUpdated {
+        id: CompanyId,
+        fields: CompanyFields,
+        changed: Vec<String>,
+    },
+    PipelineCreated {
+        pipeline: Pipeline,
+    },
+    DealCreated {
+        deal: Deal,
+    },
+    DealUpdated {
+        id: DealId,
+        fields: DealFields,
+        changed: Vec<String>,
+    },
     /// A stage change; `status` is where the move left the deal (won/lost at the ends).
     DealMoved {
         id: DealId,
@@ -45,7 +76,9 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         lost_reason: Option<String>,
     },
-    TaskCreated { task: Task },
+    TaskCreated {
+        task: Task,
+    },
     TaskCompleted {
         id: TaskId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,11 +90,25 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
-    TaskReassigned { id: TaskId, from: UserId, to: UserId },
-    ActivityLogged { activity: Activity },
-    OwnerAssigned { record: AnyId, from: UserId, to: UserId },
+    TaskReassigned {
+        id: TaskId,
+        from: UserId,
+        to: UserId,
+    },
+    ActivityLogged {
+        activity: Activity,
+    },
+    OwnerAssigned {
+        record: AnyId,
+        from: UserId,
+        to: UserId,
+    },
     /// Everything `from` owned (and their open tasks), handed to `to`.
-    RecordsReassigned { from: UserId, to: UserId, records: Vec<AnyId> },
+    RecordsReassigned {
+        from: UserId,
+        to: UserId,
+        records: Vec<AnyId>,
+    },
 }
 
 impl Event {
@@ -97,8 +144,12 @@ impl Event {
             Event::PipelineCreated { pipeline } => vec![pipeline.id.into()],
             Event::DealCreated { deal } => vec![deal.id.into()],
             Event::DealUpdated { id, .. } | Event::DealMoved { id, .. } => vec![(*id).into()],
-            Event::TaskCreated { task } => std::iter::once(task.id.into()).chain(task.link).collect(),
-            Event::TaskCompleted { id, .. } | Event::TaskCancelled { id, .. } | Event::TaskReassigned { id, .. } => {
+            Event::TaskCreated { task } => {
+                std::iter::once(task.id.into()).chain(task.link).collect()
+            }
+            Event::TaskCompleted { id, .. }
+            | Event::TaskCancelled { id, .. }
+            | Event::TaskReassigned { id, .. } => {
                 vec![(*id).into()]
             }
             Event::ActivityLogged { activity } => vec![activity.id.into(), activity.link],

@@ -306,7 +306,9 @@ impl FromStr for AnyId {
             _ => {
                 return Err(CrmError::validation(
                     "id",
-                    format!("{text:?} is not an id of any known kind (expected like \"deal-1-42\")"),
+                    format!(
+                        "{text:?} is not an id of any known kind (expected like \"deal-1-42\")"
+                    ),
                 ))
             }
         })
@@ -342,7 +344,15 @@ mod tests {
 
     #[test]
     fn malformed_ids_name_the_kind_and_the_value() {
-        for bad in ["deal-7", "con-1-2", "deal-x-1", "deal-1-", "deal--1", "deal-1-2-3", "deal-1-99999999999999999"] {
+        for bad in [
+            "deal-7",
+            "con-1-2",
+            "deal-x-1",
+            "deal-1-",
+            "deal--1",
+            "deal-1-2-3",
+            "deal-1-99999999999999999",
+        ] {
             let err = bad.parse::<DealId>().unwrap_err();
             assert_eq!(err.code(), "validation", "{bad}");
             assert!(err.to_string().contains(bad), "{err}");
@@ -353,6 +363,9 @@ mod tests {
     #[test]
     fn replica_ids_stay_exact_in_javascript() {
         assert!(ReplicaId::new(MAX_ID_PART).is_ok());
-        assert_eq!(ReplicaId::new(MAX_ID_PART + 1).unwrap_err().code(), "validation");
+        assert_eq!(
+            ReplicaId::new(MAX_ID_PART + 1).unwrap_err().code(),
+            "validation"
+        );
     }
 }

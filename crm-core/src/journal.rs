@@ -52,7 +52,9 @@ impl Journal for MemoryJournal {
     }
 
     fn read_from(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError> {
-        let start = usize::try_from(from.saturating_sub(1)).unwrap_or(usize::MAX).min(self.events.len());
+        let start = usize::try_from(from.saturating_sub(1))
+            .unwrap_or(usize::MAX)
+            .min(self.events.len());
         Ok(self.events[start..].to_vec())
     }
 

@@ -31,7 +31,10 @@ pub mod validate;
 
 pub use access::Actor;
 pub use activity::{Activity, ActivityKind, Direction, NewActivity};
-pub use command::{Command, DealMove, OwnerAssignment, OwnerHandover, Target, TaskCancellation, TaskReassignment, Update};
+pub use command::{
+    Command, DealMove, OwnerAssignment, OwnerHandover, Target, TaskCancellation, TaskReassignment,
+    Update,
+};
 pub use company::{Company, CompanyFields, CompanyPatch, NewCompany};
 pub use contact::{Consent, Contact, ContactFields, ContactPatch, NewContact};
 pub use custom_field::{EntityKind, FieldDefinition, FieldKind, FieldValue, NewField};
@@ -39,11 +42,17 @@ pub use deal::{Deal, DealFields, DealPatch, DealStatus, NewDeal, StageChange};
 pub use engine::{parse_now, Crm, CrmOptions, Outcome, Record};
 pub use error::CrmError;
 pub use event::{Event, EventEnvelope, SCHEMA_VERSION};
-pub use id::{ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, FieldId, PipelineId, ReplicaId, StageId, TaskId, UserId};
+pub use id::{
+    ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, FieldId, PipelineId, ReplicaId,
+    StageId, TaskId, UserId,
+};
 pub use journal::{Journal, MemoryJournal};
 pub use money::{Currency, Money};
 pub use pipeline::{NewPipeline, NewStage, Pipeline, Stage, StageKind};
-pub use query::{ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Paging, Query, TaskFilter, TimelineQuery};
+pub use query::{
+    ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Paging, Query, TaskFilter,
+    TimelineQuery,
+};
 pub use state::State;
 pub use task::{NewTask, Task, TaskCompletion, TaskStatus};
 pub use user::{Department, NewDepartment, NewUser, Role, User, UserPatch};

@@ -30,9 +30,14 @@ impl Currency {
 impl FromStr for Currency {
     type Err = CrmError;
     fn from_str(code: &str) -> Result<Self, CrmError> {
-        iso_currency::Currency::from_code(code).map(Currency).ok_or_else(|| {
-            CrmError::validation("currency", format!("{code:?} is not an ISO 4217 currency code"))
-        })
+        iso_currency::Currency::from_code(code)
+            .map(Currency)
+            .ok_or_else(|| {
+                CrmError::validation(
+                    "currency",
+                    format!("{code:?} is not an ISO 4217 currency code"),
+                )
+            })
     }
 }
 
@@ -77,11 +82,17 @@ impl Money {
 
     /// Parses an amount such as `"1250.00"` in a currency such as `"EUR"`.
     pub fn parse(amount: &str, currency: &str) -> Result<Self, CrmError> {
-        Ok(Self { amount: parse_decimal("amount", amount)?, currency: currency.parse()? })
+        Ok(Self {
+            amount: parse_decimal("amount", amount)?,
+            currency: currency.parse()?,
+        })
     }
 
     pub fn zero(currency: Currency) -> Self {
-        Self { amount: Decimal::ZERO, currency }
+        Self {
+            amount: Decimal::ZERO,
+            currency,
+        }
     }
 
     pub fn amount(&self) -> Decimal {
@@ -112,7 +123,9 @@ impl Money {
         self.amount
             .checked_add(other.amount)
             .map(|amount| Money::new(amount, self.currency))
-            .ok_or_else(|| CrmError::Overflow { operation: format!("{self} + {other}") })
+            .ok_or_else(|| CrmError::Overflow {
+                operation: format!("{self} + {other}"),
+            })
     }
 
     pub fn checked_sub(&self, other: &Money) -> Result<Money, CrmError> {
@@ -120,7 +133,9 @@ impl Money {
         self.amount
             .checked_sub(other.amount)
             .map(|amount| Money::new(amount, self.currency))
-            .ok_or_else(|| CrmError::Overflow { operation: format!("{self} - {other}") })
+            .ok_or_else(|| CrmError::Overflow {
+                operation: format!("{self} - {other}"),
+            })
     }
 
     /// Multiplies by a quantity or rate, e.g. a unit price by a quantity.
@@ -128,25 +143,39 @@ impl Money {
         self.amount
             .checked_mul(factor)
             .map(|amount| Money::new(amount, self.currency))
-            .ok_or_else(|| CrmError::Overflow { operation: format!("{self} * {factor}") })
+            .ok_or_else(|| CrmError::Overflow {
+                operation: format!("{self} * {factor}"),
+            })
     }
 
     /// Sums amounts that must all be in `currency`; an empty sum is zero.
-    pub fn sum<'a>(currency: Currency, items: impl IntoIterator<Item = &'a Money>) -> Result<Money, CrmError> {
-        items.into_iter().try_fold(Money::zero(currency), |total, item| total.checked_add(item))
+    pub fn sum<'a>(
+        currency: Currency,
+        items: impl IntoIterator<Item = &'a Money>,
+    ) -> Result<Money, CrmError> {
+        items
+            .into_iter()
+            .try_fold(Money::zero(currency), |total, item| total.checked_add(item))
     }
 
     /// Splits into `parts` amounts in the currency's minor units that add up exactly;
     /// the remainder cents go to the first parts.
     pub fn allocate(&self, parts: u32) -> Result<Vec<Money>, CrmError> {
         if parts == 0 {
-            return Err(CrmError::validation("parts", "cannot allocate into 0 parts"));
+            return Err(CrmError::validation(
+                "parts",
+                "cannot allocate into 0 parts",
+            ));
         }
         let scale = self.currency.minor_units();
         let unit = Decimal::new(1, scale);
         let share = (self.amount / Decimal::from(parts)).trunc_with_scale(scale);
         let mut remainder = self.amount - share * Decimal::from(parts);
-        let step = if remainder.is_sign_negative() { -unit } else { unit };
+        let step = if remainder.is_sign_negative() {
+            -unit
+        } else {
+            unit
+        };
         let mut result = Vec::with_capacity(parts as usize);
         for _ in 0..parts {
             let mut amount = share;
@@ -174,10 +203,16 @@ impl fmt::Display for Money {
 pub fn parse_decimal(field: &str, text: &str) -> Result<Decimal, CrmError> {
     let trimmed = text.trim();
     if trimmed.len() > 40 {
-        return Err(CrmError::validation(field, format!("{text:?} is too long for an amount")));
+        return Err(CrmError::validation(
+            field,
+            format!("{text:?} is too long for an amount"),
+        ));
     }
     Decimal::from_str_exact(trimmed).map_err(|_| {
-        CrmError::validation(field, format!("{text:?} is not a decimal number like \"12.50\""))
+        CrmError::validation(
+            field,
+            format!("{text:?} is not a decimal number like \"12.50\""),
+        )
     })
 }
 
@@ -236,7 +271,9 @@ mod tests {
 
     #[test]
     fn currencies_never_mix() {
-        let err = eur("1").checked_add(&Money::parse("1", "USD").unwrap()).unwrap_err();
+        let err = eur("1")
+            .checked_add(&Money::parse("1", "USD").unwrap())
+            .unwrap_err();
         assert_eq!(err.code(), "currency_mismatch");
         assert!(err.to_string().contains("USD"));
     }
@@ -245,7 +282,10 @@ mod tests {
     fn overflow_is_an_error() {
         let max = Money::new(Decimal::MAX, "EUR".parse().unwrap());
         assert_eq!(max.checked_add(&eur("1")).unwrap_err().code(), "overflow");
-        assert_eq!(max.checked_mul(Decimal::from(2)).unwrap_err().code(), "overflow");
+        assert_eq!(
+            max.checked_mul(Decimal::from(2)).unwrap_err().code(),
+            "overflow"
+        );
     }
 
     #[test]
@@ -263,7 +303,10 @@ mod tests {
         let int: Money = serde_json::from_str(r#"{"amount":10,"currency":"EUR"}"#).unwrap();
         assert_eq!(int, eur("10"));
         assert!(serde_json::from_str::<Money>(r#"{"amount":10.1,"currency":"EUR"}"#).is_err());
-        assert_eq!(serde_json::to_string(&ok).unwrap(), r#"{"amount":"10.10","currency":"EUR"}"#);
+        assert_eq!(
+            serde_json::to_string(&ok).unwrap(),
+            r#"{"amount":"10.10","currency":"EUR"}"#
+        );
     }
 
     #[test]
@@ -271,6 +314,9 @@ mod tests {
         let parts = eur("100").allocate(3).unwrap();
         assert_eq!(parts, vec![eur("33.34"), eur("33.33"), eur("33.33")]);
         let yen = Money::parse("10", "JPY").unwrap().allocate(4).unwrap();
-        assert_eq!(yen.iter().map(|m| m.amount()).sum::<Decimal>(), Decimal::from(10));
+        assert_eq!(
+            yen.iter().map(|m| m.amount()).sum::<Decimal>(),
+            Decimal::from(10)
+        );
     }
 }

@@ -6,15 +6,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::Access;
 use crate::activity::Activity;
+use crate::command::Target;
 use crate::company::Company;
 use crate::contact::Contact;
 use crate::deal::{Deal, DealStatus};
 use crate::error::CrmError;
 use crate::id::{AnyId, CompanyId, ContactId, PipelineId, StageId, UserId};
 use crate::state::State;
-use crate::task::{Task, TaskStatus};
-use crate::command::Target;
 use crate::tagged::tagged_enum;
+use crate::task::{Task, TaskStatus};
 use crate::validate;
 
 tagged_enum! {
@@ -152,7 +152,9 @@ pub struct ActivityFilter {
 }
 
 fn tag_matches(tags: &std::collections::BTreeSet<String>, wanted: &Option<String>) -> bool {
-    wanted.as_ref().is_none_or(|tag| tags.contains(&tag.trim().to_lowercase()))
+    wanted
+        .as_ref()
+        .is_none_or(|tag| tags.contains(&tag.trim().to_lowercase()))
 }
 
 pub(crate) fn contacts<'s>(
@@ -161,11 +163,20 @@ pub(crate) fn contacts<'s>(
     filter: &ContactFilter,
     region: Option<phonenumber::country::Id>,
 ) -> Result<Page<&'s Contact>, CrmError> {
-    let phone = filter.phone.as_deref().map(|p| validate::phone("phone", p, region)).transpose()?;
-    let email = filter.email.as_deref().map(|e| validate::email("email", e)).transpose()?;
+    let phone = filter
+        .phone
+        .as_deref()
+        .map(|p| validate::phone("phone", p, region))
+        .transpose()?;
+    let email = filter
+        .email
+        .as_deref()
+        .map(|e| validate::email("email", e))
+        .transpose()?;
     let name = filter.name.as_deref().map(|n| n.trim().to_lowercase());
     let matches = move |c: &&Contact| {
-        name.as_ref().is_none_or(|n| c.fields.name.to_lowercase().contains(n.as_str()))
+        name.as_ref()
+            .is_none_or(|n| c.fields.name.to_lowercase().contains(n.as_str()))
             && phone.as_ref().is_none_or(|p| c.fields.phones.contains(p))
             && email.as_ref().is_none_or(|e| c.fields.emails.contains(e))
             && tag_matches(&c.fields.tags, &filter.tag)
@@ -173,21 +184,38 @@ pub(crate) fn contacts<'s>(
             && filter.company.is_none_or(|co| c.fields.company == Some(co))
             && access.can_read(AnyId::ContactId(c.id))
     };
-    Ok(Paging { offset: filter.offset, limit: filter.limit }.page(state.contacts.values().filter(matches)))
+    Ok(Paging {
+        offset: filter.offset,
+        limit: filter.limit,
+    }
+    .page(state.contacts.values().filter(matches)))
 }
 
-pub(crate) fn companies<'s>(state: &'s State, access: &Access<'_>, filter: &CompanyFilter) -> Page<&'s Company> {
+pub(crate) fn companies<'s>(
+    state: &'s State,
+    access: &Access<'_>,
+    filter: &CompanyFilter,
+) -> Page<&'s Company> {
     let name = filter.name.as_deref().map(|n| n.trim().to_lowercase());
     let matches = move |c: &&Company| {
-        name.as_ref().is_none_or(|n| c.fields.name.to_lowercase().contains(n.as_str()))
+        name.as_ref()
+            .is_none_or(|n| c.fields.name.to_lowercase().contains(n.as_str()))
             && tag_matches(&c.fields.tags, &filter.tag)
             && filter.owner.is_none_or(|o| c.owner == o)
             && access.can_read(AnyId::CompanyId(c.id))
     };
-    Paging { offset: filter.offset, limit: filter.limit }.page(state.companies.values().filter(matches))
+    Paging {
+        offset: filter.offset,
+        limit: filter.limit,
+    }
+    .page(state.companies.values().filter(matches))
 }
 
-pub(crate) fn deals<'s>(state: &'s State, access: &Access<'_>, filter: &DealFilter) -> Page<&'s Deal> {
+pub(crate) fn deals<'s>(
+    state: &'s State,
+    access: &Access<'_>,
+    filter: &DealFilter,
+) -> Page<&'s Deal> {
     let matches = |d: &&Deal| {
         filter.pipeline.is_none_or(|p| d.pipeline == p)
             && filter.stage.is_none_or(|s| d.stage == s)
@@ -198,10 +226,19 @@ pub(crate) fn deals<'s>(state: &'s State, access: &Access<'_>, filter: &DealFilt
             && tag_matches(&d.fields.tags, &filter.tag)
             && access.can_read(AnyId::DealId(d.id))
     };
-    Paging { offset: filter.offset, limit: filter.limit }.page(state.deals.values().filter(matches))
+    Paging {
+        offset: filter.offset,
+        limit: filter.limit,
+    }
+    .page(state.deals.values().filter(matches))
 }
 
-pub(crate) fn tasks<'s>(state: &'s State, access: &Access<'_>, filter: &TaskFilter, now: DateTime<Utc>) -> Page<&'s Task> {
+pub(crate) fn tasks<'s>(
+    state: &'s State,
+    access: &Access<'_>,
+    filter: &TaskFilter,
+    now: DateTime<Utc>,
+) -> Page<&'s Task> {
     let matches = |t: &&Task| {
         filter.assignee.is_none_or(|a| t.assignee == a)
             && filter.status.is_none_or(|s| t.status == s)
@@ -212,12 +249,26 @@ pub(crate) fn tasks<'s>(state: &'s State, access: &Access<'_>, filter: &TaskFilt
     };
     let mut found: Vec<&Task> = state.tasks.values().filter(matches).collect();
     found.sort_by_key(|t| (t.due.is_none(), t.due, t.id));
-    Paging { offset: filter.offset, limit: filter.limit }.page(found.into_iter())
+    Paging {
+        offset: filter.offset,
+        limit: filter.limit,
+    }
+    .page(found.into_iter())
 }
 
-pub(crate) fn activities<'s>(state: &'s State, access: &Access<'_>, filter: &ActivityFilter) -> Page<&'s Activity> {
-    let matches = |a: &&Activity| filter.link.is_none_or(|l| a.link == l) && access.can_read(AnyId::ActivityId(a.id));
+pub(crate) fn activities<'s>(
+    state: &'s State,
+    access: &Access<'_>,
+    filter: &ActivityFilter,
+) -> Page<&'s Activity> {
+    let matches = |a: &&Activity| {
+        filter.link.is_none_or(|l| a.link == l) && access.can_read(AnyId::ActivityId(a.id))
+    };
     let mut found: Vec<&Activity> = state.activities.values().filter(matches).collect();
     found.sort_by_key(|a| std::cmp::Reverse((a.occurred_at, a.id)));
-    Paging { offset: filter.offset, limit: filter.limit }.page(found.into_iter())
+    Paging {
+        offset: filter.offset,
+        limit: filter.limit,
+    }
+    .page(found.into_iter())
 }

@@ -11,7 +11,10 @@ use crate::contact::Contact;
 use crate::custom_field::{EntityKind, FieldDefinitions};
 use crate::deal::{Deal, DealStatus, StageChange};
 use crate::event::{Event, EventEnvelope};
-use crate::id::{ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, PipelineId, ReplicaId, StageId, TaskId, UserId};
+use crate::id::{
+    ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, PipelineId, ReplicaId, StageId,
+    TaskId, UserId,
+};
 use crate::pipeline::Pipeline;
 use crate::task::{Task, TaskStatus};
 use crate::user::{Department, User};
@@ -60,7 +63,11 @@ impl State {
             AnyId::DealId(id) => self.deals.contains_key(&id),
             AnyId::TaskId(id) => self.tasks.contains_key(&id),
             AnyId::ActivityId(id) => self.activities.contains_key(&id),
-            AnyId::FieldId(id) => self.fields.values().flat_map(|defs| defs.values()).any(|f| f.id == id),
+            AnyId::FieldId(id) => self
+                .fields
+                .values()
+                .flat_map(|defs| defs.values())
+                .any(|f| f.id == id),
         }
     }
 
@@ -71,7 +78,15 @@ impl State {
             let counter = self.id_counters.entry(id.replica()).or_default();
             *counter = (*counter).max(id.seq());
         }
-        for record in envelope.event.records() {
+        let mut records = envelope.event.records();
+        // Work on a task also belongs on the timeline of the record the task is about.
+        if let Event::TaskCompleted { id, .. }
+        | Event::TaskCancelled { id, .. }
+        | Event::TaskReassigned { id, .. } = &envelope.event
+        {
+            records.extend(self.tasks.get(id).and_then(|task| task.link));
+        }
+        for record in records {
             self.timelines.entry(record).or_default().push(envelope.seq);
         }
         self.last_seq = envelope.seq;
@@ -88,7 +103,10 @@ impl State {
                 }
             }
             Event::FieldDefined { field } => {
-                self.fields.entry(field.entity).or_default().insert(field.key.clone(), field.clone());
+                self.fields
+                    .entry(field.entity)
+                    .or_default()
+                    .insert(field.key.clone(), field.clone());
             }
             Event::ContactCreated { contact } => {
                 self.contacts.insert(contact.id, contact.clone());
@@ -119,7 +137,9 @@ impl State {
                 self.deals.insert(deal.id, deal.clone());
             }
             Event::DealUpdated { id, fields, .. } => {
-                let Some(deal) = self.deals.get(id) else { return };
+                let Some(deal) = self.deals.get(id) else {
+                    return;
+                };
                 let before = deal.fields.clone();
                 self.link_parties(*id, Some(&before), Some(fields));
                 if let Some(deal) = self.deals.get_mut(id) {
@@ -127,23 +147,41 @@ impl State {
                     deal.updated_at = at;
                 }
             }
-            Event::DealMoved { id, from, to, status, lost_reason } => {
+            Event::DealMoved {
+                id,
+                from,
+                to,
+                status,
+                lost_reason,
+            } => {
                 if let Some(deal) = self.deals.get_mut(id) {
                     deal.stage = *to;
                     deal.status = *status;
                     deal.lost_reason = lost_reason.clone();
                     deal.closed_at = (*status != DealStatus::Open).then_some(at);
                     deal.updated_at = at;
-                    deal.stage_history.push(StageChange { from: Some(*from), to: *to, at, by: envelope.actor });
+                    deal.stage_history.push(StageChange {
+                        from: Some(*from),
+                        to: *to,
+                        at,
+                        by: envelope.actor,
+                    });
                 }
             }
             Event::TaskCreated { task } => {
                 if let Some(link) = task.link {
-                    self.tasks_by_record.entry(link).or_default().insert(task.id);
+                    self.tasks_by_record
+                        .entry(link)
+                        .or_default()
+                        .insert(task.id);
                 }
                 self.tasks.insert(task.id, task.clone());
             }
-            Event::TaskCompleted { id, outcome, fields } => {
+            Event::TaskCompleted {
+                id,
+                outcome,
+                fields,
+            } => {
                 if let Some(task) = self.tasks.get_mut(id) {
                     task.status = TaskStatus::Done;
                     task.outcome = outcome.clone();
@@ -206,10 +244,21 @@ impl State {
     }
 
     /// Keeps `deals_by_party` in step when a deal's contact or company changes.
-    fn link_parties(&mut self, deal: DealId, before: Option<&crate::deal::DealFields>, after: Option<&crate::deal::DealFields>) {
+    fn link_parties(
+        &mut self,
+        deal: DealId,
+        before: Option<&crate::deal::DealFields>,
+        after: Option<&crate::deal::DealFields>,
+    ) {
         let parties = |fields: Option<&crate::deal::DealFields>| -> Vec<AnyId> {
             fields
-                .map(|f| f.contact.map(AnyId::from).into_iter().chain(f.company.map(AnyId::from)).collect())
+                .map(|f| {
+                    f.contact
+                        .map(AnyId::from)
+                        .into_iter()
+                        .chain(f.company.map(AnyId::from))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         for party in parties(before) {

@@ -65,25 +65,55 @@ pub(crate) use tagged_enum;
 
 /// Reads `{"type": tag, ...}` JSON into the externally tagged twin `T`.
 pub(crate) fn read<T: DeserializeOwned>(twin: &str, text: &str) -> Result<T, CrmError> {
-    let what = if twin.starts_with("Query") { "query" } else { "command" };
+    let what = if twin.starts_with("Query") {
+        "query"
+    } else {
+        "command"
+    };
     if text.len() > validate::MAX_JSON_BYTES {
-        return Err(CrmError::too_large(what, validate::MAX_JSON_BYTES, text.len()));
+        return Err(CrmError::too_large(
+            what,
+            validate::MAX_JSON_BYTES,
+            text.len(),
+        ));
     }
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|err| CrmError::malformed(what, err.to_string()))?;
     let serde_json::Value::Object(mut fields) = value else {
-        return Err(CrmError::malformed(what, format!("expected a JSON object with a \"type\", got {}", kind_of(&value))));
+        return Err(CrmError::malformed(
+            what,
+            format!(
+                "expected a JSON object with a \"type\", got {}",
+                kind_of(&value)
+            ),
+        ));
     };
     let tag = match fields.remove("type") {
         Some(serde_json::Value::String(tag)) => tag,
-        Some(other) => return Err(CrmError::malformed(format!("{what}.type"), format!("expected a string, got {}", kind_of(&other)))),
+        Some(other) => {
+            return Err(CrmError::malformed(
+                format!("{what}.type"),
+                format!("expected a string, got {}", kind_of(&other)),
+            ))
+        }
         None => return Err(CrmError::malformed(format!("{what}.type"), "is missing")),
     };
-    let reshaped = serde_json::Value::Object([(tag.clone(), serde_json::Value::Object(fields))].into_iter().collect());
+    let reshaped = serde_json::Value::Object(
+        [(tag.clone(), serde_json::Value::Object(fields))]
+            .into_iter()
+            .collect(),
+    );
     serde_path_to_error::deserialize(reshaped).map_err(|err| {
         let path = err.path().to_string();
-        let inner = path.strip_prefix(tag.as_str()).unwrap_or(&path).trim_start_matches('.');
-        let path = if inner.is_empty() { what.to_string() } else { format!("{what}.{inner}") };
+        let inner = path
+            .strip_prefix(tag.as_str())
+            .unwrap_or(&path)
+            .trim_start_matches('.');
+        let path = if inner.is_empty() {
+            what.to_string()
+        } else {
+            format!("{what}.{inner}")
+        };
         CrmError::malformed(path, err.into_inner().to_string())
     })
 }

@@ -93,8 +93,17 @@ pub struct TaskCompletion {
 
 /// Checks that a link points at a contact, company or deal the actor can see.
 pub(crate) fn check_link(ctx: &Ctx<'_>, field: &str, link: AnyId) -> Result<(), CrmError> {
-    if !matches!(link, AnyId::ContactId(_) | AnyId::CompanyId(_) | AnyId::DealId(_)) {
-        return Err(CrmError::validation(field, format!("{link} is a {}; link a contact, company or deal", link.kind())));
+    if !matches!(
+        link,
+        AnyId::ContactId(_) | AnyId::CompanyId(_) | AnyId::DealId(_)
+    ) {
+        return Err(CrmError::validation(
+            field,
+            format!(
+                "{link} is a {}; link a contact, company or deal",
+                link.kind()
+            ),
+        ));
     }
     ctx.access.require_read(link)
 }
@@ -106,7 +115,12 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewTask) -> Result<Vec<Event>, C
     let description = validate::optional_text("description", input.description.as_deref())?;
     let assignee = match (input.assignee, ctx.access.user_id()) {
         (Some(user), _) | (None, Some(user)) => user,
-        (None, None) => return Err(CrmError::validation("assignee", "is required when the actor is system")),
+        (None, None) => {
+            return Err(CrmError::validation(
+                "assignee",
+                "is required when the actor is system",
+            ))
+        }
     };
     ctx.access.require_assignable("assignee", assignee)?;
     if let Some(link) = input.link {
@@ -135,13 +149,19 @@ fn open_task<'s>(ctx: &Ctx<'s>, id: TaskId) -> Result<&'s Task, CrmError> {
     ctx.access.require_edit(AnyId::TaskId(id))?;
     let task = &ctx.state.tasks[&id];
     if task.status != TaskStatus::Open {
-        return Err(CrmError::conflict(format!("task {id} is already {}", validate::json_name(&task.status))));
+        return Err(CrmError::conflict(format!(
+            "task {id} is already {}",
+            validate::json_name(&task.status)
+        )));
     }
     Ok(task)
 }
 
 /// Handles [`crate::Command::CompleteTask`]: the assignee, or whoever may edit the linked record.
-pub(crate) fn complete(ctx: &mut Ctx<'_>, completion: &TaskCompletion) -> Result<Vec<Event>, CrmError> {
+pub(crate) fn complete(
+    ctx: &mut Ctx<'_>,
+    completion: &TaskCompletion,
+) -> Result<Vec<Event>, CrmError> {
     let id = completion.id;
     let task = open_task(ctx, id)?;
     let outcome = match completion.outcome.as_deref() {
@@ -150,23 +170,45 @@ pub(crate) fn complete(ctx: &mut Ctx<'_>, completion: &TaskCompletion) -> Result
     };
     // Task fields are per-kind results, so `required` is not enforced across all kinds.
     let definitions = ctx.state.fields.get(&EntityKind::Task);
-    let fields = custom_field::apply_changes(definitions, &task.fields, &completion.fields, ctx.region, false)?;
-    Ok(vec![Event::TaskCompleted { id, outcome, fields }])
+    let fields = custom_field::apply_changes(
+        definitions,
+        &task.fields,
+        &completion.fields,
+        ctx.region,
+        false,
+    )?;
+    Ok(vec![Event::TaskCompleted {
+        id,
+        outcome,
+        fields,
+    }])
 }
 
 /// Handles [`crate::Command::CancelTask`].
-pub(crate) fn cancel(ctx: &mut Ctx<'_>, id: TaskId, reason: Option<&str>) -> Result<Vec<Event>, CrmError> {
+pub(crate) fn cancel(
+    ctx: &mut Ctx<'_>,
+    id: TaskId,
+    reason: Option<&str>,
+) -> Result<Vec<Event>, CrmError> {
     open_task(ctx, id)?;
     let reason = validate::optional_text("reason", reason)?;
     Ok(vec![Event::TaskCancelled { id, reason }])
 }
 
 /// Handles [`crate::Command::ReassignTask`].
-pub(crate) fn reassign(ctx: &mut Ctx<'_>, id: TaskId, assignee: UserId) -> Result<Vec<Event>, CrmError> {
+pub(crate) fn reassign(
+    ctx: &mut Ctx<'_>,
+    id: TaskId,
+    assignee: UserId,
+) -> Result<Vec<Event>, CrmError> {
     let task = open_task(ctx, id)?;
     ctx.access.require_assignable("assignee", assignee)?;
     if task.assignee == assignee {
         return Ok(Vec::new());
     }
-    Ok(vec![Event::TaskReassigned { id, from: task.assignee, to: assignee }])
+    Ok(vec![Event::TaskReassigned {
+        id,
+        from: task.assignee,
+        to: assignee,
+    }])
 }

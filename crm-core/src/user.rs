@@ -87,13 +87,27 @@ pub struct UserPatch {
 }
 
 /// Handles [`crate::Command::CreateDepartment`]: admins only, names unique.
-pub(crate) fn create_department(ctx: &mut Ctx<'_>, input: &NewDepartment) -> Result<Vec<Event>, CrmError> {
+pub(crate) fn create_department(
+    ctx: &mut Ctx<'_>,
+    input: &NewDepartment,
+) -> Result<Vec<Event>, CrmError> {
     ctx.access.require_admin("create departments")?;
     let name = validate::name("name", &input.name)?;
-    if ctx.state.departments.values().any(|d| d.name.to_lowercase() == name.to_lowercase()) {
-        return Err(CrmError::conflict(format!("a department named {name:?} already exists")));
+    if ctx
+        .state
+        .departments
+        .values()
+        .any(|d| d.name.to_lowercase() == name.to_lowercase())
+    {
+        return Err(CrmError::conflict(format!(
+            "a department named {name:?} already exists"
+        )));
     }
-    let department = Department { id: ctx.next_id(), name, created_at: ctx.now };
+    let department = Department {
+        id: ctx.next_id(),
+        name,
+        created_at: ctx.now,
+    };
     Ok(vec![Event::DepartmentCreated { department }])
 }
 
@@ -122,9 +136,17 @@ pub(crate) fn create_user(ctx: &mut Ctx<'_>, input: &NewUser) -> Result<Vec<Even
 }
 
 /// Handles [`crate::Command::UpdateUser`]: admins only.
-pub(crate) fn update_user(ctx: &mut Ctx<'_>, id: UserId, patch: &UserPatch) -> Result<Vec<Event>, CrmError> {
+pub(crate) fn update_user(
+    ctx: &mut Ctx<'_>,
+    id: UserId,
+    patch: &UserPatch,
+) -> Result<Vec<Event>, CrmError> {
     ctx.access.require_admin("change users")?;
-    let before = ctx.state.users.get(&id).ok_or_else(|| CrmError::not_found("user", id))?;
+    let before = ctx
+        .state
+        .users
+        .get(&id)
+        .ok_or_else(|| CrmError::not_found("user", id))?;
     let mut user = before.clone();
     apply_patch(ctx, &mut user, patch)?;
     let changed = validate::changed_keys(before, &user);
@@ -140,9 +162,15 @@ fn apply_patch(ctx: &Ctx<'_>, user: &mut User, patch: &UserPatch) -> Result<(), 
     }
     if let Some(email) = &patch.email {
         let email = validate::email("email", email)?;
-        let taken = ctx.state.users.values().any(|other| other.id != user.id && other.email.as_ref() == Some(&email));
+        let taken = ctx
+            .state
+            .users
+            .values()
+            .any(|other| other.id != user.id && other.email.as_ref() == Some(&email));
         if taken {
-            return Err(CrmError::conflict(format!("another user already has the e-mail {email:?}")));
+            return Err(CrmError::conflict(format!(
+                "another user already has the e-mail {email:?}"
+            )));
         }
         user.email = Some(email);
     }
@@ -159,7 +187,10 @@ fn apply_patch(ctx: &Ctx<'_>, user: &mut User, patch: &UserPatch) -> Result<(), 
         user.specialty = validate::optional_name("specialty", Some(specialty))?;
     }
     if user.role == Role::HeadOfDepartment && user.department.is_none() {
-        return Err(CrmError::validation("department", "a head of department needs a department"));
+        return Err(CrmError::validation(
+            "department",
+            "a head of department needs a department",
+        ));
     }
     Ok(())
 }
@@ -167,7 +198,11 @@ fn apply_patch(ctx: &Ctx<'_>, user: &mut User, patch: &UserPatch) -> Result<(), 
 /// Handles [`crate::Command::DeactivateUser`]: admins only, never oneself.
 pub(crate) fn deactivate_user(ctx: &mut Ctx<'_>, id: UserId) -> Result<Vec<Event>, CrmError> {
     ctx.access.require_admin("deactivate users")?;
-    let user = ctx.state.users.get(&id).ok_or_else(|| CrmError::not_found("user", id))?;
+    let user = ctx
+        .state
+        .users
+        .get(&id)
+        .ok_or_else(|| CrmError::not_found("user", id))?;
     if ctx.access.user_id() == Some(id) {
         return Err(CrmError::conflict("users cannot deactivate themselves"));
     }

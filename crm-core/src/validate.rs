@@ -42,7 +42,10 @@ pub fn name(field: &str, value: &str) -> Result<String, CrmError> {
     }
     check_length(field, value, MAX_NAME_CHARS)?;
     if value.chars().any(char::is_control) {
-        return Err(CrmError::validation(field, format!("{} contains control characters", shown(value))));
+        return Err(CrmError::validation(
+            field,
+            format!("{} contains control characters", shown(value)),
+        ));
     }
     Ok(value.to_string())
 }
@@ -61,8 +64,14 @@ pub fn optional_text(field: &str, value: Option<&str>) -> Result<Option<String>,
         return Ok(None);
     };
     check_length(field, text, MAX_TEXT_CHARS)?;
-    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
-        return Err(CrmError::validation(field, format!("{} contains control characters", shown(text))));
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(CrmError::validation(
+            field,
+            format!("{} contains control characters", shown(text)),
+        ));
     }
     Ok(Some(text.to_string()))
 }
@@ -109,26 +118,47 @@ pub fn tags(field: &str, values: &[String]) -> Result<BTreeSet<String>, CrmError
 
 /// Normalises a phone number to E.164 (`+4930123456`). Numbers without a country
 /// code are read in `region` (ISO 3166 alpha-2, e.g. "DE"); with no region they must start with `+`.
-pub fn phone(field: &str, value: &str, region: Option<phonenumber::country::Id>) -> Result<String, CrmError> {
+pub fn phone(
+    field: &str,
+    value: &str,
+    region: Option<phonenumber::country::Id>,
+) -> Result<String, CrmError> {
     let text = value.trim();
     if text.is_empty() {
         return Err(CrmError::validation(field, "must not be empty"));
     }
     if text.len() > 40 {
-        return Err(CrmError::validation(field, format!("{} is too long for a phone number", shown(text))));
+        return Err(CrmError::validation(
+            field,
+            format!("{} is too long for a phone number", shown(text)),
+        ));
     }
     let parsed = phonenumber::parse(region, text).map_err(|_| {
-        let hint = if region.is_none() { " (no default region is set, so start with + and the country code)" } else { "" };
-        CrmError::validation(field, format!("{} is not a phone number{hint}", shown(text)))
+        let hint = if region.is_none() {
+            " (no default region is set, so start with + and the country code)"
+        } else {
+            ""
+        };
+        CrmError::validation(
+            field,
+            format!("{} is not a phone number{hint}", shown(text)),
+        )
     })?;
     if !phonenumber::is_valid(&parsed) {
-        return Err(CrmError::validation(field, format!("{} is not a valid phone number", shown(text))));
+        return Err(CrmError::validation(
+            field,
+            format!("{} is not a valid phone number", shown(text)),
+        ));
     }
     Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
 }
 
 /// A list of phones, each normalised to E.164, duplicates dropped, order kept.
-pub fn phones(field: &str, values: &[String], region: Option<phonenumber::country::Id>) -> Result<Vec<String>, CrmError> {
+pub fn phones(
+    field: &str,
+    values: &[String],
+    region: Option<phonenumber::country::Id>,
+) -> Result<Vec<String>, CrmError> {
     list_len(field, values.len())?;
     let mut result: Vec<String> = Vec::with_capacity(values.len());
     for (index, value) in values.iter().enumerate() {
@@ -187,7 +217,13 @@ pub fn changed_keys<T: serde::Serialize>(before: &T, after: &T) -> Vec<String> {
 /// Parses a default region such as "DE" or "US".
 pub fn region(value: &str) -> Result<phonenumber::country::Id, CrmError> {
     value.trim().to_ascii_uppercase().parse().map_err(|_| {
-        CrmError::validation("default_region", format!("{} is not an ISO 3166 country code like \"DE\"", shown(value)))
+        CrmError::validation(
+            "default_region",
+            format!(
+                "{} is not an ISO 3166 country code like \"DE\"",
+                shown(value)
+            ),
+        )
     })
 }
 
@@ -211,7 +247,9 @@ pub fn email(field: &str, value: &str) -> Result<String, CrmError> {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+        && local
+            .chars()
+            .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
     let labels: Vec<&str> = domain.split('.').collect();
     if !local_ok || labels.len() < 2 || !labels.iter().all(|label| label_ok(label)) {
         return Err(bad());
@@ -246,7 +284,10 @@ mod tests {
     fn phones_become_e164() {
         let de = Some(region("de").unwrap());
         assert_eq!(phone("phone", "030 1234567", de).unwrap(), "+49301234567");
-        assert_eq!(phone("phone", "+1 (415) 555-2671", None).unwrap(), "+14155552671");
+        assert_eq!(
+            phone("phone", "+1 (415) 555-2671", None).unwrap(),
+            "+14155552671"
+        );
         let err = phone("phones[1]", "12", None).unwrap_err();
         assert!(err.to_string().starts_with("phones[1]:"), "{err}");
         assert!(err.to_string().contains("\"12\""), "{err}");
@@ -254,8 +295,19 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(email("email", "  Anna.Petrova@Example.COM ").unwrap(), "anna.petrova@example.com");
-        for bad in ["anna", "anna@", "@x.com", "a@b", "a b@x.com", "a@-x.com", "a..b@x.com"] {
+        assert_eq!(
+            email("email", "  Anna.Petrova@Example.COM ").unwrap(),
+            "anna.petrova@example.com"
+        );
+        for bad in [
+            "anna",
+            "anna@",
+            "@x.com",
+            "a@b",
+            "a b@x.com",
+            "a@-x.com",
+            "a..b@x.com",
+        ] {
             assert!(email("email", bad).is_err(), "{bad}");
         }
     }
@@ -272,13 +324,19 @@ mod tests {
     fn names_refuse_empty_huge_and_control_text() {
         assert_eq!(name("name", "  Anna ").unwrap(), "Anna");
         assert_eq!(name("name", " ").unwrap_err().code(), "validation");
-        assert_eq!(name("name", &"x".repeat(201)).unwrap_err().code(), "too_large");
+        assert_eq!(
+            name("name", &"x".repeat(201)).unwrap_err().code(),
+            "too_large"
+        );
         assert_eq!(name("name", "a\u{0}b").unwrap_err().code(), "validation");
     }
 
     #[test]
     fn tags_are_case_insensitive_sets() {
         let tags = tags("tags", &["VIP".into(), "vip".into(), " Wholesale ".into()]).unwrap();
-        assert_eq!(tags.into_iter().collect::<Vec<_>>(), vec!["vip", "wholesale"]);
+        assert_eq!(
+            tags.into_iter().collect::<Vec<_>>(),
+            vec!["vip", "wholesale"]
+        );
     }
 }

@@ -15,28 +15,90 @@ use proptest::prelude::*;
 /// among the actors and among the records that exist at that moment.
 #[derive(Clone, Debug)]
 enum Step {
-    CreateContact { actor: u8, phone: bool },
-    CreateDeal { actor: u8, contact: u8, cents: u32 },
-    MoveDeal { actor: u8, deal: u8, stage: u8, reason: bool },
-    UpdateDeal { actor: u8, deal: u8, cents: u32 },
-    CreateTask { actor: u8, assignee: u8, deal: u8, due: u16 },
-    CompleteTask { actor: u8, task: u8 },
-    LogNote { actor: u8, contact: u8 },
-    AssignOwner { actor: u8, deal: u8, owner: u8 },
-    Reassign { actor: u8, from: u8, to: u8 },
+    CreateContact {
+        actor: u8,
+        phone: bool,
+    },
+    CreateDeal {
+        actor: u8,
+        contact: u8,
+        cents: u32,
+    },
+    MoveDeal {
+        actor: u8,
+        deal: u8,
+        stage: u8,
+        reason: bool,
+    },
+    UpdateDeal {
+        actor: u8,
+        deal: u8,
+        cents: u32,
+    },
+    CreateTask {
+        actor: u8,
+        assignee: u8,
+        deal: u8,
+        due: u16,
+    },
+    CompleteTask {
+        actor: u8,
+        task: u8,
+    },
+    LogNote {
+        actor: u8,
+        contact: u8,
+    },
+    AssignOwner {
+        actor: u8,
+        deal: u8,
+        owner: u8,
+    },
+    Reassign {
+        actor: u8,
+        from: u8,
+        to: u8,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (any::<u8>(), any::<bool>()).prop_map(|(actor, phone)| Step::CreateContact { actor, phone }),
-        (any::<u8>(), any::<u8>(), 0u32..5_000_000).prop_map(|(actor, contact, cents)| Step::CreateDeal { actor, contact, cents }),
-        (any::<u8>(), any::<u8>(), any::<u8>(), any::<bool>()).prop_map(|(actor, deal, stage, reason)| Step::MoveDeal { actor, deal, stage, reason }),
-        (any::<u8>(), any::<u8>(), 0u32..5_000_000).prop_map(|(actor, deal, cents)| Step::UpdateDeal { actor, deal, cents }),
-        (any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>()).prop_map(|(actor, assignee, deal, due)| Step::CreateTask { actor, assignee, deal, due }),
+        (any::<u8>(), any::<bool>())
+            .prop_map(|(actor, phone)| Step::CreateContact { actor, phone }),
+        (any::<u8>(), any::<u8>(), 0u32..5_000_000).prop_map(|(actor, contact, cents)| {
+            Step::CreateDeal {
+                actor,
+                contact,
+                cents,
+            }
+        }),
+        (any::<u8>(), any::<u8>(), any::<u8>(), any::<bool>()).prop_map(
+            |(actor, deal, stage, reason)| Step::MoveDeal {
+                actor,
+                deal,
+                stage,
+                reason
+            }
+        ),
+        (any::<u8>(), any::<u8>(), 0u32..5_000_000)
+            .prop_map(|(actor, deal, cents)| Step::UpdateDeal { actor, deal, cents }),
+        (any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>()).prop_map(
+            |(actor, assignee, deal, due)| Step::CreateTask {
+                actor,
+                assignee,
+                deal,
+                due
+            }
+        ),
         (any::<u8>(), any::<u8>()).prop_map(|(actor, task)| Step::CompleteTask { actor, task }),
         (any::<u8>(), any::<u8>()).prop_map(|(actor, contact)| Step::LogNote { actor, contact }),
-        (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(actor, deal, owner)| Step::AssignOwner { actor, deal, owner }),
-        (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(actor, from, to)| Step::Reassign { actor, from, to }),
+        (any::<u8>(), any::<u8>(), any::<u8>())
+            .prop_map(|(actor, deal, owner)| Step::AssignOwner { actor, deal, owner }),
+        (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(actor, from, to)| Step::Reassign {
+            actor,
+            from,
+            to
+        }),
     ]
 }
 
@@ -45,7 +107,14 @@ fn pick<T: Copy>(items: &[T], index: u8) -> Option<T> {
 }
 
 fn users(shop: &Shop) -> Vec<UserId> {
-    vec![shop.admin, shop.head, shop.anna, shop.boris, shop.measurer, shop.other_head]
+    vec![
+        shop.admin,
+        shop.head,
+        shop.anna,
+        shop.boris,
+        shop.measurer,
+        shop.other_head,
+    ]
 }
 
 fn eur(cents: u32) -> Money {
@@ -62,10 +131,25 @@ fn command(shop: &Shop, step: &Step) -> Option<(Actor, Command)> {
     let actor = |index: u8| Actor::User(pick(&users, index).unwrap());
     Some(match *step {
         Step::CreateContact { actor: a, phone } => {
-            let phones = if phone { vec!["+49 30 1234567".into()] } else { vec!["12".into()] };
-            (actor(a), Command::CreateContact(NewContact { name: "Client".into(), phones, ..Default::default() }))
+            let phones = if phone {
+                vec!["+49 30 1234567".into()]
+            } else {
+                vec!["12".into()]
+            };
+            (
+                actor(a),
+                Command::CreateContact(NewContact {
+                    name: "Client".into(),
+                    phones,
+                    ..Default::default()
+                }),
+            )
         }
-        Step::CreateDeal { actor: a, contact, cents } => (
+        Step::CreateDeal {
+            actor: a,
+            contact,
+            cents,
+        } => (
             actor(a),
             Command::CreateDeal(NewDeal {
                 title: "Windows".into(),
@@ -75,7 +159,12 @@ fn command(shop: &Shop, step: &Step) -> Option<(Actor, Command)> {
                 ..Default::default()
             }),
         ),
-        Step::MoveDeal { actor: a, deal, stage, reason } => (
+        Step::MoveDeal {
+            actor: a,
+            deal,
+            stage,
+            reason,
+        } => (
             actor(a),
             Command::MoveDeal(DealMove {
                 id: pick(&deals, deal)?,
@@ -83,11 +172,26 @@ fn command(shop: &Shop, step: &Step) -> Option<(Actor, Command)> {
                 lost_reason: reason.then(|| "No answer".to_string()),
             }),
         ),
-        Step::UpdateDeal { actor: a, deal, cents } => (
+        Step::UpdateDeal {
+            actor: a,
+            deal,
+            cents,
+        } => (
             actor(a),
-            Command::UpdateDeal(Update { id: pick(&deals, deal)?, patch: DealPatch { amount: Some(Some(eur(cents))), ..Default::default() } }),
+            Command::UpdateDeal(Update {
+                id: pick(&deals, deal)?,
+                patch: DealPatch {
+                    amount: Some(Some(eur(cents))),
+                    ..Default::default()
+                },
+            }),
         ),
-        Step::CreateTask { actor: a, assignee, deal, due } => (
+        Step::CreateTask {
+            actor: a,
+            assignee,
+            deal,
+            due,
+        } => (
             actor(a),
             Command::CreateTask(NewTask {
                 title: "Call".into(),
@@ -97,9 +201,14 @@ fn command(shop: &Shop, step: &Step) -> Option<(Actor, Command)> {
                 ..Default::default()
             }),
         ),
-        Step::CompleteTask { actor: a, task } => {
-            (actor(a), Command::CompleteTask(TaskCompletion { id: pick(&tasks, task)?, outcome: None, fields: Default::default() }))
-        }
+        Step::CompleteTask { actor: a, task } => (
+            actor(a),
+            Command::CompleteTask(TaskCompletion {
+                id: pick(&tasks, task)?,
+                outcome: None,
+                fields: Default::default(),
+            }),
+        ),
         Step::LogNote { actor: a, contact } => (
             actor(a),
             Command::LogActivity(NewActivity {
@@ -113,12 +222,24 @@ fn command(shop: &Shop, step: &Step) -> Option<(Actor, Command)> {
                 occurred_at: None,
             }),
         ),
-        Step::AssignOwner { actor: a, deal, owner } => {
-            (actor(a), Command::AssignOwner(OwnerAssignment { record: pick(&deals, deal)?.into(), owner: pick(&users, owner)? }))
-        }
-        Step::Reassign { actor: a, from, to } => {
-            (actor(a), Command::ReassignOwner(OwnerHandover { from: pick(&users, from)?, to: pick(&users, to)? }))
-        }
+        Step::AssignOwner {
+            actor: a,
+            deal,
+            owner,
+        } => (
+            actor(a),
+            Command::AssignOwner(OwnerAssignment {
+                record: pick(&deals, deal)?.into(),
+                owner: pick(&users, owner)?,
+            }),
+        ),
+        Step::Reassign { actor: a, from, to } => (
+            actor(a),
+            Command::ReassignOwner(OwnerHandover {
+                from: pick(&users, from)?,
+                to: pick(&users, to)?,
+            }),
+        ),
     })
 }
 
@@ -133,12 +254,18 @@ impl Oracle<'_> {
         let owner_department = self.state.users[&owner].department;
         match self.me.role {
             Role::Admin => true,
-            Role::HeadOfDepartment => owner == self.me.id || (self.me.department.is_some() && owner_department == self.me.department),
+            Role::HeadOfDepartment => {
+                owner == self.me.id
+                    || (self.me.department.is_some() && owner_department == self.me.department)
+            }
             Role::Manager | Role::Specialist => owner == self.me.id,
         }
     }
     fn assigned_task_on(&self, record: AnyId) -> bool {
-        self.state.tasks.values().any(|t| t.link == Some(record) && t.assignee == self.me.id)
+        self.state
+            .tasks
+            .values()
+            .any(|t| t.link == Some(record) && t.assignee == self.me.id)
     }
     fn deal_visible(&self, deal: &Deal) -> bool {
         self.in_scope(deal.owner) || self.assigned_task_on(deal.id.into())
@@ -146,7 +273,11 @@ impl Oracle<'_> {
     fn contact_visible(&self, contact: &Contact) -> bool {
         self.in_scope(contact.owner)
             || self.assigned_task_on(contact.id.into())
-            || self.state.deals.values().any(|d| d.fields.contact == Some(contact.id) && self.deal_visible(d))
+            || self
+                .state
+                .deals
+                .values()
+                .any(|d| d.fields.contact == Some(contact.id) && self.deal_visible(d))
     }
     fn task_visible(&self, task: &Task) -> bool {
         let link_editable = match task.link {

@@ -21,9 +21,9 @@ fn scenario_files() -> Vec<PathBuf> {
 /// element by element with equal length, scalars equal.
 fn contains(expected: &Value, actual: &Value) -> bool {
     match (expected, actual) {
-        (Value::Object(want), Value::Object(have)) => {
-            want.iter().all(|(key, value)| have.get(key).is_some_and(|found| contains(value, found)))
-        }
+        (Value::Object(want), Value::Object(have)) => want
+            .iter()
+            .all(|(key, value)| have.get(key).is_some_and(|found| contains(value, found))),
         (Value::Array(want), Value::Array(have)) => {
             want.len() == have.len() && want.iter().zip(have).all(|(w, h)| contains(w, h))
         }
@@ -54,23 +54,37 @@ fn run_scenario(path: &PathBuf) -> usize {
         };
         let expect = &step["expect"];
         if let Some(error) = expect.get("error") {
-            let err = result.err().unwrap_or_else(|| panic!("{here}: expected error {error}"));
+            let err = result
+                .err()
+                .unwrap_or_else(|| panic!("{here}: expected error {error}"));
             assert_eq!(err.code(), error["code"].as_str().unwrap(), "{here}: {err}");
             if let Some(part) = error["contains"].as_str() {
-                assert!(err.to_string().contains(part), "{here}: {err:?} does not contain {part:?}");
+                assert!(
+                    err.to_string().contains(part),
+                    "{here}: {err:?} does not contain {part:?}"
+                );
             }
             continue;
         }
-        let output: Value = serde_json::from_str(&result.unwrap_or_else(|err| panic!("{here}: {err}"))).unwrap();
+        let output: Value =
+            serde_json::from_str(&result.unwrap_or_else(|err| panic!("{here}: {err}"))).unwrap();
         if let Some(created) = expect.get("created") {
             assert_eq!(&output["created"], created, "{here}");
         }
         if let Some(types) = expect.get("events") {
-            let actual: Vec<Value> = output["events"].as_array().unwrap().iter().map(|e| e["event"]["type"].clone()).collect();
+            let actual: Vec<Value> = output["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["event"]["type"].clone())
+                .collect();
             assert_eq!(&Value::Array(actual), types, "{here}");
         }
         if let Some(wanted) = expect.get("result") {
-            assert!(contains(wanted, &output), "{here}: expected {wanted}\n got {output}");
+            assert!(
+                contains(wanted, &output),
+                "{here}: expected {wanted}\n got {output}"
+            );
         }
     }
     steps.len()
@@ -79,7 +93,10 @@ fn run_scenario(path: &PathBuf) -> usize {
 #[test]
 fn every_scenario_passes() {
     let files = scenario_files();
-    assert!(files.len() >= 3, "expected the shared scenarios, found {files:?}");
+    assert!(
+        files.len() >= 3,
+        "expected the shared scenarios, found {files:?}"
+    );
     for file in &files {
         let steps = run_scenario(file);
         println!("scenario {}: {steps} steps ok", file.display());

@@ -32,26 +32,72 @@ where
     T::try_from(outcome.created.expect("the command created something")).unwrap()
 }
 
-pub fn user(crm: &mut Crm, actor: Actor, name: &str, role: Role, department: Option<DepartmentId>) -> UserId {
-    let input = NewUser { name: name.into(), email: None, role, department, specialty: None };
-    created(crm.execute(actor, t0(), &Command::CreateUser(input)).unwrap())
+pub fn user(
+    crm: &mut Crm,
+    actor: Actor,
+    name: &str,
+    role: Role,
+    department: Option<DepartmentId>,
+) -> UserId {
+    let input = NewUser {
+        name: name.into(),
+        email: None,
+        role,
+        department,
+        specialty: None,
+    };
+    created(
+        crm.execute(actor, t0(), &Command::CreateUser(input))
+            .unwrap(),
+    )
 }
 
 impl Shop {
     pub fn new() -> Shop {
-        let mut crm = Crm::new(ReplicaId::new(1).unwrap(), CrmOptions { default_region: Some("DE".into()) }).unwrap();
+        let mut crm = Crm::new(
+            ReplicaId::new(1).unwrap(),
+            CrmOptions {
+                default_region: Some("DE".into()),
+            },
+        )
+        .unwrap();
         let system = Actor::System;
         let admin = user(&mut crm, system, "Admin", Role::Admin, None);
         let dept = |crm: &mut Crm, name: &str| -> DepartmentId {
-            created(crm.execute(system, t0(), &Command::CreateDepartment(NewDepartment { name: name.into() })).unwrap())
+            created(
+                crm.execute(
+                    system,
+                    t0(),
+                    &Command::CreateDepartment(NewDepartment { name: name.into() }),
+                )
+                .unwrap(),
+            )
         };
         let sales = dept(&mut crm, "Sales");
         let wholesale = dept(&mut crm, "Wholesale");
-        let head = user(&mut crm, system, "Helga Head", Role::HeadOfDepartment, Some(sales));
+        let head = user(
+            &mut crm,
+            system,
+            "Helga Head",
+            Role::HeadOfDepartment,
+            Some(sales),
+        );
         let anna = user(&mut crm, system, "Anna Manager", Role::Manager, Some(sales));
-        let boris = user(&mut crm, system, "Boris Manager", Role::Manager, Some(sales));
+        let boris = user(
+            &mut crm,
+            system,
+            "Boris Manager",
+            Role::Manager,
+            Some(sales),
+        );
         let measurer = user(&mut crm, system, "Mike Measurer", Role::Specialist, None);
-        let other_head = user(&mut crm, system, "Otto Head", Role::HeadOfDepartment, Some(wholesale));
+        let other_head = user(
+            &mut crm,
+            system,
+            "Otto Head",
+            Role::HeadOfDepartment,
+            Some(wholesale),
+        );
         let pipeline = NewPipeline {
             name: "Windows".into(),
             stages: vec![
@@ -63,15 +109,39 @@ impl Shop {
             ],
             lost_reasons: vec!["Too expensive".into(), "No answer".into()],
         };
-        let outcome = crm.execute(Actor::User(admin), t0(), &Command::CreatePipeline(pipeline)).unwrap();
+        let outcome = crm
+            .execute(Actor::User(admin), t0(), &Command::CreatePipeline(pipeline))
+            .unwrap();
         let pipeline: PipelineId = created(outcome);
-        let stages = crm.state().pipelines[&pipeline].stages.iter().map(|s| s.id).collect();
-        Shop { crm, admin, head, anna, boris, measurer, other_head, pipeline, stages }
+        let stages = crm.state().pipelines[&pipeline]
+            .stages
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        Shop {
+            crm,
+            admin,
+            head,
+            anna,
+            boris,
+            measurer,
+            other_head,
+            pipeline,
+            stages,
+        }
     }
 
     pub fn contact(&mut self, owner: UserId, name: &str) -> ContactId {
-        let input = NewContact { name: name.into(), phones: vec!["030 1234567".into()], ..NewContact::default() };
-        created(self.crm.execute(Actor::User(owner), at(1), &Command::CreateContact(input)).unwrap())
+        let input = NewContact {
+            name: name.into(),
+            phones: vec!["030 1234567".into()],
+            ..NewContact::default()
+        };
+        created(
+            self.crm
+                .execute(Actor::User(owner), at(1), &Command::CreateContact(input))
+                .unwrap(),
+        )
     }
 
     pub fn deal(&mut self, owner: UserId, contact: Option<ContactId>, amount: &str) -> DealId {
@@ -82,10 +152,20 @@ impl Shop {
             amount: Some(Money::parse(amount, "EUR").unwrap()),
             ..NewDeal::default()
         };
-        created(self.crm.execute(Actor::User(owner), at(2), &Command::CreateDeal(input)).unwrap())
+        created(
+            self.crm
+                .execute(Actor::User(owner), at(2), &Command::CreateDeal(input))
+                .unwrap(),
+        )
     }
 
-    pub fn task_for(&mut self, actor: UserId, assignee: UserId, link: AnyId, due_minutes: i64) -> TaskId {
+    pub fn task_for(
+        &mut self,
+        actor: UserId,
+        assignee: UserId,
+        link: AnyId,
+        due_minutes: i64,
+    ) -> TaskId {
         let input = NewTask {
             title: "Take measurements".into(),
             kind: Some("measurement".into()),
@@ -94,7 +174,11 @@ impl Shop {
             link: Some(link),
             ..NewTask::default()
         };
-        created(self.crm.execute(Actor::User(actor), at(3), &Command::CreateTask(input)).unwrap())
+        created(
+            self.crm
+                .execute(Actor::User(actor), at(3), &Command::CreateTask(input))
+                .unwrap(),
+        )
     }
 
     /// The state and journal as JSON text, to check "nothing changed" byte for byte.
