@@ -25,19 +25,69 @@ fn created<T: TryFrom<AnyId, Error = CrmError>>(outcome: Outcome) -> T {
 /// An admin, a head of sales, 10 managers, a 6-stage pipeline, and `deals` deals
 /// (each with its contact) spread over the managers.
 fn fixture(deals: usize) -> Fixture {
-    let mut crm = Crm::new(ReplicaId::new(1).unwrap(), CrmOptions { default_region: Some("DE".into()) }).unwrap();
+    let mut crm = Crm::new(
+        ReplicaId::new(1).unwrap(),
+        CrmOptions {
+            default_region: Some("DE".into()),
+        },
+    )
+    .unwrap();
     let user = |crm: &mut Crm, name: String, role, department| -> UserId {
-        let input = NewUser { name, email: None, role, department, specialty: None };
-        created(crm.execute(Actor::System, t0(), &Command::CreateUser(input)).unwrap())
+        let input = NewUser {
+            name,
+            email: None,
+            role,
+            department,
+            specialty: None,
+        };
+        created(
+            crm.execute(Actor::System, t0(), &Command::CreateUser(input))
+                .unwrap(),
+        )
     };
     let admin = user(&mut crm, "Admin".into(), Role::Admin, None);
-    let sales: DepartmentId = created(crm.execute(Actor::System, t0(), &Command::CreateDepartment(NewDepartment { name: "Sales".into() })).unwrap());
+    let sales: DepartmentId = created(
+        crm.execute(
+            Actor::System,
+            t0(),
+            &Command::CreateDepartment(NewDepartment {
+                name: "Sales".into(),
+            }),
+        )
+        .unwrap(),
+    );
     user(&mut crm, "Head".into(), Role::HeadOfDepartment, Some(sales));
-    let managers: Vec<UserId> = (0..10).map(|i| user(&mut crm, format!("Manager {i}"), Role::Manager, Some(sales))).collect();
-    let stages = ["New", "Clarify", "Measure", "Agree"].iter().map(|n| NewStage::open(n)).chain([NewStage::won("Done"), NewStage::lost("Lost")]).collect();
-    let pipeline: PipelineId = created(crm.execute(Actor::User(admin), t0(), &Command::CreatePipeline(NewPipeline { name: "Windows".into(), stages, lost_reasons: vec![] })).unwrap());
-    let stages = crm.state().pipelines[&pipeline].stages.iter().map(|s| s.id).collect();
-    let mut fixture = Fixture { crm, managers, pipeline, stages };
+    let managers: Vec<UserId> = (0..10)
+        .map(|i| user(&mut crm, format!("Manager {i}"), Role::Manager, Some(sales)))
+        .collect();
+    let stages = ["New", "Clarify", "Measure", "Agree"]
+        .iter()
+        .map(|n| NewStage::open(n))
+        .chain([NewStage::won("Done"), NewStage::lost("Lost")])
+        .collect();
+    let pipeline: PipelineId = created(
+        crm.execute(
+            Actor::User(admin),
+            t0(),
+            &Command::CreatePipeline(NewPipeline {
+                name: "Windows".into(),
+                stages,
+                lost_reasons: vec![],
+            }),
+        )
+        .unwrap(),
+    );
+    let stages = crm.state().pipelines[&pipeline]
+        .stages
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    let mut fixture = Fixture {
+        crm,
+        managers,
+        pipeline,
+        stages,
+    };
     for i in 0..deals {
         let manager = fixture.managers[i % 10];
         let contact = fixture.contact(manager, i);
@@ -54,7 +104,15 @@ impl Fixture {
             emails: vec![format!("client{i}@example.com")],
             ..NewContact::default()
         };
-        created(self.crm.execute(Actor::User(manager), t0() + Duration::seconds(i as i64), &Command::CreateContact(input)).unwrap())
+        created(
+            self.crm
+                .execute(
+                    Actor::User(manager),
+                    t0() + Duration::seconds(i as i64),
+                    &Command::CreateContact(input),
+                )
+                .unwrap(),
+        )
     }
 
     fn deal(&mut self, manager: UserId, contact: ContactId, i: usize) -> DealId {
@@ -65,7 +123,15 @@ impl Fixture {
             amount: Some(Money::parse("1250.00", "EUR").unwrap()),
             ..NewDeal::default()
         };
-        created(self.crm.execute(Actor::User(manager), t0() + Duration::seconds(i as i64), &Command::CreateDeal(input)).unwrap())
+        created(
+            self.crm
+                .execute(
+                    Actor::User(manager),
+                    t0() + Duration::seconds(i as i64),
+                    &Command::CreateDeal(input),
+                )
+                .unwrap(),
+        )
     }
 }
 
@@ -94,8 +160,16 @@ fn commands(c: &mut Criterion) {
         b.iter(|| {
             flip = !flip;
             let stage = if flip { clarify } else { measure };
-            let command = Command::MoveDeal(DealMove { id: deal, stage, lost_reason: None });
-            black_box(f.crm.execute(Actor::User(f.managers[0]), t0(), &command).unwrap())
+            let command = Command::MoveDeal(DealMove {
+                id: deal,
+                stage,
+                lost_reason: None,
+            });
+            black_box(
+                f.crm
+                    .execute(Actor::User(f.managers[0]), t0(), &command)
+                    .unwrap(),
+            )
         })
     });
     let actor = f.managers[3].to_string();
@@ -110,7 +184,14 @@ fn commands(c: &mut Criterion) {
     let f = fixture(10_000);
     let mut group = c.benchmark_group("query");
     group.bench_function("list_deals_manager_of_10k", |b| {
-        b.iter(|| black_box(f.crm.deals(Actor::User(f.managers[5]), &DealFilter::default()).unwrap().total))
+        b.iter(|| {
+            black_box(
+                f.crm
+                    .deals(Actor::User(f.managers[5]), &DealFilter::default())
+                    .unwrap()
+                    .total,
+            )
+        })
     });
     group.finish();
 }
@@ -124,7 +205,11 @@ fn replay(c: &mut Criterion) {
     group.bench_function("20k_events", |b| {
         b.iter_batched(
             || events.clone(),
-            |events| black_box(Crm::replay(ReplicaId::new(1).unwrap(), CrmOptions::default(), events).unwrap()),
+            |events| {
+                black_box(
+                    Crm::replay(ReplicaId::new(1).unwrap(), CrmOptions::default(), events).unwrap(),
+                )
+            },
             BatchSize::LargeInput,
         )
     });

@@ -115,7 +115,7 @@ pub(crate) struct Ctx<'s> {
     pub state: &'s State,
     pub access: Access<'s>,
     pub now: DateTime<Utc>,
-    pub region: Option<phonenumber::country::Id>,
+    pub region: Option<rlibphonenumber::Region>,
     replica: ReplicaId,
     next_seq: u64,
 }
@@ -126,7 +126,7 @@ impl<'s> Ctx<'s> {
         actor: Actor,
         now: DateTime<Utc>,
         replica: ReplicaId,
-        region: Option<phonenumber::country::Id>,
+        region: Option<rlibphonenumber::Region>,
     ) -> Result<Self, CrmError> {
         let access = Access::new(state, actor)?;
         let next_seq = state.next_seq(replica);

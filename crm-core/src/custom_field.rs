@@ -175,7 +175,7 @@ pub(crate) fn apply_changes(
     definitions: Option<&FieldDefinitions>,
     current: &CustomValues,
     changes: &BTreeMap<String, Value>,
-    region: Option<phonenumber::country::Id>,
+    region: Option<rlibphonenumber::Region>,
     enforce_required: bool,
 ) -> Result<CustomValues, CrmError> {
     validate::list_len("custom", changes.len())?;
@@ -220,7 +220,7 @@ fn parse_value(
     field: &str,
     definition: &FieldDefinition,
     raw: &Value,
-    region: Option<phonenumber::country::Id>,
+    region: Option<rlibphonenumber::Region>,
 ) -> Result<Option<FieldValue>, CrmError> {
     if raw.is_null() || raw.as_str().is_some_and(|text| text.trim().is_empty()) {
         return Ok(None);

@@ -66,7 +66,7 @@ pub enum Record {
 pub struct Crm<J: Journal = MemoryJournal> {
     replica: ReplicaId,
     options: CrmOptions,
-    region: Option<phonenumber::country::Id>,
+    region: Option<rlibphonenumber::Region>,
     state: State,
     journal: J,
 }

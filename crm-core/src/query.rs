@@ -161,7 +161,7 @@ pub(crate) fn contacts<'s>(
     state: &'s State,
     access: &Access<'_>,
     filter: &ContactFilter,
-    region: Option<phonenumber::country::Id>,
+    region: Option<rlibphonenumber::Region>,
 ) -> Result<Page<&'s Contact>, CrmError> {
     let phone = filter
         .phone

@@ -121,7 +121,7 @@ pub fn tags(field: &str, values: &[String]) -> Result<BTreeSet<String>, CrmError
 pub fn phone(
     field: &str,
     value: &str,
-    region: Option<phonenumber::country::Id>,
+    region: Option<rlibphonenumber::Region>,
 ) -> Result<String, CrmError> {
     let text = value.trim();
     if text.is_empty() {
@@ -133,7 +133,7 @@ pub fn phone(
             format!("{} is too long for a phone number", shown(text)),
         ));
     }
-    let parsed = phonenumber::parse(region, text).map_err(|_| {
+    let parsed = rlibphonenumber::PhoneNumber::parse(text, region).map_err(|_| {
         let hint = if region.is_none() {
             " (no default region is set, so start with + and the country code)"
         } else {
@@ -144,20 +144,22 @@ pub fn phone(
             format!("{} is not a phone number{hint}", shown(text)),
         )
     })?;
-    if !phonenumber::is_valid(&parsed) {
+    if !parsed.is_valid() {
         return Err(CrmError::validation(
             field,
             format!("{} is not a valid phone number", shown(text)),
         ));
     }
-    Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
+    Ok(parsed
+        .format_as(rlibphonenumber::PhoneNumberFormat::E164)
+        .into_owned())
 }
 
 /// A list of phones, each normalised to E.164, duplicates dropped, order kept.
 pub fn phones(
     field: &str,
     values: &[String],
-    region: Option<phonenumber::country::Id>,
+    region: Option<rlibphonenumber::Region>,
 ) -> Result<Vec<String>, CrmError> {
     list_len(field, values.len())?;
     let mut result: Vec<String> = Vec::with_capacity(values.len());
@@ -215,7 +217,7 @@ pub fn changed_keys<T: serde::Serialize>(before: &T, after: &T) -> Vec<String> {
 }
 
 /// Parses a default region such as "DE" or "US".
-pub fn region(value: &str) -> Result<phonenumber::country::Id, CrmError> {
+pub fn region(value: &str) -> Result<rlibphonenumber::Region, CrmError> {
     value.trim().to_ascii_uppercase().parse().map_err(|_| {
         CrmError::validation(
             "default_region",
