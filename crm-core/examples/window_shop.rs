@@ -34,6 +34,27 @@ impl Shop {
         T::try_from(id)
     }
 
+    /// Moves a deal to the stage of that name in its pipeline.
+    fn move_deal(&mut self, actor: Actor, deal: DealId, stage_name: &str) -> Step<()> {
+        let state = self.crm.state();
+        let pipeline = &state.pipelines[&state.deals[&deal].pipeline];
+        let stage = pipeline
+            .stages
+            .iter()
+            .find(|stage| stage.name == stage_name)
+            .ok_or_else(|| CrmError::validation("stage", format!("no stage {stage_name:?}")))?
+            .id;
+        self.run(
+            actor,
+            Command::MoveDeal(DealMove {
+                id: deal,
+                stage,
+                lost_reason: None,
+            }),
+        )?;
+        Ok(())
+    }
+
     fn wait(&mut self, minutes: i64) {
         self.clock += Duration::minutes(minutes);
     }
@@ -122,15 +143,6 @@ fn main() -> Step<()> {
     };
     let pipeline: PipelineId =
         shop.create(Actor::User(admin), Command::CreatePipeline(pipeline))?;
-    let stage = |shop: &Shop, name: &str| -> StageId {
-        let pipeline = &shop.crm.state().pipelines[&pipeline];
-        pipeline
-            .stages
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| s.id)
-            .expect("a stage of the pipeline")
-    };
 
     // 1. A buyer leaves a request on the website: a contact, a deal and a call task due in 15 minutes.
     let contact = NewContact {
@@ -172,22 +184,8 @@ fn main() -> Step<()> {
             fields: Default::default(),
         }),
     )?;
-    shop.run(
-        ivan_acts,
-        Command::MoveDeal(DealMove {
-            id: deal,
-            stage: stage(&shop, "Clarify"),
-            lost_reason: None,
-        }),
-    )?;
-    shop.run(
-        ivan_acts,
-        Command::MoveDeal(DealMove {
-            id: deal,
-            stage: stage(&shop, "Measurement"),
-            lost_reason: None,
-        }),
-    )?;
+    shop.move_deal(ivan_acts, deal, "Clarify")?;
+    shop.move_deal(ivan_acts, deal, "Measurement")?;
     let visit = "2026-11-28T07:00:00Z".parse().expect("a valid time");
     let measure = NewTask {
         title: "Take measurements".into(),
@@ -221,14 +219,7 @@ fn main() -> Step<()> {
             fields: Default::default(),
         }),
     )?;
-    shop.run(
-        ivan_acts,
-        Command::MoveDeal(DealMove {
-            id: deal,
-            stage: stage(&shop, "Pricing"),
-            lost_reason: None,
-        }),
-    )?;
+    shop.move_deal(ivan_acts, deal, "Pricing")?;
 
     // 4. The client accepts the price.
     shop.wait(120);
@@ -243,33 +234,12 @@ fn main() -> Step<()> {
             },
         }),
     )?;
-    shop.run(
-        ivan_acts,
-        Command::MoveDeal(DealMove {
-            id: deal,
-            stage: stage(&shop, "Agreement"),
-            lost_reason: None,
-        }),
-    )?;
-    shop.run(
-        ivan_acts,
-        Command::MoveDeal(DealMove {
-            id: deal,
-            stage: stage(&shop, "Payment"),
-            lost_reason: None,
-        }),
-    )?;
+    shop.move_deal(ivan_acts, deal, "Agreement")?;
+    shop.move_deal(ivan_acts, deal, "Payment")?;
 
     // 5. The client pays: installation, and a task for the installer.
     shop.wait(24 * 60);
-    shop.run(
-        ivan_acts,
-        Command::MoveDeal(DealMove {
-            id: deal,
-            stage: stage(&shop, "Installation"),
-            lost_reason: None,
-        }),
-    )?;
+    shop.move_deal(ivan_acts, deal, "Installation")?;
     let install_at = shop.clock + Duration::days(3);
     let install = NewTask {
         title: "Install 3 windows".into(),
@@ -291,14 +261,7 @@ fn main() -> Step<()> {
             fields: Default::default(),
         }),
     )?;
-    shop.run(
-        ivan_acts,
-        Command::MoveDeal(DealMove {
-            id: deal,
-            stage: stage(&shop, "Done"),
-            lost_reason: None,
-        }),
-    )?;
+    shop.move_deal(ivan_acts, deal, "Done")?;
 
     let won = shop.crm.deals(
         Actor::User(head),
