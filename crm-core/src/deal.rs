@@ -283,7 +283,12 @@ pub(crate) fn move_to(
 ) -> Result<Vec<Event>, CrmError> {
     ctx.access.require_edit(AnyId::DealId(id))?;
     let deal = &ctx.state.deals[&id];
-    let pipeline = &ctx.state.pipelines[&deal.pipeline];
+    // Only a journal edited by hand could name a missing pipeline; refuse, never panic.
+    let pipeline = ctx
+        .state
+        .pipelines
+        .get(&deal.pipeline)
+        .ok_or_else(|| CrmError::not_found("pipeline", deal.pipeline))?;
     let stage = pipeline.stage(to).ok_or_else(|| {
         CrmError::validation(
             "stage",
