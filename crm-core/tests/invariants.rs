@@ -423,3 +423,133 @@ proptest! {
         }
     }
 }
+
+/// Valid commands as JSON, to be broken by the mutations below.
+fn command_templates(shop: &Shop) -> Vec<String> {
+    let deal = shop
+        .crm
+        .state()
+        .deals
+        .keys()
+        .next()
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| "deal-1-999".into());
+    vec![
+        r#"{"type":"create_contact","name":"Anna","phones":["030 1234567"],"emails":["a@b.de"],"tags":["vip"]}"#.into(),
+        format!(r#"{{"type":"create_deal","title":"Windows","pipeline":"{}","amount":{{"amount":"10.50","currency":"EUR"}}}}"#, shop.pipeline),
+        format!(r#"{{"type":"move_deal","id":"{deal}","stage":"{}","lost_reason":"No answer"}}"#, shop.stages[4]),
+        format!(r#"{{"type":"update_deal","id":"{deal}","patch":{{"title":"X","amount":null,"custom":{{}}}}}}"#),
+        format!(r#"{{"type":"create_task","title":"Call","due":"2026-11-27T10:00:00+03:00","link":"{deal}"}}"#),
+        r#"{"type":"create_pipeline","name":"P","stages":[{"name":"A","probability":5},{"name":"W","kind":"won"}]}"#.into(),
+        format!(r#"{{"type":"reassign_owner","from":"{}","to":"{}"}}"#, shop.anna, shop.boris),
+    ]
+}
+
+#[derive(Clone, Debug)]
+enum Mutation {
+    Delete(usize),
+    Insert(usize, char),
+    Replace(usize, char),
+    SwapValue(usize, &'static str),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let odd_values = prop::sample::select(vec![
+        "null",
+        "true",
+        "-1",
+        "1e308",
+        "18446744073709551616",
+        "\"\"",
+        "[]",
+        "{}",
+        "\"\\u0000\"",
+        "\"deal-1-1\"",
+        "\"usr-99-99\"",
+        "\"2026-13-45T99:00:00Z\"",
+        "\"9999999999999999999999999999.99\"",
+    ]);
+    prop_oneof![
+        any::<usize>().prop_map(Mutation::Delete),
+        (
+            any::<usize>(),
+            prop::sample::select(vec![
+                '"',
+                '{',
+                '}',
+                '[',
+                ']',
+                ',',
+                ':',
+                '\\',
+                '0',
+                'é',
+                '\u{1F600}'
+            ])
+        )
+            .prop_map(|(i, c)| Mutation::Insert(i, c)),
+        (any::<usize>(), any::<char>()).prop_map(|(i, c)| Mutation::Replace(i, c)),
+        (any::<usize>(), odd_values).prop_map(|(i, v)| Mutation::SwapValue(i, v)),
+    ]
+}
+
+fn mutate(text: &str, mutation: &Mutation) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let at = |i: usize| i % (chars.len() + 1);
+    let mut out = chars.clone();
+    match *mutation {
+        Mutation::Delete(i) if !chars.is_empty() => {
+            out.remove(i % chars.len());
+        }
+        Mutation::Delete(_) => {}
+        Mutation::Insert(i, c) => out.insert(at(i), c),
+        Mutation::Replace(i, c) if !chars.is_empty() => out[i % chars.len()] = c,
+        Mutation::Replace(..) => {}
+        Mutation::SwapValue(i, value) => {
+            // Replace the value after the i-th colon (up to the next , or }) with an odd one.
+            let colons: Vec<usize> = chars
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c == ':')
+                .map(|(i, _)| i)
+                .collect();
+            if let Some(&colon) = colons.get(i % colons.len().max(1)) {
+                let end = (colon + 1..chars.len())
+                    .find(|&j| chars[j] == ',' || chars[j] == '}')
+                    .unwrap_or(chars.len());
+                out = chars[..=colon]
+                    .iter()
+                    .copied()
+                    .chain(value.chars())
+                    .chain(chars[end..].iter().copied())
+                    .collect();
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Broken input never panics: it is applied, or refused with a known code and
+    /// state and journal untouched.
+    #[test]
+    fn broken_json_is_refused_cleanly(template in 0usize..7, mutations in prop::collection::vec(mutation(), 1..4), actor in 0u8..6) {
+        let mut shop = shop_after(&[Step::CreateDeal { actor: 2, contact: 0, cents: 100 }]);
+        let actor = pick(&users(&shop), actor).unwrap().to_string();
+        let mut text = command_templates(&shop)[template].clone();
+        for mutation in &mutations {
+            text = mutate(&text, mutation);
+        }
+        let before = shop.snapshot();
+        match shop.crm.execute_json(&actor, "2026-11-27T12:00:00Z", &text) {
+            Ok(_) => {}
+            Err(err) => {
+                prop_assert!(CrmError::CODES.contains(&err.code()), "{err:?}");
+                prop_assert!(!err.to_string().is_empty());
+                prop_assert_eq!(shop.snapshot(), before);
+            }
+        }
+    }
+}
