@@ -70,7 +70,8 @@ impl JsCrm {
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(js_name = replicaId)] replica_id: f64,
-        #[wasm_bindgen(js_name = options, unchecked_optional_param_type = "CrmOptions")] options_value: JsValue,
+        #[wasm_bindgen(js_name = options, unchecked_optional_param_type = "CrmOptions")]
+        options_value: JsValue,
     ) -> Result<JsCrm, JsValue> {
         let crm = Crm::new(replica(replica_id)?, options(&options_value)?).into_js()?;
         Ok(JsCrm { crm })
@@ -81,7 +82,8 @@ impl JsCrm {
     pub fn replay(
         #[wasm_bindgen(js_name = replicaId)] replica_id: f64,
         #[wasm_bindgen(unchecked_param_type = "EventEnvelope[]")] events: JsValue,
-        #[wasm_bindgen(js_name = options, unchecked_optional_param_type = "CrmOptions")] options_value: JsValue,
+        #[wasm_bindgen(js_name = options, unchecked_optional_param_type = "CrmOptions")]
+        options_value: JsValue,
     ) -> Result<JsCrm, JsValue> {
         let events: Vec<crm_core::EventEnvelope> = from_js("events", &events)?;
         let crm = Crm::replay(replica(replica_id)?, options(&options_value)?, events).into_js()?;
