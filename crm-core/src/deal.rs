@@ -183,12 +183,12 @@ fn apply_patch(ctx: &Ctx<'_>, fields: &mut DealFields, patch: &DealPatch) -> Res
 /// Handles [`crate::Command::CreateDeal`].
 pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewDeal) -> Result<Vec<Event>, CrmError> {
     ctx.access.require_sales_role("create deals")?;
-    let pipeline_id = match input.pipeline {
-        Some(id) => id,
-        None if ctx.state.pipelines.len() == 1 => {
-            *ctx.state.pipelines.keys().next().expect("one pipeline")
-        }
-        None => {
+    let mut pipelines = ctx.state.pipelines.keys();
+    let pipeline_id = match (input.pipeline, pipelines.next(), pipelines.next()) {
+        (Some(id), _, _) => id,
+        // With a single pipeline there is nothing to choose.
+        (None, Some(only), None) => *only,
+        (None, _, _) => {
             return Err(CrmError::validation(
                 "pipeline",
                 "is required when there is not exactly one pipeline",
