@@ -128,3 +128,32 @@ fn kind_of(value: &serde_json::Value) -> &'static str {
         serde_json::Value::Object(_) => "an object",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Command, Query};
+
+    /// `name()` is written by hand in `tagged_enum!`; serde derives its own name.
+    /// They must agree, or `name()` would record a type the JSON reader rejects.
+    #[test]
+    fn declared_names_are_the_serde_names() {
+        for name in Command::NAMES {
+            let err = format!(r#"{{"type": "{name}"}}"#)
+                .parse::<Command>()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(!err.contains("unknown variant"), "command {name}: {err}");
+        }
+        for name in Query::NAMES {
+            let err = format!(r#"{{"type": "{name}"}}"#)
+                .parse::<Query>()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(!err.contains("unknown variant"), "query {name}: {err}");
+        }
+        let err = r#"{"type": "create_contacts"}"#.parse::<Command>().unwrap_err().to_string();
+        assert!(err.contains("unknown variant"), "{err}");
+    }
+}
