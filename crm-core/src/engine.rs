@@ -42,9 +42,10 @@ pub struct Outcome {
     pub events: Vec<EventEnvelope>,
 }
 
-/// Any stored entity, as returned by [`Crm::get`]. JSON: `{"kind": "deal", ...fields}`.
+/// Any stored entity, as returned by [`Crm::get`]. JSON: `{"record": "deal", ...fields}`
+/// (not `kind`: tasks, activities and fields have a `kind` of their own).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "record", rename_all = "snake_case")]
 pub enum Record {
     Department(Department),
     User(User),

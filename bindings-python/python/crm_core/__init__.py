@@ -180,7 +180,7 @@ class Crm:
         self.execute(actor, now, _drop_none({"type": "move_deal", "id": deal, "stage": stage, "lost_reason": lost_reason}))
 
     def get(self, actor: str, now: datetime, id: str) -> dict[str, Any]:
-        """Any entity by ID, as a dict with ``kind``."""
+        """Any entity by ID, as a dict tagged with ``record`` (``"contact"``, ``"deal"``, ...)."""
         record: dict[str, Any] = self.query(actor, now, {"type": "get", "id": id})
         return record
 
