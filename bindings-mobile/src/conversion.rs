@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use crm_core::{Actor, CrmError as CoreError};
+use crm_core::CrmError as CoreError;
 
 use crate::errors::{CrmError, IntoFfi};
 
@@ -27,22 +27,15 @@ pub(crate) fn instant(now: SystemTime) -> Result<DateTime<Utc>, CrmError> {
         .ok_or_else(|| CoreError::validation("now", "is outside the representable range").into())
 }
 
-pub(crate) fn actor(text: &str) -> Result<Actor, CrmError> {
-    text.parse().ffi()
-}
-
-pub(crate) fn id<T: std::str::FromStr<Err = CoreError>>(
-    _field: &str,
-    text: &str,
-) -> Result<T, CrmError> {
+/// An actor or ID from its string form; the core's error names the kind and the value.
+pub(crate) fn parse<T: std::str::FromStr<Err = CoreError>>(text: &str) -> Result<T, CrmError> {
     text.parse().ffi()
 }
 
 fn optional_id<T: std::str::FromStr<Err = CoreError>>(
-    field: &str,
     text: Option<String>,
 ) -> Result<Option<T>, CrmError> {
-    text.map(|text| id(field, &text)).transpose()
+    text.map(|text| parse(&text)).transpose()
 }
 
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
@@ -115,12 +108,12 @@ impl TryFrom<NewContact> for crm_core::NewContact {
     fn try_from(input: NewContact) -> Result<Self, CrmError> {
         Ok(crm_core::NewContact {
             name: input.name,
-            company: optional_id("company", input.company)?,
+            company: optional_id(input.company)?,
             phones: input.phones,
             emails: input.emails,
             address: input.address,
             source: input.source,
-            owner: optional_id("owner", input.owner)?,
+            owner: optional_id(input.owner)?,
             tags: input.tags,
             ..crm_core::NewContact::default()
         })
@@ -200,11 +193,11 @@ impl TryFrom<NewDeal> for crm_core::NewDeal {
             .transpose()?;
         Ok(crm_core::NewDeal {
             title: input.title,
-            pipeline: optional_id("pipeline", input.pipeline)?,
-            stage: optional_id("stage", input.stage)?,
-            contact: optional_id("contact", input.contact)?,
-            company: optional_id("company", input.company)?,
-            owner: optional_id("owner", input.owner)?,
+            pipeline: optional_id(input.pipeline)?,
+            stage: optional_id(input.stage)?,
+            contact: optional_id(input.contact)?,
+            company: optional_id(input.company)?,
+            owner: optional_id(input.owner)?,
             amount: input.amount.map(TryInto::try_into).transpose()?,
             expected_close,
             ..crm_core::NewDeal::default()
@@ -263,11 +256,11 @@ impl TryFrom<DealFilter> for crm_core::DealFilter {
     type Error = CrmError;
     fn try_from(filter: DealFilter) -> Result<Self, CrmError> {
         Ok(crm_core::DealFilter {
-            pipeline: optional_id("pipeline", filter.pipeline)?,
-            stage: optional_id("stage", filter.stage)?,
-            owner: optional_id("owner", filter.owner)?,
+            pipeline: optional_id(filter.pipeline)?,
+            stage: optional_id(filter.stage)?,
+            owner: optional_id(filter.owner)?,
             status: filter.status.map(Into::into),
-            contact: optional_id("contact", filter.contact)?,
+            contact: optional_id(filter.contact)?,
             offset: filter.offset as usize,
             limit: filter.limit.map(|limit| limit as usize),
             ..crm_core::DealFilter::default()

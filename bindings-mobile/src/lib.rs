@@ -37,15 +37,12 @@ impl Crm {
         let outcome = self
             .engine()
             .execute(
-                conversion::actor(actor)?,
+                conversion::parse::<crm_core::Actor>(actor)?,
                 conversion::instant(now)?,
                 &command,
             )
             .ffi()?;
-        outcome
-            .created
-            .map(|id| id.to_string())
-            .ok_or_else(|| crm_core::CrmError::conflict("the command created nothing").into())
+        Ok(outcome.require_created().ffi()?.to_string())
     }
 }
 
@@ -168,13 +165,13 @@ impl Crm {
         lost_reason: Option<String>,
     ) -> Result<(), CrmError> {
         let command = DealMove {
-            id: conversion::id("deal", &deal)?,
-            stage: conversion::id("stage", &stage)?,
+            id: conversion::parse(&deal)?,
+            stage: conversion::parse(&stage)?,
             lost_reason,
         };
         self.engine()
             .execute(
-                conversion::actor(&actor)?,
+                conversion::parse::<crm_core::Actor>(&actor)?,
                 conversion::instant(now)?,
                 &Command::MoveDeal(command),
             )
@@ -190,7 +187,9 @@ impl Crm {
     ) -> Result<Vec<DealSummary>, CrmError> {
         let filter = filter.try_into()?;
         let engine = self.engine();
-        let page = engine.deals(conversion::actor(&actor)?, &filter).ffi()?;
+        let page = engine
+            .deals(conversion::parse::<crm_core::Actor>(&actor)?, &filter)
+            .ffi()?;
         Ok(page.items.into_iter().map(DealSummary::from).collect())
     }
 }

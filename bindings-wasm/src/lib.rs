@@ -9,7 +9,7 @@ use crm_core::{Command, Crm, DealFilter, DealMove, NewContact, NewDeal, NewPipel
 use wasm_bindgen::prelude::*;
 
 use crate::conversion::{from_js, now_text, options, replica, to_js};
-use crate::errors::{to_js_error, IntoJsResult};
+use crate::errors::IntoJsResult;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
@@ -237,8 +237,6 @@ impl JsCrm {
             .crm
             .execute(actor.parse().into_js()?, conversion::now(now)?, &command)
             .into_js()?;
-        outcome.created.map(|id| id.to_string()).ok_or_else(|| {
-            to_js_error(&crm_core::CrmError::conflict("the command created nothing"))
-        })
+        Ok(outcome.require_created().into_js()?.to_string())
     }
 }

@@ -19,7 +19,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn created<T: TryFrom<AnyId, Error = CrmError>>(outcome: Outcome) -> T {
-    T::try_from(outcome.created.unwrap()).unwrap()
+    outcome.created_id().unwrap()
 }
 
 /// An admin, a head of sales, 10 managers, a 6-stage pipeline, and `deals` deals

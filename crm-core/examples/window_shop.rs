@@ -19,8 +19,8 @@ struct Shop {
 }
 
 impl Shop {
-    fn run(&mut self, actor: Actor, command: Command) -> Step<Option<AnyId>> {
-        Ok(self.crm.execute(actor, self.clock, &command)?.created)
+    fn run(&mut self, actor: Actor, command: Command) -> Step<Outcome> {
+        self.crm.execute(actor, self.clock, &command)
     }
 
     fn create<T: TryFrom<AnyId, Error = CrmError>>(
@@ -28,10 +28,7 @@ impl Shop {
         actor: Actor,
         command: Command,
     ) -> Step<T> {
-        let id = self
-            .run(actor, command)?
-            .ok_or_else(|| CrmError::conflict("nothing was created"))?;
-        T::try_from(id)
+        self.run(actor, command)?.created_id()
     }
 
     /// Moves a deal to the stage of that name in its pipeline.
@@ -70,7 +67,7 @@ fn main() -> Step<()> {
     )?;
     let mut shop = Shop {
         crm,
-        clock: "2026-11-27T07:00:00Z".parse().expect("a valid time"),
+        clock: parse_now("2026-11-27T07:00:00Z")?,
     };
     let system = Actor::System;
 
@@ -186,7 +183,7 @@ fn main() -> Step<()> {
     )?;
     shop.move_deal(ivan_acts, deal, "Clarify")?;
     shop.move_deal(ivan_acts, deal, "Measurement")?;
-    let visit = "2026-11-28T07:00:00Z".parse().expect("a valid time");
+    let visit = parse_now("2026-11-28T07:00:00Z")?;
     let measure = NewTask {
         title: "Take measurements".into(),
         kind: Some("measurement".into()),

@@ -42,6 +42,19 @@ pub struct Outcome {
     pub events: Vec<EventEnvelope>,
 }
 
+impl Outcome {
+    /// The ID the command created, or a `conflict` error when it created nothing.
+    pub fn require_created(&self) -> Result<AnyId, CrmError> {
+        self.created
+            .ok_or_else(|| CrmError::conflict("the command created nothing"))
+    }
+
+    /// The created ID as its typed kind, e.g. `outcome.created_id::<DealId>()?`.
+    pub fn created_id<T: TryFrom<AnyId, Error = CrmError>>(&self) -> Result<T, CrmError> {
+        T::try_from(self.require_created()?)
+    }
+}
+
 /// Any stored entity, as returned by [`Crm::get`]. JSON: `{"record": "deal", ...fields}`
 /// (not `kind`: tasks, activities and fields have a `kind` of their own).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

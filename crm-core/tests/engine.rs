@@ -479,3 +479,34 @@ fn replaying_the_journal_rebuilds_the_same_state() {
         "conflict"
     );
 }
+
+#[test]
+fn created_id_is_typed_and_refuses_a_wrong_kind_or_nothing() {
+    let mut shop = Shop::new();
+    let input = NewContact {
+        name: "Client".into(),
+        ..NewContact::default()
+    };
+    let outcome = shop
+        .crm
+        .execute(me(shop.anna), t0(), &Command::CreateContact(input))
+        .unwrap();
+    let contact: ContactId = outcome.created_id().unwrap();
+    assert_eq!(outcome.created, Some(contact.into()));
+    assert_eq!(
+        outcome.created_id::<DealId>().unwrap_err().code(),
+        "validation"
+    );
+    let rename = Command::UpdateContact(Update {
+        id: contact,
+        patch: ContactPatch {
+            name: Some("New".into()),
+            ..Default::default()
+        },
+    });
+    let outcome = shop.crm.execute(me(shop.anna), t0(), &rename).unwrap();
+    assert_eq!(
+        outcome.created_id::<ContactId>().unwrap_err().code(),
+        "conflict"
+    );
+}

@@ -60,8 +60,7 @@ class Crm:
     """One CRM engine (in-memory journal). Not thread-safe: use one per thread."""
 
     def __init__(self, replica_id: int, *, default_region: Optional[str] = None) -> None:
-        self._options = to_json(_drop_none({"default_region": default_region}))
-        self._engine = _native.Engine(replica_id, self._options)
+        self._engine = _native.Engine(replica_id, to_json(_drop_none({"default_region": default_region})))
 
     @classmethod
     def replay(
@@ -69,8 +68,8 @@ class Crm:
     ) -> "Crm":
         """Rebuilds an engine from events exported with :meth:`events`."""
         crm = cls.__new__(cls)
-        crm._options = to_json(_drop_none({"default_region": default_region}))
-        crm._engine = _native.Engine.replay(replica_id, to_json(list(events)), crm._options)
+        options = to_json(_drop_none({"default_region": default_region}))
+        crm._engine = _native.Engine.replay(replica_id, to_json(list(events)), options)
         return crm
 
     @property

@@ -25,11 +25,8 @@ pub struct Shop {
     pub stages: Vec<StageId>,
 }
 
-pub fn created<T: TryFrom<AnyId>>(outcome: Outcome) -> T
-where
-    T::Error: std::fmt::Debug,
-{
-    T::try_from(outcome.created.expect("the command created something")).unwrap()
+pub fn created<T: TryFrom<AnyId, Error = CrmError>>(outcome: Outcome) -> T {
+    outcome.created_id().unwrap()
 }
 
 pub fn user(
