@@ -47,7 +47,10 @@ impl Crm {
 }
 
 fn options(default_region: Option<String>) -> crm_core::CrmOptions {
-    crm_core::CrmOptions { default_region }
+    crm_core::CrmOptions {
+        default_region,
+        ..Default::default()
+    }
 }
 
 #[uniffi::export]

@@ -29,6 +29,7 @@ fn fixture(deals: usize) -> Fixture {
         ReplicaId::new(1).unwrap(),
         CrmOptions {
             default_region: Some("DE".into()),
+            ..CrmOptions::default()
         },
     )
     .unwrap();

@@ -63,6 +63,7 @@ fn main() -> Step<()> {
         replica,
         CrmOptions {
             default_region: Some("RU".into()),
+            ..CrmOptions::default()
         },
     )?;
     let mut shop = Shop {

@@ -208,6 +208,16 @@ impl<'s> Access<'s> {
                 .activities
                 .get(&id)
                 .is_some_and(|activity| self.can_read(activity.link)),
+            AnyId::PaymentId(id) => state
+                .payments
+                .get(&id)
+                .is_some_and(|deal| self.can_read((*deal).into())),
+            AnyId::DocumentId(id) => state
+                .documents
+                .get(&id)
+                .is_some_and(|document| self.can_read(document.record)),
+            // The outbox is the host's delivery queue: admins and the system only.
+            AnyId::EffectId(_) => false,
             // Users, departments, pipelines, stages and field definitions are shared reference data.
             _ => state.exists(record),
         }

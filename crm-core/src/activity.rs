@@ -18,6 +18,8 @@ pub enum ActivityKind {
     Email,
     Meeting,
     Note,
+    /// A request left on the website.
+    WebForm,
 }
 
 /// Who started a call or e-mail.

@@ -6,19 +6,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::{Access, Actor};
 use crate::activity::NewActivity;
+use crate::calendar::Calendar;
 use crate::company::{CompanyPatch, NewCompany};
 use crate::contact::{ContactPatch, NewContact};
 use crate::custom_field::NewField;
 use crate::deal::{DealPatch, NewDeal};
+use crate::document::{NewTemplate, RenderRequest};
 use crate::error::CrmError;
 use crate::event::Event;
 use crate::id::{AnyId, CompanyId, ContactId, DealId, ReplicaId, StageId, TaskId, UserId};
+use crate::outbox::Acknowledgement;
+use crate::payment::{LineItems, NewPayment};
 use crate::pipeline::NewPipeline;
+use crate::rule::{NoFields, RuleSet};
 use crate::state::State;
 use crate::tagged::tagged_enum;
 use crate::task::{NewTask, TaskCompletion};
 use crate::user::{NewDepartment, NewUser, UserPatch};
-use crate::{activity, company, contact, custom_field, deal, ownership, pipeline, task, user};
+use crate::{
+    activity, calendar, company, contact, custom_field, deal, document, outbox, ownership, payment,
+    pipeline, rule, task, user,
+};
 
 tagged_enum! {
     /// A change to the CRM. JSON: `{"type": "create_contact", ...fields}`.
@@ -48,6 +56,22 @@ tagged_enum! {
         /// Hands everything `from` owns (contacts, companies, deals) and their open
         /// tasks to `to` in one step, e.g. when an employee leaves.
         ReassignOwner(OwnerHandover) = "reassign_owner",
+        /// Replaces the automation rules (docs/rules.md).
+        DefineRules(RuleSet) = "define_rules",
+        /// Sets the business calendar: time zone, working days and hours, holidays.
+        SetCalendar(Calendar) = "set_calendar",
+        DefineTemplate(NewTemplate) = "define_template",
+        /// Renders a template for a record; the document is stored and queued in the outbox.
+        RenderDocument(RenderRequest) = "render_document",
+        /// Replaces a deal's line items; by default their total becomes its amount.
+        SetLineItems(LineItems) = "set_line_items",
+        /// A payment (or, negative, a refund) on a deal.
+        RecordPayment(NewPayment) = "record_payment",
+        /// Marks outbox effects as delivered.
+        AckEffects(Acknowledgement) = "ack_effects",
+        /// Lets time pass: fires every timer due by `now` (overdue tasks, SLAs, idle
+        /// records). Every command does this first; `tick` does only this.
+        Tick(NoFields) = "tick",
     }
 }
 
@@ -177,5 +201,13 @@ pub(crate) fn decide(ctx: &mut Ctx<'_>, command: &Command) -> Result<Vec<Event>,
         Command::LogActivity(input) => activity::log(ctx, input),
         Command::AssignOwner(input) => ownership::assign_owner(ctx, input.record, input.owner),
         Command::ReassignOwner(input) => ownership::reassign_owner(ctx, input.from, input.to),
+        Command::DefineRules(input) => rule::define(ctx, input),
+        Command::SetCalendar(calendar) => calendar::set(ctx, calendar),
+        Command::DefineTemplate(input) => document::define(ctx, input),
+        Command::RenderDocument(input) => document::render_for(ctx, &input.template, input.record),
+        Command::SetLineItems(input) => payment::set_line_items(ctx, input),
+        Command::RecordPayment(input) => payment::record(ctx, input),
+        Command::AckEffects(input) => outbox::ack(ctx, input),
+        Command::Tick(_) => Ok(Vec::new()),
     }
 }

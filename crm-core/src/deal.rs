@@ -13,6 +13,7 @@ use crate::error::CrmError;
 use crate::event::Event;
 use crate::id::{AnyId, CompanyId, ContactId, DealId, PipelineId, StageId, UserId};
 use crate::money::Money;
+use crate::payment::{LineItem, Payment};
 use crate::pipeline::StageKind;
 use crate::validate;
 
@@ -64,6 +65,27 @@ pub struct Deal {
     /// When the deal was won or lost; cleared if it is reopened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<DateTime<Utc>>,
+    /// What is sold: products, quantities, prices, discounts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub line_items: Vec<LineItem>,
+    /// Payments and refunds, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payments: Vec<Payment>,
+    /// When payments reached the amount; cleared if a refund takes them below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+impl Deal {
+    /// The sum of payments and refunds, in the payments' currency (none before the first).
+    pub fn paid(&self) -> Option<Money> {
+        let first = self.payments.first()?;
+        Money::sum(
+            first.amount.currency(),
+            self.payments.iter().map(|p| &p.amount),
+        )
+        .ok()
+    }
 }
 
 /// The editable part of a deal, normalised.
@@ -248,6 +270,9 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewDeal) -> Result<Vec<Event>, C
         created_at: ctx.now,
         updated_at: ctx.now,
         closed_at: None,
+        line_items: Vec::new(),
+        payments: Vec::new(),
+        paid_at: None,
     };
     Ok(vec![Event::DealCreated { deal }])
 }

@@ -1,5 +1,7 @@
 //! The engine: executes commands, answers queries, keeps state and journal in step.
 
+use std::collections::VecDeque;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -11,17 +13,21 @@ use crate::contact::Contact;
 use crate::custom_field::FieldDefinition;
 use crate::deal::Deal;
 use crate::error::CrmError;
-use crate::event::{EventEnvelope, SCHEMA_VERSION};
-use crate::id::{AnyId, ReplicaId};
+use crate::event::{Event, EventEnvelope, SkippedRule, SCHEMA_VERSION};
+use crate::id::{AnyId, DocumentId, EffectId, ReplicaId, StageId};
 use crate::journal::{Journal, MemoryJournal};
+use crate::outbox::{Acknowledgement, Effect};
 use crate::pipeline::Pipeline;
 use crate::query::{
-    self, ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Query, TaskFilter,
+    self, ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Paging, Query, TaskFilter,
 };
+use crate::rule::{NoFields, Rule};
 use crate::state::State;
 use crate::task::Task;
+use crate::timer::{self, Timer};
 use crate::user::{Department, User};
 use crate::validate;
+use crate::{automation, context};
 
 /// Engine settings. Every field has a documented default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,7 +36,17 @@ pub struct CrmOptions {
     /// ISO 3166 country (e.g. `"DE"`) for phone numbers written without a country code.
     /// Default: none, so such numbers are refused rather than guessed.
     pub default_region: Option<String>,
+    /// How many rule reactions may chain (a rule's event setting off another rule, …)
+    /// before the engine stops and records `cascade_stopped`. Default 8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_cascade_depth: Option<u32>,
 }
+
+/// The default of [`CrmOptions::max_cascade_depth`].
+pub const DEFAULT_CASCADE_DEPTH: u32 = 8;
+/// Most timers one call fires; the rest fire on the next call (a guard against rules
+/// that keep scheduling work in the past).
+pub const MAX_TIMERS_PER_CALL: usize = 10_000;
 
 /// What a successful command did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +85,9 @@ pub enum Record {
     Task(Task),
     Activity(Activity),
     Field(FieldDefinition),
+    Payment(crate::payment::Payment),
+    Document(crate::document::Document),
+    Effect(Effect),
 }
 
 /// The CRM engine. Pure: time (`now`) and identity (the replica) come from the host.
@@ -123,27 +142,7 @@ impl<J: Journal> Crm<J> {
             .as_deref()
             .map(validate::region)
             .transpose()?;
-        let mut state = State::default();
-        for (index, envelope) in journal.read_from(1)?.iter().enumerate() {
-            let expected = index as u64 + 1;
-            if envelope.seq != expected {
-                return Err(CrmError::Storage {
-                    reason: format!(
-                        "journal has seq {} where {expected} was expected",
-                        envelope.seq
-                    ),
-                });
-            }
-            if envelope.v > SCHEMA_VERSION {
-                return Err(CrmError::Storage {
-                    reason: format!(
-                        "event {} has schema version {}; this build reads up to {SCHEMA_VERSION}",
-                        envelope.seq, envelope.v
-                    ),
-                });
-            }
-            state.apply(envelope);
-        }
+        let state = fold_journal(&journal, u64::MAX)?;
         Ok(Self {
             replica,
             options,
@@ -176,40 +175,260 @@ impl<J: Journal> Crm<J> {
     }
 
     /// Executes a command as `actor` at `now`.
+    ///
+    /// First every timer due by `now` fires (so a late or missing tick changes nothing),
+    /// then the command's events are applied, then the rules react. All of it is
+    /// appended to the journal as one batch, so a reaction is never lost on its own.
     pub fn execute(
         &mut self,
         actor: Actor,
         now: DateTime<Utc>,
         command: &Command,
     ) -> Result<Outcome, CrmError> {
-        let mut ctx = Ctx::new(&self.state, actor, now, self.replica, self.region)?;
-        let events = command::decide(&mut ctx, command)?;
-        let first_seq = self.journal.last_seq() + 1;
-        let envelopes: Vec<EventEnvelope> = events
-            .into_iter()
-            .enumerate()
-            .map(|(index, event)| EventEnvelope {
-                v: SCHEMA_VERSION,
-                seq: first_seq + index as u64,
-                replica: self.replica,
-                at: now,
-                actor,
-                command: command.name().to_string(),
-                caused_by: None,
-                event,
-            })
-            .collect();
-        self.journal.append(&envelopes)?;
-        for envelope in &envelopes {
-            self.state.apply(envelope);
+        // Refuse before anything changes.
+        let events = self.decide(actor, now, command)?;
+        let mut batch = Batch::default();
+        let events = if self.fire_timers(&mut batch, now)? {
+            // The timers changed the state the command was checked against.
+            match self.decide(actor, now, command) {
+                Ok(events) => events,
+                Err(err) => {
+                    self.reload()?;
+                    return Err(err);
+                }
+            }
+        } else {
+            events
+        };
+        let first = batch.envelopes.len();
+        let origin = Origin {
+            actor,
+            at: now,
+            command: command.name(),
+            caused_by: None,
+            rule: None,
+        };
+        for event in events {
+            self.record(&mut batch, event, &origin, 0);
         }
-        let created = envelopes
-            .first()
+        let created = batch
+            .envelopes
+            .get(first)
             .and_then(|e| e.event.created_ids().first().copied());
+        self.react(&mut batch)?;
+        if let Err(err) = self.journal.append(&batch.envelopes) {
+            self.reload()?;
+            return Err(err);
+        }
         Ok(Outcome {
             created,
-            events: envelopes,
+            events: batch.envelopes,
         })
+    }
+
+    /// Lets time pass: fires every timer due by `now` and the rules they set off.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Result<Outcome, CrmError> {
+        self.execute(Actor::System, now, &Command::Tick(NoFields {}))
+    }
+
+    /// When the engine next needs a [`Crm::tick`] (none when nothing is scheduled).
+    pub fn next_wakeup(&self) -> Option<DateTime<Utc>> {
+        self.state.timers.first().map(|(at, _)| at)
+    }
+
+    fn decide(
+        &self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        command: &Command,
+    ) -> Result<Vec<crate::event::Event>, CrmError> {
+        let mut ctx = Ctx::new(&self.state, actor, now, self.replica, self.region)?;
+        command::decide(&mut ctx, command)
+    }
+
+    /// Rebuilds the state from the journal (after a failure left them apart).
+    fn reload(&mut self) -> Result<(), CrmError> {
+        self.state = fold_journal(&self.journal, u64::MAX)?;
+        Ok(())
+    }
+
+    /// Applies one event to the state and adds it to the batch, noting the facts it
+    /// states for the rules.
+    fn record(&mut self, batch: &mut Batch, event: Event, origin: &Origin, depth: u32) {
+        let facts = automation::facts(&self.state, &event);
+        let envelope = EventEnvelope {
+            v: SCHEMA_VERSION,
+            seq: self.journal.last_seq() + 1 + batch.envelopes.len() as u64,
+            replica: self.replica,
+            at: origin.at,
+            actor: origin.actor,
+            command: origin.command.to_string(),
+            caused_by: origin.caused_by,
+            rule: origin.rule.clone(),
+            event,
+        };
+        self.state.apply(&envelope);
+        if !facts.is_empty() {
+            batch
+                .pending
+                .push_back((batch.envelopes.len(), depth, facts));
+        }
+        batch.envelopes.push(envelope);
+    }
+
+    /// Fires the timers due by `now`, soonest first, each at its own time; returns
+    /// whether any fired.
+    fn fire_timers(&mut self, batch: &mut Batch, now: DateTime<Utc>) -> Result<bool, CrmError> {
+        let mut fired = 0;
+        while fired < MAX_TIMERS_PER_CALL {
+            let Some((at, timer)) = self
+                .state
+                .timers
+                .first()
+                .filter(|(at, _)| *at <= now)
+                .map(|(at, timer)| (at, timer.clone()))
+            else {
+                break;
+            };
+            let event = timer_event(&self.state, at, &timer);
+            let origin = Origin {
+                actor: Actor::System,
+                at,
+                command: "timer",
+                caused_by: None,
+                rule: None,
+            };
+            self.record(batch, event, &origin, 0);
+            self.react(batch)?;
+            fired += 1;
+        }
+        Ok(fired > 0)
+    }
+
+    /// Lets the rules react to the pending facts, breadth first, until none are left
+    /// or the cascade limit stops them.
+    fn react(&mut self, batch: &mut Batch) -> Result<(), CrmError> {
+        let max_depth = self
+            .options
+            .max_cascade_depth
+            .unwrap_or(DEFAULT_CASCADE_DEPTH);
+        while let Some((index, depth, facts)) = batch.pending.pop_front() {
+            let (trigger, at) = (batch.envelopes[index].seq, batch.envelopes[index].at);
+            for fact in facts {
+                let candidates: Vec<Rule> = self
+                    .state
+                    .rules
+                    .iter()
+                    .filter(|rule| automation::triggered(&self.state, rule, &fact))
+                    .cloned()
+                    .collect();
+                let Some(first) = candidates.first() else {
+                    continue;
+                };
+                let on = first.when.kind().to_string();
+                let data = automation::context_for(&self.state, &fact, at);
+                let mut fired = Vec::new();
+                let mut skipped = Vec::new();
+                for rule in &candidates {
+                    let verdict = if rule.enabled {
+                        rule.condition
+                            .as_ref()
+                            .map_or(Ok(()), |c| automation::check(c, &data))
+                    } else {
+                        Err("the rule is disabled".to_string())
+                    };
+                    match verdict {
+                        Ok(()) => fired.push(rule),
+                        Err(reason) => skipped.push(SkippedRule {
+                            rule: rule.key.clone(),
+                            reason,
+                        }),
+                    }
+                }
+                let diagnostic = Origin {
+                    actor: Actor::System,
+                    at,
+                    command: "automation",
+                    caused_by: Some(trigger),
+                    rule: None,
+                };
+                let keys: Vec<String> = fired.iter().map(|r| r.key.clone()).collect();
+                if depth >= max_depth && !fired.is_empty() {
+                    let stop = Event::CascadeStopped {
+                        trigger,
+                        depth,
+                        rules: keys,
+                    };
+                    self.record(batch, stop, &diagnostic, depth + 1);
+                    continue;
+                }
+                let subject = fact.subject(&self.state);
+                let evaluated = Event::RulesEvaluated {
+                    trigger,
+                    on,
+                    subject,
+                    fired: keys,
+                    skipped,
+                };
+                self.record(batch, evaluated, &diagnostic, depth + 1);
+                for rule in fired {
+                    self.run_rule(batch, rule, &fact, &data, trigger, at, depth + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_rule(
+        &mut self,
+        batch: &mut Batch,
+        rule: &Rule,
+        fact: &automation::Fact,
+        data: &serde_json::Value,
+        trigger: u64,
+        at: DateTime<Utc>,
+        depth: u32,
+    ) -> Result<(), CrmError> {
+        for (number, action) in rule.then.iter().enumerate() {
+            let result = {
+                let mut ctx = Ctx::new(&self.state, Actor::System, at, self.replica, self.region)?;
+                automation::act(&mut ctx, rule, action, fact, data)
+            };
+            match result {
+                Ok((command, events)) => {
+                    let origin = Origin {
+                        actor: Actor::System,
+                        at,
+                        command,
+                        caused_by: Some(trigger),
+                        rule: Some(rule.key.clone()),
+                    };
+                    for event in events {
+                        self.record(batch, event, &origin, depth);
+                    }
+                }
+                Err(err) => {
+                    let failed = Event::RuleFailed {
+                        rule: rule.key.clone(),
+                        trigger,
+                        action: number,
+                        code: err.code().to_string(),
+                        reason: err.to_string(),
+                    };
+                    let origin = Origin {
+                        actor: Actor::System,
+                        at,
+                        command: "automation",
+                        caused_by: Some(trigger),
+                        rule: Some(rule.key.clone()),
+                    };
+                    self.record(batch, failed, &origin, depth);
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Executes a command given as JSON; returns the [`Outcome`] as JSON.
@@ -255,6 +474,29 @@ impl<J: Journal> Crm<J> {
             Query::Timeline(query) => {
                 serde_json::to_value(self.timeline(actor, query.id, query.limit)?)
             }
+            Query::Explain(target) => serde_json::to_value(self.explain(actor, target.id)?),
+            Query::Outbox(paging) => serde_json::to_value(self.outbox(actor, *paging)?),
+            Query::NextWakeup(_) => {
+                self.access(actor)?;
+                Ok(serde_json::json!({ "next_wakeup": self.next_wakeup() }))
+            }
+            Query::Rerender(target) => serde_json::to_value(self.rerender(actor, target.id)?),
+            Query::ListRules(_) => {
+                self.access(actor)?;
+                Ok(serde_json::json!({ "rules": self.state.rules }))
+            }
+            Query::Calendar(_) => {
+                self.access(actor)?;
+                serde_json::to_value(&self.state.calendar)
+            }
+            Query::ListTemplates(paging) => {
+                self.access(actor)?;
+                serde_json::to_value(paging.page(self.state.templates.values()))
+            }
+            Query::ClientStats(target) => {
+                self.access(actor)?.require_read(target.id.into())?;
+                serde_json::to_value(context::client_stats(&self.state, target.id))
+            }
         };
         value.map_err(|err| CrmError::Storage {
             reason: format!("could not serialise a query result: {err}"),
@@ -298,6 +540,15 @@ impl<J: Journal> Crm<J> {
                 .find(|f| f.id == id)
                 .cloned()
                 .map(Record::Field),
+            AnyId::PaymentId(id) => state
+                .payments
+                .get(&id)
+                .and_then(|deal| state.deals.get(deal))
+                .and_then(|deal| deal.payments.iter().find(|p| p.id == id))
+                .cloned()
+                .map(Record::Payment),
+            AnyId::DocumentId(id) => state.documents.get(&id).cloned().map(Record::Document),
+            AnyId::EffectId(id) => state.effects.get(&id).cloned().map(Record::Effect),
         };
         record.ok_or_else(|| CrmError::not_found(id.kind(), id))
     }
@@ -388,6 +639,268 @@ impl<J: Journal> Crm<J> {
         }
         Ok(events)
     }
+}
+
+impl<J: Journal> Crm<J> {
+    /// Effects not yet acknowledged, oldest first. Admins and the system only: the
+    /// outbox holds every user's notifications.
+    pub fn outbox(&self, actor: Actor, paging: Paging) -> Result<Page<&Effect>, CrmError> {
+        self.access(actor)?.require_admin("read the outbox")?;
+        Ok(paging.page(
+            self.state
+                .outbox
+                .iter()
+                .filter_map(|id| self.state.effects.get(id)),
+        ))
+    }
+
+    /// Every pending effect: what the host should deliver now.
+    pub fn drain_outbox(&self) -> Vec<&Effect> {
+        self.state
+            .outbox
+            .iter()
+            .filter_map(|id| self.state.effects.get(id))
+            .collect()
+    }
+
+    /// Marks effects delivered; acknowledging one twice is harmless.
+    pub fn ack(&mut self, now: DateTime<Utc>, ids: &[EffectId]) -> Result<Outcome, CrmError> {
+        let command = Command::AckEffects(Acknowledgement { ids: ids.to_vec() });
+        self.execute(Actor::System, now, &command)
+    }
+
+    /// Which rules each event of a record set off, which did not fire and why, and
+    /// what the fired ones did — oldest first.
+    pub fn explain(&self, actor: Actor, id: AnyId) -> Result<Vec<Explanation>, CrmError> {
+        let events = self.timeline(actor, id, None)?;
+        let mut explanations: Vec<Explanation> = Vec::new();
+        for envelope in events.iter().rev() {
+            match &envelope.event {
+                Event::RulesEvaluated {
+                    trigger,
+                    on,
+                    fired,
+                    skipped,
+                    ..
+                } => {
+                    let trigger_event = self.journal.get(*trigger)?;
+                    explanations.push(Explanation {
+                        trigger: *trigger,
+                        at: envelope.at,
+                        on: on.clone(),
+                        event: trigger_event.map(|e| event_type(&e.event)),
+                        fired: fired
+                            .iter()
+                            .map(|rule| Fired {
+                                rule: rule.clone(),
+                                events: Vec::new(),
+                                failed: None,
+                            })
+                            .collect(),
+                        skipped: skipped.clone(),
+                        stopped: false,
+                    });
+                }
+                Event::CascadeStopped { trigger, rules, .. } => explanations.push(Explanation {
+                    trigger: *trigger,
+                    at: envelope.at,
+                    on: "cascade_limit".into(),
+                    event: None,
+                    fired: rules
+                        .iter()
+                        .map(|rule| Fired {
+                            rule: rule.clone(),
+                            events: Vec::new(),
+                            failed: None,
+                        })
+                        .collect(),
+                    skipped: Vec::new(),
+                    stopped: true,
+                }),
+                _ => {}
+            }
+        }
+        // Attach what each fired rule did (its events anywhere in the journal).
+        for explanation in &mut explanations {
+            let produced = self.journal.read_from(explanation.trigger)?;
+            for envelope in produced
+                .iter()
+                .filter(|e| e.caused_by == Some(explanation.trigger))
+            {
+                let Some(rule) = &envelope.rule else { continue };
+                if let Some(fired) = explanation.fired.iter_mut().find(|f| &f.rule == rule) {
+                    match &envelope.event {
+                        Event::RuleFailed { reason, .. } => fired.failed = Some(reason.clone()),
+                        event => fired.events.push(ExplainedEvent {
+                            seq: envelope.seq,
+                            event: event_type(event),
+                        }),
+                    }
+                }
+            }
+        }
+        Ok(explanations)
+    }
+
+    /// Renders a stored document again from the template version and the data it was
+    /// rendered from (the journal up to `data_seq`), and says whether the text is the same.
+    pub fn rerender(&self, actor: Actor, id: DocumentId) -> Result<Rerendering, CrmError> {
+        self.access(actor)?.require_read(id.into())?;
+        let document = self
+            .state
+            .documents
+            .get(&id)
+            .ok_or_else(|| CrmError::not_found("document", id))?;
+        let template = match self.journal.get(document.template_version)? {
+            Some(EventEnvelope {
+                event: Event::TemplateDefined { template },
+                ..
+            }) => template,
+            _ => {
+                return Err(CrmError::Storage {
+                    reason: format!(
+                        "event {} is not the template definition {id} was rendered from",
+                        document.template_version
+                    ),
+                })
+            }
+        };
+        let then = fold_journal(&self.journal, document.data_seq)?;
+        let data = context::for_record(
+            &then,
+            document.record,
+            document.rendered_at,
+            serde_json::Value::Null,
+        );
+        let content =
+            crate::document::render(&template.source, template.format, &data, &then.calendar)?;
+        Ok(Rerendering {
+            document: id,
+            identical: content == document.content,
+            content,
+        })
+    }
+}
+
+/// What [`Crm::explain`] says about one triggering event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    /// The journal position of the triggering event.
+    pub trigger: u64,
+    pub at: DateTime<Utc>,
+    /// The trigger type the rules answered to, e.g. `stage_entered`.
+    pub on: String,
+    /// The triggering event's type, e.g. `deal_moved`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    pub fired: Vec<Fired>,
+    pub skipped: Vec<SkippedRule>,
+    /// True when the cascade limit stopped these rules from running.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
+}
+
+/// A rule that fired, and what it did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Fired {
+    pub rule: String,
+    pub events: Vec<ExplainedEvent>,
+    /// Why an action failed, if one did (later actions did not run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExplainedEvent {
+    pub seq: u64,
+    pub event: String,
+}
+
+/// What [`Crm::rerender`] found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rerendering {
+    pub document: DocumentId,
+    pub identical: bool,
+    pub content: String,
+}
+
+fn event_type(event: &Event) -> String {
+    serde_json::to_value(event)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str().map(str::to_string)))
+        .unwrap_or_default()
+}
+
+/// Who, when and why, for the events being recorded.
+struct Origin {
+    actor: Actor,
+    at: DateTime<Utc>,
+    command: &'static str,
+    caused_by: Option<u64>,
+    rule: Option<String>,
+}
+
+/// The events of one `execute`, not yet in the journal, and the facts awaiting rules.
+#[derive(Default)]
+struct Batch {
+    envelopes: Vec<EventEnvelope>,
+    pending: VecDeque<(usize, u32, Vec<automation::Fact>)>,
+}
+
+/// The event a due timer stands for.
+fn timer_event(state: &State, at: DateTime<Utc>, timer: &Timer) -> Event {
+    match timer {
+        Timer::TaskDue(id) => Event::TaskOverdue { id: *id, due: at },
+        Timer::StageSla(deal) => Event::StageSlaBreached {
+            deal: *deal,
+            stage: state
+                .deals
+                .get(deal)
+                .map_or_else(|| StageId::new(deal.replica(), 0), |d| d.stage),
+            deadline: at,
+        },
+        Timer::Idle { rule, record } => {
+            let since = match record {
+                AnyId::DealId(id) => timer::deal_since(state, *id),
+                AnyId::ContactId(id) => timer::contact_since(state, *id),
+                _ => None,
+            };
+            Event::RecordIdle {
+                rule: rule.clone(),
+                record: *record,
+                since: since.unwrap_or(at),
+            }
+        }
+    }
+}
+
+/// The state after the journal's events up to `until`, checking their order.
+fn fold_journal<J: Journal>(journal: &J, until: u64) -> Result<State, CrmError> {
+    let mut state = State::default();
+    for (index, envelope) in journal.read_from(1)?.iter().enumerate() {
+        if envelope.seq > until {
+            break;
+        }
+        let expected = index as u64 + 1;
+        if envelope.seq != expected {
+            return Err(CrmError::Storage {
+                reason: format!(
+                    "journal has seq {} where {expected} was expected",
+                    envelope.seq
+                ),
+            });
+        }
+        if envelope.v > SCHEMA_VERSION {
+            return Err(CrmError::Storage {
+                reason: format!(
+                    "event {} has schema version {}; this build reads up to {SCHEMA_VERSION}",
+                    envelope.seq, envelope.v
+                ),
+            });
+        }
+        state.apply(envelope);
+    }
+    Ok(state)
 }
 
 /// Parses the `now` argument of the JSON entry points.

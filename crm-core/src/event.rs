@@ -6,12 +6,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::Actor;
 use crate::activity::Activity;
+use crate::calendar::Calendar;
 use crate::company::{Company, CompanyFields};
 use crate::contact::{Contact, ContactFields};
 use crate::custom_field::{CustomValues, FieldDefinition};
 use crate::deal::{Deal, DealFields, DealStatus};
-use crate::id::{AnyId, CompanyId, ContactId, DealId, ReplicaId, StageId, TaskId, UserId};
+use crate::document::{Document, Template};
+use crate::id::{
+    AnyId, CompanyId, ContactId, DealId, EffectId, ReplicaId, StageId, TaskId, UserId,
+};
+use crate::money::Money;
+use crate::outbox::Effect;
+use crate::payment::{LineItem, Payment};
 use crate::pipeline::Pipeline;
+use crate::rule::Rule;
 use crate::task::Task;
 use crate::user::{Department, User};
 
@@ -109,6 +117,96 @@ pub enum Event {
         to: UserId,
         records: Vec<AnyId>,
     },
+    /// The whole rule set, replacing the previous one.
+    RulesDefined {
+        rules: Vec<Rule>,
+    },
+    CalendarSet {
+        calendar: Calendar,
+    },
+    /// A template (a new version when the key existed).
+    TemplateDefined {
+        template: Template,
+    },
+    DocumentRendered {
+        document: Document,
+    },
+    LineItemsSet {
+        deal: DealId,
+        items: Vec<LineItem>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<Money>,
+    },
+    PaymentRecorded {
+        deal: DealId,
+        payment: Payment,
+    },
+    /// Payments reached the deal's amount.
+    DealPaid {
+        deal: DealId,
+        paid: Money,
+    },
+    /// An open task passed its due time (recorded once, at the due time).
+    TaskOverdue {
+        id: TaskId,
+        due: DateTime<Utc>,
+    },
+    /// A deal stayed in a stage past the stage's SLA.
+    StageSlaBreached {
+        deal: DealId,
+        stage: StageId,
+        deadline: DateTime<Utc>,
+    },
+    /// A record went quiet for as long as an idle rule (`deal_rotting`,
+    /// `contact_inactive`) waits; `since` is its last sign of life.
+    RecordIdle {
+        rule: String,
+        record: AnyId,
+        since: DateTime<Utc>,
+    },
+    EffectQueued {
+        effect: Effect,
+    },
+    EffectsAcknowledged {
+        ids: Vec<EffectId>,
+    },
+    /// Which rules a trigger set off, and why the others whose trigger matched did not fire.
+    RulesEvaluated {
+        /// The journal position of the triggering event.
+        trigger: u64,
+        /// The trigger type, e.g. `stage_entered`.
+        on: String,
+        subject: AnyId,
+        fired: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        skipped: Vec<SkippedRule>,
+    },
+    /// An action of a fired rule was refused; the rule's later actions did not run.
+    RuleFailed {
+        rule: String,
+        trigger: u64,
+        action: usize,
+        code: String,
+        reason: String,
+    },
+    /// Rules that would have fired beyond the cascade depth limit, and did not.
+    CascadeStopped {
+        trigger: u64,
+        depth: u32,
+        rules: Vec<String>,
+    },
+    /// The round-robin pool's cursor: `user` got the last assignment.
+    RoundRobinAdvanced {
+        pool: String,
+        user: UserId,
+    },
+}
+
+/// A rule whose trigger matched but which did not fire, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedRule {
+    pub rule: String,
+    pub reason: String,
 }
 
 impl Event {
@@ -126,6 +224,9 @@ impl Event {
             Event::DealCreated { deal } => vec![deal.id.into()],
             Event::TaskCreated { task } => vec![task.id.into()],
             Event::ActivityLogged { activity } => vec![activity.id.into()],
+            Event::DocumentRendered { document } => vec![document.id.into()],
+            Event::PaymentRecorded { payment, .. } => vec![payment.id.into()],
+            Event::EffectQueued { effect } => vec![effect.id.into()],
             _ => Vec::new(),
         }
     }
@@ -155,6 +256,22 @@ impl Event {
             Event::ActivityLogged { activity } => vec![activity.id.into(), activity.link],
             Event::OwnerAssigned { record, .. } => vec![*record],
             Event::RecordsReassigned { records, .. } => records.clone(),
+            Event::DocumentRendered { document } => vec![document.id.into(), document.record],
+            Event::LineItemsSet { deal, .. }
+            | Event::PaymentRecorded { deal, .. }
+            | Event::DealPaid { deal, .. }
+            | Event::StageSlaBreached { deal, .. } => vec![(*deal).into()],
+            Event::TaskOverdue { id, .. } => vec![(*id).into()],
+            Event::RecordIdle { record, .. } => vec![*record],
+            Event::EffectQueued { effect } => effect.record.into_iter().collect(),
+            Event::RulesEvaluated { subject, .. } => vec![*subject],
+            Event::RulesDefined { .. }
+            | Event::CalendarSet { .. }
+            | Event::TemplateDefined { .. }
+            | Event::EffectsAcknowledged { .. }
+            | Event::RuleFailed { .. }
+            | Event::CascadeStopped { .. }
+            | Event::RoundRobinAdvanced { .. } => Vec::new(),
         }
     }
 }
@@ -176,5 +293,8 @@ pub struct EventEnvelope {
     /// The event that triggered this one through an automation rule, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caused_by: Option<u64>,
+    /// The rule whose action produced this event, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     pub event: Event,
 }

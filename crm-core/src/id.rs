@@ -140,6 +140,20 @@ macro_rules! define_id {
             }
         }
 
+        #[cfg(feature = "schema")]
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "pattern": concat!("^", $prefix, "-[0-9]+-[0-9]+$"),
+                    "description": concat!("a ", $kind, " ID like \"", $prefix, "-1-42\"")
+                })
+            }
+        }
+
         impl TypedId for $name {
             fn from_parts(replica: ReplicaId, seq: u64) -> Self {
                 Self { replica, seq }
@@ -207,6 +221,18 @@ define_id!(
     /// A custom field definition.
     FieldId, "fld", "field"
 );
+define_id!(
+    /// A payment (or refund) recorded against a deal.
+    PaymentId, "pay", "payment"
+);
+define_id!(
+    /// A document rendered from a template.
+    DocumentId, "doc", "document"
+);
+define_id!(
+    /// An effect in the outbox; its string form is the effect's idempotency key.
+    EffectId, "eff", "effect"
+);
 
 /// The ID of any entity; written as the entity's own ID string, whose prefix says the kind.
 #[allow(clippy::enum_variant_names)]
@@ -222,6 +248,9 @@ pub enum AnyId {
     TaskId(TaskId),
     ActivityId(ActivityId),
     FieldId(FieldId),
+    PaymentId(PaymentId),
+    DocumentId(DocumentId),
+    EffectId(EffectId),
 }
 
 impl AnyId {
@@ -246,6 +275,9 @@ impl AnyId {
             AnyId::TaskId(_) => TaskId::KIND,
             AnyId::ActivityId(_) => ActivityId::KIND,
             AnyId::FieldId(_) => FieldId::KIND,
+            AnyId::PaymentId(_) => PaymentId::KIND,
+            AnyId::DocumentId(_) => DocumentId::KIND,
+            AnyId::EffectId(_) => EffectId::KIND,
         }
     }
 
@@ -261,6 +293,9 @@ impl AnyId {
             AnyId::TaskId(id) => (id.replica, id.seq),
             AnyId::ActivityId(id) => (id.replica, id.seq),
             AnyId::FieldId(id) => (id.replica, id.seq),
+            AnyId::PaymentId(id) => (id.replica, id.seq),
+            AnyId::DocumentId(id) => (id.replica, id.seq),
+            AnyId::EffectId(id) => (id.replica, id.seq),
         }
     }
 }
@@ -278,6 +313,9 @@ impl fmt::Display for AnyId {
             AnyId::TaskId(id) => id.fmt(f),
             AnyId::ActivityId(id) => id.fmt(f),
             AnyId::FieldId(id) => id.fmt(f),
+            AnyId::PaymentId(id) => id.fmt(f),
+            AnyId::DocumentId(id) => id.fmt(f),
+            AnyId::EffectId(id) => id.fmt(f),
         }
     }
 }
@@ -303,6 +341,9 @@ impl FromStr for AnyId {
             TaskId::PREFIX => AnyId::TaskId(text.parse()?),
             ActivityId::PREFIX => AnyId::ActivityId(text.parse()?),
             FieldId::PREFIX => AnyId::FieldId(text.parse()?),
+            PaymentId::PREFIX => AnyId::PaymentId(text.parse()?),
+            DocumentId::PREFIX => AnyId::DocumentId(text.parse()?),
+            EffectId::PREFIX => AnyId::EffectId(text.parse()?),
             _ => {
                 return Err(CrmError::validation(
                     "id",

@@ -16,9 +16,19 @@ pub mod company;
 pub mod contact;
 pub mod custom_field;
 pub mod deal;
+pub mod document;
+pub mod outbox;
+pub mod payment;
 pub mod pipeline;
 pub mod task;
 pub mod user;
+
+// Automation: rules as data, the business calendar, scheduled wake-ups.
+mod automation;
+pub mod calendar;
+pub mod context;
+pub mod rule;
+pub mod timer;
 
 // Cross-cutting pieces.
 pub mod access;
@@ -31,6 +41,7 @@ pub mod validate;
 
 pub use access::Actor;
 pub use activity::{Activity, ActivityKind, Direction, NewActivity};
+pub use calendar::{Calendar, Span};
 pub use command::{
     Command, DealMove, OwnerAssignment, OwnerHandover, Target, TaskCancellation, TaskReassignment,
     Update,
@@ -39,20 +50,26 @@ pub use company::{Company, CompanyFields, CompanyPatch, NewCompany};
 pub use contact::{Consent, Contact, ContactFields, ContactPatch, NewContact};
 pub use custom_field::{EntityKind, FieldDefinition, FieldKind, FieldValue, NewField};
 pub use deal::{Deal, DealFields, DealPatch, DealStatus, NewDeal, StageChange};
-pub use engine::{parse_now, Crm, CrmOptions, Outcome, Record};
+pub use document::{Document, Format, NewTemplate, RenderRequest, Template};
+pub use engine::{
+    parse_now, Crm, CrmOptions, Explanation, Outcome, Record, Rerendering, DEFAULT_CASCADE_DEPTH,
+};
 pub use error::CrmError;
 pub use event::{Event, EventEnvelope, SCHEMA_VERSION};
 pub use id::{
-    ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, FieldId, PipelineId, ReplicaId,
-    StageId, TaskId, UserId,
+    ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, DocumentId, EffectId, FieldId,
+    PaymentId, PipelineId, ReplicaId, StageId, TaskId, UserId,
 };
 pub use journal::{Journal, MemoryJournal};
 pub use money::{Currency, Money};
+pub use outbox::{Acknowledgement, Effect, EffectBody};
+pub use payment::{LineItem, LineItems, NewLineItem, NewPayment, Payment};
 pub use pipeline::{NewPipeline, NewStage, Pipeline, Stage, StageKind};
 pub use query::{
     ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Paging, Query, TaskFilter,
     TimelineQuery,
 };
+pub use rule::{Action, Assignee, Condition, Rule, RuleSet, Trigger};
 pub use state::State;
 pub use task::{NewTask, Task, TaskCompletion, TaskStatus};
 pub use user::{Department, NewDepartment, NewUser, Role, User, UserPatch};

@@ -11,7 +11,8 @@ use crate::company::Company;
 use crate::contact::Contact;
 use crate::deal::{Deal, DealStatus};
 use crate::error::CrmError;
-use crate::id::{AnyId, CompanyId, ContactId, PipelineId, StageId, UserId};
+use crate::id::{AnyId, CompanyId, ContactId, DocumentId, PipelineId, StageId, UserId};
+use crate::rule::NoFields;
 use crate::state::State;
 use crate::tagged::tagged_enum;
 use crate::task::{Task, TaskStatus};
@@ -33,6 +34,21 @@ tagged_enum! {
         ListFields(Paging) = "list_fields",
         /// The events of one record, newest first.
         Timeline(TimelineQuery) = "timeline",
+        /// Which rules fired on a record's events, which did not and why.
+        Explain(Target<AnyId>) = "explain",
+        /// Effects not yet acknowledged, oldest first (admins and the system).
+        Outbox(Paging) = "outbox",
+        /// When the engine next needs a `tick`: `{"next_wakeup": time or null}`.
+        NextWakeup(NoFields) = "next_wakeup",
+        /// Renders a stored document again from its template version and data version.
+        Rerender(Target<DocumentId>) = "rerender",
+        /// The automation rules.
+        ListRules(NoFields) = "list_rules",
+        /// The business calendar.
+        Calendar(NoFields) = "calendar",
+        ListTemplates(Paging) = "list_templates",
+        /// A client's visits, average bill and visit frequency (from won deals).
+        ClientStats(Target<ContactId>) = "client_stats",
     }
 }
 

@@ -3,20 +3,26 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::activity::Activity;
+use crate::calendar::Calendar;
 use crate::company::Company;
 use crate::contact::Contact;
 use crate::custom_field::{EntityKind, FieldDefinitions};
 use crate::deal::{Deal, DealStatus, StageChange};
+use crate::document::{Document, Template};
 use crate::event::{Event, EventEnvelope};
 use crate::id::{
-    ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, PipelineId, ReplicaId, StageId,
-    TaskId, UserId,
+    ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, DocumentId, EffectId, PaymentId,
+    PipelineId, ReplicaId, StageId, TaskId, UserId,
 };
+use crate::outbox::Effect;
 use crate::pipeline::Pipeline;
+use crate::rule::Rule;
 use crate::task::{Task, TaskStatus};
+use crate::timer::{self, Timers};
 use crate::user::{Department, User};
 
 /// Everything the CRM knows, plus the indexes that keep access checks and timelines fast.
@@ -39,6 +45,28 @@ pub struct State {
     pub deals_by_party: BTreeMap<AnyId, BTreeSet<DealId>>,
     /// Journal positions of the events in each record's timeline, oldest first.
     pub timelines: BTreeMap<AnyId, Vec<u64>>,
+    /// Automation rules, in the order they are evaluated.
+    pub rules: Vec<Rule>,
+    pub calendar: Calendar,
+    /// Document templates by key (the latest version).
+    pub templates: BTreeMap<String, Template>,
+    pub documents: BTreeMap<DocumentId, Document>,
+    /// The deal each payment belongs to.
+    pub payments: BTreeMap<PaymentId, DealId>,
+    /// Every effect ever queued, and those not yet acknowledged.
+    pub effects: BTreeMap<EffectId, Effect>,
+    pub outbox: BTreeSet<EffectId>,
+    /// Each round-robin pool's last assignee.
+    pub round_robin: BTreeMap<String, UserId>,
+    /// The latest activity on each record (and on a deal's contact).
+    pub last_touch: BTreeMap<AnyId, DateTime<Utc>>,
+    /// For deals whose stage SLA was breached: the stage visit (history length) it was for.
+    pub sla_breached: BTreeMap<DealId, usize>,
+    /// For each idle rule: the quiet spell (its start) each record already fired for.
+    pub idle_fired: BTreeMap<String, BTreeMap<AnyId, DateTime<Utc>>>,
+    /// Scheduled wake-ups, derived from everything above (rebuilt, not stored).
+    #[serde(skip)]
+    pub timers: Timers,
     /// The highest ID sequence used by each replica.
     pub id_counters: BTreeMap<ReplicaId, u64>,
     /// The journal position of the last applied event.
@@ -68,12 +96,14 @@ impl State {
                 .values()
                 .flat_map(|defs| defs.values())
                 .any(|f| f.id == id),
+            AnyId::PaymentId(id) => self.payments.contains_key(&id),
+            AnyId::DocumentId(id) => self.documents.contains_key(&id),
+            AnyId::EffectId(id) => self.effects.contains_key(&id),
         }
     }
 
     /// Folds one event into the state.
     pub fn apply(&mut self, envelope: &EventEnvelope) {
-        let at = envelope.at;
         for id in envelope.event.created_ids() {
             let counter = self.id_counters.entry(id.replica()).or_default();
             *counter = (*counter).max(id.seq());
@@ -86,10 +116,47 @@ impl State {
         {
             records.extend(self.tasks.get(id).and_then(|task| task.link));
         }
-        for record in records {
-            self.timelines.entry(record).or_default().push(envelope.seq);
+        for record in &records {
+            self.timelines
+                .entry(*record)
+                .or_default()
+                .push(envelope.seq);
         }
         self.last_seq = envelope.seq;
+        self.fold(envelope);
+        // Keep the wake-ups in step: the records this event touched, and a deal's client.
+        if matches!(
+            envelope.event,
+            Event::RulesDefined { .. } | Event::CalendarSet { .. } | Event::PipelineCreated { .. }
+        ) {
+            timer::refresh_all(self);
+            return;
+        }
+        let mut touched = records;
+        for record in touched.clone() {
+            if let AnyId::DealId(id) = record {
+                touched.extend(
+                    self.deals
+                        .get(&id)
+                        .and_then(|d| d.fields.contact)
+                        .map(AnyId::from),
+                );
+            }
+        }
+        touched.sort();
+        touched.dedup();
+        for record in touched {
+            timer::refresh(self, record);
+        }
+    }
+
+    /// Rebuilds the derived wake-up index (after loading a state from elsewhere).
+    pub fn rebuild_timers(&mut self) {
+        timer::refresh_all(self);
+    }
+
+    fn fold(&mut self, envelope: &EventEnvelope) {
+        let at = envelope.at;
         match &envelope.event {
             Event::DepartmentCreated { department } => {
                 self.departments.insert(department.id, department.clone());
@@ -203,8 +270,94 @@ impl State {
                 }
             }
             Event::ActivityLogged { activity } => {
+                let mut touched = vec![activity.link];
+                if let AnyId::DealId(deal) = activity.link {
+                    touched.extend(
+                        self.deals
+                            .get(&deal)
+                            .and_then(|d| d.fields.contact)
+                            .map(AnyId::from),
+                    );
+                }
+                for record in touched {
+                    let last = self
+                        .last_touch
+                        .entry(record)
+                        .or_insert(activity.occurred_at);
+                    *last = (*last).max(activity.occurred_at);
+                }
                 self.activities.insert(activity.id, activity.clone());
             }
+            Event::RulesDefined { rules } => self.rules = rules.clone(),
+            Event::CalendarSet { calendar } => self.calendar = calendar.clone(),
+            Event::TemplateDefined { template } => {
+                let mut template = template.clone();
+                template.version = envelope.seq;
+                self.templates.insert(template.key.clone(), template);
+            }
+            Event::DocumentRendered { document } => {
+                self.documents.insert(document.id, document.clone());
+            }
+            Event::LineItemsSet { deal, items, .. } => {
+                if let Some(deal) = self.deals.get_mut(deal) {
+                    deal.line_items = items.clone();
+                    deal.updated_at = at;
+                }
+            }
+            Event::PaymentRecorded { deal: id, payment } => {
+                self.payments.insert(payment.id, *id);
+                if let Some(deal) = self.deals.get_mut(id) {
+                    deal.payments.push(payment.clone());
+                    deal.updated_at = at;
+                    let short = match (deal.paid(), &deal.fields.amount) {
+                        (Some(paid), Some(amount)) => paid.amount() < amount.amount(),
+                        _ => true,
+                    };
+                    if short {
+                        deal.paid_at = None;
+                    }
+                }
+            }
+            Event::DealPaid { deal, .. } => {
+                if let Some(deal) = self.deals.get_mut(deal) {
+                    deal.paid_at = Some(at);
+                }
+            }
+            Event::TaskOverdue { id, due } => {
+                if let Some(task) = self.tasks.get_mut(id) {
+                    task.overdue_at = Some(*due);
+                }
+            }
+            Event::StageSlaBreached { deal, .. } => {
+                if let Some(visit) = self.deals.get(deal).map(|d| d.stage_history.len()) {
+                    self.sla_breached.insert(*deal, visit);
+                }
+            }
+            Event::RecordIdle {
+                rule,
+                record,
+                since,
+            } => {
+                self.idle_fired
+                    .entry(rule.clone())
+                    .or_default()
+                    .insert(*record, *since);
+            }
+            Event::EffectQueued { effect } => {
+                self.outbox.insert(effect.id);
+                self.effects.insert(effect.id, effect.clone());
+            }
+            Event::EffectsAcknowledged { ids } => {
+                for id in ids {
+                    self.outbox.remove(id);
+                }
+            }
+            Event::RoundRobinAdvanced { pool, user } => {
+                self.round_robin.insert(pool.clone(), *user);
+            }
+            Event::RulesEvaluated { .. }
+            | Event::RuleFailed { .. }
+            | Event::CascadeStopped { .. } => {}
             Event::OwnerAssigned { record, to, .. } => self.set_owner(*record, *to, at),
             Event::RecordsReassigned { to, records, .. } => {
                 for record in records {

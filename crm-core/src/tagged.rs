@@ -20,10 +20,20 @@ macro_rules! tagged_enum {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[derive(Clone, Debug, PartialEq, serde::Serialize)]
         #[serde(tag = "type", rename_all = "snake_case")]
         pub enum $name {
             $( $(#[$vmeta])* $variant($payload), )*
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            /// Reads through the twin, so that errors inside a nested value keep their path.
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = <serde_json::Value as serde::Deserialize>::deserialize(deserializer)?;
+                $crate::tagged::from_tagged::<$twin>(value)
+                    .map($name::from)
+                    .map_err(<D::Error as serde::de::Error>::custom)
+            }
         }
 
         impl $name {
@@ -104,18 +114,109 @@ pub(crate) fn read<T: DeserializeOwned>(twin: &str, text: &str) -> Result<T, Crm
             .collect(),
     );
     serde_path_to_error::deserialize(reshaped).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = path
-            .strip_prefix(tag.as_str())
-            .unwrap_or(&path)
-            .trim_start_matches('.');
-        let path = if inner.is_empty() {
-            what.to_string()
-        } else {
-            format!("{what}.{inner}")
-        };
-        CrmError::malformed(path, err.into_inner().to_string())
+        let inner = path_below(&tag, &err.path().to_string());
+        let (inner, reason) = unmark(&inner, err.into_inner().to_string());
+        CrmError::malformed(join(what, &inner), reason)
     })
+}
+
+/// Reads a plain JSON document (not a tagged command) whose errors name their path,
+/// e.g. a rule set read on its own: `rules[3].then[0].due_in: expected duration …`.
+pub(crate) fn read_document<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, CrmError> {
+    if text.len() > validate::MAX_JSON_BYTES {
+        return Err(CrmError::too_large(
+            what,
+            validate::MAX_JSON_BYTES,
+            text.len(),
+        ));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|err| CrmError::malformed(what, err.to_string()))?;
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = path_below("", &err.path().to_string());
+        let (path, reason) = unmark(&path, err.into_inner().to_string());
+        CrmError::malformed(
+            if path.is_empty() {
+                what.to_string()
+            } else {
+                path
+            },
+            reason,
+        )
+    })
+}
+
+/// Marks a nested error's path inside its message, since serde errors carry only text;
+/// the enclosing reader takes it out again and joins it to its own path.
+const MARK: char = '\u{1}';
+
+/// Reads a `{"type": tag, ...}` value nested anywhere in a document (rules' triggers
+/// and actions) through its externally tagged twin `T`.
+pub(crate) fn from_tagged<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    let serde_json::Value::Object(mut fields) = value else {
+        return Err(format!(
+            "expected a JSON object with a \"type\", got {}",
+            kind_of(&value)
+        ));
+    };
+    let tag = match fields.remove("type") {
+        Some(serde_json::Value::String(tag)) => tag,
+        Some(other) => {
+            return Err(marked(
+                "type",
+                &format!("expected a string, got {}", kind_of(&other)),
+            ))
+        }
+        None => return Err(marked("type", "is missing")),
+    };
+    let reshaped = serde_json::Value::Object(
+        [(tag.clone(), serde_json::Value::Object(fields))]
+            .into_iter()
+            .collect(),
+    );
+    serde_path_to_error::deserialize(reshaped).map_err(|err| {
+        let inner = path_below(&tag, &err.path().to_string());
+        let (inner, reason) = unmark(&inner, err.into_inner().to_string());
+        marked(&inner, &reason)
+    })
+}
+
+/// `message` with `path` marked in it (unchanged when the path is empty).
+pub(crate) fn marked(path: &str, message: &str) -> String {
+    if path.is_empty() {
+        message.to_string()
+    } else {
+        format!("{MARK}{path}{MARK}{message}")
+    }
+}
+
+/// Splits a marked message into its path (joined below `outer`) and its reason.
+pub(crate) fn unmark(outer: &str, message: String) -> (String, String) {
+    if let Some(rest) = message.strip_prefix(MARK) {
+        if let Some((path, reason)) = rest.split_once(MARK) {
+            return (join(outer, path), reason.to_string());
+        }
+    }
+    (outer.to_string(), message)
+}
+
+/// `a.b`, `a[0]`, or whichever part is not empty.
+pub(crate) fn join(outer: &str, inner: &str) -> String {
+    match (outer.is_empty(), inner.is_empty()) {
+        (_, true) => outer.to_string(),
+        (true, false) => inner.to_string(),
+        (false, false) if inner.starts_with('[') => format!("{outer}{inner}"),
+        (false, false) => format!("{outer}.{inner}"),
+    }
+}
+
+/// The path of an error inside the twin's variant `tag` ("" for the value itself).
+fn path_below(tag: &str, path: &str) -> String {
+    let path = if path == "." { "" } else { path };
+    path.strip_prefix(tag)
+        .unwrap_or(path)
+        .trim_start_matches('.')
+        .to_string()
 }
 
 fn kind_of(value: &serde_json::Value) -> &'static str {

@@ -51,12 +51,15 @@ pub struct Task {
     pub closed_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_by: Option<Actor>,
+    /// When it went overdue while open (set once, by the engine's timers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overdue_at: Option<DateTime<Utc>>,
 }
 
 impl Task {
-    /// Open and past its due time at `now`.
+    /// Open and at or past its due time at `now` (a task due 10:00 is late from 10:00).
     pub fn is_overdue(&self, now: DateTime<Utc>) -> bool {
-        self.status == TaskStatus::Open && self.due.is_some_and(|due| due < now)
+        self.status == TaskStatus::Open && self.due.is_some_and(|due| due <= now)
     }
 }
 
@@ -141,6 +144,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewTask) -> Result<Vec<Event>, C
         created_by: ctx.actor(),
         closed_at: None,
         closed_by: None,
+        overdue_at: None,
     };
     Ok(vec![Event::TaskCreated { task }])
 }

@@ -55,6 +55,7 @@ impl Shop {
             ReplicaId::new(1).unwrap(),
             CrmOptions {
                 default_region: Some("DE".into()),
+                ..CrmOptions::default()
             },
         )
         .unwrap();

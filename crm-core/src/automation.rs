@@ -1,0 +1,791 @@
+//! Automation: which facts an event states, which rules they set off, whether the
+//! rules' conditions hold, and the events their actions produce. The engine drives
+//! it (engine.rs): every action goes through the same handlers as a user's command,
+//! acting as `system`, and every event it produces names its rule and trigger.
+
+use std::cmp::Ordering;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::activity::{ActivityKind, Direction};
+use crate::command::Ctx;
+use crate::company::CompanyPatch;
+use crate::contact::ContactPatch;
+use crate::context;
+use crate::deal::{DealPatch, DealStatus};
+use crate::document::{self, Format};
+use crate::error::CrmError;
+use crate::event::Event;
+use crate::id::{ActivityId, AnyId, DealId, StageId, TaskId, UserId};
+use crate::money::Money;
+use crate::outbox::{self, Effect, EffectBody};
+use crate::rule::{
+    self, Action, Assignee, Condition, InboundChannel, Op, RecordKind, Rule, Trigger,
+};
+use crate::state::State;
+use crate::task::NewTask;
+use crate::user::Role;
+use crate::{company, contact, deal, ownership, task, validate};
+
+/// Something an event states that a rule can react to.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Fact {
+    Created(AnyId),
+    StageEntered {
+        deal: DealId,
+        stage: StageId,
+    },
+    StageLeft {
+        deal: DealId,
+        stage: StageId,
+    },
+    FieldChanged {
+        record: AnyId,
+        field: String,
+        from: Value,
+        to: Value,
+    },
+    TaskCompleted(TaskId),
+    TaskOverdue(TaskId),
+    PaymentRecorded {
+        deal: DealId,
+        amount: Money,
+    },
+    DealPaid(DealId),
+    DealWon(DealId),
+    DealLost {
+        deal: DealId,
+        reason: Option<String>,
+    },
+    Inbound(ActivityId),
+    SlaBreached {
+        deal: DealId,
+        stage: StageId,
+    },
+    Idle {
+        rule: String,
+        record: AnyId,
+    },
+}
+
+impl Fact {
+    /// The trigger type this fact answers to.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fact::Created(_) => "record_created",
+            Fact::StageEntered { .. } => "stage_entered",
+            Fact::StageLeft { .. } => "stage_left",
+            Fact::FieldChanged { .. } => "field_changed",
+            Fact::TaskCompleted(_) => "task_completed",
+            Fact::TaskOverdue(_) => "task_overdue",
+            Fact::PaymentRecorded { .. } => "payment_recorded",
+            Fact::DealPaid(_) => "deal_paid",
+            Fact::DealWon(_) => "deal_won",
+            Fact::DealLost { .. } => "deal_lost",
+            Fact::Inbound(_) => "inbound",
+            Fact::SlaBreached { .. } => "stage_sla_breached",
+            Fact::Idle { .. } => "idle",
+        }
+    }
+
+    /// The record the fact is about; actions work on it (or, for a task, its record).
+    pub fn subject(&self, state: &State) -> AnyId {
+        match self {
+            Fact::Created(id)
+            | Fact::FieldChanged { record: id, .. }
+            | Fact::Idle { record: id, .. } => *id,
+            Fact::StageEntered { deal, .. }
+            | Fact::StageLeft { deal, .. }
+            | Fact::PaymentRecorded { deal, .. }
+            | Fact::DealPaid(deal)
+            | Fact::DealWon(deal)
+            | Fact::DealLost { deal, .. }
+            | Fact::SlaBreached { deal, .. } => (*deal).into(),
+            Fact::TaskCompleted(id) | Fact::TaskOverdue(id) => (*id).into(),
+            Fact::Inbound(id) => state
+                .activities
+                .get(id)
+                .map_or((*id).into(), |activity| activity.link),
+        }
+    }
+
+    /// What the rule context shows as `trigger`.
+    fn describe(&self, state: &State) -> Value {
+        let stage_name = |id: &StageId| {
+            state
+                .stages
+                .get(id)
+                .and_then(|p| state.pipelines.get(p))
+                .and_then(|p| p.stage(*id))
+                .map(|s| s.name.clone())
+        };
+        let mut value = match self {
+            Fact::StageEntered { stage, .. }
+            | Fact::StageLeft { stage, .. }
+            | Fact::SlaBreached { stage, .. } => {
+                json!({"stage": stage, "stage_name": stage_name(stage)})
+            }
+            Fact::FieldChanged {
+                field, from, to, ..
+            } => json!({"field": field, "from": from, "to": to}),
+            Fact::PaymentRecorded { amount, .. } => json!({"amount": amount}),
+            Fact::DealLost { reason, .. } => json!({"reason": reason}),
+            Fact::Inbound(id) => json!({"activity": state.activities.get(id)}),
+            Fact::Idle { rule, .. } => json!({"rule": rule}),
+            _ => json!({}),
+        };
+        value["type"] = json!(self.name());
+        value
+    }
+}
+
+/// The facts `event` states, read against the state *before* it is applied (so field
+/// changes know their old values).
+pub(crate) fn facts(before: &State, event: &Event) -> Vec<Fact> {
+    match event {
+        Event::ContactCreated { contact } => vec![Fact::Created(contact.id.into())],
+        Event::CompanyCreated { company } => vec![Fact::Created(company.id.into())],
+        Event::TaskCreated { task } => vec![Fact::Created(task.id.into())],
+        Event::DealCreated { deal } => vec![
+            Fact::Created(deal.id.into()),
+            Fact::StageEntered {
+                deal: deal.id,
+                stage: deal.stage,
+            },
+        ],
+        Event::ContactUpdated { id, fields, .. } => changes(
+            (*id).into(),
+            before.contacts.get(id).map(|c| &c.fields),
+            fields,
+        ),
+        Event::CompanyUpdated { id, fields, .. } => changes(
+            (*id).into(),
+            before.companies.get(id).map(|c| &c.fields),
+            fields,
+        ),
+        Event::DealUpdated { id, fields, .. } => changes(
+            (*id).into(),
+            before.deals.get(id).map(|d| &d.fields),
+            fields,
+        ),
+        Event::OwnerAssigned { record, from, to } => vec![Fact::FieldChanged {
+            record: *record,
+            field: "owner".into(),
+            from: json!(from),
+            to: json!(to),
+        }],
+        Event::DealMoved {
+            id,
+            from,
+            to,
+            status,
+            lost_reason,
+        } => {
+            let mut facts = vec![
+                Fact::StageLeft {
+                    deal: *id,
+                    stage: *from,
+                },
+                Fact::StageEntered {
+                    deal: *id,
+                    stage: *to,
+                },
+            ];
+            match status {
+                DealStatus::Won => facts.push(Fact::DealWon(*id)),
+                DealStatus::Lost => facts.push(Fact::DealLost {
+                    deal: *id,
+                    reason: lost_reason.clone(),
+                }),
+                DealStatus::Open => {}
+            }
+            facts
+        }
+        Event::TaskCompleted { id, .. } => vec![Fact::TaskCompleted(*id)],
+        Event::TaskOverdue { id, .. } => vec![Fact::TaskOverdue(*id)],
+        Event::PaymentRecorded { deal, payment } => vec![Fact::PaymentRecorded {
+            deal: *deal,
+            amount: payment.amount,
+        }],
+        Event::DealPaid { deal, .. } => vec![Fact::DealPaid(*deal)],
+        Event::ActivityLogged { activity }
+            if activity.direction == Some(Direction::Inbound)
+                && channel_of(activity.kind).is_some() =>
+        {
+            vec![Fact::Inbound(activity.id)]
+        }
+        Event::StageSlaBreached { deal, stage, .. } => vec![Fact::SlaBreached {
+            deal: *deal,
+            stage: *stage,
+        }],
+        Event::RecordIdle { rule, record, .. } => vec![Fact::Idle {
+            rule: rule.clone(),
+            record: *record,
+        }],
+        _ => Vec::new(),
+    }
+}
+
+fn channel_of(kind: ActivityKind) -> Option<InboundChannel> {
+    match kind {
+        ActivityKind::Call => Some(InboundChannel::Call),
+        ActivityKind::Email => Some(InboundChannel::Email),
+        ActivityKind::WebForm => Some(InboundChannel::WebForm),
+        ActivityKind::Meeting | ActivityKind::Note => None,
+    }
+}
+
+/// One fact per changed field: standard fields by name, custom ones as `custom.<key>`.
+fn changes<T: Serialize>(record: AnyId, before: Option<&T>, after: &T) -> Vec<Fact> {
+    let (Some(before), Ok(Value::Object(after))) = (before, serde_json::to_value(after)) else {
+        return Vec::new();
+    };
+    let Ok(Value::Object(before)) = serde_json::to_value(before) else {
+        return Vec::new();
+    };
+    let mut facts = Vec::new();
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let (old, new) = (before.get(key), after.get(key));
+        if old == new {
+            continue;
+        }
+        if key == "custom" {
+            let empty = serde_json::Map::new();
+            let old = old.and_then(Value::as_object).unwrap_or(&empty);
+            let new = new.and_then(Value::as_object).unwrap_or(&empty);
+            let mut custom: Vec<&String> = old.keys().chain(new.keys()).collect();
+            custom.sort();
+            custom.dedup();
+            for field in custom {
+                let (from, to) = (untag(old.get(field)), untag(new.get(field)));
+                if from != to {
+                    facts.push(Fact::FieldChanged {
+                        record,
+                        field: format!("custom.{field}"),
+                        from,
+                        to,
+                    });
+                }
+            }
+        } else {
+            facts.push(Fact::FieldChanged {
+                record,
+                field: key.clone(),
+                from: old.cloned().unwrap_or(Value::Null),
+                to: new.cloned().unwrap_or(Value::Null),
+            });
+        }
+    }
+    facts
+}
+
+/// `{"decimal": "1.2"}` → `"1.2"`: custom values as rules compare them.
+fn untag(value: Option<&Value>) -> Value {
+    match value {
+        Some(Value::Object(tagged)) => tagged.values().next().cloned().unwrap_or(Value::Null),
+        Some(other) => other.clone(),
+        None => Value::Null,
+    }
+}
+
+/// Whether `rule`'s trigger (type and filters) answers to `fact`.
+pub(crate) fn triggered(state: &State, rule: &Rule, fact: &Fact) -> bool {
+    let task = |id: &TaskId| state.tasks.get(id);
+    let kind_ok = |want: &Option<String>, id: &TaskId| {
+        want.as_ref()
+            .is_none_or(|kind| task(id).is_some_and(|t| &t.kind == kind))
+    };
+    let stage_ok = |reference: &Option<String>, pipeline: &Option<String>, stage: &StageId| {
+        reference
+            .as_ref()
+            .is_none_or(|r| rule::stage_matches(state, r, pipeline.as_deref(), *stage))
+    };
+    match (&rule.when, fact) {
+        (Trigger::RecordCreated(created), Fact::Created(id)) => {
+            record_kind(*id) == Some(created.record)
+        }
+        (Trigger::StageEntered(m), Fact::StageEntered { stage, .. })
+        | (Trigger::StageLeft(m), Fact::StageLeft { stage, .. }) => {
+            rule::stage_matches(state, &m.stage, m.pipeline.as_deref(), *stage)
+        }
+        (
+            Trigger::FieldChanged(change),
+            Fact::FieldChanged {
+                record,
+                field,
+                from,
+                to,
+            },
+        ) => {
+            record_kind(*record) == Some(change.record)
+                && &change.field == field
+                && change.from.as_ref().is_none_or(|want| loose_eq(from, want))
+                && change.to.as_ref().is_none_or(|want| loose_eq(to, want))
+        }
+        (Trigger::TaskCompleted(m), Fact::TaskCompleted(id)) => {
+            kind_ok(&m.kind, id)
+                && m.outcome
+                    .as_ref()
+                    .is_none_or(|want| task(id).is_some_and(|t| t.outcome.as_ref() == Some(want)))
+        }
+        (Trigger::TaskOverdue(m), Fact::TaskOverdue(id)) => kind_ok(&m.kind, id),
+        (Trigger::PaymentRecorded(_), Fact::PaymentRecorded { .. })
+        | (Trigger::DealPaid(_), Fact::DealPaid(_))
+        | (Trigger::DealWon(_), Fact::DealWon(_)) => true,
+        (Trigger::DealLost(m), Fact::DealLost { reason, .. }) => m
+            .reason
+            .as_ref()
+            .is_none_or(|want| reason.as_ref() == Some(want)),
+        (Trigger::Inbound(m), Fact::Inbound(id)) => state.activities.get(id).is_some_and(|a| {
+            channel_of(a.kind) == Some(m.channel)
+                && m.outcome
+                    .as_ref()
+                    .is_none_or(|want| a.outcome.as_ref() == Some(want))
+        }),
+        (Trigger::StageSlaBreached(filter), Fact::SlaBreached { stage, .. }) => {
+            stage_ok(&filter.stage, &filter.pipeline, stage)
+        }
+        (Trigger::DealRotting(_) | Trigger::ContactInactive(_), Fact::Idle { rule: key, .. }) => {
+            *key == rule.key
+        }
+        _ => false,
+    }
+}
+
+fn record_kind(id: AnyId) -> Option<RecordKind> {
+    match id {
+        AnyId::ContactId(_) => Some(RecordKind::Contact),
+        AnyId::CompanyId(_) => Some(RecordKind::Company),
+        AnyId::DealId(_) => Some(RecordKind::Deal),
+        AnyId::TaskId(_) => Some(RecordKind::Task),
+        _ => None,
+    }
+}
+
+/// The context a fact's rules see.
+pub(crate) fn context_for(state: &State, fact: &Fact, at: chrono::DateTime<chrono::Utc>) -> Value {
+    context::for_record(state, fact.subject(state), at, fact.describe(state))
+}
+
+/// `Ok` when the condition holds, or the reason it does not.
+pub(crate) fn check(condition: &Condition, data: &Value) -> Result<(), String> {
+    match condition {
+        Condition::All(items) => items.iter().try_for_each(|item| check(item, data)),
+        Condition::Any(items) => {
+            let mut reasons = Vec::new();
+            for item in items {
+                match check(item, data) {
+                    Ok(()) => return Ok(()),
+                    Err(reason) => reasons.push(reason),
+                }
+            }
+            Err(format!("none of: {}", reasons.join("; ")))
+        }
+        Condition::Not(inner) => match check(inner, data) {
+            Ok(()) => Err(format!("not expected: {}", describe(inner))),
+            Err(_) => Ok(()),
+        },
+        Condition::Test(test) => {
+            let actual = context::lookup(data, &test.field).filter(|v| !v.is_null());
+            let holds = match (test.op, actual) {
+                (Op::Exists, found) => found.is_some() == (test.value == Value::Bool(true)),
+                (_, None) => false,
+                (Op::Eq, Some(v)) => loose_eq(v, &test.value),
+                (Op::Ne, Some(v)) => !loose_eq(v, &test.value),
+                (Op::Gt, Some(v)) => compare(v, &test.value) == Some(Ordering::Greater),
+                (Op::Gte, Some(v)) => matches!(
+                    compare(v, &test.value),
+                    Some(Ordering::Greater | Ordering::Equal)
+                ),
+                (Op::Lt, Some(v)) => compare(v, &test.value) == Some(Ordering::Less),
+                (Op::Lte, Some(v)) => matches!(
+                    compare(v, &test.value),
+                    Some(Ordering::Less | Ordering::Equal)
+                ),
+                (Op::In, Some(v)) => test
+                    .value
+                    .as_array()
+                    .is_some_and(|items| items.iter().any(|item| loose_eq(v, item))),
+                (Op::Contains, Some(Value::Array(items))) => {
+                    items.iter().any(|item| loose_eq(item, &test.value))
+                }
+                (Op::Contains, Some(Value::String(text))) => {
+                    test.value.as_str().is_some_and(|part| text.contains(part))
+                }
+                (Op::Contains, Some(_)) => false,
+            };
+            if holds {
+                Ok(())
+            } else {
+                let shown = actual.map_or("absent".to_string(), |v| format!("{v}"));
+                Err(format!(
+                    "{} is {shown}; wanted {}",
+                    test.field,
+                    describe(condition)
+                ))
+            }
+        }
+    }
+}
+
+fn describe(condition: &Condition) -> String {
+    serde_json::to_string(condition).unwrap_or_default()
+}
+
+/// A number, a decimal string, or a money amount, as an exact decimal.
+fn decimal_of(value: &Value) -> Option<Decimal> {
+    match value {
+        Value::Number(n) => Decimal::from_str(&n.to_string())
+            .or_else(|_| Decimal::from_scientific(&n.to_string()))
+            .ok(),
+        Value::String(s) => Decimal::from_str(s.trim()).ok(),
+        Value::Object(map) => map.get("amount").and_then(decimal_of),
+        _ => None,
+    }
+}
+
+fn loose_eq(actual: &Value, wanted: &Value) -> bool {
+    match (decimal_of(actual), decimal_of(wanted)) {
+        (Some(a), Some(b)) if !actual.is_object() || !wanted.is_object() => a == b,
+        _ => actual == wanted,
+    }
+}
+
+fn compare(actual: &Value, wanted: &Value) -> Option<Ordering> {
+    match (decimal_of(actual), decimal_of(wanted)) {
+        (Some(a), Some(b)) => Some(a.cmp(&b)),
+        _ => match (actual, wanted) {
+            (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
+            _ => None,
+        },
+    }
+}
+
+/// Runs one action of `rule` for `fact`; returns the command name it acted as and the
+/// events. `ctx` acts as `system` at the trigger's time.
+pub(crate) fn act(
+    ctx: &mut Ctx<'_>,
+    rule: &Rule,
+    action: &Action,
+    fact: &Fact,
+    data: &Value,
+) -> Result<(&'static str, Vec<Event>), CrmError> {
+    let state = ctx.state;
+    let subject = fact.subject(state);
+    let focus = match subject {
+        AnyId::TaskId(id) => state.tasks.get(&id).and_then(|t| t.link),
+        other => Some(other),
+    };
+    let text = |source: &str| document::render(source, Format::Text, data, &state.calendar);
+    match action {
+        Action::CreateTask(spec) => {
+            let (assignee, mut events) = resolve_one(ctx, &spec.assignee, subject)?;
+            let base = match &spec.due_from {
+                Some(path) => Some(time_at(data, path)?),
+                None => None,
+            };
+            let due = match (base, spec.due_in) {
+                (base, Some(span)) => {
+                    Some(state.calendar.add_working(base.unwrap_or(ctx.now), span)?)
+                }
+                (Some(base), None) => Some(base),
+                (None, None) => None,
+            };
+            let input = NewTask {
+                title: text(&spec.title)?,
+                kind: spec.kind.clone(),
+                description: spec.description.as_deref().map(text).transpose()?,
+                assignee: Some(assignee),
+                due,
+                link: focus,
+            };
+            events.extend(task::create(ctx, &input)?);
+            Ok(("create_task", events))
+        }
+        Action::MoveStage(step) => {
+            let deal_id = focus_deal(focus)?;
+            let deal = state
+                .deals
+                .get(&deal_id)
+                .ok_or_else(|| CrmError::not_found("deal", deal_id))?;
+            let stage = state
+                .pipelines
+                .get(&deal.pipeline)
+                .and_then(|p| {
+                    p.stages
+                        .iter()
+                        .find(|s| s.name == step.stage || s.id.to_string() == step.stage)
+                })
+                .map(|s| s.id)
+                .ok_or_else(|| {
+                    CrmError::validation(
+                        "stage",
+                        format!("the pipeline of {deal_id} has no stage {:?}", step.stage),
+                    )
+                })?;
+            let events = deal::move_to(ctx, deal_id, stage, step.lost_reason.as_deref())?;
+            Ok(("move_deal", events))
+        }
+        Action::SetField(set) => {
+            let record = focus.ok_or_else(|| no_record("set_field"))?;
+            let patch = match set.field.strip_prefix("custom.") {
+                Some(key) => json!({"custom": {key: set.value}}),
+                None => json!({set.field.as_str(): set.value}),
+            };
+            let read =
+                |err: serde_json::Error| CrmError::validation(set.field.clone(), err.to_string());
+            match record {
+                AnyId::DealId(id) => {
+                    let patch: DealPatch = serde_json::from_value(patch).map_err(read)?;
+                    Ok(("update_deal", deal::update(ctx, id, &patch)?))
+                }
+                AnyId::ContactId(id) => {
+                    let patch: ContactPatch = serde_json::from_value(patch).map_err(read)?;
+                    Ok(("update_contact", contact::update(ctx, id, &patch)?))
+                }
+                AnyId::CompanyId(id) => {
+                    let patch: CompanyPatch = serde_json::from_value(patch).map_err(read)?;
+                    Ok(("update_company", company::update(ctx, id, &patch)?))
+                }
+                other => Err(CrmError::validation(
+                    "field",
+                    format!(
+                        "{other} is a {}; set_field works on contacts, companies and deals",
+                        other.kind()
+                    ),
+                )),
+            }
+        }
+        Action::AssignOwner(assign) => {
+            let record = focus.ok_or_else(|| no_record("assign_owner"))?;
+            let (owner, mut events) = resolve_one(ctx, &assign.to, subject)?;
+            events.extend(ownership::assign_owner(ctx, record, owner)?);
+            Ok(("assign_owner", events))
+        }
+        Action::Notify(notify) => {
+            let (recipients, mut events) = resolve_many(ctx, &notify.to, subject)?;
+            let body = text(&notify.text)?;
+            events.extend(outbox::notifications(
+                ctx,
+                &recipients,
+                notify.channel,
+                &body,
+                Some(subject),
+                false,
+            )?);
+            Ok(("notify", events))
+        }
+        Action::Escalate(escalate) => {
+            let to = escalate.to.clone().unwrap_or(match subject {
+                AnyId::TaskId(_) => Assignee::AssigneesHead,
+                _ => Assignee::OwnersHead,
+            });
+            let (recipients, mut events) = resolve_many(ctx, &to, subject)?;
+            let body = text(escalate.text.as_deref().unwrap_or(DEFAULT_ESCALATION))?;
+            events.extend(outbox::notifications(
+                ctx,
+                &recipients,
+                escalate.channel,
+                &body,
+                Some(subject),
+                true,
+            )?);
+            Ok(("escalate", events))
+        }
+        Action::RenderDocument(render) => {
+            let record = focus.unwrap_or(subject);
+            Ok((
+                "render_document",
+                document::render_for(ctx, &render.template, record)?,
+            ))
+        }
+        Action::Webhook(hook) => {
+            let effect = Effect {
+                id: ctx.next_id(),
+                at: ctx.now,
+                record: Some(subject),
+                body: EffectBody::Webhook {
+                    url: hook.url.clone(),
+                    name: hook.name.clone().unwrap_or_else(|| rule.key.clone()),
+                    payload: data.clone(),
+                },
+            };
+            Ok(("webhook", vec![Event::EffectQueued { effect }]))
+        }
+    }
+}
+
+/// What an escalation says when the rule gives no text.
+const DEFAULT_ESCALATION: &str = "Needs attention ({{ trigger.type }}): \
+{% if task %}task \"{{ task.title }}\" for {{ assignee.name }}{% if task.due %}, due {{ task.due | local }}{% endif %}\
+{% elif deal %}deal \"{{ deal.title }}\" in {{ deal.stage_name }}, owner {{ owner.name }}\
+{% else %}{{ record.kind }} {{ record.id }}{% endif %}";
+
+fn focus_deal(focus: Option<AnyId>) -> Result<DealId, CrmError> {
+    match focus {
+        Some(AnyId::DealId(id)) => Ok(id),
+        _ => Err(CrmError::validation(
+            "stage",
+            "move_stage needs a deal (the trigger's record or the task's deal)",
+        )),
+    }
+}
+
+fn no_record(action: &str) -> CrmError {
+    CrmError::validation(
+        "record",
+        format!("{action} needs a contact, company or deal (this task is linked to none)"),
+    )
+}
+
+/// The time at `path` in the context (an RFC 3339 string, e.g. a datetime custom field).
+fn time_at(data: &Value, path: &str) -> Result<chrono::DateTime<chrono::Utc>, CrmError> {
+    let value = context::lookup(data, path)
+        .and_then(Value::as_str)
+        .ok_or_else(|| CrmError::validation("due_from", format!("{path} holds no time")))?;
+    crate::engine::parse_now(value)
+        .map_err(|_| CrmError::validation("due_from", format!("{path} is {value:?}, not a time")))
+}
+
+/// The owner of a record; for a task, of the record it is about (or its assignee).
+fn owner_of(state: &State, record: AnyId) -> Option<UserId> {
+    match record {
+        AnyId::ContactId(id) => state.contacts.get(&id).map(|c| c.owner),
+        AnyId::CompanyId(id) => state.companies.get(&id).map(|c| c.owner),
+        AnyId::DealId(id) => state.deals.get(&id).map(|d| d.owner),
+        AnyId::TaskId(id) => state.tasks.get(&id).and_then(|t| {
+            t.link
+                .and_then(|link| owner_of(state, link))
+                .or(Some(t.assignee))
+        }),
+        AnyId::ActivityId(id) => state.activities.get(&id).and_then(|a| owner_of(state, a.link)),
+        _ => None,
+    }
+}
+
+/// The first active head of `user`'s department.
+fn head_of(state: &State, user: UserId) -> Result<UserId, CrmError> {
+    let department = state.users.get(&user).and_then(|u| u.department);
+    state
+        .users
+        .values()
+        .find(|u| {
+            u.active
+                && u.role == Role::HeadOfDepartment
+                && department.is_some()
+                && u.department == department
+        })
+        .map(|u| u.id)
+        .ok_or_else(|| {
+            CrmError::validation(
+                "assignee",
+                format!("{user} has no active head of department"),
+            )
+        })
+}
+
+/// Active users holding `role`: a role name (`manager`) or a specialty (`measurer`).
+fn holders(state: &State, role: &str) -> Vec<UserId> {
+    state
+        .users
+        .values()
+        .filter(|u| u.active)
+        .filter(|u| validate::json_name(&u.role) == role || u.specialty.as_deref() == Some(role))
+        .map(|u| u.id)
+        .collect()
+}
+
+fn resolve_one(
+    ctx: &Ctx<'_>,
+    who: &Assignee,
+    subject: AnyId,
+) -> Result<(UserId, Vec<Event>), CrmError> {
+    let state = ctx.state;
+    match who {
+        Assignee::RoundRobin(pool) => {
+            let candidates = holders(state, pool);
+            let last = state.round_robin.get(pool);
+            let next = candidates
+                .iter()
+                .find(|id| last.is_none_or(|last| *id > last))
+                .or(candidates.first())
+                .copied()
+                .ok_or_else(|| nobody(pool))?;
+            Ok((
+                next,
+                vec![Event::RoundRobinAdvanced {
+                    pool: pool.clone(),
+                    user: next,
+                }],
+            ))
+        }
+        Assignee::Role(role) => {
+            // The least busy holder; ties go to the earliest user.
+            let open = |user: &UserId| {
+                state
+                    .tasks
+                    .values()
+                    .filter(|t| t.assignee == *user && t.status == crate::task::TaskStatus::Open)
+                    .count()
+            };
+            let user = holders(state, role)
+                .into_iter()
+                .min_by_key(|user| (open(user), *user))
+                .ok_or_else(|| nobody(role))?;
+            Ok((user, Vec::new()))
+        }
+        other => Ok((resolve_many(ctx, other, subject)?.0[0], Vec::new())),
+    }
+}
+
+fn resolve_many(
+    ctx: &Ctx<'_>,
+    who: &Assignee,
+    subject: AnyId,
+) -> Result<(Vec<UserId>, Vec<Event>), CrmError> {
+    let state = ctx.state;
+    let owner = || {
+        owner_of(state, subject)
+            .ok_or_else(|| CrmError::validation("assignee", format!("{subject} has no owner")))
+    };
+    let assignee = || match subject {
+        AnyId::TaskId(id) => state.tasks.get(&id).map(|t| t.assignee).ok_or_else(|| {
+            CrmError::not_found("task", id)
+        }),
+        other => Err(CrmError::validation(
+            "assignee",
+            format!("{other} is not a task, so it has no assignee"),
+        )),
+    };
+    match who {
+        Assignee::Owner => Ok((vec![owner()?], Vec::new())),
+        Assignee::OwnersHead => Ok((vec![head_of(state, owner()?)?], Vec::new())),
+        Assignee::Assignee => Ok((vec![assignee()?], Vec::new())),
+        Assignee::AssigneesHead => Ok((vec![head_of(state, assignee()?)?], Vec::new())),
+        Assignee::User(user) => Ok((vec![*user], Vec::new())),
+        Assignee::Role(role) => {
+            let all = holders(state, role);
+            if all.is_empty() {
+                return Err(nobody(role));
+            }
+            Ok((all, Vec::new()))
+        }
+        Assignee::RoundRobin(_) => {
+            let (user, events) = resolve_one(ctx, who, subject)?;
+            Ok((vec![user], events))
+        }
+    }
+}
+
+fn nobody(role: &str) -> CrmError {
+    CrmError::validation(
+        "assignee",
+        format!("no active user has the role or specialty {role:?}"),
+    )
+}

@@ -1,0 +1,239 @@
+//! Money on a deal: line items (what is sold) and payments (what came in).
+//! A deal is paid when its payments reach its amount; that is a trigger for rules.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::access::Actor;
+use crate::command::Ctx;
+use crate::error::CrmError;
+use crate::event::Event;
+use crate::id::{AnyId, DealId, PaymentId};
+use crate::money::{exact_decimal, Money};
+use crate::validate;
+
+/// Most line items on one deal.
+pub const MAX_LINE_ITEMS: usize = 200;
+
+/// One line of what a deal sells.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineItem {
+    pub product: String,
+    #[serde(with = "exact_decimal")]
+    pub quantity: Decimal,
+    pub unit_price: Money,
+    /// Percent off, 0–100.
+    #[serde(with = "exact_decimal")]
+    pub discount_percent: Decimal,
+    /// quantity × unit price × (1 − discount), rounded to the currency's minor units.
+    pub total: Money,
+}
+
+/// Input for one line of [`LineItems`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewLineItem {
+    pub product: String,
+    #[serde(with = "exact_decimal")]
+    pub quantity: Decimal,
+    pub unit_price: Money,
+    #[serde(default, with = "exact_decimal")]
+    pub discount_percent: Decimal,
+}
+
+/// Input for [`crate::Command::SetLineItems`]: replaces the deal's lines.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineItems {
+    pub deal: DealId,
+    pub items: Vec<NewLineItem>,
+    /// Set the deal's amount to the lines' total (default true).
+    #[serde(default = "yes")]
+    pub set_amount: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A payment (positive) or refund (negative) on a deal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub id: PaymentId,
+    pub amount: Money,
+    /// When the money moved (may be earlier than when it was recorded).
+    pub paid_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub recorded_by: Actor,
+}
+
+/// Input for [`crate::Command::RecordPayment`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPayment {
+    pub deal: DealId,
+    /// Negative for a refund.
+    pub amount: Money,
+    /// Defaults to `now`.
+    #[serde(default)]
+    pub paid_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Handles [`crate::Command::SetLineItems`].
+pub(crate) fn set_line_items(ctx: &mut Ctx<'_>, input: &LineItems) -> Result<Vec<Event>, CrmError> {
+    ctx.access.require_edit(AnyId::DealId(input.deal))?;
+    if input.items.len() > MAX_LINE_ITEMS {
+        return Err(CrmError::too_large(
+            "items",
+            MAX_LINE_ITEMS,
+            input.items.len(),
+        ));
+    }
+    let mut items = Vec::with_capacity(input.items.len());
+    for (index, item) in input.items.iter().enumerate() {
+        let at = |field: &str| format!("items[{index}].{field}");
+        let product = validate::name(&at("product"), &item.product)?;
+        if item.quantity <= Decimal::ZERO {
+            return Err(CrmError::validation(
+                at("quantity"),
+                format!("{} is not positive", item.quantity),
+            ));
+        }
+        if item.unit_price.is_negative() {
+            return Err(CrmError::validation(
+                at("unit_price"),
+                format!("{} is negative", item.unit_price),
+            ));
+        }
+        if item.discount_percent < Decimal::ZERO || item.discount_percent > Decimal::ONE_HUNDRED {
+            return Err(CrmError::validation(
+                at("discount_percent"),
+                format!("{} is not between 0 and 100", item.discount_percent),
+            ));
+        }
+        if let Some(first) = items.first().map(|i: &LineItem| i.unit_price.currency()) {
+            if first != item.unit_price.currency() {
+                return Err(CrmError::CurrencyMismatch {
+                    left: first.to_string(),
+                    right: item.unit_price.currency().to_string(),
+                });
+            }
+        }
+        let factor = item
+            .quantity
+            .checked_mul(Decimal::ONE_HUNDRED - item.discount_percent)
+            .and_then(|f| f.checked_div(Decimal::ONE_HUNDRED))
+            .ok_or_else(|| CrmError::Overflow {
+                operation: format!(
+                    "{} × {}% of items[{index}]",
+                    item.quantity, item.discount_percent
+                ),
+            })?;
+        let total = item.unit_price.checked_mul(factor)?;
+        let total = Money::new(
+            total.amount().round_dp(total.currency().minor_units()),
+            total.currency(),
+        );
+        items.push(LineItem {
+            product,
+            quantity: item.quantity.normalize(),
+            unit_price: item.unit_price,
+            discount_percent: item.discount_percent.normalize(),
+            total,
+        });
+    }
+    let deal = &ctx.state.deals[&input.deal];
+    let total = match items.first() {
+        Some(first) => Some(Money::sum(
+            first.total.currency(),
+            items.iter().map(|i| &i.total),
+        )?),
+        None => None,
+    };
+    let mut events = Vec::new();
+    if items != deal.line_items {
+        events.push(Event::LineItemsSet {
+            deal: input.deal,
+            items,
+            total,
+        });
+    }
+    if input.set_amount && total.is_some() && total != deal.fields.amount {
+        let mut fields = deal.fields.clone();
+        fields.amount = total;
+        events.push(Event::DealUpdated {
+            id: input.deal,
+            fields,
+            changed: vec!["amount".into()],
+        });
+    }
+    Ok(events)
+}
+
+/// Handles [`crate::Command::RecordPayment`]: same currency as the deal and its earlier
+/// payments; emits `deal_paid` when the payments first reach the amount.
+pub(crate) fn record(ctx: &mut Ctx<'_>, input: &NewPayment) -> Result<Vec<Event>, CrmError> {
+    ctx.access.require_edit(AnyId::DealId(input.deal))?;
+    let deal = &ctx.state.deals[&input.deal];
+    if input.amount.amount().is_zero() {
+        return Err(CrmError::validation(
+            "amount",
+            "a payment of zero records nothing",
+        ));
+    }
+    let expected = deal
+        .fields
+        .amount
+        .as_ref()
+        .map(Money::currency)
+        .or_else(|| deal.payments.first().map(|p| p.amount.currency()));
+    if let Some(currency) = expected {
+        if currency != input.amount.currency() {
+            return Err(CrmError::CurrencyMismatch {
+                left: currency.to_string(),
+                right: input.amount.currency().to_string(),
+            });
+        }
+    }
+    let paid = match deal.paid() {
+        Some(paid) => paid.checked_add(&input.amount)?,
+        None => input.amount,
+    };
+    if paid.is_negative() {
+        return Err(CrmError::validation(
+            "amount",
+            format!(
+                "a refund of {} is more than the {} paid",
+                input.amount,
+                deal.paid().map_or("nothing".into(), |p| p.to_string())
+            ),
+        ));
+    }
+    let payment = Payment {
+        id: ctx.next_id(),
+        amount: input.amount,
+        paid_at: input.paid_at.unwrap_or(ctx.now),
+        note: validate::optional_text("note", input.note.as_deref())?,
+        recorded_by: ctx.actor(),
+    };
+    let mut events = vec![Event::PaymentRecorded {
+        deal: input.deal,
+        payment,
+    }];
+    let reached = deal
+        .fields
+        .amount
+        .as_ref()
+        .is_some_and(|amount| !amount.amount().is_zero() && paid.amount() >= amount.amount());
+    if reached && deal.paid_at.is_none() {
+        events.push(Event::DealPaid {
+            deal: input.deal,
+            paid,
+        });
+    }
+    Ok(events)
+}

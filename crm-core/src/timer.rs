@@ -1,0 +1,234 @@
+//! Scheduled wake-ups: overdue tasks, stage SLAs and idle records (rotting deals,
+//! inactive clients). The index is derived from the state and kept in step on every
+//! event, so `next_wakeup` and the engine's catch-up are a look at its first entry.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use crate::calendar::Span;
+use crate::deal::DealStatus;
+use crate::id::{AnyId, ContactId, DealId, TaskId};
+use crate::rule::{self, Trigger};
+use crate::state::State;
+use crate::task::TaskStatus;
+
+/// Something that will need the engine's attention at a given time.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    /// An open task reaches its due time.
+    TaskDue(TaskId),
+    /// A deal's time in its stage reaches the stage's SLA.
+    StageSla(DealId),
+    /// A record has been quiet for as long as an idle rule waits.
+    Idle { rule: String, record: AnyId },
+}
+
+/// The pending timers, soonest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Timers {
+    queue: BTreeSet<(DateTime<Utc>, Timer)>,
+    due: BTreeMap<Timer, DateTime<Utc>>,
+}
+
+impl Timers {
+    /// The soonest timer.
+    pub fn first(&self) -> Option<(DateTime<Utc>, &Timer)> {
+        self.queue.first().map(|(at, timer)| (*at, timer))
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    fn set(&mut self, timer: Timer, at: Option<DateTime<Utc>>) {
+        if self.due.get(&timer).copied() == at {
+            return;
+        }
+        if let Some(old) = self.due.remove(&timer) {
+            self.queue.remove(&(old, timer.clone()));
+        }
+        if let Some(at) = at {
+            self.queue.insert((at, timer.clone()));
+            self.due.insert(timer, at);
+        }
+    }
+
+    /// Drops every timer of `record` (before recomputing them).
+    fn clear_idle(&mut self, record: AnyId, keep: &BTreeSet<String>) {
+        let stale: Vec<Timer> = self
+            .due
+            .keys()
+            .filter(|t| matches!(t, Timer::Idle { rule, record: r } if *r == record && !keep.contains(rule)))
+            .cloned()
+            .collect();
+        for timer in stale {
+            self.set(timer, None);
+        }
+    }
+}
+
+/// Recomputes every timer (after the rules or the calendar changed).
+pub(crate) fn refresh_all(state: &mut State) {
+    state.timers = Timers::default();
+    let tasks: Vec<TaskId> = state.tasks.keys().copied().collect();
+    let deals: Vec<DealId> = state.deals.keys().copied().collect();
+    let contacts: Vec<ContactId> = state.contacts.keys().copied().collect();
+    for id in tasks {
+        refresh(state, id.into());
+    }
+    for id in deals {
+        refresh(state, id.into());
+    }
+    for id in contacts {
+        refresh(state, id.into());
+    }
+}
+
+/// Recomputes the timers of one record.
+pub(crate) fn refresh(state: &mut State, record: AnyId) {
+    match record {
+        AnyId::TaskId(id) => {
+            let due = state
+                .tasks
+                .get(&id)
+                .filter(|t| t.status == TaskStatus::Open && t.overdue_at.is_none())
+                .and_then(|t| t.due);
+            state.timers.set(Timer::TaskDue(id), due);
+        }
+        AnyId::DealId(id) => {
+            let sla = sla_deadline(state, id);
+            state.timers.set(Timer::StageSla(id), sla);
+            let idle: Vec<(String, Option<DateTime<Utc>>)> = idle_rules(state, false)
+                .map(|(key, after, stage)| {
+                    (key.clone(), deal_idle_at(state, id, key, after, stage))
+                })
+                .collect();
+            set_idle(state, record, idle);
+        }
+        AnyId::ContactId(id) => {
+            let idle: Vec<(String, Option<DateTime<Utc>>)> = idle_rules(state, true)
+                .map(|(key, after, _)| (key.clone(), contact_idle_at(state, id, key, after)))
+                .collect();
+            set_idle(state, record, idle);
+        }
+        _ => {}
+    }
+}
+
+fn set_idle(state: &mut State, record: AnyId, idle: Vec<(String, Option<DateTime<Utc>>)>) {
+    let keep: BTreeSet<String> = idle.iter().map(|(key, _)| key.clone()).collect();
+    state.timers.clear_idle(record, &keep);
+    for (rule, at) in idle {
+        state.timers.set(Timer::Idle { rule, record }, at);
+    }
+}
+
+/// Enabled idle rules: (key, wait, stage filter) for deals or for contacts.
+fn idle_rules(
+    state: &State,
+    contacts: bool,
+) -> impl Iterator<Item = (&String, Span, Option<&String>)> {
+    state
+        .rules
+        .iter()
+        .filter(|r| r.enabled)
+        .filter_map(move |r| match &r.when {
+            Trigger::DealRotting(idle) if !contacts => {
+                Some((&r.key, idle.after, idle.stage.as_ref()))
+            }
+            Trigger::ContactInactive(idle) if contacts => Some((&r.key, idle.after, None)),
+            _ => None,
+        })
+}
+
+/// When a deal breaches its stage's SLA: `sla_hours` of working time after it entered
+/// the stage; once per stage visit.
+fn sla_deadline(state: &State, id: DealId) -> Option<DateTime<Utc>> {
+    let deal = state
+        .deals
+        .get(&id)
+        .filter(|d| d.status == DealStatus::Open)?;
+    let visit = deal.stage_history.len();
+    if state.sla_breached.get(&id) == Some(&visit) {
+        return None;
+    }
+    let hours = state
+        .pipelines
+        .get(&deal.pipeline)
+        .and_then(|p| p.stage(deal.stage))
+        .and_then(|s| s.sla_hours)?;
+    let entered = deal.stage_history.last()?.at;
+    state
+        .calendar
+        .add_working(entered, Span::minutes(hours.saturating_mul(60)))
+        .ok()
+}
+
+/// A deal's last sign of life: entering its stage, or its latest activity.
+pub(crate) fn deal_since(state: &State, id: DealId) -> Option<DateTime<Utc>> {
+    let deal = state.deals.get(&id)?;
+    let entered = deal.stage_history.last()?.at;
+    Some(
+        state
+            .last_touch
+            .get(&AnyId::DealId(id))
+            .map_or(entered, |touched| entered.max(*touched)),
+    )
+}
+
+/// A client's last sign of life: their latest won deal or activity.
+pub(crate) fn contact_since(state: &State, id: ContactId) -> Option<DateTime<Utc>> {
+    let won = state
+        .deals_by_party
+        .get(&AnyId::ContactId(id))
+        .into_iter()
+        .flatten()
+        .filter_map(|deal| state.deals.get(deal))
+        .filter(|deal| deal.status == DealStatus::Won)
+        .filter_map(|deal| deal.closed_at)
+        .max();
+    let touched = state.last_touch.get(&AnyId::ContactId(id)).copied();
+    won.max(touched)
+}
+
+fn deal_idle_at(
+    state: &State,
+    id: DealId,
+    rule: &str,
+    after: Span,
+    stage: Option<&String>,
+) -> Option<DateTime<Utc>> {
+    let deal = state
+        .deals
+        .get(&id)
+        .filter(|d| d.status == DealStatus::Open)?;
+    if stage.is_some_and(|s| !rule::stage_matches(state, s, None, deal.stage)) {
+        return None;
+    }
+    let since = deal_since(state, id)?;
+    not_yet_fired(state, rule, id.into(), since).map(|since| since + after.as_duration())
+}
+
+fn contact_idle_at(state: &State, id: ContactId, rule: &str, after: Span) -> Option<DateTime<Utc>> {
+    let since = contact_since(state, id)?;
+    not_yet_fired(state, rule, id.into(), since).map(|since| since + after.as_duration())
+}
+
+/// `since`, unless the rule already fired for this record's quiet spell since then.
+fn not_yet_fired(
+    state: &State,
+    rule: &str,
+    record: AnyId,
+    since: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let fired = state
+        .idle_fired
+        .get(rule)
+        .and_then(|by_record| by_record.get(&record));
+    (fired != Some(&since)).then_some(since)
+}
