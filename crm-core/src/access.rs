@@ -215,7 +215,7 @@ impl<'s> Access<'s> {
             AnyId::DocumentId(id) => state
                 .documents
                 .get(&id)
-                .is_some_and(|document| self.can_read(document.record)),
+                .is_some_and(|document| self.can_read(document.subject)),
             // The outbox is the host's delivery queue: admins and the system only.
             AnyId::EffectId(_) => false,
             // Users, departments, pipelines, stages and field definitions are shared reference data.

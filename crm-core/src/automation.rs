@@ -563,9 +563,20 @@ pub(crate) fn act(
             }
         }
         Action::AssignOwner(assign) => {
-            let record = focus.ok_or_else(|| no_record("assign_owner"))?;
+            let focus = focus.ok_or_else(|| no_record("assign_owner"))?;
+            let records = if assign.records.is_empty() {
+                vec![focus]
+            } else {
+                assign
+                    .records
+                    .iter()
+                    .map(|kind| linked(state, focus, *kind))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
             let (owner, mut events) = resolve_one(ctx, &assign.to, subject)?;
-            events.extend(ownership::assign_owner(ctx, record, owner)?);
+            for record in records {
+                events.extend(ownership::assign_owner(ctx, record, owner)?);
+            }
             Ok(("assign_owner", events))
         }
         Action::Notify(notify) => {
@@ -609,7 +620,7 @@ pub(crate) fn act(
             let effect = Effect {
                 id: ctx.next_id(),
                 at: ctx.now,
-                record: Some(subject),
+                subject: Some(subject),
                 body: EffectBody::Webhook {
                     url: hook.url.clone(),
                     name: hook.name.clone().unwrap_or_else(|| rule.key.clone()),
@@ -626,6 +637,40 @@ const DEFAULT_ESCALATION: &str = "Needs attention ({{ trigger.type }}): \
 {% if task %}task \"{{ task.title }}\" for {{ assignee.name }}{% if task.due %}, due {{ task.due | local }}{% endif %}\
 {% elif deal %}deal \"{{ deal.title }}\" in {{ deal.stage_name }}, owner {{ owner.name }}\
 {% else %}{{ record.kind }} {{ record.id }}{% endif %}";
+
+/// The record of `kind` that `focus` is or links to (a deal's contact, a contact's company).
+fn linked(state: &State, focus: AnyId, kind: RecordKind) -> Result<AnyId, CrmError> {
+    let deal = match focus {
+        AnyId::DealId(id) => state.deals.get(&id),
+        _ => None,
+    };
+    let contact = match focus {
+        AnyId::ContactId(id) => Some(id),
+        _ => deal.and_then(|d| d.fields.contact),
+    };
+    let found: Option<AnyId> = match kind {
+        RecordKind::Deal => deal.map(|d| d.id.into()),
+        RecordKind::Contact => contact.map(AnyId::from),
+        RecordKind::Company => match focus {
+            AnyId::CompanyId(id) => Some(id.into()),
+            _ => deal
+                .and_then(|d| d.fields.company)
+                .or_else(|| {
+                    contact
+                        .and_then(|c| state.contacts.get(&c))
+                        .and_then(|c| c.fields.company)
+                })
+                .map(AnyId::from),
+        },
+        RecordKind::Task => None,
+    };
+    found.ok_or_else(|| {
+        CrmError::validation(
+            "records",
+            format!("{focus} has no linked {}", validate::json_name(&kind)),
+        )
+    })
+}
 
 fn focus_deal(focus: Option<AnyId>) -> Result<DealId, CrmError> {
     match focus {
@@ -664,7 +709,10 @@ fn owner_of(state: &State, record: AnyId) -> Option<UserId> {
                 .and_then(|link| owner_of(state, link))
                 .or(Some(t.assignee))
         }),
-        AnyId::ActivityId(id) => state.activities.get(&id).and_then(|a| owner_of(state, a.link)),
+        AnyId::ActivityId(id) => state
+            .activities
+            .get(&id)
+            .and_then(|a| owner_of(state, a.link)),
         _ => None,
     }
 }
@@ -755,9 +803,11 @@ fn resolve_many(
             .ok_or_else(|| CrmError::validation("assignee", format!("{subject} has no owner")))
     };
     let assignee = || match subject {
-        AnyId::TaskId(id) => state.tasks.get(&id).map(|t| t.assignee).ok_or_else(|| {
-            CrmError::not_found("task", id)
-        }),
+        AnyId::TaskId(id) => state
+            .tasks
+            .get(&id)
+            .map(|t| t.assignee)
+            .ok_or_else(|| CrmError::not_found("task", id)),
         other => Err(CrmError::validation(
             "assignee",
             format!("{other} is not a task, so it has no assignee"),

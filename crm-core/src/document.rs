@@ -73,7 +73,8 @@ pub struct Document {
     pub template: String,
     /// The template's version (the journal position of its definition).
     pub template_version: u64,
-    pub record: AnyId,
+    /// The record it was rendered for (not `record`, which tags records in `get` results).
+    pub subject: AnyId,
     /// The journal position of the data it was rendered from; replaying to it and
     /// rendering the same template version gives the same text.
     pub data_seq: u64,
@@ -248,7 +249,7 @@ pub(crate) fn render_for(
         id: ctx.next_id(),
         template: template.key.clone(),
         template_version: template.version,
-        record,
+        subject: record,
         data_seq: ctx.state.last_seq,
         format: template.format,
         content,
@@ -258,7 +259,7 @@ pub(crate) fn render_for(
     let effect = Effect {
         id: ctx.next_id::<EffectId>(),
         at: ctx.now,
-        record: Some(record),
+        subject: Some(record),
         body: EffectBody::Document {
             document: document.id,
             template: document.template.clone(),

@@ -768,7 +768,7 @@ impl<J: Journal> Crm<J> {
         let then = fold_journal(&self.journal, document.data_seq)?;
         let data = context::for_record(
             &then,
-            document.record,
+            document.subject,
             document.rendered_at,
             serde_json::Value::Null,
         );

@@ -256,14 +256,14 @@ impl Event {
             Event::ActivityLogged { activity } => vec![activity.id.into(), activity.link],
             Event::OwnerAssigned { record, .. } => vec![*record],
             Event::RecordsReassigned { records, .. } => records.clone(),
-            Event::DocumentRendered { document } => vec![document.id.into(), document.record],
+            Event::DocumentRendered { document } => vec![document.id.into(), document.subject],
             Event::LineItemsSet { deal, .. }
             | Event::PaymentRecorded { deal, .. }
             | Event::DealPaid { deal, .. }
             | Event::StageSlaBreached { deal, .. } => vec![(*deal).into()],
             Event::TaskOverdue { id, .. } => vec![(*id).into()],
             Event::RecordIdle { record, .. } => vec![*record],
-            Event::EffectQueued { effect } => effect.record.into_iter().collect(),
+            Event::EffectQueued { effect } => effect.subject.into_iter().collect(),
             Event::RulesEvaluated { subject, .. } => vec![*subject],
             Event::RulesDefined { .. }
             | Event::CalendarSet { .. }

@@ -22,9 +22,9 @@ pub struct Effect {
     pub id: EffectId,
     /// When it was queued (for a rule, the trigger's time).
     pub at: DateTime<Utc>,
-    /// The record it is about.
+    /// The record it is about (not `record`, which tags records in `get` results).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub record: Option<AnyId>,
+    pub subject: Option<AnyId>,
     #[serde(flatten)]
     pub body: EffectBody,
 }
@@ -106,7 +106,7 @@ pub(crate) fn notifications(
             effect: Effect {
                 id: ctx.next_id(),
                 at: ctx.now,
-                record,
+                subject: record,
                 body: EffectBody::Notification {
                     to: *to,
                     email: ctx.state.users.get(to).and_then(|u| u.email.clone()),

@@ -304,6 +304,10 @@ pub struct SetField {
 #[serde(deny_unknown_fields)]
 pub struct AssignOwner {
     pub to: Assignee,
+    /// Which records get the owner: the trigger's record by default; `deal`, `contact`
+    /// and `company` name the records linked to it (e.g. a lead's deal and contact).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordKind>,
 }
 
 /// How a notification reaches its recipient; the host delivers it.

@@ -110,12 +110,21 @@ impl State {
         }
         let mut records = envelope.event.records();
         // Work on a task also belongs on the timeline of the record the task is about.
-        if let Event::TaskCompleted { id, .. }
-        | Event::TaskCancelled { id, .. }
-        | Event::TaskReassigned { id, .. } = &envelope.event
-        {
-            records.extend(self.tasks.get(id).and_then(|task| task.link));
-        }
+        let task = match &envelope.event {
+            Event::TaskCompleted { id, .. }
+            | Event::TaskCancelled { id, .. }
+            | Event::TaskReassigned { id, .. }
+            | Event::TaskOverdue { id, .. } => Some(*id),
+            Event::RulesEvaluated {
+                subject: AnyId::TaskId(id),
+                ..
+            } => Some(*id),
+            _ => None,
+        };
+        records.extend(
+            task.and_then(|id| self.tasks.get(&id))
+                .and_then(|task| task.link),
+        );
         for record in &records {
             self.timelines
                 .entry(*record)
