@@ -145,14 +145,13 @@ fn money_filter(value: minijinja::Value) -> Result<String, minijinja::Error> {
             "money expects {amount, currency}",
         )
     };
+    if value.is_undefined() || value.is_none() {
+        return Ok(String::new());
+    }
     let amount = value.get_attr("amount").map_err(|_| bad())?;
     let currency = value.get_attr("currency").map_err(|_| bad())?;
     let (Some(amount), Some(currency)) = (amount.as_str(), currency.as_str()) else {
-        return if value.is_undefined() || value.is_none() {
-            Ok(String::new())
-        } else {
-            Err(bad())
-        };
+        return Err(bad());
     };
     let amount = Decimal::from_str(amount).map_err(|_| bad())?;
     let currency = Currency::from_str(currency).map_err(|_| bad())?;
