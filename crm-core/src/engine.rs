@@ -353,16 +353,17 @@ impl<J: Journal> Crm<J> {
                     rule: None,
                 };
                 let keys: Vec<String> = fired.iter().map(|r| r.key.clone()).collect();
+                let subject = fact.subject(&self.state);
                 if depth >= max_depth && !fired.is_empty() {
                     let stop = Event::CascadeStopped {
                         trigger,
+                        subject,
                         depth,
                         rules: keys,
                     };
                     self.record(batch, stop, &diagnostic, depth + 1);
                     continue;
                 }
-                let subject = fact.subject(&self.state);
                 let evaluated = Event::RulesEvaluated {
                     trigger,
                     on,

@@ -192,6 +192,7 @@ pub enum Event {
     /// Rules that would have fired beyond the cascade depth limit, and did not.
     CascadeStopped {
         trigger: u64,
+        subject: AnyId,
         depth: u32,
         rules: Vec<String>,
     },
@@ -264,13 +265,14 @@ impl Event {
             Event::TaskOverdue { id, .. } => vec![(*id).into()],
             Event::RecordIdle { record, .. } => vec![*record],
             Event::EffectQueued { effect } => effect.subject.into_iter().collect(),
-            Event::RulesEvaluated { subject, .. } => vec![*subject],
+            Event::RulesEvaluated { subject, .. } | Event::CascadeStopped { subject, .. } => {
+                vec![*subject]
+            }
             Event::RulesDefined { .. }
             | Event::CalendarSet { .. }
             | Event::TemplateDefined { .. }
             | Event::EffectsAcknowledged { .. }
             | Event::RuleFailed { .. }
-            | Event::CascadeStopped { .. }
             | Event::RoundRobinAdvanced { .. } => Vec::new(),
         }
     }

@@ -118,6 +118,10 @@ impl State {
             Event::RulesEvaluated {
                 subject: AnyId::TaskId(id),
                 ..
+            }
+            | Event::CascadeStopped {
+                subject: AnyId::TaskId(id),
+                ..
             } => Some(*id),
             _ => None,
         };
