@@ -58,10 +58,7 @@ pub fn client_stats(state: &State, contact: ContactId) -> ClientStats {
     let average_bill = match (totals.len(), totals.iter().next()) {
         (1, Some((currency, total))) => {
             let billed = visits.iter().filter(|(_, a)| a.is_some()).count() as i64;
-            Some(Money::new(
-                (total / Decimal::from(billed)).round_dp(currency.minor_units()),
-                *currency,
-            ))
+            Some(Money::new(total / Decimal::from(billed), *currency).in_minor_units())
         }
         _ => None,
     };
@@ -70,7 +67,11 @@ pub fn client_stats(state: &State, contact: ContactId) -> ClientStats {
     let days_between_visits = match (first_visit, last_visit) {
         (Some(first), Some(last)) if count > 1 => {
             let seconds = Decimal::from((last - first).num_seconds());
-            Some((seconds / Decimal::from(86_400 * (count as i64 - 1))).round_dp(1))
+            Some(
+                (seconds / Decimal::from(86_400 * (count as i64 - 1)))
+                    .round_dp(1)
+                    .normalize(),
+            )
         }
         _ => None,
     };

@@ -103,6 +103,15 @@ impl Money {
         self.currency
     }
 
+    /// Rounded (half to even) and written with exactly the currency's minor units:
+    /// `25.0 EUR` → `25.00 EUR`, `1500.4 JPY` → `1500 JPY`.
+    pub fn in_minor_units(&self) -> Money {
+        let units = self.currency.minor_units();
+        let mut amount = self.amount.round_dp(units);
+        amount.rescale(units);
+        Money::new(amount, self.currency)
+    }
+
     pub fn is_negative(&self) -> bool {
         self.amount.is_sign_negative() && !self.amount.is_zero()
     }

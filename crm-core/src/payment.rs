@@ -133,11 +133,7 @@ pub(crate) fn set_line_items(ctx: &mut Ctx<'_>, input: &LineItems) -> Result<Vec
                     item.quantity, item.discount_percent
                 ),
             })?;
-        let total = item.unit_price.checked_mul(factor)?;
-        let total = Money::new(
-            total.amount().round_dp(total.currency().minor_units()),
-            total.currency(),
-        );
+        let total = item.unit_price.checked_mul(factor)?.in_minor_units();
         items.push(LineItem {
             product,
             quantity: item.quantity.normalize(),
