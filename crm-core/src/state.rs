@@ -123,6 +123,10 @@ impl State {
                 subject: AnyId::TaskId(id),
                 ..
             } => Some(*id),
+            Event::EffectQueued { effect } => match effect.subject {
+                Some(AnyId::TaskId(id)) => Some(id),
+                _ => None,
+            },
             _ => None,
         };
         records.extend(
