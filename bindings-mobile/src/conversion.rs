@@ -27,6 +27,18 @@ pub(crate) fn instant(now: SystemTime) -> Result<DateTime<Utc>, CrmError> {
         .ok_or_else(|| CoreError::validation("now", "is outside the representable range").into())
 }
 
+/// An engine time as the platform's instant (the inverse of [`instant`]).
+pub(crate) fn system_time(at: DateTime<Utc>) -> SystemTime {
+    // `timestamp` is floored, so the sub-second part is always added.
+    let seconds = std::time::Duration::from_secs(at.timestamp().unsigned_abs());
+    let nanos = std::time::Duration::from_nanos(at.timestamp_subsec_nanos().into());
+    if at.timestamp() >= 0 {
+        SystemTime::UNIX_EPOCH + seconds + nanos
+    } else {
+        SystemTime::UNIX_EPOCH - seconds + nanos
+    }
+}
+
 /// An actor or ID from its string form; the core's error names the kind and the value.
 pub(crate) fn parse<T: std::str::FromStr<Err = CoreError>>(text: &str) -> Result<T, CrmError> {
     text.parse().ffi()

@@ -46,36 +46,45 @@ impl Crm {
     }
 }
 
-fn options(default_region: Option<String>) -> crm_core::CrmOptions {
+fn options(default_region: Option<String>, max_cascade_depth: Option<u32>) -> crm_core::CrmOptions {
     crm_core::CrmOptions {
         default_region,
-        ..Default::default()
+        max_cascade_depth,
     }
 }
 
 #[uniffi::export]
 impl Crm {
     /// An empty engine. `replica_id` (0..2^53-1) is chosen by the app, unique per device.
-    #[uniffi::constructor(default(default_region = None))]
-    pub fn new(replica_id: u64, default_region: Option<String>) -> Result<Arc<Self>, CrmError> {
-        let engine =
-            crm_core::Crm::new(ReplicaId::new(replica_id).ffi()?, options(default_region)).ffi()?;
+    /// `max_cascade_depth` bounds chains of rules setting each other off (default 8).
+    #[uniffi::constructor(default(default_region = None, max_cascade_depth = None))]
+    pub fn new(
+        replica_id: u64,
+        default_region: Option<String>,
+        max_cascade_depth: Option<u32>,
+    ) -> Result<Arc<Self>, CrmError> {
+        let engine = crm_core::Crm::new(
+            ReplicaId::new(replica_id).ffi()?,
+            options(default_region, max_cascade_depth),
+        )
+        .ffi()?;
         Ok(Arc::new(Self {
             inner: Mutex::new(engine),
         }))
     }
 
     /// Rebuilds an engine from events exported with `events_json`.
-    #[uniffi::constructor(default(default_region = None))]
+    #[uniffi::constructor(default(default_region = None, max_cascade_depth = None))]
     pub fn replay(
         replica_id: u64,
         events_json: String,
         default_region: Option<String>,
+        max_cascade_depth: Option<u32>,
     ) -> Result<Arc<Self>, CrmError> {
         let events: Vec<EventEnvelope> = conversion::parse_json("events", &events_json)?;
         let engine = crm_core::Crm::replay(
             ReplicaId::new(replica_id).ffi()?,
-            options(default_region),
+            options(default_region, max_cascade_depth),
             events,
         )
         .ffi()?;
@@ -114,6 +123,33 @@ impl Crm {
 
     pub fn last_seq(&self) -> u64 {
         self.engine().state().last_seq
+    }
+
+    /// Fires every timer due by `now` (overdue tasks, SLAs, idle records) and the rules
+    /// they set off; the outcome as JSON.
+    pub fn tick(&self, now: SystemTime) -> Result<String, CrmError> {
+        let outcome = self.engine().tick(conversion::instant(now)?).ffi()?;
+        conversion::write_json(&outcome)
+    }
+
+    /// When the engine next needs a `tick`, or null when nothing is scheduled.
+    pub fn next_wakeup(&self) -> Option<SystemTime> {
+        self.engine().next_wakeup().map(conversion::system_time)
+    }
+
+    /// Effects not yet acknowledged, as a JSON array: deliver them, then `ack` their IDs.
+    pub fn drain_outbox_json(&self) -> Result<String, CrmError> {
+        conversion::write_json(&self.engine().drain_outbox())
+    }
+
+    /// Marks effects delivered (acknowledging twice is harmless); the outcome as JSON.
+    pub fn ack(&self, now: SystemTime, ids: Vec<String>) -> Result<String, CrmError> {
+        let ids = ids
+            .iter()
+            .map(|id| conversion::parse::<crm_core::EffectId>(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let outcome = self.engine().ack(conversion::instant(now)?, &ids).ffi()?;
+        conversion::write_json(&outcome)
     }
 
     /// Creates a contact; returns its ID.

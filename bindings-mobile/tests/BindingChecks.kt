@@ -22,6 +22,27 @@ private fun createdId(outcomeJson: String): String =
     com.google.gson.JsonParser.parseString(outcomeJson).asJsonObject["created"].asString
 
 fun bindingChecks(): List<Check> = listOf(
+    Check("rules, timers and the outbox") {
+        val shop = Shop()
+        val rules = """{"type":"define_rules","rules":[
+            {"key":"call","when":{"type":"record_created","record":"contact"},
+             "then":[{"type":"create_task","title":"Call {{ contact.name }}","kind":"call","due_in":"15m"}]},
+            {"key":"late","when":{"type":"task_overdue"},"then":[{"type":"notify","to":"assignee","text":"Late: {{ task.title }}"}]}]}"""
+        shop.crm.executeJson(shop.admin, NOW.toString(), rules)
+        shop.crm.createContact(shop.manager, NOW, NewContact("Anna"))
+        expectEqual(NOW.plusSeconds(900), shop.crm.nextWakeup())
+        val fired = com.google.gson.JsonParser.parseString(shop.crm.tick(NOW.plusSeconds(3600))).asJsonObject
+        expectEqual(
+            listOf("task_overdue", "rules_evaluated", "effect_queued"),
+            fired["events"].asJsonArray.map { it.asJsonObject["event"].asJsonObject["type"].asString },
+        )
+        val effects = com.google.gson.JsonParser.parseString(shop.crm.drainOutboxJson()).asJsonArray
+        expectEqual("Late: Call Anna", effects[0].asJsonObject["text"].asString)
+        shop.crm.ack(NOW, listOf(effects[0].asJsonObject["id"].asString))
+        expectEqual("[]", shop.crm.drainOutboxJson())
+        expectEqual(null, shop.crm.nextWakeup())
+        expectThrows<CrmException.Validation> { shop.crm.ack(NOW, listOf("not-an-id")) }
+    },
     Check("a deal moves through the pipeline with exact amounts") {
         val shop = Shop()
         val contact = shop.crm.createContact(shop.manager, NOW, NewContact("Petra", phones = listOf("030 1234567")))

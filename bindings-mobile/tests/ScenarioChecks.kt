@@ -46,7 +46,8 @@ private fun runScenario(file: File) {
     val scenario = JsonParser.parseString(file.readText()).asJsonObject
     val region = scenario["options"].asJsonObject["default_region"]?.asString
     // The raw JSON entry points, so every language sends the same bytes to the core.
-    val crm = Crm(scenario["replica"].asLong.toULong(), region)
+    val depth = scenario["options"].asJsonObject["max_cascade_depth"]?.asInt?.toUInt()
+    val crm = Crm(scenario["replica"].asLong.toULong(), region, depth)
     var now = ""
     scenario["steps"].asJsonArray.forEachIndexed { index, element ->
         val step = element.asJsonObject

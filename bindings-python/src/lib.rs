@@ -73,14 +73,40 @@ impl Engine {
     /// Events with `seq >= from_seq`, as a JSON array.
     fn events_json(&self, py: Python<'_>, from_seq: u64) -> PyResult<String> {
         let events = self.crm.events_since(from_seq).into_py_result(py)?;
-        serde_json::to_string(&events).map_err(|err| {
+        json(py, &events)
+    }
+
+    /// Fires every timer due by `now`; the outcome as JSON.
+    fn tick(&mut self, py: Python<'_>, now: &str) -> PyResult<String> {
+        let now = crm_core::parse_now(now).into_py_result(py)?;
+        let outcome = self.crm.tick(now).into_py_result(py)?;
+        json(py, &outcome)
+    }
+
+    /// When the engine next needs a tick (RFC 3339), or None.
+    fn next_wakeup(&self) -> Option<String> {
+        self.crm.next_wakeup().map(|at| at.to_rfc3339())
+    }
+
+    /// Every effect not yet acknowledged, as a JSON array.
+    fn drain_outbox(&self, py: Python<'_>) -> PyResult<String> {
+        json(py, &self.crm.drain_outbox())
+    }
+
+    /// Marks effects delivered (IDs as a JSON array); the outcome as JSON.
+    fn ack(&mut self, py: Python<'_>, now: &str, ids_json: &str) -> PyResult<String> {
+        let now = crm_core::parse_now(now).into_py_result(py)?;
+        let ids: Vec<crm_core::EffectId> = serde_json::from_str(ids_json).map_err(|err| {
             to_py(
                 py,
-                crm_core::CrmError::Storage {
+                crm_core::CrmError::Malformed {
+                    path: "ids".into(),
                     reason: err.to_string(),
                 },
             )
-        })
+        })?;
+        let outcome = self.crm.ack(now, &ids).into_py_result(py)?;
+        json(py, &outcome)
     }
 
     #[getter]
@@ -92,6 +118,17 @@ impl Engine {
     fn last_seq(&self) -> u64 {
         self.crm.state().last_seq
     }
+}
+
+fn json<T: serde::Serialize + ?Sized>(py: Python<'_>, value: &T) -> PyResult<String> {
+    serde_json::to_string(value).map_err(|err| {
+        to_py(
+            py,
+            crm_core::CrmError::Storage {
+                reason: err.to_string(),
+            },
+        )
+    })
 }
 
 #[pymodule]

@@ -83,3 +83,35 @@ def test_exported_events_replay_to_the_same_answers(shop: tuple[Crm, str, str, s
     assert events[0]["at"] == NOW
     copy = Crm.replay(3, events, default_region="DE")
     assert copy.list_deals(manager, NOW) == crm.list_deals(manager, NOW)
+
+
+def test_rules_timers_and_the_outbox(shop: tuple[Crm, str, str, str]) -> None:
+    crm, admin, manager, _ = shop
+    crm.define_rules(
+        admin,
+        NOW,
+        [
+            {
+                "key": "call-new-contact",
+                "when": {"type": "record_created", "record": "contact"},
+                "then": [{"type": "create_task", "title": "Call {{ contact.name }}", "kind": "call", "due_in": "15m"}],
+            },
+            {"key": "late", "when": {"type": "task_overdue"}, "then": [{"type": "notify", "to": "assignee", "text": "Late: {{ task.title }}"}]},
+        ],
+    )
+    contact = crm.create_contact(manager, NOW, "Anna")
+    wakeup = crm.next_wakeup()
+    assert wakeup == NOW + timedelta(minutes=15)
+    assert crm.tick(NOW + timedelta(minutes=10))["events"] == []
+    fired = crm.tick(NOW + timedelta(hours=1))
+    assert [e["event"]["type"] for e in fired["events"]] == ["task_overdue", "rules_evaluated", "effect_queued"]
+    effects = crm.drain_outbox()
+    assert [(e["kind"], e["to"], e["text"]) for e in effects] == [("notification", manager, "Late: Call Anna")]
+    assert crm.ack(NOW, [effects[0]["id"]])["events"][0]["event"]["type"] == "effects_acknowledged"
+    assert crm.drain_outbox() == []
+    assert crm.ack(NOW, [effects[0]["id"]])["events"] == []
+    explained = crm.explain(manager, NOW, contact)
+    assert [entry["on"] for entry in explained] == ["record_created", "task_overdue"]
+    with pytest.raises(crm_core.MalformedError, match=r"rules\[0\]\.then\[0\]\.due_in"):
+        crm.define_rules(admin, NOW, [{"key": "x", "when": {"type": "deal_won"}, "then": [{"type": "create_task", "title": "x", "due_in": "soon"}]}])
+    assert crm.next_wakeup() is None

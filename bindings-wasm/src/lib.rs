@@ -23,14 +23,19 @@ export type Actor = string;
 /** A Date or an RFC 3339 string with an offset. */
 export type Now = Date | string;
 export interface Money { amount: string; currency: string }
-export interface CrmOptions { default_region?: string }
+export interface CrmOptions { default_region?: string; max_cascade_depth?: number }
 /** Any command: `{ type: "create_contact", ... }` (docs/schema.md). */
 export interface Command { type: string; [field: string]: unknown }
 /** Any query: `{ type: "list_deals", ... }` (docs/schema.md). */
 export interface Query { type: string; [field: string]: unknown }
 export interface EventEnvelope {
   v: number; seq: number; replica: number; at: string; actor: Actor; command: string;
-  caused_by?: number; event: { type: string; [field: string]: unknown };
+  caused_by?: number; rule?: string; event: { type: string; [field: string]: unknown };
+}
+/** Something for the host to deliver; `id` is its idempotency key (docs/rules.md). */
+export interface Effect {
+  id: string; at: string; subject?: string; kind: "notification" | "webhook" | "document";
+  [field: string]: unknown;
 }
 export interface Outcome { created?: string; events: EventEnvelope[] }
 export interface NewContact {
@@ -143,6 +148,41 @@ impl JsCrm {
     pub fn events(&self, since: Option<f64>) -> Result<JsValue, JsValue> {
         let since = since.map_or(Ok(1), |since| conversion::whole_number("since", since))?;
         to_js(&self.crm.events_since(since).into_js()?)
+    }
+
+    /// Fires every timer due by `now` (overdue tasks, SLAs, idle records) and the rules
+    /// they set off.
+    #[wasm_bindgen(unchecked_return_type = "Outcome")]
+    pub fn tick(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let now = crm_core::parse_now(&now_text(&now)?).into_js()?;
+        to_js(&self.crm.tick(now).into_js()?)
+    }
+
+    /// When the engine next needs a `tick` (an ISO string), or `undefined`.
+    #[wasm_bindgen(js_name = nextWakeup)]
+    pub fn next_wakeup(&self) -> Option<String> {
+        self.crm.next_wakeup().map(|at| at.to_rfc3339())
+    }
+
+    /// Effects not yet acknowledged: deliver them, then `ack` their IDs.
+    #[wasm_bindgen(js_name = drainOutbox, unchecked_return_type = "Effect[]")]
+    pub fn drain_outbox(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.crm.drain_outbox())
+    }
+
+    /// Marks effects delivered; acknowledging one twice is harmless.
+    #[wasm_bindgen(unchecked_return_type = "Outcome")]
+    pub fn ack(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] ids: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let now = crm_core::parse_now(&now_text(&now)?).into_js()?;
+        let ids: Vec<crm_core::EffectId> = from_js("ids", &ids)?;
+        to_js(&self.crm.ack(now, &ids).into_js()?)
     }
 
     #[wasm_bindgen(getter, js_name = lastSeq)]

@@ -71,3 +71,33 @@ test("exported events replay to the same state", () => {
   assert.deepEqual(copy.listDeals(manager), crm.listDeals(manager));
   assert.deepEqual(crm.events(crm.lastSeq).length, 1);
 });
+
+test("rules, timers and the outbox", () => {
+  const { crm, admin, manager } = shop();
+  crm.execute(admin, NOW, {
+    type: "define_rules",
+    rules: [
+      { key: "call", when: { type: "record_created", record: "contact" },
+        then: [{ type: "create_task", title: "Call {{ contact.name }}", kind: "call", due_in: "15m" }] },
+      { key: "late", when: { type: "task_overdue" }, then: [{ type: "notify", to: "assignee", text: "Late: {{ task.title }}" }] },
+    ],
+  });
+  const contact = crm.createContact(manager, NOW, { name: "Anna" });
+  assert.equal(crm.nextWakeup(), "2026-11-27T09:15:00+00:00");
+  assert.deepEqual(crm.tick(new Date("2026-11-27T09:10:00Z")).events, []);
+  const fired = crm.tick("2026-11-27T10:00:00Z");
+  assert.deepEqual(fired.events.map((e) => e.event.type), ["task_overdue", "rules_evaluated", "effect_queued"]);
+  assert.equal(fired.events[2].rule, "late");
+  const effects = crm.drainOutbox();
+  assert.deepEqual(effects.map((e) => [e.kind, e.to, e.text]), [["notification", manager, "Late: Call Anna"]]);
+  assert.equal(crm.ack(NOW, [effects[0].id]).events[0].event.type, "effects_acknowledged");
+  assert.deepEqual(crm.drainOutbox(), []);
+  assert.deepEqual(crm.ack(NOW, [effects[0].id]).events, []);
+  const explained = crm.query(manager, NOW, { type: "explain", id: contact });
+  assert.deepEqual(explained.map((e) => e.on), ["record_created", "task_overdue"]);
+  assert.equal(crm.nextWakeup(), undefined);
+  assert.throws(
+    () => crm.execute(admin, NOW, { type: "define_rules", rules: [{ key: "x", when: { type: "deal_won" }, then: [{ type: "create_task", title: "x", due_in: "soon" }] }] }),
+    (err) => err.code === "malformed" && /rules\[0\]\.then\[0\]\.due_in/.test(err.message),
+  );
+});

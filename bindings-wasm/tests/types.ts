@@ -1,9 +1,9 @@
 // Type-checked with `tsc --noEmit --strict` against the generated declarations:
 // fails when a declaration goes missing or no longer fits how the API is used.
-import { Crm, type CrmError, type Deal, type EventEnvelope, type NewDeal, type Outcome } from "../pkg/node/crm_core.js";
+import { Crm, type CrmError, type Deal, type Effect, type EventEnvelope, type NewDeal, type Outcome } from "../pkg/node/crm_core.js";
 
 const crm: Crm = new Crm(1);
-const withOptions: Crm = new Crm(2, { default_region: "DE" });
+const withOptions: Crm = new Crm(2, { default_region: "DE", max_cascade_depth: 4 });
 const now = new Date();
 
 const outcome: Outcome = crm.execute("system", now, { type: "create_user", name: "Olga", role: "admin" });
@@ -25,10 +25,15 @@ const since: EventEnvelope[] = crm.events(3);
 const copy: Crm = Crm.replay(1, events, { default_region: "DE" });
 const seq: number = copy.lastSeq;
 const text: string = crm.queryJson("usr-1-1", "2026-11-27T09:00:00Z", '{"type":"list_deals"}');
+const ticked: Outcome = crm.tick(now);
+const wakeup: string | undefined = crm.nextWakeup();
+const pending: Effect[] = crm.drainOutbox();
+const acked: Outcome = crm.ack(now, pending.map((effect) => effect.id));
+const rule: string | undefined = ticked.events[0]?.rule;
 
 function handle(err: unknown): string {
   const crmError = err as CrmError;
   return `${crmError.name} ${crmError.code} ${crmError.message}`;
 }
 
-export { admin, all, firstAmount, handle, seq, since, text, withOptions };
+export { acked, admin, all, firstAmount, handle, rule, seq, since, text, wakeup, withOptions };

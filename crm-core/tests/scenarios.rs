@@ -1,5 +1,5 @@
 //! Runs the shared scenario files in `tests/scenarios/` through the JSON entry points,
-//! exactly as the Python, JavaScript and Kotlin runners do (see docs/scenarios.md).
+//! exactly as the Python, JavaScript and Kotlin runners do (see tests/scenarios/README.md).
 
 use std::path::PathBuf;
 

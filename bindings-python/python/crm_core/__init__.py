@@ -59,8 +59,11 @@ def _drop_none(fields: Mapping[str, Any]) -> dict[str, Any]:
 class Crm:
     """One CRM engine (in-memory journal). Not thread-safe: use one per thread."""
 
-    def __init__(self, replica_id: int, *, default_region: Optional[str] = None) -> None:
-        self._engine = _native.Engine(replica_id, to_json(_drop_none({"default_region": default_region})))
+    def __init__(
+        self, replica_id: int, *, default_region: Optional[str] = None, max_cascade_depth: Optional[int] = None
+    ) -> None:
+        options = {"default_region": default_region, "max_cascade_depth": max_cascade_depth}
+        self._engine = _native.Engine(replica_id, to_json(_drop_none(options)))
 
     @classmethod
     def replay(
@@ -95,6 +98,37 @@ class Crm:
         """The journal from ``since`` on, for export and persistence by the host."""
         events: list[dict[str, Any]] = from_json(self._engine.events_json(since))
         return events
+
+    # Time and the outbox: the host ticks when told to and delivers effects.
+
+    def tick(self, now: datetime) -> dict[str, Any]:
+        """Fires every timer due by ``now`` (overdue tasks, SLAs, idle records) and the rules they set off."""
+        result: dict[str, Any] = from_json(self._engine.tick(now_text(now)))
+        return result
+
+    def next_wakeup(self) -> Optional[datetime]:
+        """When the engine next needs :meth:`tick` (None when nothing is scheduled)."""
+        text = self._engine.next_wakeup()
+        return None if text is None else datetime.fromisoformat(text)
+
+    def drain_outbox(self) -> list[dict[str, Any]]:
+        """Effects not yet acknowledged; deliver them, then :meth:`ack` their IDs (idempotency keys)."""
+        effects: list[dict[str, Any]] = from_json(self._engine.drain_outbox())
+        return effects
+
+    def ack(self, now: datetime, ids: Sequence[str]) -> dict[str, Any]:
+        """Marks effects delivered; acknowledging one twice is harmless."""
+        result: dict[str, Any] = from_json(self._engine.ack(now_text(now), to_json(list(ids))))
+        return result
+
+    def define_rules(self, actor: str, now: datetime, rules: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Replaces the automation rules (docs/rules.md)."""
+        return self.execute(actor, now, {"type": "define_rules", "rules": list(rules)})
+
+    def explain(self, actor: str, now: datetime, id: str) -> list[dict[str, Any]]:
+        """Which rules each event of a record set off, which did not and why."""
+        result: list[dict[str, Any]] = self.query(actor, now, {"type": "explain", "id": id})
+        return result
 
     # Typed helpers for the everyday commands.
 
