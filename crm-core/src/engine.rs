@@ -690,14 +690,7 @@ impl<J: Journal> Crm<J> {
                         at: envelope.at,
                         on: on.clone(),
                         event: trigger_event.map(|e| event_type(&e.event)),
-                        fired: fired
-                            .iter()
-                            .map(|rule| Fired {
-                                rule: rule.clone(),
-                                events: Vec::new(),
-                                failed: None,
-                            })
-                            .collect(),
+                        fired: fired.iter().map(|key| Fired::rule(key)).collect(),
                         skipped: skipped.clone(),
                         stopped: false,
                     });
@@ -707,14 +700,7 @@ impl<J: Journal> Crm<J> {
                     at: envelope.at,
                     on: "cascade_limit".into(),
                     event: None,
-                    fired: rules
-                        .iter()
-                        .map(|rule| Fired {
-                            rule: rule.clone(),
-                            events: Vec::new(),
-                            failed: None,
-                        })
-                        .collect(),
+                    fired: rules.iter().map(|key| Fired::rule(key)).collect(),
                     skipped: Vec::new(),
                     stopped: true,
                 }),
@@ -809,6 +795,17 @@ pub struct Fired {
     /// Why an action failed, if one did (later actions did not run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<String>,
+}
+
+impl Fired {
+    /// A rule, before its events are attached.
+    fn rule(key: &str) -> Fired {
+        Fired {
+            rule: key.to_string(),
+            events: Vec::new(),
+            failed: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -80,15 +80,7 @@ pub(crate) fn read<T: DeserializeOwned>(twin: &str, text: &str) -> Result<T, Crm
     } else {
         "command"
     };
-    if text.len() > validate::MAX_JSON_BYTES {
-        return Err(CrmError::too_large(
-            what,
-            validate::MAX_JSON_BYTES,
-            text.len(),
-        ));
-    }
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|err| CrmError::malformed(what, err.to_string()))?;
+    let value = parse_text(what, text)?;
     let serde_json::Value::Object(mut fields) = value else {
         return Err(CrmError::malformed(
             what,
@@ -123,15 +115,7 @@ pub(crate) fn read<T: DeserializeOwned>(twin: &str, text: &str) -> Result<T, Crm
 /// Reads a plain JSON document (not a tagged command) whose errors name their path,
 /// e.g. a rule set read on its own: `rules[3].then[0].due_in: expected duration …`.
 pub(crate) fn read_document<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, CrmError> {
-    if text.len() > validate::MAX_JSON_BYTES {
-        return Err(CrmError::too_large(
-            what,
-            validate::MAX_JSON_BYTES,
-            text.len(),
-        ));
-    }
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|err| CrmError::malformed(what, err.to_string()))?;
+    let value = parse_text(what, text)?;
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = path_below("", &err.path().to_string());
         let (path, reason) = unmark(&path, err.into_inner().to_string());
@@ -144,6 +128,18 @@ pub(crate) fn read_document<T: DeserializeOwned>(what: &str, text: &str) -> Resu
             reason,
         )
     })
+}
+
+/// JSON text as a value, refusing absurd sizes before parsing.
+fn parse_text(what: &str, text: &str) -> Result<serde_json::Value, CrmError> {
+    if text.len() > validate::MAX_JSON_BYTES {
+        return Err(CrmError::too_large(
+            what,
+            validate::MAX_JSON_BYTES,
+            text.len(),
+        ));
+    }
+    serde_json::from_str(text).map_err(|err| CrmError::malformed(what, err.to_string()))
 }
 
 /// Marks a nested error's path inside its message, since serde errors carry only text;
