@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::activity::{ActivityKind, Direction};
@@ -30,9 +30,11 @@ use crate::task::NewTask;
 use crate::user::Role;
 use crate::{company, contact, deal, ownership, task, validate};
 
-/// Something an event states that a rule can react to.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Fact {
+/// Something an event states that a rule can react to. Stored in `rule_scheduled`
+/// events, so a delayed rule acts on exactly what happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fact {
     Created(AnyId),
     StageEntered {
         deal: DealId,
@@ -69,6 +71,11 @@ pub(crate) enum Fact {
         rule: String,
         record: AnyId,
     },
+    /// The wait of a delayed rule is over: the fact it waited on, for that rule only.
+    Delayed {
+        rule: String,
+        fact: Box<Fact>,
+    },
 }
 
 impl Fact {
@@ -88,6 +95,7 @@ impl Fact {
             Fact::Inbound(_) => "inbound",
             Fact::SlaBreached { .. } => "stage_sla_breached",
             Fact::Idle { .. } => "idle",
+            Fact::Delayed { fact, .. } => fact.name(),
         }
     }
 
@@ -109,11 +117,17 @@ impl Fact {
                 .activities
                 .get(id)
                 .map_or((*id).into(), |activity| activity.link),
+            Fact::Delayed { fact, .. } => fact.subject(state),
         }
     }
 
     /// What the rule context shows as `trigger`.
     fn describe(&self, state: &State) -> Value {
+        if let Fact::Delayed { fact, .. } = self {
+            let mut value = fact.describe(state);
+            value["delayed"] = json!(true);
+            return value;
+        }
         let stage_name = |id: &StageId| {
             state
                 .stages
@@ -224,6 +238,10 @@ pub(crate) fn facts(before: &State, event: &Event) -> Vec<Fact> {
         Event::RecordIdle { rule, record, .. } => vec![Fact::Idle {
             rule: rule.clone(),
             record: *record,
+        }],
+        Event::RuleDue { rule, fact, .. } => vec![Fact::Delayed {
+            rule: rule.clone(),
+            fact: Box::new(fact.clone()),
         }],
         _ => Vec::new(),
     }
@@ -354,6 +372,7 @@ pub(crate) fn triggered(state: &State, rule: &Rule, fact: &Fact) -> bool {
         (Trigger::DealRotting(_) | Trigger::ContactInactive(_), Fact::Idle { rule: key, .. }) => {
             *key == rule.key
         }
+        (_, Fact::Delayed { rule: key, fact }) => *key == rule.key && triggered(state, rule, fact),
         _ => false,
     }
 }

@@ -14,7 +14,7 @@ use crate::custom_field::FieldDefinition;
 use crate::deal::Deal;
 use crate::error::CrmError;
 use crate::event::{Event, EventEnvelope, SkippedRule, SCHEMA_VERSION};
-use crate::id::{AnyId, DocumentId, EffectId, ReplicaId, StageId};
+use crate::id::{AnyId, DocumentId, EffectId, ReplicaId};
 use crate::journal::{Journal, MemoryJournal};
 use crate::outbox::{Acknowledgement, Effect};
 use crate::pipeline::Pipeline;
@@ -290,7 +290,10 @@ impl<J: Journal> Crm<J> {
             else {
                 break;
             };
-            let event = timer_event(&self.state, at, &timer);
+            let Some(event) = timer_event(&self.state, at, &timer) else {
+                self.state.timers.clear(&timer);
+                continue;
+            };
             let origin = Origin {
                 actor: Actor::System,
                 at,
@@ -329,7 +332,14 @@ impl<J: Journal> Crm<J> {
                 let data = automation::context_for(&self.state, &fact, at);
                 let mut fired = Vec::new();
                 let mut skipped = Vec::new();
+                let mut waiting = Vec::new();
+                let delayed_fact = matches!(fact, automation::Fact::Delayed { .. });
                 for rule in &candidates {
+                    if rule.enabled && rule.delay.is_some() && !delayed_fact {
+                        // Its condition is checked when the wait is over.
+                        waiting.push(rule);
+                        continue;
+                    }
                     let verdict = if rule.enabled {
                         rule.condition
                             .as_ref()
@@ -369,9 +379,34 @@ impl<J: Journal> Crm<J> {
                     on,
                     subject,
                     fired: keys,
+                    scheduled: waiting.iter().map(|r| r.key.clone()).collect(),
                     skipped,
                 };
                 self.record(batch, evaluated, &diagnostic, depth + 1);
+                for rule in waiting {
+                    let span = rule.delay.unwrap_or_default();
+                    let origin = Origin {
+                        rule: Some(rule.key.clone()),
+                        ..diagnostic.clone()
+                    };
+                    let event = match self.state.calendar.add_working(at, span) {
+                        Ok(due) => Event::RuleScheduled {
+                            rule: rule.key.clone(),
+                            trigger,
+                            subject,
+                            fact: fact.clone(),
+                            due,
+                        },
+                        Err(err) => Event::RuleFailed {
+                            rule: rule.key.clone(),
+                            trigger,
+                            action: 0,
+                            code: err.code().to_string(),
+                            reason: err.to_string(),
+                        },
+                    };
+                    self.record(batch, event, &origin, depth + 1);
+                }
                 for rule in fired {
                     self.run_rule(batch, rule, &fact, &data, trigger, at, depth + 1)?;
                 }
@@ -682,6 +717,7 @@ impl<J: Journal> Crm<J> {
                     on,
                     fired,
                     skipped,
+                    scheduled,
                     ..
                 } => {
                     let trigger_event = self.journal.get(*trigger)?;
@@ -692,6 +728,7 @@ impl<J: Journal> Crm<J> {
                         event: trigger_event.map(|e| event_type(&e.event)),
                         fired: fired.iter().map(|key| Fired::rule(key)).collect(),
                         skipped: skipped.clone(),
+                        scheduled: scheduled.clone(),
                         stopped: false,
                     });
                 }
@@ -702,6 +739,7 @@ impl<J: Journal> Crm<J> {
                     event: None,
                     fired: rules.iter().map(|key| Fired::rule(key)).collect(),
                     skipped: Vec::new(),
+                    scheduled: Vec::new(),
                     stopped: true,
                 }),
                 _ => {}
@@ -782,6 +820,9 @@ pub struct Explanation {
     pub event: Option<String>,
     pub fired: Vec<Fired>,
     pub skipped: Vec<SkippedRule>,
+    /// Delayed rules that started waiting here; they show again when the wait is over.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scheduled: Vec<String>,
     /// True when the cascade limit stopped these rules from running.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
@@ -830,6 +871,7 @@ fn event_type(event: &Event) -> String {
 }
 
 /// Who, when and why, for the events being recorded.
+#[derive(Clone)]
 struct Origin {
     actor: Actor,
     at: DateTime<Utc>,
@@ -845,31 +887,35 @@ struct Batch {
     pending: VecDeque<(usize, u32, Vec<automation::Fact>)>,
 }
 
-/// The event a due timer stands for.
-fn timer_event(state: &State, at: DateTime<Utc>, timer: &Timer) -> Event {
-    match timer {
+/// The event a due timer stands for (none for a timer whose record is gone, which
+/// only a hand-edited journal could cause).
+fn timer_event(state: &State, at: DateTime<Utc>, timer: &Timer) -> Option<Event> {
+    Some(match timer {
         Timer::TaskDue(id) => Event::TaskOverdue { id: *id, due: at },
         Timer::StageSla(deal) => Event::StageSlaBreached {
             deal: *deal,
-            stage: state
-                .deals
-                .get(deal)
-                .map_or_else(|| StageId::new(deal.replica(), 0), |d| d.stage),
+            stage: state.deals.get(deal)?.stage,
             deadline: at,
         },
-        Timer::Idle { rule, record } => {
-            let since = match record {
+        Timer::Idle { rule, record } => Event::RecordIdle {
+            rule: rule.clone(),
+            record: *record,
+            since: match record {
                 AnyId::DealId(id) => timer::deal_since(state, *id),
                 AnyId::ContactId(id) => timer::contact_since(state, *id),
                 _ => None,
-            };
-            Event::RecordIdle {
-                rule: rule.clone(),
-                record: *record,
-                since: since.unwrap_or(at),
+            }?,
+        },
+        Timer::Delayed(seq) => {
+            let scheduled = state.scheduled.get(seq)?;
+            Event::RuleDue {
+                rule: scheduled.rule.clone(),
+                scheduled: *seq,
+                subject: scheduled.subject,
+                fact: scheduled.fact.clone(),
             }
         }
-    }
+    })
 }
 
 /// The state after the journal's events up to `until`, checking their order.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::Actor;
 use crate::activity::Activity;
+use crate::automation::Fact;
 use crate::calendar::Calendar;
 use crate::company::{Company, CompanyFields};
 use crate::contact::{Contact, ContactFields};
@@ -178,6 +179,9 @@ pub enum Event {
         on: String,
         subject: AnyId,
         fired: Vec<String>,
+        /// Delayed rules that start waiting (their condition is checked when it ends).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        scheduled: Vec<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         skipped: Vec<SkippedRule>,
     },
@@ -195,6 +199,22 @@ pub enum Event {
         subject: AnyId,
         depth: u32,
         rules: Vec<String>,
+    },
+    /// A delayed rule's wait began; at `due` its condition is checked and it acts.
+    RuleScheduled {
+        rule: String,
+        trigger: u64,
+        subject: AnyId,
+        fact: Fact,
+        due: DateTime<Utc>,
+    },
+    /// A delayed rule's wait is over (recorded at its due time; `scheduled` is the
+    /// journal position of its `rule_scheduled`).
+    RuleDue {
+        rule: String,
+        scheduled: u64,
+        subject: AnyId,
+        fact: Fact,
     },
     /// The round-robin pool's cursor: `user` got the last assignment.
     RoundRobinAdvanced {
@@ -265,9 +285,10 @@ impl Event {
             Event::TaskOverdue { id, .. } => vec![(*id).into()],
             Event::RecordIdle { record, .. } => vec![*record],
             Event::EffectQueued { effect } => effect.subject.into_iter().collect(),
-            Event::RulesEvaluated { subject, .. } | Event::CascadeStopped { subject, .. } => {
-                vec![*subject]
-            }
+            Event::RulesEvaluated { subject, .. }
+            | Event::CascadeStopped { subject, .. }
+            | Event::RuleScheduled { subject, .. }
+            | Event::RuleDue { subject, .. } => vec![*subject],
             Event::RulesDefined { .. }
             | Event::CalendarSet { .. }
             | Event::TemplateDefined { .. }

@@ -41,6 +41,7 @@ pub mod validate;
 
 pub use access::Actor;
 pub use activity::{Activity, ActivityKind, Direction, NewActivity};
+pub use automation::Fact;
 pub use calendar::{Calendar, Span};
 pub use command::{
     Command, DealMove, OwnerAssignment, OwnerHandover, Target, TaskCancellation, TaskReassignment,

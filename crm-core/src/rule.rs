@@ -46,7 +46,12 @@ pub struct Rule {
     pub enabled: bool,
     /// What sets the rule off.
     pub when: Trigger,
-    /// What must also hold (on the record, its linked records, the trigger).
+    /// Wait this long (working time) after the trigger, then check `if` and act —
+    /// "if the deal is still in Pricing a day later, remind the head".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Span>,
+    /// What must also hold (on the record, its linked records, the trigger); with a
+    /// `delay`, checked when the wait is over.
     #[serde(default, rename = "if", skip_serializing_if = "Option::is_none")]
     pub condition: Option<Condition>,
     /// What to do, in order; the first failing action stops the rule.

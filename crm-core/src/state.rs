@@ -22,7 +22,7 @@ use crate::outbox::Effect;
 use crate::pipeline::Pipeline;
 use crate::rule::Rule;
 use crate::task::{Task, TaskStatus};
-use crate::timer::{self, Timers};
+use crate::timer::{self, ScheduledRule, Timers};
 use crate::user::{Department, User};
 
 /// Everything the CRM knows, plus the indexes that keep access checks and timelines fast.
@@ -64,6 +64,8 @@ pub struct State {
     pub sla_breached: BTreeMap<DealId, usize>,
     /// For each idle rule: the quiet spell (its start) each record already fired for.
     pub idle_fired: BTreeMap<String, BTreeMap<AnyId, DateTime<Utc>>>,
+    /// Delayed rules waiting for their time, by the position of their `rule_scheduled`.
+    pub scheduled: BTreeMap<u64, ScheduledRule>,
     /// Scheduled wake-ups, derived from everything above (rebuilt, not stored).
     #[serde(skip)]
     pub timers: Timers,
@@ -368,6 +370,27 @@ impl State {
                 for id in ids {
                     self.outbox.remove(id);
                 }
+            }
+            Event::RuleScheduled {
+                rule,
+                trigger,
+                subject,
+                fact,
+                due,
+            } => {
+                self.timers.delay(envelope.seq, Some(*due));
+                let scheduled = ScheduledRule {
+                    rule: rule.clone(),
+                    trigger: *trigger,
+                    subject: *subject,
+                    fact: fact.clone(),
+                    due: *due,
+                };
+                self.scheduled.insert(envelope.seq, scheduled);
+            }
+            Event::RuleDue { scheduled, .. } => {
+                self.timers.delay(*scheduled, None);
+                self.scheduled.remove(scheduled);
             }
             Event::RoundRobinAdvanced { pool, user } => {
                 self.round_robin.insert(pool.clone(), *user);

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
+use crate::automation::Fact;
 use crate::calendar::Span;
 use crate::deal::DealStatus;
 use crate::id::{AnyId, ContactId, DealId, TaskId};
@@ -22,6 +24,18 @@ pub enum Timer {
     StageSla(DealId),
     /// A record has been quiet for as long as an idle rule waits.
     Idle { rule: String, record: AnyId },
+    /// A delayed rule's wait ends (the journal position of its `rule_scheduled`).
+    Delayed(u64),
+}
+
+/// A delayed rule waiting for its time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledRule {
+    pub rule: String,
+    pub trigger: u64,
+    pub subject: AnyId,
+    pub fact: Fact,
+    pub due: DateTime<Utc>,
 }
 
 /// The pending timers, soonest first.
@@ -58,6 +72,16 @@ impl Timers {
         }
     }
 
+    /// Drops a timer that has nothing left to fire.
+    pub(crate) fn clear(&mut self, timer: &Timer) {
+        self.set(timer.clone(), None);
+    }
+
+    /// Sets or clears a delayed rule's timer.
+    pub(crate) fn delay(&mut self, scheduled: u64, due: Option<DateTime<Utc>>) {
+        self.set(Timer::Delayed(scheduled), due);
+    }
+
     /// Drops every timer of `record` (before recomputing them).
     fn clear_idle(&mut self, record: AnyId, keep: &BTreeSet<String>) {
         let stale: Vec<Timer> = self
@@ -86,6 +110,14 @@ pub(crate) fn refresh_all(state: &mut State) {
     }
     for id in contacts {
         refresh(state, id.into());
+    }
+    let delayed: Vec<(u64, DateTime<Utc>)> = state
+        .scheduled
+        .iter()
+        .map(|(seq, scheduled)| (*seq, scheduled.due))
+        .collect();
+    for (seq, due) in delayed {
+        state.timers.delay(seq, Some(due));
     }
 }
 

@@ -2,7 +2,7 @@
 //! (examples/window_shop/setup.json): (a) the same timeline gives byte-identical
 //! events on every run, (b) ticking every few minutes or once at the end gives the
 //! same state, journal and outbox, (c) no trigger sets off a rule twice, no task
-//! goes overdue twice, no quiet spell fires twice — and replay equals the live state.
+//! goes overdue twice, no quiet spell or delayed rule fires twice — and replay equals the live state.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,16 +17,23 @@ fn start() -> DateTime<Utc> {
     parse_now("2026-11-27T06:00:00Z").unwrap()
 }
 
-/// The window shop, configured, with a rotting rule added so idle timers run too.
+/// The window shop, configured, with a rotting and a delayed rule added so idle and
+/// delay timers run too.
 fn shop() -> Crm {
     let mut crm = Crm::new(ReplicaId::new(1).unwrap(), CrmOptions::default()).unwrap();
     let config: Value = serde_json::from_str(SETUP).unwrap();
     for step in config["setup"].as_array().unwrap() {
         let mut command = step["command"].clone();
         if command["type"] == "define_rules" {
-            command["rules"].as_array_mut().unwrap().push(json!({
+            let rules = command["rules"].as_array_mut().unwrap();
+            rules.push(json!({
                 "key": "rotting", "when": {"type": "deal_rotting", "after": "2d"},
                 "then": [{"type": "notify", "to": "owner", "text": "{{ deal.title }} is quiet"}]
+            }));
+            rules.push(json!({
+                "key": "still-clarifying", "when": {"type": "stage_entered", "stage": "Clarify"},
+                "delay": "3h", "if": {"field": "deal.stage_name", "eq": "Clarify"},
+                "then": [{"type": "escalate", "text": "{{ deal.title }} is still being clarified"}]
             }));
         }
         let command: Command = command.to_string().parse().unwrap();
@@ -209,14 +216,16 @@ proptest! {
         let mut fired: BTreeMap<(u64, String), usize> = BTreeMap::new();
         let mut overdue = BTreeSet::new();
         let mut idle = BTreeSet::new();
+        let mut due = BTreeSet::new();
         for envelope in &events {
             match &envelope.event {
-                Event::RulesEvaluated { trigger, fired: rules, .. } => {
-                    for rule in rules {
+                Event::RulesEvaluated { trigger, fired: rules, scheduled, .. } => {
+                    for rule in rules.iter().chain(scheduled) {
                         *fired.entry((*trigger, rule.clone())).or_default() += 1;
                     }
                 }
                 Event::TaskOverdue { id, .. } => prop_assert!(overdue.insert(*id), "{id} overdue twice"),
+                Event::RuleDue { scheduled, .. } => prop_assert!(due.insert(*scheduled), "delay {scheduled} fired twice"),
                 Event::RecordIdle { rule, record, since } => {
                     prop_assert!(idle.insert((rule.clone(), *record, *since)), "{rule} fired twice for {record}");
                 }
@@ -226,7 +235,7 @@ proptest! {
         prop_assert!(fired.values().all(|count| *count == 1), "{fired:?}");
         for envelope in events.iter().filter(|e| e.rule.is_some()) {
             let key = (envelope.caused_by.unwrap_or(0), envelope.rule.clone().unwrap_or_default());
-            prop_assert!(fired.contains_key(&key), "seq {} names {key:?}, which did not fire", envelope.seq);
+            prop_assert!(fired.contains_key(&key), "seq {} names {key:?}, which was not set off", envelope.seq);
         }
         prop_assert!(crm.next_wakeup().is_none_or(|at| at > end), "a timer due by {end} did not fire");
     }
@@ -235,10 +244,24 @@ proptest! {
 #[test]
 fn the_window_shop_rules_react_in_this_harness() {
     // Guards the properties against passing vacuously: a web request must set rules off.
-    let (crm, _) = run(&[(0, Op::WebRequest)], None);
+    let (crm, _) = run(
+        &[
+            (0, Op::WebRequest),
+            (10, Op::MoveDeal { deal: 0, stage: 1 }),
+        ],
+        None,
+    );
     let events = crm.events_since(1).unwrap();
     let kinds: Vec<&str> = events.iter().filter_map(|e| e.rule.as_deref()).collect();
     assert!(kinds.contains(&"assign-web-lead"), "{kinds:?}");
     assert!(kinds.contains(&"escalate-late-call"), "{kinds:?}");
+    let delayed = events
+        .iter()
+        .filter(|e| e.rule.as_deref() == Some("still-clarifying"));
+    assert_eq!(
+        delayed.count(),
+        2,
+        "scheduled, then the escalation when the wait is over"
+    );
     assert!(!crm.drain_outbox().is_empty());
 }
