@@ -18,7 +18,7 @@ use crate::context;
 use crate::deal::{DealPatch, DealStatus};
 use crate::document::{self, Format};
 use crate::error::CrmError;
-use crate::event::Event;
+use crate::event::{Event, SkippedRule};
 use crate::id::{ActivityId, AnyId, DealId, StageId, TaskId, UserId};
 use crate::money::Money;
 use crate::outbox::{self, Effect, EffectBody};
@@ -390,6 +390,43 @@ fn record_kind(id: AnyId) -> Option<RecordKind> {
 /// The context a fact's rules see.
 pub(crate) fn context_for(state: &State, fact: &Fact, at: chrono::DateTime<chrono::Utc>) -> Value {
     context::for_record(state, fact.subject(state), at, fact.describe(state))
+}
+
+/// What the rules a fact set off do now: fire, wait (delayed rules, whose condition is
+/// checked when the wait is over), or nothing, with the reason.
+pub(crate) struct Verdicts<'r> {
+    pub fired: Vec<&'r Rule>,
+    pub waiting: Vec<&'r Rule>,
+    pub skipped: Vec<SkippedRule>,
+}
+
+/// Sorts `candidates` (rules whose trigger matched `fact`) by their verdicts on `data`.
+pub(crate) fn judge<'r>(candidates: &'r [Rule], fact: &Fact, data: &Value) -> Verdicts<'r> {
+    let mut verdicts = Verdicts {
+        fired: Vec::new(),
+        waiting: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let wait_is_over = matches!(fact, Fact::Delayed { .. });
+    for rule in candidates {
+        if rule.enabled && rule.delay.is_some() && !wait_is_over {
+            verdicts.waiting.push(rule);
+            continue;
+        }
+        let verdict = if rule.enabled {
+            rule.condition.as_ref().map_or(Ok(()), |c| check(c, data))
+        } else {
+            Err("the rule is disabled".to_string())
+        };
+        match verdict {
+            Ok(()) => verdicts.fired.push(rule),
+            Err(reason) => verdicts.skipped.push(SkippedRule {
+                rule: rule.key.clone(),
+                reason,
+            }),
+        }
+    }
+    verdicts
 }
 
 /// `Ok` when the condition holds, or the reason it does not.

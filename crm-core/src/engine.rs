@@ -330,31 +330,11 @@ impl<J: Journal> Crm<J> {
                 };
                 let on = first.when.kind().to_string();
                 let data = automation::context_for(&self.state, &fact, at);
-                let mut fired = Vec::new();
-                let mut skipped = Vec::new();
-                let mut waiting = Vec::new();
-                let delayed_fact = matches!(fact, automation::Fact::Delayed { .. });
-                for rule in &candidates {
-                    if rule.enabled && rule.delay.is_some() && !delayed_fact {
-                        // Its condition is checked when the wait is over.
-                        waiting.push(rule);
-                        continue;
-                    }
-                    let verdict = if rule.enabled {
-                        rule.condition
-                            .as_ref()
-                            .map_or(Ok(()), |c| automation::check(c, &data))
-                    } else {
-                        Err("the rule is disabled".to_string())
-                    };
-                    match verdict {
-                        Ok(()) => fired.push(rule),
-                        Err(reason) => skipped.push(SkippedRule {
-                            rule: rule.key.clone(),
-                            reason,
-                        }),
-                    }
-                }
+                let automation::Verdicts {
+                    fired,
+                    waiting,
+                    skipped,
+                } = automation::judge(&candidates, &fact, &data);
                 let diagnostic = Origin {
                     actor: Actor::System,
                     at,
@@ -384,28 +364,12 @@ impl<J: Journal> Crm<J> {
                 };
                 self.record(batch, evaluated, &diagnostic, depth + 1);
                 for rule in waiting {
-                    let span = rule.delay.unwrap_or_default();
                     let origin = Origin {
                         rule: Some(rule.key.clone()),
                         ..diagnostic.clone()
                     };
-                    let event = match self.state.calendar.add_working(at, span) {
-                        Ok(due) => Event::RuleScheduled {
-                            rule: rule.key.clone(),
-                            trigger,
-                            subject,
-                            fact: fact.clone(),
-                            due,
-                        },
-                        Err(err) => Event::RuleFailed {
-                            rule: rule.key.clone(),
-                            trigger,
-                            action: 0,
-                            code: err.code().to_string(),
-                            reason: err.to_string(),
-                        },
-                    };
-                    self.record(batch, event, &origin, depth + 1);
+                    let wait = self.schedule(rule, &fact, trigger, subject, at);
+                    self.record(batch, wait, &origin, depth + 1);
                 }
                 for rule in fired {
                     self.run_rule(batch, rule, &fact, &data, trigger, at, depth + 1)?;
@@ -413,6 +377,34 @@ impl<J: Journal> Crm<J> {
             }
         }
         Ok(())
+    }
+
+    /// The start of a delayed rule's wait, or why its due time cannot be computed.
+    fn schedule(
+        &self,
+        rule: &Rule,
+        fact: &automation::Fact,
+        trigger: u64,
+        subject: AnyId,
+        at: DateTime<Utc>,
+    ) -> Event {
+        let span = rule.delay.unwrap_or_default();
+        match self.state.calendar.add_working(at, span) {
+            Ok(due) => Event::RuleScheduled {
+                rule: rule.key.clone(),
+                trigger,
+                subject,
+                fact: fact.clone(),
+                due,
+            },
+            Err(err) => Event::RuleFailed {
+                rule: rule.key.clone(),
+                trigger,
+                action: 0,
+                code: err.code().to_string(),
+                reason: err.to_string(),
+            },
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
