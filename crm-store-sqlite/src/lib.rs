@@ -1,0 +1,206 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+
+use crm_core::{CrmError, EventEnvelope, Journal};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+/// The on-disk format this build writes (the `format` row of the `meta` table).
+pub const FORMAT: u32 = 1;
+
+/// A crm-core journal in one SQLite file: every event a row with its JSON and a CRC32.
+///
+/// Durability: WAL mode with `synchronous = FULL`, so a batch is on disk (WAL fsynced)
+/// before `append` returns and the engine reports success; `NORMAL` would be faster
+/// but may lose the last commits on power failure.
+#[derive(Debug)]
+pub struct SqliteJournal {
+    conn: Connection,
+    last_seq: u64,
+}
+
+impl SqliteJournal {
+    /// Opens (or creates) the journal at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, CrmError> {
+        let path = path.as_ref();
+        let conn = Connection::open(path)
+            .map_err(|err| storage(format!("cannot open {}", path.display()), err))?;
+        Self::prepare(conn)
+    }
+
+    /// A journal in memory (for tests; nothing survives the process).
+    pub fn in_memory() -> Result<Self, CrmError> {
+        let conn = Connection::open_in_memory().map_err(|err| storage("cannot open", err))?;
+        Self::prepare(conn)
+    }
+
+    fn prepare(conn: Connection) -> Result<Self, CrmError> {
+        // A second process may hold the write lock for a moment; wait rather than fail.
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|err| storage("cannot set the busy timeout", err))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|err| storage("cannot switch to WAL", err))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|err| storage("cannot set synchronous = FULL", err))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+             CREATE TABLE IF NOT EXISTS events (
+                 seq INTEGER PRIMARY KEY, v INTEGER NOT NULL, body TEXT NOT NULL, crc INTEGER NOT NULL
+             ) STRICT;",
+        )
+        .map_err(|err| storage("cannot create the tables", err))?;
+        let format: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'format'", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|err| storage("cannot read the format", err))?;
+        match format.as_deref().map(str::parse::<u32>) {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('format', ?1)",
+                    params![FORMAT.to_string()],
+                )
+                .map_err(|err| storage("cannot write the format", err))?;
+            }
+            Some(Ok(found)) if found <= FORMAT => {}
+            Some(other) => {
+                return Err(CrmError::Storage {
+                    reason: format!(
+                        "the file has format {other:?}; this build reads up to {FORMAT}"
+                    ),
+                })
+            }
+        }
+        let mut journal = Self { conn, last_seq: 0 };
+        journal.last_seq = journal.stored_last_seq()?;
+        Ok(journal)
+    }
+
+    fn stored_last_seq(&self) -> Result<u64, CrmError> {
+        let last: i64 = self
+            .conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |row| {
+                row.get(0)
+            })
+            .map_err(|err| storage("cannot read the last sequence number", err))?;
+        u64::try_from(last).map_err(|_| CrmError::Storage {
+            reason: format!("the journal's last sequence number {last} is negative"),
+        })
+    }
+
+    fn decode(seq: i64, body: &str, crc: i64) -> Result<EventEnvelope, CrmError> {
+        let damaged = |why: String| CrmError::Storage {
+            reason: format!("event {seq} is damaged: {why}"),
+        };
+        if i64::from(crc32fast::hash(body.as_bytes())) != crc {
+            return Err(damaged("its checksum does not match".into()));
+        }
+        let envelope: EventEnvelope =
+            serde_json::from_str(body).map_err(|err| damaged(err.to_string()))?;
+        if i64::try_from(envelope.seq).ok() != Some(seq) {
+            return Err(damaged(format!("it says it is event {}", envelope.seq)));
+        }
+        Ok(envelope)
+    }
+}
+
+impl Journal for SqliteJournal {
+    /// Appends the batch in one transaction, after checking that nobody else appended
+    /// since this journal last looked: otherwise `conflict`, and the next read sees
+    /// the other writer's events (the engine reloads; the caller retries).
+    fn append(&mut self, batch: &[EventEnvelope]) -> Result<(), CrmError> {
+        let Some(first) = batch.first() else {
+            return Ok(());
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|err| storage("cannot start a write", err))?;
+        let stored: i64 = tx
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |row| {
+                row.get(0)
+            })
+            .map_err(|err| storage("cannot read the last sequence number", err))?;
+        let stored = u64::try_from(stored).unwrap_or_default();
+        if first.seq != stored + 1 {
+            self.last_seq = stored;
+            return Err(CrmError::conflict(format!(
+                "the journal is at event {stored} but this engine expected {}: another writer appended; reload and retry",
+                first.seq.saturating_sub(1)
+            )));
+        }
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO events (seq, v, body, crc) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(|err| storage("cannot prepare the insert", err))?;
+            for envelope in batch {
+                let body = serde_json::to_string(envelope).map_err(|err| CrmError::Storage {
+                    reason: format!("cannot serialise event {}: {err}", envelope.seq),
+                })?;
+                let crc = i64::from(crc32fast::hash(body.as_bytes()));
+                let seq = i64::try_from(envelope.seq).map_err(|_| CrmError::Storage {
+                    reason: format!("event {} is beyond SQLite's integers", envelope.seq),
+                })?;
+                insert
+                    .execute(params![seq, envelope.v, body, crc])
+                    .map_err(|err| storage(format!("cannot write event {seq}"), err))?;
+            }
+        }
+        tx.commit()
+            .map_err(|err| storage("cannot commit the batch", err))?;
+        self.last_seq = batch.last().map_or(self.last_seq, |e| e.seq);
+        Ok(())
+    }
+
+    fn read_from(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError> {
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
+        let mut select = self
+            .conn
+            .prepare_cached("SELECT seq, body, crc FROM events WHERE seq >= ?1 ORDER BY seq")
+            .map_err(|err| storage("cannot prepare the read", err))?;
+        let rows = select
+            .query_map(params![from], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(|err| storage("cannot read events", err))?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (seq, body, crc) = row.map_err(|err| storage("cannot read an event", err))?;
+            events.push(Self::decode(seq, &body, crc)?);
+        }
+        Ok(events)
+    }
+
+    fn get(&self, seq: u64) -> Result<Option<EventEnvelope>, CrmError> {
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(None);
+        };
+        let row: Option<(String, i64)> = self
+            .conn
+            .prepare_cached("SELECT body, crc FROM events WHERE seq = ?1")
+            .and_then(|mut select| {
+                select
+                    .query_row(params![seq], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()
+            })
+            .map_err(|err| storage(format!("cannot read event {seq}"), err))?;
+        row.map(|(body, crc)| Self::decode(seq, &body, crc))
+            .transpose()
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+}
+
+fn storage(what: impl std::fmt::Display, err: rusqlite::Error) -> CrmError {
+    CrmError::Storage {
+        reason: format!("{what}: {err}"),
+    }
+}

@@ -1,0 +1,166 @@
+//! The SQLite journal against real files: reopening, concurrent engines, damage.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crm_core::*;
+use crm_store_sqlite::SqliteJournal;
+
+/// A fresh file path under the system temp dir, removed (with WAL and SHM) on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "crm-store-test-{}-{}.sqlite",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        TempFile(std::env::temp_dir().join(name))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+const NOW: &str = "2026-11-27T09:00:00Z";
+
+fn open(file: &TempFile, replica: u64) -> Crm<SqliteJournal> {
+    let journal = SqliteJournal::open(&file.0).unwrap();
+    Crm::open(
+        ReplicaId::new(replica).unwrap(),
+        CrmOptions::default(),
+        journal,
+    )
+    .unwrap()
+}
+
+fn setup(crm: &mut Crm<SqliteJournal>) {
+    for command in [
+        r#"{"type": "create_user", "name": "Olga", "role": "admin"}"#,
+        r#"{"type": "create_user", "name": "Ivan", "role": "manager"}"#,
+        r#"{"type": "create_pipeline", "name": "Windows", "stages": [{"name": "New"}, {"name": "Done", "kind": "won"}]}"#,
+        r#"{"type": "define_rules", "rules": [{"key": "call", "when": {"type": "record_created", "record": "contact"},
+            "then": [{"type": "create_task", "title": "Call {{ contact.name }}", "kind": "call", "due_in": "15m"}]}]}"#,
+    ] {
+        let actor = if command.contains("Olga") {
+            "system"
+        } else {
+            "usr-1-1"
+        };
+        crm.execute_json(actor, NOW, command).unwrap();
+    }
+}
+
+#[test]
+fn a_reopened_file_has_every_event_and_the_same_state() {
+    let file = TempFile::new();
+    let (events, state) = {
+        let mut crm = open(&file, 1);
+        setup(&mut crm);
+        crm.execute_json(
+            "usr-1-2",
+            NOW,
+            r#"{"type": "create_contact", "name": "Anna"}"#,
+        )
+        .unwrap();
+        crm.tick(parse_now("2026-11-27T10:00:00Z").unwrap())
+            .unwrap();
+        (crm.events_since(1).unwrap(), crm.state().clone())
+    };
+    assert!(events
+        .iter()
+        .any(|e| matches!(e.event, Event::TaskOverdue { .. })));
+    let reopened = open(&file, 1);
+    assert_eq!(reopened.events_since(1).unwrap(), events);
+    assert_eq!(reopened.state(), &state);
+    assert_eq!(reopened.journal().last_seq(), events.len() as u64);
+}
+
+#[test]
+fn two_engines_on_one_file_never_interleave_silently() {
+    let file = TempFile::new();
+    let mut first = open(&file, 1);
+    setup(&mut first);
+    let mut second = open(&file, 2);
+    first
+        .execute_json(
+            "usr-1-2",
+            NOW,
+            r#"{"type": "create_contact", "name": "From the first"}"#,
+        )
+        .unwrap();
+    let command = r#"{"type": "create_contact", "name": "From the second"}"#;
+    let err = second.execute_json("usr-1-2", NOW, command).unwrap_err();
+    assert_eq!(err.code(), "conflict", "{err}");
+    // The loser has reloaded: a retry lands after the winner's events.
+    second.execute_json("usr-1-2", NOW, command).unwrap();
+    let err = first
+        .execute_json(
+            "usr-1-2",
+            NOW,
+            r#"{"type": "create_contact", "name": "Again"}"#,
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "conflict");
+    let reopened = open(&file, 3);
+    let names: Vec<&str> = reopened
+        .state()
+        .contacts
+        .values()
+        .map(|c| c.fields.name.as_str())
+        .collect();
+    assert_eq!(names, ["From the first", "From the second"]);
+    let seqs: Vec<u64> = reopened
+        .events_since(1)
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    assert_eq!(reopened.state(), second.state());
+}
+
+#[test]
+fn a_damaged_record_is_reported_by_its_sequence_number() {
+    let file = TempFile::new();
+    {
+        let mut crm = open(&file, 1);
+        setup(&mut crm);
+    }
+    let raw = rusqlite_connection(&file);
+    raw.execute(
+        "UPDATE events SET body = replace(body, 'Ivan', 'Ivar') WHERE seq = 2",
+        [],
+    )
+    .unwrap();
+    drop(raw);
+    let journal = SqliteJournal::open(&file.0).unwrap();
+    let err = Crm::open(ReplicaId::new(1).unwrap(), CrmOptions::default(), journal).unwrap_err();
+    assert_eq!(err.code(), "storage");
+    assert!(err.to_string().contains("event 2 is damaged"), "{err}");
+}
+
+#[test]
+fn a_file_from_a_newer_build_is_refused() {
+    let file = TempFile::new();
+    drop(SqliteJournal::open(&file.0).unwrap());
+    let raw = rusqlite_connection(&file);
+    raw.execute("UPDATE meta SET value = '99' WHERE key = 'format'", [])
+        .unwrap();
+    drop(raw);
+    let err = SqliteJournal::open(&file.0).unwrap_err();
+    assert_eq!(err.code(), "storage");
+    assert!(err.to_string().contains("reads up to 1"), "{err}");
+}
+
+/// A second, plain connection to the file, to damage it the way a disk or a person might.
+fn rusqlite_connection(file: &TempFile) -> rusqlite::Connection {
+    rusqlite::Connection::open(&file.0).unwrap()
+}
