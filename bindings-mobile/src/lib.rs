@@ -50,6 +50,7 @@ fn options(default_region: Option<String>, max_cascade_depth: Option<u32>) -> cr
     crm_core::CrmOptions {
         default_region,
         max_cascade_depth,
+        ..Default::default()
     }
 }
 

@@ -15,7 +15,7 @@ use crate::deal::Deal;
 use crate::error::CrmError;
 use crate::event::{Event, EventEnvelope, SkippedRule, SCHEMA_VERSION};
 use crate::id::{AnyId, DocumentId, EffectId, ReplicaId};
-use crate::journal::{Journal, MemoryJournal};
+use crate::journal::{Journal, MemoryJournal, Snapshot, SNAPSHOT_VERSION};
 use crate::outbox::{Acknowledgement, Effect};
 use crate::pipeline::Pipeline;
 use crate::query::{
@@ -36,12 +36,18 @@ pub struct CrmOptions {
     /// ISO 3166 country (e.g. `"DE"`) for phone numbers written without a country code.
     /// Default: none, so such numbers are refused rather than guessed.
     pub default_region: Option<String>,
+    /// Write a snapshot every this many events (to journals that keep them), so
+    /// opening replays at most that many. Default 10,000; 0 turns it off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_every: Option<u64>,
     /// How many rule reactions may chain (a rule's event setting off another rule, …)
     /// before the engine stops and records `cascade_stopped`. Default 8.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_cascade_depth: Option<u32>,
 }
 
+/// The default of [`CrmOptions::snapshot_every`].
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
 /// The default of [`CrmOptions::max_cascade_depth`].
 pub const DEFAULT_CASCADE_DEPTH: u32 = 8;
 /// Most timers one call fires; the rest fire on the next call (a guard against rules
@@ -102,6 +108,7 @@ pub struct Crm<J: Journal = MemoryJournal> {
     region: Option<rlibphonenumber::Region>,
     state: State,
     journal: J,
+    warnings: Vec<String>,
 }
 
 impl<J: Journal> std::fmt::Debug for Crm<J> {
@@ -135,20 +142,48 @@ impl Crm<MemoryJournal> {
 }
 
 impl<J: Journal> Crm<J> {
-    /// Opens a CRM over an existing journal, replaying every event in it.
+    /// Opens a CRM over an existing journal: from its latest snapshot if it has a
+    /// usable one, replaying the events after it; otherwise replaying every event. A
+    /// snapshot that cannot be used is skipped and noted in [`Crm::warnings`].
     pub fn open(replica: ReplicaId, options: CrmOptions, journal: J) -> Result<Self, CrmError> {
         let region = options
             .default_region
             .as_deref()
             .map(validate::region)
             .transpose()?;
-        let state = fold_journal(&journal, u64::MAX)?;
+        let mut warnings = Vec::new();
+        let state = match snapshot_state(&journal) {
+            Ok(Some(state)) => fold_onto(state, &journal, u64::MAX)?,
+            Ok(None) => fold_journal(&journal, u64::MAX)?,
+            Err(why) => {
+                warnings.push(format!("snapshot ignored, journal replayed: {why}"));
+                fold_journal(&journal, u64::MAX)?
+            }
+        };
         Ok(Self {
             replica,
             options,
             region,
             state,
             journal,
+            warnings,
+        })
+    }
+
+    /// What opening had to work around (an unusable snapshot, say); empty when nothing.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Writes a snapshot of the current state to the journal (if it keeps them).
+    pub fn snapshot(&mut self) -> Result<(), CrmError> {
+        let state = serde_json::to_string(&self.state).map_err(|err| CrmError::Storage {
+            reason: format!("cannot serialise the state: {err}"),
+        })?;
+        self.journal.save_snapshot(&Snapshot {
+            v: SNAPSHOT_VERSION,
+            seq: self.state.last_seq,
+            state,
         })
     }
 
@@ -220,6 +255,7 @@ impl<J: Journal> Crm<J> {
             self.reload()?;
             return Err(err);
         }
+        self.snapshot_by_policy(batch.envelopes.len() as u64)?;
         Ok(Outcome {
             created,
             events: batch.envelopes,
@@ -236,6 +272,19 @@ impl<J: Journal> Crm<J> {
         self.state.timers.first().map(|(at, _)| at)
     }
 
+    /// Writes a snapshot when the last batch crossed a multiple of `snapshot_every`.
+    fn snapshot_by_policy(&mut self, appended: u64) -> Result<(), CrmError> {
+        let every = self
+            .options
+            .snapshot_every
+            .unwrap_or(DEFAULT_SNAPSHOT_EVERY);
+        let last = self.state.last_seq;
+        if every > 0 && appended > 0 && last / every != (last - appended) / every {
+            self.snapshot()?;
+        }
+        Ok(())
+    }
+
     fn decide(
         &self,
         actor: Actor,
@@ -246,9 +295,13 @@ impl<J: Journal> Crm<J> {
         command::decide(&mut ctx, command)
     }
 
-    /// Rebuilds the state from the journal (after a failure left them apart).
+    /// Rebuilds the state from the journal (after a failure left them apart, or another
+    /// writer appended), from its snapshot when it has a usable one.
     fn reload(&mut self) -> Result<(), CrmError> {
-        self.state = fold_journal(&self.journal, u64::MAX)?;
+        self.state = match snapshot_state(&self.journal) {
+            Ok(Some(state)) => fold_onto(state, &self.journal, u64::MAX)?,
+            _ => fold_journal(&self.journal, u64::MAX)?,
+        };
         Ok(())
     }
 
@@ -912,12 +965,47 @@ fn timer_event(state: &State, at: DateTime<Utc>, timer: &Timer) -> Option<Event>
 
 /// The state after the journal's events up to `until`, checking their order.
 fn fold_journal<J: Journal>(journal: &J, until: u64) -> Result<State, CrmError> {
-    let mut state = State::default();
-    for (index, envelope) in journal.read_from(1)?.iter().enumerate() {
+    fold_onto(State::default(), journal, until)
+}
+
+/// The journal's latest snapshot as a state, `None` without one, or why it is unusable
+/// (another format, unreadable, or ahead of the journal).
+fn snapshot_state<J: Journal>(journal: &J) -> Result<Option<State>, String> {
+    let Some(snapshot) = journal.load_snapshot().map_err(|err| err.to_string())? else {
+        return Ok(None);
+    };
+    if snapshot.v != SNAPSHOT_VERSION {
+        return Err(format!(
+            "it has format {}, this build writes {SNAPSHOT_VERSION}",
+            snapshot.v
+        ));
+    }
+    if snapshot.seq > journal.last_seq() {
+        return Err(format!(
+            "it is at event {} but the journal ends at {}",
+            snapshot.seq,
+            journal.last_seq()
+        ));
+    }
+    let mut state: State = serde_json::from_str(&snapshot.state).map_err(|err| err.to_string())?;
+    if state.last_seq != snapshot.seq {
+        return Err(format!(
+            "it says event {} inside but {} outside",
+            state.last_seq, snapshot.seq
+        ));
+    }
+    state.rebuild_timers();
+    Ok(Some(state))
+}
+
+/// `state` with the journal's events after it, up to `until`, checking their order.
+fn fold_onto<J: Journal>(mut state: State, journal: &J, until: u64) -> Result<State, CrmError> {
+    let start = state.last_seq;
+    for (index, envelope) in journal.read_from(start + 1)?.iter().enumerate() {
         if envelope.seq > until {
             break;
         }
-        let expected = index as u64 + 1;
+        let expected = start + index as u64 + 1;
         if envelope.seq != expected {
             return Err(CrmError::Storage {
                 reason: format!(

@@ -18,7 +18,31 @@ pub trait Journal {
 
     /// The position of the last stored event (0 when empty).
     fn last_seq(&self) -> u64;
+
+    /// The latest stored snapshot, if the journal keeps them (the default keeps none).
+    fn load_snapshot(&self) -> Result<Option<Snapshot>, CrmError> {
+        Ok(None)
+    }
+
+    /// Stores a snapshot (the default discards it: replay from the start is always right).
+    fn save_snapshot(&mut self, _snapshot: &Snapshot) -> Result<(), CrmError> {
+        Ok(())
+    }
 }
+
+/// The state after event `seq`, serialised, so opening replays only what came after.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The snapshot format ([`SNAPSHOT_VERSION`] when written by this build).
+    pub v: u32,
+    /// The journal position the state reflects.
+    pub seq: u64,
+    /// The state as JSON.
+    pub state: String,
+}
+
+/// The snapshot format this build writes; others are ignored (the journal is replayed).
+pub const SNAPSHOT_VERSION: u32 = 1;
 
 /// A journal in memory: for tests, the browser (whose host persists exported events)
 /// and anywhere durability is handled elsewhere.

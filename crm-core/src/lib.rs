@@ -54,6 +54,7 @@ pub use deal::{Deal, DealFields, DealPatch, DealStatus, NewDeal, StageChange};
 pub use document::{Document, Format, NewTemplate, RenderRequest, Template};
 pub use engine::{
     parse_now, Crm, CrmOptions, Explanation, Outcome, Record, Rerendering, DEFAULT_CASCADE_DEPTH,
+    DEFAULT_SNAPSHOT_EVERY,
 };
 pub use error::CrmError;
 pub use event::{Event, EventEnvelope, SCHEMA_VERSION};
@@ -61,7 +62,7 @@ pub use id::{
     ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, DocumentId, EffectId, FieldId,
     PaymentId, PipelineId, ReplicaId, StageId, TaskId, UserId,
 };
-pub use journal::{Journal, MemoryJournal};
+pub use journal::{Journal, MemoryJournal, Snapshot, SNAPSHOT_VERSION};
 pub use money::{Currency, Money};
 pub use outbox::{Acknowledgement, Effect, EffectBody};
 pub use payment::{LineItem, LineItems, NewLineItem, NewPayment, Payment};

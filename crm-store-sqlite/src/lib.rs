@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crm_core::{CrmError, EventEnvelope, Journal};
+use crm_core::{CrmError, EventEnvelope, Journal, Snapshot};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 /// The on-disk format this build writes (the `format` row of the `meta` table).
@@ -46,6 +46,9 @@ impl SqliteJournal {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
              CREATE TABLE IF NOT EXISTS events (
+                 seq INTEGER PRIMARY KEY, v INTEGER NOT NULL, body TEXT NOT NULL, crc INTEGER NOT NULL
+             ) STRICT;
+             CREATE TABLE IF NOT EXISTS snapshots (
                  seq INTEGER PRIMARY KEY, v INTEGER NOT NULL, body TEXT NOT NULL, crc INTEGER NOT NULL
              ) STRICT;",
         )
@@ -196,6 +199,59 @@ impl Journal for SqliteJournal {
 
     fn last_seq(&self) -> u64 {
         self.last_seq
+    }
+
+    /// The newest snapshot; a damaged one is an error, which the engine reports as a
+    /// warning before replaying the journal instead.
+    fn load_snapshot(&self) -> Result<Option<Snapshot>, CrmError> {
+        let row: Option<(i64, u32, String, i64)> = self
+            .conn
+            .query_row(
+                "SELECT seq, v, body, crc FROM snapshots ORDER BY seq DESC LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
+            .optional()
+            .map_err(|err| storage("cannot read the snapshot", err))?;
+        let Some((seq, v, state, crc)) = row else {
+            return Ok(None);
+        };
+        if i64::from(crc32fast::hash(state.as_bytes())) != crc {
+            return Err(CrmError::Storage {
+                reason: format!(
+                    "the snapshot at event {seq} is damaged: its checksum does not match"
+                ),
+            });
+        }
+        Ok(Some(Snapshot {
+            v,
+            seq: u64::try_from(seq).unwrap_or_default(),
+            state,
+        }))
+    }
+
+    /// Stores the snapshot and keeps only it and the one before.
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), CrmError> {
+        let seq = i64::try_from(snapshot.seq).map_err(|_| CrmError::Storage {
+            reason: format!("snapshot at {} is beyond SQLite's integers", snapshot.seq),
+        })?;
+        let crc = i64::from(crc32fast::hash(snapshot.state.as_bytes()));
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|err| storage("cannot start the snapshot", err))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO snapshots (seq, v, body, crc) VALUES (?1, ?2, ?3, ?4)",
+            params![seq, snapshot.v, snapshot.state, crc],
+        )
+        .map_err(|err| storage("cannot write the snapshot", err))?;
+        tx.execute(
+            "DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 2)",
+            [],
+        )
+        .map_err(|err| storage("cannot prune old snapshots", err))?;
+        tx.commit()
+            .map_err(|err| storage("cannot commit the snapshot", err))
     }
 }
 

@@ -164,3 +164,87 @@ fn a_file_from_a_newer_build_is_refused() {
 fn rusqlite_connection(file: &TempFile) -> rusqlite::Connection {
     rusqlite::Connection::open(&file.0).unwrap()
 }
+
+#[test]
+fn opening_from_a_snapshot_equals_replaying_everything() {
+    let file = TempFile::new();
+    let options = CrmOptions {
+        snapshot_every: Some(7),
+        ..CrmOptions::default()
+    };
+    let replica = ReplicaId::new(1).unwrap();
+    let journal = SqliteJournal::open(&file.0).unwrap();
+    let mut crm = Crm::open(replica, options.clone(), journal).unwrap();
+    setup(&mut crm);
+    for n in 0..20 {
+        let command = format!(r#"{{"type": "create_contact", "name": "Client {n}"}}"#);
+        crm.execute_json("usr-1-2", NOW, &command).unwrap();
+    }
+    crm.tick(parse_now("2026-11-30T10:00:00Z").unwrap())
+        .unwrap();
+    drop(crm);
+    // More events with snapshots off, so the latest snapshot has a tail to replay.
+    let no_snapshots = CrmOptions {
+        snapshot_every: Some(0),
+        ..CrmOptions::default()
+    };
+    let mut crm = Crm::open(replica, no_snapshots, SqliteJournal::open(&file.0).unwrap()).unwrap();
+    crm.execute_json(
+        "usr-1-2",
+        NOW,
+        r#"{"type": "create_contact", "name": "After"}"#,
+    )
+    .unwrap();
+    drop(crm);
+    let snapshot = SqliteJournal::open(&file.0)
+        .unwrap()
+        .load_snapshot()
+        .unwrap()
+        .unwrap();
+    let last = SqliteJournal::open(&file.0).unwrap().last_seq();
+    assert!(
+        snapshot.seq > 0 && snapshot.seq < last,
+        "a snapshot mid-journal: {} of {last}",
+        snapshot.seq
+    );
+    let reopened = Crm::open(
+        replica,
+        options.clone(),
+        SqliteJournal::open(&file.0).unwrap(),
+    )
+    .unwrap();
+    assert!(reopened.warnings().is_empty(), "{:?}", reopened.warnings());
+    let replayed = Crm::replay(replica, options, reopened.events_since(1).unwrap()).unwrap();
+    assert_eq!(reopened.state(), replayed.state());
+    assert_eq!(reopened.next_wakeup(), replayed.next_wakeup());
+}
+
+#[test]
+fn a_damaged_snapshot_is_skipped_with_a_warning() {
+    let file = TempFile::new();
+    let replica = ReplicaId::new(1).unwrap();
+    let mut crm = open(&file, 1);
+    setup(&mut crm);
+    crm.snapshot().unwrap();
+    let state = crm.state().clone();
+    drop(crm);
+    let raw = rusqlite_connection(&file);
+    raw.execute(
+        "UPDATE snapshots SET body = replace(body, 'Ivan', 'Ivar')",
+        [],
+    )
+    .unwrap();
+    drop(raw);
+    let reopened = Crm::open(
+        replica,
+        CrmOptions::default(),
+        SqliteJournal::open(&file.0).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reopened.state(), &state);
+    assert!(
+        reopened.warnings()[0].contains("snapshot ignored"),
+        "{:?}",
+        reopened.warnings()
+    );
+}
