@@ -1,0 +1,109 @@
+//! Crash test: a child process executes commands in a loop and is killed with SIGKILL
+//! at pseudo-random moments. After each kill the journal must reopen, hold every
+//! command the child saw acknowledged, and its state must equal a replay.
+//! `CRM_CRASH_RUNS` sets the number of kills (200 by default; more for a long run).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crm_core::{Crm, CrmOptions, Journal, ReplicaId};
+use crm_store_sqlite::SqliteJournal;
+
+fn runs() -> u32 {
+    std::env::var("CRM_CRASH_RUNS")
+        .ok()
+        .and_then(|runs| runs.parse().ok())
+        .unwrap_or(200)
+}
+
+/// A small deterministic generator, so a failing run can be repeated exactly.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+#[test]
+fn every_acknowledged_command_survives_sigkill() {
+    let path: PathBuf =
+        std::env::temp_dir().join(format!("crm-crash-{}.sqlite", std::process::id()));
+    let cleanup = || {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    };
+    cleanup();
+    let mut random = Lcg(0x5eed);
+    let (mut acknowledged, mut kills, mut killed_before_any) = (0u64, 0u32, 0u32);
+    for run in 0..runs() {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_crash_writer"))
+            .arg(&path)
+            .arg("1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the crash writer starts");
+        std::thread::sleep(Duration::from_millis(5 + random.next(75)));
+        child.kill().expect("SIGKILL is delivered");
+        let status = child.wait().expect("the child is reaped");
+        assert!(
+            !status.success(),
+            "run {run}: the child ended by itself: {status:?}"
+        );
+        kills += 1;
+        let mut printed = String::new();
+        child
+            .stdout
+            .take()
+            .map(|mut out| out.read_to_string(&mut printed));
+        let mut errors = String::new();
+        child
+            .stderr
+            .take()
+            .map(|mut err| err.read_to_string(&mut errors));
+        assert!(
+            errors.is_empty() || errors.contains("Killed"),
+            "run {run}: the child failed: {errors}"
+        );
+        let last_acknowledged = printed
+            .lines()
+            .filter_map(|line| line.parse::<u64>().ok())
+            .max();
+        if last_acknowledged.is_none() {
+            killed_before_any += 1;
+        }
+        acknowledged += printed.lines().count() as u64;
+
+        let journal = SqliteJournal::open(&path).unwrap_or_else(|err| panic!("run {run}: {err}"));
+        let crm = Crm::open(ReplicaId::new(1).unwrap(), CrmOptions::default(), journal)
+            .unwrap_or_else(|err| panic!("run {run}: reopening failed: {err}"));
+        let on_disk = crm.journal().last_seq();
+        if let Some(last) = last_acknowledged {
+            assert!(
+                on_disk >= last,
+                "run {run}: event {last} was acknowledged, the journal ends at {on_disk}"
+            );
+        }
+        let events = crm.events_since(1).unwrap();
+        let replayed =
+            Crm::replay(ReplicaId::new(1).unwrap(), CrmOptions::default(), events).unwrap();
+        assert_eq!(
+            crm.state(),
+            replayed.state(),
+            "run {run}: state differs from a replay"
+        );
+    }
+    let on_disk = SqliteJournal::open(&path).unwrap().last_seq();
+    println!(
+        "crash test: {kills} SIGKILLs, {acknowledged} acknowledged commands, {on_disk} events on disk, {killed_before_any} kills before the first acknowledgement of their run"
+    );
+    cleanup();
+}
