@@ -1,10 +1,11 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+use std::io::{BufRead, Write};
 use std::path::Path;
 
 use crm_core::{CrmError, EventEnvelope, Journal, Snapshot};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 /// The on-disk format this build writes (the `format` row of the `meta` table).
 pub const FORMAT: u32 = 1;
@@ -79,6 +80,112 @@ impl SqliteJournal {
         let mut journal = Self { conn, last_seq: 0 };
         journal.last_seq = journal.stored_last_seq()?;
         Ok(journal)
+    }
+
+    /// Copies every intact event of a damaged journal at `damaged`, in order, into a
+    /// new journal at `into`, stopping at the first event that is missing, unreadable
+    /// or fails its checksum (later events cannot be applied without it). The damaged
+    /// file is only read; the report says what was kept and what was not.
+    pub fn recover(
+        damaged: impl AsRef<Path>,
+        into: impl AsRef<Path>,
+    ) -> Result<Recovery, CrmError> {
+        let damaged = damaged.as_ref();
+        let source = Connection::open_with_flags(damaged, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|err| storage(format!("cannot open {}", damaged.display()), err))?;
+        let mut target = SqliteJournal::open(into)?;
+        if target.last_seq() > 0 {
+            return Err(CrmError::conflict(
+                "recovery writes into a new, empty journal; the target already has events",
+            ));
+        }
+        let mut report = Recovery::default();
+        let mut select = source
+            .prepare("SELECT seq, body, crc FROM events ORDER BY seq")
+            .map_err(|err| storage("cannot read the damaged journal", err))?;
+        let mut rows = select
+            .query([])
+            .map_err(|err| storage("cannot read the damaged journal", err))?;
+        let mut batch = Vec::new();
+        loop {
+            let row = match rows.next() {
+                Ok(Some(row)) => row,
+                Ok(None) => break,
+                Err(err) => {
+                    report.problems.push(format!(
+                        "reading stopped after event {}: {err}",
+                        report.kept + batch.len() as u64
+                    ));
+                    break;
+                }
+            };
+            let read = (
+                row.get::<_, i64>(0),
+                row.get::<_, String>(1),
+                row.get::<_, i64>(2),
+            );
+            let (Ok(seq), Ok(body), Ok(crc)) = read else {
+                report.problems.push(format!(
+                    "an unreadable row after event {}",
+                    report.kept + batch.len() as u64
+                ));
+                break;
+            };
+            let expected = report.kept + batch.len() as u64 + 1;
+            if report.problems.is_empty() {
+                match Self::decode(seq, &body, crc) {
+                    Ok(envelope) if envelope.seq == expected => {
+                        batch.push(envelope);
+                        if batch.len() == 1_000 {
+                            target.append(&batch)?;
+                            report.kept += batch.len() as u64;
+                            batch.clear();
+                        }
+                        continue;
+                    }
+                    Ok(envelope) => report.problems.push(format!(
+                        "event {expected} is missing (the next stored is {})",
+                        envelope.seq
+                    )),
+                    Err(err) => report.problems.push(err.to_string()),
+                }
+            } else {
+                report.not_kept += 1;
+            }
+        }
+        target.append(&batch)?;
+        report.kept += batch.len() as u64;
+        Ok(report)
+    }
+
+    /// A consistent copy of the journal (events and snapshots) at `path`, taken with
+    /// SQLite's online backup while the engine keeps working.
+    pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<(), CrmError> {
+        let path = path.as_ref();
+        let mut target = Connection::open(path)
+            .map_err(|err| storage(format!("cannot open {}", path.display()), err))?;
+        let backup = rusqlite::backup::Backup::new(&self.conn, &mut target)
+            .map_err(|err| storage("cannot start the backup", err))?;
+        backup
+            .run_to_completion(256, std::time::Duration::from_millis(5), None)
+            .map_err(|err| storage(format!("cannot back up to {}", path.display()), err))
+    }
+
+    /// Restores a backup made with [`SqliteJournal::backup_to`] to `path` (which must
+    /// not hold a journal with events) and opens it.
+    pub fn restore(backup: impl AsRef<Path>, path: impl AsRef<Path>) -> Result<Self, CrmError> {
+        let source = SqliteJournal::open(backup)?;
+        let existing = SqliteJournal::open(path.as_ref())?;
+        if existing.last_seq() > 0 {
+            return Err(CrmError::conflict(format!(
+                "{} already holds {} events; restore into a new file",
+                path.as_ref().display(),
+                existing.last_seq()
+            )));
+        }
+        drop(existing);
+        source.backup_to(path.as_ref())?;
+        SqliteJournal::open(path)
     }
 
     fn stored_last_seq(&self) -> Result<u64, CrmError> {
@@ -253,6 +360,64 @@ impl Journal for SqliteJournal {
         tx.commit()
             .map_err(|err| storage("cannot commit the snapshot", err))
     }
+}
+
+/// Writes every event of `journal` as JSON Lines (one envelope per line, oldest first):
+/// the migration path to other systems. Returns how many were written.
+pub fn export_jsonl(journal: &impl Journal, mut out: impl Write) -> Result<u64, CrmError> {
+    let events = journal.read_from(1)?;
+    for envelope in &events {
+        let line = serde_json::to_string(envelope).map_err(|err| CrmError::Storage {
+            reason: format!("cannot serialise event {}: {err}", envelope.seq),
+        })?;
+        writeln!(out, "{line}").map_err(|err| CrmError::Storage {
+            reason: format!("cannot write event {}: {err}", envelope.seq),
+        })?;
+    }
+    Ok(events.len() as u64)
+}
+
+/// Appends JSON Lines written by [`export_jsonl`] to `journal`, which must continue
+/// where the lines start (an empty journal for a whole export). All or nothing: a bad
+/// line (named by its number) or a gap in the sequence imports none of them.
+pub fn import_jsonl(input: impl BufRead, journal: &mut impl Journal) -> Result<u64, CrmError> {
+    let mut events = Vec::new();
+    for (index, line) in input.lines().enumerate() {
+        let number = index + 1;
+        let line = line.map_err(|err| CrmError::Storage {
+            reason: format!("cannot read line {number}: {err}"),
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let envelope: EventEnvelope =
+            serde_json::from_str(&line).map_err(|err| CrmError::Malformed {
+                path: format!("line {number}"),
+                reason: err.to_string(),
+            })?;
+        let expected = journal.last_seq() + events.len() as u64 + 1;
+        if envelope.seq != expected {
+            return Err(CrmError::validation(
+                format!("line {number}"),
+                format!("holds event {} where {expected} was expected", envelope.seq),
+            ));
+        }
+        events.push(envelope);
+    }
+    journal.append(&events)?;
+    Ok(events.len() as u64)
+}
+
+/// What [`SqliteJournal::recover`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Events copied, 1..=kept, all intact.
+    pub kept: u64,
+    /// Rows after the first damage that were not copied (they may be intact, but
+    /// cannot be applied without what came before them).
+    pub not_kept: u64,
+    /// What was wrong, in order found; empty when the journal was intact.
+    pub problems: Vec<String>,
 }
 
 fn storage(what: impl std::fmt::Display, err: rusqlite::Error) -> CrmError {

@@ -248,3 +248,53 @@ fn a_damaged_snapshot_is_skipped_with_a_warning() {
         reopened.warnings()
     );
 }
+
+#[test]
+fn an_online_backup_restores_to_the_moment_it_was_taken() {
+    let file = TempFile::new();
+    let backup = TempFile::new();
+    let restored = TempFile::new();
+    let mut crm = open(&file, 1);
+    setup(&mut crm);
+    crm.journal().backup_to(&backup.0).unwrap();
+    let at_backup = crm.events_since(1).unwrap();
+    crm.execute_json(
+        "usr-1-2",
+        NOW,
+        r#"{"type": "create_contact", "name": "After the backup"}"#,
+    )
+    .unwrap();
+    let journal = SqliteJournal::restore(&backup.0, &restored.0).unwrap();
+    assert_eq!(journal.read_from(1).unwrap(), at_backup);
+    let err = SqliteJournal::restore(&backup.0, &file.0).unwrap_err();
+    assert_eq!(err.code(), "conflict");
+}
+
+#[test]
+fn json_lines_export_and_import_round_trip_all_or_nothing() {
+    let file = TempFile::new();
+    let mut crm = open(&file, 1);
+    setup(&mut crm);
+    let mut lines = Vec::new();
+    let written = crm_store_sqlite::export_jsonl(crm.journal(), &mut lines).unwrap();
+    assert_eq!(written, crm.journal().last_seq());
+
+    let copy = TempFile::new();
+    let mut journal = SqliteJournal::open(&copy.0).unwrap();
+    let read = crm_store_sqlite::import_jsonl(&lines[..], &mut journal).unwrap();
+    assert_eq!(read, written);
+    let imported = Crm::open(ReplicaId::new(1).unwrap(), CrmOptions::default(), journal).unwrap();
+    assert_eq!(imported.state(), crm.state());
+
+    let text = String::from_utf8(lines).unwrap();
+    let broken = text.replacen("\"seq\":3", "\"seq\":30", 1);
+    let mut empty = SqliteJournal::in_memory().unwrap();
+    let err = crm_store_sqlite::import_jsonl(broken.as_bytes(), &mut empty).unwrap_err();
+    assert!(
+        err.to_string().contains("line 3") && err.code() == "validation",
+        "{err}"
+    );
+    let garbled = text.replacen("{", "[", 1);
+    let err = crm_store_sqlite::import_jsonl(garbled.as_bytes(), &mut empty).unwrap_err();
+    assert_eq!((err.code(), empty.last_seq()), ("malformed", 0));
+}
