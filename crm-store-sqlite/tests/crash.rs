@@ -107,3 +107,86 @@ fn every_acknowledged_command_survives_sigkill() {
     );
     cleanup();
 }
+
+#[test]
+fn two_processes_writing_one_file_lose_and_duplicate_nothing() {
+    let path: PathBuf = std::env::temp_dir().join(format!("crm-two-{}.sqlite", std::process::id()));
+    let cleanup = || {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    };
+    cleanup();
+    // One writer creates the admin first, so the two start from the same journal.
+    let mut first = Command::new(env!("CARGO_BIN_EXE_crash_writer"))
+        .args([path.to_str().unwrap(), "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut second = Command::new(env!("CARGO_BIN_EXE_crash_writer"))
+        .args([path.to_str().unwrap(), "2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut acknowledged = Vec::new();
+    for child in [&mut first, &mut second] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mut printed = String::new();
+        child
+            .stdout
+            .take()
+            .map(|mut out| out.read_to_string(&mut printed));
+        acknowledged.extend(printed.lines().filter_map(|line| line.parse::<u64>().ok()));
+    }
+    let crm = Crm::open(
+        ReplicaId::new(3).unwrap(),
+        CrmOptions::default(),
+        SqliteJournal::open(&path).unwrap(),
+    )
+    .unwrap();
+    let on_disk = crm.journal().last_seq();
+    assert!(
+        acknowledged.iter().all(|seq| *seq <= on_disk),
+        "an acknowledged event is missing"
+    );
+    let mut unique: Vec<u64> = acknowledged.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        acknowledged.len(),
+        "two acknowledgements for one position"
+    );
+    let names: Vec<&str> = crm
+        .state()
+        .contacts
+        .values()
+        .map(|c| c.fields.name.as_str())
+        .collect();
+    let mut distinct = names.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), names.len(), "a command was applied twice");
+    let from = |replica: &str| {
+        names
+            .iter()
+            .filter(|n| n.starts_with(&format!("Client {replica}-")))
+            .count()
+    };
+    assert!(
+        from("1") > 0 && from("2") > 0,
+        "both writers got through: {} and {}",
+        from("1"),
+        from("2")
+    );
+    println!(
+        "two writers: {} acknowledged ({} and {} contacts), {on_disk} events, none lost or duplicated",
+        acknowledged.len(),
+        from("1"),
+        from("2")
+    );
+    cleanup();
+}
