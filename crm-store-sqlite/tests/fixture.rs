@@ -1,0 +1,89 @@
+//! A journal written by this version, committed, and opened by every later version:
+//! the window-shop scenario (tests/scenarios/window_shop_process.json) in a SQLite file.
+//! Regenerate only when the on-disk format deliberately changes (and then keep the
+//! old file too): `UPDATE_FIXTURES=1 cargo test -p crm-store-sqlite --test fixture`.
+
+use std::path::PathBuf;
+
+use crm_core::*;
+use crm_store_sqlite::SqliteJournal;
+use serde_json::Value;
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/window-shop-v1.sqlite")
+}
+
+fn write_fixture(path: &PathBuf) {
+    let _ = std::fs::remove_file(path);
+    let scenario: Value = serde_json::from_str(include_str!(
+        "../../tests/scenarios/window_shop_process.json"
+    ))
+    .unwrap();
+    let options = CrmOptions {
+        snapshot_every: Some(20),
+        ..CrmOptions::default()
+    };
+    let mut crm = Crm::open(
+        ReplicaId::new(1).unwrap(),
+        options,
+        SqliteJournal::open(path).unwrap(),
+    )
+    .unwrap();
+    let mut now = String::new();
+    for step in scenario["steps"].as_array().unwrap() {
+        if let Some(at) = step["at"].as_str() {
+            now = at.to_string();
+        }
+        if !step["execute"].is_null() {
+            let _ = crm.execute_json(
+                step["actor"].as_str().unwrap(),
+                &now,
+                &step["execute"].to_string(),
+            );
+        }
+    }
+}
+
+#[test]
+fn the_version_1_journal_opens_forever() {
+    let committed = fixture();
+    if std::env::var_os("UPDATE_FIXTURES").is_some() {
+        write_fixture(&committed);
+    }
+    // Opened from a copy: opening may add WAL files next to it.
+    let copy = std::env::temp_dir().join(format!("crm-fixture-{}.sqlite", std::process::id()));
+    std::fs::copy(&committed, &copy).expect("the committed fixture exists");
+    let crm = Crm::open(
+        ReplicaId::new(9).unwrap(),
+        CrmOptions::default(),
+        SqliteJournal::open(&copy).unwrap(),
+    )
+    .unwrap();
+    assert!(crm.warnings().is_empty(), "{:?}", crm.warnings());
+    let state = crm.state();
+    let deal = state
+        .deals
+        .values()
+        .find(|d| d.fields.title == "3 windows, flat 12")
+        .expect("the deal");
+    assert_eq!(deal.status, DealStatus::Won);
+    assert_eq!(
+        deal.fields.amount,
+        Some(Money::parse("81825.00", "RUB").unwrap())
+    );
+    assert_eq!(deal.payments.len(), 2);
+    assert_eq!(state.rules.len(), 8);
+    assert_eq!(state.documents.len(), 2);
+    assert_eq!(state.outbox.len(), 2, "two effects left unacknowledged");
+    let replayed = Crm::replay(
+        ReplicaId::new(9).unwrap(),
+        CrmOptions::default(),
+        crm.events_since(1).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(replayed.state(), state);
+    drop(crm);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", copy.display()));
+    }
+}
