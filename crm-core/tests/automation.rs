@@ -1,5 +1,5 @@
 //! Property tests of automation over random timelines on the window shop's rules
-//! (examples/window_shop/setup.json): (a) the same timeline gives byte-identical
+//! (the top-level examples/window_shop/setup.json): (a) the same timeline gives byte-identical
 //! events on every run, (b) ticking every few minutes or once at the end gives the
 //! same state, journal and outbox, (c) no trigger sets off a rule twice, no task
 //! goes overdue twice, no quiet spell or delayed rule fires twice — and replay equals the live state.
@@ -11,7 +11,7 @@ use crm_core::*;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-const SETUP: &str = include_str!("../examples/window_shop/setup.json");
+const SETUP: &str = include_str!("../../examples/window_shop/setup.json");
 
 fn start() -> DateTime<Utc> {
     parse_now("2026-11-27T06:00:00Z").unwrap()

@@ -1,30 +1,50 @@
 //! The window shop's process (../shared/DESIGN.md, "The reference business process"),
-//! run by rules. `setup.json` configures the shop — team, business calendar (Moscow,
-//! Mon–Fri 09:00–18:00), custom fields, the pipeline, two document templates and the
-//! rules for the six steps. Then people do only what people do: a request arrives,
-//! the manager calls late (and the head of department hears of it), agrees a visit,
-//! the measurer measures, the manager prices, the client pays, the installer installs.
-//! Everything else — tasks, stage moves, the offer, notifications, the final report —
-//! is done by the rules. It prints the deal's story and the outbox.
+//! run by rules, on a SQLite journal. `examples/window_shop/setup.json` configures the
+//! shop — team, business calendar (Moscow, Mon–Fri 09:00–18:00), custom fields, the
+//! pipeline, two document templates and the rules for the six steps. Then people do
+//! only what people do: a request arrives, the manager calls late (and the head of
+//! department hears of it), agrees a visit, the measurer measures, the manager prices,
+//! the client pays, the installer installs. Everything else — tasks, stage moves, the
+//! offer, notifications, the final report — is done by the rules. It prints the deal's
+//! story and the outbox.
 //!
-//! Run: `scripts/example` (or `cargo run -p crm-core --example window_shop`).
+//! The journal is `target/window-shop.sqlite` (or the path given as the first
+//! argument). Run it again and it continues where it left off: the shop is already
+//! set up, and the next client's order goes through the week after.
+//!
+//! Run: `scripts/example` (or `cargo run -p crm-store-sqlite --example window_shop`).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use crm_core::*;
+use crm_store_sqlite::SqliteJournal;
 use serde_json::{json, Value};
 
 type Step<T> = Result<T, CrmError>;
 
 /// The engine and the (simulated) clock of the shop.
 struct Shop {
-    crm: Crm,
+    crm: Crm<SqliteJournal>,
+    /// Friday 10:00 in Moscow of the week this run plays.
+    week: DateTime<Utc>,
     now: DateTime<Utc>,
 }
 
 impl Shop {
-    fn at(&mut self, time: &str) -> Step<()> {
-        self.now = parse_now(time)?;
+    /// `day` days after the week's Friday, at `hh:mm` UTC.
+    fn at(&mut self, day: i64, time: &str) -> Step<()> {
+        let (h, m) = time.split_once(':').unwrap_or(("0", "0"));
+        let (h, m): (i64, i64) = (h.parse().unwrap_or(0), m.parse().unwrap_or(0));
+        self.now =
+            self.week - Duration::hours(7) + Duration::days(day) + Duration::minutes(h * 60 + m);
         Ok(())
+    }
+
+    /// The same kind of time, as the RFC 3339 text commands carry.
+    fn time(&self, day: i64, time: &str) -> String {
+        let (h, m) = time.split_once(':').unwrap_or(("0", "0"));
+        let (h, m): (i64, i64) = (h.parse().unwrap_or(0), m.parse().unwrap_or(0));
+        (self.week - Duration::hours(7) + Duration::days(day) + Duration::minutes(h * 60 + m))
+            .to_rfc3339()
     }
 
     /// Runs one command given as JSON, as the people and systems of the shop would.
@@ -57,28 +77,40 @@ impl Shop {
 }
 
 fn main() -> Step<()> {
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "target/window-shop.sqlite".into());
     let options = CrmOptions {
         default_region: Some("RU".into()),
         ..CrmOptions::default()
     };
+    let crm = Crm::open(ReplicaId::new(1)?, options, SqliteJournal::open(&path)?)?;
+    let first_friday = parse_now("2026-11-27T07:00:00Z")?;
+    let earlier_orders = crm.state().deals.len() as i64;
     let mut shop = Shop {
-        crm: Crm::new(ReplicaId::new(1)?, options)?,
-        now: parse_now("2026-11-27T06:00:00Z")?,
+        crm,
+        week: first_friday + Duration::weeks(earlier_orders),
+        now: first_friday,
     };
-    let config: Value = serde_json::from_str(include_str!("setup.json"))
-        .map_err(|err| CrmError::validation("setup.json", err.to_string()))?;
-    for step in config["setup"].as_array().into_iter().flatten() {
-        let actor = step["actor"].as_str().unwrap_or("system");
-        shop.run(actor, step["command"].clone())?;
+    if shop.crm.state().users.is_empty() {
+        shop.now = parse_now("2026-11-27T06:00:00Z")?;
+        let config: Value =
+            serde_json::from_str(include_str!("../../examples/window_shop/setup.json"))
+                .map_err(|err| CrmError::validation("setup.json", err.to_string()))?;
+        for step in config["setup"].as_array().into_iter().flatten() {
+            let actor = step["actor"].as_str().unwrap_or("system");
+            shop.run(actor, step["command"].clone())?;
+        }
     }
-    let (anton, misha, igor) = ("usr-1-4", "usr-1-6", "usr-1-7");
+    let (misha, igor) = ("usr-1-6", "usr-1-7");
+    let client_number = earlier_orders + 1;
 
     // 1. Friday 10:00 in Moscow: a request comes in from the website.
-    shop.at("2026-11-27T07:00:00Z")?;
+    shop.at(0, "07:00")?;
     let client = shop
         .run(
             "system",
-            json!({"type": "create_contact", "name": "Pyotr Ivanov",
+            json!({"type": "create_contact", "name": format!("Pyotr Ivanov ({client_number})"),
             "phones": ["8 916 123-45-67"], "address": "ul. Lenina 5, kv. 12",
             "source": "website", "owner": "usr-1-1"}),
         )?
@@ -93,32 +125,37 @@ fn main() -> Step<()> {
     shop.run("system", json!({"type": "log_activity", "kind": "web_form", "direction": "inbound",
         "link": deal, "subject": "Request from okna.example/order", "body": "3 windows, please call me"}))?;
 
+    // The rules gave the order to the next manager in turn.
+    let owner = shop.crm.state().deals[&deal].owner.to_string();
+    let manager = owner.as_str();
+
     // The manager is busy; 15 working minutes pass. The host ticks when told to.
     if let Some(wakeup) = shop.crm.next_wakeup() {
-        shop.now = wakeup + chrono::Duration::minutes(5);
+        shop.now = wakeup + Duration::minutes(5);
         shop.crm.tick(shop.now)?;
     }
 
     // 2. The manager calls, agrees a visit for Monday 11:00, and completes the call.
-    shop.at("2026-11-27T07:40:00Z")?;
+    shop.at(0, "07:40")?;
     let clarify = shop.stage(deal, "Clarify")?;
     shop.run(
-        anton,
+        manager,
         json!({"type": "move_deal", "id": deal, "stage": clarify}),
     )?;
+    let visit_at = shop.time(3, "08:00");
     shop.run(
-        anton,
+        manager,
         json!({"type": "update_deal", "id": deal,
-        "patch": {"custom": {"visit_at": "2026-11-30T08:00:00Z"}}}),
+        "patch": {"custom": {"visit_at": visit_at}}}),
     )?;
     let call = shop.find_task(deal, "call")?;
     shop.run(
-        anton,
+        manager,
         json!({"type": "complete_task", "id": call, "outcome": "reached"}),
     )?;
 
     // 3. Monday: the measurer enters the results.
-    shop.at("2026-11-30T09:00:00Z")?;
+    shop.at(3, "09:00")?;
     let visit = shop.find_task(deal, "measurement")?;
     shop.run(
         misha,
@@ -127,49 +164,50 @@ fn main() -> Step<()> {
     )?;
 
     // 4. The manager prices the order, the client agrees: the offer is generated.
-    shop.at("2026-11-30T10:00:00Z")?;
+    shop.at(3, "10:00")?;
     shop.run(
-        anton,
+        manager,
         json!({"type": "set_line_items", "deal": deal, "items": [
         {"product": "PVC window 1450×1400", "quantity": 3,
          "unit_price": {"amount": "24500.00", "currency": "RUB"}, "discount_percent": 5},
         {"product": "Installation", "quantity": 1,
          "unit_price": {"amount": "12000.00", "currency": "RUB"}}]}),
     )?;
+    let install_at = shop.time(6, "07:00");
     shop.run(
-        anton,
+        manager,
         json!({"type": "update_deal", "id": deal,
-        "patch": {"custom": {"install_at": "2026-12-03T07:00:00Z"}}}),
+        "patch": {"custom": {"install_at": install_at}}}),
     )?;
     let pricing = shop.find_task(deal, "pricing")?;
     shop.run(
-        anton,
+        manager,
         json!({"type": "complete_task", "id": pricing, "outcome": "agreed"}),
     )?;
     for stage in ["Agreement", "Payment"] {
         let stage = shop.stage(deal, stage)?;
         shop.run(
-            anton,
+            manager,
             json!({"type": "move_deal", "id": deal, "stage": stage}),
         )?;
     }
 
     // 5. The client pays in two parts; the second completes the payment.
-    shop.at("2026-12-01T07:00:00Z")?;
+    shop.at(4, "07:00")?;
     shop.run(
-        anton,
+        manager,
         json!({"type": "record_payment", "deal": deal,
         "amount": {"amount": "40000.00", "currency": "RUB"}, "note": "advance"}),
     )?;
-    shop.at("2026-12-01T11:00:00Z")?;
+    shop.at(4, "11:00")?;
     shop.run(
-        anton,
+        manager,
         json!({"type": "record_payment", "deal": deal,
         "amount": {"amount": "41825.00", "currency": "RUB"}}),
     )?;
 
     // 6. The installer finishes; the deal is done and the head of sales gets the report.
-    shop.at("2026-12-03T10:00:00Z")?;
+    shop.at(6, "10:00")?;
     let install = shop.find_task(deal, "installation")?;
     shop.run(
         igor,
@@ -178,11 +216,18 @@ fn main() -> Step<()> {
 
     print_story(&shop.crm, deal)?;
     print_outbox(&shop.crm)?;
+    // The host has delivered everything: acknowledge it, so the next run starts clean.
+    let delivered: Vec<EffectId> = shop.crm.drain_outbox().iter().map(|e| e.id).collect();
+    shop.crm.ack(shop.now, &delivered)?;
+    println!(
+        "\nJournal: {path} — {} events, order {client_number}. Run again for the next order.",
+        shop.crm.journal().last_seq()
+    );
     Ok(())
 }
 
 /// The deal's timeline, oldest first, in Moscow time, with who or which rule did what.
-fn print_story(crm: &Crm, deal: DealId) -> Step<()> {
+fn print_story(crm: &Crm<SqliteJournal>, deal: DealId) -> Step<()> {
     let state = crm.state();
     let calendar = &state.calendar;
     let name = |id: &UserId| {
@@ -283,7 +328,7 @@ fn print_story(crm: &Crm, deal: DealId) -> Step<()> {
 }
 
 /// What the host would now deliver: e-mails, SMS, push messages, documents, webhooks.
-fn print_outbox(crm: &Crm) -> Step<()> {
+fn print_outbox(crm: &Crm<SqliteJournal>) -> Step<()> {
     println!(
         "\nThe outbox ({} effects to deliver):",
         crm.drain_outbox().len()
