@@ -8,7 +8,8 @@ mod errors;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use crm_core::{Command, DealMove, EventEnvelope, NewPipeline, ReplicaId};
+use crm_core::{Command, DealMove, EventEnvelope, Journal, MemoryJournal, NewPipeline, ReplicaId};
+use crm_store_sqlite::SqliteJournal;
 
 pub use crate::conversion::{
     DealFilter, DealStatus, DealSummary, Money, NewContact, NewDeal, NewStage, StageKind,
@@ -18,14 +19,30 @@ use crate::errors::IntoFfi;
 
 uniffi::setup_scaffolding!();
 
-/// One CRM engine with an in-memory journal. Thread-safe: calls are serialised.
+/// The engine over whichever journal the app chose: memory or a SQLite file.
+type Engine = crm_core::Crm<Box<dyn Journal + Send>>;
+
+/// One CRM engine, in memory or on a SQLite file (`Crm.open`). Thread-safe: calls
+/// are serialised.
 #[derive(uniffi::Object)]
 pub struct Crm {
-    inner: Mutex<crm_core::Crm>,
+    inner: Mutex<Engine>,
 }
 
 impl Crm {
-    fn engine(&self) -> MutexGuard<'_, crm_core::Crm> {
+    fn wrap(
+        replica_id: u64,
+        options: crm_core::CrmOptions,
+        journal: Box<dyn Journal + Send>,
+    ) -> Result<Arc<Self>, CrmError> {
+        let engine =
+            crm_core::Crm::open(ReplicaId::new(replica_id).ffi()?, options, journal).ffi()?;
+        Ok(Arc::new(Self {
+            inner: Mutex::new(engine),
+        }))
+    }
+
+    fn engine(&self) -> MutexGuard<'_, Engine> {
         // A panic cannot happen inside the engine on any input; if one ever did,
         // the state is still consistent (commands apply only after validation).
         self.inner
@@ -64,14 +81,29 @@ impl Crm {
         default_region: Option<String>,
         max_cascade_depth: Option<u32>,
     ) -> Result<Arc<Self>, CrmError> {
-        let engine = crm_core::Crm::new(
-            ReplicaId::new(replica_id).ffi()?,
+        let journal = Box::new(MemoryJournal::new());
+        Self::wrap(
+            replica_id,
             options(default_region, max_cascade_depth),
+            journal,
         )
-        .ffi()?;
-        Ok(Arc::new(Self {
-            inner: Mutex::new(engine),
-        }))
+    }
+
+    /// Opens (or creates) the durable journal at `path` (SQLite; docs/storage.md),
+    /// e.g. in the app's files directory, and replays it.
+    #[uniffi::constructor(default(default_region = None, max_cascade_depth = None))]
+    pub fn open(
+        path: String,
+        replica_id: u64,
+        default_region: Option<String>,
+        max_cascade_depth: Option<u32>,
+    ) -> Result<Arc<Self>, CrmError> {
+        let journal = Box::new(SqliteJournal::open(&path).ffi()?);
+        Self::wrap(
+            replica_id,
+            options(default_region, max_cascade_depth),
+            journal,
+        )
     }
 
     /// Rebuilds an engine from events exported with `events_json`.
@@ -83,15 +115,18 @@ impl Crm {
         max_cascade_depth: Option<u32>,
     ) -> Result<Arc<Self>, CrmError> {
         let events: Vec<EventEnvelope> = conversion::parse_json("events", &events_json)?;
-        let engine = crm_core::Crm::replay(
-            ReplicaId::new(replica_id).ffi()?,
+        let mut journal = MemoryJournal::new();
+        journal.append(&events).ffi()?;
+        Self::wrap(
+            replica_id,
             options(default_region, max_cascade_depth),
-            events,
+            Box::new(journal),
         )
-        .ffi()?;
-        Ok(Arc::new(Self {
-            inner: Mutex::new(engine),
-        }))
+    }
+
+    /// Writes a snapshot so the next `open` replays less (file journals keep it).
+    pub fn snapshot(&self) -> Result<(), CrmError> {
+        self.engine().snapshot().ffi()
     }
 
     /// Executes any command given as JSON (`now` in RFC 3339); returns the outcome as JSON.

@@ -22,6 +22,22 @@ private fun createdId(outcomeJson: String): String =
     com.google.gson.JsonParser.parseString(outcomeJson).asJsonObject["created"].asString
 
 fun bindingChecks(): List<Check> = listOf(
+    Check("a file journal survives closing and reopening") {
+        val dir = java.nio.file.Files.createTempDirectory("crm-kotlin")
+        val path = dir.resolve("shop.sqlite").toString()
+        val first = Crm.open(path, 1uL, "DE")
+        val admin = createdId(first.executeJson("system", NOW.toString(), """{"type":"create_user","name":"Olga","role":"admin"}"""))
+        first.createContact(admin, NOW, NewContact("Petra", phones = listOf("030 1234567")))
+        first.snapshot()
+        val events = first.eventsJson(1uL)
+        first.close()
+        val again = Crm.open(path, 1uL)
+        expectEqual(events, again.eventsJson(1uL))
+        expectEqual(2uL, again.lastSeq())
+        again.close()
+        expectThrows<CrmException.Storage> { Crm.open(dir.resolve("missing/x.sqlite").toString(), 1uL) }
+        dir.toFile().deleteRecursively()
+    },
     Check("rules, timers and the outbox") {
         val shop = Shop()
         val rules = """{"type":"define_rules","rules":[

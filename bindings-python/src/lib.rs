@@ -4,15 +4,39 @@
 
 mod errors;
 
-use crm_core::{Crm, CrmOptions, EventEnvelope, ReplicaId};
+use crm_core::{Crm, CrmOptions, EventEnvelope, Journal, MemoryJournal, ReplicaId};
+use crm_store_sqlite::SqliteJournal;
 use pyo3::prelude::*;
 
 use crate::errors::{to_py, IntoPyResult};
 
-/// One CRM engine with an in-memory journal.
+/// The engine over whichever journal the host chose: memory or a SQLite file.
+type EngineCrm = Crm<Box<dyn Journal>>;
+
+/// One CRM engine; `None` once closed (its file released).
 #[pyclass(module = "crm_core._native", unsendable)]
 struct Engine {
-    crm: Crm,
+    crm: Option<EngineCrm>,
+}
+
+impl Engine {
+    fn crm(&self, py: Python<'_>) -> PyResult<&EngineCrm> {
+        self.crm.as_ref().ok_or_else(|| to_py(py, closed()))
+    }
+
+    fn crm_mut(&mut self, py: Python<'_>) -> PyResult<&mut EngineCrm> {
+        self.crm.as_mut().ok_or_else(|| to_py(py, closed()))
+    }
+}
+
+fn closed() -> crm_core::CrmError {
+    crm_core::CrmError::Storage {
+        reason: "the CRM is closed".into(),
+    }
+}
+
+fn boxed<J: Journal + 'static>(journal: J) -> Box<dyn Journal> {
+    Box::new(journal)
 }
 
 fn options(py: Python<'_>, options_json: &str) -> PyResult<CrmOptions> {
@@ -30,8 +54,9 @@ impl Engine {
     #[pyo3(signature = (replica_id, options_json = "{}"))]
     fn new(py: Python<'_>, replica_id: u64, options_json: &str) -> PyResult<Self> {
         let replica = ReplicaId::new(replica_id).into_py_result(py)?;
-        let crm = Crm::new(replica, options(py, options_json)?).into_py_result(py)?;
-        Ok(Self { crm })
+        let journal = boxed(MemoryJournal::new());
+        let crm = Crm::open(replica, options(py, options_json)?, journal).into_py_result(py)?;
+        Ok(Self { crm: Some(crm) })
     }
 
     /// Rebuilds an engine from exported events (JSON array of envelopes).
@@ -50,8 +75,32 @@ impl Engine {
                 reason: err.to_string(),
             })
             .into_py_result(py)?;
-        let crm = Crm::replay(replica, options(py, options_json)?, events).into_py_result(py)?;
-        Ok(Self { crm })
+        let mut journal = MemoryJournal::new();
+        journal.append(&events).into_py_result(py)?;
+        let crm =
+            Crm::open(replica, options(py, options_json)?, boxed(journal)).into_py_result(py)?;
+        Ok(Self { crm: Some(crm) })
+    }
+
+    /// Opens (or creates) the SQLite journal at `path` and replays it.
+    #[staticmethod]
+    #[pyo3(signature = (path, replica_id, options_json = "{}"))]
+    fn open(py: Python<'_>, path: &str, replica_id: u64, options_json: &str) -> PyResult<Self> {
+        let replica = ReplicaId::new(replica_id).into_py_result(py)?;
+        let journal = SqliteJournal::open(path).into_py_result(py)?;
+        let crm =
+            Crm::open(replica, options(py, options_json)?, boxed(journal)).into_py_result(py)?;
+        Ok(Self { crm: Some(crm) })
+    }
+
+    /// Releases the journal (and its file); later calls fail with StorageError.
+    fn close(&mut self) {
+        self.crm = None;
+    }
+
+    /// Writes a snapshot (kept by file journals) so the next open replays less.
+    fn snapshot(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.crm_mut(py)?.snapshot().into_py_result(py)
     }
 
     fn execute_json(
@@ -61,36 +110,38 @@ impl Engine {
         now: &str,
         command: &str,
     ) -> PyResult<String> {
-        self.crm
+        self.crm_mut(py)?
             .execute_json(actor, now, command)
             .into_py_result(py)
     }
 
     fn query_json(&self, py: Python<'_>, actor: &str, now: &str, query: &str) -> PyResult<String> {
-        self.crm.query_json(actor, now, query).into_py_result(py)
+        self.crm(py)?
+            .query_json(actor, now, query)
+            .into_py_result(py)
     }
 
     /// Events with `seq >= from_seq`, as a JSON array.
     fn events_json(&self, py: Python<'_>, from_seq: u64) -> PyResult<String> {
-        let events = self.crm.events_since(from_seq).into_py_result(py)?;
+        let events = self.crm(py)?.events_since(from_seq).into_py_result(py)?;
         json(py, &events)
     }
 
     /// Fires every timer due by `now`; the outcome as JSON.
     fn tick(&mut self, py: Python<'_>, now: &str) -> PyResult<String> {
         let now = crm_core::parse_now(now).into_py_result(py)?;
-        let outcome = self.crm.tick(now).into_py_result(py)?;
+        let outcome = self.crm_mut(py)?.tick(now).into_py_result(py)?;
         json(py, &outcome)
     }
 
     /// When the engine next needs a tick (RFC 3339), or None.
-    fn next_wakeup(&self) -> Option<String> {
-        self.crm.next_wakeup().map(|at| at.to_rfc3339())
+    fn next_wakeup(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        Ok(self.crm(py)?.next_wakeup().map(|at| at.to_rfc3339()))
     }
 
     /// Every effect not yet acknowledged, as a JSON array.
     fn drain_outbox(&self, py: Python<'_>) -> PyResult<String> {
-        json(py, &self.crm.drain_outbox())
+        json(py, &self.crm(py)?.drain_outbox())
     }
 
     /// Marks effects delivered (IDs as a JSON array); the outcome as JSON.
@@ -105,18 +156,18 @@ impl Engine {
                 },
             )
         })?;
-        let outcome = self.crm.ack(now, &ids).into_py_result(py)?;
+        let outcome = self.crm_mut(py)?.ack(now, &ids).into_py_result(py)?;
         json(py, &outcome)
     }
 
     #[getter]
-    fn replica_id(&self) -> u64 {
-        self.crm.replica().get()
+    fn replica_id(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.crm(py)?.replica().get())
     }
 
     #[getter]
-    fn last_seq(&self) -> u64 {
-        self.crm.state().last_seq
+    fn last_seq(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.crm(py)?.state().last_seq)
     }
 }
 

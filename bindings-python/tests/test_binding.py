@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +116,22 @@ def test_rules_timers_and_the_outbox(shop: tuple[Crm, str, str, str]) -> None:
     with pytest.raises(crm_core.MalformedError, match=r"rules\[0\]\.then\[0\]\.due_in"):
         crm.define_rules(admin, NOW, [{"key": "x", "when": {"type": "deal_won"}, "then": [{"type": "create_task", "title": "x", "due_in": "soon"}]}])
     assert crm.next_wakeup() is None
+
+
+def test_a_file_journal_survives_closing_and_reopening(tmp_path: Path) -> None:
+    path = str(tmp_path / "shop.sqlite")
+    with Crm.open(path, replica_id=1, default_region="DE") as crm:
+        admin = crm.create_user("system", NOW, "Olga", role="admin")
+        manager = crm.create_user(admin, NOW, "Ivan", role="manager")
+        crm.create_contact(manager, NOW, "Petra", phones=["030 1234567"])
+        crm.snapshot()
+        crm.create_contact(manager, NOW, "Paul")
+        events = crm.events()
+    with pytest.raises(crm_core.StorageError, match="closed"):
+        crm.events()
+    with Crm.open(path, replica_id=1) as again:
+        assert again.events() == events
+        names = [c["name"] for c in again.query(manager, NOW, {"type": "list_contacts"})["items"]]
+        assert names == ["Petra", "Paul"]
+    with pytest.raises(crm_core.StorageError):
+        Crm.open(str(tmp_path / "missing-dir" / "x.sqlite"), replica_id=1)

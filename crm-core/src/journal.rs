@@ -30,6 +30,29 @@ pub trait Journal {
     }
 }
 
+/// A boxed journal is a journal, so a host can choose memory or disk at run time
+/// (`Crm<Box<dyn Journal>>`), as the bindings do.
+impl<J: Journal + ?Sized> Journal for Box<J> {
+    fn append(&mut self, batch: &[EventEnvelope]) -> Result<(), CrmError> {
+        (**self).append(batch)
+    }
+    fn read_from(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError> {
+        (**self).read_from(from)
+    }
+    fn get(&self, seq: u64) -> Result<Option<EventEnvelope>, CrmError> {
+        (**self).get(seq)
+    }
+    fn last_seq(&self) -> u64 {
+        (**self).last_seq()
+    }
+    fn load_snapshot(&self) -> Result<Option<Snapshot>, CrmError> {
+        (**self).load_snapshot()
+    }
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), CrmError> {
+        (**self).save_snapshot(snapshot)
+    }
+}
+
 /// The state after event `seq`, serialised, so opening replays only what came after.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snapshot {

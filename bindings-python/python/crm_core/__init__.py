@@ -57,7 +57,7 @@ def _drop_none(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Crm:
-    """One CRM engine (in-memory journal). Not thread-safe: use one per thread."""
+    """One CRM engine: in memory, or on a SQLite file with :meth:`open`. Not thread-safe: use one per thread."""
 
     def __init__(
         self, replica_id: int, *, default_region: Optional[str] = None, max_cascade_depth: Optional[int] = None
@@ -74,6 +74,42 @@ class Crm:
         options = to_json(_drop_none({"default_region": default_region}))
         crm._engine = _native.Engine.replay(replica_id, to_json(list(events)), options)
         return crm
+
+    @classmethod
+    def open(
+        cls,
+        path: str,
+        replica_id: int,
+        *,
+        default_region: Optional[str] = None,
+        max_cascade_depth: Optional[int] = None,
+        snapshot_every: Optional[int] = None,
+    ) -> "Crm":
+        """Opens (or creates) the durable journal at ``path`` (SQLite, docs/storage.md).
+
+        Use it as a context manager so the file is released::
+
+            with Crm.open("shop.sqlite", replica_id=1) as crm:
+                ...
+        """
+        crm = cls.__new__(cls)
+        options = {"default_region": default_region, "max_cascade_depth": max_cascade_depth, "snapshot_every": snapshot_every}
+        crm._engine = _native.Engine.open(str(path), replica_id, to_json(_drop_none(options)))
+        return crm
+
+    def close(self) -> None:
+        """Releases the journal (and its file); later calls raise :class:`StorageError`."""
+        self._engine.close()
+
+    def snapshot(self) -> None:
+        """Writes a snapshot so the next :meth:`open` replays less (file journals keep it)."""
+        self._engine.snapshot()
+
+    def __enter__(self) -> "Crm":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def replica_id(self) -> int:
