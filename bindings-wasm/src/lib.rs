@@ -185,6 +185,17 @@ impl JsCrm {
         to_js(&self.crm.ack(now, &ids).into_js()?)
     }
 
+    /// Appends events recorded elsewhere that continue this journal (e.g. another tab's,
+    /// read back from IndexedDB since `lastSeq`); all or nothing.
+    #[wasm_bindgen(js_name = importEvents)]
+    pub fn import_events(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "EventEnvelope[]")] events: JsValue,
+    ) -> Result<(), JsValue> {
+        let events: Vec<crm_core::EventEnvelope> = from_js("events", &events)?;
+        self.crm.import(&events).into_js()
+    }
+
     #[wasm_bindgen(getter, js_name = lastSeq)]
     pub fn last_seq(&self) -> f64 {
         self.crm.state().last_seq as f64

@@ -101,3 +101,14 @@ test("rules, timers and the outbox", () => {
     (err) => err.code === "malformed" && /rules\[0\]\.then\[0\]\.due_in/.test(err.message),
   );
 });
+
+test("events exported since a cursor import into another engine", () => {
+  const { crm, manager } = shop();
+  const copy = Crm.replay(4, crm.events(), { default_region: "DE" });
+  const cursor = crm.lastSeq;
+  crm.createContact(manager, NOW, { name: "Added in the first tab" });
+  copy.importEvents(crm.events(cursor + 1));
+  assert.equal(copy.lastSeq, crm.lastSeq);
+  assert.deepEqual(copy.query(manager, NOW, { type: "list_contacts" }), crm.query(manager, NOW, { type: "list_contacts" }));
+  assert.throws(() => copy.importEvents(crm.events(1)), (err) => err.code === "validation" && /events\[0\]/.test(err.message));
+});

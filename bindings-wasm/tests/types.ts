@@ -23,6 +23,7 @@ const firstAmount: string | undefined = won[0]?.amount?.amount;
 const events: EventEnvelope[] = crm.events();
 const since: EventEnvelope[] = crm.events(3);
 const copy: Crm = Crm.replay(1, events, { default_region: "DE" });
+copy.importEvents(crm.events(copy.lastSeq + 1));
 const seq: number = copy.lastSeq;
 const text: string = crm.queryJson("usr-1-1", "2026-11-27T09:00:00Z", '{"type":"list_deals"}');
 const ticked: Outcome = crm.tick(now);

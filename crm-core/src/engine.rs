@@ -204,6 +204,36 @@ impl<J: Journal> Crm<J> {
         &self.journal
     }
 
+    /// Appends events recorded elsewhere that continue this journal (another tab, a
+    /// host's own store): checked for order and version, then folded. Rules do not run
+    /// again — their reactions are among the events. All or nothing.
+    pub fn import(&mut self, events: &[EventEnvelope]) -> Result<(), CrmError> {
+        let start = self.journal.last_seq();
+        for (index, envelope) in events.iter().enumerate() {
+            let expected = start + index as u64 + 1;
+            if envelope.seq != expected {
+                return Err(CrmError::validation(
+                    format!("events[{index}]"),
+                    format!("is event {} where {expected} was expected", envelope.seq),
+                ));
+            }
+            if envelope.v > SCHEMA_VERSION {
+                return Err(CrmError::validation(
+                    format!("events[{index}]"),
+                    format!(
+                        "has schema version {}; this build reads up to {SCHEMA_VERSION}",
+                        envelope.v
+                    ),
+                ));
+            }
+        }
+        self.journal.append(events)?;
+        for envelope in events {
+            self.state.apply(envelope);
+        }
+        Ok(())
+    }
+
     /// Events with `seq >= from`, for export, sync and persistence by the host.
     pub fn events_since(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError> {
         self.journal.read_from(from)

@@ -510,3 +510,35 @@ fn created_id_is_typed_and_refuses_a_wrong_kind_or_nothing() {
         "conflict"
     );
 }
+
+#[test]
+fn imported_events_continue_the_journal_all_or_nothing() {
+    let mut shop = common::Shop::new();
+    let mut copy = Crm::replay(
+        ReplicaId::new(2).unwrap(),
+        CrmOptions::default(),
+        shop.crm.events_since(1).unwrap(),
+    )
+    .unwrap();
+    let cursor = shop.crm.journal().last_seq();
+    let manager = shop.anna;
+    let contact = Command::CreateContact(NewContact {
+        name: "Later".into(),
+        ..Default::default()
+    });
+    shop.crm
+        .execute(Actor::User(manager), common::at(10), &contact)
+        .unwrap();
+    let new = shop.crm.events_since(cursor + 1).unwrap();
+    let err = copy
+        .import(&shop.crm.events_since(cursor).unwrap())
+        .unwrap_err();
+    assert_eq!(err.code(), "validation");
+    assert_eq!(
+        copy.journal().last_seq(),
+        cursor,
+        "a refused import changes nothing"
+    );
+    copy.import(&new).unwrap();
+    assert_eq!(copy.state(), shop.crm.state());
+}
