@@ -1,0 +1,182 @@
+//! The SQLite journal's costs, next to raw SQLite on the same bytes in the same run:
+//! appends (one command per transaction, batches of 1,000 events), opening (full
+//! replay vs. snapshot + tail), and file size per event (printed).
+//!
+//! `cargo bench -p crm-store-sqlite --bench journal` (docs/performance.md).
+
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use crm_core::*;
+use crm_store_sqlite::SqliteJournal;
+
+fn temp(name: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("crm-bench-{name}-{}.sqlite", std::process::id()));
+    remove(&path);
+    path
+}
+
+fn remove(path: &PathBuf) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+const NOW: &str = "2026-11-27T09:00:00Z";
+
+/// An engine with an admin and a manager, on `journal`.
+fn shop<J: Journal>(journal: J, snapshot_every: u64) -> Crm<J> {
+    let options = CrmOptions {
+        snapshot_every: Some(snapshot_every),
+        ..CrmOptions::default()
+    };
+    let mut crm = Crm::open(ReplicaId::new(1).unwrap(), options, journal).unwrap();
+    crm.execute_json(
+        "system",
+        NOW,
+        r#"{"type": "create_user", "name": "Olga", "role": "admin"}"#,
+    )
+    .unwrap();
+    crm.execute_json(
+        "usr-1-1",
+        NOW,
+        r#"{"type": "create_user", "name": "Ivan", "role": "manager"}"#,
+    )
+    .unwrap();
+    crm
+}
+
+fn contact(n: u64) -> Command {
+    format!(r#"{{"type": "create_contact", "name": "Client {n}", "phones": ["+49 30 {n:07}"], "tags": ["bench"]}}"#)
+        .parse()
+        .unwrap()
+}
+
+/// `count` contact events, as a memory engine wrote them.
+fn events(count: u64) -> Vec<EventEnvelope> {
+    let mut crm = shop(MemoryJournal::new(), 0);
+    let manager: Actor = "usr-1-2".parse().unwrap();
+    for n in 0..count {
+        crm.execute(manager, parse_now(NOW).unwrap(), &contact(n))
+            .unwrap();
+    }
+    crm.events_since(1).unwrap()
+}
+
+fn appends(c: &mut Criterion) {
+    let mut group = c.benchmark_group("append");
+    group.sample_size(20);
+    let path = temp("single");
+    let mut crm = shop(SqliteJournal::open(&path).unwrap(), 0);
+    let manager: Actor = "usr-1-2".parse().unwrap();
+    let mut n = 0;
+    group.bench_function("one_command_per_transaction", |b| {
+        b.iter(|| {
+            n += 1;
+            crm.execute(manager, parse_now(NOW).unwrap(), &contact(n))
+                .unwrap()
+        })
+    });
+    drop(crm);
+    remove(&path);
+
+    let batch = events(1_000);
+    let body_bytes: usize = batch
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap().len())
+        .sum();
+    println!("batch: {} events, {body_bytes} bytes of JSON", batch.len());
+    group.bench_function("journal_batch_1000_events", |b| {
+        b.iter_batched(
+            || {
+                let path = temp("batch");
+                (SqliteJournal::open(&path).unwrap(), path)
+            },
+            |(mut journal, path)| {
+                journal.append(&batch).unwrap();
+                drop(journal);
+                remove(&path);
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    let bodies: Vec<String> = batch
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    group.bench_function("raw_sqlite_batch_1000_rows", |b| {
+        b.iter_batched(
+            || {
+                let path = temp("raw");
+                let conn = rusqlite::Connection::open(&path).unwrap();
+                conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+                conn.pragma_update(None, "synchronous", "FULL").unwrap();
+                conn.execute_batch(
+                    "CREATE TABLE events (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)",
+                )
+                .unwrap();
+                (conn, path)
+            },
+            |(mut conn, path)| {
+                let tx = conn.transaction().unwrap();
+                {
+                    let mut insert = tx
+                        .prepare("INSERT INTO events (seq, body) VALUES (?1, ?2)")
+                        .unwrap();
+                    for (seq, body) in bodies.iter().enumerate() {
+                        insert
+                            .execute(rusqlite::params![seq as i64 + 1, body])
+                            .unwrap();
+                    }
+                }
+                tx.commit().unwrap();
+                drop(conn);
+                remove(&path);
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+fn opening(c: &mut Criterion) {
+    let count = 20_000;
+    let all = events(count);
+    let mut group = c.benchmark_group("open_20k_events");
+    group.sample_size(10);
+    for (name, snapshot) in [("full_replay", false), ("snapshot_and_tail", true)] {
+        let path = temp(name);
+        let mut journal = SqliteJournal::open(&path).unwrap();
+        journal.append(&all).unwrap();
+        if snapshot {
+            let mut crm =
+                Crm::open(ReplicaId::new(1).unwrap(), CrmOptions::default(), journal).unwrap();
+            crm.snapshot().unwrap();
+            drop(crm);
+        } else {
+            drop(journal);
+        }
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "{name}: {} events, file {size} bytes, {} bytes per event",
+            all.len(),
+            size / all.len() as u64
+        );
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let crm = Crm::open(
+                    ReplicaId::new(1).unwrap(),
+                    CrmOptions::default(),
+                    SqliteJournal::open(&path).unwrap(),
+                )
+                .unwrap();
+                assert_eq!(crm.state().contacts.len() as u64, count);
+            })
+        });
+        remove(&path);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, appends, opening);
+criterion_main!(benches);
