@@ -292,6 +292,25 @@ impl<J: Journal> Crm<J> {
         })
     }
 
+    /// [`Crm::execute`], retried up to `attempts` times while another writer to the same
+    /// journal wins the race (`conflict`: the engine has reloaded, so the retry sees
+    /// the other writer's events and is checked against them).
+    pub fn execute_retrying(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        command: &Command,
+        attempts: u32,
+    ) -> Result<Outcome, CrmError> {
+        let mut left = attempts.max(1);
+        loop {
+            match self.execute(actor, now, command) {
+                Err(err) if err.code() == "conflict" && left > 1 => left -= 1,
+                result => return result,
+            }
+        }
+    }
+
     /// Lets time pass: fires every timer due by `now` and the rules they set off.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Result<Outcome, CrmError> {
         self.execute(Actor::System, now, &Command::Tick(NoFields {}))

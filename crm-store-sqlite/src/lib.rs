@@ -158,6 +158,18 @@ impl SqliteJournal {
         Ok(report)
     }
 
+    /// Caps the file at `pages` pages (of 4 KiB by default): a quota, and the way the
+    /// tests make a disk "full". Appends beyond it fail with a `storage` error.
+    pub fn limit_pages(&self, pages: u64) -> Result<(), CrmError> {
+        self.conn
+            .pragma_update(
+                None,
+                "max_page_count",
+                i64::try_from(pages).unwrap_or(i64::MAX),
+            )
+            .map_err(|err| storage("cannot set the page limit", err))
+    }
+
     /// A consistent copy of the journal (events and snapshots) at `path`, taken with
     /// SQLite's online backup while the engine keeps working.
     pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<(), CrmError> {

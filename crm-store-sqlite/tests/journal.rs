@@ -298,3 +298,60 @@ fn json_lines_export_and_import_round_trip_all_or_nothing() {
     let err = crm_store_sqlite::import_jsonl(garbled.as_bytes(), &mut empty).unwrap_err();
     assert_eq!((err.code(), empty.last_seq()), ("malformed", 0));
 }
+
+#[test]
+fn a_full_disk_is_a_storage_error_and_changes_nothing() {
+    let file = TempFile::new();
+    let mut crm = open(&file, 1);
+    setup(&mut crm);
+    crm.journal()
+        .limit_pages(crm.journal().last_seq() + 12)
+        .unwrap();
+    let mut refused = None;
+    for n in 0..2_000 {
+        let before = (crm.state().clone(), crm.journal().last_seq());
+        let command = format!(
+            r#"{{"type": "create_contact", "name": "Client {n} {}"}}"#,
+            "x".repeat(150)
+        );
+        if let Err(err) = crm.execute_json("usr-1-2", NOW, &command) {
+            assert_eq!(crm.state(), &before.0, "a refused append changed the state");
+            assert_eq!(crm.journal().last_seq(), before.1);
+            refused = Some(err);
+            break;
+        }
+    }
+    let err = refused.expect("the quota was reached");
+    assert_eq!(err.code(), "storage");
+    assert!(err.to_string().contains("full"), "{err}");
+    drop(crm);
+    let reopened = open(&file, 1);
+    let replayed = Crm::replay(
+        ReplicaId::new(1).unwrap(),
+        CrmOptions::default(),
+        reopened.events_since(1).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reopened.state(), replayed.state());
+}
+
+#[test]
+fn execute_retrying_lands_after_the_other_writer() {
+    let file = TempFile::new();
+    let mut first = open(&file, 1);
+    setup(&mut first);
+    let mut second = open(&file, 2);
+    first
+        .execute_json(
+            "usr-1-2",
+            NOW,
+            r#"{"type": "create_contact", "name": "First"}"#,
+        )
+        .unwrap();
+    let command: Command = r#"{"type": "create_contact", "name": "Second"}"#.parse().unwrap();
+    let actor: Actor = "usr-1-2".parse().unwrap();
+    let outcome = second
+        .execute_retrying(actor, parse_now(NOW).unwrap(), &command, 3)
+        .unwrap();
+    assert_eq!(outcome.events[0].seq, first.journal().last_seq() + 1);
+}
