@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p crm-store-sqlite --bench journal` (docs/performance.md).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use crm_core::*;
@@ -16,7 +16,7 @@ fn temp(name: &str) -> PathBuf {
     path
 }
 
-fn remove(path: &PathBuf) {
+fn remove(path: &Path) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
