@@ -31,20 +31,21 @@ struct Shop {
 
 impl Shop {
     /// `day` days after the week's Friday, at `hh:mm` UTC.
-    fn at(&mut self, day: i64, time: &str) -> Step<()> {
+    fn instant(&self, day: i64, time: &str) -> DateTime<Utc> {
         let (h, m) = time.split_once(':').unwrap_or(("0", "0"));
         let (h, m): (i64, i64) = (h.parse().unwrap_or(0), m.parse().unwrap_or(0));
-        self.now =
-            self.week - Duration::hours(7) + Duration::days(day) + Duration::minutes(h * 60 + m);
+        self.week - Duration::hours(7) + Duration::days(day) + Duration::minutes(h * 60 + m)
+    }
+
+    /// Moves the shop's clock to [`Shop::instant`].
+    fn at(&mut self, day: i64, time: &str) -> Step<()> {
+        self.now = self.instant(day, time);
         Ok(())
     }
 
-    /// The same kind of time, as the RFC 3339 text commands carry.
+    /// [`Shop::instant`] as the RFC 3339 text commands carry.
     fn time(&self, day: i64, time: &str) -> String {
-        let (h, m) = time.split_once(':').unwrap_or(("0", "0"));
-        let (h, m): (i64, i64) = (h.parse().unwrap_or(0), m.parse().unwrap_or(0));
-        (self.week - Duration::hours(7) + Duration::days(day) + Duration::minutes(h * 60 + m))
-            .to_rfc3339()
+        self.instant(day, time).to_rfc3339()
     }
 
     /// Runs one command given as JSON, as the people and systems of the shop would.
