@@ -27,6 +27,8 @@ type Engine = crm_core::Crm<Box<dyn Journal + Send>>;
 #[derive(uniffi::Object)]
 pub struct Crm {
     inner: Mutex<Engine>,
+    /// The journal's file, for engines opened from one.
+    path: Option<String>,
 }
 
 impl Crm {
@@ -34,11 +36,13 @@ impl Crm {
         replica_id: u64,
         options: crm_core::CrmOptions,
         journal: Box<dyn Journal + Send>,
+        path: Option<String>,
     ) -> Result<Arc<Self>, CrmError> {
         let engine =
             crm_core::Crm::open(ReplicaId::new(replica_id).ffi()?, options, journal).ffi()?;
         Ok(Arc::new(Self {
             inner: Mutex::new(engine),
+            path,
         }))
     }
 
@@ -86,6 +90,7 @@ impl Crm {
             replica_id,
             options(default_region, max_cascade_depth),
             journal,
+            None,
         )
     }
 
@@ -103,6 +108,7 @@ impl Crm {
             replica_id,
             options(default_region, max_cascade_depth),
             journal,
+            Some(path),
         )
     }
 
@@ -121,7 +127,22 @@ impl Crm {
             replica_id,
             options(default_region, max_cascade_depth),
             Box::new(journal),
+            None,
         )
+    }
+
+    /// A consistent online copy of the journal file at `target` (file journals only).
+    pub fn backup(&self, target: String) -> Result<(), CrmError> {
+        let path = self.path.as_ref().ok_or_else(|| {
+            CrmError::from(crm_core::CrmError::Storage {
+                reason:
+                    "only a journal opened from a file can be backed up; export its events instead"
+                        .into(),
+            })
+        })?;
+        SqliteJournal::open(path)
+            .and_then(|journal| journal.backup_to(&target))
+            .ffi()
     }
 
     /// Writes a snapshot so the next `open` replays less (file journals keep it).
@@ -267,4 +288,14 @@ impl Crm {
             .ffi()?;
         Ok(page.items.into_iter().map(DealSummary::from).collect())
     }
+}
+
+/// Copies every intact event of a damaged journal file into a new file (docs/storage.md);
+/// the report as JSON: `{"kept", "not_kept", "problems"}`. The damaged file is only read.
+#[uniffi::export]
+pub fn recover_journal(damaged: String, into: String) -> Result<String, CrmError> {
+    let report = SqliteJournal::recover(&damaged, &into).ffi()?;
+    conversion::write_json(&serde_json::json!({
+        "kept": report.kept, "not_kept": report.not_kept, "problems": report.problems
+    }))
 }

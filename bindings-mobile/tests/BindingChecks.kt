@@ -34,6 +34,11 @@ fun bindingChecks(): List<Check> = listOf(
         val again = Crm.open(path, 1uL)
         expectEqual(events, again.eventsJson(1uL))
         expectEqual(2uL, again.lastSeq())
+        val copy = dir.resolve("backup.sqlite").toString()
+        again.backup(copy)
+        val report = com.google.gson.JsonParser.parseString(recoverJournal(copy, dir.resolve("recovered.sqlite").toString())).asJsonObject
+        expectEqual(2, report["kept"].asInt)
+        expectThrows<CrmException.Storage> { Crm(1uL).backup(copy) }
         again.close()
         expectThrows<CrmException.Storage> { Crm.open(dir.resolve("missing/x.sqlite").toString(), 1uL) }
         dir.toFile().deleteRecursively()

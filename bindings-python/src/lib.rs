@@ -17,6 +17,8 @@ type EngineCrm = Crm<Box<dyn Journal>>;
 #[pyclass(module = "crm_core._native", unsendable)]
 struct Engine {
     crm: Option<EngineCrm>,
+    /// The journal's file, for engines opened from one.
+    path: Option<String>,
 }
 
 impl Engine {
@@ -56,7 +58,10 @@ impl Engine {
         let replica = ReplicaId::new(replica_id).into_py_result(py)?;
         let journal = boxed(MemoryJournal::new());
         let crm = Crm::open(replica, options(py, options_json)?, journal).into_py_result(py)?;
-        Ok(Self { crm: Some(crm) })
+        Ok(Self {
+            crm: Some(crm),
+            path: None,
+        })
     }
 
     /// Rebuilds an engine from exported events (JSON array of envelopes).
@@ -79,7 +84,10 @@ impl Engine {
         journal.append(&events).into_py_result(py)?;
         let crm =
             Crm::open(replica, options(py, options_json)?, boxed(journal)).into_py_result(py)?;
-        Ok(Self { crm: Some(crm) })
+        Ok(Self {
+            crm: Some(crm),
+            path: None,
+        })
     }
 
     /// Opens (or creates) the SQLite journal at `path` and replays it.
@@ -90,7 +98,26 @@ impl Engine {
         let journal = SqliteJournal::open(path).into_py_result(py)?;
         let crm =
             Crm::open(replica, options(py, options_json)?, boxed(journal)).into_py_result(py)?;
-        Ok(Self { crm: Some(crm) })
+        Ok(Self {
+            crm: Some(crm),
+            path: Some(path.to_string()),
+        })
+    }
+
+    /// A consistent online copy of the journal file at `target` (file journals only).
+    fn backup(&self, py: Python<'_>, target: &str) -> PyResult<()> {
+        self.crm(py)?;
+        let Some(path) = &self.path else {
+            return Err(to_py(
+                py,
+                crm_core::CrmError::Storage {
+                    reason: "only a journal opened from a file can be backed up; export its events instead".into(),
+                },
+            ));
+        };
+        SqliteJournal::open(path)
+            .and_then(|journal| journal.backup_to(target))
+            .into_py_result(py)
     }
 
     /// Releases the journal (and its file); later calls fail with StorageError.
@@ -182,9 +209,21 @@ fn json<T: serde::Serialize + ?Sized>(py: Python<'_>, value: &T) -> PyResult<Str
     })
 }
 
+/// Copies every intact event of a damaged journal file into a new one; the report as
+/// JSON: `{"kept", "not_kept", "problems"}`.
+#[pyfunction]
+fn recover(py: Python<'_>, damaged: &str, into: &str) -> PyResult<String> {
+    let report = SqliteJournal::recover(damaged, into).into_py_result(py)?;
+    let report = serde_json::json!({
+        "kept": report.kept, "not_kept": report.not_kept, "problems": report.problems
+    });
+    json(py, &report)
+}
+
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Engine>()?;
+    module.add_function(wrap_pyfunction!(recover, module)?)?;
     errors::register(module)?;
     Ok(())
 }

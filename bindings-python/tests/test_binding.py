@@ -135,3 +135,17 @@ def test_a_file_journal_survives_closing_and_reopening(tmp_path: Path) -> None:
         assert names == ["Petra", "Paul"]
     with pytest.raises(crm_core.StorageError):
         Crm.open(str(tmp_path / "missing-dir" / "x.sqlite"), replica_id=1)
+
+
+def test_backup_and_recovery_of_a_file_journal(tmp_path: Path) -> None:
+    path, copy = str(tmp_path / "shop.sqlite"), str(tmp_path / "backup.sqlite")
+    with Crm.open(path, replica_id=1) as crm:
+        crm.create_user("system", NOW, "Olga", role="admin")
+        crm.backup(copy)
+        events = crm.events()
+    report = crm_core.recover(copy, str(tmp_path / "recovered.sqlite"))
+    assert report == {"kept": len(events), "not_kept": 0, "problems": []}
+    with Crm.open(str(tmp_path / "recovered.sqlite"), replica_id=1) as recovered:
+        assert recovered.events() == events
+    with pytest.raises(crm_core.StorageError, match="from a file"):
+        Crm(replica_id=1).backup(copy)

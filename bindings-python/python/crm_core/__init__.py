@@ -47,9 +47,19 @@ __all__ = [
     "CurrencyMismatchError",
     "MoneyOverflowError",
     "StorageError",
+    "recover",
 ]
 
 Stage = Union[str, Mapping[str, Any]]
+
+
+def recover(damaged: str, into: str) -> dict[str, Any]:
+    """Copies every intact event of a damaged journal file into a new file (docs/storage.md).
+
+    Returns ``{"kept": n, "not_kept": m, "problems": [...]}``; the damaged file is only read.
+    """
+    report: dict[str, Any] = from_json(_native.recover(str(damaged), str(into)))
+    return report
 
 
 def _drop_none(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,6 +110,10 @@ class Crm:
     def close(self) -> None:
         """Releases the journal (and its file); later calls raise :class:`StorageError`."""
         self._engine.close()
+
+    def backup(self, path: str) -> None:
+        """A consistent online copy of the journal file at ``path`` (file journals only)."""
+        self._engine.backup(str(path))
 
     def snapshot(self) -> None:
         """Writes a snapshot so the next :meth:`open` replays less (file journals keep it)."""
