@@ -81,34 +81,9 @@ pub(crate) fn read<T: DeserializeOwned>(twin: &str, text: &str) -> Result<T, Crm
         "command"
     };
     let value = parse_text(what, text)?;
-    let serde_json::Value::Object(mut fields) = value else {
-        return Err(CrmError::malformed(
-            what,
-            format!(
-                "expected a JSON object with a \"type\", got {}",
-                kind_of(&value)
-            ),
-        ));
-    };
-    let tag = match fields.remove("type") {
-        Some(serde_json::Value::String(tag)) => tag,
-        Some(other) => {
-            return Err(CrmError::malformed(
-                format!("{what}.type"),
-                format!("expected a string, got {}", kind_of(&other)),
-            ))
-        }
-        None => return Err(CrmError::malformed(format!("{what}.type"), "is missing")),
-    };
-    let reshaped = serde_json::Value::Object(
-        [(tag.clone(), serde_json::Value::Object(fields))]
-            .into_iter()
-            .collect(),
-    );
-    serde_path_to_error::deserialize(reshaped).map_err(|err| {
-        let inner = path_below(&tag, &err.path().to_string());
-        let (inner, reason) = unmark(&inner, err.into_inner().to_string());
-        CrmError::malformed(join(what, &inner), reason)
+    from_tagged(value).map_err(|message| {
+        let (path, reason) = unmark("", message);
+        CrmError::malformed(join(what, &path), reason)
     })
 }
 
