@@ -9,6 +9,7 @@ pub mod event;
 pub mod journal;
 pub mod query;
 pub mod state;
+pub mod upcast;
 
 // One module per aggregate.
 pub mod activity;
