@@ -4,7 +4,7 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use crm_core::{CrmError, EventEnvelope, Journal, Snapshot};
+use crm_core::{upcast, CrmError, EventEnvelope, Journal, Snapshot};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 /// The on-disk format this build writes (the `format` row of the `meta` table).
@@ -28,6 +28,24 @@ impl SqliteJournal {
         let conn = Connection::open(path)
             .map_err(|err| storage(format!("cannot open {}", path.display()), err))?;
         Self::prepare(conn)
+    }
+
+    /// Opens an existing journal for reading only: a reporting replica or an external
+    /// consumer following `read_from` while the owner writes. Appends and snapshots
+    /// fail with a `storage` error; the file is never changed.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, CrmError> {
+        let path = path.as_ref();
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|err| storage(format!("cannot open {}", path.display()), err))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|err| storage("cannot set the busy timeout", err))?;
+        Self::check_format(&conn)?;
+        let mut journal = Self { conn, last_seq: 0 };
+        journal.last_seq = journal.stored_last_seq()?;
+        Ok(journal)
     }
 
     /// A journal in memory (for tests; nothing survives the process).
@@ -54,6 +72,21 @@ impl SqliteJournal {
              ) STRICT;",
         )
         .map_err(|err| storage("cannot create the tables", err))?;
+        if Self::check_format(&conn)?.is_none() {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('format', ?1)",
+                params![FORMAT.to_string()],
+            )
+            .map_err(|err| storage("cannot write the format", err))?;
+        }
+        let mut journal = Self { conn, last_seq: 0 };
+        journal.last_seq = journal.stored_last_seq()?;
+        Ok(journal)
+    }
+
+    /// The file's format, `None` for a new file; a newer format than this build's is
+    /// refused rather than misread.
+    fn check_format(conn: &Connection) -> Result<Option<u32>, CrmError> {
         let format: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'format'", [], |row| {
                 row.get(0)
@@ -61,25 +94,12 @@ impl SqliteJournal {
             .optional()
             .map_err(|err| storage("cannot read the format", err))?;
         match format.as_deref().map(str::parse::<u32>) {
-            None => {
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('format', ?1)",
-                    params![FORMAT.to_string()],
-                )
-                .map_err(|err| storage("cannot write the format", err))?;
-            }
-            Some(Ok(found)) if found <= FORMAT => {}
-            Some(other) => {
-                return Err(CrmError::Storage {
-                    reason: format!(
-                        "the file has format {other:?}; this build reads up to {FORMAT}"
-                    ),
-                })
-            }
+            None => Ok(None),
+            Some(Ok(found)) if found <= FORMAT => Ok(Some(found)),
+            Some(other) => Err(CrmError::Storage {
+                reason: format!("the file has format {other:?}; this build reads up to {FORMAT}"),
+            }),
         }
-        let mut journal = Self { conn, last_seq: 0 };
-        journal.last_seq = journal.stored_last_seq()?;
-        Ok(journal)
     }
 
     /// Copies every intact event of a damaged journal at `damaged`, in order, into a
@@ -219,8 +239,7 @@ impl SqliteJournal {
         if i64::from(crc32fast::hash(body.as_bytes())) != crc {
             return Err(damaged("its checksum does not match".into()));
         }
-        let envelope: EventEnvelope =
-            serde_json::from_str(body).map_err(|err| damaged(err.to_string()))?;
+        let envelope = upcast::envelope_from_json(body).map_err(|err| damaged(err.to_string()))?;
         if i64::try_from(envelope.seq).ok() != Some(seq) {
             return Err(damaged(format!("it says it is event {}", envelope.seq)));
         }
@@ -257,16 +276,17 @@ impl Journal for SqliteJournal {
             let mut insert = tx
                 .prepare_cached("INSERT INTO events (seq, v, body, crc) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(|err| storage("cannot prepare the insert", err))?;
+            // One buffer for the whole batch: serialising is most of an append's work.
+            let mut body = String::new();
             for envelope in batch {
-                let body = serde_json::to_string(envelope).map_err(|err| CrmError::Storage {
-                    reason: format!("cannot serialise event {}: {err}", envelope.seq),
-                })?;
+                body.clear();
+                write_json(&mut body, envelope, envelope.seq)?;
                 let crc = i64::from(crc32fast::hash(body.as_bytes()));
                 let seq = i64::try_from(envelope.seq).map_err(|_| CrmError::Storage {
                     reason: format!("event {} is beyond SQLite's integers", envelope.seq),
                 })?;
                 insert
-                    .execute(params![seq, envelope.v, body, crc])
+                    .execute(params![seq, envelope.v, body.as_str(), crc])
                     .map_err(|err| storage(format!("cannot write event {seq}"), err))?;
             }
         }
@@ -389,10 +409,43 @@ pub fn export_jsonl(journal: &impl Journal, mut out: impl Write) -> Result<u64, 
     Ok(events.len() as u64)
 }
 
+/// [`export_jsonl`] into a new file at `path` (an existing file is replaced).
+pub fn export_jsonl_file(journal: &impl Journal, path: impl AsRef<Path>) -> Result<u64, CrmError> {
+    let path = path.as_ref();
+    let cannot = |err: std::io::Error| CrmError::Storage {
+        reason: format!("cannot write {}: {err}", path.display()),
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(cannot)?);
+    let written = export_jsonl(journal, &mut out)?;
+    out.flush().map_err(cannot)?;
+    Ok(written)
+}
+
+/// [`read_jsonl`] from the file at `path`.
+pub fn read_jsonl_file(
+    path: impl AsRef<Path>,
+    first_seq: u64,
+) -> Result<Vec<EventEnvelope>, CrmError> {
+    let path = path.as_ref();
+    let file = std::fs::File::open(path).map_err(|err| CrmError::Storage {
+        reason: format!("cannot read {}: {err}", path.display()),
+    })?;
+    read_jsonl(std::io::BufReader::new(file), first_seq)
+}
+
 /// Appends JSON Lines written by [`export_jsonl`] to `journal`, which must continue
 /// where the lines start (an empty journal for a whole export). All or nothing: a bad
 /// line (named by its number) or a gap in the sequence imports none of them.
 pub fn import_jsonl(input: impl BufRead, journal: &mut impl Journal) -> Result<u64, CrmError> {
+    let events = read_jsonl(input, journal.last_seq() + 1)?;
+    journal.append(&events)?;
+    Ok(events.len() as u64)
+}
+
+/// Reads JSON Lines written by [`export_jsonl`] (older schema versions upcast), checking
+/// that they are the events from `first_seq` on, without gaps; errors name the line.
+/// For a [`crm_core::Crm`], pass them to `Crm::import`, which also folds them.
+pub fn read_jsonl(input: impl BufRead, first_seq: u64) -> Result<Vec<EventEnvelope>, CrmError> {
     let mut events = Vec::new();
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;
@@ -402,12 +455,11 @@ pub fn import_jsonl(input: impl BufRead, journal: &mut impl Journal) -> Result<u
         if line.trim().is_empty() {
             continue;
         }
-        let envelope: EventEnvelope =
-            serde_json::from_str(&line).map_err(|err| CrmError::Malformed {
-                path: format!("line {number}"),
-                reason: err.to_string(),
-            })?;
-        let expected = journal.last_seq() + events.len() as u64 + 1;
+        let envelope = upcast::envelope_from_json(&line).map_err(|err| CrmError::Malformed {
+            path: format!("line {number}"),
+            reason: err.to_string(),
+        })?;
+        let expected = first_seq + events.len() as u64;
         if envelope.seq != expected {
             return Err(CrmError::validation(
                 format!("line {number}"),
@@ -416,8 +468,7 @@ pub fn import_jsonl(input: impl BufRead, journal: &mut impl Journal) -> Result<u
         }
         events.push(envelope);
     }
-    journal.append(&events)?;
-    Ok(events.len() as u64)
+    Ok(events)
 }
 
 /// What [`SqliteJournal::recover`] did.
@@ -430,6 +481,17 @@ pub struct Recovery {
     pub not_kept: u64,
     /// What was wrong, in order found; empty when the journal was intact.
     pub problems: Vec<String>,
+}
+
+/// Appends `envelope` as JSON to `out`.
+fn write_json(out: &mut String, envelope: &EventEnvelope, seq: u64) -> Result<(), CrmError> {
+    let mut bytes = std::mem::take(out).into_bytes();
+    let written = serde_json::to_writer(&mut bytes, envelope);
+    // serde_json writes UTF-8 only; the check is cheap next to the serialisation.
+    *out = String::from_utf8(bytes).unwrap_or_default();
+    written.map_err(|err| CrmError::Storage {
+        reason: format!("cannot serialise event {seq}: {err}"),
+    })
 }
 
 fn storage(what: impl std::fmt::Display, err: rusqlite::Error) -> CrmError {

@@ -336,6 +336,53 @@ fn a_full_disk_is_a_storage_error_and_changes_nothing() {
 }
 
 #[test]
+fn a_read_only_journal_follows_the_writer_and_refuses_to_write() {
+    let file = TempFile::new();
+    let mut writer = open(&file, 1);
+    setup(&mut writer);
+    let mut reader = Crm::open(
+        ReplicaId::new(2).unwrap(),
+        CrmOptions::default(),
+        SqliteJournal::open_read_only(&file.0).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reader.state(), writer.state());
+
+    let before = (reader.state().clone(), reader.journal().last_seq());
+    let err = reader
+        .execute_json(
+            "usr-1-2",
+            NOW,
+            r#"{"type": "create_contact", "name": "Anna"}"#,
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "storage");
+    assert!(err.to_string().contains("readonly"), "{err}");
+    assert_eq!(
+        reader.state(),
+        &before.0,
+        "a refused append changed the state"
+    );
+    assert_eq!(reader.journal().last_seq(), before.1);
+    assert_eq!(reader.snapshot().unwrap_err().code(), "storage");
+
+    writer
+        .execute_json(
+            "usr-1-2",
+            NOW,
+            r#"{"type": "create_contact", "name": "Boris"}"#,
+        )
+        .unwrap();
+    let fresh = SqliteJournal::open_read_only(&file.0).unwrap();
+    assert_eq!(fresh.read_from(1).unwrap(), writer.events_since(1).unwrap());
+    let missing = file.0.with_extension("missing");
+    assert_eq!(
+        SqliteJournal::open_read_only(&missing).unwrap_err().code(),
+        "storage"
+    );
+}
+
+#[test]
 fn execute_retrying_lands_after_the_other_writer() {
     let file = TempFile::new();
     let mut first = open(&file, 1);
