@@ -8,7 +8,7 @@ mod errors;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use crm_core::{Command, DealMove, EventEnvelope, Journal, MemoryJournal, NewPipeline, ReplicaId};
+use crm_core::{Command, DealMove, Journal, MemoryJournal, NewPipeline, ReplicaId};
 use crm_store_sqlite::SqliteJournal;
 
 pub use crate::conversion::{
@@ -120,7 +120,7 @@ impl Crm {
         default_region: Option<String>,
         max_cascade_depth: Option<u32>,
     ) -> Result<Arc<Self>, CrmError> {
-        let events: Vec<EventEnvelope> = conversion::parse_json("events", &events_json)?;
+        let events = crm_core::upcast::envelopes_from_json(&events_json).ffi()?;
         let mut journal = MemoryJournal::new();
         journal.append(&events).ffi()?;
         Self::wrap(
@@ -148,6 +148,21 @@ impl Crm {
     /// Writes a snapshot so the next `open` replays less (file journals keep it).
     pub fn snapshot(&self) -> Result<(), CrmError> {
         self.engine().snapshot().ffi()
+    }
+
+    /// Writes every event as JSON Lines to `target`; returns how many.
+    pub fn export_jsonl(&self, target: String) -> Result<u64, CrmError> {
+        crm_store_sqlite::export_jsonl_file(self.engine().journal(), &target).ffi()
+    }
+
+    /// Appends the events of a JSON Lines file that continue this journal (all or
+    /// nothing; older schema versions upcast); returns how many.
+    pub fn import_jsonl(&self, source: String) -> Result<u64, CrmError> {
+        let mut engine = self.engine();
+        let events =
+            crm_store_sqlite::read_jsonl_file(&source, engine.state().last_seq + 1).ffi()?;
+        engine.import(&events).ffi()?;
+        Ok(events.len() as u64)
     }
 
     /// Executes any command given as JSON (`now` in RFC 3339); returns the outcome as JSON.

@@ -39,6 +39,12 @@ fun bindingChecks(): List<Check> = listOf(
         val report = com.google.gson.JsonParser.parseString(recoverJournal(copy, dir.resolve("recovered.sqlite").toString())).asJsonObject
         expectEqual(2, report["kept"].asInt)
         expectThrows<CrmException.Storage> { Crm(1uL).backup(copy) }
+        val lines = dir.resolve("journal.jsonl").toString()
+        expectEqual(2uL, again.exportJsonl(lines))
+        val imported = Crm(1uL)
+        expectEqual(2uL, imported.importJsonl(lines))
+        expectEqual(events, imported.eventsJson(1uL))
+        expectThrows<CrmException.Validation> { imported.importJsonl(lines) }
         again.close()
         expectThrows<CrmException.Storage> { Crm.open(dir.resolve("missing/x.sqlite").toString(), 1uL) }
         dir.toFile().deleteRecursively()

@@ -4,7 +4,7 @@
 
 mod errors;
 
-use crm_core::{Crm, CrmOptions, EventEnvelope, Journal, MemoryJournal, ReplicaId};
+use crm_core::{Crm, CrmOptions, Journal, MemoryJournal, ReplicaId};
 use crm_store_sqlite::SqliteJournal;
 use pyo3::prelude::*;
 
@@ -74,12 +74,7 @@ impl Engine {
         options_json: &str,
     ) -> PyResult<Self> {
         let replica = ReplicaId::new(replica_id).into_py_result(py)?;
-        let events: Vec<EventEnvelope> = serde_json::from_str(events_json)
-            .map_err(|err| crm_core::CrmError::Malformed {
-                path: "events".into(),
-                reason: err.to_string(),
-            })
-            .into_py_result(py)?;
+        let events = crm_core::upcast::envelopes_from_json(events_json).into_py_result(py)?;
         let mut journal = MemoryJournal::new();
         journal.append(&events).into_py_result(py)?;
         let crm =
@@ -118,6 +113,21 @@ impl Engine {
         SqliteJournal::open(path)
             .and_then(|journal| journal.backup_to(target))
             .into_py_result(py)
+    }
+
+    /// Writes every event as JSON Lines to `target`; returns how many.
+    fn export_jsonl(&self, py: Python<'_>, target: &str) -> PyResult<u64> {
+        crm_store_sqlite::export_jsonl_file(self.crm(py)?.journal(), target).into_py_result(py)
+    }
+
+    /// Appends the events of a JSON Lines file that continue this journal (all or
+    /// nothing); returns how many.
+    fn import_jsonl(&mut self, py: Python<'_>, source: &str) -> PyResult<u64> {
+        let crm = self.crm_mut(py)?;
+        let events = crm_store_sqlite::read_jsonl_file(source, crm.state().last_seq + 1)
+            .into_py_result(py)?;
+        crm.import(&events).into_py_result(py)?;
+        Ok(events.len() as u64)
     }
 
     /// Releases the journal (and its file); later calls fail with StorageError.

@@ -33,6 +33,11 @@ pub(crate) fn parse(text: &str) -> Result<JsValue, JsValue> {
     })
 }
 
+/// Exported events (an array of envelopes), older schema versions upcast.
+pub(crate) fn events_from_js(value: &JsValue) -> Result<Vec<crm_core::EventEnvelope>, JsValue> {
+    crm_core::upcast::envelopes_from_json(&stringify("events", value)?).into_js()
+}
+
 /// A JS object read as a typed engine input; errors name the path of the bad value.
 pub(crate) fn from_js<T: DeserializeOwned>(what: &str, value: &JsValue) -> Result<T, JsValue> {
     let text = stringify(what, value)?;

@@ -8,7 +8,7 @@ mod errors;
 use crm_core::{Command, Crm, DealFilter, DealMove, NewContact, NewDeal, NewPipeline};
 use wasm_bindgen::prelude::*;
 
-use crate::conversion::{from_js, now_text, options, replica, to_js};
+use crate::conversion::{events_from_js, from_js, now_text, options, replica, to_js};
 use crate::errors::IntoJsResult;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -90,7 +90,7 @@ impl JsCrm {
         #[wasm_bindgen(js_name = options, unchecked_optional_param_type = "CrmOptions")]
         options_value: JsValue,
     ) -> Result<JsCrm, JsValue> {
-        let events: Vec<crm_core::EventEnvelope> = from_js("events", &events)?;
+        let events = events_from_js(&events)?;
         let crm = Crm::replay(replica(replica_id)?, options(&options_value)?, events).into_js()?;
         Ok(JsCrm { crm })
     }
@@ -192,7 +192,7 @@ impl JsCrm {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "EventEnvelope[]")] events: JsValue,
     ) -> Result<(), JsValue> {
-        let events: Vec<crm_core::EventEnvelope> = from_js("events", &events)?;
+        let events = events_from_js(&events)?;
         self.crm.import(&events).into_js()
     }
 

@@ -119,6 +119,17 @@ class Crm:
         """Writes a snapshot so the next :meth:`open` replays less (file journals keep it)."""
         self._engine.snapshot()
 
+    def export_jsonl(self, path: str) -> int:
+        """Writes the whole journal as JSON Lines (one event per line, oldest first)
+        to ``path``, the migration path to other systems; returns how many events."""
+        return self._engine.export_jsonl(str(path))
+
+    def import_jsonl(self, path: str) -> int:
+        """Appends the events of a JSON Lines file that continue this journal (all of
+        them or, on any bad line, none); older schema versions are upcast. Returns how
+        many; rules do not run again, their reactions are among the events."""
+        return self._engine.import_jsonl(str(path))
+
     def __enter__(self) -> "Crm":
         return self
 
