@@ -1,6 +1,7 @@
 //! The SQLite journal's costs, next to raw SQLite on the same bytes in the same run:
 //! appends (one command per transaction, batches of 1,000 events), opening (full
-//! replay vs. snapshot + tail), and file size per event (printed).
+//! replay vs. snapshot + tail, 1M events unless `CRM_BENCH_OPEN_EVENTS` says otherwise),
+//! and file size per event (printed).
 //!
 //! `cargo bench -p crm-store-sqlite --bench journal` (docs/performance.md).
 
@@ -139,10 +140,18 @@ fn appends(c: &mut Criterion) {
     group.finish();
 }
 
+/// How many events the opening benchmarks store: `CRM_BENCH_OPEN_EVENTS`, 1M by default.
+fn open_count() -> u64 {
+    std::env::var("CRM_BENCH_OPEN_EVENTS")
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
 fn opening(c: &mut Criterion) {
-    let count = 20_000;
+    let count = open_count();
     let all = events(count);
-    let mut group = c.benchmark_group("open_20k_events");
+    let mut group = c.benchmark_group(format!("open_{count}_events"));
     group.sample_size(10);
     for (name, snapshot) in [("full_replay", false), ("snapshot_and_tail", true)] {
         let path = temp(name);
