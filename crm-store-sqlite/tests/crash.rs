@@ -3,10 +3,11 @@
 //! command the child saw acknowledged, and its state must equal a replay.
 //! `CRM_CRASH_RUNS` sets the number of kills (200 by default; more for a long run).
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crm_core::{Crm, CrmOptions, Journal, ReplicaId};
 use crm_store_sqlite::SqliteJournal;
@@ -129,17 +130,40 @@ fn two_processes_writing_one_file_lose_and_duplicate_nothing() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Both must get through, however busy the machine: wait until each has had at
+    // least 20 commands acknowledged (a minute at most), then kill both mid-write.
+    let readers: Vec<_> = [&mut first, &mut second]
+        .into_iter()
+        .map(|child| {
+            let out = child.stdout.take().unwrap();
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&seen);
+            let thread = std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if let Ok(seq) = line.parse::<u64>() {
+                        sink.lock().unwrap().push(seq);
+                    }
+                }
+            });
+            (seen, thread)
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline
+        && readers
+            .iter()
+            .any(|(seen, _)| seen.lock().unwrap().len() < 20)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let mut acknowledged = Vec::new();
     for child in [&mut first, &mut second] {
         child.kill().unwrap();
         child.wait().unwrap();
-        let mut printed = String::new();
-        child
-            .stdout
-            .take()
-            .map(|mut out| out.read_to_string(&mut printed));
-        acknowledged.extend(printed.lines().filter_map(|line| line.parse::<u64>().ok()));
+    }
+    for (seen, thread) in readers {
+        thread.join().unwrap();
+        acknowledged.extend(seen.lock().unwrap().iter().copied());
     }
     let crm = Crm::open(
         ReplicaId::new(3).unwrap(),
