@@ -44,6 +44,10 @@ fn every_acknowledged_command_survives_sigkill() {
     cleanup();
     let mut random = Lcg(0x5eed);
     let (mut acknowledged, mut kills, mut killed_before_any) = (0u64, 0u32, 0u32);
+    // The child spends about as long opening the journal as the last reopen here took;
+    // kill it after that plus a random moment, so most kills land among its writes
+    // (the rest during opening and snapshotting, which must be safe too).
+    let mut opening = Duration::ZERO;
     for run in 0..runs() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_crash_writer"))
             .arg(&path)
@@ -52,7 +56,7 @@ fn every_acknowledged_command_survives_sigkill() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the crash writer starts");
-        std::thread::sleep(Duration::from_millis(5 + random.next(75)));
+        std::thread::sleep(opening + Duration::from_millis(5 + random.next(75)));
         child.kill().expect("SIGKILL is delivered");
         let status = child.wait().expect("the child is reaped");
         assert!(
@@ -83,9 +87,11 @@ fn every_acknowledged_command_survives_sigkill() {
         }
         acknowledged += printed.lines().count() as u64;
 
+        let reopened = Instant::now();
         let journal = SqliteJournal::open(&path).unwrap_or_else(|err| panic!("run {run}: {err}"));
         let crm = Crm::open(ReplicaId::new(1).unwrap(), CrmOptions::default(), journal)
             .unwrap_or_else(|err| panic!("run {run}: reopening failed: {err}"));
+        opening = reopened.elapsed();
         let on_disk = crm.journal().last_seq();
         if let Some(last) = last_acknowledged {
             assert!(
