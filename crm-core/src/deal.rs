@@ -100,6 +100,9 @@ pub struct DealFields {
     pub amount: Option<Money>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_close: Option<NaiveDate>,
+    /// Where the lead came from, e.g. `"website"`; reports group by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     #[serde(default)]
     pub tags: BTreeSet<String>,
     #[serde(default)]
@@ -126,6 +129,9 @@ pub struct NewDeal {
     pub amount: Option<Money>,
     #[serde(default)]
     pub expected_close: Option<NaiveDate>,
+    /// Where the lead came from; defaults to the contact's source.
+    #[serde(default)]
+    pub source: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default)]
@@ -159,6 +165,11 @@ pub struct DealPatch {
         skip_serializing_if = "Option::is_none"
     )]
     pub expected_close: Option<Option<NaiveDate>>,
+    #[serde(
+        deserialize_with = "validate::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -192,6 +203,9 @@ fn apply_patch(ctx: &Ctx<'_>, fields: &mut DealFields, patch: &DealPatch) -> Res
     }
     if let Some(expected_close) = patch.expected_close {
         fields.expected_close = expected_close;
+    }
+    if let Some(source) = &patch.source {
+        fields.source = validate::optional_name("source", source.as_deref())?;
     }
     if let Some(tags) = &patch.tags {
         fields.tags = validate::tags("tags", tags)?;
@@ -248,6 +262,10 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewDeal) -> Result<Vec<Event>, C
         company: Some(input.company),
         amount: Some(input.amount),
         expected_close: Some(input.expected_close),
+        source: Some(input.source.clone().or_else(|| {
+            let contact = input.contact.and_then(|id| ctx.state.contacts.get(&id))?;
+            contact.fields.source.clone()
+        })),
         tags: Some(input.tags.clone()),
         custom: input.custom.clone(),
     };
