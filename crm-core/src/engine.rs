@@ -21,6 +21,7 @@ use crate::pipeline::Pipeline;
 use crate::query::{
     self, ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Paging, Query, TaskFilter,
 };
+use crate::report::{self, Report, ReportRequest};
 use crate::rule::{NoFields, Rule};
 use crate::state::State;
 use crate::task::Task;
@@ -627,6 +628,7 @@ impl<J: Journal> Crm<J> {
                 self.access(actor)?.require_read(target.id.into())?;
                 serde_json::to_value(context::client_stats(&self.state, target.id))
             }
+            Query::Report(request) => serde_json::to_value(self.report(actor, now, request)?),
         };
         value.map_err(|err| CrmError::Storage {
             reason: format!("could not serialise a query result: {err}"),
@@ -638,6 +640,16 @@ impl<J: Journal> Crm<J> {
         let (actor, now) = (actor.parse()?, parse_now(now)?);
         let query: Query = query.parse()?;
         to_json(&self.query(actor, now, &query)?)
+    }
+
+    /// A report as of `now`, over the deals in the actor's scope (see [`report::ReportKind`]).
+    pub fn report(
+        &self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        request: &ReportRequest,
+    ) -> Result<Report, CrmError> {
+        report::answer(&self.state, &self.access(actor)?, request, now)
     }
 
     fn access(&self, actor: Actor) -> Result<Access<'_>, CrmError> {
@@ -1043,7 +1055,7 @@ fn snapshot_state<J: Journal>(journal: &J) -> Result<Option<State>, String> {
             state.last_seq, snapshot.seq
         ));
     }
-    state.rebuild_timers();
+    state.rebuild_derived();
     Ok(Some(state))
 }
 

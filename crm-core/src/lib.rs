@@ -24,6 +24,9 @@ pub mod pipeline;
 pub mod task;
 pub mod user;
 
+// Reports: aggregates kept as events are applied.
+pub mod report;
+
 // Automation: rules as data, the business calendar, scheduled wake-ups.
 mod automation;
 pub mod calendar;
@@ -72,6 +75,7 @@ pub use query::{
     ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Paging, Query, TaskFilter,
     TimelineQuery,
 };
+pub use report::{Bucket, Report, ReportKind, ReportRequest, Reports, Sums, Tally};
 pub use rule::{Action, Assignee, Condition, Rule, RuleSet, Trigger};
 pub use state::State;
 pub use task::{NewTask, Task, TaskCompletion, TaskStatus};

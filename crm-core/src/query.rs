@@ -12,6 +12,7 @@ use crate::contact::Contact;
 use crate::deal::{Deal, DealStatus};
 use crate::error::CrmError;
 use crate::id::{AnyId, CompanyId, ContactId, DocumentId, PipelineId, StageId, UserId};
+use crate::report::ReportRequest;
 use crate::rule::NoFields;
 use crate::state::State;
 use crate::tagged::tagged_enum;
@@ -49,6 +50,8 @@ tagged_enum! {
         ListTemplates(Paging) = "list_templates",
         /// A client's visits, average bill and visit frequency (from won deals).
         ClientStats(Target<ContactId>) = "client_stats",
+        /// A report over the deals in the actor's scope: `{"report": "funnel", "from": ...}`.
+        Report(ReportRequest) = "report",
     }
 }
 

@@ -20,6 +20,7 @@ use crate::id::{
 };
 use crate::outbox::Effect;
 use crate::pipeline::Pipeline;
+use crate::report::Reports;
 use crate::rule::Rule;
 use crate::task::{Task, TaskStatus};
 use crate::timer::{self, ScheduledRule, Timers};
@@ -69,6 +70,9 @@ pub struct State {
     /// Scheduled wake-ups, derived from everything above (rebuilt, not stored).
     #[serde(skip)]
     pub timers: Timers,
+    /// The reports' aggregates, derived from the deals (rebuilt, not stored).
+    #[serde(skip)]
+    pub reports: Reports,
     /// The highest ID sequence used by each replica.
     pub id_counters: BTreeMap<ReplicaId, u64>,
     /// The journal position of the last applied event.
@@ -142,7 +146,23 @@ impl State {
                 .push(envelope.seq);
         }
         self.last_seq = envelope.seq;
+        let deals: Vec<DealId> = records
+            .iter()
+            .filter_map(|record| match record {
+                AnyId::DealId(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let before = Reports::facts_before(self, &deals);
         self.fold(envelope);
+        if matches!(envelope.event, Event::CalendarSet { .. }) {
+            // Business days moved with the time zone: every date is new.
+            self.reports = Reports::build(self);
+        } else {
+            let mut reports = std::mem::take(&mut self.reports);
+            reports.update(self, &before, &deals);
+            self.reports = reports;
+        }
         // Keep the wake-ups in step: the records this event touched, and a deal's client.
         if matches!(
             envelope.event,
@@ -169,9 +189,11 @@ impl State {
         }
     }
 
-    /// Rebuilds the derived wake-up index (after loading a state from elsewhere).
-    pub fn rebuild_timers(&mut self) {
+    /// Rebuilds what is derived rather than stored — the wake-ups and the reports'
+    /// aggregates — after loading a state from elsewhere (a snapshot).
+    pub fn rebuild_derived(&mut self) {
         timer::refresh_all(self);
+        self.reports = Reports::build(self);
     }
 
     fn fold(&mut self, envelope: &EventEnvelope) {

@@ -1,0 +1,255 @@
+//! The measures the aggregates are made of: counts, money per currency and multisets
+//! of durations. Each is updated by adding or taking out one deal's facts, and keeps
+//! no empty entries, so an aggregate built incrementally equals one built from scratch.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::money::{Currency, Money};
+
+/// Whether a deal's facts go in or come out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sign {
+    Add,
+    Retract,
+}
+
+/// A count that a fact raises or lowers.
+pub(crate) fn count(value: &mut u64, sign: Sign) {
+    match sign {
+        Sign::Add => *value += 1,
+        Sign::Retract => *value = value.saturating_sub(1),
+    }
+}
+
+/// A count per key; keys that reach zero are removed.
+pub(crate) fn count_key<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, sign: Sign) {
+    let value = map.entry(key);
+    match (value, sign) {
+        (std::collections::btree_map::Entry::Vacant(vacant), Sign::Add) => {
+            vacant.insert(1);
+        }
+        (std::collections::btree_map::Entry::Vacant(_), Sign::Retract) => {}
+        (std::collections::btree_map::Entry::Occupied(mut occupied), sign) => {
+            count(occupied.get_mut(), sign);
+            if *occupied.get() == 0 {
+                occupied.remove();
+            }
+        }
+    }
+}
+
+/// Money per currency, never mixed, with how many amounts each total holds (for
+/// averages). Amounts are bounded on input, so totals cannot overflow in practice; if
+/// one ever did it would saturate rather than panic. JSON: `{"EUR": "1500.00"}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sums(BTreeMap<Currency, (Decimal, u64)>);
+
+impl Sums {
+    pub(crate) fn add(&mut self, money: &Money, sign: Sign) {
+        let entry = self.0.entry(money.currency()).or_default();
+        match sign {
+            Sign::Add => entry.0 = entry.0.saturating_add(money.amount()),
+            Sign::Retract => entry.0 = entry.0.saturating_sub(money.amount()),
+        }
+        count(&mut entry.1, sign);
+        if entry.1 == 0 {
+            self.0.remove(&money.currency());
+        }
+    }
+
+    /// Adds every currency's total of `other`.
+    pub(crate) fn merge(&mut self, other: &Sums) {
+        for (currency, (amount, times)) in &other.0 {
+            let entry = self.0.entry(*currency).or_default();
+            entry.0 = entry.0.saturating_add(*amount);
+            entry.1 += times;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The totals, by currency.
+    pub fn totals(&self) -> impl Iterator<Item = Money> + '_ {
+        self.0
+            .iter()
+            .map(|(currency, (amount, _))| Money::new(*amount, *currency))
+    }
+
+    /// Each currency's total divided by how many amounts it holds.
+    pub fn averages(&self) -> Sums {
+        Sums(
+            self.0
+                .iter()
+                .map(|(currency, (amount, times))| {
+                    let mut average = *amount / Decimal::from(*times);
+                    average.rescale(currency.minor_units());
+                    (*currency, (average, 1))
+                })
+                .collect(),
+        )
+    }
+
+    /// Each total multiplied by `factor` (e.g. a stage's probability).
+    pub(crate) fn scaled(&self, factor: Decimal) -> Sums {
+        Sums(
+            self.0
+                .iter()
+                .map(|(currency, (amount, times))| {
+                    (
+                        *currency,
+                        (amount.saturating_mul(factor).normalize(), *times),
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Serialize for Sums {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (currency, (amount, _)) in &self.0 {
+            map.serialize_entry(currency.code(), &amount.to_string())?;
+        }
+        map.end()
+    }
+}
+
+/// How many deals, and their amounts per currency (deals without an amount count but
+/// add no money).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub count: u64,
+    pub amount: Sums,
+}
+
+impl Tally {
+    pub(crate) fn add(&mut self, amount: Option<&Money>, sign: Sign) {
+        count(&mut self.count, sign);
+        if let Some(amount) = amount {
+            self.amount.add(amount, sign);
+        }
+    }
+
+    pub(crate) fn merge(&mut self, other: &Tally) {
+        self.count += other.count;
+        self.amount.merge(&other.amount);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0 && self.amount.is_empty()
+    }
+}
+
+/// A multiset of durations in seconds, for exact means and medians.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Durations(BTreeMap<i64, u64>);
+
+impl Durations {
+    pub(crate) fn add(&mut self, seconds: i64, sign: Sign) {
+        count_key(&mut self.0, seconds, sign);
+    }
+
+    pub(crate) fn merge(&mut self, other: &Durations) {
+        for (seconds, times) in &other.0 {
+            *self.0.entry(*seconds).or_default() += times;
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many, the mean and the median (the mean of the middle two for an even
+    /// count), in seconds; `None` when empty.
+    pub(crate) fn summary(&self) -> Option<DurationSummary> {
+        let count: u64 = self.0.values().sum();
+        if count == 0 {
+            return None;
+        }
+        let total: i128 = self
+            .0
+            .iter()
+            .map(|(seconds, times)| i128::from(*seconds) * i128::from(*times))
+            .sum();
+        let mean = Decimal::from_i128_with_scale(total, 0) / Decimal::from(count);
+        let lower = self.nth((count - 1) / 2);
+        let upper = self.nth(count / 2);
+        let median = (Decimal::from(lower) + Decimal::from(upper)) / Decimal::TWO;
+        Some(DurationSummary {
+            count,
+            mean_seconds: mean.round_dp(0),
+            median_seconds: median.round_dp(0),
+        })
+    }
+
+    /// The `index`-th smallest duration (from 0).
+    fn nth(&self, index: u64) -> i64 {
+        let mut seen = 0;
+        for (seconds, times) in &self.0 {
+            seen += times;
+            if seen > index {
+                return *seconds;
+            }
+        }
+        0
+    }
+}
+
+/// How long things took: how many, mean and median, in whole seconds (rounded half
+/// to even).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DurationSummary {
+    pub count: u64,
+    pub mean_seconds: Decimal,
+    pub median_seconds: Decimal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_keep_currencies_apart_and_drop_those_taken_out_again() {
+        let mut sums = Sums::default();
+        let eur = Money::parse("100.50", "EUR").unwrap();
+        sums.add(&eur, Sign::Add);
+        sums.add(&Money::parse("49.50", "EUR").unwrap(), Sign::Add);
+        sums.add(&Money::parse("3", "USD").unwrap(), Sign::Add);
+        assert_eq!(
+            serde_json::to_string(&sums.averages()).unwrap(),
+            r#"{"EUR":"75.00","USD":"3.00"}"#
+        );
+        sums.add(&Money::parse("3", "USD").unwrap(), Sign::Retract);
+        sums.add(&eur, Sign::Retract);
+        assert_eq!(serde_json::to_string(&sums).unwrap(), r#"{"EUR":"49.50"}"#);
+    }
+
+    #[test]
+    fn medians_take_the_middle_and_means_are_exact() {
+        let mut durations = Durations::default();
+        for seconds in [10, 40, 20, 20] {
+            durations.add(seconds, Sign::Add);
+        }
+        let summary = durations.summary().unwrap();
+        assert_eq!(summary.count, 4);
+        assert_eq!(summary.median_seconds, Decimal::from(20));
+        assert_eq!(summary.mean_seconds, Decimal::from(22)); // 22.5, to even
+        durations.add(40, Sign::Retract);
+        assert_eq!(
+            durations.summary().unwrap().median_seconds,
+            Decimal::from(20)
+        );
+        durations.add(20, Sign::Retract);
+        assert_eq!(
+            durations.summary().unwrap().median_seconds,
+            Decimal::from(15)
+        );
+    }
+}

@@ -1,0 +1,574 @@
+//! Reading the aggregates as report rows, within the actor's scope (a manager sees
+//! their own deals, a head their department's, an admin all). One JSON shape per
+//! report, tagged by `report`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::access::Access;
+use crate::error::CrmError;
+use crate::id::{DealId, PipelineId, StageId, UserId};
+use crate::pipeline::{Pipeline, StageKind};
+use crate::state::State;
+
+use super::measure::{DurationSummary, Durations, Sums, Tally};
+use super::request::{Bucket, ReportKind, ReportRequest};
+use super::{DayStats, Reports, SourceStats};
+
+/// The rotting-deals report lists at most this many deals, the longest-waiting first.
+const MAX_ROTTING: usize = 1_000;
+
+/// A report's rows. JSON: `{"report": "funnel", ...}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "report", rename_all = "snake_case")]
+pub enum Report {
+    Funnel {
+        pipeline: PipelineId,
+        /// Deals created in the period.
+        created: u64,
+        stages: Vec<FunnelStage>,
+    },
+    Revenue {
+        by: Bucket,
+        rows: Vec<RevenueRow>,
+    },
+    WinRate {
+        rows: Vec<WinRateRow>,
+        total: WinRateRow,
+    },
+    Forecast {
+        rows: Vec<ForecastRow>,
+    },
+    Cycle {
+        rows: Vec<CycleRow>,
+        total: Option<DurationSummary>,
+    },
+    StageTime {
+        rows: Vec<StageTimeRow>,
+    },
+    Sources {
+        rows: Vec<SourceRow>,
+    },
+    Rotting {
+        days: u32,
+        deals: Vec<RottingDeal>,
+        /// Deals beyond the first 1,000 that also qualify.
+        more: u64,
+    },
+}
+
+/// One stage of a funnel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FunnelStage {
+    pub stage: StageId,
+    pub name: String,
+    pub kind: StageKind,
+    /// Deals that entered or passed this stage (for the lost stage: deals lost).
+    pub reached: u64,
+    /// Percent of the previous open stage's deals that got here (one decimal), or
+    /// `null` when none reached the previous stage or this is the lost stage.
+    pub conversion: Option<Decimal>,
+    /// Deals lost while in this stage, by reason, most first.
+    pub lost: Vec<LostReason>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LostReason {
+    pub reason: String,
+    pub count: u64,
+}
+
+/// Won and paid amounts of one owner in one period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RevenueRow {
+    /// The first day of the period.
+    pub period: NaiveDate,
+    pub owner: UserId,
+    /// Deals won (with and without an amount).
+    pub won: u64,
+    pub won_amount: Sums,
+    /// Payments received, refunds subtracted.
+    pub paid: Sums,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WinRateRow {
+    /// `null` in the total row.
+    pub owner: Option<UserId>,
+    pub won: u64,
+    pub lost: u64,
+    /// Percent of closed deals that were won (one decimal); `null` when none closed.
+    pub win_rate: Option<Decimal>,
+    pub won_amount: Sums,
+    /// Per currency: the won amount divided by the won deals that had an amount in it.
+    pub average_won: Sums,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ForecastRow {
+    pub pipeline: PipelineId,
+    /// The first day of the expected closing month; `null` when not set.
+    pub close_month: Option<NaiveDate>,
+    pub stage: StageId,
+    pub stage_name: String,
+    /// Percent.
+    pub probability: u8,
+    pub count: u64,
+    pub amount: Sums,
+    /// Amount × probability.
+    pub weighted: Sums,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CycleRow {
+    pub owner: UserId,
+    #[serde(flatten)]
+    pub summary: DurationSummary,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StageTimeRow {
+    pub pipeline: PipelineId,
+    pub stage: StageId,
+    pub name: String,
+    #[serde(flatten)]
+    pub summary: DurationSummary,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceRow {
+    /// `null` for deals whose source was not recorded.
+    pub source: Option<String>,
+    pub created: u64,
+    pub won: u64,
+    /// Percent of the source's deals that were won (one decimal).
+    pub conversion: Option<Decimal>,
+    pub won_amount: Sums,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RottingDeal {
+    pub deal: DealId,
+    pub title: String,
+    pub pipeline: PipelineId,
+    pub stage: StageId,
+    pub owner: UserId,
+    /// When it entered its current stage.
+    pub since: DateTime<Utc>,
+    /// Whole days since then.
+    pub days: i64,
+}
+
+/// Answers `request` for `access`'s actor at `now`.
+pub(crate) fn answer(
+    state: &State,
+    access: &Access<'_>,
+    request: &ReportRequest,
+    now: DateTime<Utc>,
+) -> Result<Report, CrmError> {
+    let scope = Scope::new(state, access, request)?;
+    let reports = &state.reports;
+    Ok(match request.report {
+        ReportKind::Funnel => funnel(&scope, reports)?,
+        ReportKind::Revenue => revenue(&scope, reports, request.by.unwrap_or_default()),
+        ReportKind::WinRate => win_rate(&scope, reports),
+        ReportKind::Forecast => forecast(&scope, reports),
+        ReportKind::Cycle => cycle(&scope, reports),
+        ReportKind::StageTime => stage_time(&scope, reports),
+        ReportKind::Sources => sources(&scope, reports),
+        ReportKind::Rotting => rotting(&scope, reports, request.days.unwrap_or(14), now)?,
+    })
+}
+
+/// Which days, pipelines and owners a report covers.
+struct Scope<'a> {
+    state: &'a State,
+    access: &'a Access<'a>,
+    request: &'a ReportRequest,
+}
+
+impl<'a> Scope<'a> {
+    fn new(
+        state: &'a State,
+        access: &'a Access<'a>,
+        request: &'a ReportRequest,
+    ) -> Result<Self, CrmError> {
+        if let Some(pipeline) = request
+            .pipeline
+            .filter(|id| !state.pipelines.contains_key(id))
+        {
+            return Err(CrmError::not_found("pipeline", pipeline));
+        }
+        if let Some(owner) = request.owner.filter(|id| !state.users.contains_key(id)) {
+            return Err(CrmError::not_found("user", owner));
+        }
+        if let Some(department) = request
+            .department
+            .filter(|id| !state.departments.contains_key(id))
+        {
+            return Err(CrmError::not_found("department", department));
+        }
+        if let (Some(from), Some(to)) = (request.from, request.to) {
+            if from > to {
+                return Err(CrmError::validation(
+                    "to",
+                    format!("{to} is before from ({from})"),
+                ));
+            }
+        }
+        Ok(Self {
+            state,
+            access,
+            request,
+        })
+    }
+
+    fn owner(&self, owner: UserId) -> bool {
+        self.access.owns_scope(owner)
+            && self.request.owner.is_none_or(|wanted| wanted == owner)
+            && self.request.department.is_none_or(|wanted| {
+                self.state
+                    .users
+                    .get(&owner)
+                    .is_some_and(|user| user.department == Some(wanted))
+            })
+    }
+
+    fn pipeline(&self, pipeline: PipelineId) -> bool {
+        self.request
+            .pipeline
+            .is_none_or(|wanted| wanted == pipeline)
+    }
+
+    /// The day statistics in the period, pipeline and owners asked for.
+    fn days<'r>(
+        &'r self,
+        reports: &'r Reports,
+    ) -> impl Iterator<Item = (NaiveDate, UserId, PipelineId, &'r DayStats)> + 'r {
+        let from = self.request.from.unwrap_or(NaiveDate::MIN);
+        let to = self.request.to.unwrap_or(NaiveDate::MAX);
+        reports
+            .days
+            .range(from..=to)
+            .flat_map(move |(day, slices)| {
+                slices
+                    .iter()
+                    .filter(|((pipeline, owner), _)| self.pipeline(*pipeline) && self.owner(*owner))
+                    .map(move |((pipeline, owner), stats)| (*day, *owner, *pipeline, stats))
+            })
+    }
+
+    /// The pipeline asked for, or the only one.
+    fn one_pipeline(&self) -> Result<&'a Pipeline, CrmError> {
+        let pipelines = &self.state.pipelines;
+        let id = match (self.request.pipeline, pipelines.keys().next()) {
+            (Some(id), _) => id,
+            (None, Some(only)) if pipelines.len() == 1 => *only,
+            (None, _) => {
+                return Err(CrmError::validation(
+                    "pipeline",
+                    "is required for this report when there is not exactly one pipeline",
+                ))
+            }
+        };
+        self.state
+            .pipelines
+            .get(&id)
+            .ok_or_else(|| CrmError::not_found("pipeline", id))
+    }
+}
+
+/// `part` as a percentage of `whole`, one decimal; `None` when `whole` is 0.
+fn percent(part: u64, whole: u64) -> Option<Decimal> {
+    (whole > 0).then(|| {
+        let mut percent =
+            (Decimal::from(part) * Decimal::ONE_HUNDRED / Decimal::from(whole)).round_dp(1);
+        percent.rescale(1);
+        percent
+    })
+}
+
+fn funnel(scope: &Scope<'_>, reports: &Reports) -> Result<Report, CrmError> {
+    let pipeline = scope.one_pipeline()?;
+    let mut created = 0;
+    let mut reached: BTreeMap<StageId, u64> = BTreeMap::new();
+    let mut lost: BTreeMap<StageId, BTreeMap<&str, u64>> = BTreeMap::new();
+    for (_, _, _, stats) in scope
+        .days(reports)
+        .filter(|(_, _, id, _)| *id == pipeline.id)
+    {
+        created += stats.created;
+        for (stage, count) in &stats.reached {
+            *reached.entry(*stage).or_default() += count;
+        }
+        for ((stage, reason), count) in &stats.lost_at {
+            *lost.entry(*stage).or_default().entry(reason).or_default() += count;
+        }
+    }
+    let lost_total: u64 = lost.values().flat_map(|reasons| reasons.values()).sum();
+    let mut previous: Option<u64> = None;
+    let stages = pipeline
+        .stages
+        .iter()
+        .map(|stage| {
+            let count = match stage.kind {
+                StageKind::Lost => lost_total,
+                _ => reached.get(&stage.id).copied().unwrap_or_default(),
+            };
+            let conversion = match stage.kind {
+                StageKind::Lost => None,
+                _ => previous.and_then(|previous| percent(count, previous)),
+            };
+            if stage.kind == StageKind::Open {
+                previous = Some(count);
+            }
+            let mut reasons: Vec<LostReason> = lost
+                .get(&stage.id)
+                .into_iter()
+                .flatten()
+                .map(|(reason, count)| LostReason {
+                    reason: (*reason).to_string(),
+                    count: *count,
+                })
+                .collect();
+            reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+            FunnelStage {
+                stage: stage.id,
+                name: stage.name.clone(),
+                kind: stage.kind,
+                reached: count,
+                conversion,
+                lost: reasons,
+            }
+        })
+        .collect();
+    Ok(Report::Funnel {
+        pipeline: pipeline.id,
+        created,
+        stages,
+    })
+}
+
+fn revenue(scope: &Scope<'_>, reports: &Reports, by: Bucket) -> Report {
+    let mut rows: BTreeMap<(NaiveDate, UserId), (Tally, Sums)> = BTreeMap::new();
+    for (day, owner, _, stats) in scope.days(reports) {
+        if stats.won.is_empty() && stats.paid.is_empty() {
+            continue;
+        }
+        let (won, paid) = rows.entry((by.start(day), owner)).or_default();
+        won.merge(&stats.won);
+        paid.merge(&stats.paid.amount);
+    }
+    Report::Revenue {
+        by,
+        rows: rows
+            .into_iter()
+            .map(|((period, owner), (won, paid))| RevenueRow {
+                period,
+                owner,
+                won: won.count,
+                won_amount: won.amount,
+                paid,
+            })
+            .collect(),
+    }
+}
+
+fn win_rate(scope: &Scope<'_>, reports: &Reports) -> Report {
+    let mut owners: BTreeMap<UserId, (Tally, u64)> = BTreeMap::new();
+    for (_, owner, _, stats) in scope.days(reports) {
+        if stats.won.is_empty() && stats.lost == 0 {
+            continue;
+        }
+        let (won, lost) = owners.entry(owner).or_default();
+        won.merge(&stats.won);
+        *lost += stats.lost;
+    }
+    let row = |owner: Option<UserId>, won: &Tally, lost: u64| WinRateRow {
+        owner,
+        won: won.count,
+        lost,
+        win_rate: percent(won.count, won.count + lost),
+        won_amount: won.amount.clone(),
+        average_won: won.amount.averages(),
+    };
+    let mut all = (Tally::default(), 0);
+    let rows = owners
+        .iter()
+        .map(|(owner, (won, lost))| {
+            all.0.merge(won);
+            all.1 += lost;
+            row(Some(*owner), won, *lost)
+        })
+        .collect();
+    Report::WinRate {
+        rows,
+        total: row(None, &all.0, all.1),
+    }
+}
+
+fn forecast(scope: &Scope<'_>, reports: &Reports) -> Report {
+    let months = |month: &Option<NaiveDate>| match (scope.request.from, scope.request.to, month) {
+        (None, None, _) => true,
+        (_, _, None) => false,
+        (from, to, Some(month)) => {
+            from.is_none_or(|from| *month >= super::facts::month_of(from))
+                && to.is_none_or(|to| *month <= to)
+        }
+    };
+    let mut rows: BTreeMap<(PipelineId, Option<NaiveDate>, usize), Tally> = BTreeMap::new();
+    for ((pipeline, owner, stage, month), tally) in &reports.open {
+        if !(scope.pipeline(*pipeline) && scope.owner(*owner) && months(month)) {
+            continue;
+        }
+        let Some(position) = scope
+            .state
+            .pipelines
+            .get(pipeline)
+            .and_then(|p| p.position(*stage))
+        else {
+            continue;
+        };
+        rows.entry((*pipeline, *month, position))
+            .or_default()
+            .merge(tally);
+    }
+    Report::Forecast {
+        rows: rows
+            .into_iter()
+            .filter_map(|((pipeline, close_month, position), tally)| {
+                let stage = scope.state.pipelines.get(&pipeline)?.stages.get(position)?;
+                let weighted = tally
+                    .amount
+                    .scaled(Decimal::from(stage.probability) / Decimal::ONE_HUNDRED);
+                Some(ForecastRow {
+                    pipeline,
+                    close_month,
+                    stage: stage.id,
+                    stage_name: stage.name.clone(),
+                    probability: stage.probability,
+                    count: tally.count,
+                    amount: tally.amount,
+                    weighted,
+                })
+            })
+            .collect(),
+    }
+}
+
+fn cycle(scope: &Scope<'_>, reports: &Reports) -> Report {
+    let mut owners: BTreeMap<UserId, Durations> = BTreeMap::new();
+    let mut all = Durations::default();
+    for (_, owner, _, stats) in scope.days(reports) {
+        if !stats.cycle.is_empty() {
+            owners.entry(owner).or_default().merge(&stats.cycle);
+            all.merge(&stats.cycle);
+        }
+    }
+    Report::Cycle {
+        rows: owners
+            .into_iter()
+            .filter_map(|(owner, durations)| {
+                Some(CycleRow {
+                    owner,
+                    summary: durations.summary()?,
+                })
+            })
+            .collect(),
+        total: all.summary(),
+    }
+}
+
+fn stage_time(scope: &Scope<'_>, reports: &Reports) -> Report {
+    let mut stages: BTreeMap<StageId, Durations> = BTreeMap::new();
+    for (_, _, _, stats) in scope.days(reports) {
+        for (stage, durations) in &stats.stage_time {
+            stages.entry(*stage).or_default().merge(durations);
+        }
+    }
+    let rows = scope
+        .state
+        .pipelines
+        .values()
+        .filter(|pipeline| scope.pipeline(pipeline.id))
+        .flat_map(|pipeline| pipeline.stages.iter().map(move |stage| (pipeline, stage)))
+        .filter_map(|(pipeline, stage)| {
+            Some(StageTimeRow {
+                pipeline: pipeline.id,
+                stage: stage.id,
+                name: stage.name.clone(),
+                summary: stages.get(&stage.id)?.summary()?,
+            })
+        })
+        .collect();
+    Report::StageTime { rows }
+}
+
+fn sources(scope: &Scope<'_>, reports: &Reports) -> Report {
+    let mut sources: BTreeMap<Option<String>, SourceStats> = BTreeMap::new();
+    for (_, _, _, stats) in scope.days(reports) {
+        for (source, counts) in &stats.sources {
+            let total = sources.entry(source.clone()).or_default();
+            total.created += counts.created;
+            total.won.merge(&counts.won);
+        }
+    }
+    Report::Sources {
+        rows: sources
+            .into_iter()
+            .map(|(source, stats)| SourceRow {
+                source,
+                created: stats.created,
+                won: stats.won.count,
+                conversion: percent(stats.won.count, stats.created),
+                won_amount: stats.won.amount,
+            })
+            .collect(),
+    }
+}
+
+fn rotting(
+    scope: &Scope<'_>,
+    reports: &Reports,
+    days: u32,
+    now: DateTime<Utc>,
+) -> Result<Report, CrmError> {
+    if days > 36_500 {
+        return Err(CrmError::validation(
+            "days",
+            format!("{days} is more than 100 years"),
+        ));
+    }
+    let cutoff = now - chrono::Duration::days(i64::from(days));
+    let mut deals = Vec::new();
+    let mut more = 0;
+    for (since, id) in reports
+        .open_since
+        .iter()
+        .take_while(|(since, _)| *since <= cutoff)
+    {
+        let Some(deal) = scope.state.deals.get(id) else {
+            continue;
+        };
+        if !(scope.pipeline(deal.pipeline) && scope.owner(deal.owner)) {
+            continue;
+        }
+        if deals.len() == MAX_ROTTING {
+            more += 1;
+            continue;
+        }
+        deals.push(RottingDeal {
+            deal: deal.id,
+            title: deal.fields.title.clone(),
+            pipeline: deal.pipeline,
+            stage: deal.stage,
+            owner: deal.owner,
+            since: *since,
+            days: (now - *since).num_days(),
+        });
+    }
+    Ok(Report::Rotting { days, deals, more })
+}

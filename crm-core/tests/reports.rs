@@ -1,0 +1,299 @@
+//! Reports over random histories: the aggregates kept as events are applied equal the
+//! aggregates built from scratch over the state, after every step — through deals
+//! created, moved (won, lost, reopened), repriced, handed over, paid and refunded, and
+//! through a change of the business time zone, which moves every business day.
+
+use chrono::{DateTime, Duration, Utc};
+use crm_core::*;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+fn start() -> DateTime<Utc> {
+    parse_now("2026-03-27T21:30:00Z").unwrap()
+}
+
+const ADMIN: &str = "usr-1-1";
+const OWNERS: [&str; 3] = ["usr-1-4", "usr-1-5", "usr-1-6"];
+const CURRENCIES: [&str; 2] = ["EUR", "USD"];
+const SOURCES: [&str; 3] = ["website", "phone", "referral"];
+const ZONES: [&str; 3] = ["UTC", "Europe/Moscow", "America/New_York"];
+
+/// A department with a head and two managers, a manager outside it, two pipelines.
+fn shop() -> Crm {
+    let mut crm = Crm::new(ReplicaId::new(1).unwrap(), CrmOptions::default()).unwrap();
+    let setup = [
+        (
+            "system",
+            json!({"type": "create_user", "name": "Olga", "role": "admin"}),
+        ),
+        (
+            ADMIN,
+            json!({"type": "create_department", "name": "Retail"}),
+        ),
+        (
+            ADMIN,
+            json!({"type": "create_user", "name": "Rita", "role": "head_of_department", "department": "dep-1-2"}),
+        ),
+        (
+            ADMIN,
+            json!({"type": "create_user", "name": "Ivan", "role": "manager", "department": "dep-1-2"}),
+        ),
+        (
+            ADMIN,
+            json!({"type": "create_user", "name": "Anna", "role": "manager", "department": "dep-1-2"}),
+        ),
+        (
+            ADMIN,
+            json!({"type": "create_user", "name": "Petr", "role": "manager"}),
+        ),
+        (
+            ADMIN,
+            json!({"type": "create_pipeline", "name": "Sales", "stages": [
+            {"name": "New"}, {"name": "Offer"}, {"name": "Contract"},
+            {"name": "Won", "kind": "won"}, {"name": "Lost", "kind": "lost"}]}),
+        ),
+        (
+            ADMIN,
+            json!({"type": "create_pipeline", "name": "Repairs", "stages": [
+            {"name": "Booked"}, {"name": "Done", "kind": "won"}, {"name": "Cancelled", "kind": "lost"}]}),
+        ),
+    ];
+    for (actor, command) in setup {
+        crm.execute_json(actor, &start().to_rfc3339(), &command.to_string())
+            .unwrap();
+    }
+    crm
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Create {
+        pipeline: u8,
+        owner: u8,
+        amount: Option<(u32, u8)>,
+        source: Option<u8>,
+        close_in: Option<u8>,
+    },
+    Move {
+        deal: u8,
+        stage: u8,
+        reason: u8,
+    },
+    Reprice {
+        deal: u8,
+        amount: Option<(u32, u8)>,
+    },
+    HandOver {
+        deal: u8,
+        owner: u8,
+    },
+    Pay {
+        deal: u8,
+        cents: i32,
+        days_ago: u8,
+    },
+    Source {
+        deal: u8,
+        source: Option<u8>,
+    },
+    Zone {
+        zone: u8,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let amount = prop::option::of((1u32..5_000_000, any::<u8>()));
+    prop_oneof![
+        4 => (any::<u8>(), any::<u8>(), amount.clone(), prop::option::of(any::<u8>()), prop::option::of(0u8..120))
+            .prop_map(|(pipeline, owner, amount, source, close_in)| Op::Create { pipeline, owner, amount, source, close_in }),
+        5 => (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(deal, stage, reason)| Op::Move { deal, stage, reason }),
+        1 => (any::<u8>(), amount).prop_map(|(deal, amount)| Op::Reprice { deal, amount }),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(deal, owner)| Op::HandOver { deal, owner }),
+        2 => (any::<u8>(), -200_000i32..2_000_000, 0u8..40).prop_map(|(deal, cents, days_ago)| Op::Pay { deal, cents, days_ago }),
+        1 => (any::<u8>(), prop::option::of(any::<u8>())).prop_map(|(deal, source)| Op::Source { deal, source }),
+        1 => any::<u8>().prop_map(|zone| Op::Zone { zone }),
+    ]
+}
+
+fn pick<T: Copy>(items: &[T], index: u8) -> Option<T> {
+    (!items.is_empty()).then(|| items[index as usize % items.len()])
+}
+
+fn money(amount: Option<(u32, u8)>) -> Value {
+    amount.map_or(Value::Null, |(cents, currency)| {
+        json!({"amount": Decimal::new(i64::from(cents), 2).to_string(),
+               "currency": pick(&CURRENCIES, currency).unwrap()})
+    })
+}
+
+/// The command an op stands for now; `None` when there is nothing to act on.
+fn command(crm: &Crm, now: DateTime<Utc>, op: &Op) -> Option<Value> {
+    let state = crm.state();
+    let deals: Vec<DealId> = state.deals.keys().copied().collect();
+    let pipelines: Vec<PipelineId> = state.pipelines.keys().copied().collect();
+    Some(match op {
+        Op::Create {
+            pipeline,
+            owner,
+            amount,
+            source,
+            close_in,
+        } => {
+            let close = close_in.map(|days| (now + Duration::days(i64::from(days))).date_naive());
+            json!({"type": "create_deal", "title": "Deal", "pipeline": pick(&pipelines, *pipeline)?,
+                   "owner": pick(&OWNERS, *owner)?, "amount": money(*amount),
+                   "source": source.and_then(|s| pick(&SOURCES, s)), "expected_close": close})
+        }
+        Op::Move {
+            deal,
+            stage,
+            reason,
+        } => {
+            let id = pick(&deals, *deal)?;
+            let pipeline = &state.pipelines[&state.deals[&id].pipeline];
+            let stage = &pipeline.stages[*stage as usize % pipeline.stages.len()];
+            let reason =
+                (stage.kind == StageKind::Lost).then(|| ["Price", "Silence"][*reason as usize % 2]);
+            json!({"type": "move_deal", "id": id, "stage": stage.id, "lost_reason": reason})
+        }
+        Op::Reprice { deal, amount } => {
+            json!({"type": "update_deal", "id": pick(&deals, *deal)?, "patch": {"amount": money(*amount)}})
+        }
+        Op::HandOver { deal, owner } => {
+            json!({"type": "assign_owner", "record": pick(&deals, *deal)?, "owner": pick(&OWNERS, *owner)?})
+        }
+        Op::Pay {
+            deal,
+            cents,
+            days_ago,
+        } => {
+            let id = pick(&deals, *deal)?;
+            let currency = state.deals[&id]
+                .fields
+                .amount
+                .map_or("EUR", |m| m.currency().code());
+            json!({"type": "record_payment", "deal": id,
+                   "amount": {"amount": Decimal::new(i64::from(*cents), 2).to_string(), "currency": currency},
+                   "paid_at": now - Duration::days(i64::from(*days_ago))})
+        }
+        Op::Source { deal, source } => {
+            json!({"type": "update_deal", "id": pick(&deals, *deal)?,
+                   "patch": {"source": source.and_then(|s| pick(&SOURCES, s))}})
+        }
+        Op::Zone { zone } => json!({"type": "set_calendar", "time_zone": pick(&ZONES, *zone)?,
+            "working_days": ["mon", "tue", "wed", "thu", "fri"], "hours": [{"from": "09:00", "to": "18:00"}]}),
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn incremental_reports_equal_reports_built_from_scratch(
+        ops in prop::collection::vec((0u32..3_000, op()), 1..40)
+    ) {
+        let mut crm = shop();
+        let mut now = start();
+        for (minutes, op) in &ops {
+            now += Duration::minutes(i64::from(*minutes) * 7);
+            let Some(command) = command(&crm, now, op) else { continue };
+            // Refusals (a refund beyond what was paid, a second currency) are part of
+            // the history too: they must change nothing.
+            let _ = crm.execute_json(ADMIN, &now.to_rfc3339(), &command.to_string());
+            prop_assert_eq!(&crm.state().reports, &Reports::build(crm.state()), "after {:?}", op);
+        }
+        let replayed = Crm::replay(ReplicaId::new(1).unwrap(), CrmOptions::default(),
+            crm.events_since(1).unwrap()).unwrap();
+        prop_assert_eq!(&replayed.state().reports, &crm.state().reports);
+    }
+}
+
+/// The harness itself: its commands are accepted and reach every kind of fact, so the
+/// property above is not checking empty reports.
+#[test]
+fn the_harness_creates_wins_loses_pays_and_moves_days() {
+    let mut crm = shop();
+    let mut now = start();
+    let ops = [
+        Op::Create {
+            pipeline: 0,
+            owner: 0,
+            amount: Some((150_000, 0)),
+            source: Some(0),
+            close_in: Some(30),
+        },
+        Op::Create {
+            pipeline: 0,
+            owner: 1,
+            amount: None,
+            source: None,
+            close_in: None,
+        },
+        Op::Create {
+            pipeline: 1,
+            owner: 2,
+            amount: Some((9_900, 1)),
+            source: Some(1),
+            close_in: None,
+        },
+        Op::Move {
+            deal: 0,
+            stage: 1,
+            reason: 0,
+        },
+        Op::Move {
+            deal: 0,
+            stage: 3,
+            reason: 0,
+        },
+        Op::Move {
+            deal: 1,
+            stage: 4,
+            reason: 1,
+        },
+        Op::Pay {
+            deal: 0,
+            cents: 50_000,
+            days_ago: 1,
+        },
+        Op::Pay {
+            deal: 0,
+            cents: -10_000,
+            days_ago: 0,
+        },
+        Op::HandOver { deal: 2, owner: 0 },
+        Op::Reprice {
+            deal: 2,
+            amount: Some((12_000, 1)),
+        },
+        Op::Zone { zone: 1 },
+    ];
+    for op in &ops {
+        now += Duration::hours(5);
+        let command = command(&crm, now, op).unwrap();
+        crm.execute_json(ADMIN, &now.to_rfc3339(), &command.to_string())
+            .unwrap_or_else(|err| panic!("{op:?}: {err}"));
+    }
+    let admin: Actor = ADMIN.parse().unwrap();
+    let report = |kind| {
+        serde_json::to_value(crm.report(admin, now, &ReportRequest::new(kind)).unwrap()).unwrap()
+    };
+    let win_rate = report(ReportKind::WinRate);
+    assert_eq!(win_rate["total"]["won"], 1, "{win_rate}");
+    assert_eq!(win_rate["total"]["lost"], 1);
+    assert_eq!(win_rate["total"]["win_rate"], "50.0");
+    assert_eq!(win_rate["total"]["won_amount"], json!({"EUR": "1500.00"}));
+    let revenue = report(ReportKind::Revenue);
+    assert_eq!(
+        revenue["rows"][0]["paid"],
+        json!({"EUR": "400.00"}),
+        "{revenue}"
+    );
+    let forecast = report(ReportKind::Forecast);
+    assert_eq!(
+        forecast["rows"][0]["amount"],
+        json!({"USD": "120.00"}),
+        "{forecast}"
+    );
+    assert_eq!(crm.state().reports, Reports::build(crm.state()));
+}
