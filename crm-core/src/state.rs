@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::activity::Activity;
+use crate::activity::{Activity, ActivityKind, Direction};
 use crate::calendar::Calendar;
 use crate::company::Company;
 use crate::contact::Contact;
@@ -20,7 +20,7 @@ use crate::id::{
 };
 use crate::outbox::Effect;
 use crate::pipeline::Pipeline;
-use crate::report::Reports;
+use crate::report::{Reports, Touched};
 use crate::rule::Rule;
 use crate::task::{Task, TaskStatus};
 use crate::timer::{self, ScheduledRule, Timers};
@@ -61,6 +61,10 @@ pub struct State {
     pub round_robin: BTreeMap<String, UserId>,
     /// The latest activity on each record (and on a deal's contact).
     pub last_touch: BTreeMap<AnyId, DateTime<Utc>>,
+    /// Each deal's first outreach: an outbound call, e-mail or meeting, or a completed
+    /// task, on the deal or its contact, from its creation on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub first_contact: BTreeMap<DealId, DateTime<Utc>>,
     /// For deals whose stage SLA was breached: the stage visit (history length) it was for.
     pub sla_breached: BTreeMap<DealId, usize>,
     /// For each idle rule: the quiet spell (its start) each record already fired for.
@@ -146,21 +150,16 @@ impl State {
                 .push(envelope.seq);
         }
         self.last_seq = envelope.seq;
-        let deals: Vec<DealId> = records
-            .iter()
-            .filter_map(|record| match record {
-                AnyId::DealId(id) => Some(*id),
-                _ => None,
-            })
-            .collect();
-        let before = Reports::facts_before(self, &deals);
+        let touched = Touched::of(self, &records, &envelope.event);
+        let before = Reports::facts(self, &touched);
         self.fold(envelope);
         if matches!(envelope.event, Event::CalendarSet { .. }) {
             // Business days moved with the time zone: every date is new.
             self.reports = Reports::build(self);
         } else {
+            let after = Reports::facts(self, &touched);
             let mut reports = std::mem::take(&mut self.reports);
-            reports.update(self, &before, &deals);
+            reports.update(&before, &after);
             self.reports = reports;
         }
         // Keep the wake-ups in step: the records this event touched, and a deal's client.
@@ -186,6 +185,30 @@ impl State {
         touched.dedup();
         for record in touched {
             timer::refresh(self, record);
+        }
+    }
+
+    /// Records outreach at `at` on a deal, or on a contact (then for each of its deals
+    /// created by then), as the deals' first contact unless they had an earlier one.
+    fn note_contact(&mut self, record: AnyId, at: DateTime<Utc>) {
+        for deal in self.deals_of(record) {
+            let created = self.deals.get(&deal).map(|deal| deal.created_at);
+            if created.is_some_and(|created| created <= at) {
+                let first = self.first_contact.entry(deal).or_insert(at);
+                *first = (*first).min(at);
+            }
+        }
+    }
+
+    /// The deal itself, or a contact's or company's deals.
+    pub fn deals_of(&self, record: AnyId) -> Vec<DealId> {
+        match record {
+            AnyId::DealId(id) => vec![id],
+            other => self
+                .deals_by_party
+                .get(&other)
+                .map(|deals| deals.iter().copied().collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -297,6 +320,9 @@ impl State {
                     task.closed_at = Some(at);
                     task.closed_by = Some(envelope.actor);
                 }
+                if let Some(link) = self.tasks.get(id).and_then(|task| task.link) {
+                    self.note_contact(link, at);
+                }
             }
             Event::TaskCancelled { id, .. } => {
                 if let Some(task) = self.tasks.get_mut(id) {
@@ -326,6 +352,13 @@ impl State {
                         .entry(record)
                         .or_insert(activity.occurred_at);
                     *last = (*last).max(activity.occurred_at);
+                }
+                let outreach = matches!(
+                    activity.kind,
+                    ActivityKind::Call | ActivityKind::Email | ActivityKind::Meeting
+                ) && activity.direction != Some(Direction::Inbound);
+                if outreach {
+                    self.note_contact(activity.link, activity.occurred_at);
                 }
                 self.activities.insert(activity.id, activity.clone());
             }

@@ -1,7 +1,9 @@
 //! Reports over random histories: the aggregates kept as events are applied equal the
 //! aggregates built from scratch over the state, after every step — through deals
-//! created, moved (won, lost, reopened), repriced, handed over, paid and refunded, and
-//! through a change of the business time zone, which moves every business day.
+//! created for clients, moved (won, lost, reopened), repriced, handed over, paid and
+//! refunded; tasks created, completed late or in time, cancelled and reassigned;
+//! calls and e-mails logged on deals and clients; and a change of the business time
+//! zone, which moves every business day.
 
 use chrono::{DateTime, Duration, Utc};
 use crm_core::*;
@@ -73,6 +75,7 @@ enum Op {
         amount: Option<(u32, u8)>,
         source: Option<u8>,
         close_in: Option<u8>,
+        client: Option<u8>,
     },
     Move {
         deal: u8,
@@ -99,19 +102,43 @@ enum Op {
     Zone {
         zone: u8,
     },
+    Client,
+    Task {
+        record: u8,
+        on_client: bool,
+        assignee: u8,
+        due_in_hours: Option<u8>,
+    },
+    FinishTask {
+        task: u8,
+        how: u8,
+    },
+    Log {
+        record: u8,
+        on_client: bool,
+        kind: u8,
+        inbound: bool,
+        hours_ago: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let amount = prop::option::of((1u32..5_000_000, any::<u8>()));
     prop_oneof![
-        4 => (any::<u8>(), any::<u8>(), amount.clone(), prop::option::of(any::<u8>()), prop::option::of(0u8..120))
-            .prop_map(|(pipeline, owner, amount, source, close_in)| Op::Create { pipeline, owner, amount, source, close_in }),
+        4 => (any::<u8>(), any::<u8>(), amount.clone(), prop::option::of(any::<u8>()), prop::option::of(0u8..120), prop::option::of(any::<u8>()))
+            .prop_map(|(pipeline, owner, amount, source, close_in, client)| Op::Create { pipeline, owner, amount, source, close_in, client }),
         5 => (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(deal, stage, reason)| Op::Move { deal, stage, reason }),
         1 => (any::<u8>(), amount).prop_map(|(deal, amount)| Op::Reprice { deal, amount }),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(deal, owner)| Op::HandOver { deal, owner }),
         2 => (any::<u8>(), -200_000i32..2_000_000, 0u8..40).prop_map(|(deal, cents, days_ago)| Op::Pay { deal, cents, days_ago }),
         1 => (any::<u8>(), prop::option::of(any::<u8>())).prop_map(|(deal, source)| Op::Source { deal, source }),
         1 => any::<u8>().prop_map(|zone| Op::Zone { zone }),
+        1 => Just(Op::Client),
+        2 => (any::<u8>(), any::<bool>(), any::<u8>(), prop::option::of(0u8..48))
+            .prop_map(|(record, on_client, assignee, due_in_hours)| Op::Task { record, on_client, assignee, due_in_hours }),
+        2 => (any::<u8>(), any::<u8>()).prop_map(|(task, how)| Op::FinishTask { task, how }),
+        2 => (any::<u8>(), any::<bool>(), any::<u8>(), any::<bool>(), 0u8..48)
+            .prop_map(|(record, on_client, kind, inbound, hours_ago)| Op::Log { record, on_client, kind, inbound, hours_ago }),
     ]
 }
 
@@ -131,6 +158,16 @@ fn command(crm: &Crm, now: DateTime<Utc>, op: &Op) -> Option<Value> {
     let state = crm.state();
     let deals: Vec<DealId> = state.deals.keys().copied().collect();
     let pipelines: Vec<PipelineId> = state.pipelines.keys().copied().collect();
+    let clients: Vec<ContactId> = state.contacts.keys().copied().collect();
+    let tasks: Vec<TaskId> = state.tasks.keys().copied().collect();
+    // A deal, or its client when asked for and it has one.
+    let record = |index: u8, on_client: bool| -> Option<Value> {
+        let deal = &state.deals[&pick(&deals, index)?];
+        Some(match deal.fields.contact.filter(|_| on_client) {
+            Some(client) => json!(client),
+            None => json!(deal.id),
+        })
+    };
     Some(match op {
         Op::Create {
             pipeline,
@@ -138,11 +175,47 @@ fn command(crm: &Crm, now: DateTime<Utc>, op: &Op) -> Option<Value> {
             amount,
             source,
             close_in,
+            client,
         } => {
             let close = close_in.map(|days| (now + Duration::days(i64::from(days))).date_naive());
             json!({"type": "create_deal", "title": "Deal", "pipeline": pick(&pipelines, *pipeline)?,
                    "owner": pick(&OWNERS, *owner)?, "amount": money(*amount),
-                   "source": source.and_then(|s| pick(&SOURCES, s)), "expected_close": close})
+                   "source": source.and_then(|s| pick(&SOURCES, s)), "expected_close": close,
+                   "contact": client.and_then(|c| pick(&clients, c))})
+        }
+        Op::Client => json!({"type": "create_contact", "name": "Client", "owner": OWNERS[0]}),
+        Op::Task {
+            record: index,
+            on_client,
+            assignee,
+            due_in_hours,
+        } => {
+            let due = due_in_hours.map(|hours| now + Duration::hours(i64::from(hours)));
+            json!({"type": "create_task", "title": "Call", "kind": "call", "link": record(*index, *on_client)?,
+                   "assignee": pick(&OWNERS, *assignee)?, "due": due})
+        }
+        Op::FinishTask { task, how } => {
+            let id = pick(&tasks, *task)?;
+            match how % 3 {
+                0 => json!({"type": "complete_task", "id": id, "outcome": "reached"}),
+                1 => json!({"type": "cancel_task", "id": id}),
+                _ => {
+                    json!({"type": "reassign_task", "id": id, "assignee": pick(&OWNERS, *how / 3)?})
+                }
+            }
+        }
+        Op::Log {
+            record: index,
+            on_client,
+            kind,
+            inbound,
+            hours_ago,
+        } => {
+            let kind = ["call", "email", "meeting", "note"][*kind as usize % 4];
+            let direction = if *inbound { "inbound" } else { "outbound" };
+            json!({"type": "log_activity", "kind": kind, "link": record(*index, *on_client)?,
+                   "direction": (kind != "note").then_some(direction),
+                   "occurred_at": now - Duration::hours(i64::from(*hours_ago))})
         }
         Op::Move {
             deal,
@@ -215,26 +288,22 @@ fn the_harness_creates_wins_loses_pays_and_moves_days() {
     let mut crm = shop();
     let mut now = start();
     let ops = [
-        Op::Create {
-            pipeline: 0,
-            owner: 0,
-            amount: Some((150_000, 0)),
-            source: Some(0),
-            close_in: Some(30),
+        Op::Client,
+        create(0, 0, Some((150_000, 0)), Some(0)),
+        create(0, 1, None, None),
+        create(1, 2, Some((9_900, 1)), Some(0)),
+        Op::Task {
+            record: 0,
+            on_client: true,
+            assignee: 0,
+            due_in_hours: Some(1),
         },
-        Op::Create {
-            pipeline: 0,
-            owner: 1,
-            amount: None,
-            source: None,
-            close_in: None,
-        },
-        Op::Create {
-            pipeline: 1,
-            owner: 2,
-            amount: Some((9_900, 1)),
-            source: Some(1),
-            close_in: None,
+        Op::Log {
+            record: 1,
+            on_client: false,
+            kind: 0,
+            inbound: false,
+            hours_ago: 0,
         },
         Op::Move {
             deal: 0,
@@ -266,6 +335,12 @@ fn the_harness_creates_wins_loses_pays_and_moves_days() {
             deal: 2,
             amount: Some((12_000, 1)),
         },
+        Op::FinishTask { task: 0, how: 0 },
+        Op::Move {
+            deal: 2,
+            stage: 1,
+            reason: 0,
+        },
         Op::Zone { zone: 1 },
     ];
     for op in &ops {
@@ -279,10 +354,13 @@ fn the_harness_creates_wins_loses_pays_and_moves_days() {
         serde_json::to_value(crm.report(admin, now, &ReportRequest::new(kind)).unwrap()).unwrap()
     };
     let win_rate = report(ReportKind::WinRate);
-    assert_eq!(win_rate["total"]["won"], 1, "{win_rate}");
+    assert_eq!(win_rate["total"]["won"], 2, "{win_rate}");
     assert_eq!(win_rate["total"]["lost"], 1);
-    assert_eq!(win_rate["total"]["win_rate"], "50.0");
-    assert_eq!(win_rate["total"]["won_amount"], json!({"EUR": "1500.00"}));
+    assert_eq!(win_rate["total"]["win_rate"], "66.7");
+    assert_eq!(
+        win_rate["total"]["won_amount"],
+        json!({"EUR": "1500.00", "USD": "120.00"})
+    );
     let revenue = report(ReportKind::Revenue);
     assert_eq!(
         revenue["rows"][0]["paid"],
@@ -291,9 +369,34 @@ fn the_harness_creates_wins_loses_pays_and_moves_days() {
     );
     let forecast = report(ReportKind::Forecast);
     assert_eq!(
-        forecast["rows"][0]["amount"],
-        json!({"USD": "120.00"}),
-        "{forecast}"
+        forecast["rows"],
+        json!([]),
+        "every deal is closed: {forecast}"
     );
+    let sla = report(ReportKind::Sla);
+    // Every command ran as the admin, who logged the call on Anna's deal (created at
+    // +15 h, called at +30 h). Ivan's two deals for the client (created at +10 h and
+    // +20 h) were first contacted by the client's call task, completed late at +70 h.
+    let rows = sla["rows"].as_array().unwrap();
+    assert_eq!(rows[0]["activities"], json!({"call": 1}), "{sla}");
+    assert_eq!(rows[1]["first_contact"]["count"], 2);
+    assert_eq!(rows[1]["first_contact"]["median_seconds"], "198000");
+    assert_eq!(rows[1]["late_share"], "100.0");
+    assert_eq!(rows[2]["first_contact"]["median_seconds"], "54000");
+    let clients = report(ReportKind::Clients);
+    assert_eq!(clients["visits"], 2, "{clients}");
+    assert_eq!(clients["clients"], 1);
+    assert_eq!(clients["between_visits"]["count"], 1);
     assert_eq!(crm.state().reports, Reports::build(crm.state()));
+}
+
+fn create(pipeline: u8, owner: u8, amount: Option<(u32, u8)>, client: Option<u8>) -> Op {
+    Op::Create {
+        pipeline,
+        owner,
+        amount,
+        source: Some(owner),
+        close_in: Some(30),
+        client,
+    }
 }

@@ -5,11 +5,14 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 
+use crate::access::Actor;
+use crate::activity::ActivityKind;
 use crate::deal::{Deal, DealStatus};
-use crate::id::{DealId, PipelineId, StageId, UserId};
+use crate::id::{ActivityId, AnyId, ContactId, DealId, PipelineId, StageId, TaskId, UserId};
 use crate::money::Money;
 use crate::pipeline::{Pipeline, StageKind};
 use crate::state::State;
+use crate::task::TaskStatus;
 
 /// One deal's contribution, dated in the business time zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +33,36 @@ pub(crate) struct DealFacts {
     /// Payments (refunds negative), by the day the money moved.
     pub payments: Vec<(NaiveDate, Money)>,
     /// Finished stage visits: the stage, the day it was left, how long it lasted.
-    pub visits: Vec<(StageId, NaiveDate, i64)>,
+    pub stage_visits: Vec<(StageId, NaiveDate, i64)>,
+    /// From creation to the first outreach (an outbound call, e-mail or meeting, or a
+    /// completed task, on the deal or its contact).
+    pub first_contact_seconds: Option<i64>,
+    /// A won deal with a contact is a client's visit (the salon's view).
+    pub visit: Option<Visit>,
+}
+
+/// A client's won deal, and how long after their previous one it came.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Visit {
+    pub client: ContactId,
+    pub since_previous_seconds: Option<i64>,
+}
+
+/// What one task contributes: its completion (and whether it was late), or, while
+/// open, its due time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TaskFacts {
+    pub assignee: UserId,
+    pub completed: Option<(NaiveDate, bool)>,
+    pub open_due: Option<DateTime<Utc>>,
+}
+
+/// What one activity contributes: who logged it, when it happened, of which kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ActivityFacts {
+    pub user: UserId,
+    pub day: NaiveDate,
+    pub kind: ActivityKind,
 }
 
 /// A won or lost deal.
@@ -58,7 +90,64 @@ pub(crate) struct Open {
 pub(crate) fn of(state: &State, id: DealId) -> Option<DealFacts> {
     let deal = state.deals.get(&id)?;
     let pipeline = state.pipelines.get(&deal.pipeline)?;
-    Some(deal_facts(deal, pipeline, state.calendar.time_zone))
+    let mut facts = deal_facts(deal, pipeline, state.calendar.time_zone);
+    facts.first_contact_seconds = state
+        .first_contact
+        .get(&id)
+        .map(|at| (*at - deal.created_at).num_seconds());
+    facts.visit = visit(state, deal);
+    Some(facts)
+}
+
+/// The task's facts, or `None` if there is no such task or it was cancelled.
+pub(crate) fn of_task(state: &State, id: TaskId) -> Option<TaskFacts> {
+    let task = state.tasks.get(&id)?;
+    let zone = state.calendar.time_zone;
+    Some(TaskFacts {
+        assignee: task.assignee,
+        completed: match (task.status, task.closed_at) {
+            (TaskStatus::Done, Some(at)) => {
+                Some((day(zone, at), task.due.is_some_and(|due| at > due)))
+            }
+            _ => None,
+        },
+        open_due: task.due.filter(|_| task.status == TaskStatus::Open),
+    })
+    .filter(|facts| facts.completed.is_some() || facts.open_due.is_some())
+}
+
+/// The activity's facts, or `None` for one logged by the system.
+pub(crate) fn of_activity(state: &State, id: ActivityId) -> Option<ActivityFacts> {
+    let activity = state.activities.get(&id)?;
+    let Actor::User(user) = activity.logged_by else {
+        return None;
+    };
+    Some(ActivityFacts {
+        user,
+        day: day(state.calendar.time_zone, activity.occurred_at),
+        kind: activity.kind,
+    })
+}
+
+/// A won deal with a contact, as a visit, with the gap since the client's previous
+/// won deal (by closing time, then ID).
+fn visit(state: &State, deal: &Deal) -> Option<Visit> {
+    let client = deal.fields.contact?;
+    let closed = deal.closed_at.filter(|_| deal.status == DealStatus::Won)?;
+    let previous = state
+        .deals_by_party
+        .get(&AnyId::ContactId(client))
+        .into_iter()
+        .flatten()
+        .filter_map(|id| state.deals.get(id))
+        .filter(|other| other.status == DealStatus::Won && other.fields.contact == Some(client))
+        .filter_map(|other| Some((other.closed_at?, other.id)))
+        .filter(|earlier| *earlier < (closed, deal.id))
+        .max();
+    Some(Visit {
+        client,
+        since_previous_seconds: previous.map(|(at, _)| (closed - at).num_seconds()),
+    })
 }
 
 /// The first day of `date`'s month.
@@ -112,7 +201,7 @@ fn deal_facts(deal: &Deal, pipeline: &Pipeline, zone: Tz) -> DealFacts {
         amount: deal.fields.amount,
         since: history.last().map_or(deal.created_at, |change| change.at),
     });
-    let visits = history
+    let stage_visits = history
         .windows(2)
         .filter(|pair| pipeline.position(pair[0].to).is_some())
         .map(|pair| {
@@ -138,6 +227,8 @@ fn deal_facts(deal: &Deal, pipeline: &Pipeline, zone: Tz) -> DealFacts {
             .iter()
             .map(|payment| (day(zone, payment.paid_at), payment.amount))
             .collect(),
-        visits,
+        stage_visits,
+        first_contact_seconds: None,
+        visit: None,
     }
 }

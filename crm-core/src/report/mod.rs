@@ -17,10 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::id::{DealId, PipelineId, StageId, UserId};
+use crate::activity::ActivityKind;
+use crate::event::Event;
+use crate::id::{ActivityId, AnyId, ContactId, DealId, PipelineId, StageId, TaskId, UserId};
 use crate::state::State;
 
-use facts::DealFacts;
+use facts::{ActivityFacts, DealFacts, TaskFacts};
 use measure::{count, count_key, Durations, Sign};
 
 pub use measure::{DurationSummary, Sums, Tally};
@@ -41,6 +43,77 @@ pub struct Reports {
     open: BTreeMap<OpenKey, Tally>,
     /// Open deals by when they entered their current stage (for rotting deals).
     open_since: BTreeSet<(DateTime<Utc>, DealId)>,
+    /// Work done by each user, by business day.
+    people: BTreeMap<NaiveDate, BTreeMap<UserId, PersonDay>>,
+    /// Open tasks with a due time, per assignee, by due time.
+    open_due: BTreeMap<UserId, BTreeMap<DateTime<Utc>, u64>>,
+}
+
+/// One user's work on one business day.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PersonDay {
+    tasks_done: u64,
+    /// Of those, completed after their due time.
+    tasks_late: u64,
+    activities: BTreeMap<ActivityKind, u64>,
+}
+
+/// The records an event touches whose facts may change: deals with their client's
+/// other deals (a visit's gap depends on the client's previous one), tasks and
+/// activities. Found before the event is applied, so their facts can be taken out
+/// first; the event itself names a client the state does not link yet.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Touched {
+    deals: BTreeSet<DealId>,
+    tasks: BTreeSet<TaskId>,
+    activities: BTreeSet<ActivityId>,
+}
+
+impl Touched {
+    pub(crate) fn of(state: &State, records: &[AnyId], event: &Event) -> Self {
+        let mut touched = Self::default();
+        let new_client = match event {
+            Event::DealCreated { deal } => deal.fields.contact,
+            Event::DealUpdated { fields, .. } => fields.contact,
+            _ => None,
+        };
+        if let Some(client) = new_client {
+            touched
+                .deals
+                .extend(state.deals_of(AnyId::ContactId(client)));
+        }
+        for record in records {
+            match record {
+                AnyId::TaskId(id) => {
+                    touched.tasks.insert(*id);
+                }
+                AnyId::ActivityId(id) => {
+                    touched.activities.insert(*id);
+                }
+                AnyId::DealId(_) | AnyId::ContactId(_) => {
+                    for deal in state.deals_of(*record) {
+                        touched.deals.insert(deal);
+                        let client = state.deals.get(&deal).and_then(|d| d.fields.contact);
+                        if let Some(client) = client {
+                            touched
+                                .deals
+                                .extend(state.deals_of(AnyId::ContactId(client)));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        touched
+    }
+}
+
+/// The facts of the touched records at one moment.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Facts {
+    deals: Vec<DealFacts>,
+    tasks: Vec<TaskFacts>,
+    activities: Vec<ActivityFacts>,
 }
 
 /// Pipeline, owner, stage and the first day of the expected closing month.
@@ -66,6 +139,14 @@ pub(crate) struct DayStats {
     cycle: Durations,
     /// Payments that moved this day (refunds negative).
     paid: Tally,
+    /// Of the deals created this day, how long until their first outreach.
+    first_contact: Durations,
+    /// Won deals with a contact (a client's visits) closed this day: per client, and
+    /// their amounts…
+    clients: BTreeMap<ContactId, u64>,
+    visits: Tally,
+    /// …and how long after the client's previous visit each came.
+    between_visits: Durations,
     /// Stage visits that ended this day, by stage.
     stage_time: BTreeMap<StageId, Durations>,
 }
@@ -82,34 +163,92 @@ impl Reports {
     /// The aggregates of a whole state, from scratch (after loading a snapshot, after
     /// the time zone changed, and in the tests as the reference).
     pub fn build(state: &State) -> Self {
+        let everything = Touched {
+            deals: state.deals.keys().copied().collect(),
+            tasks: state.tasks.keys().copied().collect(),
+            activities: state.activities.keys().copied().collect(),
+        };
         let mut reports = Self::default();
-        for id in state.deals.keys() {
-            if let Some(facts) = facts::of(state, *id) {
-                reports.apply(&facts, Sign::Add);
-            }
-        }
+        reports.update(&Facts::default(), &Self::facts(state, &everything));
         reports
     }
 
-    /// The facts of these deals as they are now, to be taken out before an event.
-    pub(crate) fn facts_before(state: &State, deals: &[DealId]) -> Vec<DealFacts> {
-        deals
-            .iter()
-            .filter_map(|id| facts::of(state, *id))
-            .collect()
+    /// The facts of the touched records as they are in `state`.
+    pub(crate) fn facts(state: &State, touched: &Touched) -> Facts {
+        Facts {
+            deals: touched
+                .deals
+                .iter()
+                .filter_map(|id| facts::of(state, *id))
+                .collect(),
+            tasks: touched
+                .tasks
+                .iter()
+                .filter_map(|id| facts::of_task(state, *id))
+                .collect(),
+            activities: touched
+                .activities
+                .iter()
+                .filter_map(|id| facts::of_activity(state, *id))
+                .collect(),
+        }
     }
 
-    /// Replaces the deals' old facts by their facts in `state`, after an event.
-    pub(crate) fn update(&mut self, state: &State, before: &[DealFacts], deals: &[DealId]) {
-        for facts in before {
-            self.apply(facts, Sign::Retract);
-        }
-        for facts in Self::facts_before(state, deals) {
-            self.apply(&facts, Sign::Add);
+    /// Takes the `before` facts out and puts the `after` facts in.
+    pub(crate) fn update(&mut self, before: &Facts, after: &Facts) {
+        for (facts, sign) in [(before, Sign::Retract), (after, Sign::Add)] {
+            for deal in &facts.deals {
+                self.apply_deal(deal, sign);
+            }
+            for task in &facts.tasks {
+                self.apply_task(task, sign);
+            }
+            for activity in &facts.activities {
+                let person = self.person(activity.day, activity.user);
+                count_key(&mut person.activities, activity.kind, sign);
+                self.prune_person(activity.day, activity.user);
+            }
         }
     }
 
-    fn apply(&mut self, facts: &DealFacts, sign: Sign) {
+    fn apply_task(&mut self, task: &TaskFacts, sign: Sign) {
+        if let Some((day, late)) = task.completed {
+            let person = self.person(day, task.assignee);
+            count(&mut person.tasks_done, sign);
+            if late {
+                count(&mut person.tasks_late, sign);
+            }
+            self.prune_person(day, task.assignee);
+        }
+        if let Some(due) = task.open_due {
+            let dues = self.open_due.entry(task.assignee).or_default();
+            count_key(dues, due, sign);
+            if dues.is_empty() {
+                self.open_due.remove(&task.assignee);
+            }
+        }
+    }
+
+    fn person(&mut self, day: NaiveDate, user: UserId) -> &mut PersonDay {
+        self.people.entry(day).or_default().entry(user).or_default()
+    }
+
+    fn prune_person(&mut self, day: NaiveDate, user: UserId) {
+        let Some(users) = self.people.get_mut(&day) else {
+            return;
+        };
+        if users
+            .get(&user)
+            .is_some_and(|person| *person == PersonDay::default())
+        {
+            users.remove(&user);
+        }
+        if users.is_empty() {
+            self.people.remove(&day);
+        }
+    }
+
+    fn apply_deal(&mut self, facts: &DealFacts, sign: Sign) {
         let key = (facts.pipeline, facts.owner);
         {
             let created = self.day(facts.created, key);
@@ -128,6 +267,9 @@ impl Reports {
             if *source == SourceStats::default() {
                 created.sources.remove(&facts.source);
             }
+            if let Some(seconds) = facts.first_contact_seconds {
+                created.first_contact.add(seconds, sign);
+            }
         }
         self.prune(facts.created, key);
         if let Some(closed) = &facts.closed {
@@ -135,6 +277,13 @@ impl Reports {
             if closed.won {
                 day.won.add(closed.amount.as_ref(), sign);
                 day.cycle.add(closed.cycle_seconds, sign);
+                if let Some(visit) = &facts.visit {
+                    count_key(&mut day.clients, visit.client, sign);
+                    day.visits.add(closed.amount.as_ref(), sign);
+                    if let Some(seconds) = visit.since_previous_seconds {
+                        day.between_visits.add(seconds, sign);
+                    }
+                }
             } else {
                 count(&mut day.lost, sign);
             }
@@ -146,7 +295,7 @@ impl Reports {
             count(&mut day.paid.count, sign);
             self.prune(*paid_on, key);
         }
-        for (stage, left_on, seconds) in &facts.visits {
+        for (stage, left_on, seconds) in &facts.stage_visits {
             let day = self.day(*left_on, key);
             let durations = day.stage_time.entry(*stage).or_default();
             durations.add(*seconds, sign);

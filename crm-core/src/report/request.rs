@@ -73,6 +73,12 @@ pub enum ReportKind {
     Sources,
     /// Open deals that have sat in their stage for `days` or longer.
     Rotting,
+    /// Per user: time to first contact for their new deals, tasks completed and how
+    /// many late, open tasks overdue now, activities logged by kind.
+    Sla,
+    /// Won deals with a contact as a client's visits: visits, clients, average bill,
+    /// visits per client and the time between a client's visits.
+    Clients,
 }
 
 /// How revenue is grouped in time.

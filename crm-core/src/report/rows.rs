@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::access::Access;
+use crate::activity::ActivityKind;
 use crate::error::CrmError;
 use crate::id::{DealId, PipelineId, StageId, UserId};
 use crate::pipeline::{Pipeline, StageKind};
@@ -16,7 +17,7 @@ use crate::state::State;
 
 use super::measure::{DurationSummary, Durations, Sums, Tally};
 use super::request::{Bucket, ReportKind, ReportRequest};
-use super::{DayStats, Reports, SourceStats};
+use super::{DayStats, PersonDay, Reports, SourceStats};
 
 /// The rotting-deals report lists at most this many deals, the longest-waiting first.
 const MAX_ROTTING: usize = 1_000;
@@ -58,6 +59,44 @@ pub enum Report {
         /// Deals beyond the first 1,000 that also qualify.
         more: u64,
     },
+    Sla {
+        rows: Vec<SlaRow>,
+    },
+    Clients(ClientsSummary),
+}
+
+/// One user's responsiveness and work.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SlaRow {
+    pub user: UserId,
+    /// Deals they own that were created in the period…
+    pub new_deals: u64,
+    /// …and how long until the first outreach on the ones contacted so far.
+    pub first_contact: Option<DurationSummary>,
+    /// Tasks they completed in the period, of which so many after their due time.
+    pub tasks_done: u64,
+    pub tasks_late: u64,
+    /// Percent of completed tasks that were late (one decimal).
+    pub late_share: Option<Decimal>,
+    /// Their open tasks past due at `now`.
+    pub overdue_now: u64,
+    /// Activities they logged in the period, by kind.
+    pub activities: BTreeMap<ActivityKind, u64>,
+}
+
+/// The salon's view: won deals with a contact as visits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClientsSummary {
+    pub visits: u64,
+    /// Distinct clients among them.
+    pub clients: u64,
+    pub revenue: Sums,
+    /// Per currency: revenue per visit with an amount.
+    pub average_bill: Sums,
+    /// Visits per client (two decimals).
+    pub visits_per_client: Option<Decimal>,
+    /// For visits after a client's earlier one: how long after it.
+    pub between_visits: Option<DurationSummary>,
 }
 
 /// One stage of a funnel.
@@ -180,6 +219,8 @@ pub(crate) fn answer(
         ReportKind::StageTime => stage_time(&scope, reports),
         ReportKind::Sources => sources(&scope, reports),
         ReportKind::Rotting => rotting(&scope, reports, request.days.unwrap_or(14), now)?,
+        ReportKind::Sla => sla(&scope, reports, now),
+        ReportKind::Clients => clients(&scope, reports),
     })
 }
 
@@ -571,4 +612,85 @@ fn rotting(
         });
     }
     Ok(Report::Rotting { days, deals, more })
+}
+
+fn sla(scope: &Scope<'_>, reports: &Reports, now: DateTime<Utc>) -> Report {
+    #[derive(Default)]
+    struct Person {
+        new_deals: u64,
+        first_contact: Durations,
+        work: PersonDay,
+        overdue_now: u64,
+    }
+    let mut people: BTreeMap<UserId, Person> = BTreeMap::new();
+    for (_, owner, _, stats) in scope.days(reports) {
+        if stats.created > 0 {
+            let person = people.entry(owner).or_default();
+            person.new_deals += stats.created;
+            person.first_contact.merge(&stats.first_contact);
+        }
+    }
+    let from = scope.request.from.unwrap_or(NaiveDate::MIN);
+    let to = scope.request.to.unwrap_or(NaiveDate::MAX);
+    for users in reports.people.range(from..=to).map(|(_, users)| users) {
+        for (user, work) in users.iter().filter(|(user, _)| scope.owner(**user)) {
+            let person = &mut people.entry(*user).or_default().work;
+            person.tasks_done += work.tasks_done;
+            person.tasks_late += work.tasks_late;
+            for (kind, count) in &work.activities {
+                *person.activities.entry(*kind).or_default() += count;
+            }
+        }
+    }
+    for (user, dues) in reports
+        .open_due
+        .iter()
+        .filter(|(user, _)| scope.owner(**user))
+    {
+        let overdue: u64 = dues.range(..now).map(|(_, count)| count).sum();
+        if overdue > 0 {
+            people.entry(*user).or_default().overdue_now = overdue;
+        }
+    }
+    Report::Sla {
+        rows: people
+            .into_iter()
+            .map(|(user, person)| SlaRow {
+                user,
+                new_deals: person.new_deals,
+                first_contact: person.first_contact.summary(),
+                tasks_done: person.work.tasks_done,
+                tasks_late: person.work.tasks_late,
+                late_share: percent(person.work.tasks_late, person.work.tasks_done),
+                overdue_now: person.overdue_now,
+                activities: person.work.activities,
+            })
+            .collect(),
+    }
+}
+
+fn clients(scope: &Scope<'_>, reports: &Reports) -> Report {
+    let mut clients: BTreeMap<crate::id::ContactId, u64> = BTreeMap::new();
+    let mut visits = Tally::default();
+    let mut between = Durations::default();
+    for (_, _, _, stats) in scope.days(reports) {
+        for (client, count) in &stats.clients {
+            *clients.entry(*client).or_default() += count;
+        }
+        visits.merge(&stats.visits);
+        between.merge(&stats.between_visits);
+    }
+    let distinct = clients.len() as u64;
+    Report::Clients(ClientsSummary {
+        visits: visits.count,
+        clients: distinct,
+        average_bill: visits.amount.averages(),
+        revenue: visits.amount,
+        visits_per_client: (distinct > 0).then(|| {
+            let mut ratio = (Decimal::from(visits.count) / Decimal::from(distinct)).round_dp(2);
+            ratio.rescale(2);
+            ratio
+        }),
+        between_visits: between.summary(),
+    })
 }
