@@ -26,10 +26,10 @@ use facts::{ActivityFacts, DealFacts, TaskFacts};
 use measure::{count, count_key, Durations, Sign};
 
 pub use measure::{DurationSummary, Sums, Tally};
-pub use request::{Bucket, ReportKind, ReportRequest};
+pub use request::{Bucket, Conversion, ReportKind, ReportRequest};
 pub use rows::{
-    CycleRow, ForecastRow, FunnelStage, LostReason, Report, RevenueRow, RottingDeal, SourceRow,
-    StageTimeRow, WinRateRow,
+    ClientsSummary, CycleRow, ForecastRow, FunnelStage, LostReason, Report, RevenueRow,
+    RottingDeal, SlaRow, SourceRow, StageTimeRow, WinRateRow,
 };
 
 pub(crate) use rows::answer;

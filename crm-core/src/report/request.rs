@@ -1,9 +1,16 @@
 //! Asking for a report: which one, for which period, pipeline, owner or department.
 
+use std::collections::BTreeMap;
+
 use chrono::{Datelike, Duration, NaiveDate};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::error::CrmError;
 use crate::id::{DepartmentId, PipelineId, UserId};
+use crate::money::Currency;
+
+use super::measure::Sums;
 
 /// Input for [`crate::Query::Report`]. JSON:
 /// `{"type": "report", "report": "revenue", "from": "2026-01-01", "to": "2026-03-31", "by": "month"}`.
@@ -31,6 +38,51 @@ pub struct ReportRequest {
     /// Rotting deals: at least this many days in their current stage (default 14).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub days: Option<u32>,
+    /// Also give money totals in one currency, at the host's rates (revenue, win rate,
+    /// forecast, clients). Without it, totals stay per currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convert: Option<Conversion>,
+}
+
+/// Converting totals into one currency at host-supplied rates: each amount at the
+/// rates of its day (the latest snapshot on or before it). A missing rate is an error
+/// naming the currency and day, never a silent mix.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conversion {
+    pub to: Currency,
+    /// Rate snapshots by day: how many units of `to` one unit of each currency is worth,
+    /// e.g. `{"2026-11-01": {"EUR": "1.08"}}`.
+    pub rates: BTreeMap<NaiveDate, BTreeMap<Currency, Decimal>>,
+}
+
+impl Conversion {
+    /// `sums` in the target currency at the rates of `day`.
+    pub(crate) fn convert(&self, sums: &Sums, day: NaiveDate) -> Result<Decimal, CrmError> {
+        let mut total = Decimal::ZERO;
+        for money in sums.totals() {
+            let rate = if money.currency() == self.to {
+                Decimal::ONE
+            } else {
+                self.rates
+                    .range(..=day)
+                    .rev()
+                    .find_map(|(_, rates)| rates.get(&money.currency()).copied())
+                    .ok_or_else(|| {
+                        CrmError::validation(
+                            "convert.rates",
+                            format!(
+                                "no {} rate to {} on or before {day}",
+                                money.currency().code(),
+                                self.to.code()
+                            ),
+                        )
+                    })?
+            };
+            total = total.saturating_add(money.amount().saturating_mul(rate));
+        }
+        Ok(total)
+    }
 }
 
 impl ReportRequest {
@@ -44,6 +96,7 @@ impl ReportRequest {
             department: None,
             by: None,
             days: None,
+            convert: None,
         }
     }
 }
@@ -110,6 +163,39 @@ impl Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::money::Money;
+    use crate::report::measure::Sign;
+
+    #[test]
+    fn conversion_uses_the_latest_rates_on_or_before_the_day_and_never_guesses() {
+        let conversion: Conversion = serde_json::from_str(
+            r#"{"to": "EUR", "rates": {"2026-11-01": {"USD": "0.90"}, "2026-11-20": {"USD": "0.95", "RUB": "0.011"}}}"#,
+        )
+        .unwrap();
+        let mut sums = Sums::default();
+        sums.add(&Money::parse("100", "USD").unwrap(), Sign::Add);
+        sums.add(&Money::parse("10", "EUR").unwrap(), Sign::Add);
+        let day = |text: &str| text.parse::<NaiveDate>().unwrap();
+        assert_eq!(
+            conversion
+                .convert(&sums, day("2026-11-19"))
+                .unwrap()
+                .to_string(),
+            "100.00"
+        );
+        assert_eq!(
+            conversion
+                .convert(&sums, day("2026-11-27"))
+                .unwrap()
+                .to_string(),
+            "105.00"
+        );
+        let err = conversion.convert(&sums, day("2026-10-31")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "convert.rates: no USD rate to EUR on or before 2026-10-31"
+        );
+    }
 
     #[test]
     fn periods_start_on_monday_the_first_and_the_quarter() {

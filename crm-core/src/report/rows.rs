@@ -12,6 +12,7 @@ use crate::access::Access;
 use crate::activity::ActivityKind;
 use crate::error::CrmError;
 use crate::id::{DealId, PipelineId, StageId, UserId};
+use crate::money::Money;
 use crate::pipeline::{Pipeline, StageKind};
 use crate::state::State;
 
@@ -91,6 +92,9 @@ pub struct ClientsSummary {
     /// Distinct clients among them.
     pub clients: u64,
     pub revenue: Sums,
+    /// With `convert`: the revenue in its currency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revenue_converted: Option<Money>,
     /// Per currency: revenue per visit with an amount.
     pub average_bill: Sums,
     /// Visits per client (two decimals).
@@ -131,6 +135,11 @@ pub struct RevenueRow {
     pub won_amount: Sums,
     /// Payments received, refunds subtracted.
     pub paid: Sums,
+    /// With `convert`: the won amount and the payments in its currency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub won_converted: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_converted: Option<Money>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -144,6 +153,9 @@ pub struct WinRateRow {
     pub won_amount: Sums,
     /// Per currency: the won amount divided by the won deals that had an amount in it.
     pub average_won: Sums,
+    /// With `convert`: the won amount in its currency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub won_converted: Option<Money>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -159,6 +171,11 @@ pub struct ForecastRow {
     pub amount: Sums,
     /// Amount × probability.
     pub weighted: Sums,
+    /// With `convert`: both in its currency, at the closing month's rates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_converted: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weighted_converted: Option<Money>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -212,15 +229,19 @@ pub(crate) fn answer(
     let reports = &state.reports;
     Ok(match request.report {
         ReportKind::Funnel => funnel(&scope, reports)?,
-        ReportKind::Revenue => revenue(&scope, reports, request.by.unwrap_or_default()),
-        ReportKind::WinRate => win_rate(&scope, reports),
-        ReportKind::Forecast => forecast(&scope, reports),
+        ReportKind::Revenue => revenue(&scope, reports, request.by.unwrap_or_default())?,
+        ReportKind::WinRate => win_rate(&scope, reports)?,
+        ReportKind::Forecast => forecast(
+            &scope,
+            reports,
+            super::facts::day(state.calendar.time_zone, now),
+        )?,
         ReportKind::Cycle => cycle(&scope, reports),
         ReportKind::StageTime => stage_time(&scope, reports),
         ReportKind::Sources => sources(&scope, reports),
         ReportKind::Rotting => rotting(&scope, reports, request.days.unwrap_or(14), now)?,
         ReportKind::Sla => sla(&scope, reports, now),
-        ReportKind::Clients => clients(&scope, reports),
+        ReportKind::Clients => clients(&scope, reports)?,
     })
 }
 
@@ -252,6 +273,17 @@ impl<'a> Scope<'a> {
         {
             return Err(CrmError::not_found("department", department));
         }
+        for (day, rates) in request.convert.iter().flat_map(|c| &c.rates) {
+            if let Some((currency, rate)) = rates
+                .iter()
+                .find(|(_, rate)| !rate.is_sign_positive() || rate.is_zero())
+            {
+                return Err(CrmError::validation(
+                    format!("convert.rates.{day}.{}", currency.code()),
+                    format!("{rate} is not a positive rate"),
+                ));
+            }
+        }
         if let (Some(from), Some(to)) = (request.from, request.to) {
             if from > to {
                 return Err(CrmError::validation(
@@ -276,6 +308,24 @@ impl<'a> Scope<'a> {
                     .get(&owner)
                     .is_some_and(|user| user.department == Some(wanted))
             })
+    }
+
+    /// `sums` in the requested currency at `day`'s rates (zero without a conversion).
+    fn convert(&self, sums: &Sums, day: NaiveDate) -> Result<Decimal, CrmError> {
+        match &self.request.convert {
+            Some(conversion) => conversion.convert(sums, day),
+            None => Ok(Decimal::ZERO),
+        }
+    }
+
+    /// A converted total as money, rounded to the currency's minor units.
+    fn converted(&self, total: Decimal) -> Option<Money> {
+        self.request.convert.as_ref().map(|conversion| {
+            let digits = conversion.to.minor_units();
+            let mut total = total.round_dp(digits);
+            total.rescale(digits);
+            Money::new(total, conversion.to)
+        })
     }
 
     fn pipeline(&self, pipeline: PipelineId) -> bool {
@@ -393,65 +443,85 @@ fn funnel(scope: &Scope<'_>, reports: &Reports) -> Result<Report, CrmError> {
     })
 }
 
-fn revenue(scope: &Scope<'_>, reports: &Reports, by: Bucket) -> Report {
-    let mut rows: BTreeMap<(NaiveDate, UserId), (Tally, Sums)> = BTreeMap::new();
+fn revenue(scope: &Scope<'_>, reports: &Reports, by: Bucket) -> Result<Report, CrmError> {
+    #[derive(Default)]
+    struct Period {
+        won: Tally,
+        paid: Sums,
+        won_converted: Decimal,
+        paid_converted: Decimal,
+    }
+    let mut rows: BTreeMap<(NaiveDate, UserId), Period> = BTreeMap::new();
     for (day, owner, _, stats) in scope.days(reports) {
         if stats.won.is_empty() && stats.paid.is_empty() {
             continue;
         }
-        let (won, paid) = rows.entry((by.start(day), owner)).or_default();
-        won.merge(&stats.won);
-        paid.merge(&stats.paid.amount);
+        let period = rows.entry((by.start(day), owner)).or_default();
+        period.won.merge(&stats.won);
+        period.paid.merge(&stats.paid.amount);
+        period.won_converted += scope.convert(&stats.won.amount, day)?;
+        period.paid_converted += scope.convert(&stats.paid.amount, day)?;
     }
-    Report::Revenue {
+    Ok(Report::Revenue {
         by,
         rows: rows
             .into_iter()
-            .map(|((period, owner), (won, paid))| RevenueRow {
+            .map(|((period, owner), totals)| RevenueRow {
                 period,
                 owner,
-                won: won.count,
-                won_amount: won.amount,
-                paid,
+                won: totals.won.count,
+                won_amount: totals.won.amount,
+                paid: totals.paid,
+                won_converted: scope.converted(totals.won_converted),
+                paid_converted: scope.converted(totals.paid_converted),
             })
             .collect(),
-    }
+    })
 }
 
-fn win_rate(scope: &Scope<'_>, reports: &Reports) -> Report {
-    let mut owners: BTreeMap<UserId, (Tally, u64)> = BTreeMap::new();
-    for (_, owner, _, stats) in scope.days(reports) {
+fn win_rate(scope: &Scope<'_>, reports: &Reports) -> Result<Report, CrmError> {
+    #[derive(Default)]
+    struct Owner {
+        won: Tally,
+        lost: u64,
+        converted: Decimal,
+    }
+    let mut owners: BTreeMap<UserId, Owner> = BTreeMap::new();
+    for (day, owner, _, stats) in scope.days(reports) {
         if stats.won.is_empty() && stats.lost == 0 {
             continue;
         }
-        let (won, lost) = owners.entry(owner).or_default();
-        won.merge(&stats.won);
-        *lost += stats.lost;
+        let totals = owners.entry(owner).or_default();
+        totals.won.merge(&stats.won);
+        totals.lost += stats.lost;
+        totals.converted += scope.convert(&stats.won.amount, day)?;
     }
-    let row = |owner: Option<UserId>, won: &Tally, lost: u64| WinRateRow {
+    let row = |owner: Option<UserId>, totals: &Owner| WinRateRow {
         owner,
-        won: won.count,
-        lost,
-        win_rate: percent(won.count, won.count + lost),
-        won_amount: won.amount.clone(),
-        average_won: won.amount.averages(),
+        won: totals.won.count,
+        lost: totals.lost,
+        win_rate: percent(totals.won.count, totals.won.count + totals.lost),
+        won_amount: totals.won.amount.clone(),
+        average_won: totals.won.amount.averages(),
+        won_converted: scope.converted(totals.converted),
     };
-    let mut all = (Tally::default(), 0);
+    let mut all = Owner::default();
     let rows = owners
         .iter()
-        .map(|(owner, (won, lost))| {
-            all.0.merge(won);
-            all.1 += lost;
-            row(Some(*owner), won, *lost)
+        .map(|(owner, totals)| {
+            all.won.merge(&totals.won);
+            all.lost += totals.lost;
+            all.converted += totals.converted;
+            row(Some(*owner), totals)
         })
         .collect();
-    Report::WinRate {
+    Ok(Report::WinRate {
         rows,
-        total: row(None, &all.0, all.1),
-    }
+        total: row(None, &all),
+    })
 }
 
-fn forecast(scope: &Scope<'_>, reports: &Reports) -> Report {
+fn forecast(scope: &Scope<'_>, reports: &Reports, today: NaiveDate) -> Result<Report, CrmError> {
     let months = |month: &Option<NaiveDate>| match (scope.request.from, scope.request.to, month) {
         (None, None, _) => true,
         (_, _, None) => false,
@@ -477,27 +547,35 @@ fn forecast(scope: &Scope<'_>, reports: &Reports) -> Report {
             .or_default()
             .merge(tally);
     }
-    Report::Forecast {
-        rows: rows
-            .into_iter()
-            .filter_map(|((pipeline, close_month, position), tally)| {
-                let stage = scope.state.pipelines.get(&pipeline)?.stages.get(position)?;
-                let weighted = tally
-                    .amount
-                    .scaled(Decimal::from(stage.probability) / Decimal::ONE_HUNDRED);
-                Some(ForecastRow {
-                    pipeline,
-                    close_month,
-                    stage: stage.id,
-                    stage_name: stage.name.clone(),
-                    probability: stage.probability,
-                    count: tally.count,
-                    amount: tally.amount,
-                    weighted,
-                })
-            })
-            .collect(),
+    let mut out = Vec::new();
+    for ((pipeline, close_month, position), tally) in rows {
+        let Some(stage) = scope
+            .state
+            .pipelines
+            .get(&pipeline)
+            .and_then(|p| p.stages.get(position))
+        else {
+            continue;
+        };
+        let weighted = tally
+            .amount
+            .scaled(Decimal::from(stage.probability) / Decimal::ONE_HUNDRED);
+        // Amounts expected in a month at that month's rates; undated ones at today's.
+        let day = close_month.unwrap_or(today);
+        out.push(ForecastRow {
+            pipeline,
+            close_month,
+            stage: stage.id,
+            stage_name: stage.name.clone(),
+            probability: stage.probability,
+            count: tally.count,
+            amount_converted: scope.converted(scope.convert(&tally.amount, day)?),
+            weighted_converted: scope.converted(scope.convert(&weighted, day)?),
+            amount: tally.amount,
+            weighted,
+        });
     }
+    Ok(Report::Forecast { rows: out })
 }
 
 fn cycle(scope: &Scope<'_>, reports: &Reports) -> Report {
@@ -669,28 +747,31 @@ fn sla(scope: &Scope<'_>, reports: &Reports, now: DateTime<Utc>) -> Report {
     }
 }
 
-fn clients(scope: &Scope<'_>, reports: &Reports) -> Report {
+fn clients(scope: &Scope<'_>, reports: &Reports) -> Result<Report, CrmError> {
     let mut clients: BTreeMap<crate::id::ContactId, u64> = BTreeMap::new();
     let mut visits = Tally::default();
     let mut between = Durations::default();
-    for (_, _, _, stats) in scope.days(reports) {
+    let mut converted = Decimal::ZERO;
+    for (day, _, _, stats) in scope.days(reports) {
         for (client, count) in &stats.clients {
             *clients.entry(*client).or_default() += count;
         }
         visits.merge(&stats.visits);
         between.merge(&stats.between_visits);
+        converted += scope.convert(&stats.visits.amount, day)?;
     }
     let distinct = clients.len() as u64;
-    Report::Clients(ClientsSummary {
+    Ok(Report::Clients(ClientsSummary {
         visits: visits.count,
         clients: distinct,
         average_bill: visits.amount.averages(),
         revenue: visits.amount,
+        revenue_converted: scope.converted(converted),
         visits_per_client: (distinct > 0).then(|| {
             let mut ratio = (Decimal::from(visits.count) / Decimal::from(distinct)).round_dp(2);
             ratio.rescale(2);
             ratio
         }),
         between_visits: between.summary(),
-    })
+    }))
 }
