@@ -50,6 +50,20 @@ fn optional_id<T: std::str::FromStr<Err = CoreError>>(
     text.map(|text| parse(&text)).transpose()
 }
 
+/// A JSON input (a report request) as its engine type; errors name `what`.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    what: &str,
+    text: &str,
+) -> Result<T, CrmError> {
+    serde_json::from_str(text).map_err(|err| {
+        CoreError::Malformed {
+            path: what.into(),
+            reason: err.to_string(),
+        }
+        .into()
+    })
+}
+
 pub(crate) fn write_json<T: serde::Serialize>(value: &T) -> Result<String, CrmError> {
     serde_json::to_string(value).map_err(|err| {
         CoreError::Storage {

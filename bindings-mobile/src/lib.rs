@@ -204,6 +204,23 @@ impl Crm {
         conversion::write_json(&outcome)
     }
 
+    /// A report over the deals in the actor's scope; the request and the report as JSON
+    /// (`{"report": "revenue", "by": "month"}`, docs/reports.md).
+    pub fn report_json(
+        &self,
+        actor: String,
+        now: SystemTime,
+        request_json: String,
+    ) -> Result<String, CrmError> {
+        let actor = conversion::parse(&actor)?;
+        let request: crm_core::ReportRequest = conversion::read_json("request", &request_json)?;
+        let report = self
+            .engine()
+            .report(actor, conversion::instant(now)?, &request)
+            .ffi()?;
+        conversion::write_json(&report)
+    }
+
     /// When the engine next needs a `tick`, or null when nothing is scheduled.
     pub fn next_wakeup(&self) -> Option<SystemTime> {
         self.engine().next_wakeup().map(conversion::system_time)

@@ -49,6 +49,22 @@ fun bindingChecks(): List<Check> = listOf(
         expectThrows<CrmException.Storage> { Crm.open(dir.resolve("missing/x.sqlite").toString(), 1uL) }
         dir.toFile().deleteRecursively()
     },
+    Check("reports from JSON requests, errors typed") {
+        val shop = Shop()
+        val deal = createdId(shop.crm.executeJson(shop.manager, NOW.toString(),
+            """{"type":"create_deal","title":"Windows","pipeline":"${shop.pipeline}","amount":{"amount":"900.00","currency":"EUR"}}"""))
+        // The pipeline's stages follow it: New, Measured, Done (won), Lost.
+        val won = "stg-5-" + (shop.pipeline.removePrefix("pip-5-").toInt() + 3)
+        shop.crm.executeJson(shop.manager, NOW.toString(), """{"type":"move_deal","id":"$deal","stage":"$won"}""")
+        val report = com.google.gson.JsonParser.parseString(
+            shop.crm.reportJson(shop.admin, NOW, """{"report":"win_rate"}""")).asJsonObject
+        expectEqual("100.0", report["total"].asJsonObject["win_rate"].asString)
+        expectEqual("900.00", report["total"].asJsonObject["won_amount"].asJsonObject["EUR"].asString)
+        expectThrows<CrmException.Malformed> { shop.crm.reportJson(shop.admin, NOW, """{"report":"pie"}""") }
+        expectThrows<CrmException.Validation> {
+            shop.crm.reportJson(shop.admin, NOW, """{"report":"revenue","from":"2026-12-01","to":"2026-11-01"}""")
+        }
+    },
     Check("rules, timers and the outbox") {
         val shop = Shop()
         val rules = """{"type":"define_rules","rules":[

@@ -175,3 +175,26 @@ def test_journal_moves_to_and_from_json_lines(tmp_path: Path) -> None:
     with pytest.raises(crm_core.MalformedError, match="schema version 9"):
         Crm(replica_id=1).import_jsonl(str(lines))
     assert copy.events() == events
+
+
+def test_reports_come_back_as_decimals_and_as_a_data_frame() -> None:
+    crm = Crm(replica_id=1)
+    crm.create_user("system", NOW, "Olga", role="admin")
+    stages: list[str | dict[str, str]] = ["New", "Offer", {"name": "Won", "kind": "won"}, {"name": "Lost", "kind": "lost"}]
+    crm.create_pipeline("usr-1-1", NOW, "Sales", stages)  # pip-1-2, stages stg-1-3 to stg-1-6
+    deal = crm.create_deal("usr-1-1", NOW, "Windows", amount=Money(Decimal("1500.00"), "EUR"))
+    crm.move_deal("usr-1-1", NOW, deal, "stg-1-5")
+
+    report = crm.report("usr-1-1", NOW, "win_rate", from_=date(2026, 1, 1))
+    assert report["total"]["won_amount"] == {"EUR": Decimal("1500.00")}
+    assert report["total"]["win_rate"] == Decimal("100.0")
+
+    frame = crm.report_frame("usr-1-1", NOW, "revenue", by="month")
+    assert list(frame["won_amount.EUR"]) == [Decimal("1500.00")]
+    assert list(frame["owner"]) == ["usr-1-1"]
+    funnel = crm.report_frame("usr-1-1", NOW, "funnel")
+    assert list(funnel["name"]) == ["New", "Offer", "Won", "Lost"]
+    assert list(funnel["reached"]) == [1, 1, 1, 0]
+
+    with pytest.raises(crm_core.ValidationError, match="before from"):
+        crm.report("usr-1-1", NOW, "revenue", from_=date(2026, 2, 1), to=date(2026, 1, 1))

@@ -47,9 +47,21 @@ export interface NewStage { name: string; kind?: "open" | "won" | "lost"; probab
 export interface NewPipeline { name: string; stages: NewStage[]; lost_reasons?: string[] }
 export interface NewDeal {
   title: string; pipeline?: string; stage?: string; contact?: string; company?: string;
-  owner?: string; amount?: Money; expected_close?: string; tags?: string[];
+  owner?: string; amount?: Money; expected_close?: string; source?: string; tags?: string[];
   custom?: Record<string, unknown>;
 }
+export type ReportKind = "funnel" | "revenue" | "win_rate" | "forecast" | "cycle" | "stage_time"
+  | "sources" | "rotting" | "sla" | "clients";
+/** Input of `report` (docs/reports.md); days are `YYYY-MM-DD` in the business time zone. */
+export interface ReportRequest {
+  report: ReportKind; from?: string; to?: string; pipeline?: string; owner?: string;
+  department?: string; by?: "day" | "week" | "month" | "quarter"; days?: number;
+  convert?: { to: string; rates: Record<string, Record<string, string>> };
+}
+/** Money per currency, e.g. `{ EUR: "1500.00" }`. */
+export type Sums = Record<string, string>;
+/** A report's rows; the shape per `report` is in docs/reports.md. */
+export interface Report { report: ReportKind; [field: string]: unknown }
 export interface DealFilter {
   pipeline?: string; stage?: string; owner?: string; status?: "open" | "won" | "lost";
   contact?: string; company?: string; tag?: string; offset?: number; limit?: number;
@@ -135,6 +147,20 @@ impl JsCrm {
             .query_json(actor, &now_text(&now)?, &query)
             .into_js()?;
         conversion::parse(&output)
+    }
+
+    /// A report over the deals in the actor's scope (docs/reports.md).
+    #[wasm_bindgen(unchecked_return_type = "Report")]
+    pub fn report(
+        &self,
+        actor: &str,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ReportRequest")] request: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let actor = actor.parse().into_js()?;
+        let now = crm_core::parse_now(&now_text(&now)?).into_js()?;
+        let request: crm_core::ReportRequest = from_js("request", &request)?;
+        to_js(&self.crm.report(actor, now, &request).into_js()?)
     }
 
     /// The JSON text entry point for queries.

@@ -112,3 +112,20 @@ test("events exported since a cursor import into another engine", () => {
   assert.deepEqual(copy.query(manager, NOW, { type: "list_contacts" }), crm.query(manager, NOW, { type: "list_contacts" }));
   assert.throws(() => copy.importEvents(crm.events(1)), (err) => err.code === "validation" && /events\[0\]/.test(err.message));
 });
+
+test("reports: typed request in, rows out, typed errors", () => {
+  const { crm, admin, manager, pipeline } = shop();
+  const deal = crm.createDeal(manager, NOW, {
+    title: "Three windows", pipeline, amount: { amount: "1499.99", currency: "EUR" }, source: "website",
+  });
+  const [won] = crm.query(manager, NOW, { type: "get", id: pipeline }).stages.filter((s) => s.kind === "won");
+  crm.moveDeal(manager, "2026-11-28T09:00:00Z", deal, won.id);
+  const revenue = crm.report(admin, NOW, { report: "revenue", by: "month", from: "2026-11-01" });
+  assert.deepEqual(revenue.rows, [
+    { period: "2026-11-01", owner: manager, won: 1, won_amount: { EUR: "1499.99" }, paid: {} },
+  ]);
+  const sources = crm.report(manager, NOW, { report: "sources" });
+  assert.deepEqual(sources.rows.map((r) => [r.source, r.created, r.won, r.conversion]), [["website", 1, 1, "100.0"]]);
+  assert.throws(() => crm.report(admin, NOW, { report: "funnel", pipeline: "pip-4-99" }), (err) => err.code === "not_found");
+  assert.throws(() => crm.report(admin, NOW, { report: "pie" }), (err) => err.code === "malformed" && /request/.test(err.message));
+});

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from . import _native
 from ._convert import Money, from_json, now_text, to_json
+from ._report import report_frame, report_query, report_values
 from ._native import (
     ConflictError,
     CrmError,
@@ -190,6 +191,24 @@ class Crm:
         """Which rules each event of a record set off, which did not and why."""
         result: list[dict[str, Any]] = self.query(actor, now, {"type": "explain", "id": id})
         return result
+
+    # Reports.
+
+    def report(self, actor: str, now: datetime, report: str, **options: Any) -> dict[str, Any]:
+        """A report over the deals in the actor's scope, e.g.
+        ``crm.report(actor, now, "revenue", by="month", from_=date(2026, 1, 1))``.
+
+        ``report`` is one of funnel, revenue, win_rate, forecast, cycle, stage_time,
+        sources, rotting, sla, clients; options are the query's fields (``from_`` for
+        ``from``). Amounts, percentages and durations come back as ``Decimal``, times
+        as aware ``datetime`` (docs/reports.md)."""
+        result: dict[str, Any] = report_values(self.query(actor, now, report_query(report, options)))
+        return result
+
+    def report_frame(self, actor: str, now: datetime, report: str, **options: Any) -> Any:
+        """The report's rows as a pandas DataFrame, or a polars one if only polars is
+        installed; nested values become ``a.b`` columns (``won_amount.EUR``)."""
+        return report_frame(self.report(actor, now, report, **options))
 
     # Typed helpers for the everyday commands.
 
