@@ -94,16 +94,17 @@ impl Sums {
         )
     }
 
-    /// Each total multiplied by `factor` (e.g. a stage's probability).
+    /// Each total multiplied by `factor` (e.g. a stage's probability), rounded to the
+    /// currency's minor units.
     pub(crate) fn scaled(&self, factor: Decimal) -> Sums {
         Sums(
             self.0
                 .iter()
                 .map(|(currency, (amount, times))| {
-                    (
-                        *currency,
-                        (amount.saturating_mul(factor).normalize(), *times),
-                    )
+                    let digits = currency.minor_units();
+                    let mut scaled = amount.saturating_mul(factor).round_dp(digits);
+                    scaled.rescale(digits);
+                    (*currency, (scaled, *times))
                 })
                 .collect(),
         )
