@@ -221,6 +221,22 @@ impl Crm {
         conversion::write_json(&report)
     }
 
+    /// The report as chart series and an SVG picture, as JSON: `{"chart": ..., "svg": ...}`.
+    pub fn chart_json(
+        &self,
+        actor: String,
+        now: SystemTime,
+        request_json: String,
+    ) -> Result<String, CrmError> {
+        let actor = conversion::parse(&actor)?;
+        let request: crm_core::ReportRequest = conversion::read_json("request", &request_json)?;
+        let drawing = self
+            .engine()
+            .chart(actor, conversion::instant(now)?, &request)
+            .ffi()?;
+        conversion::write_json(&drawing)
+    }
+
     /// When the engine next needs a `tick`, or null when nothing is scheduled.
     pub fn next_wakeup(&self) -> Option<SystemTime> {
         self.engine().next_wakeup().map(conversion::system_time)

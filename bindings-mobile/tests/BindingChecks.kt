@@ -61,6 +61,12 @@ fun bindingChecks(): List<Check> = listOf(
         expectEqual("100.0", report["total"].asJsonObject["win_rate"].asString)
         expectEqual("900.00", report["total"].asJsonObject["won_amount"].asJsonObject["EUR"].asString)
         expectThrows<CrmException.Malformed> { shop.crm.reportJson(shop.admin, NOW, """{"report":"pie"}""") }
+        val drawing = com.google.gson.JsonParser.parseString(
+            shop.crm.chartJson(shop.admin, NOW, """{"report":"win_rate"}""")).asJsonObject
+        val svg = javax.xml.parsers.DocumentBuilderFactory.newInstance().newDocumentBuilder()
+            .parse(org.xml.sax.InputSource(java.io.StringReader(drawing["svg"].asString)))
+        expectEqual("svg", svg.documentElement.tagName)
+        expectEqual("Won and lost deals", drawing["chart"].asJsonObject["title"].asString)
         expectThrows<CrmException.Validation> {
             shop.crm.reportJson(shop.admin, NOW, """{"report":"revenue","from":"2026-12-01","to":"2026-11-01"}""")
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from xml.etree import ElementTree
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -198,3 +199,9 @@ def test_reports_come_back_as_decimals_and_as_a_data_frame() -> None:
 
     with pytest.raises(crm_core.ValidationError, match="before from"):
         crm.report("usr-1-1", NOW, "revenue", from_=date(2026, 2, 1), to=date(2026, 1, 1))
+
+    drawing = crm.chart("usr-1-1", NOW, "funnel")
+    assert drawing["chart"]["labels"] == ["New", "Offer", "Won"]
+    root = ElementTree.fromstring(drawing["svg"])
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert len([e for e in root.iter() if e.get("class") == "bar"]) == 3

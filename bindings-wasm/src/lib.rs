@@ -62,6 +62,12 @@ export interface ReportRequest {
 export type Sums = Record<string, string>;
 /** A report's rows; the shape per `report` is in docs/reports.md. */
 export interface Report { report: ReportKind; [field: string]: unknown }
+/** A report drawn: series for a charting library, and an SVG document. */
+export interface Drawing {
+  chart: { kind: "funnel" | "bars" | "lines"; title: string; unit: string; labels: string[];
+           series: { name: string; values: string[] }[] };
+  svg: string;
+}
 export interface DealFilter {
   pipeline?: string; stage?: string; owner?: string; status?: "open" | "won" | "lost";
   contact?: string; company?: string; tag?: string; offset?: number; limit?: number;
@@ -161,6 +167,20 @@ impl JsCrm {
         let now = crm_core::parse_now(&now_text(&now)?).into_js()?;
         let request: crm_core::ReportRequest = from_js("request", &request)?;
         to_js(&self.crm.report(actor, now, &request).into_js()?)
+    }
+
+    /// The report as chart series and an SVG picture: `{ chart, svg }`.
+    #[wasm_bindgen(unchecked_return_type = "Drawing")]
+    pub fn chart(
+        &self,
+        actor: &str,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ReportRequest")] request: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let actor = actor.parse().into_js()?;
+        let now = crm_core::parse_now(&now_text(&now)?).into_js()?;
+        let request: crm_core::ReportRequest = from_js("request", &request)?;
+        to_js(&self.crm.chart(actor, now, &request).into_js()?)
     }
 
     /// The JSON text entry point for queries.

@@ -128,4 +128,8 @@ test("reports: typed request in, rows out, typed errors", () => {
   assert.deepEqual(sources.rows.map((r) => [r.source, r.created, r.won, r.conversion]), [["website", 1, 1, "100.0"]]);
   assert.throws(() => crm.report(admin, NOW, { report: "funnel", pipeline: "pip-4-99" }), (err) => err.code === "not_found");
   assert.throws(() => crm.report(admin, NOW, { report: "pie" }), (err) => err.code === "malformed" && /request/.test(err.message));
+  const drawing = crm.chart(admin, NOW, { report: "sources" });
+  assert.deepEqual(drawing.chart.series.map((s) => [s.name, s.values]), [["Leads", ["1"]], ["Won", ["1"]]]);
+  assert.match(drawing.svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  assert.equal((drawing.svg.match(/class="bar"/g) || []).length, 2);
 });

@@ -1,6 +1,6 @@
 // Type-checked with `tsc --noEmit --strict` against the generated declarations:
 // fails when a declaration goes missing or no longer fits how the API is used.
-import { Crm, type CrmError, type Deal, type Effect, type EventEnvelope, type NewDeal, type Outcome, type Report, type ReportRequest } from "../pkg/node/crm_core.js";
+import { Crm, type CrmError, type Deal, type Effect, type EventEnvelope, type NewDeal, type Outcome, type Drawing, type Report, type ReportRequest } from "../pkg/node/crm_core.js";
 
 const crm: Crm = new Crm(1);
 const withOptions: Crm = new Crm(2, { default_region: "DE", max_cascade_depth: 4 });
@@ -33,10 +33,12 @@ const acked: Outcome = crm.ack(now, pending.map((effect) => effect.id));
 const rule: string | undefined = ticked.events[0]?.rule;
 const request: ReportRequest = { report: "revenue", by: "quarter", from: "2026-01-01", convert: { to: "EUR", rates: {} } };
 const report: Report = crm.report("usr-1-1", now, request);
+const drawing: Drawing = crm.chart("usr-1-1", now, request);
+const picture: string = drawing.svg;
 
 function handle(err: unknown): string {
   const crmError = err as CrmError;
   return `${crmError.name} ${crmError.code} ${crmError.message}`;
 }
 
-export { acked, admin, all, firstAmount, handle, report, rule, seq, since, text, wakeup, withOptions };
+export { acked, admin, all, firstAmount, handle, picture, report, rule, seq, since, text, wakeup, withOptions };

@@ -629,6 +629,7 @@ impl<J: Journal> Crm<J> {
                 serde_json::to_value(context::client_stats(&self.state, target.id))
             }
             Query::Report(request) => serde_json::to_value(self.report(actor, now, request)?),
+            Query::Chart(request) => serde_json::to_value(self.chart(actor, now, request)?),
         };
         value.map_err(|err| CrmError::Storage {
             reason: format!("could not serialise a query result: {err}"),
@@ -650,6 +651,18 @@ impl<J: Journal> Crm<J> {
         request: &ReportRequest,
     ) -> Result<Report, CrmError> {
         report::answer(&self.state, &self.access(actor)?, request, now)
+    }
+
+    /// A report as chart-ready series and as an SVG picture.
+    pub fn chart(
+        &self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        request: &ReportRequest,
+    ) -> Result<report::Drawing, CrmError> {
+        let chart = report::chart(&self.state, &self.report(actor, now, request)?);
+        let svg = report::render(&chart);
+        Ok(report::Drawing { chart, svg })
     }
 
     fn access(&self, actor: Actor) -> Result<Access<'_>, CrmError> {

@@ -52,6 +52,8 @@ tagged_enum! {
         ClientStats(Target<ContactId>) = "client_stats",
         /// A report over the deals in the actor's scope: `{"report": "funnel", "from": ...}`.
         Report(ReportRequest) = "report",
+        /// The same report as chart series and an SVG picture: `{"chart": ..., "svg": ...}`.
+        Chart(ReportRequest) = "chart",
     }
 }
 

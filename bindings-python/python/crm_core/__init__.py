@@ -205,6 +205,12 @@ class Crm:
         result: dict[str, Any] = report_values(self.query(actor, now, report_query(report, options)))
         return result
 
+    def chart(self, actor: str, now: datetime, report: str, **options: Any) -> dict[str, Any]:
+        """The report as chart series (``chart``: kind, title, unit, labels, series) and
+        as an SVG document (``svg``), for hosts without a charting library."""
+        result: dict[str, Any] = self.query(actor, now, {**report_query(report, options), "type": "chart"})
+        return result
+
     def report_frame(self, actor: str, now: datetime, report: str, **options: Any) -> Any:
         """The report's rows as a pandas DataFrame, or a polars one if only polars is
         installed; nested values become ``a.b`` columns (``won_amount.EUR``)."""

@@ -80,6 +80,13 @@ impl Sums {
             .map(|(currency, (amount, _))| Money::new(*amount, *currency))
     }
 
+    /// The total in `currency` (zero when there is none).
+    pub fn get(&self, currency: Currency) -> Decimal {
+        self.0
+            .get(&currency)
+            .map_or(Decimal::ZERO, |(amount, _)| *amount)
+    }
+
     /// Each currency's total divided by how many amounts it holds.
     pub fn averages(&self) -> Sums {
         Sums(

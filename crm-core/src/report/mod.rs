@@ -8,10 +8,12 @@
 //! (property-tested); the owner's department, the actor's rights and the stage
 //! probabilities are applied when a report is read.
 
+mod chart;
 mod facts;
 mod measure;
 mod request;
 mod rows;
+mod svg;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,14 +27,23 @@ use crate::state::State;
 use facts::{ActivityFacts, DealFacts, TaskFacts};
 use measure::{count, count_key, Durations, Sign};
 
+pub use chart::{chart, Chart, ChartKind, Series};
 pub use measure::{DurationSummary, Sums, Tally};
 pub use request::{Bucket, Conversion, ReportKind, ReportRequest};
 pub use rows::{
     ClientsSummary, CycleRow, ForecastRow, FunnelStage, LostReason, Report, RevenueRow,
     RottingDeal, SlaRow, SourceRow, StageTimeRow, WinRateRow,
 };
+pub use svg::render;
 
 pub(crate) use rows::answer;
+
+/// A report drawn: its series, and the same as an SVG document.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Drawing {
+    pub chart: Chart,
+    pub svg: String,
+}
 
 /// The incremental aggregates behind every report.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
