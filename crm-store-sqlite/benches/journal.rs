@@ -140,12 +140,14 @@ fn appends(c: &mut Criterion) {
     group.finish();
 }
 
-/// How many events the opening benchmarks store: `CRM_BENCH_OPEN_EVENTS`, 1M by default.
+/// How many events the opening benchmarks store: `CRM_BENCH_OPEN_EVENTS`, else 1M
+/// under `cargo bench` and 2,000 when `cargo test --all-targets` runs this once as a test.
 fn open_count() -> u64 {
+    let benchmarking = std::env::args().any(|arg| arg == "--bench");
     std::env::var("CRM_BENCH_OPEN_EVENTS")
         .ok()
         .and_then(|count| count.parse().ok())
-        .unwrap_or(1_000_000)
+        .unwrap_or(if benchmarking { 1_000_000 } else { 2_000 })
 }
 
 fn opening(c: &mut Criterion) {
