@@ -93,8 +93,9 @@ impl Sums {
             self.0
                 .iter()
                 .map(|(currency, (amount, times))| {
-                    let mut average = *amount / Decimal::from(*times);
-                    average.rescale(currency.minor_units());
+                    let digits = currency.minor_units();
+                    let mut average = (*amount / Decimal::from(*times)).round_dp(digits);
+                    average.rescale(digits);
                     (*currency, (average, 1))
                 })
                 .collect(),
