@@ -6,5 +6,6 @@
 //! which checks every report against SQL over the same data.
 
 mod dataset;
+pub mod sql;
 
 pub use dataset::{load, Shop, END, START};

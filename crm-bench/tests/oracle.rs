@@ -7,178 +7,12 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use crm_bench::sql::{self, Filter};
 use crm_core::*;
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
 const DEALS: u64 = 3_000;
-
-/// Which slice of the data a report covers.
-struct Filter {
-    from: &'static str,
-    to: &'static str,
-    department: Option<&'static str>,
-}
-
-impl Filter {
-    fn request(&self, kind: ReportKind) -> ReportRequest {
-        let mut request = ReportRequest::new(kind);
-        request.from = Some(self.from.parse().unwrap());
-        request.to = Some(self.to.parse().unwrap());
-        request.department = self.department.map(|d| d.parse().unwrap());
-        request
-    }
-
-    /// SQL: `column` is an owner in scope.
-    fn owner(&self, column: &str) -> String {
-        match self.department {
-            Some(department) => {
-                format!("{column} IN (SELECT id FROM users WHERE department = '{department}')")
-            }
-            None => "1".into(),
-        }
-    }
-
-    /// SQL: `column` is a business day in the period.
-    fn day(&self, column: &str) -> String {
-        format!("{column} BETWEEN '{}' AND '{}'", self.from, self.to)
-    }
-}
-
-fn day(zone: chrono_tz::Tz, at: DateTime<Utc>) -> String {
-    at.with_timezone(&zone).date_naive().to_string()
-}
-
-fn minor(money: &Money) -> i64 {
-    let mut amount = money.amount();
-    amount.rescale(2);
-    i64::try_from(amount.mantissa()).unwrap()
-}
-
-/// serde's name for an enum value, e.g. `"won"`.
-macro_rules! text {
-    ($value:expr) => {
-        serde_json::to_value(&$value)
-            .unwrap()
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
-}
-
-/// The state as relational tables.
-fn load(state: &State) -> Connection {
-    let db = Connection::open_in_memory().unwrap();
-    db.execute_batch(
-        "CREATE TABLE users (id TEXT PRIMARY KEY, department TEXT);
-         CREATE TABLE stages (id TEXT PRIMARY KEY, pipeline TEXT, pipeline_seq INTEGER, position INTEGER, kind TEXT, probability INTEGER, name TEXT);
-         CREATE TABLE deals (id TEXT PRIMARY KEY, seq INTEGER, pipeline TEXT, owner TEXT, status TEXT, contact TEXT,
-             created_at INTEGER, created_day TEXT, closed_at INTEGER, closed_day TEXT,
-             amount_minor INTEGER, currency TEXT, source TEXT, lost_reason TEXT, close_month TEXT);
-         CREATE TABLE history (deal TEXT, idx INTEGER, stage TEXT, at INTEGER, day TEXT);
-         CREATE TABLE payments (deal TEXT, amount_minor INTEGER, currency TEXT, day TEXT);
-         CREATE TABLE tasks (id TEXT, assignee TEXT, status TEXT, due INTEGER, closed_at INTEGER, closed_day TEXT, link TEXT);
-         CREATE TABLE activities (id TEXT, logged_by TEXT, kind TEXT, direction TEXT, link TEXT, occurred_at INTEGER, day TEXT);
-         CREATE INDEX history_deal ON history (deal, idx);
-         CREATE INDEX deals_contact ON deals (contact);",
-    )
-    .unwrap();
-    let zone = state.calendar.time_zone;
-    for user in state.users.values() {
-        db.execute(
-            "INSERT INTO users VALUES (?1, ?2)",
-            params![user.id.to_string(), user.department.map(|d| d.to_string())],
-        )
-        .unwrap();
-    }
-    for pipeline in state.pipelines.values() {
-        for (position, stage) in pipeline.stages.iter().enumerate() {
-            db.execute(
-                "INSERT INTO stages VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    stage.id.to_string(),
-                    pipeline.id.to_string(),
-                    pipeline.id.seq() as i64,
-                    position as i64,
-                    text!(stage.kind),
-                    stage.probability,
-                    stage.name
-                ],
-            )
-            .unwrap();
-        }
-    }
-    for deal in state.deals.values() {
-        let amount = deal.fields.amount.as_ref();
-        db.execute(
-            "INSERT INTO deals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            params![
-                deal.id.to_string(), deal.id.seq() as i64, deal.pipeline.to_string(), deal.owner.to_string(), text!(deal.status),
-                deal.fields.contact.map(|c| c.to_string()), deal.created_at.timestamp(), day(zone, deal.created_at),
-                deal.closed_at.map(|at| at.timestamp()), deal.closed_at.map(|at| day(zone, at)),
-                amount.map(minor), amount.map(|m| m.currency().code()), deal.fields.source, deal.lost_reason,
-                deal.fields.expected_close.map(|d| format!("{}-01", &d.to_string()[..7])),
-            ],
-        )
-        .unwrap();
-        for (idx, change) in deal.stage_history.iter().enumerate() {
-            db.execute(
-                "INSERT INTO history VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    deal.id.to_string(),
-                    idx as i64,
-                    change.to.to_string(),
-                    change.at.timestamp(),
-                    day(zone, change.at)
-                ],
-            )
-            .unwrap();
-        }
-        for payment in &deal.payments {
-            db.execute(
-                "INSERT INTO payments VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    deal.id.to_string(),
-                    minor(&payment.amount),
-                    payment.amount.currency().code(),
-                    day(zone, payment.paid_at)
-                ],
-            )
-            .unwrap();
-        }
-    }
-    for task in state.tasks.values() {
-        db.execute(
-            "INSERT INTO tasks VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                task.id.to_string(),
-                task.assignee.to_string(),
-                text!(task.status),
-                task.due.map(|d| d.timestamp()),
-                task.closed_at.map(|at| at.timestamp()),
-                task.closed_at.map(|at| day(zone, at)),
-                task.link.map(|l| l.to_string())
-            ],
-        )
-        .unwrap();
-    }
-    for activity in state.activities.values() {
-        db.execute(
-            "INSERT INTO activities VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                activity.id.to_string(),
-                activity.logged_by.to_string(),
-                text!(activity.kind),
-                activity.direction.as_ref().map(|d| text!(d)),
-                activity.link.to_string(),
-                activity.occurred_at.timestamp(),
-                day(zone, activity.occurred_at)
-            ],
-        )
-        .unwrap();
-    }
-    db
-}
 
 fn rows(db: &Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
     let mut statement = db.prepare(sql).unwrap_or_else(|err| panic!("{err}: {sql}"));
@@ -266,25 +100,10 @@ fn expect_equal(kind: ReportKind, engine: Value, sql: Value) {
 }
 
 fn check_funnel(db: &Connection, filter: &Filter, pipeline: &str) -> Value {
-    let scope = format!(
-        "pipeline = '{pipeline}' AND {} AND {}",
-        filter.day("created_day"),
-        filter.owner("owner")
-    );
-    let created = int(&rows(db, &format!("SELECT COUNT(*) FROM deals WHERE {scope}"))[0][0]);
-    let reached = rows(db, &format!(
-        "WITH d AS (SELECT id, status FROM deals WHERE {scope}),
-              furthest AS (SELECT h.deal, MAX(s.position) AS pos FROM history h JOIN stages s ON s.id = h.stage
-                           WHERE s.kind = 'open' AND h.deal IN (SELECT id FROM d) GROUP BY h.deal)
-         SELECT s.id, s.name, s.kind,
-                CASE s.kind WHEN 'open' THEN (SELECT COUNT(*) FROM d LEFT JOIN furthest f ON f.deal = d.id
-                                             WHERE d.status = 'won' OR f.pos >= s.position)
-                            WHEN 'won' THEN (SELECT COUNT(*) FROM d WHERE status = 'won')
-                            ELSE (SELECT COUNT(*) FROM d WHERE status = 'lost') END
-         FROM stages s WHERE s.pipeline = '{pipeline}' ORDER BY s.position"));
-    let lost = rows(db, &format!(
-        "SELECT (SELECT h.stage FROM history h WHERE h.deal = d.id ORDER BY h.idx DESC LIMIT 1 OFFSET 1), lost_reason, COUNT(*)
-         FROM deals d WHERE {scope} AND status = 'lost' GROUP BY 1, 2 ORDER BY 3 DESC, 2"));
+    let [created, reached, lost] = sql::funnel(filter, pipeline);
+    let created = int(&rows(db, &created)[0][0]);
+    let reached = rows(db, &reached);
+    let lost = rows(db, &lost);
     let mut previous: Option<i64> = None;
     let stages: Vec<Value> = reached
         .iter()
@@ -309,12 +128,8 @@ type Period = (i64, Vec<(String, i64)>, Vec<(String, i64)>);
 type OwnerTotals = (String, i64, i64, Vec<(String, i64, i64)>);
 
 fn check_revenue(db: &Connection, filter: &Filter) -> Value {
-    let won = rows(db, &format!(
-        "SELECT substr(closed_day, 1, 7) || '-01', owner, currency, COUNT(*), SUM(amount_minor) FROM deals
-         WHERE status = 'won' AND {} AND {} GROUP BY 1, 2, 3", filter.day("closed_day"), filter.owner("owner")));
-    let paid = rows(db, &format!(
-        "SELECT substr(p.day, 1, 7) || '-01', d.owner, p.currency, SUM(p.amount_minor) FROM payments p JOIN deals d ON d.id = p.deal
-         WHERE {} AND {} GROUP BY 1, 2, 3", filter.day("p.day"), filter.owner("d.owner")));
+    let [won, paid] = sql::revenue(filter);
+    let (won, paid) = (rows(db, &won), rows(db, &paid));
     let mut periods: BTreeMap<(String, i64, String), Period> = BTreeMap::new();
     let key = |period: &Value, owner: &Value| {
         let owner = owner.as_str().unwrap().to_string();
@@ -345,9 +160,7 @@ fn check_revenue(db: &Connection, filter: &Filter) -> Value {
 }
 
 fn check_win_rate(db: &Connection, filter: &Filter) -> Value {
-    let closed = rows(db, &format!(
-        "SELECT CAST(substr(owner, 7) AS INTEGER), owner, status, currency, COUNT(*), SUM(amount_minor) FROM deals
-         WHERE status IN ('won', 'lost') AND {} AND {} GROUP BY 1, 2, 3, 4 ORDER BY 1", filter.day("closed_day"), filter.owner("owner")));
+    let closed = rows(db, &sql::win_rate(filter));
     let mut owners: BTreeMap<i64, OwnerTotals> = BTreeMap::new();
     for row in &closed {
         let entry = owners
@@ -385,10 +198,7 @@ fn check_win_rate(db: &Connection, filter: &Filter) -> Value {
 }
 
 fn check_forecast(db: &Connection) -> Value {
-    let open = rows(db,
-        "SELECT d.pipeline, d.close_month, s.position, s.id, s.name, s.probability, d.currency, COUNT(*), SUM(d.amount_minor)
-         FROM deals d JOIN stages s ON s.id = (SELECT stage FROM history h WHERE h.deal = d.id ORDER BY idx DESC LIMIT 1)
-         WHERE d.status = 'open' GROUP BY 1, 2, 3, 7 ORDER BY s.pipeline_seq, 2, 3, 7");
+    let open = rows(db, &sql::forecast());
     let mut out: Vec<Value> = Vec::new();
     let mut last: Option<(Value, Value, i64)> = None;
     for row in &open {
@@ -429,15 +239,7 @@ fn durations_by(db: &Connection, sql: &str) -> BTreeMap<(i64, String), Vec<i64>>
 }
 
 fn check_cycle(db: &Connection, filter: &Filter) -> Value {
-    let owners = durations_by(
-        db,
-        &format!(
-            "SELECT CAST(substr(owner, 7) AS INTEGER), owner, closed_at - created_at FROM deals
-         WHERE status = 'won' AND {} AND {}",
-            filter.day("closed_day"),
-            filter.owner("owner")
-        ),
-    );
+    let owners = durations_by(db, &sql::cycle(filter));
     let all: Vec<i64> = owners.values().flatten().copied().collect();
     let rows: Vec<Value> = owners
         .into_iter()
@@ -451,12 +253,7 @@ fn check_cycle(db: &Connection, filter: &Filter) -> Value {
 }
 
 fn check_stage_time(db: &Connection, filter: &Filter) -> Value {
-    let visits = rows(db, &format!(
-        "WITH v AS (SELECT h.deal, h.stage, h.at, LEAD(h.at) OVER w AS next_at, LEAD(h.day) OVER w AS next_day
-                    FROM history h WINDOW w AS (PARTITION BY h.deal ORDER BY h.idx))
-         SELECT s.pipeline_seq * 1000 + s.position, s.id, v.next_at - v.at, s.pipeline, s.name FROM v
-         JOIN stages s ON s.id = v.stage JOIN deals d ON d.id = v.deal
-         WHERE v.next_at IS NOT NULL AND {} AND {}", filter.day("v.next_day"), filter.owner("d.owner")));
+    let visits = rows(db, &sql::stage_time(filter));
     let mut stages: BTreeMap<i64, (Value, Value, Value, Vec<i64>)> = BTreeMap::new();
     for row in &visits {
         let entry = stages.entry(int(&row[0])).or_insert_with(|| {
@@ -483,13 +280,8 @@ fn check_stage_time(db: &Connection, filter: &Filter) -> Value {
 }
 
 fn check_sources(db: &Connection, filter: &Filter) -> Value {
-    let scope = format!(
-        "{} AND {}",
-        filter.day("created_day"),
-        filter.owner("owner")
-    );
-    let created = rows(db, &format!("SELECT source, COUNT(*), SUM(status = 'won') FROM deals WHERE {scope} GROUP BY 1 ORDER BY 1"));
-    let won = rows(db, &format!("SELECT source, currency, SUM(amount_minor) FROM deals WHERE {scope} AND status = 'won' GROUP BY 1, 2"));
+    let [created, won] = sql::sources(filter);
+    let (created, won) = (rows(db, &created), rows(db, &won));
     let rows: Vec<Value> = created.iter().map(|row| {
         let source = string(&row[0]);
         let amounts = won.iter().filter(|w| string(&w[0]) == source).map(|w| (string(&w[1]).as_str().unwrap().to_string(), int(&w[2])));
@@ -515,28 +307,12 @@ fn sla_row<'a>(
 
 fn check_sla(db: &Connection, filter: &Filter, now: DateTime<Utc>) -> Value {
     let mut users: BTreeMap<i64, Map<String, Value>> = BTreeMap::new();
-    let deal_scope = format!(
-        "{} AND {}",
-        filter.day("d.created_day"),
-        filter.owner("d.owner")
-    );
-    for row in rows(
-        db,
-        &format!("SELECT d.owner, COUNT(*) FROM deals d WHERE {deal_scope} GROUP BY 1"),
-    ) {
+    let [new_deals, firsts, tasks, overdue, activities] = sql::sla(filter, now);
+    for row in rows(db, &new_deals) {
         sla_row(&mut users, &string(&row[0])).insert("new_deals".into(), json!(int(&row[1])));
     }
-    // First contact: the earliest outbound call, e-mail or meeting, or completed task, on
-    // the deal or its client, from the deal's creation on.
-    let firsts = rows(db, &format!(
-        "SELECT d.owner, MIN(t.at) - d.created_at FROM deals d JOIN (
-             SELECT link, occurred_at AS at FROM activities
-             WHERE kind IN ('call', 'email', 'meeting') AND (direction IS NULL OR direction != 'inbound')
-             UNION ALL SELECT link, closed_at FROM tasks WHERE status = 'done') t
-           ON (t.link = d.id OR t.link = d.contact) AND t.at >= d.created_at
-         WHERE {deal_scope} GROUP BY d.id"));
     let mut first_contact: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for row in &firsts {
+    for row in rows(db, &firsts) {
         first_contact
             .entry(string(&row[0]).as_str().unwrap().into())
             .or_default()
@@ -545,25 +321,16 @@ fn check_sla(db: &Connection, filter: &Filter, now: DateTime<Utc>) -> Value {
     for (owner, seconds) in first_contact {
         sla_row(&mut users, &json!(owner)).insert("first_contact".into(), summary(seconds));
     }
-    for row in rows(db, &format!(
-        "SELECT assignee, COUNT(*), SUM(closed_at > due) FROM tasks WHERE status = 'done' AND {} AND {} GROUP BY 1",
-        filter.day("closed_day"), filter.owner("assignee"))) {
+    for row in rows(db, &tasks) {
         let entry = sla_row(&mut users, &string(&row[0]));
         entry.insert("tasks_done".into(), json!(int(&row[1])));
         entry.insert("tasks_late".into(), json!(int(&row[2])));
         entry.insert("late_share".into(), percent(int(&row[2]), int(&row[1])));
     }
-    for row in rows(
-        db,
-        &format!(
-        "SELECT assignee, COUNT(*) FROM tasks WHERE status = 'open' AND due < {} AND {} GROUP BY 1",
-        now.timestamp(), filter.owner("assignee")),
-    ) {
+    for row in rows(db, &overdue) {
         sla_row(&mut users, &string(&row[0])).insert("overdue_now".into(), json!(int(&row[1])));
     }
-    for row in rows(db, &format!(
-        "SELECT logged_by, kind, COUNT(*) FROM activities WHERE logged_by LIKE 'usr-%' AND {} AND {} GROUP BY 1, 2",
-        filter.day("day"), filter.owner("logged_by"))) {
+    for row in rows(db, &activities) {
         let entry = sla_row(&mut users, &string(&row[0]));
         entry["activities"][string(&row[1]).as_str().unwrap()] = json!(int(&row[2]));
     }
@@ -571,11 +338,7 @@ fn check_sla(db: &Connection, filter: &Filter, now: DateTime<Utc>) -> Value {
 }
 
 fn check_clients(db: &Connection, filter: &Filter) -> Value {
-    let visits = rows(db, &format!(
-        "WITH v AS (SELECT id, contact, owner, currency, amount_minor, closed_day,
-                    closed_at - LAG(closed_at) OVER (PARTITION BY contact ORDER BY closed_at, seq) AS gap
-                    FROM deals WHERE status = 'won' AND contact IS NOT NULL)
-         SELECT contact, currency, amount_minor, gap FROM v WHERE {} AND {}", filter.day("closed_day"), filter.owner("owner")));
+    let visits = rows(db, &sql::clients(filter));
     let clients: std::collections::BTreeSet<String> = visits
         .iter()
         .map(|v| string(&v[0]).as_str().unwrap().to_string())
@@ -611,7 +374,7 @@ fn check_clients(db: &Connection, filter: &Filter) -> Value {
 fn every_report_equals_sql_over_the_same_data() {
     let shop = crm_bench::load(DEALS, 42).unwrap();
     let state = shop.crm.state();
-    let db = load(state);
+    let db = sql::load(state).unwrap();
     let admin: Actor = "usr-1-1".parse().unwrap();
     let sales = state.pipelines.keys().next().unwrap().to_string();
     let filters = [

@@ -1,0 +1,259 @@
+//! The report benchmark: one run, one dataset, three engines.
+//!
+//! `scripts/bench-reports [DEALS]` (default 100,000): generates the history through the
+//! engine, ingests its events into a fresh engine (events/s), reads the memory it holds,
+//! times every report — the whole history, one month, one department's half year — in
+//! crm-core, then the same reports as SQL in SQLite (in memory, indexed) and in DuckDB
+//! (its Python package, on CSV exports of the same tables), and prints the table for
+//! docs/performance.md.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crm_bench::sql::{self, Filter};
+use crm_core::{Actor, Crm, CrmOptions, ReplicaId, ReportKind};
+use serde_json::{json, Value};
+
+const KINDS: [ReportKind; 10] = [
+    ReportKind::Funnel,
+    ReportKind::Revenue,
+    ReportKind::WinRate,
+    ReportKind::Forecast,
+    ReportKind::Cycle,
+    ReportKind::StageTime,
+    ReportKind::Sources,
+    ReportKind::Rotting,
+    ReportKind::Sla,
+    ReportKind::Clients,
+];
+
+const FILTERS: [(&str, Filter); 3] = [
+    ("all", Filter::ALL),
+    (
+        "one month",
+        Filter {
+            from: "2026-06-01",
+            to: "2026-06-30",
+            department: None,
+        },
+    ),
+    (
+        "dept, half year",
+        Filter {
+            from: "2026-01-01",
+            to: "2026-06-30",
+            department: Some("dep-1-2"),
+        },
+    ),
+];
+
+/// The median of `runs` timings of `work`, after one warm-up run.
+fn median(runs: usize, mut work: impl FnMut()) -> Duration {
+    work();
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            work();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// A line of /proc/self/status in MiB (Linux), e.g. `VmRSS`.
+fn memory_mib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|line| line.starts_with(field))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+fn main() {
+    let deals: u64 = std::env::args()
+        .nth(1)
+        .and_then(|arg| arg.replace('_', "").parse().ok())
+        .unwrap_or(100_000);
+    let python = std::env::var("CRM_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+
+    let started = Instant::now();
+    let shop = crm_bench::load(deals, 42).expect("the generated history is valid");
+    let generated = started.elapsed();
+    let now = shop.now;
+    let commands = shop.commands;
+    let events = shop.crm.events_since(1).expect("in-memory events");
+    let event_count = events.len();
+    drop(shop);
+
+    let started = Instant::now();
+    let crm =
+        Crm::replay(ReplicaId::new(1).unwrap(), CrmOptions::default(), events).expect("replay");
+    let ingest = started.elapsed();
+    let rss = memory_mib("VmRSS");
+    let state = crm.state();
+    println!(
+        "dataset: {deals} deals, {} contacts, {} companies, {} stage entries, {} tasks, {} activities; {event_count} events from {commands} commands",
+        state.contacts.len(),
+        state.companies.len(),
+        state.deals.values().map(|d| d.stage_history.len()).sum::<usize>(),
+        state.tasks.len(),
+        state.activities.len(),
+    );
+    println!(
+        "generated through the engine in {:.1} s ({:.0} commands/s)",
+        generated.as_secs_f64(),
+        commands as f64 / generated.as_secs_f64()
+    );
+    println!(
+        "ingest (replay into a fresh engine): {:.2} s, {:.0} events/s; RSS afterwards {:.0} MiB (state and in-memory journal), peak {:.0} MiB",
+        ingest.as_secs_f64(),
+        event_count as f64 / ingest.as_secs_f64(),
+        rss,
+        memory_mib("VmHWM")
+    );
+
+    let admin: Actor = "usr-1-1".parse().unwrap();
+    let sales = state.pipelines.keys().next().unwrap().to_string();
+    let mut results: Vec<(String, &str, f64, f64)> = Vec::new();
+    for kind in KINDS {
+        for (label, filter) in &FILTERS {
+            let mut request = filter.request(kind);
+            if kind == ReportKind::Funnel {
+                request.pipeline = sales.parse().ok();
+            }
+            let engine = median(25, || {
+                crm.report(admin, now, &request).expect("report");
+            });
+            results.push((name(kind), label, micros(engine), 0.0));
+        }
+    }
+
+    let started = Instant::now();
+    let db = sql::load(state).expect("SQLite load");
+    println!(
+        "SQLite: loaded and indexed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut queries = Vec::new();
+    for (index, kind) in KINDS.into_iter().enumerate() {
+        for (f, (label, filter)) in FILTERS.iter().enumerate() {
+            let statements = sql::statements(kind, filter, &sales, now);
+            let time = median(5, || {
+                for statement in &statements {
+                    let mut select = db.prepare_cached(statement).expect("SQL");
+                    let columns = select.column_count();
+                    let mut rows = select.query([]).expect("query");
+                    while let Some(row) = rows.next().expect("row") {
+                        for column in 0..columns {
+                            let _ = row.get_ref(column);
+                        }
+                    }
+                }
+            });
+            results[index * FILTERS.len() + f].3 = micros(time);
+            queries.push(json!({"report": name(kind), "filter": label, "statements": statements}));
+        }
+    }
+
+    let duckdb = run_duckdb(&db, &python, deals, &queries);
+    println!();
+    println!(
+        "| report | slice | crm-core | SQLite | DuckDB | SQLite ÷ crm-core | DuckDB ÷ crm-core |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for (report, label, engine, sqlite) in &results {
+        let duck = duckdb
+            .iter()
+            .find(|r| r["report"] == report.as_str() && r["filter"] == *label)
+            .and_then(|r| r["micros"].as_f64());
+        println!(
+            "| {report} | {label} | {} | {} | {} | {:.0}× | {} |",
+            format_micros(*engine),
+            format_micros(*sqlite),
+            duck.map_or("—".into(), format_micros),
+            sqlite / engine,
+            duck.map_or("—".into(), |d| format!("{:.0}×", d / engine)),
+        );
+    }
+}
+
+fn name(kind: ReportKind) -> String {
+    serde_json::to_value(kind)
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn format_micros(value: f64) -> String {
+    if value >= 1_000.0 {
+        format!("{:.1} ms", value / 1_000.0)
+    } else {
+        format!("{value:.0} µs")
+    }
+}
+
+/// Times the same statements in DuckDB through its Python package; empty (with a note)
+/// when the package is missing.
+fn run_duckdb(
+    db: &rusqlite::Connection,
+    python: &str,
+    deals: u64,
+    queries: &[Value],
+) -> Vec<Value> {
+    let dir = PathBuf::from(format!("target/bench-data/{deals}"));
+    let started = Instant::now();
+    if let Err(err) = sql::export_csv(db, &dir) {
+        println!(
+            "DuckDB: skipped, cannot write CSV to {}: {err}",
+            dir.display()
+        );
+        return Vec::new();
+    }
+    println!(
+        "CSV export for DuckDB: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let plan = json!({
+        "csv_dir": dir,
+        "tables": sql::TABLES,
+        "queries": queries,
+    });
+    let plan_path = dir.join("plan.json");
+    std::fs::write(&plan_path, plan.to_string()).expect("plan");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/duckdb_bench.py");
+    match Command::new(python).arg(script).arg(&plan_path).output() {
+        Ok(output) if output.status.success() => {
+            let text = String::from_utf8_lossy(&output.stdout);
+            let mut lines = text.lines();
+            if let Some(note) = lines.next() {
+                println!("DuckDB: {note}");
+            }
+            lines
+                .filter_map(|line| serde_json::from_str(line).ok())
+                .collect()
+        }
+        Ok(output) => {
+            println!(
+                "DuckDB: skipped: {}",
+                String::from_utf8_lossy(&output.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
+            Vec::new()
+        }
+        Err(err) => {
+            println!("DuckDB: skipped, cannot run {python}: {err}");
+            Vec::new()
+        }
+    }
+}
