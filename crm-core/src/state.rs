@@ -150,7 +150,7 @@ impl State {
                 .push(envelope.seq);
         }
         self.last_seq = envelope.seq;
-        let touched = Touched::of(self, &records, &envelope.event);
+        let touched = Touched::of(self, &records, envelope);
         let before = Reports::facts(self, &touched);
         self.fold(envelope);
         if matches!(envelope.event, Event::CalendarSet { .. }) {

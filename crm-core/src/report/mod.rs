@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::activity::ActivityKind;
-use crate::event::Event;
+use crate::event::{Event, EventEnvelope};
 use crate::id::{ActivityId, AnyId, ContactId, DealId, PipelineId, StageId, TaskId, UserId};
 use crate::state::State;
 
@@ -81,39 +81,79 @@ pub(crate) struct Touched {
 }
 
 impl Touched {
-    pub(crate) fn of(state: &State, records: &[AnyId], event: &Event) -> Self {
+    /// What the event may change, looked up before it is applied: only events that
+    /// change a deal, a task or an activity (or a deal's first contact) touch anything.
+    pub(crate) fn of(state: &State, records: &[AnyId], envelope: &EventEnvelope) -> Self {
         let mut touched = Self::default();
-        let new_client = match event {
-            Event::DealCreated { deal } => deal.fields.contact,
-            Event::DealUpdated { fields, .. } => fields.contact,
+        let event = &envelope.event;
+        let changes_deals = matches!(
+            event,
+            Event::DealCreated { .. }
+                | Event::DealUpdated { .. }
+                | Event::DealMoved { .. }
+                | Event::OwnerAssigned { .. }
+                | Event::RecordsReassigned { .. }
+                | Event::LineItemsSet { .. }
+                | Event::PaymentRecorded { .. }
+        );
+        let changes_tasks = matches!(
+            event,
+            Event::TaskCreated { .. }
+                | Event::TaskCompleted { .. }
+                | Event::TaskCancelled { .. }
+                | Event::TaskReassigned { .. }
+                | Event::OwnerAssigned { .. }
+                | Event::RecordsReassigned { .. }
+        );
+        // Outreach may be the first contact of the deal, or of each of the client's deals.
+        let outreach = match event {
+            Event::ActivityLogged { activity } => Some(activity.occurred_at),
+            Event::TaskCompleted { .. } => Some(envelope.at),
             _ => None,
         };
-        if let Some(client) = new_client {
-            touched
-                .deals
-                .extend(state.deals_of(AnyId::ContactId(client)));
-        }
         for record in records {
             match record {
-                AnyId::TaskId(id) => {
+                AnyId::TaskId(id) if changes_tasks => {
                     touched.tasks.insert(*id);
                 }
                 AnyId::ActivityId(id) => {
                     touched.activities.insert(*id);
                 }
+                AnyId::DealId(id) if changes_deals => {
+                    touched.deals.insert(*id);
+                }
                 AnyId::DealId(_) | AnyId::ContactId(_) => {
-                    for deal in state.deals_of(*record) {
-                        touched.deals.insert(deal);
-                        let client = state.deals.get(&deal).and_then(|d| d.fields.contact);
-                        if let Some(client) = client {
-                            touched
-                                .deals
-                                .extend(state.deals_of(AnyId::ContactId(client)));
-                        }
-                    }
+                    let Some(at) = outreach else { continue };
+                    let later = |deal: &DealId| {
+                        state
+                            .first_contact
+                            .get(deal)
+                            .is_none_or(|first| *first > at)
+                    };
+                    touched
+                        .deals
+                        .extend(state.deals_of(*record).into_iter().filter(later));
                 }
                 _ => {}
             }
+        }
+        // Winning, reopening or re-linking a deal moves the gaps between its client's
+        // visits: the client's other deals (old client and new) change too.
+        let new_client = match event {
+            Event::DealMoved { .. } => None,
+            Event::DealUpdated { fields, .. } => fields.contact,
+            _ => return touched,
+        };
+        let clients = touched
+            .deals
+            .iter()
+            .filter_map(|id| state.deals.get(id)?.fields.contact)
+            .chain(new_client)
+            .collect::<Vec<_>>();
+        for client in clients {
+            touched
+                .deals
+                .extend(state.deals_of(AnyId::ContactId(client)));
         }
         touched
     }
@@ -207,8 +247,26 @@ impl Reports {
 
     /// Takes the `before` facts out and puts the `after` facts in.
     pub(crate) fn update(&mut self, before: &Facts, after: &Facts) {
+        // Most events leave most touched deals' facts as they were: skip those.
+        let unchanged: BTreeSet<DealId> = before
+            .deals
+            .iter()
+            .filter(|facts| {
+                after
+                    .deals
+                    .binary_search_by_key(&facts.id, |f| f.id)
+                    .ok()
+                    .map(|i| &after.deals[i])
+                    == Some(facts)
+            })
+            .map(|facts| facts.id)
+            .collect();
         for (facts, sign) in [(before, Sign::Retract), (after, Sign::Add)] {
-            for deal in &facts.deals {
+            for deal in facts
+                .deals
+                .iter()
+                .filter(|deal| !unchanged.contains(&deal.id))
+            {
                 self.apply_deal(deal, sign);
             }
             for task in &facts.tasks {
