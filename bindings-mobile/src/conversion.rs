@@ -50,18 +50,17 @@ fn optional_id<T: std::str::FromStr<Err = CoreError>>(
     text.map(|text| parse(&text)).transpose()
 }
 
-/// A JSON input (a report request) as its engine type; errors name `what`.
-pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
-    what: &str,
-    text: &str,
-) -> Result<T, CrmError> {
-    serde_json::from_str(text).map_err(|err| {
-        CoreError::Malformed {
-            path: what.into(),
-            reason: err.to_string(),
-        }
-        .into()
-    })
+/// The actor, `now` and JSON request of a report or chart.
+pub(crate) fn report_input(
+    actor: &str,
+    now: SystemTime,
+    request_json: &str,
+) -> Result<(crm_core::Actor, DateTime<Utc>, crm_core::ReportRequest), CrmError> {
+    let request = serde_json::from_str(request_json).map_err(|err| CoreError::Malformed {
+        path: "request".into(),
+        reason: err.to_string(),
+    });
+    Ok((parse(actor)?, instant(now)?, request.ffi()?))
 }
 
 pub(crate) fn write_json<T: serde::Serialize>(value: &T) -> Result<String, CrmError> {

@@ -212,12 +212,8 @@ impl Crm {
         now: SystemTime,
         request_json: String,
     ) -> Result<String, CrmError> {
-        let actor = conversion::parse(&actor)?;
-        let request: crm_core::ReportRequest = conversion::read_json("request", &request_json)?;
-        let report = self
-            .engine()
-            .report(actor, conversion::instant(now)?, &request)
-            .ffi()?;
+        let (actor, now, request) = conversion::report_input(&actor, now, &request_json)?;
+        let report = self.engine().report(actor, now, &request).ffi()?;
         conversion::write_json(&report)
     }
 
@@ -228,12 +224,8 @@ impl Crm {
         now: SystemTime,
         request_json: String,
     ) -> Result<String, CrmError> {
-        let actor = conversion::parse(&actor)?;
-        let request: crm_core::ReportRequest = conversion::read_json("request", &request_json)?;
-        let drawing = self
-            .engine()
-            .chart(actor, conversion::instant(now)?, &request)
-            .ffi()?;
+        let (actor, now, request) = conversion::report_input(&actor, now, &request_json)?;
+        let drawing = self.engine().chart(actor, now, &request).ffi()?;
         conversion::write_json(&drawing)
     }
 

@@ -38,6 +38,17 @@ pub(crate) fn events_from_js(value: &JsValue) -> Result<Vec<crm_core::EventEnvel
     crm_core::upcast::envelopes_from_json(&stringify("events", value)?).into_js()
 }
 
+/// The actor, `now` and request of a report or chart.
+pub(crate) fn report_input(
+    actor: &str,
+    now: &JsValue,
+    request: &JsValue,
+) -> Result<(crm_core::Actor, DateTime<Utc>, crm_core::ReportRequest), JsValue> {
+    let actor = actor.parse().into_js()?;
+    let now = crm_core::parse_now(&now_text(now)?).into_js()?;
+    Ok((actor, now, from_js("request", request)?))
+}
+
 /// A JS object read as a typed engine input; errors name the path of the bad value.
 pub(crate) fn from_js<T: DeserializeOwned>(what: &str, value: &JsValue) -> Result<T, JsValue> {
     let text = stringify(what, value)?;

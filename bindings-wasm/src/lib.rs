@@ -8,7 +8,7 @@ mod errors;
 use crm_core::{Command, Crm, DealFilter, DealMove, NewContact, NewDeal, NewPipeline};
 use wasm_bindgen::prelude::*;
 
-use crate::conversion::{events_from_js, from_js, now_text, options, replica, to_js};
+use crate::conversion::{events_from_js, from_js, now_text, options, replica, report_input, to_js};
 use crate::errors::IntoJsResult;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -163,9 +163,7 @@ impl JsCrm {
         #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
         #[wasm_bindgen(unchecked_param_type = "ReportRequest")] request: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let actor = actor.parse().into_js()?;
-        let now = crm_core::parse_now(&now_text(&now)?).into_js()?;
-        let request: crm_core::ReportRequest = from_js("request", &request)?;
+        let (actor, now, request) = report_input(actor, &now, &request)?;
         to_js(&self.crm.report(actor, now, &request).into_js()?)
     }
 
@@ -177,9 +175,7 @@ impl JsCrm {
         #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
         #[wasm_bindgen(unchecked_param_type = "ReportRequest")] request: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let actor = actor.parse().into_js()?;
-        let now = crm_core::parse_now(&now_text(&now)?).into_js()?;
-        let request: crm_core::ReportRequest = from_js("request", &request)?;
+        let (actor, now, request) = report_input(actor, &now, &request)?;
         to_js(&self.crm.chart(actor, now, &request).into_js()?)
     }
 

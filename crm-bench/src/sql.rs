@@ -265,9 +265,9 @@ pub fn funnel(filter: &Filter, pipeline: &str) -> [String; 3] {
              FROM stages s WHERE s.pipeline = '{pipeline}' ORDER BY s.position"
         ),
         format!(
-            "SELECT (SELECT h.stage FROM history h WHERE h.deal = d.id ORDER BY h.idx DESC LIMIT 1 OFFSET 1) AS from_stage,
-                    lost_reason, COUNT(*) AS n
-             FROM deals d WHERE {scope} AND status = 'lost' GROUP BY 1, 2 ORDER BY 3 DESC, 2"
+            "WITH back AS (SELECT deal, stage, ROW_NUMBER() OVER (PARTITION BY deal ORDER BY idx DESC) AS steps FROM history)
+             SELECT b.stage, d.lost_reason, COUNT(*) AS n FROM deals d JOIN back b ON b.deal = d.id AND b.steps = 2
+             WHERE {scope} AND d.status = 'lost' GROUP BY 1, 2 ORDER BY 3 DESC, 2"
         ),
     ]
 }
@@ -303,8 +303,9 @@ pub fn win_rate(filter: &Filter) -> String {
 
 /// Forecast: open deals by pipeline, expected month, current stage and currency.
 pub fn forecast() -> String {
-    "SELECT d.pipeline, d.close_month, s.position, s.id, s.name, s.probability, d.currency, COUNT(*), SUM(d.amount_minor)
-     FROM deals d JOIN stages s ON s.id = (SELECT stage FROM history h WHERE h.deal = d.id ORDER BY idx DESC LIMIT 1)
+    "WITH current AS (SELECT deal, stage, ROW_NUMBER() OVER (PARTITION BY deal ORDER BY idx DESC) AS steps FROM history)
+     SELECT d.pipeline, d.close_month, s.position, s.id, s.name, s.probability, d.currency, COUNT(*), SUM(d.amount_minor)
+     FROM deals d JOIN current c ON c.deal = d.id AND c.steps = 1 JOIN stages s ON s.id = c.stage
      WHERE d.status = 'open' GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY MIN(s.pipeline_seq), 2, 3, 7"
         .into()
 }
@@ -362,12 +363,15 @@ pub fn sla(filter: &Filter, now: DateTime<Utc>) -> [String; 5] {
     [
         format!("SELECT d.owner, COUNT(*) FROM deals d WHERE {deals} GROUP BY 1"),
         format!(
-            "SELECT d.owner, MIN(t.happened) - d.created_at FROM deals d JOIN (
-                 SELECT link, occurred_at AS happened FROM activities
-                 WHERE kind IN ('call', 'email', 'meeting') AND (direction IS NULL OR direction <> 'inbound')
-                 UNION ALL SELECT link, closed_at FROM tasks WHERE status = 'done') t
-               ON (t.link = d.id OR t.link = d.contact) AND t.happened >= d.created_at
-             WHERE {deals} GROUP BY d.id, d.owner, d.created_at"
+            "WITH outreach AS (SELECT link, occurred_at AS happened FROM activities
+                               WHERE kind IN ('call', 'email', 'meeting') AND (direction IS NULL OR direction <> 'inbound')
+                               UNION ALL SELECT link, closed_at FROM tasks WHERE status = 'done'),
+                  d AS (SELECT id, owner, contact, created_at FROM deals d WHERE {deals}),
+                  touches AS (SELECT d.id, d.owner, d.created_at, o.happened FROM d JOIN outreach o ON o.link = d.id
+                              UNION ALL
+                              SELECT d.id, d.owner, d.created_at, o.happened FROM d JOIN outreach o ON o.link = d.contact)
+             SELECT owner, MIN(happened) - created_at FROM touches WHERE happened >= created_at
+             GROUP BY id, owner, created_at"
         ),
         format!(
             "SELECT assignee, COUNT(*), SUM(CASE WHEN closed_at > due THEN 1 ELSE 0 END) FROM tasks

@@ -178,6 +178,9 @@ impl<J: Journal> Crm<J> {
 
     /// Writes a snapshot of the current state to the journal (if it keeps them).
     pub fn snapshot(&mut self) -> Result<(), CrmError> {
+        if !self.journal.keeps_snapshots() {
+            return Ok(());
+        }
         let state = serde_json::to_string(&self.state).map_err(|err| CrmError::Storage {
             reason: format!("cannot serialise the state: {err}"),
         })?;
@@ -329,7 +332,8 @@ impl<J: Journal> Crm<J> {
             .snapshot_every
             .unwrap_or(DEFAULT_SNAPSHOT_EVERY);
         let last = self.state.last_seq;
-        if every > 0 && appended > 0 && last / every != (last - appended) / every {
+        let crossed = every > 0 && appended > 0 && last / every != (last - appended) / every;
+        if crossed && self.journal.keeps_snapshots() {
             self.snapshot()?;
         }
         Ok(())

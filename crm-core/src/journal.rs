@@ -28,6 +28,12 @@ pub trait Journal {
     fn save_snapshot(&mut self, _snapshot: &Snapshot) -> Result<(), CrmError> {
         Ok(())
     }
+
+    /// Whether [`Journal::save_snapshot`] keeps what it is given; when it does not, the
+    /// engine does not serialise its state for nothing.
+    fn keeps_snapshots(&self) -> bool {
+        false
+    }
 }
 
 /// A boxed journal is a journal, so a host can choose memory or disk at run time
@@ -51,6 +57,9 @@ impl<J: Journal + ?Sized> Journal for Box<J> {
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), CrmError> {
         (**self).save_snapshot(snapshot)
     }
+    fn keeps_snapshots(&self) -> bool {
+        (**self).keeps_snapshots()
+    }
 }
 
 /// The state after event `seq`, serialised, so opening replays only what came after.
@@ -65,7 +74,9 @@ pub struct Snapshot {
 }
 
 /// The snapshot format this build writes; others are ignored (the journal is replayed).
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// Bump it whenever the stored state changes shape or meaning — a snapshot from before
+/// would load without what the new fold keeps (2: deals' first contact and source).
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 /// A journal in memory: for tests, the browser (whose host persists exported events)
 /// and anywhere durability is handled elsewhere.

@@ -9,18 +9,6 @@ use crm_core::*;
 use serde_json::{json, Value};
 
 const ADMIN: &str = "usr-1-1";
-const KINDS: [ReportKind; 10] = [
-    ReportKind::Funnel,
-    ReportKind::Revenue,
-    ReportKind::WinRate,
-    ReportKind::Forecast,
-    ReportKind::Cycle,
-    ReportKind::StageTime,
-    ReportKind::Sources,
-    ReportKind::Rotting,
-    ReportKind::Sla,
-    ReportKind::Clients,
-];
 
 fn at(text: &str) -> DateTime<Utc> {
     parse_now(text).unwrap()
@@ -227,7 +215,7 @@ fn every_report_draws_as_valid_svg_matching_its_series() {
     let (crm, now) = demo();
     let admin: Actor = ADMIN.parse().unwrap();
     let update = std::env::var("UPDATE_DOCS").is_ok();
-    for kind in KINDS {
+    for kind in ReportKind::ALL {
         let drawing = crm.chart(admin, now, &request(kind)).unwrap();
         assert!(
             !drawing.chart.labels.is_empty(),

@@ -369,6 +369,10 @@ impl Journal for SqliteJournal {
         }))
     }
 
+    fn keeps_snapshots(&self) -> bool {
+        true
+    }
+
     /// Stores the snapshot and keeps only it and the one before.
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), CrmError> {
         let seq = i64::try_from(snapshot.seq).map_err(|_| CrmError::Storage {

@@ -15,19 +15,6 @@ use crm_bench::sql::{self, Filter};
 use crm_core::{Actor, Crm, CrmOptions, ReplicaId, ReportKind};
 use serde_json::{json, Value};
 
-const KINDS: [ReportKind; 10] = [
-    ReportKind::Funnel,
-    ReportKind::Revenue,
-    ReportKind::WinRate,
-    ReportKind::Forecast,
-    ReportKind::Cycle,
-    ReportKind::StageTime,
-    ReportKind::Sources,
-    ReportKind::Rotting,
-    ReportKind::Sla,
-    ReportKind::Clients,
-];
-
 const FILTERS: [(&str, Filter); 3] = [
     ("all", Filter::ALL),
     (
@@ -123,7 +110,7 @@ fn main() {
     let admin: Actor = "usr-1-1".parse().unwrap();
     let sales = state.pipelines.keys().next().unwrap().to_string();
     let mut results: Vec<(String, &str, f64, f64)> = Vec::new();
-    for kind in KINDS {
+    for kind in ReportKind::ALL {
         for (label, filter) in &FILTERS {
             let mut request = filter.request(kind);
             if kind == ReportKind::Funnel {
@@ -143,7 +130,7 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     let mut queries = Vec::new();
-    for (index, kind) in KINDS.into_iter().enumerate() {
+    for (index, kind) in ReportKind::ALL.into_iter().enumerate() {
         for (f, (label, filter)) in FILTERS.iter().enumerate() {
             let statements = sql::statements(kind, filter, &sales, now);
             let time = median(5, || {

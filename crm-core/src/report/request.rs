@@ -134,6 +134,22 @@ pub enum ReportKind {
     Clients,
 }
 
+impl ReportKind {
+    /// Every report, in the order docs/reports.md presents them.
+    pub const ALL: [ReportKind; 10] = [
+        ReportKind::Funnel,
+        ReportKind::Revenue,
+        ReportKind::WinRate,
+        ReportKind::Forecast,
+        ReportKind::Cycle,
+        ReportKind::StageTime,
+        ReportKind::Sources,
+        ReportKind::Rotting,
+        ReportKind::Sla,
+        ReportKind::Clients,
+    ];
+}
+
 /// How revenue is grouped in time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
