@@ -138,18 +138,19 @@ pub fn load(deals: u64, seed: u64) -> Result<Shop, CrmError> {
         created[created.len() - 2].clone(),
         created[created.len() - 1].clone(),
     ];
-    let stages = |pipeline: usize| -> Vec<String> {
+    let stages = |pipeline: usize| -> Result<Vec<String>, CrmError> {
         let id: crm_core::PipelineId = pipelines[pipeline]
             .as_ref()
             .and_then(|p| p.parse().ok())
-            .expect("pipeline");
-        crm.state().pipelines[&id]
-            .stages
-            .iter()
-            .map(|s| s.id.to_string())
-            .collect()
+            .ok_or_else(|| missing("pipeline"))?;
+        let pipeline = crm
+            .state()
+            .pipelines
+            .get(&id)
+            .ok_or_else(|| missing("pipeline"))?;
+        Ok(pipeline.stages.iter().map(|s| s.id.to_string()).collect())
     };
-    let stage_ids = [stages(0), stages(1)];
+    let stage_ids = [stages(0)?, stages(1)?];
 
     let mut random = Random(seed);
     let mut queue: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
@@ -187,7 +188,11 @@ pub fn load(deals: u64, seed: u64) -> Result<Shop, CrmError> {
                 for (index, task) in tasks.iter().enumerate() {
                     text = text.replace(&format!("$task{index}"), task);
                 }
-                let value: Value = serde_json::from_str(&text).expect("generated JSON");
+                let value: Value =
+                    serde_json::from_str(&text).map_err(|err| CrmError::Malformed {
+                        path: "generated command".into(),
+                        reason: err.to_string(),
+                    })?;
                 let id = run(&mut crm, &pending.actor, pending.at, value)?;
                 if let Some(task) = id.filter(|id| id.starts_with("task-")) {
                     deal_ids[deal].2.push(task);
@@ -218,7 +223,7 @@ pub fn load(deals: u64, seed: u64) -> Result<Shop, CrmError> {
                         json!({"type": "create_contact", "name": format!("Client {}", n / 2 + 1),
                         "company": company, "source": source, "owner": owner}),
                     )?
-                    .expect("contact");
+                    .ok_or_else(|| missing("contact"))?;
                     clients.push((contact.clone(), owner.clone()));
                     (contact, owner)
                 } else {
@@ -231,7 +236,7 @@ pub fn load(deals: u64, seed: u64) -> Result<Shop, CrmError> {
                 let close = (at + Duration::days(14 + random.below(120) as i64)).date_naive();
                 let deal = run(&mut crm, &owner, at, json!({"type": "create_deal", "title": format!("Deal {}", n + 1),
                     "pipeline": pipelines[pipeline], "contact": client, "owner": owner, "source": source,
-                    "amount": {"amount": amount, "currency": currency}, "expected_close": close}))?.expect("deal");
+                    "amount": {"amount": amount, "currency": currency}, "expected_close": close}))?.ok_or_else(|| missing("deal"))?;
                 let index = deal_ids.len();
                 deal_ids.push((deal, client, Vec::new()));
                 let mut plan = |at: DateTime<Utc>, actor: &str, command: Value| {
@@ -342,4 +347,10 @@ pub fn load(deals: u64, seed: u64) -> Result<Shop, CrmError> {
         departments: vec!["dep-1-2".into(), "dep-1-3".into()],
         commands,
     })
+}
+
+/// A command that should have created something did not (a generator bug, reported
+/// rather than panicking).
+fn missing(what: &str) -> CrmError {
+    CrmError::validation("generator", format!("no {what} was created"))
 }
