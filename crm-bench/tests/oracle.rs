@@ -388,6 +388,12 @@ fn every_report_equals_sql_over_the_same_data() {
             to: "2026-06-30",
             department: Some("dep-1-2"),
         },
+        // Edges inside months: whole months from the monthly figures, days around them.
+        Filter {
+            from: "2025-03-17",
+            to: "2026-02-09",
+            department: None,
+        },
     ];
     for filter in &filters {
         let engine = |kind: ReportKind, pipeline: Option<&str>| {

@@ -49,7 +49,9 @@ pub struct Drawing {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Reports {
     /// By business day, then pipeline and owner.
-    days: BTreeMap<NaiveDate, BTreeMap<(PipelineId, UserId), DayStats>>,
+    days: Slices,
+    /// The same by month (keyed by its first day), so long periods merge months.
+    months: Slices,
     /// Open deals by pipeline, owner, stage and expected closing month.
     open: BTreeMap<OpenKey, Tally>,
     /// Open deals by when they entered their current stage (for rotting deals).
@@ -166,6 +168,9 @@ pub(crate) struct Facts {
     tasks: Vec<TaskFacts>,
     activities: Vec<ActivityFacts>,
 }
+
+/// Statistics by date (a day, or a month's first day), then pipeline and owner.
+type Slices = BTreeMap<NaiveDate, BTreeMap<(PipelineId, UserId), DayStats>>;
 
 /// Pipeline, owner, stage and the first day of the expected closing month.
 type OpenKey = (PipelineId, UserId, StageId, Option<NaiveDate>);
@@ -318,61 +323,8 @@ impl Reports {
     }
 
     fn apply_deal(&mut self, facts: &DealFacts, sign: Sign) {
-        let key = (facts.pipeline, facts.owner);
-        {
-            let created = self.day(facts.created, key);
-            count(&mut created.created, sign);
-            for stage in &facts.reached {
-                count_key(&mut created.reached, *stage, sign);
-            }
-            if let Some(lost_at) = &facts.lost_at {
-                count_key(&mut created.lost_at, lost_at.clone(), sign);
-            }
-            let source = created.sources.entry(facts.source.clone()).or_default();
-            count(&mut source.created, sign);
-            if let Some(closed) = facts.closed.as_ref().filter(|closed| closed.won) {
-                source.won.add(closed.amount.as_ref(), sign);
-            }
-            if *source == SourceStats::default() {
-                created.sources.remove(&facts.source);
-            }
-            if let Some(seconds) = facts.first_contact_seconds {
-                created.first_contact.add(seconds, sign);
-            }
-        }
-        self.prune(facts.created, key);
-        if let Some(closed) = &facts.closed {
-            let day = self.day(closed.day, key);
-            if closed.won {
-                day.won.add(closed.amount.as_ref(), sign);
-                day.cycle.add(closed.cycle_seconds, sign);
-                if let Some(visit) = &facts.visit {
-                    count_key(&mut day.clients, visit.client, sign);
-                    day.visits.add(closed.amount.as_ref(), sign);
-                    if let Some(seconds) = visit.since_previous_seconds {
-                        day.between_visits.add(seconds, sign);
-                    }
-                }
-            } else {
-                count(&mut day.lost, sign);
-            }
-            self.prune(closed.day, key);
-        }
-        for (paid_on, amount) in &facts.payments {
-            let day = self.day(*paid_on, key);
-            day.paid.amount.add(amount, sign);
-            count(&mut day.paid.count, sign);
-            self.prune(*paid_on, key);
-        }
-        for (stage, left_on, seconds) in &facts.stage_visits {
-            let day = self.day(*left_on, key);
-            let durations = day.stage_time.entry(*stage).or_default();
-            durations.add(*seconds, sign);
-            if durations.is_empty() {
-                day.stage_time.remove(stage);
-            }
-            self.prune(*left_on, key);
-        }
+        apply_dated(&mut self.days, facts, sign, |day| day);
+        apply_dated(&mut self.months, facts, sign, facts::month_of);
         if let Some(open) = &facts.open {
             let key = (facts.pipeline, facts.owner, open.stage, open.close_month);
             let tally = self.open.entry(key).or_default();
@@ -386,24 +338,89 @@ impl Reports {
             };
         }
     }
+}
 
-    fn day(&mut self, day: NaiveDate, key: (PipelineId, UserId)) -> &mut DayStats {
-        self.days.entry(day).or_default().entry(key).or_default()
+/// The dated part of a deal's facts into `slices`, each date mapped by `period` (the day
+/// itself, or its month).
+fn apply_dated(
+    slices: &mut Slices,
+    facts: &DealFacts,
+    sign: Sign,
+    period: fn(NaiveDate) -> NaiveDate,
+) {
+    let key = (facts.pipeline, facts.owner);
+    {
+        let created = stats(slices, period(facts.created), key);
+        count(&mut created.created, sign);
+        for stage in &facts.reached {
+            count_key(&mut created.reached, *stage, sign);
+        }
+        if let Some(lost_at) = &facts.lost_at {
+            count_key(&mut created.lost_at, lost_at.clone(), sign);
+        }
+        let source = created.sources.entry(facts.source.clone()).or_default();
+        count(&mut source.created, sign);
+        if let Some(closed) = facts.closed.as_ref().filter(|closed| closed.won) {
+            source.won.add(closed.amount.as_ref(), sign);
+        }
+        if *source == SourceStats::default() {
+            created.sources.remove(&facts.source);
+        }
+        if let Some(seconds) = facts.first_contact_seconds {
+            created.first_contact.add(seconds, sign);
+        }
     }
+    prune(slices, period(facts.created), key);
+    if let Some(closed) = &facts.closed {
+        let day = stats(slices, period(closed.day), key);
+        if closed.won {
+            day.won.add(closed.amount.as_ref(), sign);
+            day.cycle.add(closed.cycle_seconds, sign);
+            if let Some(visit) = &facts.visit {
+                count_key(&mut day.clients, visit.client, sign);
+                day.visits.add(closed.amount.as_ref(), sign);
+                if let Some(seconds) = visit.since_previous_seconds {
+                    day.between_visits.add(seconds, sign);
+                }
+            }
+        } else {
+            count(&mut day.lost, sign);
+        }
+        prune(slices, period(closed.day), key);
+    }
+    for (paid_on, amount) in &facts.payments {
+        let day = stats(slices, period(*paid_on), key);
+        day.paid.amount.add(amount, sign);
+        count(&mut day.paid.count, sign);
+        prune(slices, period(*paid_on), key);
+    }
+    for (stage, left_on, seconds) in &facts.stage_visits {
+        let day = stats(slices, period(*left_on), key);
+        let durations = day.stage_time.entry(*stage).or_default();
+        durations.add(*seconds, sign);
+        if durations.is_empty() {
+            day.stage_time.remove(stage);
+        }
+        prune(slices, period(*left_on), key);
+    }
+}
 
-    /// Removes the day's entry for `key` (and the day) once nothing is left in it.
-    fn prune(&mut self, day: NaiveDate, key: (PipelineId, UserId)) {
-        let Some(slices) = self.days.get_mut(&day) else {
-            return;
-        };
-        if slices
-            .get(&key)
-            .is_some_and(|stats| *stats == DayStats::default())
-        {
-            slices.remove(&key);
-        }
-        if slices.is_empty() {
-            self.days.remove(&day);
-        }
+fn stats(slices: &mut Slices, date: NaiveDate, key: (PipelineId, UserId)) -> &mut DayStats {
+    slices.entry(date).or_default().entry(key).or_default()
+}
+
+/// Removes the date's entry for `key` (and the date) once nothing is left in it.
+fn prune(slices: &mut Slices, date: NaiveDate, key: (PipelineId, UserId)) {
+    let Some(keys) = slices.get_mut(&date) else {
+        return;
+    };
+    if keys
+        .get(&key)
+        .is_some_and(|stats| *stats == DayStats::default())
+    {
+        keys.remove(&key);
+    }
+    if keys.is_empty() {
+        slices.remove(&date);
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -16,9 +16,10 @@ use crate::money::Money;
 use crate::pipeline::{Pipeline, StageKind};
 use crate::state::State;
 
+use super::facts::month_of;
 use super::measure::{DurationSummary, Durations, Sums, Tally};
 use super::request::{Bucket, ReportKind, ReportRequest};
-use super::{DayStats, PersonDay, Reports, SourceStats};
+use super::{DayStats, PersonDay, Reports, Slices, SourceStats};
 
 /// The rotting-deals report lists at most this many deals, the longest-waiting first.
 const MAX_ROTTING: usize = 1_000;
@@ -335,15 +336,28 @@ impl<'a> Scope<'a> {
     }
 
     /// The day statistics in the period, pipeline and owners asked for.
+    /// The statistics in the period, pipeline and owners asked for: whole months from
+    /// the monthly aggregates and the days at either edge from the daily ones (a month's
+    /// figures come dated by its first day), or every day when the report needs days —
+    /// revenue by day or week, and conversion at each day's rates.
     fn days<'r>(
         &'r self,
         reports: &'r Reports,
     ) -> impl Iterator<Item = (NaiveDate, UserId, PipelineId, &'r DayStats)> + 'r {
         let from = self.request.from.unwrap_or(NaiveDate::MIN);
         let to = self.request.to.unwrap_or(NaiveDate::MAX);
-        reports
-            .days
-            .range(from..=to)
+        let daily = self.request.convert.is_some()
+            || (self.request.report == ReportKind::Revenue
+                && matches!(self.request.by, Some(Bucket::Day | Bucket::Week)));
+        let pieces = if daily {
+            vec![(&reports.days, from, to)]
+        } else {
+            pieces(reports, from, to)
+        };
+        pieces
+            .into_iter()
+            .filter(|(_, from, to)| from <= to)
+            .flat_map(|(slices, from, to)| slices.range(from..=to))
             .flat_map(move |(day, slices)| {
                 slices
                     .iter()
@@ -369,6 +383,39 @@ impl<'a> Scope<'a> {
             .pipelines
             .get(&id)
             .ok_or_else(|| CrmError::not_found("pipeline", id))
+    }
+}
+
+/// `from..=to` as day ranges and month ranges: the days before the first whole month,
+/// the whole months, the days after the last (empty ranges have `from > to`).
+fn pieces(
+    reports: &Reports,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Vec<(&Slices, NaiveDate, NaiveDate)> {
+    let month = chrono::Months::new(1);
+    let first = if from.day() == 1 {
+        Some(from)
+    } else {
+        month_of(from).checked_add_months(month)
+    };
+    let last = if to.succ_opt().is_none_or(|next| next.day() == 1) {
+        Some(month_of(to))
+    } else {
+        month_of(to).checked_sub_months(month)
+    };
+    match (first, last) {
+        (Some(first), Some(last)) if first <= last => {
+            let mut pieces = vec![(&reports.months, first, last)];
+            if let Some(before) = first.pred_opt() {
+                pieces.push((&reports.days, from, before));
+            }
+            if let Some(after) = last.checked_add_months(month) {
+                pieces.push((&reports.days, after, to));
+            }
+            pieces
+        }
+        _ => vec![(&reports.days, from, to)],
     }
 }
 
