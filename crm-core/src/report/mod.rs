@@ -1,12 +1,14 @@
 //! Reports, kept up to date as events are applied: a report is read, not recomputed.
 //!
 //! Every deal contributes facts ([`facts`]): the day it was created and the stages it
-//! reached, when and how it closed, its payments, its stage visits, its open amount.
-//! The aggregates here are the sums of those facts by business day, pipeline and
-//! owner. When an event touches a deal, its old facts are taken out and its new ones
-//! put in, so the aggregates always equal a from-scratch sum over the state
-//! (property-tested); the owner's department, the actor's rights and the stage
-//! probabilities are applied when a report is read.
+//! reached, when and how it closed, its payments, its stage visits, its open amount,
+//! its first contact, its place among its client's visits; tasks and activities
+//! contribute who did what when. The aggregates here are the sums of those facts by
+//! business day (and by month, for long periods), pipeline and owner. When an event
+//! touches a record, its old facts are taken out and its new ones put in, so the
+//! aggregates always equal a from-scratch sum over the state (property-tested); the
+//! owner's department, the actor's rights and the stage probabilities are applied when
+//! a report is read (`rows`), which is also where the charts (`chart`, `svg`) start.
 
 mod chart;
 mod facts;
