@@ -35,18 +35,17 @@ const FILTERS: [(&str, Filter); 3] = [
     ),
 ];
 
-/// The median of `runs` timings of `work`, after one warm-up run.
-fn median(runs: usize, mut work: impl FnMut()) -> Duration {
-    work();
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            work();
-            start.elapsed()
-        })
-        .collect();
+/// The median of `runs` timings of `work`, after one warm-up run; the first error stops it.
+fn median<E>(runs: usize, mut work: impl FnMut() -> Result<(), E>) -> Result<Duration, E> {
+    work()?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        work()?;
+        times.push(start.elapsed());
+    }
     times.sort();
-    times[times.len() / 2]
+    Ok(times[times.len() / 2])
 }
 
 /// A line of /proc/self/status in MiB (Linux), e.g. `VmRSS`.
@@ -64,7 +63,10 @@ fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
 }
 
-fn main() {
+/// Errors end the run with their message (`main` returning `Err`), never a panic.
+type Failure = Box<dyn std::error::Error>;
+
+fn main() -> Result<(), Failure> {
     let deals: u64 = std::env::args()
         .nth(1)
         .and_then(|arg| arg.replace('_', "").parse().ok())
@@ -72,17 +74,16 @@ fn main() {
     let python = std::env::var("CRM_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
 
     let started = Instant::now();
-    let shop = crm_bench::load(deals, 42).expect("the generated history is valid");
+    let shop = crm_bench::load(deals, 42)?;
     let generated = started.elapsed();
     let now = shop.now;
     let commands = shop.commands;
-    let events = shop.crm.events_since(1).expect("in-memory events");
+    let events = shop.crm.events_since(1)?;
     let event_count = events.len();
     drop(shop);
 
     let started = Instant::now();
-    let crm =
-        Crm::replay(ReplicaId::new(1).unwrap(), CrmOptions::default(), events).expect("replay");
+    let crm = Crm::replay(ReplicaId::new(1)?, CrmOptions::default(), events)?;
     let ingest = started.elapsed();
     let rss = memory_mib("VmRSS");
     let state = crm.state();
@@ -107,8 +108,13 @@ fn main() {
         memory_mib("VmHWM")
     );
 
-    let admin: Actor = "usr-1-1".parse().unwrap();
-    let sales = state.pipelines.keys().next().unwrap().to_string();
+    let admin: Actor = "usr-1-1".parse()?;
+    let sales = state
+        .pipelines
+        .keys()
+        .next()
+        .ok_or("the generated history has no pipeline")?
+        .to_string();
     let mut results: Vec<(String, &str, f64, f64)> = Vec::new();
     for kind in ReportKind::ALL {
         for (label, filter) in &FILTERS {
@@ -116,15 +122,13 @@ fn main() {
             if kind == ReportKind::Funnel {
                 request.pipeline = sales.parse().ok();
             }
-            let engine = median(25, || {
-                crm.report(admin, now, &request).expect("report");
-            });
+            let engine = median(25, || crm.report(admin, now, &request).map(drop))?;
             results.push((name(kind), label, micros(engine), 0.0));
         }
     }
 
     let started = Instant::now();
-    let db = sql::load(state).expect("SQLite load");
+    let db = sql::load(state)?;
     println!(
         "SQLite: loaded and indexed in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -133,18 +137,19 @@ fn main() {
     for (index, kind) in ReportKind::ALL.into_iter().enumerate() {
         for (f, (label, filter)) in FILTERS.iter().enumerate() {
             let statements = sql::statements(kind, filter, &sales, now);
-            let time = median(5, || {
+            let time = median(5, || -> rusqlite::Result<()> {
                 for statement in &statements {
-                    let mut select = db.prepare_cached(statement).expect("SQL");
+                    let mut select = db.prepare_cached(statement)?;
                     let columns = select.column_count();
-                    let mut rows = select.query([]).expect("query");
-                    while let Some(row) = rows.next().expect("row") {
+                    let mut rows = select.query([])?;
+                    while let Some(row) = rows.next()? {
                         for column in 0..columns {
-                            let _ = row.get_ref(column);
+                            row.get_ref(column)?;
                         }
                     }
                 }
-            });
+                Ok(())
+            })?;
             results[index * FILTERS.len() + f].3 = micros(time);
             queries.push(json!({"report": name(kind), "filter": label, "statements": statements}));
         }
@@ -170,14 +175,14 @@ fn main() {
             duck.map_or("—".into(), |d| format!("{:.0}×", d / engine)),
         );
     }
+    Ok(())
 }
 
 fn name(kind: ReportKind) -> String {
     serde_json::to_value(kind)
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_string()
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn format_micros(value: f64) -> String {
@@ -215,7 +220,13 @@ fn run_duckdb(
         "queries": queries,
     });
     let plan_path = dir.join("plan.json");
-    std::fs::write(&plan_path, plan.to_string()).expect("plan");
+    if let Err(err) = std::fs::write(&plan_path, plan.to_string()) {
+        println!(
+            "DuckDB: skipped, cannot write {}: {err}",
+            plan_path.display()
+        );
+        return Vec::new();
+    }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/duckdb_bench.py");
     match Command::new(python).arg(script).arg(&plan_path).output() {
         Ok(output) if output.status.success() => {
