@@ -1,6 +1,7 @@
 //! The engine: executes commands, answers queries, keeps state and journal in step.
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -136,7 +137,7 @@ impl Crm<MemoryJournal> {
     ) -> Result<Self, CrmError> {
         let mut journal = MemoryJournal::new();
         for event in events {
-            journal.append(std::slice::from_ref(&event))?;
+            journal.push(event)?;
         }
         Crm::open(replica, options, journal)
     }
@@ -1079,11 +1080,11 @@ fn snapshot_state<J: Journal>(journal: &J) -> Result<Option<State>, String> {
 /// `state` with the journal's events after it, up to `until`, checking their order.
 fn fold_onto<J: Journal>(mut state: State, journal: &J, until: u64) -> Result<State, CrmError> {
     let start = state.last_seq;
-    for (index, envelope) in journal.read_from(start + 1)?.iter().enumerate() {
+    let mut expected = start + 1;
+    journal.scan_from(start + 1, &mut |envelope| {
         if envelope.seq > until {
-            break;
+            return Ok(ControlFlow::Break(()));
         }
-        let expected = start + index as u64 + 1;
         if envelope.seq != expected {
             return Err(CrmError::Storage {
                 reason: format!(
@@ -1101,7 +1102,9 @@ fn fold_onto<J: Journal>(mut state: State, journal: &J, until: u64) -> Result<St
             });
         }
         state.apply(envelope);
-    }
+        expected += 1;
+        Ok(ControlFlow::Continue(()))
+    })?;
     Ok(state)
 }
 

@@ -1,6 +1,8 @@
 //! The journal: where events are kept. A trait, so the core stays free of I/O;
 //! the in-memory journal lives here, durable ones (SQLite) in their own crates.
 
+use std::ops::ControlFlow;
+
 use crate::error::CrmError;
 use crate::event::EventEnvelope;
 
@@ -12,6 +14,22 @@ pub trait Journal {
 
     /// The events with `seq >= from`, in order.
     fn read_from(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError>;
+
+    /// Visits the events with `seq >= from` in order, without collecting them, until
+    /// `visit` breaks or fails. Opening folds through this: a journal that can lend its
+    /// events (memory) or stream them (SQLite) never holds a second copy of the history.
+    fn scan_from(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(&EventEnvelope) -> Result<ControlFlow<()>, CrmError>,
+    ) -> Result<(), CrmError> {
+        for event in &self.read_from(from)? {
+            if visit(event)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
 
     /// The event at `seq`, if there is one.
     fn get(&self, seq: u64) -> Result<Option<EventEnvelope>, CrmError>;
@@ -44,6 +62,13 @@ impl<J: Journal + ?Sized> Journal for Box<J> {
     }
     fn read_from(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError> {
         (**self).read_from(from)
+    }
+    fn scan_from(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(&EventEnvelope) -> Result<ControlFlow<()>, CrmError>,
+    ) -> Result<(), CrmError> {
+        (**self).scan_from(from, visit)
     }
     fn get(&self, seq: u64) -> Result<Option<EventEnvelope>, CrmError> {
         (**self).get(seq)
@@ -94,26 +119,56 @@ impl MemoryJournal {
     pub fn events(&self) -> &[EventEnvelope] {
         &self.events
     }
+
+    /// Appends one event it takes over (no copy), checking its position.
+    pub(crate) fn push(&mut self, event: EventEnvelope) -> Result<(), CrmError> {
+        self.append_check(event.seq)?;
+        self.events.push(event);
+        Ok(())
+    }
+
+    fn append_check(&self, first: u64) -> Result<(), CrmError> {
+        let expected = self.last_seq() + 1;
+        if first != expected {
+            return Err(CrmError::conflict(format!(
+                "journal append at seq {first} but the next free position is {expected}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn tail(&self, from: u64) -> &[EventEnvelope] {
+        let start = usize::try_from(from.saturating_sub(1))
+            .unwrap_or(usize::MAX)
+            .min(self.events.len());
+        &self.events[start..]
+    }
 }
 
 impl Journal for MemoryJournal {
     fn append(&mut self, batch: &[EventEnvelope]) -> Result<(), CrmError> {
-        let expected = self.last_seq() + 1;
-        if let Some(first) = batch.first().filter(|first| first.seq != expected) {
-            return Err(CrmError::conflict(format!(
-                "journal append at seq {} but the next free position is {expected}",
-                first.seq
-            )));
+        if let Some(first) = batch.first() {
+            self.append_check(first.seq)?;
         }
         self.events.extend_from_slice(batch);
         Ok(())
     }
 
     fn read_from(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError> {
-        let start = usize::try_from(from.saturating_sub(1))
-            .unwrap_or(usize::MAX)
-            .min(self.events.len());
-        Ok(self.events[start..].to_vec())
+        Ok(self.tail(from).to_vec())
+    }
+
+    fn scan_from(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(&EventEnvelope) -> Result<ControlFlow<()>, CrmError>,
+    ) -> Result<(), CrmError> {
+        for event in self.tail(from) {
+            if visit(event)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn get(&self, seq: u64) -> Result<Option<EventEnvelope>, CrmError> {

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::{BufRead, Write};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use crm_core::{upcast, CrmError, EventEnvelope, Journal, Snapshot};
@@ -297,26 +298,48 @@ impl Journal for SqliteJournal {
     }
 
     fn read_from(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError> {
+        let mut events = Vec::new();
+        self.scan_from(from, &mut |event| {
+            events.push(event.clone());
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(events)
+    }
+
+    /// Streams the rows: opening a million-event file never holds them all at once.
+    fn scan_from(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(&EventEnvelope) -> Result<ControlFlow<()>, CrmError>,
+    ) -> Result<(), CrmError> {
         let from = i64::try_from(from).unwrap_or(i64::MAX);
         let mut select = self
             .conn
             .prepare_cached("SELECT seq, body, crc FROM events WHERE seq >= ?1 ORDER BY seq")
             .map_err(|err| storage("cannot prepare the read", err))?;
-        let rows = select
-            .query_map(params![from], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, i64>(2)?,
-                ))
-            })
+        let mut rows = select
+            .query(params![from])
             .map_err(|err| storage("cannot read events", err))?;
-        let mut events = Vec::new();
-        for row in rows {
-            let (seq, body, crc) = row.map_err(|err| storage("cannot read an event", err))?;
-            events.push(Self::decode(seq, &body, crc)?);
+        while let Some(row) = rows
+            .next()
+            .map_err(|err| storage("cannot read an event", err))?
+        {
+            let seq: i64 = row
+                .get(0)
+                .map_err(|err| storage("cannot read an event", err))?;
+            let body = row
+                .get_ref(1)
+                .and_then(|value| Ok(value.as_str()?))
+                .map_err(|err| storage(format!("cannot read event {seq}"), err))?;
+            let crc: i64 = row
+                .get(2)
+                .map_err(|err| storage(format!("cannot read event {seq}"), err))?;
+            let event = Self::decode(seq, body, crc)?;
+            if visit(&event)?.is_break() {
+                break;
+            }
         }
-        Ok(events)
+        Ok(())
     }
 
     fn get(&self, seq: u64) -> Result<Option<EventEnvelope>, CrmError> {
