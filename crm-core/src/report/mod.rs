@@ -56,8 +56,9 @@ pub struct Reports {
     months: Slices,
     /// Open deals by pipeline, owner, stage and expected closing month.
     open: BTreeMap<OpenKey, Tally>,
-    /// Open deals by when they entered their current stage (for rotting deals).
-    open_since: BTreeSet<(DateTime<Utc>, DealId)>,
+    /// Open deals by pipeline and owner, then by when they entered their current stage
+    /// (for rotting deals: a report walks only the pipelines and owners it may see).
+    open_since: BTreeMap<(PipelineId, UserId), Waiting>,
     /// Work done by each user, by business day.
     people: BTreeMap<NaiveDate, BTreeMap<UserId, PersonDay>>,
     /// Open tasks with a due time, per assignee, by due time.
@@ -176,6 +177,9 @@ type Slices = BTreeMap<NaiveDate, BTreeMap<(PipelineId, UserId), DayStats>>;
 
 /// Pipeline, owner, stage and the first day of the expected closing month.
 type OpenKey = (PipelineId, UserId, StageId, Option<NaiveDate>);
+
+/// Open deals by when they entered their current stage, longest waiting first.
+type Waiting = BTreeSet<(DateTime<Utc>, DealId)>;
 
 /// What happened on one business day in one pipeline for one owner's deals. Each
 /// measure is dated by its own event: creation, closing, payment or leaving a stage.
@@ -334,10 +338,15 @@ impl Reports {
             if tally.is_empty() {
                 self.open.remove(&key);
             }
+            let owner_key = (facts.pipeline, facts.owner);
+            let waiting = self.open_since.entry(owner_key).or_default();
             match sign {
-                Sign::Add => self.open_since.insert((open.since, facts.id)),
-                Sign::Retract => self.open_since.remove(&(open.since, facts.id)),
+                Sign::Add => waiting.insert((open.since, facts.id)),
+                Sign::Retract => waiting.remove(&(open.since, facts.id)),
             };
+            if waiting.is_empty() {
+                self.open_since.remove(&owner_key);
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::pipeline::{Pipeline, StageKind};
 use crate::state::State;
 
 use super::facts::month_of;
-use super::measure::{DurationSummary, Durations, Sums, Tally};
+use super::measure::{DurationPool, DurationSummary, Sums, Tally};
 use super::request::{Bucket, ReportKind, ReportRequest};
 use super::{DayStats, PersonDay, Reports, Slices, SourceStats};
 
@@ -335,7 +335,6 @@ impl<'a> Scope<'a> {
             .is_none_or(|wanted| wanted == pipeline)
     }
 
-    /// The day statistics in the period, pipeline and owners asked for.
     /// The statistics in the period, pipeline and owners asked for: whole months from
     /// the monthly aggregates and the days at either edge from the daily ones (a month's
     /// figures come dated by its first day), or every day when the report needs days —
@@ -626,12 +625,12 @@ fn forecast(scope: &Scope<'_>, reports: &Reports, today: NaiveDate) -> Result<Re
 }
 
 fn cycle(scope: &Scope<'_>, reports: &Reports) -> Report {
-    let mut owners: BTreeMap<UserId, Durations> = BTreeMap::new();
-    let mut all = Durations::default();
+    let mut owners: BTreeMap<UserId, DurationPool<'_>> = BTreeMap::new();
+    let mut all = DurationPool::default();
     for (_, owner, _, stats) in scope.days(reports) {
         if !stats.cycle.is_empty() {
-            owners.entry(owner).or_default().merge(&stats.cycle);
-            all.merge(&stats.cycle);
+            owners.entry(owner).or_default().add(&stats.cycle);
+            all.add(&stats.cycle);
         }
     }
     Report::Cycle {
@@ -649,10 +648,10 @@ fn cycle(scope: &Scope<'_>, reports: &Reports) -> Report {
 }
 
 fn stage_time(scope: &Scope<'_>, reports: &Reports) -> Report {
-    let mut stages: BTreeMap<StageId, Durations> = BTreeMap::new();
+    let mut stages: BTreeMap<StageId, DurationPool<'_>> = BTreeMap::new();
     for (_, _, _, stats) in scope.days(reports) {
         for (stage, durations) in &stats.stage_time {
-            stages.entry(*stage).or_default().merge(durations);
+            stages.entry(*stage).or_default().add(durations);
         }
     }
     let rows = scope
@@ -709,41 +708,45 @@ fn rotting(
         ));
     }
     let cutoff = now - chrono::Duration::days(i64::from(days));
-    let mut deals = Vec::new();
-    let mut more = 0;
-    for (since, id) in reports
+    // Each pipeline and owner's longest-waiting deals are already in order: keep up to
+    // the cap from each, count the rest, then take the longest-waiting overall.
+    let mut waiting = Vec::new();
+    let mut total = 0;
+    for (_, deals) in reports
         .open_since
         .iter()
-        .take_while(|(since, _)| *since <= cutoff)
+        .filter(|((pipeline, owner), _)| scope.pipeline(*pipeline) && scope.owner(*owner))
     {
-        let Some(deal) = scope.state.deals.get(id) else {
-            continue;
-        };
-        if !(scope.pipeline(deal.pipeline) && scope.owner(deal.owner)) {
-            continue;
-        }
-        if deals.len() == MAX_ROTTING {
-            more += 1;
-            continue;
-        }
-        deals.push(RottingDeal {
-            deal: deal.id,
-            title: deal.fields.title.clone(),
-            pipeline: deal.pipeline,
-            stage: deal.stage,
-            owner: deal.owner,
-            since: *since,
-            days: (now - *since).num_days(),
-        });
+        let rotting = deals.iter().take_while(|(since, _)| *since <= cutoff);
+        total += rotting.clone().count();
+        waiting.extend(rotting.take(MAX_ROTTING));
     }
+    waiting.sort_unstable();
+    waiting.truncate(MAX_ROTTING);
+    let more = (total - waiting.len()) as u64;
+    let deals = waiting
+        .into_iter()
+        .filter_map(|(since, id)| {
+            let deal = scope.state.deals.get(&id)?;
+            Some(RottingDeal {
+                deal: deal.id,
+                title: deal.fields.title.clone(),
+                pipeline: deal.pipeline,
+                stage: deal.stage,
+                owner: deal.owner,
+                since,
+                days: (now - since).num_days(),
+            })
+        })
+        .collect();
     Ok(Report::Rotting { days, deals, more })
 }
 
 fn sla(scope: &Scope<'_>, reports: &Reports, now: DateTime<Utc>) -> Report {
     #[derive(Default)]
-    struct Person {
+    struct Person<'a> {
         new_deals: u64,
-        first_contact: Durations,
+        first_contact: DurationPool<'a>,
         work: PersonDay,
         overdue_now: u64,
     }
@@ -752,7 +755,7 @@ fn sla(scope: &Scope<'_>, reports: &Reports, now: DateTime<Utc>) -> Report {
         if stats.created > 0 {
             let person = people.entry(owner).or_default();
             person.new_deals += stats.created;
-            person.first_contact.merge(&stats.first_contact);
+            person.first_contact.add(&stats.first_contact);
         }
     }
     let from = scope.request.from.unwrap_or(NaiveDate::MIN);
@@ -795,18 +798,19 @@ fn sla(scope: &Scope<'_>, reports: &Reports, now: DateTime<Utc>) -> Report {
 }
 
 fn clients(scope: &Scope<'_>, reports: &Reports) -> Result<Report, CrmError> {
-    let mut clients: BTreeMap<crate::id::ContactId, u64> = BTreeMap::new();
+    // Sorting and deduplicating a vector beats inserting into a set by far here.
+    let mut clients: Vec<crate::id::ContactId> = Vec::new();
     let mut visits = Tally::default();
-    let mut between = Durations::default();
+    let mut between = DurationPool::default();
     let mut converted = Decimal::ZERO;
     for (day, _, _, stats) in scope.days(reports) {
-        for (client, count) in &stats.clients {
-            *clients.entry(*client).or_default() += count;
-        }
+        clients.extend(stats.clients.keys());
         visits.merge(&stats.visits);
-        between.merge(&stats.between_visits);
+        between.add(&stats.between_visits);
         converted += scope.convert(&stats.visits.amount, day)?;
     }
+    clients.sort_unstable();
+    clients.dedup();
     let distinct = clients.len() as u64;
     Ok(Report::Clients(ClientsSummary {
         visits: visits.count,
