@@ -205,3 +205,27 @@ def test_reports_come_back_as_decimals_and_as_a_data_frame() -> None:
     root = ElementTree.fromstring(drawing["svg"])
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     assert len([e for e in root.iter() if e.get("class") == "bar"]) == 3
+
+
+def test_duplicates_are_found_merged_and_unmerged(shop: tuple[Crm, str, str, str]) -> None:
+    crm, _, manager, _ = shop
+    anna = crm.create_contact(manager, NOW, "Anna Petrova", phones=["+49 30 1234567"], tags=["vip"])
+    twin = crm.create_contact(
+        manager, NOW, "ANNA PETROWA", phones=["030 1234567"], emails=["Anna <Anna+Shop@Gmail.com>"]
+    )
+    found = crm.find_duplicates(manager, NOW, email={"fold_plus": ["gmail.com"]})
+    [pair] = found["pairs"]
+    assert (pair["a"], pair["b"], pair["score"]) == (anna, twin, 100)
+    assert {reason["reason"] for reason in pair["reasons"]} == {"same_phone", "similar_name"}
+    assert crm.find_duplicates(manager, NOW, min_score=100, contact=twin)["total"] == 1
+
+    crm.merge_contacts(manager, NOW, anna, twin, keep={"name": "into"})
+    survivor = crm.get(manager, NOW, anna)
+    assert survivor["emails"] == ["anna+shop@gmail.com"]
+    assert crm.get(manager, NOW, twin)["merged_into"] == anna
+    assert crm.find_duplicates(manager, NOW)["total"] == 0
+
+    crm.unmerge_contacts(manager, NOW, twin)
+    assert crm.get(manager, NOW, anna)["emails"] == []
+    with pytest.raises(crm_core.ValidationError, match="not merged"):
+        crm.unmerge_contacts(manager, NOW, twin)

@@ -15,6 +15,7 @@ use crate::document::{NewTemplate, RenderRequest};
 use crate::error::CrmError;
 use crate::event::Event;
 use crate::id::{AnyId, CompanyId, ContactId, DealId, ReplicaId, StageId, TaskId, UserId};
+use crate::merge::ContactMerge;
 use crate::outbox::Acknowledgement;
 use crate::payment::{LineItems, NewPayment};
 use crate::pipeline::NewPipeline;
@@ -24,8 +25,8 @@ use crate::tagged::tagged_enum;
 use crate::task::{NewTask, TaskCompletion};
 use crate::user::{NewDepartment, NewUser, UserPatch};
 use crate::{
-    activity, calendar, company, contact, custom_field, deal, document, outbox, ownership, payment,
-    pipeline, rule, task, user,
+    activity, calendar, company, contact, custom_field, deal, document, merge, outbox, ownership,
+    payment, pipeline, rule, task, user,
 };
 
 tagged_enum! {
@@ -39,6 +40,10 @@ tagged_enum! {
         DefineField(NewField) = "define_field",
         CreateContact(NewContact) = "create_contact",
         UpdateContact(Update<ContactId, ContactPatch>) = "update_contact",
+        /// Merges a duplicate into the contact that stays; `unmerge_contacts` undoes it.
+        MergeContacts(ContactMerge) = "merge_contacts",
+        /// Takes back the merge of the contact `id` (the one merged away).
+        UnmergeContacts(Target<ContactId>) = "unmerge_contacts",
         CreateCompany(NewCompany) = "create_company",
         UpdateCompany(Update<CompanyId, CompanyPatch>) = "update_company",
         CreatePipeline(NewPipeline) = "create_pipeline",
@@ -186,6 +191,8 @@ pub(crate) fn decide(ctx: &mut Ctx<'_>, command: &Command) -> Result<Vec<Event>,
         Command::DefineField(input) => custom_field::define(ctx, input),
         Command::CreateContact(input) => contact::create(ctx, input),
         Command::UpdateContact(update) => contact::update(ctx, update.id, &update.patch),
+        Command::MergeContacts(input) => merge::merge(ctx, input),
+        Command::UnmergeContacts(target) => merge::unmerge(ctx, target.id),
         Command::CreateCompany(input) => company::create(ctx, input),
         Command::UpdateCompany(update) => company::update(ctx, update.id, &update.patch),
         Command::CreatePipeline(input) => pipeline::create(ctx, input),

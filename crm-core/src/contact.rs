@@ -31,6 +31,10 @@ pub struct Contact {
     pub fields: ContactFields,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set when this contact was merged into another (`merge_contacts`): it is kept,
+    /// with its history, but left out of lists and duplicate searches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<ContactId>,
 }
 
 /// The editable part of a contact, normalised.
@@ -179,6 +183,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewContact) -> Result<Vec<Event>
         fields,
         created_at: ctx.now,
         updated_at: ctx.now,
+        merged_into: None,
     };
     Ok(vec![Event::ContactCreated { contact }])
 }

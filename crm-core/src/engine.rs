@@ -13,6 +13,7 @@ use crate::company::Company;
 use crate::contact::Contact;
 use crate::custom_field::FieldDefinition;
 use crate::deal::Deal;
+use crate::duplicate::{self, DuplicateRequest, Duplicates};
 use crate::error::CrmError;
 use crate::event::{Event, EventEnvelope, SkippedRule, SCHEMA_VERSION};
 use crate::id::{AnyId, DocumentId, EffectId, ReplicaId};
@@ -633,6 +634,9 @@ impl<J: Journal> Crm<J> {
                 self.access(actor)?.require_read(target.id.into())?;
                 serde_json::to_value(context::client_stats(&self.state, target.id))
             }
+            Query::FindDuplicates(request) => {
+                serde_json::to_value(self.find_duplicates(actor, request)?)
+            }
             Query::Report(request) => serde_json::to_value(self.report(actor, now, request)?),
             Query::Chart(request) => serde_json::to_value(self.chart(actor, now, request)?),
         };
@@ -646,6 +650,15 @@ impl<J: Journal> Crm<J> {
         let (actor, now) = (actor.parse()?, parse_now(now)?);
         let query: Query = query.parse()?;
         to_json(&self.query(actor, now, &query)?)
+    }
+
+    /// Contacts the actor can see that may be one person (see [`crate::duplicate`]).
+    pub fn find_duplicates(
+        &self,
+        actor: Actor,
+        request: &DuplicateRequest,
+    ) -> Result<Duplicates, CrmError> {
+        duplicate::find(&self.state, &self.access(actor)?, request)
     }
 
     /// A report as of `now`, over the deals in the actor's scope (see [`report::ReportKind`]).

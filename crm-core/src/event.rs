@@ -14,8 +14,9 @@ use crate::custom_field::{CustomValues, FieldDefinition};
 use crate::deal::{Deal, DealFields, DealStatus};
 use crate::document::{Document, Template};
 use crate::id::{
-    AnyId, CompanyId, ContactId, DealId, EffectId, ReplicaId, StageId, TaskId, UserId,
+    ActivityId, AnyId, CompanyId, ContactId, DealId, EffectId, ReplicaId, StageId, TaskId, UserId,
 };
+use crate::merge::Merge;
 use crate::money::Money;
 use crate::outbox::Effect;
 use crate::payment::{LineItem, Payment};
@@ -56,6 +57,20 @@ pub enum Event {
         id: ContactId,
         fields: ContactFields,
         changed: Vec<String>,
+    },
+    /// `merge.from` was merged into `merge.into` (see [`crate::merge`]).
+    ContactsMerged {
+        merge: Merge,
+    },
+    /// A merge taken back: the survivor's `fields` now, and the records pointed back.
+    ContactsUnmerged {
+        into: ContactId,
+        from: ContactId,
+        fields: ContactFields,
+        changed: Vec<String>,
+        deals: Vec<DealId>,
+        tasks: Vec<TaskId>,
+        activities: Vec<ActivityId>,
     },
     CompanyCreated {
         company: Company,
@@ -261,6 +276,21 @@ impl Event {
             Event::FieldDefined { field } => vec![field.id.into()],
             Event::ContactCreated { contact } => vec![contact.id.into()],
             Event::ContactUpdated { id, .. } => vec![(*id).into()],
+            Event::ContactsMerged { merge } => merged_records(
+                merge.into,
+                merge.from,
+                &merge.deals,
+                &merge.tasks,
+                &merge.activities,
+            ),
+            Event::ContactsUnmerged {
+                into,
+                from,
+                deals,
+                tasks,
+                activities,
+                ..
+            } => merged_records(*into, *from, deals, tasks, activities),
             Event::CompanyCreated { company } => vec![company.id.into()],
             Event::CompanyUpdated { id, .. } => vec![(*id).into()],
             Event::PipelineCreated { pipeline } => vec![pipeline.id.into()],
@@ -297,6 +327,22 @@ impl Event {
             | Event::RoundRobinAdvanced { .. } => Vec::new(),
         }
     }
+}
+
+/// Both contacts of a merge and every record it re-pointed.
+fn merged_records(
+    into: ContactId,
+    from: ContactId,
+    deals: &[DealId],
+    tasks: &[TaskId],
+    activities: &[ActivityId],
+) -> Vec<AnyId> {
+    [into.into(), from.into()]
+        .into_iter()
+        .chain(deals.iter().map(|id| AnyId::from(*id)))
+        .chain(tasks.iter().map(|id| AnyId::from(*id)))
+        .chain(activities.iter().map(|id| AnyId::from(*id)))
+        .collect()
 }
 
 /// An event as stored in the journal: the event and who, when, where and why.

@@ -24,6 +24,11 @@ pub mod pipeline;
 pub mod task;
 pub mod user;
 
+// Data quality: matching keys, duplicate search, merging.
+pub mod duplicate;
+pub mod merge;
+pub mod normalize;
+
 // Reports: aggregates kept as events are applied.
 pub mod report;
 
@@ -56,6 +61,7 @@ pub use contact::{Consent, Contact, ContactFields, ContactPatch, NewContact};
 pub use custom_field::{EntityKind, FieldDefinition, FieldKind, FieldValue, NewField};
 pub use deal::{Deal, DealFields, DealPatch, DealStatus, NewDeal, StageChange};
 pub use document::{Document, Format, NewTemplate, RenderRequest, Template};
+pub use duplicate::{CommonValue, DuplicatePair, DuplicateRequest, Duplicates, Reason};
 pub use engine::{
     parse_now, Crm, CrmOptions, Explanation, Outcome, Record, Rerendering, DEFAULT_CASCADE_DEPTH,
     DEFAULT_SNAPSHOT_EVERY,
@@ -67,7 +73,9 @@ pub use id::{
     PaymentId, PipelineId, ReplicaId, StageId, TaskId, UserId,
 };
 pub use journal::{Journal, MemoryJournal, Snapshot, SNAPSHOT_VERSION};
+pub use merge::{ContactMerge, Merge, Side};
 pub use money::{Currency, Money};
+pub use normalize::EmailPolicy;
 pub use outbox::{Acknowledgement, Effect, EffectBody};
 pub use payment::{LineItem, LineItems, NewLineItem, NewPayment, Payment};
 pub use pipeline::{NewPipeline, NewStage, Pipeline, Stage, StageKind};

@@ -10,6 +10,7 @@ use crate::command::Target;
 use crate::company::Company;
 use crate::contact::Contact;
 use crate::deal::{Deal, DealStatus};
+use crate::duplicate::DuplicateRequest;
 use crate::error::CrmError;
 use crate::id::{AnyId, CompanyId, ContactId, DocumentId, PipelineId, StageId, UserId};
 use crate::report::ReportRequest;
@@ -50,6 +51,8 @@ tagged_enum! {
         ListTemplates(Paging) = "list_templates",
         /// A client's visits, average bill and visit frequency (from won deals).
         ClientStats(Target<ContactId>) = "client_stats",
+        /// Contacts that may be one person, with a score and reasons (docs/integrations.md).
+        FindDuplicates(DuplicateRequest) = "find_duplicates",
         /// A report over the deals in the actor's scope: `{"report": "funnel", "from": ...}`.
         Report(ReportRequest) = "report",
         /// The same report as chart series and an SVG picture: `{"chart": ..., "svg": ...}`.
@@ -203,6 +206,7 @@ pub(crate) fn contacts<'s>(
             && tag_matches(&c.fields.tags, &filter.tag)
             && filter.owner.is_none_or(|o| c.owner == o)
             && filter.company.is_none_or(|co| c.fields.company == Some(co))
+            && c.merged_into.is_none()
             && access.can_read(AnyId::ContactId(c.id))
     };
     Ok(Paging {

@@ -18,6 +18,7 @@ use crate::id::{
     ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, DocumentId, EffectId, PaymentId,
     PipelineId, ReplicaId, StageId, TaskId, UserId,
 };
+use crate::merge::Merge;
 use crate::outbox::Effect;
 use crate::pipeline::Pipeline;
 use crate::report::{Reports, Touched};
@@ -61,6 +62,9 @@ pub struct State {
     pub round_robin: BTreeMap<String, UserId>,
     /// The latest activity on each record (and on a deal's contact).
     pub last_touch: BTreeMap<AnyId, DateTime<Utc>>,
+    /// Merges that can still be undone, by the contact merged away.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub merges: BTreeMap<ContactId, Merge>,
     /// Each deal's first outreach: an outbound call, e-mail or meeting, or a completed
     /// task, on the deal or its contact, from its creation on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -247,6 +251,42 @@ impl State {
                     contact.fields = fields.clone();
                     contact.updated_at = at;
                 }
+            }
+            Event::ContactsMerged { merge } => {
+                if let Some(survivor) = self.contacts.get_mut(&merge.into) {
+                    survivor.fields = merge.fields.clone();
+                    survivor.updated_at = at;
+                }
+                if let Some(merged) = self.contacts.get_mut(&merge.from) {
+                    merged.merged_into = Some(merge.into);
+                }
+                self.repoint(
+                    merge.from,
+                    merge.into,
+                    &merge.deals,
+                    &merge.tasks,
+                    &merge.activities,
+                );
+                self.merges.insert(merge.from, merge.clone());
+            }
+            Event::ContactsUnmerged {
+                into,
+                from,
+                fields,
+                deals,
+                tasks,
+                activities,
+                ..
+            } => {
+                if let Some(survivor) = self.contacts.get_mut(into) {
+                    survivor.fields = fields.clone();
+                    survivor.updated_at = at;
+                }
+                if let Some(merged) = self.contacts.get_mut(from) {
+                    merged.merged_into = None;
+                }
+                self.repoint(*into, *from, deals, tasks, activities);
+                self.merges.remove(from);
             }
             Event::CompanyCreated { company } => {
                 self.companies.insert(company.id, company.clone());
@@ -488,6 +528,46 @@ impl State {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Points the listed deals, tasks and activities of contact `from` at `to`.
+    fn repoint(
+        &mut self,
+        from: ContactId,
+        to: ContactId,
+        deals: &[DealId],
+        tasks: &[TaskId],
+        activities: &[ActivityId],
+    ) {
+        for deal in deals {
+            let Some(before) = self.deals.get(deal).map(|deal| deal.fields.clone()) else {
+                continue;
+            };
+            let mut after = before.clone();
+            after.contact = Some(to);
+            self.link_parties(*deal, Some(&before), Some(&after));
+            if let Some(deal) = self.deals.get_mut(deal) {
+                deal.fields = after;
+            }
+        }
+        let (from, to) = (AnyId::ContactId(from), AnyId::ContactId(to));
+        for task in tasks {
+            if let Some(task) = self.tasks.get_mut(task) {
+                task.link = Some(to);
+            }
+            if let Some(linked) = self.tasks_by_record.get_mut(&from) {
+                linked.remove(task);
+                if linked.is_empty() {
+                    self.tasks_by_record.remove(&from);
+                }
+            }
+            self.tasks_by_record.entry(to).or_default().insert(*task);
+        }
+        for activity in activities {
+            if let Some(activity) = self.activities.get_mut(activity) {
+                activity.link = to;
+            }
         }
     }
 

@@ -16,7 +16,7 @@ pub const MAX_KEY_CHARS: usize = 64;
 /// Largest JSON document `execute_json`/`query_json` accept, in bytes.
 pub const MAX_JSON_BYTES: usize = 1 << 20;
 
-fn shown(value: &str) -> String {
+pub(crate) fn shown(value: &str) -> String {
     // Long values are cut in messages so an error never echoes a megabyte back.
     if value.chars().count() > 80 {
         let cut: String = value.chars().take(80).collect();
@@ -229,9 +229,25 @@ pub fn region(value: &str) -> Result<rlibphonenumber::Region, CrmError> {
     })
 }
 
-/// Normalises an e-mail address: trimmed and lower-cased; one `@`, a dotted domain.
+/// Normalises an e-mail address: trimmed and lower-cased; one `@`, a dotted domain. A
+/// display name (`Anna Schmidt <anna@example.com>`) or a `mailto:` prefix, as pasted from
+/// a mail program or a web page, is dropped: the address is what is kept.
 pub fn email(field: &str, value: &str) -> Result<String, CrmError> {
-    let text = value.trim().to_lowercase();
+    let mut text = value.trim();
+    if let Some((_, inner)) = text
+        .strip_suffix('>')
+        .and_then(|rest| rest.rsplit_once('<'))
+    {
+        text = inner.trim();
+    }
+    if let Some(address) = text
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("mailto:"))
+        .and_then(|_| text.get(7..))
+    {
+        text = address.trim();
+    }
+    let text = text.to_lowercase();
     let bad = || CrmError::validation(field, format!("{} is not an e-mail address", shown(value)));
     if text.len() > 254 {
         return Err(bad());
@@ -301,7 +317,22 @@ mod tests {
             email("email", "  Anna.Petrova@Example.COM ").unwrap(),
             "anna.petrova@example.com"
         );
+        for pasted in [
+            "Anna Petrova <Anna.Petrova@Example.com>",
+            "\"Petrova, Anna\" < anna.petrova@example.com >",
+            "MAILTO:anna.petrova@example.com",
+            "<anna.petrova@example.com>",
+        ] {
+            assert_eq!(
+                email("email", pasted).unwrap(),
+                "anna.petrova@example.com",
+                "{pasted}"
+            );
+        }
         for bad in [
+            "Anna <>",
+            "mailto:",
+            "äöü»mailto:x@y.de",
             "anna",
             "anna@",
             "@x.com",

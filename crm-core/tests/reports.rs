@@ -103,6 +103,13 @@ enum Op {
         zone: u8,
     },
     Client,
+    Merge {
+        into: u8,
+        from: u8,
+    },
+    Unmerge {
+        merged: u8,
+    },
     Task {
         record: u8,
         on_client: bool,
@@ -134,6 +141,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<u8>(), prop::option::of(any::<u8>())).prop_map(|(deal, source)| Op::Source { deal, source }),
         1 => any::<u8>().prop_map(|zone| Op::Zone { zone }),
         1 => Just(Op::Client),
+        1 => (any::<u8>(), any::<u8>()).prop_map(|(into, from)| Op::Merge { into, from }),
+        1 => any::<u8>().prop_map(|merged| Op::Unmerge { merged }),
         2 => (any::<u8>(), any::<bool>(), any::<u8>(), prop::option::of(0u8..48))
             .prop_map(|(record, on_client, assignee, due_in_hours)| Op::Task { record, on_client, assignee, due_in_hours }),
         2 => (any::<u8>(), any::<u8>()).prop_map(|(task, how)| Op::FinishTask { task, how }),
@@ -184,6 +193,12 @@ fn command(crm: &Crm, now: DateTime<Utc>, op: &Op) -> Option<Value> {
                    "contact": client.and_then(|c| pick(&clients, c))})
         }
         Op::Client => json!({"type": "create_contact", "name": "Client", "owner": OWNERS[0]}),
+        Op::Merge { into, from } => json!({"type": "merge_contacts",
+            "into": pick(&clients, *into)?, "from": pick(&clients, *from)?}),
+        Op::Unmerge { merged: index } => {
+            let merged: Vec<ContactId> = state.merges.keys().copied().collect();
+            json!({"type": "unmerge_contacts", "id": pick(&merged, *index)?})
+        }
         Op::Task {
             record: index,
             on_client,

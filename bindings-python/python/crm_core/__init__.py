@@ -216,6 +216,29 @@ class Crm:
         installed; nested values become ``a.b`` columns (``won_amount.EUR``)."""
         return report_frame(self.report(actor, now, report, **options))
 
+    # Data quality.
+
+    def find_duplicates(self, actor: str, now: datetime, **options: Any) -> dict[str, Any]:
+        """Contacts the actor can read that may be one person: ``{"pairs": [{"a", "b",
+        "score", "reasons"}], "total", "too_common"}``, best first. Options are the
+        query's fields: ``contact``, ``min_score``, ``max_shared``, ``email``
+        (``{"fold_plus": ["gmail.com"]}``), ``offset``, ``limit`` (docs/integrations.md)."""
+        result: dict[str, Any] = self.query(actor, now, {"type": "find_duplicates", **options})
+        return result
+
+    def merge_contacts(
+        self, actor: str, now: datetime, into: str, from_: str, *, keep: Optional[Mapping[str, str]] = None
+    ) -> dict[str, Any]:
+        """Merges contact ``from_`` into ``into``; ``keep`` picks a side ("into" or
+        "from") per field. Undo with :meth:`unmerge_contacts`."""
+        return self.execute(actor, now, {
+            "type": "merge_contacts", "into": into, "from": from_, "keep": dict(keep or {}),
+        })
+
+    def unmerge_contacts(self, actor: str, now: datetime, id: str) -> dict[str, Any]:
+        """Takes back the merge of contact ``id`` (the one merged away)."""
+        return self.execute(actor, now, {"type": "unmerge_contacts", "id": id})
+
     # Typed helpers for the everyday commands.
 
     def _create(self, actor: str, now: datetime, command: Mapping[str, Any]) -> str:

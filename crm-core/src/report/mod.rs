@@ -24,6 +24,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::activity::ActivityKind;
 use crate::event::{Event, EventEnvelope};
 use crate::id::{ActivityId, AnyId, ContactId, DealId, PipelineId, StageId, TaskId, UserId};
+use crate::merge::Merge;
 use crate::state::State;
 
 use facts::{ActivityFacts, DealFacts, TaskFacts};
@@ -141,6 +142,19 @@ impl Touched {
                 }
                 _ => {}
             }
+        }
+        // A merge (or its undoing) moves deals between two clients: all of both change.
+        if let Event::ContactsMerged {
+            merge: Merge { into, from, .. },
+        }
+        | Event::ContactsUnmerged { into, from, .. } = event
+        {
+            for client in [into, from] {
+                touched
+                    .deals
+                    .extend(state.deals_of(AnyId::ContactId(*client)));
+            }
+            return touched;
         }
         // Winning, reopening or re-linking a deal moves the gaps between its client's
         // visits: the client's other deals (old client and new) change too.

@@ -1,0 +1,281 @@
+//! Duplicate contacts: candidate pairs found by blocking — contacts sharing a normalised
+//! phone or e-mail address, and contacts of the same company (names compared within
+//! it) — each scored with the reasons behind the score. Reading only; merging the pair
+//! a person confirms is the `merge_contacts` command.
+//!
+//! Scoring (0–100, the sum capped at 100): a shared phone 60, a shared e-mail address
+//! 70, similar names (Jaro-Winkler on [`fold_name`] keys, at least 85 %) the similarity
+//! × 0.6 — names count only between contacts of the same company or that already share
+//! a phone or address, so two "Anna Petrova"s in a city are not called one person.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::access::Access;
+use crate::contact::Contact;
+use crate::error::CrmError;
+use crate::id::{AnyId, CompanyId, ContactId};
+use crate::normalize::{fold_name, EmailPolicy};
+use crate::state::State;
+
+const PHONE_WEIGHT: u32 = 60;
+const EMAIL_WEIGHT: u32 = 70;
+/// Below this similarity (percent) names are not a reason at all.
+const NAME_THRESHOLD: u8 = 85;
+/// A company with more contacts than this compares each name only with its
+/// `NAME_WINDOW` neighbours in folded-name order instead of with every other name.
+const COMPANY_ALL_PAIRS: usize = 50;
+const NAME_WINDOW: usize = 10;
+
+/// Input for the `find_duplicates` query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DuplicateRequest {
+    /// Only pairs with this contact (say, a lead that just came in); all when absent.
+    pub contact: Option<ContactId>,
+    /// Pairs scoring below this are left out (0–100; default 50).
+    pub min_score: u8,
+    /// A phone or address shared by more contacts than this (an office switchboard,
+    /// `info@`) is not taken as evidence; it is listed in `too_common` (default 20).
+    pub max_shared: usize,
+    /// How addresses are compared (plus-address folding per domain).
+    pub email: EmailPolicy,
+    /// Skip this many pairs.
+    pub offset: usize,
+    /// Return at most this many pairs (default: all).
+    pub limit: Option<usize>,
+}
+
+impl Default for DuplicateRequest {
+    fn default() -> Self {
+        Self {
+            contact: None,
+            min_score: 50,
+            max_shared: 20,
+            email: EmailPolicy::default(),
+            offset: 0,
+            limit: None,
+        }
+    }
+}
+
+/// The answer: pairs, best first, and the values too common to count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Duplicates {
+    pub pairs: Vec<DuplicatePair>,
+    /// How many pairs matched before paging.
+    pub total: usize,
+    pub too_common: Vec<CommonValue>,
+}
+
+/// Two contacts that may be one person; `a` is the older ID.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicatePair {
+    pub a: ContactId,
+    pub b: ContactId,
+    pub score: u8,
+    pub reasons: Vec<Reason>,
+}
+
+/// Why two contacts look alike. JSON: `{"reason": "same_phone", "phone": "+49…"}`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Reason {
+    SamePhone {
+        phone: String,
+    },
+    SameEmail {
+        email: String,
+    },
+    /// Folded names this similar (percent; 100 = the same once folded).
+    SimilarName {
+        similarity: u8,
+    },
+}
+
+/// A phone or address shared by too many contacts to mean anything.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommonValue {
+    /// `"phones"` or `"emails"`.
+    pub field: String,
+    pub value: String,
+    pub contacts: usize,
+}
+
+/// How alike two contacts are: the score and its reasons, the same whichever comes first.
+pub fn compare(a: &Contact, b: &Contact, email: &EmailPolicy) -> (u8, Vec<Reason>) {
+    let mut reasons = Vec::new();
+    let phones: BTreeSet<&String> = a.fields.phones.iter().collect();
+    for phone in b
+        .fields
+        .phones
+        .iter()
+        .filter(|phone| phones.contains(phone))
+    {
+        reasons.push(Reason::SamePhone {
+            phone: phone.clone(),
+        });
+    }
+    let keys: BTreeSet<String> = a.fields.emails.iter().map(|e| email.key(e)).collect();
+    for key in b.fields.emails.iter().map(|e| email.key(e)) {
+        if keys.contains(&key) {
+            reasons.push(Reason::SameEmail { email: key });
+        }
+    }
+    let same_company = a.fields.company.is_some() && a.fields.company == b.fields.company;
+    if same_company || !reasons.is_empty() {
+        let similarity = name_similarity(&fold_name(&a.fields.name), &fold_name(&b.fields.name));
+        if similarity >= NAME_THRESHOLD {
+            reasons.push(Reason::SimilarName { similarity });
+        }
+    }
+    reasons.sort();
+    reasons.dedup();
+    let score: u32 = reasons
+        .iter()
+        .map(|reason| match reason {
+            Reason::SamePhone { .. } => PHONE_WEIGHT,
+            Reason::SameEmail { .. } => EMAIL_WEIGHT,
+            Reason::SimilarName { similarity } => u32::from(*similarity) * 6 / 10,
+        })
+        .sum();
+    (score.min(100) as u8, reasons)
+}
+
+/// Jaro-Winkler similarity of two folded names in whole percent (rounded down), taken
+/// both ways round so that the answer cannot depend on the order.
+fn name_similarity(a: &str, b: &str) -> u8 {
+    if a.is_empty() || b.is_empty() {
+        return 0;
+    }
+    let similarity = strsim::jaro_winkler(a, b).min(strsim::jaro_winkler(b, a));
+    (similarity * 100.0).floor().clamp(0.0, 100.0) as u8
+}
+
+/// Finds the duplicate candidates among the contacts the actor can read.
+pub(crate) fn find(
+    state: &State,
+    access: &Access<'_>,
+    request: &DuplicateRequest,
+) -> Result<Duplicates, CrmError> {
+    if request.min_score > 100 {
+        return Err(CrmError::validation(
+            "min_score",
+            format!("{} is above 100", request.min_score),
+        ));
+    }
+    if request.max_shared < 2 {
+        return Err(CrmError::validation(
+            "max_shared",
+            format!("{} leaves no value to share", request.max_shared),
+        ));
+    }
+    if let Some(contact) = request.contact {
+        access.require_read(AnyId::ContactId(contact))?;
+    }
+    let visible: Vec<&Contact> = state
+        .contacts
+        .values()
+        .filter(|contact| contact.merged_into.is_none())
+        .filter(|contact| access.can_read(AnyId::ContactId(contact.id)))
+        .collect();
+
+    let mut phones: BTreeMap<&str, Vec<ContactId>> = BTreeMap::new();
+    let mut emails: BTreeMap<String, Vec<ContactId>> = BTreeMap::new();
+    let mut companies: BTreeMap<CompanyId, Vec<(String, ContactId)>> = BTreeMap::new();
+    for contact in &visible {
+        for phone in &contact.fields.phones {
+            phones.entry(phone).or_default().push(contact.id);
+        }
+        let keys: BTreeSet<String> = contact
+            .fields
+            .emails
+            .iter()
+            .map(|e| request.email.key(e))
+            .collect();
+        for key in keys {
+            emails.entry(key).or_default().push(contact.id);
+        }
+        if let Some(company) = contact.fields.company {
+            companies
+                .entry(company)
+                .or_default()
+                .push((fold_name(&contact.fields.name), contact.id));
+        }
+    }
+
+    let mut candidates: BTreeSet<(ContactId, ContactId)> = BTreeSet::new();
+    let mut too_common = Vec::new();
+    let mut block = |field: &str, value: &str, ids: &[ContactId]| {
+        if ids.len() > request.max_shared {
+            too_common.push(CommonValue {
+                field: field.to_string(),
+                value: value.to_string(),
+                contacts: ids.len(),
+            });
+            return;
+        }
+        for (index, a) in ids.iter().enumerate() {
+            for b in &ids[index + 1..] {
+                candidates.insert(ordered(*a, *b));
+            }
+        }
+    };
+    for (phone, ids) in &phones {
+        block("phones", phone, ids);
+    }
+    for (email, ids) in &emails {
+        block("emails", email, ids);
+    }
+    for people in companies.values_mut() {
+        people.sort();
+        let window = if people.len() <= COMPANY_ALL_PAIRS {
+            people.len()
+        } else {
+            NAME_WINDOW
+        };
+        for (index, (name, a)) in people.iter().enumerate() {
+            for (other, b) in people.iter().skip(index + 1).take(window) {
+                if name_similarity(name, other) >= NAME_THRESHOLD {
+                    candidates.insert(ordered(*a, *b));
+                }
+            }
+        }
+    }
+
+    let mut pairs: Vec<DuplicatePair> = candidates
+        .into_iter()
+        .filter(|(a, b)| request.contact.is_none_or(|c| c == *a || c == *b))
+        .filter_map(|(a, b)| {
+            let (score, reasons) =
+                compare(&state.contacts[&a], &state.contacts[&b], &request.email);
+            (score >= request.min_score && !reasons.is_empty()).then_some(DuplicatePair {
+                a,
+                b,
+                score,
+                reasons,
+            })
+        })
+        .collect();
+    pairs.sort_by(|x, y| y.score.cmp(&x.score).then((x.a, x.b).cmp(&(y.a, y.b))));
+    let total = pairs.len();
+    let pairs = pairs
+        .into_iter()
+        .skip(request.offset)
+        .take(request.limit.unwrap_or(usize::MAX))
+        .collect();
+    Ok(Duplicates {
+        pairs,
+        total,
+        too_common,
+    })
+}
+
+fn ordered(a: ContactId, b: ContactId) -> (ContactId, ContactId) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
