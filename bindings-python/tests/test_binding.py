@@ -229,3 +229,21 @@ def test_duplicates_are_found_merged_and_unmerged(shop: tuple[Crm, str, str, str
     assert crm.get(manager, NOW, anna)["emails"] == []
     with pytest.raises(crm_core.ValidationError, match="not merged"):
         crm.unmerge_contacts(manager, NOW, twin)
+
+
+def test_a_web_form_and_a_missed_call_become_leads(shop: tuple[Crm, str, str, str]) -> None:
+    crm, admin, manager, pipeline = shop
+    crm.configure_intake(admin, NOW, owner=manager, pipeline=pipeline)
+    outcome = crm.receive_form(
+        NOW, "callback", {"name": "Petra", "phone": "030 2345678", "message": "Three windows"},
+        utm={"utm_source": "google"}, received_at=NOW - timedelta(minutes=2),
+    )
+    assert [e["event"]["type"] for e in outcome["events"]] == ["contact_created", "deal_created", "activity_logged"]
+    [request] = crm.query(manager, NOW, {"type": "list_activities"})["items"]
+    assert request["occurred_at"] == NOW - timedelta(minutes=2)
+    call = {"direction": "inbound", "from": "+49 30 2345678", "to": "100", "started_at": NOW,
+            "outcome": "missed", "call_id": "pbx-7"}
+    crm.receive_call(NOW, call=call)
+    assert crm.receive_call(NOW, call=call)["events"] == []
+    with pytest.raises(crm_core.ValidationError, match="neither a phone"):
+        crm.receive_form(NOW, "callback", {"name": "Bot"})

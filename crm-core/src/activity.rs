@@ -50,6 +50,10 @@ pub struct Activity {
     pub occurred_at: DateTime<Utc>,
     pub logged_at: DateTime<Utc>,
     pub logged_by: Actor,
+    /// The source system's own ID (a PBX call ID, an e-mail's Message-ID): intake logs
+    /// each once however often it is delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
 }
 
 /// Input for [`crate::Command::LogActivity`].
@@ -109,6 +113,7 @@ pub(crate) fn log(ctx: &mut Ctx<'_>, input: &NewActivity) -> Result<Vec<Event>, 
         occurred_at: input.occurred_at.unwrap_or(ctx.now),
         logged_at: ctx.now,
         logged_by: ctx.actor(),
+        external_id: None,
     };
     Ok(vec![Event::ActivityLogged { activity }])
 }

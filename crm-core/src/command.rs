@@ -15,6 +15,7 @@ use crate::document::{NewTemplate, RenderRequest};
 use crate::error::CrmError;
 use crate::event::Event;
 use crate::id::{AnyId, CompanyId, ContactId, DealId, ReplicaId, StageId, TaskId, UserId};
+use crate::intake::{CallReport, FormSubmission, IntakeSettings};
 use crate::merge::ContactMerge;
 use crate::outbox::Acknowledgement;
 use crate::payment::{LineItems, NewPayment};
@@ -25,8 +26,8 @@ use crate::tagged::tagged_enum;
 use crate::task::{NewTask, TaskCompletion};
 use crate::user::{NewDepartment, NewUser, UserPatch};
 use crate::{
-    activity, calendar, company, contact, custom_field, deal, document, merge, outbox, ownership,
-    payment, pipeline, rule, task, user,
+    activity, calendar, company, contact, custom_field, deal, document, intake, merge, outbox,
+    ownership, payment, pipeline, rule, task, user,
 };
 
 tagged_enum! {
@@ -56,6 +57,13 @@ tagged_enum! {
         CancelTask(TaskCancellation) = "cancel_task",
         ReassignTask(TaskReassignment) = "reassign_task",
         LogActivity(NewActivity) = "log_activity",
+        /// How web forms and calls become contacts and leads (admin; docs/integrations.md).
+        ConfigureIntake(IntakeSettings) = "configure_intake",
+        /// A web form submission: the contact matched or created, the lead, the request logged.
+        ReceiveForm(FormSubmission) = "receive_form",
+        /// A call record from the PBX (generic JSON or an Asterisk CDR): logged on the
+        /// caller's open deal or contact; an unknown caller becomes a lead.
+        ReceiveCall(CallReport) = "receive_call",
         /// Gives one contact, company or deal to another owner.
         AssignOwner(OwnerAssignment) = "assign_owner",
         /// Hands everything `from` owns (contacts, companies, deals) and their open
@@ -206,6 +214,9 @@ pub(crate) fn decide(ctx: &mut Ctx<'_>, command: &Command) -> Result<Vec<Event>,
         Command::CancelTask(input) => task::cancel(ctx, input.id, input.reason.as_deref()),
         Command::ReassignTask(input) => task::reassign(ctx, input.id, input.assignee),
         Command::LogActivity(input) => activity::log(ctx, input),
+        Command::ConfigureIntake(input) => intake::configure(ctx, input),
+        Command::ReceiveForm(input) => intake::receive_form(ctx, input),
+        Command::ReceiveCall(input) => intake::receive_call(ctx, input),
         Command::AssignOwner(input) => ownership::assign_owner(ctx, input.record, input.owner),
         Command::ReassignOwner(input) => ownership::reassign_owner(ctx, input.from, input.to),
         Command::DefineRules(input) => rule::define(ctx, input),

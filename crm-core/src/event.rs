@@ -16,6 +16,7 @@ use crate::document::{Document, Template};
 use crate::id::{
     ActivityId, AnyId, CompanyId, ContactId, DealId, EffectId, ReplicaId, StageId, TaskId, UserId,
 };
+use crate::intake::IntakeSettings;
 use crate::merge::Merge;
 use crate::money::Money;
 use crate::outbox::Effect;
@@ -57,6 +58,10 @@ pub enum Event {
         id: ContactId,
         fields: ContactFields,
         changed: Vec<String>,
+    },
+    /// The intake settings replaced (see [`crate::intake`]).
+    IntakeConfigured {
+        settings: IntakeSettings,
     },
     /// `merge.from` was merged into `merge.into` (see [`crate::merge`]).
     ContactsMerged {
@@ -320,6 +325,7 @@ impl Event {
             | Event::RuleScheduled { subject, .. }
             | Event::RuleDue { subject, .. } => vec![*subject],
             Event::RulesDefined { .. }
+            | Event::IntakeConfigured { .. }
             | Event::CalendarSet { .. }
             | Event::TemplateDefined { .. }
             | Event::EffectsAcknowledged { .. }

@@ -24,8 +24,9 @@ pub mod pipeline;
 pub mod task;
 pub mod user;
 
-// Data quality: matching keys, duplicate search, merging.
+// Intake and data quality: adapters, matching keys, duplicate search, merging.
 pub mod duplicate;
+pub mod intake;
 pub mod merge;
 pub mod normalize;
 
@@ -71,6 +72,10 @@ pub use event::{Event, EventEnvelope, SCHEMA_VERSION};
 pub use id::{
     ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, DocumentId, EffectId, FieldId,
     PaymentId, PipelineId, ReplicaId, StageId, TaskId, UserId,
+};
+pub use intake::{
+    CallOutcome, CallReport, DuplicatePolicy, FormSettings, FormSubmission, IncomingCall,
+    IntakeSettings, RouteSettings,
 };
 pub use journal::{Journal, MemoryJournal, Snapshot, SNAPSHOT_VERSION};
 pub use merge::{ContactMerge, Merge, Side};

@@ -18,6 +18,7 @@ use crate::id::{
     ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, DocumentId, EffectId, PaymentId,
     PipelineId, ReplicaId, StageId, TaskId, UserId,
 };
+use crate::intake::IntakeSettings;
 use crate::merge::Merge;
 use crate::outbox::Effect;
 use crate::pipeline::Pipeline;
@@ -62,6 +63,12 @@ pub struct State {
     pub round_robin: BTreeMap<String, UserId>,
     /// The latest activity on each record (and on a deal's contact).
     pub last_touch: BTreeMap<AnyId, DateTime<Utc>>,
+    /// How web forms and calls become contacts and leads.
+    #[serde(default)]
+    pub intake: IntakeSettings,
+    /// Activities by their source system's ID (calls, e-mails), so each is logged once.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_ids: BTreeMap<String, ActivityId>,
     /// Merges that can still be undone, by the contact merged away.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub merges: BTreeMap<ContactId, Merge>,
@@ -252,6 +259,7 @@ impl State {
                     contact.updated_at = at;
                 }
             }
+            Event::IntakeConfigured { settings } => self.intake = settings.clone(),
             Event::ContactsMerged { merge } => {
                 if let Some(survivor) = self.contacts.get_mut(&merge.into) {
                     survivor.fields = merge.fields.clone();
@@ -377,6 +385,9 @@ impl State {
                 }
             }
             Event::ActivityLogged { activity } => {
+                if let Some(external) = &activity.external_id {
+                    self.external_ids.insert(external.clone(), activity.id);
+                }
                 let mut touched = vec![activity.link];
                 if let AnyId::DealId(deal) = activity.link {
                     touched.extend(

@@ -239,6 +239,44 @@ class Crm:
         """Takes back the merge of contact ``id`` (the one merged away)."""
         return self.execute(actor, now, {"type": "unmerge_contacts", "id": id})
 
+    # Intake.
+
+    def configure_intake(self, actor: str, now: datetime, **settings: Any) -> dict[str, Any]:
+        """Sets how forms and calls become leads: ``owner``, ``pipeline``,
+        ``on_duplicate``, ``forms``, ``lines``, … (docs/integrations.md)."""
+        return self.execute(actor, now, {"type": "configure_intake", **settings})
+
+    def receive_form(
+        self,
+        now: datetime,
+        form: str,
+        fields: Mapping[str, str],
+        *,
+        page: Optional[str] = None,
+        utm: Optional[Mapping[str, str]] = None,
+        received_at: Optional[datetime] = None,
+        actor: str = "system",
+    ) -> dict[str, Any]:
+        """A web form submission: the contact matched or created, the lead, the request logged."""
+        return self.execute(actor, now, _drop_none({
+            "type": "receive_form", "form": form, "fields": dict(fields), "page": page,
+            "utm": dict(utm) if utm else None, "received_at": received_at,
+        }))
+
+    def receive_call(
+        self,
+        now: datetime,
+        *,
+        call: Optional[Mapping[str, Any]] = None,
+        asterisk_cdr: Optional[Mapping[str, str]] = None,
+        actor: str = "system",
+    ) -> dict[str, Any]:
+        """A call record, generic (``call``) or an Asterisk AMI ``Cdr`` event's fields."""
+        return self.execute(actor, now, _drop_none({
+            "type": "receive_call", "call": dict(call) if call else None,
+            "asterisk_cdr": dict(asterisk_cdr) if asterisk_cdr else None,
+        }))
+
     # Typed helpers for the everyday commands.
 
     def _create(self, actor: str, now: datetime, command: Mapping[str, Any]) -> str:
