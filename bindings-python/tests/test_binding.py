@@ -247,3 +247,14 @@ def test_a_web_form_and_a_missed_call_become_leads(shop: tuple[Crm, str, str, st
     assert crm.receive_call(NOW, call=call)["events"] == []
     with pytest.raises(crm_core.ValidationError, match="neither a phone"):
         crm.receive_form(NOW, "callback", {"name": "Bot"})
+
+
+def test_an_email_in_bytes_is_logged_once(shop: tuple[Crm, str, str, str]) -> None:
+    crm, _, manager, _ = shop
+    crm.create_contact(manager, NOW, "Petra", emails=["petra@example.de"])
+    raw = (b"From: Petra <petra@example.de>\r\nSubject: Preis\r\nMessage-ID: <p1@example.de>\r\n"
+           b"Content-Type: text/plain; charset=iso-8859-1\r\n\r\nGr\xfc\xdfe\r\n")
+    assert [e["event"]["type"] for e in crm.receive_email(NOW, raw)["events"]] == ["activity_logged"]
+    assert crm.receive_email(NOW, raw)["events"] == []
+    [mail] = crm.query(manager, NOW, {"type": "list_activities"})["items"]
+    assert (mail["subject"], mail["body"]) == ("Preis", "Grüße")

@@ -15,7 +15,7 @@ use crate::document::{NewTemplate, RenderRequest};
 use crate::error::CrmError;
 use crate::event::Event;
 use crate::id::{AnyId, CompanyId, ContactId, DealId, ReplicaId, StageId, TaskId, UserId};
-use crate::intake::{CallReport, FormSubmission, IntakeSettings};
+use crate::intake::{CallReport, EmailMessage, FormSubmission, IntakeSettings};
 use crate::merge::ContactMerge;
 use crate::outbox::Acknowledgement;
 use crate::payment::{LineItems, NewPayment};
@@ -64,6 +64,9 @@ tagged_enum! {
         /// A call record from the PBX (generic JSON or an Asterisk CDR): logged on the
         /// caller's open deal or contact; an unknown caller becomes a lead.
         ReceiveCall(CallReport) = "receive_call",
+        /// A raw e-mail (RFC 5322): logged on its thread, the correspondent's open deal
+        /// or contact; each Message-ID once.
+        ReceiveEmail(EmailMessage) = "receive_email",
         /// Gives one contact, company or deal to another owner.
         AssignOwner(OwnerAssignment) = "assign_owner",
         /// Hands everything `from` owns (contacts, companies, deals) and their open
@@ -217,6 +220,7 @@ pub(crate) fn decide(ctx: &mut Ctx<'_>, command: &Command) -> Result<Vec<Event>,
         Command::ConfigureIntake(input) => intake::configure(ctx, input),
         Command::ReceiveForm(input) => intake::receive_form(ctx, input),
         Command::ReceiveCall(input) => intake::receive_call(ctx, input),
+        Command::ReceiveEmail(input) => intake::receive_email(ctx, input),
         Command::AssignOwner(input) => ownership::assign_owner(ctx, input.record, input.owner),
         Command::ReassignOwner(input) => ownership::reassign_owner(ctx, input.from, input.to),
         Command::DefineRules(input) => rule::define(ctx, input),

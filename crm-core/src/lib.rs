@@ -74,8 +74,8 @@ pub use id::{
     PaymentId, PipelineId, ReplicaId, StageId, TaskId, UserId,
 };
 pub use intake::{
-    CallOutcome, CallReport, DuplicatePolicy, FormSettings, FormSubmission, IncomingCall,
-    IntakeSettings, RouteSettings,
+    CallOutcome, CallReport, DuplicatePolicy, EmailMessage, FormSettings, FormSubmission,
+    IncomingCall, IntakeSettings, RouteSettings,
 };
 pub use journal::{Journal, MemoryJournal, Snapshot, SNAPSHOT_VERSION};
 pub use merge::{ContactMerge, Merge, Side};

@@ -15,6 +15,8 @@ subclasses with a stable ``.code``.
 
 from __future__ import annotations
 
+import base64
+
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
@@ -276,6 +278,18 @@ class Crm:
             "type": "receive_call", "call": dict(call) if call else None,
             "asterisk_cdr": dict(asterisk_cdr) if asterisk_cdr else None,
         }))
+
+    def receive_email(
+        self, now: datetime, raw: "str | bytes", *, mailbox: Iterable[str] = (), actor: str = "system"
+    ) -> dict[str, Any]:
+        """A raw RFC 5322 message (text, or bytes in any charset — sent as base64),
+        logged on its thread, the correspondent's open deal or contact."""
+        message: dict[str, Any] = {"type": "receive_email", "mailbox": list(mailbox)}
+        if isinstance(raw, bytes):
+            message["raw_base64"] = base64.b64encode(raw).decode("ascii")
+        else:
+            message["raw"] = raw
+        return self.execute(actor, now, message)
 
     # Typed helpers for the everyday commands.
 

@@ -1,10 +1,11 @@
-//! Intake: what arrives from the website and the telephone becomes contacts, leads and
-//! logged activities. Each adapter is a command — the host hands over what arrived
-//! (a form's fields, a PBX's call record), the engine matches it to a contact by
+//! Intake: what arrives from the website, the telephone and the mailbox becomes
+//! contacts, leads and logged activities. Each adapter is a command — the host hands
+//! over what arrived (a form's fields, a PBX's call record, a raw e-mail), the engine matches it to a contact by
 //! normalised phone or e-mail address, creates what is missing, logs the request, and
 //! the automation rules react as to any other command. Nothing here touches a network.
 
 mod call;
+mod email;
 mod form;
 
 use std::collections::BTreeMap;
@@ -24,8 +25,11 @@ use crate::normalize::EmailPolicy;
 use crate::validate;
 
 pub use call::{AmiCdr, CallOutcome, CallReport, IncomingCall};
+pub use email::EmailMessage;
 pub use form::FormSubmission;
-pub(crate) use {call::receive as receive_call, form::receive as receive_form};
+pub(crate) use {
+    call::receive as receive_call, email::receive as receive_email, form::receive as receive_form,
+};
 
 /// The tag a contact gets when it was created beside a likely duplicate.
 pub const POSSIBLE_DUPLICATE_TAG: &str = "possible-duplicate";
@@ -51,6 +55,9 @@ pub struct IntakeSettings {
     pub lines: BTreeMap<String, RouteSettings>,
     /// Calls from numbers no contact has stay unlogged instead of becoming leads.
     pub ignore_unknown_callers: bool,
+    /// E-mail from addresses no contact has becomes a lead (off by default: most
+    /// unknown mail is not a client).
+    pub leads_from_email: bool,
 }
 
 /// On a match with an existing contact: use it (the default), create a new contact
@@ -183,21 +190,22 @@ fn lead(
     let existing = find_contact(ctx, &caller.phones, &caller.emails);
     let mut events = Vec::new();
     let mut tags = Vec::new();
-    let contact =
-        match (existing, settings.on_duplicate) {
-            (Some(found), DuplicatePolicy::Attach) => Some(found),
-            (Some(found), DuplicatePolicy::Reject) => return Err(CrmError::validation(
+    let contact = match (existing, settings.on_duplicate) {
+        (Some(found), DuplicatePolicy::Attach) => Some(found),
+        (Some(found), DuplicatePolicy::Reject) => {
+            return Err(CrmError::validation(
                 "intake",
                 format!(
                     "the request matches contact {found} and the intake policy rejects duplicates"
                 ),
-            )),
-            (Some(_), DuplicatePolicy::CreateAndFlag) => {
-                tags.push(POSSIBLE_DUPLICATE_TAG.to_string());
-                None
-            }
-            (None, _) => None,
-        };
+            ))
+        }
+        (Some(_), DuplicatePolicy::CreateAndFlag) => {
+            tags.push(POSSIBLE_DUPLICATE_TAG.to_string());
+            None
+        }
+        (None, _) => None,
+    };
     let contact = match contact {
         Some(found) => found,
         None => {
