@@ -258,3 +258,17 @@ def test_an_email_in_bytes_is_logged_once(shop: tuple[Crm, str, str, str]) -> No
     assert crm.receive_email(NOW, raw)["events"] == []
     [mail] = crm.query(manager, NOW, {"type": "list_activities"})["items"]
     assert (mail["subject"], mail["body"]) == ("Preis", "Grüße")
+
+
+def test_contacts_come_in_from_csv_and_go_out_again(shop: tuple[Crm, str, str, str]) -> None:
+    crm, _, manager, _ = shop
+    bad = "Name;Telefon\r\nPetra;030 2345678\r\nAnna;no phone\r\n"
+    check = crm.check_import(manager, NOW, bad)
+    assert check["problems"] == [{"row": 3, "column": "Telefon", "message": '"no phone" is not a phone number'}]
+    with pytest.raises(crm_core.ValidationError, match="nothing imported"):
+        crm.import_contacts(manager, NOW, bad)
+    outcome = crm.import_contacts(manager, NOW, bad.replace("no phone", "030 7654321"))
+    assert [e["event"]["type"] for e in outcome["events"]] == ["contact_created", "contact_created"]
+    exported = crm.export(manager, NOW, "contacts")
+    assert exported.splitlines()[0].startswith("id,name,company")
+    assert "+49302345678" in exported

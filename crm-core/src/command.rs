@@ -15,6 +15,7 @@ use crate::document::{NewTemplate, RenderRequest};
 use crate::error::CrmError;
 use crate::event::Event;
 use crate::id::{AnyId, CompanyId, ContactId, DealId, ReplicaId, StageId, TaskId, UserId};
+use crate::import::ContactImport;
 use crate::intake::{CallReport, EmailMessage, FormSubmission, IntakeSettings};
 use crate::merge::ContactMerge;
 use crate::outbox::Acknowledgement;
@@ -26,8 +27,8 @@ use crate::tagged::tagged_enum;
 use crate::task::{NewTask, TaskCompletion};
 use crate::user::{NewDepartment, NewUser, UserPatch};
 use crate::{
-    activity, calendar, company, contact, custom_field, deal, document, intake, merge, outbox,
-    ownership, payment, pipeline, rule, task, user,
+    activity, calendar, company, contact, custom_field, deal, document, import, intake, merge,
+    outbox, ownership, payment, pipeline, rule, task, user,
 };
 
 tagged_enum! {
@@ -67,6 +68,9 @@ tagged_enum! {
         /// A raw e-mail (RFC 5322): logged on its thread, the correspondent's open deal
         /// or contact; each Message-ID once.
         ReceiveEmail(EmailMessage) = "receive_email",
+        /// Contacts from a CSV or spreadsheet file: all rows or none (`check_import`
+        /// is the dry run).
+        ImportContacts(ContactImport) = "import_contacts",
         /// Gives one contact, company or deal to another owner.
         AssignOwner(OwnerAssignment) = "assign_owner",
         /// Hands everything `from` owns (contacts, companies, deals) and their open
@@ -88,6 +92,17 @@ tagged_enum! {
         /// Lets time pass: fires every timer due by `now` (overdue tasks, SLAs, idle
         /// records). Every command does this first; `tick` does only this.
         Tick(NoFields) = "tick",
+    }
+}
+
+impl Command {
+    /// Whether the automation rules react to this command's events (an import can ask
+    /// them not to).
+    pub fn runs_rules(&self) -> bool {
+        match self {
+            Command::ImportContacts(import) => import.run_rules,
+            _ => true,
+        }
     }
 }
 
@@ -221,6 +236,7 @@ pub(crate) fn decide(ctx: &mut Ctx<'_>, command: &Command) -> Result<Vec<Event>,
         Command::ReceiveForm(input) => intake::receive_form(ctx, input),
         Command::ReceiveCall(input) => intake::receive_call(ctx, input),
         Command::ReceiveEmail(input) => intake::receive_email(ctx, input),
+        Command::ImportContacts(input) => import::import(ctx, input),
         Command::AssignOwner(input) => ownership::assign_owner(ctx, input.record, input.owner),
         Command::ReassignOwner(input) => ownership::reassign_owner(ctx, input.from, input.to),
         Command::DefineRules(input) => rule::define(ctx, input),

@@ -31,6 +31,7 @@ use crate::timer::{self, Timer};
 use crate::user::{Department, User};
 use crate::validate;
 use crate::{automation, context};
+use crate::{export, import};
 
 /// Engine settings. Every field has a documented default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,6 +282,9 @@ impl<J: Journal> Crm<J> {
         };
         for event in events {
             self.record(&mut batch, event, &origin, 0);
+        }
+        if !command.runs_rules() {
+            batch.pending.retain(|(index, _, _)| *index < first);
         }
         let created = batch
             .envelopes
@@ -634,6 +638,16 @@ impl<J: Journal> Crm<J> {
                 self.access(actor)?.require_read(target.id.into())?;
                 serde_json::to_value(context::client_stats(&self.state, target.id))
             }
+            Query::CheckImport(input) => {
+                let mut ctx = Ctx::new(&self.state, actor, now, self.replica, self.region)?;
+                serde_json::to_value(import::check(&mut ctx, input)?)
+            }
+            Query::Export(request) => serde_json::to_value(export::export(
+                &self.state,
+                &self.access(actor)?,
+                request,
+                now,
+            )?),
             Query::FindDuplicates(request) => {
                 serde_json::to_value(self.find_duplicates(actor, request)?)
             }

@@ -26,6 +26,8 @@ pub mod user;
 
 // Intake and data quality: adapters, matching keys, duplicate search, merging.
 pub mod duplicate;
+pub mod export;
+pub mod import;
 pub mod intake;
 pub mod merge;
 pub mod normalize;
@@ -69,10 +71,12 @@ pub use engine::{
 };
 pub use error::CrmError;
 pub use event::{Event, EventEnvelope, SCHEMA_VERSION};
+pub use export::{Export, ExportEntity, ExportRequest};
 pub use id::{
     ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, DocumentId, EffectId, FieldId,
     PaymentId, PipelineId, ReplicaId, StageId, TaskId, UserId,
 };
+pub use import::{ContactImport, ImportCheck, ImportDuplicate, ImportProblem};
 pub use intake::{
     CallOutcome, CallReport, DuplicatePolicy, EmailMessage, FormSettings, FormSubmission,
     IncomingCall, IntakeSettings, RouteSettings,

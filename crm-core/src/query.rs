@@ -12,7 +12,9 @@ use crate::contact::Contact;
 use crate::deal::{Deal, DealStatus};
 use crate::duplicate::DuplicateRequest;
 use crate::error::CrmError;
+use crate::export::ExportRequest;
 use crate::id::{AnyId, CompanyId, ContactId, DocumentId, PipelineId, StageId, UserId};
+use crate::import::ContactImport;
 use crate::report::ReportRequest;
 use crate::rule::NoFields;
 use crate::state::State;
@@ -51,6 +53,11 @@ tagged_enum! {
         ListTemplates(Paging) = "list_templates",
         /// A client's visits, average bill and visit frequency (from won deals).
         ClientStats(Target<ContactId>) = "client_stats",
+        /// An import's dry run: the mapping, every problem by row and column, what it
+        /// would create (docs/integrations.md).
+        CheckImport(ContactImport) = "check_import",
+        /// Contacts, companies, deals, tasks or activities the actor may read, as CSV.
+        Export(ExportRequest) = "export",
         /// Contacts that may be one person, with a score and reasons (docs/integrations.md).
         FindDuplicates(DuplicateRequest) = "find_duplicates",
         /// A report over the deals in the actor's scope: `{"report": "funnel", "from": ...}`.

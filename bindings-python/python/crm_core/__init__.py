@@ -291,6 +291,31 @@ class Crm:
             message["raw"] = raw
         return self.execute(actor, now, message)
 
+    # Import and export.
+
+    @staticmethod
+    def _import_input(data: "str | bytes", options: Mapping[str, Any]) -> dict[str, Any]:
+        source = {"spreadsheet_base64": base64.b64encode(data).decode("ascii")} if isinstance(data, bytes) else {"csv": data}
+        return {**source, **options}
+
+    def check_import(self, actor: str, now: datetime, data: "str | bytes", **options: Any) -> dict[str, Any]:
+        """The dry run of :meth:`import_contacts`: the mapping (guesses included),
+        every problem by row and column, what would be created. ``data`` is CSV text
+        or XLSX/XLS/ODS bytes; options: ``mapping``, ``sheet``, ``on_duplicate``, ``owner``."""
+        result: dict[str, Any] = self.query(actor, now, {"type": "check_import", **self._import_input(data, options)})
+        return result
+
+    def import_contacts(self, actor: str, now: datetime, data: "str | bytes", **options: Any) -> dict[str, Any]:
+        """Imports every row, or none when any has a problem (``ValidationError``);
+        ``run_rules=True`` lets the automation rules react to the new records."""
+        return self.execute(actor, now, {"type": "import_contacts", **self._import_input(data, options)})
+
+    def export(self, actor: str, now: datetime, entity: str) -> str:
+        """``contacts``, ``companies``, ``deals``, ``tasks`` or ``activities`` the actor
+        may read, as CSV text (times in the business time zone)."""
+        csv: str = self.query(actor, now, {"type": "export", "entity": entity})["csv"]
+        return csv
+
     # Typed helpers for the everyday commands.
 
     def _create(self, actor: str, now: datetime, command: Mapping[str, Any]) -> str:

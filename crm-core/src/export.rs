@@ -1,0 +1,272 @@
+//! Export to CSV: contacts, companies, deals, tasks or activities the actor may read,
+//! one row each, names beside IDs, times in the business time zone (as people read
+//! them in a spreadsheet), custom fields as `custom.<key>` columns.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::access::Access;
+use crate::custom_field::{CustomValues, EntityKind};
+use crate::error::CrmError;
+use crate::id::{AnyId, UserId};
+use crate::query::{self, ActivityFilter, CompanyFilter, ContactFilter, DealFilter, TaskFilter};
+use crate::state::State;
+use crate::validate;
+
+/// Input for the `export` query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    pub entity: ExportEntity,
+}
+
+/// What to export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportEntity {
+    Contacts,
+    Companies,
+    Deals,
+    Tasks,
+    Activities,
+}
+
+/// The answer: the CSV text (UTF-8, comma-separated, header row first) and its rows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Export {
+    pub csv: String,
+    pub rows: usize,
+}
+
+pub(crate) fn export(
+    state: &State,
+    access: &Access<'_>,
+    request: &ExportRequest,
+    now: DateTime<Utc>,
+) -> Result<Export, CrmError> {
+    let zone = state.calendar.time_zone;
+    let time = |at: Option<DateTime<Utc>>| {
+        at.map(|at| {
+            at.with_timezone(&zone)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default()
+    };
+    let user = |id: UserId| {
+        state
+            .users
+            .get(&id)
+            .map(|u| u.name.clone())
+            .unwrap_or_default()
+    };
+    let record = |id: Option<AnyId>| id.map(|id| id.to_string()).unwrap_or_default();
+    let list = |items: &[String]| items.join("; ");
+    let custom_keys = |entity: EntityKind| -> Vec<String> {
+        state
+            .fields
+            .get(&entity)
+            .map(|fields| fields.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let custom = |values: &CustomValues, keys: &[String]| -> Vec<String> {
+        keys.iter()
+            .map(|key| match values.get(key).map(serde_json::to_value) {
+                Some(Ok(Value::String(text))) => text,
+                Some(Ok(Value::Null)) | None => String::new(),
+                Some(Ok(other)) => other.to_string(),
+                Some(Err(_)) => String::new(),
+            })
+            .collect()
+    };
+    let at = format!(" ({zone})");
+    let mut header: Vec<String>;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    match request.entity {
+        ExportEntity::Contacts => {
+            let keys = custom_keys(EntityKind::Contact);
+            header = [
+                "id", "name", "company", "position", "phones", "emails", "address", "source",
+                "tags", "owner",
+            ]
+            .map(String::from)
+            .to_vec();
+            header.push(format!("created_at{at}"));
+            header.extend(keys.iter().map(|key| format!("custom.{key}")));
+            for contact in query::contacts(state, access, &ContactFilter::default(), None)?.items {
+                let f = &contact.fields;
+                let company = f.company.and_then(|id| state.companies.get(&id));
+                let mut row = vec![
+                    contact.id.to_string(),
+                    f.name.clone(),
+                    company.map(|c| c.fields.name.clone()).unwrap_or_default(),
+                    f.position.clone().unwrap_or_default(),
+                    list(&f.phones),
+                    list(&f.emails),
+                    f.address.clone().unwrap_or_default(),
+                    f.source.clone().unwrap_or_default(),
+                    f.tags.iter().cloned().collect::<Vec<_>>().join("; "),
+                    user(contact.owner),
+                    time(Some(contact.created_at)),
+                ];
+                row.extend(custom(&f.custom, &keys));
+                rows.push(row);
+            }
+        }
+        ExportEntity::Companies => {
+            let keys = custom_keys(EntityKind::Company);
+            header = [
+                "id", "name", "phones", "emails", "website", "address", "source", "tags", "owner",
+            ]
+            .map(String::from)
+            .to_vec();
+            header.push(format!("created_at{at}"));
+            header.extend(keys.iter().map(|key| format!("custom.{key}")));
+            for company in query::companies(state, access, &CompanyFilter::default()).items {
+                let f = &company.fields;
+                let mut row = vec![
+                    company.id.to_string(),
+                    f.name.clone(),
+                    list(&f.phones),
+                    list(&f.emails),
+                    f.website.clone().unwrap_or_default(),
+                    f.address.clone().unwrap_or_default(),
+                    f.source.clone().unwrap_or_default(),
+                    f.tags.iter().cloned().collect::<Vec<_>>().join("; "),
+                    user(company.owner),
+                    time(Some(company.created_at)),
+                ];
+                row.extend(custom(&f.custom, &keys));
+                rows.push(row);
+            }
+        }
+        ExportEntity::Deals => {
+            let keys = custom_keys(EntityKind::Deal);
+            header = [
+                "id",
+                "title",
+                "pipeline",
+                "stage",
+                "status",
+                "amount",
+                "currency",
+                "contact",
+                "company",
+                "owner",
+                "source",
+                "expected_close",
+                "lost_reason",
+            ]
+            .map(String::from)
+            .to_vec();
+            header.push(format!("created_at{at}"));
+            header.push(format!("closed_at{at}"));
+            header.extend(keys.iter().map(|key| format!("custom.{key}")));
+            for deal in query::deals(state, access, &DealFilter::default()).items {
+                let f = &deal.fields;
+                let pipeline = state.pipelines.get(&deal.pipeline);
+                let stage = pipeline.and_then(|p| p.stage(deal.stage));
+                let mut row = vec![
+                    deal.id.to_string(),
+                    f.title.clone(),
+                    pipeline.map(|p| p.name.clone()).unwrap_or_default(),
+                    stage.map(|s| s.name.clone()).unwrap_or_default(),
+                    validate::json_name(&deal.status),
+                    f.amount.map(|m| m.amount().to_string()).unwrap_or_default(),
+                    f.amount
+                        .map(|m| m.currency().code().to_string())
+                        .unwrap_or_default(),
+                    f.contact
+                        .and_then(|id| state.contacts.get(&id))
+                        .map(|c| c.fields.name.clone())
+                        .unwrap_or_default(),
+                    f.company
+                        .and_then(|id| state.companies.get(&id))
+                        .map(|c| c.fields.name.clone())
+                        .unwrap_or_default(),
+                    user(deal.owner),
+                    f.source.clone().unwrap_or_default(),
+                    f.expected_close.map(|d| d.to_string()).unwrap_or_default(),
+                    deal.lost_reason.clone().unwrap_or_default(),
+                    time(Some(deal.created_at)),
+                    time(deal.closed_at),
+                ];
+                row.extend(custom(&f.custom, &keys));
+                rows.push(row);
+            }
+        }
+        ExportEntity::Tasks => {
+            header = ["id", "title", "kind", "status", "assignee", "link"]
+                .map(String::from)
+                .to_vec();
+            header.extend([
+                format!("due{at}"),
+                format!("created_at{at}"),
+                format!("closed_at{at}"),
+            ]);
+            for task in query::tasks(state, access, &TaskFilter::default(), now).items {
+                rows.push(vec![
+                    task.id.to_string(),
+                    task.title.clone(),
+                    task.kind.clone(),
+                    validate::json_name(&task.status),
+                    user(task.assignee),
+                    record(task.link),
+                    time(task.due),
+                    time(Some(task.created_at)),
+                    time(task.closed_at),
+                ]);
+            }
+        }
+        ExportEntity::Activities => {
+            header = [
+                "id",
+                "kind",
+                "direction",
+                "subject",
+                "link",
+                "outcome",
+                "duration_seconds",
+            ]
+            .map(String::from)
+            .to_vec();
+            header.push(format!("occurred_at{at}"));
+            for activity in query::activities(state, access, &ActivityFilter::default()).items {
+                rows.push(vec![
+                    activity.id.to_string(),
+                    validate::json_name(&activity.kind),
+                    activity
+                        .direction
+                        .map(|d| validate::json_name(&d))
+                        .unwrap_or_default(),
+                    activity.subject.clone().unwrap_or_default(),
+                    activity.link.to_string(),
+                    activity.outcome.clone().unwrap_or_default(),
+                    activity
+                        .duration_seconds
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
+                    time(Some(activity.occurred_at)),
+                ]);
+            }
+        }
+    }
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let failed = |err: csv::Error| CrmError::Storage {
+        reason: format!("could not write the CSV: {err}"),
+    };
+    writer.write_record(&header).map_err(failed)?;
+    for row in &rows {
+        writer.write_record(row).map_err(failed)?;
+    }
+    let bytes = writer.into_inner().map_err(|err| CrmError::Storage {
+        reason: format!("could not write the CSV: {err}"),
+    })?;
+    Ok(Export {
+        csv: String::from_utf8(bytes).map_err(|err| CrmError::Storage {
+            reason: format!("the CSV is not UTF-8: {err}"),
+        })?,
+        rows: rows.len(),
+    })
+}

@@ -1,0 +1,565 @@
+//! Spreadsheet import of contacts: CSV (the `csv` crate) or XLSX/XLS/ODS (`calamine`),
+//! a column mapping (guessed from the headers where not given, shown by the dry run
+//! for the user to confirm), every row validated, the duplicate policy applied, and
+//! then all rows in one batch — or none, with every problem named by row and column.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::command::Ctx;
+use crate::company::{self, NewCompany};
+use crate::contact::{self, NewContact};
+use crate::error::CrmError;
+use crate::event::Event;
+use crate::id::{CompanyId, ContactId, UserId};
+use crate::intake::{DuplicatePolicy, POSSIBLE_DUPLICATE_TAG};
+use crate::normalize::fold_company;
+use crate::validate;
+
+/// Rows beyond this are refused: a bigger base is imported in parts.
+pub const MAX_ROWS: usize = 200_000;
+
+/// Input for the `check_import` query and the `import_contacts` command.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContactImport {
+    /// The file as CSV text (the first row holds the headers).
+    pub csv: Option<String>,
+    /// Or an XLSX, XLS or ODS file's bytes, base64-encoded.
+    pub spreadsheet_base64: Option<String>,
+    /// The sheet to read (default: the first).
+    pub sheet: Option<String>,
+    /// Header → target: `name`, `phone`, `email`, `company`, `position`, `address`,
+    /// `source`, `tags` (separated by `,` or `;`), `contact.<custom key>`, `ignore`.
+    /// Headers not named here are guessed; `check_import` shows the guesses.
+    pub mapping: BTreeMap<String, String>,
+    /// A row matching an existing contact (or an earlier row) by phone or e-mail:
+    /// `attach` — not imported, reported; `create_and_flag` — imported tagged
+    /// `possible-duplicate`; `reject` — a problem that stops the import.
+    pub on_duplicate: DuplicatePolicy,
+    /// Owner of the imported contacts and companies (default: the importing user).
+    pub owner: Option<UserId>,
+    /// Let the automation rules react to the imported records (off by default: an
+    /// import of old data should not create a welcome task for every row).
+    pub run_rules: bool,
+}
+
+/// What an import would do: the answer of `check_import`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportCheck {
+    /// Data rows read (the header row not counted).
+    pub rows: usize,
+    /// The mapping used, header by header, guesses included.
+    pub mapping: BTreeMap<String, String>,
+    /// The headers whose target was guessed (to confirm).
+    pub guessed: Vec<String>,
+    /// Every problem; the import goes ahead only when there are none.
+    pub problems: Vec<ImportProblem>,
+    /// Contacts the import would create.
+    pub contacts: usize,
+    /// Companies it would create (by name; existing ones are matched).
+    pub companies: Vec<String>,
+    /// Rows matching an existing contact or an earlier row.
+    pub duplicates: Vec<ImportDuplicate>,
+}
+
+/// A problem in one cell (or the whole file when `row` is 0).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportProblem {
+    /// The spreadsheet row (the header is row 1, data starts at 2).
+    pub row: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    pub message: String,
+}
+
+/// A row that matches a contact already there or an earlier row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportDuplicate {
+    pub row: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<ContactId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_as_row: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Target {
+    Name,
+    Phone,
+    Email,
+    Company,
+    Position,
+    Address,
+    Source,
+    Tags,
+    Custom(String),
+    Ignore,
+}
+
+fn target(text: &str) -> Option<Target> {
+    Some(match text {
+        "name" => Target::Name,
+        "phone" => Target::Phone,
+        "email" => Target::Email,
+        "company" => Target::Company,
+        "position" => Target::Position,
+        "address" => Target::Address,
+        "source" => Target::Source,
+        "tags" => Target::Tags,
+        "ignore" => Target::Ignore,
+        other => Target::Custom(other.strip_prefix("contact.")?.to_string()),
+    })
+}
+
+/// The usual headers of contact lists (English, German, Russian, French).
+fn guess(header: &str) -> Option<&'static str> {
+    let folded = crate::normalize::fold_name(header);
+    Some(match folded.as_str() {
+        "name" | "full name" | "contact" | "contact name" | "fio" | "фио" | "имя" | "nom"
+        | "kontakt" => "name",
+        "phone" | "telephone" | "tel" | "mobile" | "phone number" | "telefon" | "телефон"
+        | "телефоны" | "mobil" | "phones" => "phone",
+        "email"
+        | "e mail"
+        | "mail"
+        | "email address"
+        | "почта"
+        | "электронная почта"
+        | "courriel"
+        | "emails" => "email",
+        "company"
+        | "organisation"
+        | "organization"
+        | "firma"
+        | "unternehmen"
+        | "компания"
+        | "организация"
+        | "societe"
+        | "entreprise" => "company",
+        "position" | "title" | "job title" | "role" | "должность" | "poste" => "position",
+        "address" | "adresse" | "адрес" | "city" | "stadt" | "город" => "address",
+        "source" | "quelle" | "источник" => "source",
+        "tags" | "tag" | "labels" | "теги" => "tags",
+        _ => return None,
+    })
+}
+
+/// The rows of the file as text, the header row first.
+fn read(input: &ContactImport) -> Result<Vec<Vec<String>>, CrmError> {
+    match (&input.csv, &input.spreadsheet_base64) {
+        (Some(text), None) => read_csv(text),
+        (None, Some(encoded)) => {
+            let compact: Vec<u8> = encoded
+                .bytes()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
+            let bytes = mail_parser::decoders::base64::base64_decode(&compact)
+                .ok_or_else(|| CrmError::validation("spreadsheet_base64", "is not valid base64"))?;
+            read_spreadsheet(bytes, input.sheet.as_deref())
+        }
+        _ => Err(CrmError::validation(
+            "csv",
+            "give exactly one of `csv` (text) and `spreadsheet_base64` (XLSX, XLS or ODS)",
+        )),
+    }
+}
+
+fn read_csv(text: &str) -> Result<Vec<Vec<String>>, CrmError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // The delimiter the header row uses most: Excel writes `;` where `,` is a decimal mark.
+    let header = text.lines().next().unwrap_or_default();
+    let delimiter = [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| header.bytes().filter(|b| b == d).count())
+        .unwrap_or(b',');
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let record = record
+            .map_err(|err| CrmError::validation("csv", format!("row {}: {err}", index + 1)))?;
+        rows.push(record.iter().map(str::to_string).collect());
+        if rows.len() > MAX_ROWS + 1 {
+            return Err(CrmError::too_large("csv", MAX_ROWS, rows.len() - 1));
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(not(feature = "spreadsheets"))]
+fn read_spreadsheet(_: Vec<u8>, _: Option<&str>) -> Result<Vec<Vec<String>>, CrmError> {
+    Err(CrmError::validation(
+        "spreadsheet_base64",
+        "this build reads CSV only (crm-core without its `spreadsheets` feature): save the sheet as CSV",
+    ))
+}
+
+#[cfg(feature = "spreadsheets")]
+fn read_spreadsheet(bytes: Vec<u8>, sheet: Option<&str>) -> Result<Vec<Vec<String>>, CrmError> {
+    use calamine::Reader;
+    let unreadable = |err: calamine::Error| {
+        CrmError::validation(
+            "spreadsheet_base64",
+            format!("is not a readable XLSX, XLS or ODS file: {err}"),
+        )
+    };
+    let mut workbook =
+        calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).map_err(unreadable)?;
+    let names = workbook.sheet_names();
+    let name = match sheet {
+        Some(wanted) => names
+            .iter()
+            .find(|name| *name == wanted)
+            .cloned()
+            .ok_or_else(|| {
+                CrmError::validation(
+                    "sheet",
+                    format!(
+                        "{wanted:?} is not a sheet of the file ({})",
+                        names.join(", ")
+                    ),
+                )
+            })?,
+        None => names
+            .first()
+            .cloned()
+            .ok_or_else(|| CrmError::validation("spreadsheet_base64", "the file has no sheets"))?,
+    };
+    let range = workbook.worksheet_range(&name).map_err(unreadable)?;
+    if range.height() > MAX_ROWS + 1 {
+        return Err(CrmError::too_large(
+            "spreadsheet_base64",
+            MAX_ROWS,
+            range.height() - 1,
+        ));
+    }
+    Ok(range
+        .rows()
+        .map(|row| row.iter().map(cell_text).collect())
+        .collect())
+}
+
+/// A cell as the user sees it: whole numbers without ".0" (phone numbers typed as numbers).
+#[cfg(feature = "spreadsheets")]
+fn cell_text(cell: &calamine::Data) -> String {
+    use calamine::Data;
+    match cell {
+        Data::Float(value) if value.fract() == 0.0 && value.abs() < 1e15 => format!("{value:.0}"),
+        other => other.to_string(),
+    }
+}
+
+/// One row, read and checked.
+struct Row {
+    line: usize,
+    contact: NewContact,
+    company: Option<String>,
+}
+
+/// Reads, maps and checks the file against the state; `rows` are the importable rows.
+fn plan(ctx: &Ctx<'_>, input: &ContactImport) -> Result<(ImportCheck, Vec<Row>), CrmError> {
+    let table = read(input)?;
+    let mut check = ImportCheck::default();
+    let Some((header, data)) = table.split_first() else {
+        return Err(CrmError::validation("csv", "the file is empty"));
+    };
+    for (column, text) in &input.mapping {
+        if !header.contains(column) {
+            return Err(CrmError::validation(
+                format!("mapping.{column}"),
+                format!("the file has no column {column:?} ({})", header.join(", ")),
+            ));
+        }
+        if target(text).is_none() {
+            return Err(CrmError::validation(
+                format!("mapping.{column}"),
+                format!("{text:?} is not a target (name, phone, email, company, position, address, source, tags, contact.<key>, ignore)"),
+            ));
+        }
+    }
+    let mut targets = Vec::new();
+    for column in header {
+        let text = match input.mapping.get(column) {
+            Some(text) => text.clone(),
+            None => {
+                let guessed = guess(column).unwrap_or("ignore");
+                if guessed != "ignore" {
+                    check.guessed.push(column.clone());
+                }
+                guessed.to_string()
+            }
+        };
+        check.mapping.insert(column.clone(), text.clone());
+        targets.push(target(&text).unwrap_or(Target::Ignore));
+    }
+    if !targets.contains(&Target::Name) {
+        check.problems.push(ImportProblem {
+            row: 1,
+            column: None,
+            message: "no column is mapped to `name`".into(),
+        });
+    }
+    let owner = ctx.access.owner_for_new(input.owner)?;
+    let mut rows = Vec::new();
+    for (index, cells) in data.iter().enumerate() {
+        let line = index + 2;
+        if cells.iter().all(|cell| cell.trim().is_empty()) {
+            continue;
+        }
+        check.rows += 1;
+        let mut contact = NewContact {
+            owner: Some(owner),
+            ..NewContact::default()
+        };
+        let mut company = None;
+        let problems_before = check.problems.len();
+        for (column, (target, cell)) in header.iter().zip(targets.iter().zip(cells)) {
+            let cell = cell.trim();
+            if cell.is_empty() {
+                continue;
+            }
+            let problem = |message: String| ImportProblem {
+                row: line,
+                column: Some(column.clone()),
+                message,
+            };
+            let checked = match target {
+                Target::Name => validate::name(column, cell).map(|name| contact.name = name),
+                Target::Phone => cell
+                    .split([',', ';'])
+                    .filter(|part| !part.trim().is_empty())
+                    .try_for_each(|part| {
+                        validate::phone(column, part, ctx.region).map(|p| contact.phones.push(p))
+                    }),
+                Target::Email => cell
+                    .split([',', ';'])
+                    .filter(|part| !part.trim().is_empty())
+                    .try_for_each(|part| {
+                        validate::email(column, part).map(|e| contact.emails.push(e))
+                    }),
+                Target::Company => validate::name(column, cell).map(|name| company = Some(name)),
+                Target::Position => validate::optional_name(column, Some(cell))
+                    .map(|position| contact.position = position),
+                Target::Address => validate::optional_text(column, Some(cell))
+                    .map(|address| contact.address = address),
+                Target::Source => validate::optional_name(column, Some(cell))
+                    .map(|source| contact.source = source),
+                Target::Tags => {
+                    let tags = cell
+                        .split([',', ';'])
+                        .map(str::trim)
+                        .filter(|tag| !tag.is_empty());
+                    contact.tags.extend(tags.map(str::to_string));
+                    Ok(())
+                }
+                Target::Custom(key) => {
+                    contact
+                        .custom
+                        .insert(key.clone(), Value::String(cell.to_string()));
+                    Ok(())
+                }
+                Target::Ignore => Ok(()),
+            };
+            if let Err(err) = checked {
+                check.problems.push(problem(reason(&err)));
+            }
+        }
+        if contact.name.is_empty() {
+            check.problems.push(ImportProblem {
+                row: line,
+                column: None,
+                message: "the name is empty".into(),
+            });
+        }
+        if check.problems.len() > problems_before {
+            continue;
+        }
+        rows.push(Row {
+            line,
+            contact,
+            company,
+        });
+    }
+    Ok((check, rows))
+}
+
+/// An error's message without the field name the cell's column already gives.
+fn reason(err: &CrmError) -> String {
+    match err {
+        CrmError::Validation { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Applies the duplicate policy to the planned rows: which are imported.
+fn deduplicate(
+    ctx: &Ctx<'_>,
+    input: &ContactImport,
+    check: &mut ImportCheck,
+    rows: Vec<Row>,
+) -> Vec<Row> {
+    let mut existing: BTreeMap<&str, ContactId> = BTreeMap::new();
+    for contact in ctx
+        .state
+        .contacts
+        .values()
+        .filter(|c| c.merged_into.is_none())
+    {
+        for key in contact.fields.phones.iter().chain(&contact.fields.emails) {
+            existing.entry(key.as_str()).or_insert(contact.id);
+        }
+    }
+    let mut earlier: BTreeMap<String, usize> = BTreeMap::new();
+    let mut kept = Vec::new();
+    for mut row in rows {
+        let keys: Vec<String> = row
+            .contact
+            .phones
+            .iter()
+            .chain(&row.contact.emails)
+            .cloned()
+            .collect();
+        let contact = keys
+            .iter()
+            .find_map(|key| existing.get(key.as_str()).copied());
+        let same_as_row = keys.iter().find_map(|key| earlier.get(key).copied());
+        for key in keys {
+            earlier.entry(key).or_insert(row.line);
+        }
+        if contact.is_none() && same_as_row.is_none() {
+            kept.push(row);
+            continue;
+        }
+        check.duplicates.push(ImportDuplicate {
+            row: row.line,
+            contact,
+            same_as_row,
+        });
+        match input.on_duplicate {
+            DuplicatePolicy::Attach => {}
+            DuplicatePolicy::CreateAndFlag => {
+                row.contact.tags.push(POSSIBLE_DUPLICATE_TAG.to_string());
+                kept.push(row);
+            }
+            DuplicatePolicy::Reject => check.problems.push(ImportProblem {
+                row: row.line,
+                column: None,
+                message: match contact {
+                    Some(id) => format!("matches contact {id}"),
+                    None => format!("repeats row {}", same_as_row.unwrap_or_default()),
+                },
+            }),
+        }
+    }
+    kept
+}
+
+/// Answers the `check_import` query: what the import would do, and every problem.
+pub(crate) fn check(ctx: &mut Ctx<'_>, input: &ContactImport) -> Result<ImportCheck, CrmError> {
+    Ok(prepare(ctx, input)?.0)
+}
+
+/// Handles [`crate::Command::ImportContacts`]: all rows or, with any problem, none.
+pub(crate) fn import(ctx: &mut Ctx<'_>, input: &ContactImport) -> Result<Vec<Event>, CrmError> {
+    let (check, events) = prepare(ctx, input)?;
+    if let Some(first) = check.problems.first() {
+        let at = match &first.column {
+            Some(column) => format!("row {}, column {column:?}", first.row),
+            None => format!("row {}", first.row),
+        };
+        return Err(CrmError::validation(
+            "import",
+            format!(
+                "{} problem(s), nothing imported; the first: {at}: {} (check_import lists them all)",
+                check.problems.len(),
+                first.message
+            ),
+        ));
+    }
+    Ok(events)
+}
+
+/// The check and, when it found no problem, the events of the import.
+fn prepare(
+    ctx: &mut Ctx<'_>,
+    input: &ContactImport,
+) -> Result<(ImportCheck, Vec<Event>), CrmError> {
+    ctx.access.require_sales_role("import contacts")?;
+    let (mut check, rows) = plan(ctx, input)?;
+    let rows = deduplicate(ctx, input, &mut check, rows);
+    let mut companies: BTreeMap<String, CompanyId> = ctx
+        .state
+        .companies
+        .values()
+        .map(|company| (fold_company(&company.fields.name), company.id))
+        .collect();
+    let mut new_companies = BTreeSet::new();
+    let mut events = Vec::new();
+    for row in rows {
+        let mut company_id = None;
+        if let Some(name) = &row.company {
+            let key = fold_company(name);
+            company_id = match companies.get(&key) {
+                Some(id) => Some(*id),
+                None => {
+                    let created = company::create(
+                        ctx,
+                        &NewCompany {
+                            name: name.clone(),
+                            owner: row.contact.owner,
+                            ..NewCompany::default()
+                        },
+                    )?;
+                    let Some(Event::CompanyCreated { company }) = created.first() else {
+                        continue;
+                    };
+                    let id = company.id;
+                    companies.insert(key, id);
+                    new_companies.insert(name.clone());
+                    events.extend(created);
+                    Some(id)
+                }
+            };
+        }
+        match contact::create(ctx, &row.contact) {
+            Ok(mut created) => {
+                if let Some(Event::ContactCreated { contact }) = created.first_mut() {
+                    contact.fields.company = company_id;
+                }
+                check.contacts += 1;
+                events.extend(created);
+            }
+            Err(err) => {
+                // A custom value is checked against its definition here: name the
+                // spreadsheet column it came from, not the field.
+                let column = match &err {
+                    CrmError::Validation { field, .. } => {
+                        let mapped = field
+                            .strip_prefix("custom.")
+                            .map(|key| format!("contact.{key}"));
+                        check
+                            .mapping
+                            .iter()
+                            .find(|(_, target)| Some(*target) == mapped.as_ref())
+                            .map(|(column, _)| column.clone())
+                            .or_else(|| Some(field.clone()))
+                    }
+                    _ => None,
+                };
+                check.problems.push(ImportProblem {
+                    row: row.line,
+                    column,
+                    message: reason(&err),
+                })
+            }
+        }
+    }
+    check.companies = new_companies.into_iter().collect();
+    Ok((check, events))
+}
