@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 mod common;
-use common::{at, t0};
+use common::{at, german_crm, t0};
 
 const ADMIN: &str = "usr-1-1";
 const NAMES: [&str; 6] = [
@@ -35,14 +35,7 @@ const EMAILS: [&str; 4] = [
 
 /// A CRM with an admin, a department of two managers and `companies` companies.
 fn crm(companies: usize) -> Crm {
-    let mut crm = Crm::new(
-        ReplicaId::new(1).unwrap(),
-        CrmOptions {
-            default_region: Some("DE".into()),
-            ..CrmOptions::default()
-        },
-    )
-    .unwrap();
+    let mut crm = german_crm();
     let mut run = |actor: &str, command: Value| {
         crm.execute_json(actor, &t0().to_rfc3339(), &command.to_string())
             .unwrap_or_else(|err| panic!("{command}: {err}"));

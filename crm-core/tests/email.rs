@@ -4,6 +4,9 @@ use serde_json::{json, Value};
 
 use crm_core::*;
 
+mod common;
+use common::base64;
+
 const ADMIN: &str = "usr-1-1";
 const NOW: &str = "2026-11-27T12:00:00Z";
 
@@ -189,24 +192,4 @@ fn junk_is_refused_naming_the_field_and_changes_nothing() {
         }
     }
     assert_eq!(crm.state().last_seq, before);
-}
-
-/// Standard base64 (the tests' own, so the engine's decoder is not checked by itself).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }

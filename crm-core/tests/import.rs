@@ -5,20 +5,16 @@ use serde_json::{json, Value};
 
 use crm_core::*;
 
+mod common;
+use common::{base64, german_crm};
+
 const ADMIN: &str = "usr-1-1";
 const MANAGER: &str = "usr-1-3";
 const NOW: &str = "2026-11-27T09:00:00Z";
 
 /// An admin, a manager, the company "OKNA" (com-1-4) and Petra (con-1-5), phone +4930123456.
 fn shop() -> Crm {
-    let mut crm = Crm::new(
-        ReplicaId::new(1).unwrap(),
-        CrmOptions {
-            default_region: Some("DE".into()),
-            ..CrmOptions::default()
-        },
-    )
-    .unwrap();
+    let mut crm = german_crm();
     for (actor, command) in [
         (
             "system",
@@ -284,25 +280,6 @@ fn check_error(crm: &Crm, input: Value) -> String {
         Err(error) => error.to_string(),
         Ok(report) => report,
     }
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }
 
 #[test]

@@ -5,18 +5,14 @@ use serde_json::{json, Value};
 
 use crm_core::*;
 
+mod common;
+use common::german_crm;
+
 const ADMIN: &str = "usr-1-1";
 
 /// A Berlin shop with a manager (usr-1-3), a pipeline (pip-1-4) and intake `settings`.
 fn shop(settings: Value) -> Crm {
-    let mut crm = Crm::new(
-        ReplicaId::new(1).unwrap(),
-        CrmOptions {
-            default_region: Some("DE".into()),
-            ..CrmOptions::default()
-        },
-    )
-    .unwrap();
+    let mut crm = german_crm();
     for (actor, command) in [
         (
             "system",

@@ -49,16 +49,43 @@ pub fn user(
     )
 }
 
+/// An empty CRM on replica 1 for a German business (phones without a country code
+/// are read as German numbers).
+pub fn german_crm() -> Crm {
+    Crm::new(
+        ReplicaId::new(1).unwrap(),
+        CrmOptions {
+            default_region: Some("DE".into()),
+            ..CrmOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// Standard base64 with padding, written out here so that tests check the engine's
+/// decoder against an independent encoder.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
 impl Shop {
     pub fn new() -> Shop {
-        let mut crm = Crm::new(
-            ReplicaId::new(1).unwrap(),
-            CrmOptions {
-                default_region: Some("DE".into()),
-                ..CrmOptions::default()
-            },
-        )
-        .unwrap();
+        let mut crm = german_crm();
         let system = Actor::System;
         let admin = user(&mut crm, system, "Admin", Role::Admin, None);
         let dept = |crm: &mut Crm, name: &str| -> DepartmentId {
