@@ -51,7 +51,7 @@ fn csv(start: usize, count: usize) -> String {
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1);
         let pick = (state >> 33) as usize;
-        let phone_row = if pick % 100 == 0 && row > 0 {
+        let phone_row = if pick.is_multiple_of(100) && row > 0 {
             pick % row
         } else {
             row

@@ -105,6 +105,19 @@ pub struct CommonValue {
 
 /// How alike two contacts are: the score and its reasons, the same whichever comes first.
 pub fn compare(a: &Contact, b: &Contact, email: &EmailPolicy) -> (u8, Vec<Reason>) {
+    score(a, b, email, || {
+        name_similarity(&fold_name(&a.fields.name), &fold_name(&b.fields.name))
+    })
+}
+
+/// [`compare`] with the name similarity computed only when it counts, by `similarity`
+/// (the search passes one that reuses what blocking already computed).
+fn score(
+    a: &Contact,
+    b: &Contact,
+    email: &EmailPolicy,
+    similarity: impl FnOnce() -> u8,
+) -> (u8, Vec<Reason>) {
     let mut reasons = Vec::new();
     let phones: BTreeSet<&String> = a.fields.phones.iter().collect();
     for phone in b
@@ -125,7 +138,7 @@ pub fn compare(a: &Contact, b: &Contact, email: &EmailPolicy) -> (u8, Vec<Reason
     }
     let same_company = a.fields.company.is_some() && a.fields.company == b.fields.company;
     if same_company || !reasons.is_empty() {
-        let similarity = name_similarity(&fold_name(&a.fields.name), &fold_name(&b.fields.name));
+        let similarity = similarity();
         if similarity >= NAME_THRESHOLD {
             reasons.push(Reason::SimilarName { similarity });
         }
@@ -174,6 +187,8 @@ pub(crate) fn find(
     if let Some(contact) = request.contact {
         access.require_read(AnyId::ContactId(contact))?;
     }
+    // For one contact, only the blocks it is in matter.
+    let focus = request.contact.and_then(|id| state.contacts.get(&id));
     let visible: Vec<&Contact> = state
         .contacts
         .values()
@@ -184,9 +199,19 @@ pub(crate) fn find(
     let mut phones: BTreeMap<&str, Vec<ContactId>> = BTreeMap::new();
     let mut emails: BTreeMap<String, Vec<ContactId>> = BTreeMap::new();
     let mut companies: BTreeMap<CompanyId, Vec<(String, ContactId)>> = BTreeMap::new();
+    let focus_emails: Option<BTreeSet<String>> = focus.map(|contact| {
+        contact
+            .fields
+            .emails
+            .iter()
+            .map(|e| request.email.key(e))
+            .collect()
+    });
     for contact in &visible {
         for phone in &contact.fields.phones {
-            phones.entry(phone).or_default().push(contact.id);
+            if focus.is_none_or(|f| f.fields.phones.contains(phone)) {
+                phones.entry(phone).or_default().push(contact.id);
+            }
         }
         let keys: BTreeSet<String> = contact
             .fields
@@ -195,9 +220,15 @@ pub(crate) fn find(
             .map(|e| request.email.key(e))
             .collect();
         for key in keys {
-            emails.entry(key).or_default().push(contact.id);
+            if focus_emails
+                .as_ref()
+                .is_none_or(|wanted| wanted.contains(&key))
+            {
+                emails.entry(key).or_default().push(contact.id);
+            }
         }
-        if let Some(company) = contact.fields.company {
+        let in_focus = |company| focus.is_none_or(|f| f.fields.company == Some(company));
+        if let Some(company) = contact.fields.company.filter(|c| in_focus(*c)) {
             companies
                 .entry(company)
                 .or_default()
@@ -206,6 +237,8 @@ pub(crate) fn find(
     }
 
     let mut candidates: BTreeSet<(ContactId, ContactId)> = BTreeSet::new();
+    // Name similarities blocking computed, kept for scoring (the costliest part).
+    let mut similarities: BTreeMap<(ContactId, ContactId), u8> = BTreeMap::new();
     let mut too_common = Vec::new();
     let mut block = |field: &str, value: &str, ids: &[ContactId]| {
         if ids.len() > request.max_shared {
@@ -237,8 +270,10 @@ pub(crate) fn find(
         };
         for (index, (name, a)) in people.iter().enumerate() {
             for (other, b) in people.iter().skip(index + 1).take(window) {
-                if name_similarity(name, other) >= NAME_THRESHOLD {
+                let similarity = name_similarity(name, other);
+                if similarity >= NAME_THRESHOLD {
                     candidates.insert(ordered(*a, *b));
+                    similarities.insert(ordered(*a, *b), similarity);
                 }
             }
         }
@@ -248,8 +283,12 @@ pub(crate) fn find(
         .into_iter()
         .filter(|(a, b)| request.contact.is_none_or(|c| c == *a || c == *b))
         .filter_map(|(a, b)| {
-            let (score, reasons) =
-                compare(&state.contacts[&a], &state.contacts[&b], &request.email);
+            let (x, y) = (&state.contacts[&a], &state.contacts[&b]);
+            let (score, reasons) = score(x, y, &request.email, || {
+                similarities.get(&(a, b)).copied().unwrap_or_else(|| {
+                    name_similarity(&fold_name(&x.fields.name), &fold_name(&y.fields.name))
+                })
+            });
             (score >= request.min_score && !reasons.is_empty()).then_some(DuplicatePair {
                 a,
                 b,
