@@ -156,13 +156,14 @@ fn score(
     (score.min(100) as u8, reasons)
 }
 
-/// Jaro-Winkler similarity of two folded names in whole percent (rounded down), taken
-/// both ways round so that the answer cannot depend on the order.
+/// Jaro-Winkler similarity of two folded names in whole percent (rounded down), with
+/// the names in a fixed order so that the answer cannot depend on which comes first.
 fn name_similarity(a: &str, b: &str) -> u8 {
     if a.is_empty() || b.is_empty() {
         return 0;
     }
-    let similarity = strsim::jaro_winkler(a, b).min(strsim::jaro_winkler(b, a));
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    let similarity = strsim::jaro_winkler(first, second);
     (similarity * 100.0).floor().clamp(0.0, 100.0) as u8
 }
 
