@@ -129,18 +129,30 @@ pub struct EmailPolicy {
 }
 
 impl EmailPolicy {
+    /// An address with any `+tag` removed (`anna+shop@x.de` → `anna@x.de`), whatever
+    /// the policy: the widest match, which [`EmailPolicy::key`] then narrows. Text
+    /// without an `@` (a phone) comes back unchanged.
+    pub fn base(email: &str) -> String {
+        match email.rsplit_once('@') {
+            Some((local, domain)) => match local.split_once('+') {
+                Some((base, _)) if !base.is_empty() => format!("{base}@{domain}"),
+                _ => email.to_string(),
+            },
+            None => email.to_string(),
+        }
+    }
+
     /// The matching key of a stored (already validated, lower-case) address.
     pub fn key(&self, email: &str) -> String {
-        let Some((local, domain)) = email.rsplit_once('@') else {
-            return email.to_string();
-        };
-        let folds = self
-            .fold_plus
-            .iter()
-            .any(|wanted| wanted.trim().eq_ignore_ascii_case(domain));
-        match local.split_once('+') {
-            Some((base, _)) if folds && !base.is_empty() => format!("{base}@{domain}"),
-            _ => email.to_string(),
+        let folds = email.rsplit_once('@').is_some_and(|(_, domain)| {
+            self.fold_plus
+                .iter()
+                .any(|wanted| wanted.trim().eq_ignore_ascii_case(domain))
+        });
+        if folds {
+            Self::base(email)
+        } else {
+            email.to_string()
         }
     }
 }

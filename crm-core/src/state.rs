@@ -20,6 +20,7 @@ use crate::id::{
 };
 use crate::intake::IntakeSettings;
 use crate::merge::Merge;
+use crate::normalize::EmailPolicy;
 use crate::outbox::Effect;
 use crate::pipeline::Pipeline;
 use crate::report::{Reports, Touched};
@@ -88,6 +89,11 @@ pub struct State {
     /// The reports' aggregates, derived from the deals (rebuilt, not stored).
     #[serde(skip)]
     pub reports: Reports,
+    /// Contacts not merged away, by phone (E.164) and by e-mail address without a
+    /// `+tag` ([`EmailPolicy::base`]): what intake and imports match on (rebuilt, not
+    /// stored).
+    #[serde(skip)]
+    pub contact_keys: BTreeMap<String, BTreeSet<ContactId>>,
     /// The highest ID sequence used by each replica.
     pub id_counters: BTreeMap<ReplicaId, u64>,
     /// The journal position of the last applied event.
@@ -228,6 +234,48 @@ impl State {
     pub fn rebuild_derived(&mut self) {
         timer::refresh_all(self);
         self.reports = Reports::build(self);
+        self.contact_keys.clear();
+        let ids: Vec<ContactId> = self.contacts.keys().copied().collect();
+        for id in ids {
+            self.index_contact(id, true);
+        }
+    }
+
+    /// The live contacts with this phone or e-mail address (plus-tags ignored), oldest first.
+    pub fn contacts_with(&self, phone_or_email: &str) -> impl Iterator<Item = ContactId> + '_ {
+        self.contact_keys
+            .get(&contact_key(phone_or_email))
+            .into_iter()
+            .flatten()
+            .copied()
+    }
+
+    /// Adds (or removes) a contact's phones and addresses in `contact_keys`; merged-away
+    /// contacts are never added.
+    fn index_contact(&mut self, id: ContactId, add: bool) {
+        let Some(contact) = self.contacts.get(&id) else {
+            return;
+        };
+        if add && contact.merged_into.is_some() {
+            return;
+        }
+        let keys: Vec<String> = contact
+            .fields
+            .phones
+            .iter()
+            .chain(&contact.fields.emails)
+            .map(|key| contact_key(key))
+            .collect();
+        for key in keys {
+            if add {
+                self.contact_keys.entry(key).or_default().insert(id);
+            } else if let Some(ids) = self.contact_keys.get_mut(&key) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.contact_keys.remove(&key);
+                }
+            }
+        }
     }
 
     fn fold(&mut self, envelope: &EventEnvelope) {
@@ -252,15 +300,20 @@ impl State {
             }
             Event::ContactCreated { contact } => {
                 self.contacts.insert(contact.id, contact.clone());
+                self.index_contact(contact.id, true);
             }
             Event::ContactUpdated { id, fields, .. } => {
+                self.index_contact(*id, false);
                 if let Some(contact) = self.contacts.get_mut(id) {
                     contact.fields = fields.clone();
                     contact.updated_at = at;
                 }
+                self.index_contact(*id, true);
             }
             Event::IntakeConfigured { settings } => self.intake = settings.clone(),
             Event::ContactsMerged { merge } => {
+                self.index_contact(merge.into, false);
+                self.index_contact(merge.from, false);
                 if let Some(survivor) = self.contacts.get_mut(&merge.into) {
                     survivor.fields = merge.fields.clone();
                     survivor.updated_at = at;
@@ -276,6 +329,7 @@ impl State {
                     &merge.activities,
                 );
                 self.merges.insert(merge.from, merge.clone());
+                self.index_contact(merge.into, true);
             }
             Event::ContactsUnmerged {
                 into,
@@ -286,6 +340,7 @@ impl State {
                 activities,
                 ..
             } => {
+                self.index_contact(*into, false);
                 if let Some(survivor) = self.contacts.get_mut(into) {
                     survivor.fields = fields.clone();
                     survivor.updated_at = at;
@@ -293,6 +348,8 @@ impl State {
                 if let Some(merged) = self.contacts.get_mut(from) {
                     merged.merged_into = None;
                 }
+                self.index_contact(*into, true);
+                self.index_contact(*from, true);
                 self.repoint(*into, *from, deals, tasks, activities);
                 self.merges.remove(from);
             }
@@ -612,4 +669,10 @@ impl State {
             self.deals_by_party.entry(party).or_default().insert(deal);
         }
     }
+}
+
+/// The `contact_keys` key of a stored phone or e-mail address: phones as they are
+/// (E.164), addresses without a `+tag`, so every plus-folding policy finds its matches.
+fn contact_key(phone_or_email: &str) -> String {
+    EmailPolicy::base(phone_or_email)
 }

@@ -207,6 +207,9 @@ proptest! {
         prop_assert_eq!(crm.state().contacts[&from].merged_into, Some(into));
         prop_assert!(crm.state().deals.values().all(|deal| deal.fields.contact != Some(from)));
         prop_assert_eq!(&crm.state().reports, &Reports::build(crm.state()));
+        let mut rebuilt = crm.state().clone();
+        rebuilt.rebuild_derived();
+        prop_assert_eq!(&rebuilt.contact_keys, &crm.state().contact_keys, "the match index after the merge");
         crm.execute_json(ADMIN, &now.to_rfc3339(),
             &json!({"type": "unmerge_contacts", "id": from}).to_string()).unwrap();
         prop_assert_eq!(comparable(crm.state()), before);
@@ -227,6 +230,7 @@ fn comparable(state: &State) -> Value {
         "deals_by_party": format!("{:?}", state.deals_by_party),
         "tasks_by_record": format!("{:?}", state.tasks_by_record),
         "merges": state.merges,
+        "contact_keys": state.contact_keys,
         "reports": format!("{:?}", state.reports),
     })
 }

@@ -240,3 +240,21 @@ fn junk_is_refused_naming_the_field_and_changes_nothing() {
     }
     assert_eq!(crm.state().last_seq, before);
 }
+
+#[test]
+fn plus_addresses_match_where_the_policy_folds_them() {
+    let email_form = |email: &str| json!({"type": "receive_form", "form": "contact", "fields": {"name": "Anna", "email": email}});
+    let mut folding = shop(json!({"type": "configure_intake", "owner": "usr-1-3",
+        "email": {"fold_plus": ["gmail.com"]}}));
+    run(&mut folding, "system", email_form("anna@gmail.com")).unwrap();
+    let events = run(&mut folding, "system", email_form("Anna+Shop@GMail.com")).unwrap();
+    assert_eq!(events, ["activity_logged"], "the same mailbox");
+    let mut strict = shop(json!({"type": "configure_intake", "owner": "usr-1-3"}));
+    run(&mut strict, "system", email_form("anna@gmail.com")).unwrap();
+    let events = run(&mut strict, "system", email_form("anna+shop@gmail.com")).unwrap();
+    assert_eq!(
+        events,
+        ["contact_created", "activity_logged"],
+        "another address"
+    );
+}

@@ -289,6 +289,9 @@ proptest! {
             // the history too: they must change nothing.
             let _ = crm.execute_json(ADMIN, &now.to_rfc3339(), &command.to_string());
             prop_assert_eq!(&crm.state().reports, &Reports::build(crm.state()), "after {:?}", op);
+            let mut rebuilt = crm.state().clone();
+            rebuilt.rebuild_derived();
+            prop_assert_eq!(&rebuilt.contact_keys, &crm.state().contact_keys, "after {:?}", op);
         }
         let replayed = Crm::replay(ReplicaId::new(1).unwrap(), CrmOptions::default(),
             crm.events_since(1).unwrap()).unwrap();

@@ -288,29 +288,28 @@ fn unreachable_contact<T>() -> Result<T, CrmError> {
     })
 }
 
-/// The first contact (oldest ID) with one of the phones, else one of the addresses;
-/// contacts merged away do not count.
+/// The first contact (oldest ID) with one of the phones, else one of the addresses
+/// (compared by the intake's e-mail policy); contacts merged away do not count.
 fn find_contact(ctx: &Ctx<'_>, phones: &[String], emails: &[String]) -> Option<ContactId> {
-    let policy = &ctx.state.intake.email;
-    let keys: Vec<String> = emails.iter().map(|email| policy.key(email)).collect();
-    let live = || {
-        ctx.state
-            .contacts
-            .values()
-            .filter(|contact| contact.merged_into.is_none())
-    };
-    live()
-        .find(|contact| contact.fields.phones.iter().any(|p| phones.contains(p)))
-        .or_else(|| {
-            live().find(|contact| {
-                contact
-                    .fields
-                    .emails
-                    .iter()
-                    .any(|email| keys.contains(&policy.key(email)))
+    let state = ctx.state;
+    let policy = &state.intake.email;
+    let by_phone = phones
+        .iter()
+        .filter_map(|phone| state.contacts_with(phone).next())
+        .min();
+    by_phone.or_else(|| {
+        emails
+            .iter()
+            .filter_map(|email| {
+                let key = policy.key(email);
+                state.contacts_with(email).find(|id| {
+                    state.contacts.get(id).is_some_and(|contact| {
+                        contact.fields.emails.iter().any(|e| policy.key(e) == key)
+                    })
+                })
             })
-        })
-        .map(|contact| contact.id)
+            .min()
+    })
 }
 
 /// The contact's most recent open deal, in `pipeline` when one is given.
