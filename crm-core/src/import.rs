@@ -517,7 +517,9 @@ fn prepare(
                         },
                     )?;
                     let Some(Event::CompanyCreated { company }) = created.first() else {
-                        continue;
+                        return Err(CrmError::Storage {
+                            reason: String::from("import: creating a company returned no company"),
+                        });
                     };
                     let id = company.id;
                     companies.insert(key, id);

@@ -239,7 +239,7 @@ fn lead(
             )?;
             let id = match created.first() {
                 Some(Event::ContactCreated { contact }) => contact.id,
-                _ => unreachable_contact()?,
+                _ => no_created_record()?,
             };
             events.extend(created);
             id
@@ -270,7 +270,7 @@ fn lead(
                 },
             )?;
             let Some(Event::DealCreated { deal }) = created.first_mut() else {
-                return unreachable_contact();
+                return no_created_record();
             };
             deal.fields.contact = Some(contact);
             let id = deal.id;
@@ -282,7 +282,7 @@ fn lead(
     Ok(Lead { events, record })
 }
 
-fn unreachable_contact<T>() -> Result<T, CrmError> {
+fn no_created_record<T>() -> Result<T, CrmError> {
     Err(CrmError::Storage {
         reason: String::from("intake: a create command returned no created record"),
     })
