@@ -112,6 +112,24 @@ impl Crm {
         )
     }
 
+    /// Opens an existing journal for reading only: a reporting replica beside the app's
+    /// writer; commands fail with `Storage`.
+    #[uniffi::constructor(default(default_region = None, max_cascade_depth = None))]
+    pub fn open_read_only(
+        path: String,
+        replica_id: u64,
+        default_region: Option<String>,
+        max_cascade_depth: Option<u32>,
+    ) -> Result<Arc<Self>, CrmError> {
+        let journal = Box::new(SqliteJournal::open_read_only(&path).ffi()?);
+        Self::wrap(
+            replica_id,
+            options(default_region, max_cascade_depth),
+            journal,
+            Some(path),
+        )
+    }
+
     /// Rebuilds an engine from events exported with `events_json`.
     #[uniffi::constructor(default(default_region = None, max_cascade_depth = None))]
     pub fn replay(

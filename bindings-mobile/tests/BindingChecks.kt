@@ -46,6 +46,13 @@ fun bindingChecks(): List<Check> = listOf(
         expectEqual(events, imported.eventsJson(1uL))
         expectThrows<CrmException.Validation> { imported.importJsonl(lines) }
         again.close()
+        val replica = Crm.openReadOnly(path, 2uL)
+        expectEqual(events, replica.eventsJson(1uL))
+        expectThrows<CrmException.Storage> {
+            replica.executeJson(admin, NOW.toString(), """{"type":"create_contact","name":"Nobody"}""")
+        }
+        expectEqual(events, replica.eventsJson(1uL))
+        replica.close()
         expectThrows<CrmException.Storage> { Crm.open(dir.resolve("missing/x.sqlite").toString(), 1uL) }
         dir.toFile().deleteRecursively()
     },

@@ -85,12 +85,24 @@ impl Engine {
         })
     }
 
-    /// Opens (or creates) the SQLite journal at `path` and replays it.
+    /// Opens (or creates) the SQLite journal at `path` and replays it; `read_only`
+    /// opens an existing file for reading only (a reporting replica).
     #[staticmethod]
-    #[pyo3(signature = (path, replica_id, options_json = "{}"))]
-    fn open(py: Python<'_>, path: &str, replica_id: u64, options_json: &str) -> PyResult<Self> {
+    #[pyo3(signature = (path, replica_id, options_json = "{}", read_only = false))]
+    fn open(
+        py: Python<'_>,
+        path: &str,
+        replica_id: u64,
+        options_json: &str,
+        read_only: bool,
+    ) -> PyResult<Self> {
         let replica = ReplicaId::new(replica_id).into_py_result(py)?;
-        let journal = SqliteJournal::open(path).into_py_result(py)?;
+        let journal = if read_only {
+            SqliteJournal::open_read_only(path)
+        } else {
+            SqliteJournal::open(path)
+        }
+        .into_py_result(py)?;
         let crm =
             Crm::open(replica, options(py, options_json)?, boxed(journal)).into_py_result(py)?;
         Ok(Self {

@@ -137,6 +137,11 @@ def test_a_file_journal_survives_closing_and_reopening(tmp_path: Path) -> None:
         assert names == ["Petra", "Paul"]
     with pytest.raises(crm_core.StorageError):
         Crm.open(str(tmp_path / "missing-dir" / "x.sqlite"), replica_id=1)
+    with Crm.open(path, replica_id=2, read_only=True) as replica:
+        assert replica.events() == events
+        with pytest.raises(crm_core.StorageError):
+            replica.create_contact(manager, NOW, "Nobody")
+        assert replica.events() == events
 
 
 def test_backup_and_recovery_of_a_file_journal(tmp_path: Path) -> None:

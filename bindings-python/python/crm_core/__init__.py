@@ -97,8 +97,11 @@ class Crm:
         default_region: Optional[str] = None,
         max_cascade_depth: Optional[int] = None,
         snapshot_every: Optional[int] = None,
+        read_only: bool = False,
     ) -> "Crm":
         """Opens (or creates) the durable journal at ``path`` (SQLite, docs/storage.md).
+        ``read_only=True`` opens an existing file for reading only — a reporting replica
+        beside the writer; its commands fail with ``StorageError``.
 
         Use it as a context manager so the file is released::
 
@@ -107,7 +110,7 @@ class Crm:
         """
         crm = cls.__new__(cls)
         options = {"default_region": default_region, "max_cascade_depth": max_cascade_depth, "snapshot_every": snapshot_every}
-        crm._engine = _native.Engine.open(str(path), replica_id, to_json(_drop_none(options)))
+        crm._engine = _native.Engine.open(str(path), replica_id, to_json(_drop_none(options)), read_only)
         return crm
 
     def close(self) -> None:
