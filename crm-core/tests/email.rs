@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use crm_core::*;
 
 mod common;
-use common::base64;
+use common::{base64, run_all, sales_team};
 
 const ADMIN: &str = "usr-1-1";
 const NOW: &str = "2026-11-27T12:00:00Z";
@@ -14,16 +14,8 @@ const NOW: &str = "2026-11-27T12:00:00Z";
 /// client Petra (con-1-8) with an open deal (deal-1-9).
 fn shop(settings: Value) -> Crm {
     let mut crm = Crm::new(ReplicaId::new(1).unwrap(), CrmOptions::default()).unwrap();
-    for (actor, command) in [
-        (
-            "system",
-            json!({"type": "create_user", "name": "Olga", "role": "admin"}),
-        ),
-        (ADMIN, json!({"type": "create_department", "name": "Sales"})),
-        (
-            ADMIN,
-            json!({"type": "create_user", "name": "Anton", "role": "manager", "department": "dep-1-2"}),
-        ),
+    sales_team(&mut crm, NOW);
+    let steps = vec![
         (
             ADMIN,
             json!({"type": "create_pipeline", "name": "Windows",
@@ -38,10 +30,8 @@ fn shop(settings: Value) -> Crm {
             "usr-1-3",
             json!({"type": "create_deal", "title": "Windows", "pipeline": "pip-1-4", "contact": "con-1-8"}),
         ),
-    ] {
-        crm.execute_json(actor, NOW, &command.to_string())
-            .unwrap_or_else(|err| panic!("{command}: {err}"));
-    }
+    ];
+    run_all(&mut crm, NOW, steps);
     crm
 }
 

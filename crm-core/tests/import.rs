@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crm_core::*;
 
 mod common;
-use common::{base64, german_crm};
+use common::{base64, contact_named, german_crm, run_all, sales_team};
 
 const ADMIN: &str = "usr-1-1";
 const MANAGER: &str = "usr-1-3";
@@ -15,16 +15,8 @@ const NOW: &str = "2026-11-27T09:00:00Z";
 /// An admin, a manager, the company "OKNA" (com-1-4) and Petra (con-1-5), phone +4930123456.
 fn shop() -> Crm {
     let mut crm = german_crm();
-    for (actor, command) in [
-        (
-            "system",
-            json!({"type": "create_user", "name": "Olga", "role": "admin"}),
-        ),
-        (ADMIN, json!({"type": "create_department", "name": "Sales"})),
-        (
-            ADMIN,
-            json!({"type": "create_user", "name": "Anton", "role": "manager", "department": "dep-1-2"}),
-        ),
+    sales_team(&mut crm, NOW);
+    let steps = vec![
         (MANAGER, json!({"type": "create_company", "name": "OKNA"})),
         (
             MANAGER,
@@ -35,10 +27,8 @@ fn shop() -> Crm {
             json!({"type": "define_rules", "rules": [{"key": "welcome", "when": {"type": "record_created", "record": "contact"},
             "then": [{"type": "create_task", "title": "Welcome {{ contact.name }}", "due_in": "1d"}]}]}),
         ),
-    ] {
-        crm.execute_json(actor, NOW, &command.to_string())
-            .unwrap_or_else(|err| panic!("{command}: {err}"));
-    }
+    ];
+    run_all(&mut crm, NOW, steps);
     crm
 }
 
@@ -133,19 +123,9 @@ Petra S.,030 123456,,,\n";
         .unwrap()
         .iter()
         .all(|e| e["actor"] == MANAGER));
-    let anna = crm
-        .state()
-        .contacts
-        .values()
-        .find(|c| c.fields.name == "Anna Petrova")
-        .unwrap();
+    let anna = contact_named(&crm, "Anna Petrova");
     assert_eq!(anna.fields.company, Some("com-1-4".parse().unwrap()));
-    let jurgen = crm
-        .state()
-        .contacts
-        .values()
-        .find(|c| c.fields.name == "Jürgen Müller")
-        .unwrap();
+    let jurgen = contact_named(&crm, "Jürgen Müller");
     assert_eq!(jurgen.fields.phones, ["+49407654321"]);
     assert_eq!(
         jurgen.fields.tags.iter().collect::<Vec<_>>(),
@@ -224,12 +204,7 @@ fn an_xlsx_file_reads_like_the_csv() {
     );
     let input = json!({"spreadsheet_base64": base64(&bytes), "mapping": {"Budget": "ignore"}});
     import(&mut crm, input).unwrap();
-    let jurgen = crm
-        .state()
-        .contacts
-        .values()
-        .find(|c| c.fields.name == "Jürgen Müller")
-        .unwrap();
+    let jurgen = contact_named(&crm, "Jürgen Müller");
     assert_eq!(jurgen.fields.phones, ["+49407654321"]);
     let error = import(
         &mut crm,
@@ -325,12 +300,7 @@ fn an_export_imports_again_and_shows_only_what_the_actor_may_read() {
         json!({"csv": text, "mapping": {"id": "ignore", "owner": "ignore"}}),
     )
     .unwrap();
-    let again = fresh
-        .state()
-        .contacts
-        .values()
-        .find(|c| c.fields.name == "Jürgen Müller")
-        .unwrap();
+    let again = contact_named(&fresh, "Jürgen Müller");
     assert_eq!(again.fields.phones, ["+49407654321", "+49401111111"]);
     for entity in ["companies", "deals", "tasks", "activities"] {
         assert!(

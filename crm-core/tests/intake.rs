@@ -6,23 +6,15 @@ use serde_json::{json, Value};
 use crm_core::*;
 
 mod common;
-use common::german_crm;
+use common::{german_crm, run_all, sales_team};
 
 const ADMIN: &str = "usr-1-1";
 
 /// A Berlin shop with a manager (usr-1-3), a pipeline (pip-1-4) and intake `settings`.
 fn shop(settings: Value) -> Crm {
     let mut crm = german_crm();
-    for (actor, command) in [
-        (
-            "system",
-            json!({"type": "create_user", "name": "Olga", "role": "admin"}),
-        ),
-        (ADMIN, json!({"type": "create_department", "name": "Sales"})),
-        (
-            ADMIN,
-            json!({"type": "create_user", "name": "Anton", "role": "manager", "department": "dep-1-2"}),
-        ),
+    sales_team(&mut crm, "2026-10-25T12:00:00Z");
+    let steps = vec![
         (
             ADMIN,
             json!({"type": "create_pipeline", "name": "Windows",
@@ -34,9 +26,8 @@ fn shop(settings: Value) -> Crm {
             "working_days": ["mon", "tue", "wed", "thu", "fri"], "hours": [{"from": "09:00", "to": "18:00"}]}),
         ),
         (ADMIN, settings),
-    ] {
-        run(&mut crm, actor, command).unwrap();
-    }
+    ];
+    run_all(&mut crm, "2026-10-25T12:00:00Z", steps);
     crm
 }
 

@@ -62,6 +62,44 @@ pub fn german_crm() -> Crm {
     .unwrap()
 }
 
+/// Runs JSON commands in order at `now`; a refusal fails the test naming the command.
+pub fn run_all(crm: &mut Crm, now: &str, steps: Vec<(&str, serde_json::Value)>) {
+    for (actor, command) in steps {
+        crm.execute_json(actor, now, &command.to_string())
+            .unwrap_or_else(|err| panic!("{command}: {err}"));
+    }
+}
+
+/// The admin Olga (usr-1-1), the Sales department (dep-1-2) and its manager Anton
+/// (usr-1-3), created at `now`.
+pub fn sales_team(crm: &mut Crm, now: &str) {
+    let steps = vec![
+        (
+            "system",
+            serde_json::json!({"type": "create_user", "name": "Olga", "role": "admin"}),
+        ),
+        (
+            "usr-1-1",
+            serde_json::json!({"type": "create_department", "name": "Sales"}),
+        ),
+        (
+            "usr-1-1",
+            serde_json::json!({"type": "create_user", "name": "Anton", "role": "manager",
+            "department": "dep-1-2"}),
+        ),
+    ];
+    run_all(crm, now, steps);
+}
+
+/// The contact with this name (the test knows there is one).
+pub fn contact_named<'c>(crm: &'c Crm, name: &str) -> &'c Contact {
+    crm.state()
+        .contacts
+        .values()
+        .find(|contact| contact.fields.name == name)
+        .unwrap_or_else(|| panic!("no contact named {name:?}"))
+}
+
 /// Standard base64 with padding, written out here so that tests check the engine's
 /// decoder against an independent encoder.
 pub fn base64(bytes: &[u8]) -> String {
