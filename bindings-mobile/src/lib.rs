@@ -348,6 +348,13 @@ impl Crm {
     }
 }
 
+/// Restores a backup made with `Crm.backup` into a new file (one that holds events is
+/// refused with `Conflict`); the number of events restored. Open it with `Crm.open`.
+#[uniffi::export]
+pub fn restore_journal(backup: String, into: String) -> Result<u64, CrmError> {
+    Ok(SqliteJournal::restore(&backup, &into).ffi()?.last_seq())
+}
+
 /// Copies every intact event of a damaged journal file into a new file (docs/storage.md);
 /// the report as JSON: `{"kept", "not_kept", "problems"}`. The damaged file is only read.
 #[uniffi::export]

@@ -38,6 +38,12 @@ fun bindingChecks(): List<Check> = listOf(
         again.backup(copy)
         val report = com.google.gson.JsonParser.parseString(recoverJournal(copy, dir.resolve("recovered.sqlite").toString())).asJsonObject
         expectEqual(2, report["kept"].asInt)
+        val restored = dir.resolve("restored.sqlite").toString()
+        expectEqual(2uL, restoreJournal(copy, restored))
+        val back = Crm.open(restored, 1uL)
+        expectEqual(events, back.eventsJson(1uL))
+        back.close()
+        expectThrows<CrmException.Conflict> { restoreJournal(copy, restored) }
         expectThrows<CrmException.Storage> { Crm(1uL).backup(copy) }
         val lines = dir.resolve("journal.jsonl").toString()
         expectEqual(2uL, again.exportJsonl(lines))

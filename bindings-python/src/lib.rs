@@ -242,10 +242,18 @@ fn recover(py: Python<'_>, damaged: &str, into: &str) -> PyResult<String> {
     json(py, &report)
 }
 
+/// Restores a backup made with `Crm.backup` into a new file; the number of events in it.
+#[pyfunction]
+fn restore(py: Python<'_>, backup: &str, into: &str) -> PyResult<u64> {
+    let journal = SqliteJournal::restore(backup, into).into_py_result(py)?;
+    Ok(journal.last_seq())
+}
+
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Engine>()?;
     module.add_function(wrap_pyfunction!(recover, module)?)?;
+    module.add_function(wrap_pyfunction!(restore, module)?)?;
     errors::register(module)?;
     Ok(())
 }

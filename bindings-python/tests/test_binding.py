@@ -154,6 +154,12 @@ def test_backup_and_recovery_of_a_file_journal(tmp_path: Path) -> None:
     assert report == {"kept": len(events), "not_kept": 0, "problems": []}
     with Crm.open(str(tmp_path / "recovered.sqlite"), replica_id=1) as recovered:
         assert recovered.events() == events
+    restored = str(tmp_path / "restored.sqlite")
+    assert crm_core.restore(copy, restored) == len(events)
+    with Crm.open(restored, replica_id=1) as again:
+        assert again.events() == events
+    with pytest.raises(crm_core.ConflictError, match="restore into a new file"):
+        crm_core.restore(copy, restored)
     with pytest.raises(crm_core.StorageError, match="from a file"):
         Crm(replica_id=1).backup(copy)
 

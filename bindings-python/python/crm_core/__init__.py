@@ -51,6 +51,7 @@ __all__ = [
     "MoneyOverflowError",
     "StorageError",
     "recover",
+    "restore",
 ]
 
 Stage = Union[str, Mapping[str, Any]]
@@ -63,6 +64,15 @@ def recover(damaged: str, into: str) -> dict[str, Any]:
     """
     report: dict[str, Any] = from_json(_native.recover(str(damaged), str(into)))
     return report
+
+
+def restore(backup: str, into: str) -> int:
+    """Restores a backup made with :meth:`Crm.backup` into a new file (docs/storage.md).
+
+    Returns the number of events restored; open the file with :meth:`Crm.open`. A file
+    that already holds events is refused (``ConflictError``), never overwritten.
+    """
+    return _native.restore(str(backup), str(into))
 
 
 def _drop_none(fields: Mapping[str, Any]) -> dict[str, Any]:
