@@ -47,7 +47,9 @@ pub struct Activity {
     pub outcome: Option<String>,
     pub link: AnyId,
     /// When it happened (may be earlier than when it was logged).
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub occurred_at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub logged_at: DateTime<Utc>,
     pub logged_by: Actor,
     /// The source system's own ID (a PBX call ID, an e-mail's Message-ID): intake logs

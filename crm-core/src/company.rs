@@ -20,7 +20,9 @@ pub struct Company {
     pub owner: UserId,
     #[serde(flatten)]
     pub fields: CompanyFields,
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub updated_at: DateTime<Utc>,
 }
 

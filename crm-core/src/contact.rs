@@ -29,7 +29,9 @@ pub struct Contact {
     pub owner: UserId,
     #[serde(flatten)]
     pub fields: ContactFields,
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub updated_at: DateTime<Utc>,
     /// Set when this contact was merged into another (`merge_contacts`): it is kept,
     /// with its history, but left out of lists and duplicate searches.

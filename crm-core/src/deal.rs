@@ -42,6 +42,7 @@ pub struct StageChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<StageId>,
     pub to: StageId,
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub at: DateTime<Utc>,
     pub by: Actor,
 }
@@ -60,10 +61,16 @@ pub struct Deal {
     pub fields: DealFields,
     /// Every stage the deal entered, oldest first.
     pub stage_history: Vec<StageChange>,
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub updated_at: DateTime<Utc>,
     /// When the deal was won or lost; cleared if it is reopened.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::utc::deserialize_option"
+    )]
     pub closed_at: Option<DateTime<Utc>>,
     /// What is sold: products, quantities, prices, discounts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -72,7 +79,11 @@ pub struct Deal {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub payments: Vec<Payment>,
     /// When payments reached the amount; cleared if a refund takes them below it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::utc::deserialize_option"
+    )]
     pub paid_at: Option<DateTime<Utc>>,
 }
 

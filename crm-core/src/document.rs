@@ -80,6 +80,7 @@ pub struct Document {
     pub data_seq: u64,
     pub format: Format,
     pub content: String,
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub rendered_at: DateTime<Utc>,
     pub rendered_by: Actor,
 }

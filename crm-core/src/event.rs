@@ -361,6 +361,7 @@ pub struct EventEnvelope {
     /// The replica that recorded the event.
     pub replica: ReplicaId,
     /// The `now` the command was executed with.
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub at: DateTime<Utc>,
     pub actor: Actor,
     /// The `type` of the command that produced the event.

@@ -11,6 +11,31 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::CrmError;
 
+/// Reads a value written as a string through its `FromStr`, without copying the string
+/// when the input lends it (`Cow<str>` would: serde always makes it owned), since
+/// snapshots and journals hold millions of IDs.
+pub(crate) fn deserialize_text<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    struct Text<T>(std::marker::PhantomData<T>);
+    impl<T: FromStr> serde::de::Visitor<'_> for Text<T>
+    where
+        T::Err: fmt::Display,
+    {
+        type Value = T;
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+            text.parse().map_err(E::custom)
+        }
+    }
+    deserializer.deserialize_str(Text(std::marker::PhantomData))
+}
+
 /// The largest replica id or sequence: 2^53 - 1, exact as a JavaScript number.
 pub const MAX_ID_PART: u64 = (1 << 53) - 1;
 
@@ -135,8 +160,7 @@ macro_rules! define_id {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
-                text.parse().map_err(serde::de::Error::custom)
+                deserialize_text(deserializer)
             }
         }
 
@@ -364,8 +388,7 @@ impl Serialize for AnyId {
 
 impl<'de> Deserialize<'de> for AnyId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        deserialize_text(deserializer)
     }
 }
 

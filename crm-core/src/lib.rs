@@ -49,6 +49,7 @@ pub mod id;
 pub mod money;
 mod ownership;
 mod tagged;
+pub mod utc;
 pub mod validate;
 
 pub use access::Actor;

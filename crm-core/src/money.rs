@@ -61,8 +61,7 @@ impl Serialize for Currency {
 
 impl<'de> Deserialize<'de> for Currency {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let code = std::borrow::Cow::<str>::deserialize(deserializer)?;
-        code.parse().map_err(serde::de::Error::custom)
+        crate::id::deserialize_text(deserializer)
     }
 }
 

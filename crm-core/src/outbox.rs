@@ -21,6 +21,7 @@ pub struct Effect {
     /// Also the idempotency key: the same effect handed out twice has the same ID.
     pub id: EffectId,
     /// When it was queued (for a rule, the trigger's time).
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub at: DateTime<Utc>,
     /// The record it is about (not `record`, which tags records in `get` results).
     #[serde(default, skip_serializing_if = "Option::is_none")]

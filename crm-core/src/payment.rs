@@ -63,6 +63,7 @@ pub struct Payment {
     pub id: PaymentId,
     pub amount: Money,
     /// When the money moved (may be earlier than when it was recorded).
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub paid_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,

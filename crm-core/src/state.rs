@@ -63,6 +63,7 @@ pub struct State {
     /// Each round-robin pool's last assignee.
     pub round_robin: BTreeMap<String, UserId>,
     /// The latest activity on each record (and on a deal's contact).
+    #[serde(deserialize_with = "crate::utc::deserialize_map")]
     pub last_touch: BTreeMap<AnyId, DateTime<Utc>>,
     /// How web forms and calls become contacts and leads.
     #[serde(default)]
@@ -75,7 +76,11 @@ pub struct State {
     pub merges: BTreeMap<ContactId, Merge>,
     /// Each deal's first outreach: an outbound call, e-mail or meeting, or a completed
     /// task, on the deal or its contact, from its creation on.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::utc::deserialize_map"
+    )]
     pub first_contact: BTreeMap<DealId, DateTime<Utc>>,
     /// For deals whose stage SLA was breached: the stage visit (history length) it was for.
     pub sla_breached: BTreeMap<DealId, usize>,

@@ -33,7 +33,11 @@ pub struct Task {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub assignee: UserId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::utc::deserialize_option"
+    )]
     pub due: Option<DateTime<Utc>>,
     /// The contact, company or deal the task is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,14 +49,23 @@ pub struct Task {
     /// Results entered on completion, typed by the task field definitions.
     #[serde(default)]
     pub fields: CustomValues,
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub created_at: DateTime<Utc>,
     pub created_by: Actor,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::utc::deserialize_option"
+    )]
     pub closed_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_by: Option<Actor>,
     /// When it went overdue while open (set once, by the engine's timers).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::utc::deserialize_option"
+    )]
     pub overdue_at: Option<DateTime<Utc>>,
 }
 

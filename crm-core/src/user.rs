@@ -28,6 +28,7 @@ pub enum Role {
 pub struct Department {
     pub id: DepartmentId,
     pub name: String,
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -53,6 +54,7 @@ pub struct User {
     pub specialty: Option<String>,
     /// Deactivated users keep their history but can no longer act or be assigned.
     pub active: bool,
+    #[serde(deserialize_with = "crate::utc::deserialize")]
     pub created_at: DateTime<Utc>,
 }
 
