@@ -32,6 +32,10 @@ pub struct CompanyFields {
     pub name: String,
     #[serde(default)]
     pub phones: Vec<String>,
+    /// How numbers were typed where that differs from their E.164 form, by number
+    /// (`{"+4930123456": "030 123456"}`): what people read; matching uses `phones`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phones_as_typed: BTreeMap<String, String>,
     #[serde(default)]
     pub emails: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,7 +89,8 @@ fn apply_patch(
         fields.name = validate::name("name", name)?;
     }
     if let Some(phones) = &patch.phones {
-        fields.phones = validate::phones("phones", phones, ctx.region)?;
+        (fields.phones, fields.phones_as_typed) =
+            validate::phones_as_typed("phones", phones, ctx.region)?;
     }
     if let Some(emails) = &patch.emails {
         fields.emails = validate::emails("emails", emails)?;

@@ -50,6 +50,10 @@ pub struct ContactFields {
     /// E.164, e.g. `+4930123456`.
     #[serde(default)]
     pub phones: Vec<String>,
+    /// How numbers were typed where that differs from their E.164 form, by number
+    /// (`{"+4930123456": "030 123456"}`): what people read; matching uses `phones`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phones_as_typed: BTreeMap<String, String>,
     /// Lower-cased.
     #[serde(default)]
     pub emails: Vec<String>,
@@ -150,7 +154,8 @@ fn apply_patch(
         fields.position = validate::optional_name("position", Some(position))?;
     }
     if let Some(phones) = &patch.phones {
-        fields.phones = validate::phones("phones", phones, ctx.region)?;
+        (fields.phones, fields.phones_as_typed) =
+            validate::phones_as_typed("phones", phones, ctx.region)?;
     }
     if let Some(emails) = &patch.emails {
         fields.emails = validate::emails("emails", emails)?;

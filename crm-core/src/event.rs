@@ -65,7 +65,7 @@ pub enum Event {
     },
     /// `merge.from` was merged into `merge.into` (see [`crate::merge`]).
     ContactsMerged {
-        merge: Merge,
+        merge: Box<Merge>,
     },
     /// A merge taken back: the survivor's `fields` now, and the records pointed back.
     ContactsUnmerged {

@@ -123,7 +123,7 @@ pub(crate) fn merge(ctx: &mut Ctx<'_>, input: &ContactMerge) -> Result<Vec<Event
         .map(|activity| activity.id)
         .collect();
     Ok(vec![Event::ContactsMerged {
-        merge: Merge {
+        merge: Box::new(Merge {
             into: input.into,
             from: input.from,
             before: into.fields.clone(),
@@ -132,7 +132,7 @@ pub(crate) fn merge(ctx: &mut Ctx<'_>, input: &ContactMerge) -> Result<Vec<Event
             deals,
             tasks,
             activities,
-        },
+        }),
     }])
 }
 
@@ -170,6 +170,13 @@ fn merged_fields(
         Some(one) => side(one).phones.clone(),
         None => united("phones", &a.phones, &b.phones)?,
     };
+    // The survivor's spelling of a number both sides have wins.
+    fields.phones_as_typed = [&b.phones_as_typed, &a.phones_as_typed]
+        .into_iter()
+        .flatten()
+        .filter(|(phone, _)| fields.phones.contains(phone))
+        .map(|(phone, typed)| (phone.clone(), typed.clone()))
+        .collect();
     fields.emails = match chosen("emails") {
         Some(one) => side(one).emails.clone(),
         None => united("emails", &a.emails, &b.emails)?,

@@ -333,7 +333,7 @@ impl State {
                     &merge.tasks,
                     &merge.activities,
                 );
-                self.merges.insert(merge.from, merge.clone());
+                self.merges.insert(merge.from, (**merge).clone());
                 self.index_contact(merge.into, true);
             }
             Event::ContactsUnmerged {

@@ -1,7 +1,7 @@
 //! Normalisation and checks shared by every aggregate: names, free text, tags,
 //! phones (E.164), e-mails, URLs and size limits. Each error names the field and value.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::CrmError;
 
@@ -161,15 +161,29 @@ pub fn phones(
     values: &[String],
     region: Option<rlibphonenumber::Region>,
 ) -> Result<Vec<String>, CrmError> {
+    Ok(phones_as_typed(field, values, region)?.0)
+}
+
+/// [`phones`], and how each number was typed where that differs from its E.164 form
+/// (trimmed; the first spelling of a number given twice), for people to read.
+pub fn phones_as_typed(
+    field: &str,
+    values: &[String],
+    region: Option<rlibphonenumber::Region>,
+) -> Result<(Vec<String>, BTreeMap<String, String>), CrmError> {
     list_len(field, values.len())?;
     let mut result: Vec<String> = Vec::with_capacity(values.len());
+    let mut typed = BTreeMap::new();
     for (index, value) in values.iter().enumerate() {
         let phone = phone(&format!("{field}[{index}]"), value, region)?;
         if !result.contains(&phone) {
+            if value.trim() != phone {
+                typed.insert(phone.clone(), value.trim().to_owned());
+            }
             result.push(phone);
         }
     }
-    Ok(result)
+    Ok((result, typed))
 }
 
 /// A list of e-mail addresses, normalised, duplicates dropped, order kept.
@@ -297,6 +311,29 @@ pub fn url(field: &str, value: &str) -> Result<String, CrmError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phones_keep_how_they_were_typed() {
+        let region = Some(rlibphonenumber::Region::DE);
+        let typed = [
+            "  030 1234567 ",
+            "+49301234567",
+            "+49 40 7654321",
+            "(030) 123-4567",
+        ]
+        .map(String::from);
+        let (phones, as_typed) = phones_as_typed("phones", &typed, region).unwrap();
+        assert_eq!(phones, ["+49301234567", "+49407654321"]);
+        assert_eq!(
+            as_typed,
+            BTreeMap::from([
+                ("+49301234567".to_owned(), "030 1234567".to_owned()),
+                ("+49407654321".to_owned(), "+49 40 7654321".to_owned()),
+            ])
+        );
+        let (_, as_typed) = phones_as_typed("phones", &["+4930123456".into()], region).unwrap();
+        assert!(as_typed.is_empty(), "E.164 as typed needs no second copy");
+    }
 
     #[test]
     fn phones_become_e164() {

@@ -24,7 +24,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::activity::ActivityKind;
 use crate::event::{Event, EventEnvelope};
 use crate::id::{ActivityId, AnyId, ContactId, DealId, PipelineId, StageId, TaskId, UserId};
-use crate::merge::Merge;
 use crate::state::State;
 
 use facts::{ActivityFacts, DealFacts, TaskFacts};
@@ -144,15 +143,16 @@ impl Touched {
             }
         }
         // A merge (or its undoing) moves deals between two clients: all of both change.
-        if let Event::ContactsMerged {
-            merge: Merge { into, from, .. },
-        }
-        | Event::ContactsUnmerged { into, from, .. } = event
-        {
-            for client in [into, from] {
+        let clients = match event {
+            Event::ContactsMerged { merge } => Some([merge.into, merge.from]),
+            Event::ContactsUnmerged { into, from, .. } => Some([*into, *from]),
+            _ => None,
+        };
+        if let Some(clients) = clients {
+            for client in clients {
                 touched
                     .deals
-                    .extend(state.deals_of(AnyId::ContactId(*client)));
+                    .extend(state.deals_of(AnyId::ContactId(client)));
             }
             return touched;
         }
