@@ -242,6 +242,25 @@ def test_duplicates_are_found_merged_and_unmerged(shop: tuple[Crm, str, str, str
         crm.unmerge_contacts(manager, NOW, twin)
 
 
+def test_companies_entered_twice_are_merged_with_their_people(shop: tuple[Crm, str, str, str]) -> None:
+    crm, _, manager, _ = shop
+    firm = crm.execute(manager, NOW, {"type": "create_company", "name": "Okna Berlin GmbH"})["created"]
+    twin = crm.execute(manager, NOW, {"type": "create_company", "name": "OKNA Berlin", "phones": ["030 7654321"]})[
+        "created"
+    ]
+    petra = crm.create_contact(manager, NOW, "Petra Schmidt", company=twin)
+
+    crm.merge_companies(manager, NOW, firm, twin)
+    assert crm.get(manager, NOW, petra)["company"] == firm
+    assert crm.get(manager, NOW, firm)["phones_as_typed"] == {"+49307654321": "030 7654321"}
+    assert crm.get(manager, NOW, twin)["merged_into"] == firm
+
+    crm.unmerge_companies(manager, NOW, twin)
+    assert crm.get(manager, NOW, petra)["company"] == twin
+    with pytest.raises(crm_core.ValidationError, match="not merged"):
+        crm.unmerge_companies(manager, NOW, twin)
+
+
 def test_a_web_form_and_a_missed_call_become_leads(shop: tuple[Crm, str, str, str]) -> None:
     crm, admin, manager, pipeline = shop
     crm.configure_intake(admin, NOW, owner=manager, pipeline=pipeline)

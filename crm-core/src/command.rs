@@ -17,7 +17,7 @@ use crate::event::Event;
 use crate::id::{AnyId, CompanyId, ContactId, DealId, ReplicaId, StageId, TaskId, UserId};
 use crate::import::ContactImport;
 use crate::intake::{CallReport, EmailMessage, FormSubmission, IntakeSettings};
-use crate::merge::ContactMerge;
+use crate::merge::{CompanyMerge, ContactMerge};
 use crate::outbox::Acknowledgement;
 use crate::payment::{LineItems, NewPayment};
 use crate::pipeline::NewPipeline;
@@ -48,6 +48,11 @@ tagged_enum! {
         UnmergeContacts(Target<ContactId>) = "unmerge_contacts",
         CreateCompany(NewCompany) = "create_company",
         UpdateCompany(Update<CompanyId, CompanyPatch>) = "update_company",
+        /// Merges a duplicate company, its people, deals, tasks and activities into the
+        /// company that stays; `unmerge_companies` undoes it.
+        MergeCompanies(CompanyMerge) = "merge_companies",
+        /// Takes back the merge of the company `id` (the one merged away).
+        UnmergeCompanies(Target<CompanyId>) = "unmerge_companies",
         CreatePipeline(NewPipeline) = "create_pipeline",
         CreateDeal(NewDeal) = "create_deal",
         UpdateDeal(Update<DealId, DealPatch>) = "update_deal",
@@ -217,8 +222,10 @@ pub(crate) fn decide(ctx: &mut Ctx<'_>, command: &Command) -> Result<Vec<Event>,
         Command::DefineField(input) => custom_field::define(ctx, input),
         Command::CreateContact(input) => contact::create(ctx, input),
         Command::UpdateContact(update) => contact::update(ctx, update.id, &update.patch),
-        Command::MergeContacts(input) => merge::merge(ctx, input),
-        Command::UnmergeContacts(target) => merge::unmerge(ctx, target.id),
+        Command::MergeContacts(input) => merge::merge_contacts(ctx, input),
+        Command::UnmergeContacts(target) => merge::unmerge_contacts(ctx, target.id),
+        Command::MergeCompanies(input) => merge::merge_companies(ctx, input),
+        Command::UnmergeCompanies(target) => merge::unmerge_companies(ctx, target.id),
         Command::CreateCompany(input) => company::create(ctx, input),
         Command::UpdateCompany(update) => company::update(ctx, update.id, &update.patch),
         Command::CreatePipeline(input) => pipeline::create(ctx, input),

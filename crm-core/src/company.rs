@@ -24,6 +24,10 @@ pub struct Company {
     pub created_at: DateTime<Utc>,
     #[serde(deserialize_with = "crate::utc::deserialize")]
     pub updated_at: DateTime<Utc>,
+    /// Set when this company was merged into another (`merge_companies`): it is kept,
+    /// with its history, but left out of lists and of matching by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<CompanyId>,
 }
 
 /// The editable part of a company, normalised.
@@ -138,6 +142,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewCompany) -> Result<Vec<Event>
         fields,
         created_at: ctx.now,
         updated_at: ctx.now,
+        merged_into: None,
     };
     Ok(vec![Event::CompanyCreated { company }])
 }

@@ -17,7 +17,7 @@ use crate::id::{
     ActivityId, AnyId, CompanyId, ContactId, DealId, EffectId, ReplicaId, StageId, TaskId, UserId,
 };
 use crate::intake::IntakeSettings;
-use crate::merge::Merge;
+use crate::merge::{CompanyMergeRecord, Merge};
 use crate::money::Money;
 use crate::outbox::Effect;
 use crate::payment::{LineItem, Payment};
@@ -73,6 +73,22 @@ pub enum Event {
         from: ContactId,
         fields: ContactFields,
         changed: Vec<String>,
+        deals: Vec<DealId>,
+        tasks: Vec<TaskId>,
+        activities: Vec<ActivityId>,
+    },
+    /// `merge.from` was merged into `merge.into`, its contacts, deals, tasks and
+    /// activities re-pointed (see [`crate::merge`]).
+    CompaniesMerged {
+        merge: Box<CompanyMergeRecord>,
+    },
+    /// A company merge taken back: the survivor's `fields` now, and the records pointed back.
+    CompaniesUnmerged {
+        into: CompanyId,
+        from: CompanyId,
+        fields: CompanyFields,
+        changed: Vec<String>,
+        contacts: Vec<ContactId>,
         deals: Vec<DealId>,
         tasks: Vec<TaskId>,
         activities: Vec<ActivityId>,
@@ -282,8 +298,8 @@ impl Event {
             Event::ContactCreated { contact } => vec![contact.id.into()],
             Event::ContactUpdated { id, .. } => vec![(*id).into()],
             Event::ContactsMerged { merge } => merged_records(
-                merge.into,
-                merge.from,
+                [merge.into.into(), merge.from.into()],
+                &merge.contacts,
                 &merge.deals,
                 &merge.tasks,
                 &merge.activities,
@@ -295,7 +311,35 @@ impl Event {
                 tasks,
                 activities,
                 ..
-            } => merged_records(*into, *from, deals, tasks, activities),
+            } => merged_records(
+                [(*into).into(), (*from).into()],
+                &[],
+                deals,
+                tasks,
+                activities,
+            ),
+            Event::CompaniesMerged { merge } => merged_records(
+                [merge.into.into(), merge.from.into()],
+                &merge.contacts,
+                &merge.deals,
+                &merge.tasks,
+                &merge.activities,
+            ),
+            Event::CompaniesUnmerged {
+                into,
+                from,
+                contacts,
+                deals,
+                tasks,
+                activities,
+                ..
+            } => merged_records(
+                [(*into).into(), (*from).into()],
+                contacts,
+                deals,
+                tasks,
+                activities,
+            ),
             Event::CompanyCreated { company } => vec![company.id.into()],
             Event::CompanyUpdated { id, .. } => vec![(*id).into()],
             Event::PipelineCreated { pipeline } => vec![pipeline.id.into()],
@@ -337,14 +381,15 @@ impl Event {
 
 /// Both contacts of a merge and every record it re-pointed.
 fn merged_records(
-    into: ContactId,
-    from: ContactId,
+    parties: [AnyId; 2],
+    contacts: &[ContactId],
     deals: &[DealId],
     tasks: &[TaskId],
     activities: &[ActivityId],
 ) -> Vec<AnyId> {
-    [into.into(), from.into()]
+    parties
         .into_iter()
+        .chain(contacts.iter().map(|id| AnyId::from(*id)))
         .chain(deals.iter().map(|id| AnyId::from(*id)))
         .chain(tasks.iter().map(|id| AnyId::from(*id)))
         .chain(activities.iter().map(|id| AnyId::from(*id)))

@@ -497,6 +497,7 @@ fn prepare(
         .state
         .companies
         .values()
+        .filter(|company| company.merged_into.is_none())
         .map(|company| (fold_company(&company.fields.name), company.id))
         .collect();
     let mut new_companies = BTreeSet::new();

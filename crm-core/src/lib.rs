@@ -83,7 +83,7 @@ pub use intake::{
     IncomingCall, IntakeSettings, RouteSettings,
 };
 pub use journal::{Journal, MemoryJournal, Snapshot, SNAPSHOT_VERSION};
-pub use merge::{ContactMerge, Merge, Side};
+pub use merge::{CompanyMerge, CompanyMergeRecord, ContactMerge, Merge, MergeRequest, Side};
 pub use money::{Currency, Money};
 pub use normalize::EmailPolicy;
 pub use outbox::{Acknowledgement, Effect, EffectBody};

@@ -1,42 +1,54 @@
-//! Merging duplicate contacts, and undoing a merge.
+//! Merging duplicate contacts or companies, and undoing a merge.
 //!
-//! A merge keeps both contacts: the one merged away (`from`) is marked `merged_into`
+//! A merge keeps both records: the one merged away (`from`) is marked `merged_into`
 //! and drops out of lists and duplicate searches, but it, its history and its ID stay,
 //! so links held outside the CRM still resolve. The survivor (`into`) takes the chosen
-//! field values; the deals, tasks and activities of `from` are re-pointed to it. The
-//! event records the survivor's fields before and after and every re-pointed record,
-//! so `unmerge_contacts` can put things back: fields the merge set and nobody changed
-//! since return to their earlier values, and records still pointing at the survivor go
-//! back to `from`. Nothing else changes in between → exactly the state before.
+//! field values; what pointed at `from` — deals, tasks and activities, and for a
+//! company its contacts — is re-pointed to it. The event records the survivor's fields
+//! before and after and every re-pointed record, so an unmerge can put things back:
+//! fields the merge set and nobody changed since return to their earlier values, and
+//! records still pointing at the survivor go back to `from`. Nothing else changes in
+//! between → exactly the state before.
 
 use std::collections::BTreeMap;
+use std::fmt::Display;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::command::Ctx;
+use crate::company::{Company, CompanyFields};
 use crate::contact::{Contact, ContactFields};
 use crate::error::CrmError;
 use crate::event::Event;
-use crate::id::{ActivityId, AnyId, ContactId, DealId, TaskId};
+use crate::id::{ActivityId, AnyId, CompanyId, ContactId, DealId, TaskId};
+use crate::state::State;
 use crate::validate;
 
-/// Input for [`crate::Command::MergeContacts`].
+/// Input for [`crate::Command::MergeContacts`] and [`crate::Command::MergeCompanies`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ContactMerge {
-    /// The contact that stays.
-    pub into: ContactId,
-    /// The contact merged away.
-    pub from: ContactId,
-    /// Which side's value to keep, by field (`name`, `company`, `position`, `phones`,
-    /// `emails`, `address`, `source`, `tags`, `custom`, `consent`). Unnamed fields: the
-    /// survivor's value, or the other's where the survivor has none; phones, e-mail
-    /// addresses and tags are united; custom values united key by key (the survivor's
-    /// win); consent stays the survivor's — a merge never widens consent by itself.
+pub struct MergeRequest<Id> {
+    /// The record that stays.
+    pub into: Id,
+    /// The record merged away.
+    pub from: Id,
+    /// Which side's value to keep, by field (contacts: `name`, `company`, `position`,
+    /// `phones`, `emails`, `address`, `source`, `tags`, `custom`, `consent`; companies:
+    /// `name`, `phones`, `emails`, `website`, `address`, `source`, `tags`, `custom`).
+    /// Unnamed fields: the survivor's value, or the other's where the survivor has none;
+    /// phones, e-mail addresses and tags are united; custom values united key by key (the
+    /// survivor's win); a contact's consent stays the survivor's — a merge never widens
+    /// consent by itself.
     #[serde(default)]
     pub keep: BTreeMap<String, Side>,
 }
+
+/// Input for [`crate::Command::MergeContacts`].
+pub type ContactMerge = MergeRequest<ContactId>;
+/// Input for [`crate::Command::MergeCompanies`].
+pub type CompanyMerge = MergeRequest<CompanyId>;
 
 /// One side of a merge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -46,29 +58,330 @@ pub enum Side {
     From,
 }
 
-/// What a merge did, kept with the merged-away contact until it is undone.
+/// What a merge did, kept with the merged-away record until it is undone. Without
+/// type parameters: a merge of contacts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Merge {
-    pub into: ContactId,
-    pub from: ContactId,
+pub struct Merge<Id = ContactId, Fields = ContactFields> {
+    pub into: Id,
+    pub from: Id,
     /// The survivor's fields before and after the merge.
-    pub before: ContactFields,
-    pub fields: ContactFields,
+    pub before: Fields,
+    pub fields: Fields,
     /// The fields whose value the merge changed.
     pub changed: Vec<String>,
-    /// The records that pointed at `from` and were re-pointed to `into`.
+    /// The records that pointed at `from` and were re-pointed to `into` (contacts: only
+    /// when companies merge).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<ContactId>,
     pub deals: Vec<DealId>,
     pub tasks: Vec<TaskId>,
     pub activities: Vec<ActivityId>,
 }
 
-const FIELDS: [&str; 10] = [
-    "name", "company", "position", "phones", "emails", "address", "source", "tags", "custom",
-    "consent",
-];
+/// What a merge of two companies did.
+pub type CompanyMergeRecord = Merge<CompanyId, CompanyFields>;
+
+/// What an unmerge does: the survivor's fields now, and the records pointed back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unmerge<Id, Fields> {
+    pub into: Id,
+    pub from: Id,
+    pub fields: Fields,
+    pub changed: Vec<String>,
+    pub contacts: Vec<ContactId>,
+    pub deals: Vec<DealId>,
+    pub tasks: Vec<TaskId>,
+    pub activities: Vec<ActivityId>,
+}
+
+/// What differs between merging contacts and merging companies.
+trait Party {
+    type Id: Copy + Ord + Display + Into<AnyId>;
+    type Fields: Clone + Serialize + DeserializeOwned;
+    /// The fields `keep` may name.
+    const FIELDS: &'static [&'static str];
+    const KIND: &'static str;
+    /// The record's fields and what it was merged into, if it exists.
+    fn find(state: &State, id: Self::Id) -> Option<(&Self::Fields, Option<Self::Id>)>;
+    fn merges(state: &State) -> &BTreeMap<Self::Id, Merge<Self::Id, Self::Fields>>;
+    fn merged_fields(
+        into: &Self::Fields,
+        from: &Self::Fields,
+        keep: &BTreeMap<String, Side>,
+    ) -> Result<Self::Fields, CrmError>;
+    /// The contacts that belong to `id` (a company's people; none for a contact).
+    fn members(state: &State, id: Self::Id) -> Vec<ContactId>;
+    /// Whether the deal, or the contact, points at `id`.
+    fn deal_points_at(state: &State, deal: DealId, id: Self::Id) -> bool;
+    fn member_points_at(state: &State, contact: ContactId, id: Self::Id) -> bool;
+    fn merged(merge: Merge<Self::Id, Self::Fields>) -> Event;
+    fn unmerged(unmerge: Unmerge<Self::Id, Self::Fields>) -> Event;
+}
+
+impl Party for Contact {
+    type Id = ContactId;
+    type Fields = ContactFields;
+    const FIELDS: &'static [&'static str] = &[
+        "name", "company", "position", "phones", "emails", "address", "source", "tags", "custom",
+        "consent",
+    ];
+    const KIND: &'static str = "contact";
+    fn find(state: &State, id: ContactId) -> Option<(&ContactFields, Option<ContactId>)> {
+        let contact = state.contacts.get(&id)?;
+        Some((&contact.fields, contact.merged_into))
+    }
+    fn merges(state: &State) -> &BTreeMap<ContactId, Merge> {
+        &state.merges
+    }
+    fn merged_fields(
+        a: &ContactFields,
+        b: &ContactFields,
+        keep: &BTreeMap<String, Side>,
+    ) -> Result<ContactFields, CrmError> {
+        let choose = Choices { keep };
+        let side = |side: Side| if side == Side::Into { a } else { b };
+        let mut fields = a.clone();
+        fields.name = side(choose.pick("name", !a.name.is_empty())).name.clone();
+        fields.company = side(choose.pick("company", a.company.is_some())).company;
+        let position = choose.pick("position", a.position.is_some());
+        fields.position = side(position).position.clone();
+        let address = choose.pick("address", a.address.is_some());
+        fields.address = side(address).address.clone();
+        fields.source = side(choose.pick("source", a.source.is_some()))
+            .source
+            .clone();
+        fields.consent = side(choose.chosen("consent").unwrap_or(Side::Into)).consent;
+        (fields.phones, fields.phones_as_typed) = choose.phones(
+            (&a.phones, &a.phones_as_typed),
+            (&b.phones, &b.phones_as_typed),
+        )?;
+        fields.emails = choose.list("emails", &a.emails, &b.emails)?;
+        fields.tags = choose.tags(&a.tags, &b.tags)?;
+        fields.custom = choose.custom(&a.custom, &b.custom);
+        Ok(fields)
+    }
+    fn members(_: &State, _: ContactId) -> Vec<ContactId> {
+        Vec::new()
+    }
+    fn deal_points_at(state: &State, deal: DealId, id: ContactId) -> bool {
+        state
+            .deals
+            .get(&deal)
+            .is_some_and(|deal| deal.fields.contact == Some(id))
+    }
+    fn member_points_at(_: &State, _: ContactId, _: ContactId) -> bool {
+        false
+    }
+    fn merged(merge: Merge) -> Event {
+        Event::ContactsMerged {
+            merge: Box::new(merge),
+        }
+    }
+    fn unmerged(unmerge: Unmerge<ContactId, ContactFields>) -> Event {
+        Event::ContactsUnmerged {
+            into: unmerge.into,
+            from: unmerge.from,
+            fields: unmerge.fields,
+            changed: unmerge.changed,
+            deals: unmerge.deals,
+            tasks: unmerge.tasks,
+            activities: unmerge.activities,
+        }
+    }
+}
+
+impl Party for Company {
+    type Id = CompanyId;
+    type Fields = CompanyFields;
+    const FIELDS: &'static [&'static str] = &[
+        "name", "phones", "emails", "website", "address", "source", "tags", "custom",
+    ];
+    const KIND: &'static str = "company";
+    fn find(state: &State, id: CompanyId) -> Option<(&CompanyFields, Option<CompanyId>)> {
+        let company = state.companies.get(&id)?;
+        Some((&company.fields, company.merged_into))
+    }
+    fn merges(state: &State) -> &BTreeMap<CompanyId, CompanyMergeRecord> {
+        &state.company_merges
+    }
+    fn merged_fields(
+        a: &CompanyFields,
+        b: &CompanyFields,
+        keep: &BTreeMap<String, Side>,
+    ) -> Result<CompanyFields, CrmError> {
+        let choose = Choices { keep };
+        let side = |side: Side| if side == Side::Into { a } else { b };
+        let mut fields = a.clone();
+        fields.name = side(choose.pick("name", !a.name.is_empty())).name.clone();
+        let website = choose.pick("website", a.website.is_some());
+        fields.website = side(website).website.clone();
+        let address = choose.pick("address", a.address.is_some());
+        fields.address = side(address).address.clone();
+        fields.source = side(choose.pick("source", a.source.is_some()))
+            .source
+            .clone();
+        (fields.phones, fields.phones_as_typed) = choose.phones(
+            (&a.phones, &a.phones_as_typed),
+            (&b.phones, &b.phones_as_typed),
+        )?;
+        fields.emails = choose.list("emails", &a.emails, &b.emails)?;
+        fields.tags = choose.tags(&a.tags, &b.tags)?;
+        fields.custom = choose.custom(&a.custom, &b.custom);
+        Ok(fields)
+    }
+    fn members(state: &State, id: CompanyId) -> Vec<ContactId> {
+        state
+            .contacts
+            .values()
+            .filter(|contact| contact.fields.company == Some(id))
+            .map(|contact| contact.id)
+            .collect()
+    }
+    fn deal_points_at(state: &State, deal: DealId, id: CompanyId) -> bool {
+        state
+            .deals
+            .get(&deal)
+            .is_some_and(|deal| deal.fields.company == Some(id))
+    }
+    fn member_points_at(state: &State, contact: ContactId, id: CompanyId) -> bool {
+        state
+            .contacts
+            .get(&contact)
+            .is_some_and(|contact| contact.fields.company == Some(id))
+    }
+    fn merged(merge: CompanyMergeRecord) -> Event {
+        Event::CompaniesMerged {
+            merge: Box::new(merge),
+        }
+    }
+    fn unmerged(unmerge: Unmerge<CompanyId, CompanyFields>) -> Event {
+        Event::CompaniesUnmerged {
+            into: unmerge.into,
+            from: unmerge.from,
+            fields: unmerge.fields,
+            changed: unmerge.changed,
+            contacts: unmerge.contacts,
+            deals: unmerge.deals,
+            tasks: unmerge.tasks,
+            activities: unmerge.activities,
+        }
+    }
+}
+
+/// The field choices of a merge, and how unnamed fields combine.
+struct Choices<'k> {
+    keep: &'k BTreeMap<String, Side>,
+}
+
+impl Choices<'_> {
+    fn chosen(&self, field: &str) -> Option<Side> {
+        self.keep.get(field).copied()
+    }
+
+    /// The chosen side, else the survivor's if it has a value, else the other's.
+    fn pick(&self, field: &str, survivor_has: bool) -> Side {
+        match self.chosen(field) {
+            Some(side) => side,
+            None if survivor_has => Side::Into,
+            None => Side::From,
+        }
+    }
+
+    /// The chosen side's list, or both united (the survivor's first).
+    fn list(&self, field: &str, a: &[String], b: &[String]) -> Result<Vec<String>, CrmError> {
+        let all = match self.chosen(field) {
+            Some(Side::Into) => a.to_vec(),
+            Some(Side::From) => b.to_vec(),
+            None => {
+                let mut all = a.to_vec();
+                all.extend(b.iter().filter(|value| !a.contains(value)).cloned());
+                all
+            }
+        };
+        validate::list_len(field, all.len())?;
+        Ok(all)
+    }
+
+    /// Phones as [`Choices::list`], each keeping its spelling (the survivor's for a
+    /// number both sides have).
+    fn phones(
+        &self,
+        (a, a_typed): (&[String], &BTreeMap<String, String>),
+        (b, b_typed): (&[String], &BTreeMap<String, String>),
+    ) -> Result<(Vec<String>, BTreeMap<String, String>), CrmError> {
+        let phones = self.list("phones", a, b)?;
+        let typed = [b_typed, a_typed]
+            .into_iter()
+            .flatten()
+            .filter(|(phone, _)| phones.contains(phone))
+            .map(|(phone, typed)| (phone.clone(), typed.clone()))
+            .collect();
+        Ok((phones, typed))
+    }
+
+    fn tags(
+        &self,
+        a: &std::collections::BTreeSet<String>,
+        b: &std::collections::BTreeSet<String>,
+    ) -> Result<std::collections::BTreeSet<String>, CrmError> {
+        let tags = match self.chosen("tags") {
+            Some(Side::Into) => a.clone(),
+            Some(Side::From) => b.clone(),
+            None => a.union(b).cloned().collect(),
+        };
+        validate::list_len("tags", tags.len())?;
+        Ok(tags)
+    }
+
+    fn custom(
+        &self,
+        a: &crate::custom_field::CustomValues,
+        b: &crate::custom_field::CustomValues,
+    ) -> crate::custom_field::CustomValues {
+        match self.chosen("custom") {
+            Some(Side::Into) => a.clone(),
+            Some(Side::From) => b.clone(),
+            None => {
+                let mut custom = b.clone();
+                custom.extend(a.iter().map(|(key, value)| (key.clone(), value.clone())));
+                custom
+            }
+        }
+    }
+}
 
 /// Handles [`crate::Command::MergeContacts`].
-pub(crate) fn merge(ctx: &mut Ctx<'_>, input: &ContactMerge) -> Result<Vec<Event>, CrmError> {
+pub(crate) fn merge_contacts(
+    ctx: &mut Ctx<'_>,
+    input: &ContactMerge,
+) -> Result<Vec<Event>, CrmError> {
+    merge::<Contact>(ctx, input)
+}
+
+/// Handles [`crate::Command::MergeCompanies`].
+pub(crate) fn merge_companies(
+    ctx: &mut Ctx<'_>,
+    input: &CompanyMerge,
+) -> Result<Vec<Event>, CrmError> {
+    merge::<Company>(ctx, input)
+}
+
+/// Handles [`crate::Command::UnmergeContacts`]: `id` is the contact merged away.
+pub(crate) fn unmerge_contacts(ctx: &mut Ctx<'_>, id: ContactId) -> Result<Vec<Event>, CrmError> {
+    unmerge::<Contact>(ctx, id)
+}
+
+/// Handles [`crate::Command::UnmergeCompanies`]: `id` is the company merged away.
+pub(crate) fn unmerge_companies(ctx: &mut Ctx<'_>, id: CompanyId) -> Result<Vec<Event>, CrmError> {
+    unmerge::<Company>(ctx, id)
+}
+
+/// The record's fields, for a record the access check has shown to exist.
+fn existing<P: Party>(state: &State, id: P::Id) -> Result<(&P::Fields, Option<P::Id>), CrmError> {
+    P::find(state, id).ok_or_else(|| CrmError::not_found(P::KIND, id))
+}
+
+fn merge<P: Party>(ctx: &mut Ctx<'_>, input: &MergeRequest<P::Id>) -> Result<Vec<Event>, CrmError> {
     if input.into == input.from {
         return Err(CrmError::validation(
             "from",
@@ -76,8 +389,8 @@ pub(crate) fn merge(ctx: &mut Ctx<'_>, input: &ContactMerge) -> Result<Vec<Event
         ));
     }
     for (field, id) in [("into", input.into), ("from", input.from)] {
-        ctx.access.require_edit(AnyId::ContactId(id))?;
-        if let Some(target) = ctx.state.contacts[&id].merged_into {
+        ctx.access.require_edit(id.into())?;
+        if let (_, Some(target)) = existing::<P>(ctx.state, id)? {
             return Err(CrmError::validation(
                 field,
                 format!("{id} is already merged into {target}"),
@@ -87,132 +400,61 @@ pub(crate) fn merge(ctx: &mut Ctx<'_>, input: &ContactMerge) -> Result<Vec<Event
     if let Some(field) = input
         .keep
         .keys()
-        .find(|key| !FIELDS.contains(&key.as_str()))
+        .find(|key| !P::FIELDS.contains(&key.as_str()))
     {
         return Err(CrmError::validation(
             "keep",
             format!(
-                "{} is not a contact field that can be chosen ({})",
+                "{} is not a {} field that can be chosen ({})",
                 validate::shown(field),
-                FIELDS.join(", ")
+                P::KIND,
+                P::FIELDS.join(", ")
             ),
         ));
     }
-    let into = &ctx.state.contacts[&input.into];
-    let from = &ctx.state.contacts[&input.from];
-    let fields = merged_fields(into, from, &input.keep)?;
-    let changed = validate::changed_keys(&into.fields, &fields);
-    let party = AnyId::ContactId(input.from);
-    let deals = ctx
-        .state
-        .deals_by_party
-        .get(&party)
-        .map(|deals| deals.iter().copied().collect())
-        .unwrap_or_default();
-    let tasks = ctx
-        .state
-        .tasks_by_record
-        .get(&party)
-        .map(|tasks| tasks.iter().copied().collect())
-        .unwrap_or_default();
-    let activities = ctx
-        .state
-        .activities
-        .values()
-        .filter(|activity| activity.link == party)
-        .map(|activity| activity.id)
-        .collect();
-    Ok(vec![Event::ContactsMerged {
-        merge: Box::new(Merge {
-            into: input.into,
-            from: input.from,
-            before: into.fields.clone(),
-            fields,
-            changed,
-            deals,
-            tasks,
-            activities,
-        }),
-    }])
+    let (into, _) = existing::<P>(ctx.state, input.into)?;
+    let (from, _) = existing::<P>(ctx.state, input.from)?;
+    let fields = P::merged_fields(into, from, &input.keep)?;
+    let changed = validate::changed_keys(into, &fields);
+    let party: AnyId = input.from.into();
+    let state = &ctx.state;
+    Ok(vec![P::merged(Merge {
+        into: input.into,
+        from: input.from,
+        before: into.clone(),
+        fields,
+        changed,
+        contacts: P::members(state, input.from),
+        deals: state
+            .deals_by_party
+            .get(&party)
+            .map(|deals| deals.iter().copied().collect())
+            .unwrap_or_default(),
+        tasks: state
+            .tasks_by_record
+            .get(&party)
+            .map(|tasks| tasks.iter().copied().collect())
+            .unwrap_or_default(),
+        activities: state
+            .activities
+            .values()
+            .filter(|activity| activity.link == party)
+            .map(|activity| activity.id)
+            .collect(),
+    })])
 }
 
-/// The survivor's fields after merging `from` into `into` with the given choices.
-fn merged_fields(
-    into: &Contact,
-    from: &Contact,
-    keep: &BTreeMap<String, Side>,
-) -> Result<ContactFields, CrmError> {
-    let (a, b) = (&into.fields, &from.fields);
-    let chosen = |field: &str| keep.get(field).copied();
-    let pick = |field: &str, survivor_has: bool| match chosen(field) {
-        Some(side) => side,
-        None if survivor_has => Side::Into,
-        None => Side::From,
-    };
-    let side = |side: Side| if side == Side::Into { a } else { b };
-    let united =
-        |field: &str, left: &[String], right: &[String]| -> Result<Vec<String>, CrmError> {
-            let mut all = left.to_vec();
-            all.extend(right.iter().filter(|value| !left.contains(value)).cloned());
-            validate::list_len(field, all.len())?;
-            Ok(all)
-        };
-    let mut fields = a.clone();
-    fields.name = side(pick("name", !a.name.is_empty())).name.clone();
-    fields.company = side(pick("company", a.company.is_some())).company;
-    fields.position = side(pick("position", a.position.is_some()))
-        .position
-        .clone();
-    fields.address = side(pick("address", a.address.is_some())).address.clone();
-    fields.source = side(pick("source", a.source.is_some())).source.clone();
-    fields.consent = side(chosen("consent").unwrap_or(Side::Into)).consent;
-    fields.phones = match chosen("phones") {
-        Some(one) => side(one).phones.clone(),
-        None => united("phones", &a.phones, &b.phones)?,
-    };
-    // The survivor's spelling of a number both sides have wins.
-    fields.phones_as_typed = [&b.phones_as_typed, &a.phones_as_typed]
-        .into_iter()
-        .flatten()
-        .filter(|(phone, _)| fields.phones.contains(phone))
-        .map(|(phone, typed)| (phone.clone(), typed.clone()))
-        .collect();
-    fields.emails = match chosen("emails") {
-        Some(one) => side(one).emails.clone(),
-        None => united("emails", &a.emails, &b.emails)?,
-    };
-    fields.tags = match chosen("tags") {
-        Some(one) => side(one).tags.clone(),
-        None => a.tags.union(&b.tags).cloned().collect(),
-    };
-    validate::list_len("tags", fields.tags.len())?;
-    fields.custom = match chosen("custom") {
-        Some(one) => side(one).custom.clone(),
-        None => {
-            let mut custom = b.custom.clone();
-            custom.extend(
-                a.custom
-                    .iter()
-                    .map(|(key, value)| (key.clone(), value.clone())),
-            );
-            custom
-        }
-    };
-    Ok(fields)
-}
-
-/// Handles [`crate::Command::UnmergeContacts`]: `id` is the contact merged away.
-pub(crate) fn unmerge(ctx: &mut Ctx<'_>, id: ContactId) -> Result<Vec<Event>, CrmError> {
-    let Some(merge) = ctx.state.merges.get(&id) else {
+fn unmerge<P: Party>(ctx: &mut Ctx<'_>, id: P::Id) -> Result<Vec<Event>, CrmError> {
+    let Some(merge) = P::merges(ctx.state).get(&id) else {
         return Err(CrmError::validation(
             "id",
-            format!("{id} is not merged into another contact"),
+            format!("{id} is not merged into another {}", P::KIND),
         ));
     };
-    ctx.access.require_edit(AnyId::ContactId(merge.into))?;
-    ctx.access.require_edit(AnyId::ContactId(id))?;
-    let survivor = &ctx.state.contacts[&merge.into];
-    if let Some(target) = survivor.merged_into {
+    ctx.access.require_edit(merge.into.into())?;
+    ctx.access.require_edit(id.into())?;
+    let (survivor, survivor_merged_into) = existing::<P>(ctx.state, merge.into)?;
+    if let Some(target) = survivor_merged_into {
         return Err(CrmError::validation(
             "id",
             format!(
@@ -221,60 +463,62 @@ pub(crate) fn unmerge(ctx: &mut Ctx<'_>, id: ContactId) -> Result<Vec<Event>, Cr
             ),
         ));
     }
-    let fields = restored_fields(&survivor.fields, merge)?;
-    let changed = validate::changed_keys(&survivor.fields, &fields);
-    let into = AnyId::ContactId(merge.into);
-    let deals = merge
-        .deals
-        .iter()
-        .copied()
-        .filter(|deal| {
-            ctx.state
-                .deals
-                .get(deal)
-                .is_some_and(|deal| deal.fields.contact == Some(merge.into))
-        })
-        .collect();
-    let tasks = merge
-        .tasks
-        .iter()
-        .copied()
-        .filter(|task| {
-            ctx.state
-                .tasks
-                .get(task)
-                .is_some_and(|task| task.link == Some(into))
-        })
-        .collect();
-    let activities = merge
-        .activities
-        .iter()
-        .copied()
-        .filter(|activity| {
-            ctx.state
-                .activities
-                .get(activity)
-                .is_some_and(|activity| activity.link == into)
-        })
-        .collect();
-    Ok(vec![Event::ContactsUnmerged {
+    let fields = restored_fields(survivor, merge)?;
+    let changed = validate::changed_keys(survivor, &fields);
+    let state = &ctx.state;
+    let into: AnyId = merge.into.into();
+    Ok(vec![P::unmerged(Unmerge {
         into: merge.into,
         from: id,
         fields,
         changed,
-        deals,
-        tasks,
-        activities,
-    }])
+        contacts: merge
+            .contacts
+            .iter()
+            .copied()
+            .filter(|contact| P::member_points_at(state, *contact, merge.into))
+            .collect(),
+        deals: merge
+            .deals
+            .iter()
+            .copied()
+            .filter(|deal| P::deal_points_at(state, *deal, merge.into))
+            .collect(),
+        tasks: merge
+            .tasks
+            .iter()
+            .copied()
+            .filter(|task| {
+                state
+                    .tasks
+                    .get(task)
+                    .is_some_and(|task| task.link == Some(into))
+            })
+            .collect(),
+        activities: merge
+            .activities
+            .iter()
+            .copied()
+            .filter(|activity| {
+                state
+                    .activities
+                    .get(activity)
+                    .is_some_and(|activity| activity.link == into)
+            })
+            .collect(),
+    })])
 }
 
 /// The survivor's fields with the merge taken back: each field the merge changed
 /// returns to its earlier value unless someone has changed it since.
-fn restored_fields(current: &ContactFields, merge: &Merge) -> Result<ContactFields, CrmError> {
-    let object = |fields: &ContactFields| match serde_json::to_value(fields) {
+fn restored_fields<Id, Fields: Serialize + DeserializeOwned>(
+    current: &Fields,
+    merge: &Merge<Id, Fields>,
+) -> Result<Fields, CrmError> {
+    let object = |fields: &Fields| match serde_json::to_value(fields) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(CrmError::Storage {
-            reason: String::from("could not serialise a contact's fields"),
+            reason: String::from("could not serialise a record's fields"),
         }),
     };
     let mut restored = object(current)?;
@@ -289,6 +533,6 @@ fn restored_fields(current: &ContactFields, merge: &Merge) -> Result<ContactFiel
         }
     }
     serde_json::from_value(Value::Object(restored)).map_err(|err| CrmError::Storage {
-        reason: format!("could not restore a contact's fields: {err}"),
+        reason: format!("could not restore a record's fields: {err}"),
     })
 }

@@ -234,6 +234,7 @@ pub(crate) fn companies<'s>(
             .is_none_or(|n| c.fields.name.to_lowercase().contains(n.as_str()))
             && tag_matches(&c.fields.tags, &filter.tag)
             && filter.owner.is_none_or(|o| c.owner == o)
+            && c.merged_into.is_none()
             && access.can_read(AnyId::CompanyId(c.id))
     };
     Paging {

@@ -19,7 +19,7 @@ use crate::id::{
     PipelineId, ReplicaId, StageId, TaskId, UserId,
 };
 use crate::intake::IntakeSettings;
-use crate::merge::Merge;
+use crate::merge::{CompanyMergeRecord, Merge};
 use crate::normalize::EmailPolicy;
 use crate::outbox::Effect;
 use crate::pipeline::Pipeline;
@@ -74,8 +74,11 @@ pub struct State {
     /// Merges that can still be undone, by the contact merged away.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub merges: BTreeMap<ContactId, Merge>,
+    /// Company merges that can still be undone, by the company merged away.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub company_merges: BTreeMap<CompanyId, CompanyMergeRecord>,
     /// Each deal's first outreach: an outbound call, e-mail or meeting, or a completed
-    /// task, on the deal or its contact, from its creation on.
+    /// task, on the deal, its contact or its company, from its creation on.
     #[serde(
         default,
         skip_serializing_if = "BTreeMap::is_empty",
@@ -210,8 +213,9 @@ impl State {
         }
     }
 
-    /// Records outreach at `at` on a deal, or on a contact (then for each of its deals
-    /// created by then), as the deals' first contact unless they had an earlier one.
+    /// Records outreach at `at` on a deal, or on a contact or company (then for each of
+    /// its deals created by then), as the deals' first contact unless they had an
+    /// earlier one.
     fn note_contact(&mut self, record: AnyId, at: DateTime<Utc>) {
         for deal in self.deals_of(record) {
             let created = self.deals.get(&deal).map(|deal| deal.created_at);
@@ -327,8 +331,9 @@ impl State {
                     merged.merged_into = Some(merge.into);
                 }
                 self.repoint(
-                    merge.from,
-                    merge.into,
+                    merge.from.into(),
+                    merge.into.into(),
+                    &[],
                     &merge.deals,
                     &merge.tasks,
                     &merge.activities,
@@ -355,8 +360,54 @@ impl State {
                 }
                 self.index_contact(*into, true);
                 self.index_contact(*from, true);
-                self.repoint(*into, *from, deals, tasks, activities);
+                self.repoint(
+                    (*into).into(),
+                    (*from).into(),
+                    &[],
+                    deals,
+                    tasks,
+                    activities,
+                );
                 self.merges.remove(from);
+            }
+            Event::CompaniesMerged { merge } => {
+                if let Some(survivor) = self.companies.get_mut(&merge.into) {
+                    survivor.fields = merge.fields.clone();
+                    survivor.updated_at = at;
+                }
+                if let Some(merged) = self.companies.get_mut(&merge.from) {
+                    merged.merged_into = Some(merge.into);
+                }
+                self.repoint(
+                    merge.from.into(),
+                    merge.into.into(),
+                    &merge.contacts,
+                    &merge.deals,
+                    &merge.tasks,
+                    &merge.activities,
+                );
+                self.company_merges.insert(merge.from, (**merge).clone());
+            }
+            Event::CompaniesUnmerged {
+                into,
+                from,
+                fields,
+                contacts,
+                deals,
+                tasks,
+                activities,
+                ..
+            } => {
+                if let Some(survivor) = self.companies.get_mut(into) {
+                    survivor.fields = fields.clone();
+                    survivor.updated_at = at;
+                }
+                if let Some(merged) = self.companies.get_mut(from) {
+                    merged.merged_into = None;
+                }
+                let (survivor, merged) = ((*into).into(), (*from).into());
+                self.repoint(survivor, merged, contacts, deals, tasks, activities);
+                self.company_merges.remove(from);
             }
             Event::CompanyCreated { company } => {
                 self.companies.insert(company.id, company.clone());
@@ -604,11 +655,13 @@ impl State {
         }
     }
 
-    /// Points the listed deals, tasks and activities of contact `from` at `to`.
+    /// Points the listed contacts (for companies), deals, tasks and activities of the
+    /// contact or company `from` at `to`.
     fn repoint(
         &mut self,
-        from: ContactId,
-        to: ContactId,
+        from: AnyId,
+        to: AnyId,
+        contacts: &[ContactId],
         deals: &[DealId],
         tasks: &[TaskId],
         activities: &[ActivityId],
@@ -618,13 +671,23 @@ impl State {
                 continue;
             };
             let mut after = before.clone();
-            after.contact = Some(to);
+            match to {
+                AnyId::ContactId(contact) => after.contact = Some(contact),
+                AnyId::CompanyId(company) => after.company = Some(company),
+                _ => {}
+            }
             self.link_parties(*deal, Some(&before), Some(&after));
             if let Some(deal) = self.deals.get_mut(deal) {
                 deal.fields = after;
             }
         }
-        let (from, to) = (AnyId::ContactId(from), AnyId::ContactId(to));
+        if let AnyId::CompanyId(company) = to {
+            for contact in contacts {
+                if let Some(contact) = self.contacts.get_mut(contact) {
+                    contact.fields.company = Some(company);
+                }
+            }
+        }
         for task in tasks {
             if let Some(task) = self.tasks.get_mut(task) {
                 task.link = Some(to);

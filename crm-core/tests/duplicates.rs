@@ -214,16 +214,77 @@ proptest! {
             &json!({"type": "unmerge_contacts", "id": from}).to_string()).unwrap();
         prop_assert_eq!(comparable(crm.state()), before);
     }
+
+    /// The same for companies: their people, deals, tasks and activities go to the
+    /// survivor and come back.
+    #[test]
+    fn company_merge_then_unmerge_is_identity(
+        people in prop::collection::vec(person(), 1..6),
+        links in prop::collection::vec((0u8..3, any::<u8>(), 0u8..3), 0..12),
+        pair in (0u8..3, 0u8..3),
+        keep in prop::collection::btree_map(
+            prop::sample::select(vec!["name", "phones", "website", "tags"]),
+            any::<bool>(), 0..3),
+    ) {
+        let mut crm = crm(3);
+        let company = |index: u8| format!("com-1-{}", 5 + index);
+        crm.execute_json(ADMIN, &t0().to_rfc3339(), &json!({"type": "update_company",
+            "id": company(1), "patch": {"phones": ["030 1234567"], "website": "https://okna.example"}}).to_string()).unwrap();
+        let ids: Vec<ContactId> = people.iter().map(|p| add(&mut crm, p)).collect();
+        let pipeline = crm
+            .execute_json(ADMIN, &t0().to_rfc3339(), &json!({"type": "create_pipeline", "name": "Sales",
+                "stages": [{"name": "New"}, {"name": "Won", "kind": "won"}]}).to_string())
+            .unwrap();
+        let pipeline = serde_json::from_str::<Value>(&pipeline).unwrap()["created"].clone();
+        for (minutes, (firm, contact, what)) in links.iter().enumerate() {
+            let (firm, contact) = (company(*firm), ids[*contact as usize % ids.len()]);
+            let command = match what {
+                0 => json!({"type": "create_deal", "title": "Office windows", "pipeline": pipeline,
+                            "company": firm, "contact": contact}),
+                1 => json!({"type": "create_task", "title": "Visit the office", "link": firm, "due": at(60)}),
+                _ => json!({"type": "log_activity", "kind": "meeting", "direction": "outbound", "link": firm,
+                            "occurred_at": at(minutes as i64)}),
+            };
+            crm.execute_json(ADMIN, &at(minutes as i64).to_rfc3339(), &command.to_string()).unwrap();
+        }
+        prop_assume!(pair.0 != pair.1);
+        let (into, from) = (company(pair.0), company(pair.1));
+        let now = t0() + Duration::days(1);
+        crm.execute_json(ADMIN, &now.to_rfc3339(), r#"{"type": "tick"}"#).unwrap();
+        let before = comparable(crm.state());
+        let keep: serde_json::Map<String, Value> = keep
+            .into_iter()
+            .map(|(field, side)| (field.to_string(), json!(if side { "from" } else { "into" })))
+            .collect();
+        crm.execute_json(ADMIN, &now.to_rfc3339(),
+            &json!({"type": "merge_companies", "into": into, "from": from, "keep": keep}).to_string()).unwrap();
+        let state = crm.state();
+        let from_id: CompanyId = from.parse().unwrap();
+        prop_assert_eq!(state.companies[&from_id].merged_into, Some(into.parse().unwrap()));
+        prop_assert!(state.contacts.values().all(|c| c.fields.company != Some(from_id)));
+        prop_assert!(state.deals.values().all(|deal| deal.fields.company != Some(from_id)));
+        prop_assert!(state.tasks.values().all(|task| task.link != Some(from_id.into())));
+        prop_assert!(state.activities.values().all(|activity| activity.link != from_id.into()));
+        prop_assert_eq!(&state.reports, &Reports::build(state));
+        crm.execute_json(ADMIN, &now.to_rfc3339(),
+            &json!({"type": "unmerge_companies", "id": from}).to_string()).unwrap();
+        prop_assert_eq!(comparable(crm.state()), before);
+    }
 }
 
 /// The parts of the state a merge touches, without the survivor's `updated_at`.
 fn comparable(state: &State) -> Value {
-    let mut contacts = serde_json::to_value(&state.contacts).unwrap();
-    for contact in contacts.as_object_mut().unwrap().values_mut() {
-        contact.as_object_mut().unwrap().remove("updated_at");
-    }
+    let without_updated_at = |records: Value| -> Value {
+        let mut records = records;
+        for record in records.as_object_mut().unwrap().values_mut() {
+            record.as_object_mut().unwrap().remove("updated_at");
+        }
+        records
+    };
     json!({
-        "contacts": contacts,
+        "contacts": without_updated_at(serde_json::to_value(&state.contacts).unwrap()),
+        "companies": without_updated_at(serde_json::to_value(&state.companies).unwrap()),
+        "company_merges": state.company_merges,
         "deals": state.deals,
         "tasks": state.tasks,
         "activities": state.activities,

@@ -254,6 +254,19 @@ class Crm:
         """Takes back the merge of contact ``id`` (the one merged away)."""
         return self.execute(actor, now, {"type": "unmerge_contacts", "id": id})
 
+    def merge_companies(
+        self, actor: str, now: datetime, into: str, from_: str, *, keep: Optional[Mapping[str, str]] = None
+    ) -> dict[str, Any]:
+        """Merges company ``from_`` (its people, deals, tasks and activities) into ``into``;
+        ``keep`` picks a side per field. Undo with :meth:`unmerge_companies`."""
+        return self.execute(actor, now, {
+            "type": "merge_companies", "into": into, "from": from_, "keep": dict(keep or {}),
+        })
+
+    def unmerge_companies(self, actor: str, now: datetime, id: str) -> dict[str, Any]:
+        """Takes back the merge of company ``id`` (the one merged away)."""
+        return self.execute(actor, now, {"type": "unmerge_companies", "id": id})
+
     # Intake.
 
     def configure_intake(self, actor: str, now: datetime, **settings: Any) -> dict[str, Any]:

@@ -110,7 +110,8 @@ impl Touched {
                 | Event::OwnerAssigned { .. }
                 | Event::RecordsReassigned { .. }
         );
-        // Outreach may be the first contact of the deal, or of each of the client's deals.
+        // Outreach may be the first contact of the deal, or of each of the client's (a
+        // contact's or a company's) deals.
         let outreach = match event {
             Event::ActivityLogged { activity } => Some(activity.occurred_at),
             Event::TaskCompleted { .. } => Some(envelope.at),
@@ -127,7 +128,7 @@ impl Touched {
                 AnyId::DealId(id) if changes_deals => {
                     touched.deals.insert(*id);
                 }
-                AnyId::DealId(_) | AnyId::ContactId(_) => {
+                AnyId::DealId(_) | AnyId::ContactId(_) | AnyId::CompanyId(_) => {
                     let Some(at) = outreach else { continue };
                     let later = |deal: &DealId| {
                         state
