@@ -302,3 +302,7 @@ def test_contacts_come_in_from_csv_and_go_out_again(shop: tuple[Crm, str, str, s
     exported = crm.export(manager, NOW, "contacts")
     assert exported.splitlines()[0].startswith("id,name,company")
     assert "+49302345678" in exported
+    workbook = crm.export_xlsx(manager, NOW, "contacts")
+    assert workbook[:2] == b"PK"
+    again = crm.check_import(manager, NOW, workbook, mapping={"id": "ignore", "owner": "ignore"})
+    assert again["problems"] == [] and again["rows"] == 2

@@ -315,4 +315,84 @@ fn an_export_imports_again_and_shows_only_what_the_actor_may_read() {
         .query_json(MANAGER, NOW, r#"{"type": "export", "entity": "users"}"#)
         .unwrap_err();
     assert_eq!(error.code(), "malformed");
+
+    // The same contacts as a workbook read back through the spreadsheet import.
+    let query = json!({"type": "export", "entity": "contacts", "format": "xlsx"}).to_string();
+    let workbook: Value =
+        serde_json::from_str(&crm.query_json(MANAGER, NOW, &query).unwrap()).unwrap();
+    assert_eq!(workbook["rows"], 2);
+    assert!(workbook.get("csv").is_none(), "{workbook}");
+    let spreadsheet = workbook["xlsx_base64"].as_str().unwrap();
+    let mut from_sheet = shop();
+    let report = check(
+        &from_sheet,
+        json!({"spreadsheet_base64": spreadsheet, "mapping": {"id": "ignore", "owner": "ignore"}}),
+    );
+    assert_eq!(report["problems"], json!([]), "{report}");
+    assert_eq!(report["rows"], 2, "{report}");
+    import(
+        &mut from_sheet,
+        json!({"spreadsheet_base64": spreadsheet, "mapping": {"id": "ignore", "owner": "ignore"}}),
+    )
+    .unwrap();
+    let again = contact_named(&from_sheet, "Jürgen Müller");
+    assert_eq!(again.fields.phones, ["+49407654321", "+49401111111"]);
+    let error = crm
+        .query_json(
+            MANAGER,
+            NOW,
+            r#"{"type": "export", "entity": "deals", "format": "pdf"}"#,
+        )
+        .unwrap_err();
+    assert_eq!(error.code(), "malformed");
+}
+
+#[test]
+fn deal_amounts_are_number_cells_in_a_workbook() {
+    let mut crm = shop();
+    let run = |crm: &mut Crm, command: Value| {
+        let outcome = crm
+            .execute_json(ADMIN, NOW, &command.to_string())
+            .unwrap_or_else(|err| panic!("{command}: {err}"));
+        serde_json::from_str::<Value>(&outcome).unwrap()["created"].clone()
+    };
+    let pipeline = run(
+        &mut crm,
+        json!({"type": "create_pipeline", "name": "Sales", "stages": [{"name": "New"}]}),
+    );
+    run(
+        &mut crm,
+        json!({"type": "create_deal", "title": "Windows & doors <3 rooms>", "pipeline": pipeline,
+               "amount": {"amount": "1500.05", "currency": "EUR"}}),
+    );
+    let query = json!({"type": "export", "entity": "deals", "format": "xlsx"}).to_string();
+    let workbook: Value =
+        serde_json::from_str(&crm.query_json(ADMIN, NOW, &query).unwrap()).unwrap();
+    let bytes = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        workbook["xlsx_base64"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut sheets = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    use calamine::Reader;
+    assert_eq!(sheets.sheet_names(), ["deals"]);
+    let range = sheets.worksheet_range("deals").unwrap();
+    let header: Vec<String> = range
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let row: Vec<&calamine::Data> = range.rows().nth(1).unwrap().iter().collect();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(
+        row[column("title")],
+        &calamine::Data::String("Windows & doors <3 rooms>".into())
+    );
+    assert_eq!(row[column("amount")], &calamine::Data::Float(1500.05));
+    assert_eq!(
+        row[column("currency")],
+        &calamine::Data::String("EUR".into())
+    );
 }

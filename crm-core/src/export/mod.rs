@@ -1,6 +1,9 @@
-//! Export to CSV: contacts, companies, deals, tasks or activities the actor may read,
-//! one row each, names beside IDs, times in the business time zone (as people read
+//! Export to CSV or XLSX: contacts, companies, deals, tasks or activities the actor may
+//! read, one row each, names beside IDs, times in the business time zone (as people read
 //! them in a spreadsheet), custom fields as `custom.<key>` columns.
+
+#[cfg(feature = "spreadsheets")]
+mod xlsx;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -19,6 +22,20 @@ use crate::validate;
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     pub entity: ExportEntity,
+    /// `csv` (the default) or `xlsx`.
+    #[serde(default)]
+    pub format: ExportFormat,
+}
+
+/// The file an export is written as.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    /// UTF-8 text, comma-separated, header row first.
+    #[default]
+    Csv,
+    /// One sheet named after the entity; amounts and durations as number cells.
+    Xlsx,
 }
 
 /// What to export.
@@ -32,10 +49,14 @@ pub enum ExportEntity {
     Activities,
 }
 
-/// The answer: the CSV text (UTF-8, comma-separated, header row first) and its rows.
+/// The answer: the file (CSV text, or the XLSX bytes base64-encoded) and how many
+/// records it holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Export {
-    pub csv: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xlsx_base64: Option<String>,
     pub rows: usize,
 }
 
@@ -252,21 +273,66 @@ pub(crate) fn export(
             }
         }
     }
+    let records = rows.len();
+    match request.format {
+        ExportFormat::Csv => Ok(Export {
+            csv: Some(csv_text(&header, &rows)?),
+            xlsx_base64: None,
+            rows: records,
+        }),
+        ExportFormat::Xlsx => Ok(Export {
+            csv: None,
+            xlsx_base64: Some(xlsx_base64(request.entity, &header, &rows)?),
+            rows: records,
+        }),
+    }
+}
+
+fn csv_text(header: &[String], rows: &[Vec<String>]) -> Result<String, CrmError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let failed = |err: csv::Error| CrmError::Storage {
         reason: format!("could not write the CSV: {err}"),
     };
-    writer.write_record(&header).map_err(failed)?;
-    for row in &rows {
+    writer.write_record(header).map_err(failed)?;
+    for row in rows {
         writer.write_record(row).map_err(failed)?;
     }
     let bytes = writer.into_inner().map_err(|err| CrmError::Storage {
         reason: format!("could not write the CSV: {err}"),
     })?;
-    Ok(Export {
-        csv: String::from_utf8(bytes).map_err(|err| CrmError::Storage {
-            reason: format!("the CSV is not UTF-8: {err}"),
-        })?,
-        rows: rows.len(),
+    String::from_utf8(bytes).map_err(|err| CrmError::Storage {
+        reason: format!("the CSV is not UTF-8: {err}"),
     })
+}
+
+#[cfg(feature = "spreadsheets")]
+fn xlsx_base64(
+    entity: ExportEntity,
+    header: &[String],
+    rows: &[Vec<String>],
+) -> Result<String, CrmError> {
+    use base64::Engine;
+    // Written as numbers, so a spreadsheet sums them; their text is an exact decimal.
+    const NUMBER_COLUMNS: [&str; 2] = ["amount", "duration_seconds"];
+    let kinds: Vec<xlsx::Cell> = header
+        .iter()
+        .map(|column| {
+            if NUMBER_COLUMNS.contains(&column.as_str()) {
+                xlsx::Cell::Number
+            } else {
+                xlsx::Cell::Text
+            }
+        })
+        .collect();
+    let sheet = validate::json_name(&entity);
+    let bytes = xlsx::workbook(&sheet, header, rows, &kinds)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+#[cfg(not(feature = "spreadsheets"))]
+fn xlsx_base64(_: ExportEntity, _: &[String], _: &[Vec<String>]) -> Result<String, CrmError> {
+    Err(CrmError::validation(
+        "format",
+        "this build writes CSV only (crm-core without its `spreadsheets` feature)",
+    ))
 }
