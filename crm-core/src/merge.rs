@@ -139,18 +139,18 @@ impl Party for Contact {
         keep: &BTreeMap<String, Side>,
     ) -> Result<ContactFields, CrmError> {
         let choose = Choices { keep };
-        let side = |side: Side| if side == Side::Into { a } else { b };
         let mut fields = a.clone();
-        fields.name = side(choose.pick("name", !a.name.is_empty())).name.clone();
-        fields.company = side(choose.pick("company", a.company.is_some())).company;
-        let position = choose.pick("position", a.position.is_some());
-        fields.position = side(position).position.clone();
-        let address = choose.pick("address", a.address.is_some());
-        fields.address = side(address).address.clone();
-        fields.source = side(choose.pick("source", a.source.is_some()))
-            .source
-            .clone();
-        fields.consent = side(choose.chosen("consent").unwrap_or(Side::Into)).consent;
+        fields.name = choose.value("name", !a.name.is_empty(), &a.name, &b.name);
+        fields.company = choose.optional("company", &a.company, &b.company);
+        fields.position = choose.optional("position", &a.position, &b.position);
+        fields.address = choose.optional("address", &a.address, &b.address);
+        fields.source = choose.optional("source", &a.source, &b.source);
+        let consent = choose.chosen("consent").unwrap_or(Side::Into);
+        fields.consent = if consent == Side::Into {
+            a.consent
+        } else {
+            b.consent
+        };
         (fields.phones, fields.phones_as_typed) = choose.phones(
             (&a.phones, &a.phones_as_typed),
             (&b.phones, &b.phones_as_typed),
@@ -210,16 +210,11 @@ impl Party for Company {
         keep: &BTreeMap<String, Side>,
     ) -> Result<CompanyFields, CrmError> {
         let choose = Choices { keep };
-        let side = |side: Side| if side == Side::Into { a } else { b };
         let mut fields = a.clone();
-        fields.name = side(choose.pick("name", !a.name.is_empty())).name.clone();
-        let website = choose.pick("website", a.website.is_some());
-        fields.website = side(website).website.clone();
-        let address = choose.pick("address", a.address.is_some());
-        fields.address = side(address).address.clone();
-        fields.source = side(choose.pick("source", a.source.is_some()))
-            .source
-            .clone();
+        fields.name = choose.value("name", !a.name.is_empty(), &a.name, &b.name);
+        fields.website = choose.optional("website", &a.website, &b.website);
+        fields.address = choose.optional("address", &a.address, &b.address);
+        fields.source = choose.optional("source", &a.source, &b.source);
         (fields.phones, fields.phones_as_typed) = choose.phones(
             (&a.phones, &a.phones_as_typed),
             (&b.phones, &b.phones_as_typed),
@@ -285,6 +280,18 @@ impl Choices<'_> {
             None if survivor_has => Side::Into,
             None => Side::From,
         }
+    }
+
+    /// The chosen side's value, else the survivor's if it has one, else the other's.
+    fn value<T: Clone>(&self, field: &str, survivor_has: bool, a: &T, b: &T) -> T {
+        match self.pick(field, survivor_has) {
+            Side::Into => a.clone(),
+            Side::From => b.clone(),
+        }
+    }
+
+    fn optional<T: Clone>(&self, field: &str, a: &Option<T>, b: &Option<T>) -> Option<T> {
+        self.value(field, a.is_some(), a, b)
     }
 
     /// The chosen side's list, or both united (the survivor's first).

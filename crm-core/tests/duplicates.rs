@@ -2,6 +2,8 @@
 //! comparison finds, the comparison is symmetric, and merge then unmerge leaves the
 //! CRM as it was.
 
+use std::collections::BTreeMap;
+
 use chrono::Duration;
 use crm_core::duplicate::compare;
 use crm_core::*;
@@ -194,16 +196,9 @@ proptest! {
         let into = ids[pair.0 as usize % ids.len()];
         let from = ids[pair.1 as usize % ids.len()];
         prop_assume!(into != from);
-        // Time passes first (a task falls overdue), so that only the merge is compared.
-        let now = t0() + Duration::days(1);
-        crm.execute_json(ADMIN, &now.to_rfc3339(), r#"{"type": "tick"}"#).unwrap();
-        let before = comparable(crm.state());
-        let keep: serde_json::Map<String, Value> = keep
-            .into_iter()
-            .map(|(field, side)| (field.to_string(), json!(if side { "from" } else { "into" })))
-            .collect();
+        let (now, before) = a_day_later(&mut crm);
         crm.execute_json(ADMIN, &now.to_rfc3339(),
-            &json!({"type": "merge_contacts", "into": into, "from": from, "keep": keep}).to_string()).unwrap();
+            &json!({"type": "merge_contacts", "into": into, "from": from, "keep": sides(keep)}).to_string()).unwrap();
         prop_assert_eq!(crm.state().contacts[&from].merged_into, Some(into));
         prop_assert!(crm.state().deals.values().all(|deal| deal.fields.contact != Some(from)));
         prop_assert_eq!(&crm.state().reports, &Reports::build(crm.state()));
@@ -249,15 +244,9 @@ proptest! {
         }
         prop_assume!(pair.0 != pair.1);
         let (into, from) = (company(pair.0), company(pair.1));
-        let now = t0() + Duration::days(1);
-        crm.execute_json(ADMIN, &now.to_rfc3339(), r#"{"type": "tick"}"#).unwrap();
-        let before = comparable(crm.state());
-        let keep: serde_json::Map<String, Value> = keep
-            .into_iter()
-            .map(|(field, side)| (field.to_string(), json!(if side { "from" } else { "into" })))
-            .collect();
+        let (now, before) = a_day_later(&mut crm);
         crm.execute_json(ADMIN, &now.to_rfc3339(),
-            &json!({"type": "merge_companies", "into": into, "from": from, "keep": keep}).to_string()).unwrap();
+            &json!({"type": "merge_companies", "into": into, "from": from, "keep": sides(keep)}).to_string()).unwrap();
         let state = crm.state();
         let from_id: CompanyId = from.parse().unwrap();
         prop_assert_eq!(state.companies[&from_id].merged_into, Some(into.parse().unwrap()));
@@ -270,6 +259,23 @@ proptest! {
             &json!({"type": "unmerge_companies", "id": from}).to_string()).unwrap();
         prop_assert_eq!(comparable(crm.state()), before);
     }
+}
+
+/// `keep` for a merge command: `true` picks the side merged away.
+fn sides(keep: BTreeMap<&str, bool>) -> Value {
+    keep.into_iter()
+        .map(|(field, from)| (field.to_string(), json!(if from { "from" } else { "into" })))
+        .collect::<serde_json::Map<String, Value>>()
+        .into()
+}
+
+/// A day later, after a tick (tasks fall overdue then, not during the merge), and the
+/// state then, so that only the merge and its undoing are compared.
+fn a_day_later(crm: &mut Crm) -> (chrono::DateTime<chrono::Utc>, Value) {
+    let now = t0() + Duration::days(1);
+    crm.execute_json(ADMIN, &now.to_rfc3339(), r#"{"type": "tick"}"#)
+        .unwrap();
+    (now, comparable(crm.state()))
 }
 
 /// The parts of the state a merge touches, without the survivor's `updated_at`.
