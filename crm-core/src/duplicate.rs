@@ -188,11 +188,34 @@ pub(crate) fn find(
     if let Some(contact) = request.contact {
         access.require_read(AnyId::ContactId(contact))?;
     }
-    // For one contact, only the blocks it is in matter.
+    // For one contact, only the blocks it is in matter: the people sharing one of its
+    // phones or addresses (from the match index, whose plus-tag-free keys find every
+    // address the request's policy could equate) and those of its company.
     let focus = request.contact.and_then(|id| state.contacts.get(&id));
-    let visible: Vec<&Contact> = state
-        .contacts
-        .values()
+    let pool: Box<dyn Iterator<Item = &Contact>> = match focus {
+        None => Box::new(state.contacts.values()),
+        Some(focus) => {
+            let fields = &focus.fields;
+            let mut ids: BTreeSet<ContactId> = fields
+                .phones
+                .iter()
+                .chain(&fields.emails)
+                .flat_map(|key| state.contacts_with(key))
+                .collect();
+            ids.insert(focus.id);
+            if let Some(company) = fields.company {
+                ids.extend(
+                    state
+                        .contacts
+                        .values()
+                        .filter(|contact| contact.fields.company == Some(company))
+                        .map(|contact| contact.id),
+                );
+            }
+            Box::new(ids.into_iter().filter_map(|id| state.contacts.get(&id)))
+        }
+    };
+    let visible: Vec<&Contact> = pool
         .filter(|contact| contact.merged_into.is_none())
         .filter(|contact| access.can_read(AnyId::ContactId(contact.id)))
         .collect();

@@ -81,17 +81,17 @@ pub struct Merge<Id = ContactId, Fields = ContactFields> {
 /// What a merge of two companies did.
 pub type CompanyMergeRecord = Merge<CompanyId, CompanyFields>;
 
-/// What an unmerge does: the survivor's fields now, and the records pointed back.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unmerge<Id, Fields> {
-    pub into: Id,
-    pub from: Id,
-    pub fields: Fields,
-    pub changed: Vec<String>,
-    pub contacts: Vec<ContactId>,
-    pub deals: Vec<DealId>,
-    pub tasks: Vec<TaskId>,
-    pub activities: Vec<ActivityId>,
+/// What an unmerge does, before it becomes its kind's event: the survivor's fields now,
+/// and the records pointed back.
+struct Unmerge<Id, Fields> {
+    into: Id,
+    from: Id,
+    fields: Fields,
+    changed: Vec<String>,
+    contacts: Vec<ContactId>,
+    deals: Vec<DealId>,
+    tasks: Vec<TaskId>,
+    activities: Vec<ActivityId>,
 }
 
 /// What differs between merging contacts and merging companies.
