@@ -40,12 +40,7 @@ fn receive(crm: &mut Crm, message: Value) -> Result<Vec<String>, CrmError> {
     command["type"] = json!("receive_email");
     let outcome: Value =
         serde_json::from_str(&crm.execute_json("system", NOW, &command.to_string())?).unwrap();
-    Ok(outcome["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"]["type"].as_str().unwrap().to_string())
-        .collect())
+    Ok(common::event_types(&outcome))
 }
 
 fn last_activity(crm: &Crm) -> &Activity {

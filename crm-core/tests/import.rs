@@ -107,12 +107,7 @@ Petra S.,030 123456,,,\n";
         json!([{"row": 4, "contact": "con-1-5"}])
     );
     let outcome = import(&mut crm, json!({"csv": csv})).unwrap();
-    let types: Vec<&str> = outcome["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"]["type"].as_str().unwrap())
-        .collect();
+    let types = common::event_types(&outcome);
     assert_eq!(
         types,
         ["company_created", "contact_created", "contact_created"],
@@ -152,12 +147,7 @@ fn duplicate_policies_and_rules_on_request() {
         json!({"csv": csv, "on_duplicate": "create_and_flag", "run_rules": true}),
     )
     .unwrap();
-    let types: Vec<&str> = outcome["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"]["type"].as_str().unwrap())
-        .collect();
+    let types = common::event_types(&outcome);
     assert_eq!(types.iter().filter(|t| **t == "contact_created").count(), 3);
     assert_eq!(
         types.iter().filter(|t| **t == "task_created").count(),

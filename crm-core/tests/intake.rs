@@ -34,12 +34,7 @@ fn shop(settings: Value) -> Crm {
 fn run(crm: &mut Crm, actor: &str, command: Value) -> Result<Vec<String>, CrmError> {
     let outcome = crm.execute_json(actor, "2026-10-25T12:00:00Z", &command.to_string())?;
     let outcome: Value = serde_json::from_str(&outcome).unwrap();
-    Ok(outcome["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"]["type"].as_str().unwrap().to_string())
-        .collect())
+    Ok(common::event_types(&outcome))
 }
 
 fn form(phone: &str, name: &str) -> Value {

@@ -252,3 +252,18 @@ impl Shop {
         )
     }
 }
+
+/// The event types of a command's outcome (its JSON), in order.
+pub fn event_types(outcome: &serde_json::Value) -> Vec<String> {
+    outcome["events"]
+        .as_array()
+        .expect("an outcome has events")
+        .iter()
+        .map(|e| {
+            e["event"]["type"]
+                .as_str()
+                .expect("every event has a type")
+                .to_string()
+        })
+        .collect()
+}
