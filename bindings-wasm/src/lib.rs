@@ -37,7 +37,7 @@ export interface Effect {
   id: string; at: string; subject?: string; kind: "notification" | "webhook" | "document";
   [field: string]: unknown;
 }
-export interface Outcome { created?: string; events: EventEnvelope[] }
+export interface Outcome { created?: string; events: EventEnvelope[]; warnings?: string[] }
 export interface NewContact {
   name: string; company?: string; position?: string; phones?: string[]; emails?: string[];
   address?: string; source?: string; owner?: string; tags?: string[];

@@ -15,6 +15,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::CrmError;
+use crate::event::Event;
 use crate::id::{AnyId, UserId};
 use crate::state::State;
 use crate::user::{Role, User};
@@ -91,6 +92,30 @@ impl<'s> Access<'s> {
         Ok(Self { state, actor, user })
     }
 
+    /// What `user` may see, whether or not they may still act (a deactivated owner's
+    /// scope still bounds what is said about their records); `None` for no such user.
+    pub fn viewer(state: &'s State, user: UserId) -> Option<Self> {
+        let found = state.users.get(&user)?;
+        Some(Self {
+            state,
+            actor: Actor::User(user),
+            user: Some(found),
+        })
+    }
+
+    /// Whether the actor may see `event` in a timeline or an explanation: every record
+    /// it names must be readable, and outbox entries (other users' notifications,
+    /// webhook addresses with their tokens) are for admins only.
+    pub fn may_see(&self, event: &Event) -> bool {
+        match event {
+            Event::EffectQueued { .. } | Event::EffectsAcknowledged { .. } => self.is_admin(),
+            other => other
+                .records()
+                .into_iter()
+                .all(|record| self.can_read(record)),
+        }
+    }
+
     pub fn actor(&self) -> Actor {
         self.actor
     }
@@ -146,17 +171,7 @@ impl<'s> Access<'s> {
 
     fn has_task_on(&self, record: AnyId) -> bool {
         let Some(user) = self.user else { return true };
-        self.state
-            .tasks_by_record
-            .get(&record)
-            .is_some_and(|tasks| {
-                tasks.iter().any(|task| {
-                    self.state
-                        .tasks
-                        .get(task)
-                        .is_some_and(|task| task.assignee == user.id)
-                })
-            })
+        self.state.task_index.has_task_on(record, user.id)
     }
 
     /// Whether the actor may change the record (and the record exists).

@@ -389,7 +389,14 @@ fn record_kind(id: AnyId) -> Option<RecordKind> {
 
 /// The context a fact's rules see.
 pub(crate) fn context_for(state: &State, fact: &Fact, at: chrono::DateTime<chrono::Utc>) -> Value {
-    context::for_record(state, fact.subject(state), at, fact.describe(state))
+    let trigger = fact.describe(state);
+    context::for_record(
+        state,
+        fact.subject(state),
+        at,
+        trigger,
+        crate::access::Actor::System,
+    )
 }
 
 /// What the rules a fact set off do now: fire, wait (delayed rules, whose condition is
@@ -831,16 +838,9 @@ fn resolve_one(
         }
         Assignee::Role(role) => {
             // The least busy holder; ties go to the earliest user.
-            let open = |user: &UserId| {
-                state
-                    .tasks
-                    .values()
-                    .filter(|t| t.assignee == *user && t.status == crate::task::TaskStatus::Open)
-                    .count()
-            };
             let user = holders(state, role)
                 .into_iter()
-                .min_by_key(|user| (open(user), *user))
+                .min_by_key(|user| (state.task_index.open_tasks(*user), *user))
                 .ok_or_else(|| nobody(role))?;
             Ok((user, Vec::new()))
         }

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::access::{Access, Actor};
 use crate::deal::{Deal, DealStatus};
 use crate::id::{AnyId, ContactId, UserId};
 use crate::money::{Currency, Money};
@@ -33,8 +34,13 @@ pub struct ClientStats {
     pub days_between_visits: Option<Decimal>,
 }
 
-/// Visits and average bill of one contact, from their won deals.
-pub fn client_stats(state: &State, contact: ContactId) -> ClientStats {
+/// Visits and average bill of one contact, from their won deals — those `scope` may
+/// read (every one without a scope), as reports count only deals in their reader's scope.
+pub(crate) fn client_stats(
+    state: &State,
+    contact: ContactId,
+    scope: Option<&Access<'_>>,
+) -> ClientStats {
     let mut visits: Vec<(DateTime<Utc>, Option<&Money>)> = state
         .deals_by_party
         .get(&AnyId::ContactId(contact))
@@ -42,6 +48,7 @@ pub fn client_stats(state: &State, contact: ContactId) -> ClientStats {
         .flatten()
         .filter_map(|id| state.deals.get(id))
         .filter(|deal| deal.status == DealStatus::Won)
+        .filter(|deal| scope.is_none_or(|access| access.can_read(deal.id.into())))
         .map(|deal| {
             (
                 deal.closed_at.unwrap_or(deal.updated_at),
@@ -88,12 +95,16 @@ pub fn client_stats(state: &State, contact: ContactId) -> ClientStats {
     }
 }
 
-/// The context for `record` at `now`, with `trigger` describing what happened.
+/// The context for `record` at `now`, with `trigger` describing what happened, as
+/// `viewer` may see it: `contact.stats` counts the won deals the viewer may read — a
+/// user rendering a document, or, for the system (rules, webhooks), the owner of the
+/// record in focus, so a notification about Anna's deal never sums Boris's.
 pub(crate) fn for_record(
     state: &State,
     record: AnyId,
     now: DateTime<Utc>,
     trigger: Value,
+    viewer: Actor,
 ) -> Value {
     let mut context = Map::new();
     context.insert(
@@ -135,7 +146,12 @@ pub(crate) fn for_record(
     }
     if let Some(found) = contact.and_then(|id| state.contacts.get(&id)) {
         let mut value = plain(found, "custom");
-        value["stats"] = to_value(&client_stats(state, found.id));
+        let eyes = match viewer {
+            Actor::User(user) => Some(user),
+            Actor::System => owner.or(Some(found.owner)),
+        };
+        let scope = eyes.and_then(|user| Access::viewer(state, user));
+        value["stats"] = to_value(&client_stats(state, found.id, scope.as_ref()));
         context.insert("contact".into(), value);
         owner = owner.or(Some(found.owner));
         company = company.or(found.fields.company);
@@ -176,17 +192,9 @@ pub(crate) fn for_record(
 /// What the record's completed tasks recorded, by task kind (the latest of each kind):
 /// `results.measurement.width_mm`, `results.call.outcome`.
 fn results(state: &State, record: AnyId) -> Value {
-    let mut done: Vec<&crate::task::Task> = state
-        .tasks_by_record
-        .get(&record)
-        .into_iter()
-        .flatten()
-        .filter_map(|id| state.tasks.get(id))
-        .filter(|t| t.status == crate::task::TaskStatus::Done)
-        .collect();
-    done.sort_by_key(|t| (t.closed_at, t.id));
     let mut by_kind = Map::new();
-    for task in done {
+    let latest = state.task_index.latest_done(record);
+    for task in latest.filter_map(|(_, id)| state.tasks.get(&id)) {
         let mut fields = plain(task, "fields")["fields"].clone();
         if let (Value::Object(map), Some(outcome)) = (&mut fields, &task.outcome) {
             map.insert("outcome".into(), json!(outcome));
@@ -196,8 +204,32 @@ fn results(state: &State, record: AnyId) -> Value {
     Value::Object(by_kind)
 }
 
+/// How many of a deal's latest stage changes and payments rules and templates see
+/// (`deal.stage_history`, `deal.payments`): a rule on a deal moved a hundred thousand
+/// times costs what it costs on a new one. `deal.paid` still sums every payment.
+pub const CONTEXT_HISTORY: usize = 100;
+
 fn deal_value(state: &State, deal: &Deal) -> Value {
-    let mut value = plain(deal, "custom");
+    let recent = |len: usize| len.saturating_sub(CONTEXT_HISTORY);
+    // Field by field, so the long vectors are never copied whole (and a new field of
+    // `Deal` cannot be forgotten here: the literal would not compile).
+    let view = Deal {
+        id: deal.id,
+        pipeline: deal.pipeline,
+        stage: deal.stage,
+        owner: deal.owner,
+        status: deal.status,
+        lost_reason: deal.lost_reason.clone(),
+        fields: deal.fields.clone(),
+        stage_history: deal.stage_history[recent(deal.stage_history.len())..].to_vec(),
+        created_at: deal.created_at,
+        updated_at: deal.updated_at,
+        closed_at: deal.closed_at,
+        line_items: deal.line_items.clone(),
+        payments: deal.payments[recent(deal.payments.len())..].to_vec(),
+        paid_at: deal.paid_at,
+    };
+    let mut value = plain(&view, "custom");
     if let Some(paid) = deal.paid() {
         value["paid"] = to_value(&paid);
         if let Some(amount) = &deal.fields.amount {

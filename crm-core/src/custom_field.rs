@@ -248,12 +248,13 @@ fn parse_value(
             _ => return Err(type_error(field, "a decimal string like \"12.50\"", raw)),
         }),
         FieldKind::Money => {
-            FieldValue::Money(serde_json::from_value(raw.clone()).map_err(|err| {
+            let money: Money = serde_json::from_value(raw.clone()).map_err(|err| {
                 CrmError::validation(
                     field,
                     format!("expected {{\"amount\": \"12.50\", \"currency\": \"EUR\"}}: {err}"),
                 )
-            })?)
+            })?;
+            FieldValue::Money(money.entered(field, 0)?)
         }
         FieldKind::Date => FieldValue::Date(
             NaiveDate::parse_from_str(text("a date like \"2026-11-27\"")?.trim(), "%Y-%m-%d")

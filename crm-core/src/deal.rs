@@ -89,6 +89,17 @@ pub struct Deal {
 
 impl Deal {
     /// The sum of payments and refunds, in the payments' currency (none before the first).
+    /// Refuses an amount at `field` in another currency than the deal's payments: once
+    /// money has moved, the deal's currency is fixed (a refund must still add up).
+    pub(crate) fn require_currency(&self, field: &str, amount: &Money) -> Result<(), CrmError> {
+        match self.payments.first() {
+            Some(paid) if paid.amount.currency() != amount.currency() => Err(
+                CrmError::currency_mismatch(field, paid.amount.currency(), amount.currency()),
+            ),
+            _ => Ok(()),
+        }
+    }
+
     pub fn paid(&self) -> Option<Money> {
         let first = self.payments.first()?;
         Money::sum(
@@ -210,7 +221,7 @@ fn apply_patch(ctx: &Ctx<'_>, fields: &mut DealFields, patch: &DealPatch) -> Res
                 format!("{negative} is negative"),
             ));
         }
-        fields.amount = amount;
+        fields.amount = amount.map(|a| a.entered("amount", 0)).transpose()?;
     }
     if let Some(expected_close) = patch.expected_close {
         fields.expected_close = expected_close;
@@ -248,7 +259,9 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewDeal) -> Result<Vec<Event>, C
         .get(&pipeline_id)
         .ok_or_else(|| CrmError::not_found("pipeline", pipeline_id))?;
     let stage = match input.stage {
-        None => &pipeline.stages[0],
+        None => pipeline.stages.first().ok_or_else(|| {
+            CrmError::validation("pipeline", format!("{pipeline_id} has no stages"))
+        })?,
         Some(id) => pipeline.stage(id).ok_or_else(|| {
             CrmError::validation(
                 "stage",
@@ -313,9 +326,13 @@ pub(crate) fn update(
     patch: &DealPatch,
 ) -> Result<Vec<Event>, CrmError> {
     ctx.access.require_edit(AnyId::DealId(id))?;
-    let before = &ctx.state.deals[&id].fields;
+    let deal = &ctx.state.deals[&id];
+    let before = &deal.fields;
     let mut fields = before.clone();
     apply_patch(ctx, &mut fields, patch)?;
+    if let Some(amount) = &fields.amount {
+        deal.require_currency("amount", amount)?;
+    }
     let changed = validate::changed_keys(before, &fields);
     if changed.is_empty() {
         return Ok(Vec::new());

@@ -238,7 +238,7 @@ pub(crate) fn render_for(
         .templates
         .get(template_key)
         .ok_or_else(|| CrmError::not_found("template", template_key))?;
-    let data = context::for_record(ctx.state, record, ctx.now, Value::Null);
+    let data = context::for_record(ctx.state, record, ctx.now, Value::Null, ctx.actor());
     let content = render(
         &template.source,
         template.format,
@@ -268,7 +268,10 @@ pub(crate) fn render_for(
         },
     };
     Ok(vec![
-        Event::DocumentRendered { document },
+        Event::DocumentRendered {
+            document,
+            data: Some(Box::new(data)),
+        },
         Event::EffectQueued { effect },
     ])
 }

@@ -15,7 +15,7 @@ use crate::custom_field::FieldDefinition;
 use crate::deal::Deal;
 use crate::duplicate::{self, DuplicateRequest, Duplicates};
 use crate::error::CrmError;
-use crate::event::{Event, EventEnvelope, SkippedRule, SCHEMA_VERSION};
+use crate::event::{CascadeLimit, Event, EventEnvelope, SkippedRule, SCHEMA_VERSION};
 use crate::id::{AnyId, DocumentId, EffectId, ReplicaId};
 use crate::journal::{Journal, MemoryJournal, Snapshot, SNAPSHOT_VERSION};
 use crate::outbox::{Acknowledgement, Effect};
@@ -24,13 +24,13 @@ use crate::query::{
     self, ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Paging, Query, TaskFilter,
 };
 use crate::report::{self, Report, ReportRequest};
-use crate::rule::{NoFields, Rule};
+use crate::rule::{self, NoFields, Rule};
 use crate::state::State;
 use crate::task::Task;
 use crate::timer::{self, Timer};
 use crate::user::{Department, User};
 use crate::validate;
-use crate::{automation, context};
+use crate::{automation, context, integrity};
 use crate::{export, import};
 
 /// Engine settings. Every field has a documented default.
@@ -48,12 +48,22 @@ pub struct CrmOptions {
     /// before the engine stops and records `cascade_stopped`. Default 8.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_cascade_depth: Option<u32>,
+    /// How many events the rules may add in reaction to one command or one timer
+    /// before the engine stops them and records `cascade_stopped` (`limit: "events"`);
+    /// what they did until then stands. Timers due at one call fire until the call
+    /// holds this many events; the rest fire at the next call. Default 2,000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_reaction_events: Option<u32>,
 }
 
 /// The default of [`CrmOptions::snapshot_every`].
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
 /// The default of [`CrmOptions::max_cascade_depth`].
 pub const DEFAULT_CASCADE_DEPTH: u32 = 8;
+/// The default of [`CrmOptions::max_reaction_events`].
+pub const DEFAULT_MAX_REACTION_EVENTS: u32 = 2_000;
+/// How many warnings [`Crm::warnings`] keeps (the most recent).
+pub const MAX_WARNINGS: usize = 100;
 /// Most timers one call fires; the rest fire on the next call (a guard against rules
 /// that keep scheduling work in the past).
 pub const MAX_TIMERS_PER_CALL: usize = 10_000;
@@ -66,6 +76,10 @@ pub struct Outcome {
     pub created: Option<AnyId>,
     /// The events appended, in order (empty when the command changed nothing).
     pub events: Vec<EventEnvelope>,
+    /// What went wrong after the events were safely stored, e.g. a snapshot that could
+    /// not be written. The command succeeded; nothing here asks for a retry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Outcome {
@@ -174,9 +188,18 @@ impl<J: Journal> Crm<J> {
         })
     }
 
-    /// What opening had to work around (an unusable snapshot, say); empty when nothing.
+    /// What opening or a command had to work around (an unusable snapshot, a snapshot
+    /// that could not be written), the most recent [`MAX_WARNINGS`]; empty when nothing.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// Notes a warning, keeping only the most recent [`MAX_WARNINGS`].
+    fn warn(&mut self, warning: String) {
+        if self.warnings.len() >= MAX_WARNINGS {
+            self.warnings.remove(0);
+        }
+        self.warnings.push(warning);
     }
 
     /// Writes a snapshot of the current state to the journal (if it keeps them).
@@ -234,9 +257,21 @@ impl<J: Journal> Crm<J> {
                 ));
             }
         }
-        self.journal.append(events)?;
-        for envelope in events {
+        // Checked against the state as each event leaves it (later events may name what
+        // earlier ones created); the first bad one puts everything back.
+        for (index, envelope) in events.iter().enumerate() {
+            if let Err(why) = integrity::check(&self.state, &envelope.event) {
+                self.reload()?;
+                return Err(CrmError::validation(
+                    format!("events[{index}]"),
+                    format!("({}) {why}", event_type(&envelope.event)),
+                ));
+            }
             self.state.apply(envelope);
+        }
+        if let Err(err) = self.journal.append(events) {
+            self.reload()?;
+            return Err(err);
         }
         Ok(())
     }
@@ -273,6 +308,7 @@ impl<J: Journal> Crm<J> {
             events
         };
         let first = batch.envelopes.len();
+        batch.root = first;
         let origin = Origin {
             actor,
             at: now,
@@ -295,10 +331,22 @@ impl<J: Journal> Crm<J> {
             self.reload()?;
             return Err(err);
         }
-        self.snapshot_by_policy(batch.envelopes.len() as u64)?;
+        // The events are stored: from here on nothing may turn the answer into a failure,
+        // or a host that retries would record the command twice.
+        let mut warnings = Vec::new();
+        if let Err(err) = self.snapshot_by_policy(batch.envelopes.len() as u64) {
+            let warning = format!(
+                "the command is saved, but the snapshot after event {} was not written \
+                 (opening will replay more events until the next one is): {err}",
+                self.state.last_seq
+            );
+            self.warn(warning.clone());
+            warnings.push(warning);
+        }
         Ok(Outcome {
             created,
             events: batch.envelopes,
+            warnings,
         })
     }
 
@@ -329,6 +377,14 @@ impl<J: Journal> Crm<J> {
     /// When the engine next needs a [`Crm::tick`] (none when nothing is scheduled).
     pub fn next_wakeup(&self) -> Option<DateTime<Utc>> {
         self.state.timers.first().map(|(at, _)| at)
+    }
+
+    fn max_reaction_events(&self) -> usize {
+        let limit = self
+            .options
+            .max_reaction_events
+            .unwrap_or(DEFAULT_MAX_REACTION_EVENTS);
+        usize::try_from(limit).unwrap_or(usize::MAX)
     }
 
     /// Writes a snapshot when the last batch crossed a multiple of `snapshot_every`.
@@ -393,7 +449,8 @@ impl<J: Journal> Crm<J> {
     /// whether any fired.
     fn fire_timers(&mut self, batch: &mut Batch, now: DateTime<Utc>) -> Result<bool, CrmError> {
         let mut fired = 0;
-        while fired < MAX_TIMERS_PER_CALL {
+        let budget = self.max_reaction_events();
+        while fired < MAX_TIMERS_PER_CALL && batch.envelopes.len() < budget {
             let Some((at, timer)) = self
                 .state
                 .timers
@@ -414,6 +471,7 @@ impl<J: Journal> Crm<J> {
                 caused_by: None,
                 rule: None,
             };
+            batch.root = batch.envelopes.len();
             self.record(batch, event, &origin, 0);
             self.react(batch)?;
             fired += 1;
@@ -428,6 +486,7 @@ impl<J: Journal> Crm<J> {
             .options
             .max_cascade_depth
             .unwrap_or(DEFAULT_CASCADE_DEPTH);
+        let max_events = self.max_reaction_events();
         while let Some((index, depth, facts)) = batch.pending.pop_front() {
             let (trigger, at) = (batch.envelopes[index].seq, batch.envelopes[index].at);
             for fact in facts {
@@ -457,14 +516,26 @@ impl<J: Journal> Crm<J> {
                 };
                 let keys: Vec<String> = fired.iter().map(|r| r.key.clone()).collect();
                 let subject = fact.subject(&self.state);
-                if depth >= max_depth && !fired.is_empty() {
+                let limit = if depth >= max_depth {
+                    Some(CascadeLimit::Depth)
+                } else if batch.envelopes.len() - batch.root >= max_events {
+                    Some(CascadeLimit::Events)
+                } else {
+                    None
+                };
+                if let (Some(limit), false) = (limit, fired.is_empty()) {
                     let stop = Event::CascadeStopped {
                         trigger,
                         subject,
                         depth,
                         rules: keys,
+                        limit,
                     };
                     self.record(batch, stop, &diagnostic, depth + 1);
+                    if limit == CascadeLimit::Events {
+                        // The chain is over: what is still queued would only add to it.
+                        batch.pending.clear();
+                    }
                     continue;
                 }
                 let evaluated = Event::RulesEvaluated {
@@ -601,16 +672,16 @@ impl<J: Journal> Crm<J> {
             Query::ListTasks(filter) => serde_json::to_value(self.tasks(actor, now, filter)?),
             Query::ListActivities(filter) => serde_json::to_value(self.activities(actor, filter)?),
             Query::ListUsers(paging) => {
-                serde_json::to_value(paging.page(self.users(actor)?.into_iter()))
+                serde_json::to_value(paging.page(self.users(actor)?.into_iter())?)
             }
             Query::ListDepartments(paging) => {
-                serde_json::to_value(paging.page(self.departments(actor)?.into_iter()))
+                serde_json::to_value(paging.page(self.departments(actor)?.into_iter())?)
             }
             Query::ListPipelines(paging) => {
-                serde_json::to_value(paging.page(self.pipelines(actor)?.into_iter()))
+                serde_json::to_value(paging.page(self.pipelines(actor)?.into_iter())?)
             }
             Query::ListFields(paging) => {
-                serde_json::to_value(paging.page(self.fields(actor)?.into_iter()))
+                serde_json::to_value(paging.page(self.fields(actor)?.into_iter())?)
             }
             Query::Timeline(query) => {
                 serde_json::to_value(self.timeline(actor, query.id, query.limit)?)
@@ -623,8 +694,13 @@ impl<J: Journal> Crm<J> {
             }
             Query::Rerender(target) => serde_json::to_value(self.rerender(actor, target.id)?),
             Query::ListRules(_) => {
-                self.access(actor)?;
-                Ok(serde_json::json!({ "rules": self.state.rules }))
+                let access = self.access(actor)?;
+                let mut rules = self.state.rules.clone();
+                if !access.is_admin() {
+                    // A webhook's address often carries its token: admins only.
+                    rules.iter_mut().for_each(rule::redact_webhooks);
+                }
+                Ok(serde_json::json!({ "rules": rules }))
             }
             Query::Calendar(_) => {
                 self.access(actor)?;
@@ -632,11 +708,12 @@ impl<J: Journal> Crm<J> {
             }
             Query::ListTemplates(paging) => {
                 self.access(actor)?;
-                serde_json::to_value(paging.page(self.state.templates.values()))
+                serde_json::to_value(paging.page(self.state.templates.values())?)
             }
             Query::ClientStats(target) => {
-                self.access(actor)?.require_read(target.id.into())?;
-                serde_json::to_value(context::client_stats(&self.state, target.id))
+                let access = self.access(actor)?;
+                access.require_read(target.id.into())?;
+                serde_json::to_value(context::client_stats(&self.state, target.id, Some(&access)))
             }
             Query::CheckImport(input) => {
                 let mut ctx = Ctx::new(&self.state, actor, now, self.replica, self.region)?;
@@ -753,11 +830,11 @@ impl<J: Journal> Crm<J> {
         actor: Actor,
         filter: &CompanyFilter,
     ) -> Result<Page<&Company>, CrmError> {
-        Ok(query::companies(&self.state, &self.access(actor)?, filter))
+        query::companies(&self.state, &self.access(actor)?, filter)
     }
 
     pub fn deals(&self, actor: Actor, filter: &DealFilter) -> Result<Page<&Deal>, CrmError> {
-        Ok(query::deals(&self.state, &self.access(actor)?, filter))
+        query::deals(&self.state, &self.access(actor)?, filter)
     }
 
     /// Tasks; `now` decides which are overdue.
@@ -767,7 +844,7 @@ impl<J: Journal> Crm<J> {
         now: DateTime<Utc>,
         filter: &TaskFilter,
     ) -> Result<Page<&Task>, CrmError> {
-        Ok(query::tasks(&self.state, &self.access(actor)?, filter, now))
+        query::tasks(&self.state, &self.access(actor)?, filter, now)
     }
 
     pub fn activities(
@@ -775,7 +852,7 @@ impl<J: Journal> Crm<J> {
         actor: Actor,
         filter: &ActivityFilter,
     ) -> Result<Page<&Activity>, CrmError> {
-        Ok(query::activities(&self.state, &self.access(actor)?, filter))
+        query::activities(&self.state, &self.access(actor)?, filter)
     }
 
     pub fn users(&self, actor: Actor) -> Result<Vec<&User>, CrmError> {
@@ -803,14 +880,30 @@ impl<J: Journal> Crm<J> {
             .collect())
     }
 
-    /// The events of one record, newest first (at most `limit`).
+    /// The events of one record the actor may see, newest first: at most `limit`
+    /// (default [`query::DEFAULT_PAGE`], at most [`query::MAX_PAGE`]).
     pub fn timeline(
         &self,
         actor: Actor,
         id: AnyId,
         limit: Option<usize>,
     ) -> Result<Vec<EventEnvelope>, CrmError> {
-        self.access(actor)?.require_read(id)?;
+        let access = self.access(actor)?;
+        let limit = limit.unwrap_or(query::DEFAULT_PAGE);
+        if limit > query::MAX_PAGE {
+            return Err(CrmError::too_large("limit", query::MAX_PAGE, limit));
+        }
+        self.visible_timeline(&access, id, limit)
+    }
+
+    /// The newest `limit` events of `id`'s timeline that `access` may see.
+    fn visible_timeline(
+        &self,
+        access: &Access<'_>,
+        id: AnyId,
+        limit: usize,
+    ) -> Result<Vec<EventEnvelope>, CrmError> {
+        access.require_read(id)?;
         let seqs = self
             .state
             .timelines
@@ -818,11 +911,18 @@ impl<J: Journal> Crm<J> {
             .map(Vec::as_slice)
             .unwrap_or_default();
         let mut events = Vec::new();
-        for seq in seqs.iter().rev().take(limit.unwrap_or(usize::MAX)) {
+        for seq in seqs.iter().rev() {
+            if events.len() >= limit {
+                break;
+            }
             let event = self.journal.get(*seq)?.ok_or_else(|| CrmError::Storage {
                 reason: format!("the journal has no event {seq}, which the timeline of {id} lists"),
             })?;
-            events.push(event);
+            // The record is readable, but not everything that happened on it is: another
+            // user's task on it, or the outbox's notifications and webhooks.
+            if access.may_see(&event.event) {
+                events.push(event);
+            }
         }
         Ok(events)
     }
@@ -833,12 +933,12 @@ impl<J: Journal> Crm<J> {
     /// outbox holds every user's notifications.
     pub fn outbox(&self, actor: Actor, paging: Paging) -> Result<Page<&Effect>, CrmError> {
         self.access(actor)?.require_admin("read the outbox")?;
-        Ok(paging.page(
+        paging.page(
             self.state
                 .outbox
                 .iter()
                 .filter_map(|id| self.state.effects.get(id)),
-        ))
+        )
     }
 
     /// Every pending effect: what the host should deliver now.
@@ -857,9 +957,12 @@ impl<J: Journal> Crm<J> {
     }
 
     /// Which rules each event of a record set off, which did not fire and why, and
-    /// what the fired ones did — oldest first.
+    /// what the fired ones did — oldest first, over the record's newest
+    /// [`query::MAX_PAGE`] timeline events. Its cost grows with what those rules did,
+    /// not with the journal after them.
     pub fn explain(&self, actor: Actor, id: AnyId) -> Result<Vec<Explanation>, CrmError> {
-        let events = self.timeline(actor, id, None)?;
+        let access = self.access(actor)?;
+        let events = self.visible_timeline(&access, id, query::MAX_PAGE)?;
         let mut explanations: Vec<Explanation> = Vec::new();
         for envelope in events.iter().rev() {
             match &envelope.event {
@@ -872,7 +975,7 @@ impl<J: Journal> Crm<J> {
                     ..
                 } => {
                     let trigger_event = self.journal.get(*trigger)?;
-                    explanations.push(Explanation {
+                    let mut explanation = Explanation {
                         trigger: *trigger,
                         at: envelope.at,
                         on: on.clone(),
@@ -881,12 +984,23 @@ impl<J: Journal> Crm<J> {
                         skipped: skipped.clone(),
                         scheduled: scheduled.clone(),
                         stopped: false,
-                    });
+                    };
+                    self.attach_effects(&access, envelope.seq, &mut explanation)?;
+                    explanations.push(explanation);
                 }
-                Event::CascadeStopped { trigger, rules, .. } => explanations.push(Explanation {
+                Event::CascadeStopped {
+                    trigger,
+                    rules,
+                    limit,
+                    ..
+                } => explanations.push(Explanation {
                     trigger: *trigger,
                     at: envelope.at,
-                    on: "cascade_limit".into(),
+                    on: match limit {
+                        CascadeLimit::Depth => "cascade_limit",
+                        CascadeLimit::Events => "event_limit",
+                    }
+                    .into(),
                     event: None,
                     fired: rules.iter().map(|key| Fired::rule(key)).collect(),
                     skipped: Vec::new(),
@@ -896,26 +1010,40 @@ impl<J: Journal> Crm<J> {
                 _ => {}
             }
         }
-        // Attach what each fired rule did (its events anywhere in the journal).
-        for explanation in &mut explanations {
-            let produced = self.journal.read_from(explanation.trigger)?;
-            for envelope in produced
-                .iter()
-                .filter(|e| e.caused_by == Some(explanation.trigger))
-            {
-                let Some(rule) = &envelope.rule else { continue };
-                if let Some(fired) = explanation.fired.iter_mut().find(|f| &f.rule == rule) {
-                    match &envelope.event {
-                        Event::RuleFailed { reason, .. } => fired.failed = Some(reason.clone()),
-                        event => fired.events.push(ExplainedEvent {
-                            seq: envelope.seq,
-                            event: event_type(event),
-                        }),
-                    }
+        Ok(explanations)
+    }
+
+    /// Attaches what the rules fired at `evaluated` (a `rules_evaluated`) did: their
+    /// events follow it directly in the journal — the engine records a fact's verdict,
+    /// then its rules' actions, before it reacts to anything else — so this reads only
+    /// them, however long the journal after them is. Events the reader may not see are
+    /// left out.
+    fn attach_effects(
+        &self,
+        access: &Access<'_>,
+        evaluated: u64,
+        explanation: &mut Explanation,
+    ) -> Result<(), CrmError> {
+        let trigger = explanation.trigger;
+        self.journal.scan_from(evaluated + 1, &mut |envelope| {
+            let (Some(rule), Some(cause)) = (&envelope.rule, envelope.caused_by) else {
+                return Ok(ControlFlow::Break(()));
+            };
+            if cause != trigger {
+                return Ok(ControlFlow::Break(()));
+            }
+            if let Some(fired) = explanation.fired.iter_mut().find(|f| &f.rule == rule) {
+                match &envelope.event {
+                    Event::RuleFailed { reason, .. } => fired.failed = Some(reason.clone()),
+                    event if access.may_see(event) => fired.events.push(ExplainedEvent {
+                        seq: envelope.seq,
+                        event: event_type(event),
+                    }),
+                    _ => {}
                 }
             }
-        }
-        Ok(explanations)
+            Ok(ControlFlow::Continue(()))
+        })
     }
 
     /// Renders a stored document again from the template version and the data it was
@@ -941,15 +1069,43 @@ impl<J: Journal> Crm<J> {
                 })
             }
         };
-        let then = fold_journal(&self.journal, document.data_seq)?;
-        let data = context::for_record(
-            &then,
-            document.subject,
-            document.rendered_at,
-            serde_json::Value::Null,
-        );
-        let content =
-            crate::document::render(&template.source, template.format, &data, &then.calendar)?;
+        // The data it was rendered from is kept with it; only documents from before that
+        // was so are rendered from the journal replayed up to their data position.
+        let rendered = match self.state.timelines.get(&AnyId::DocumentId(id)) {
+            Some(seqs) => match seqs.first() {
+                Some(seq) => self.journal.get(*seq)?,
+                None => None,
+            },
+            None => None,
+        };
+        let (data, calendar) = match rendered.map(|e| e.event) {
+            Some(Event::DocumentRendered {
+                data: Some(data), ..
+            }) => {
+                // Templates read the calendar only for its time zone, which the data
+                // records as it was.
+                let mut calendar = self.state.calendar.clone();
+                if let Some(zone) = context::lookup(&data, "calendar.time_zone")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|name| name.parse().ok())
+                {
+                    calendar.time_zone = zone;
+                }
+                (*data, calendar)
+            }
+            _ => {
+                let then = fold_journal(&self.journal, document.data_seq)?;
+                let data = context::for_record(
+                    &then,
+                    document.subject,
+                    document.rendered_at,
+                    serde_json::Value::Null,
+                    document.rendered_by,
+                );
+                (data, then.calendar)
+            }
+        };
+        let content = crate::document::render(&template.source, template.format, &data, &calendar)?;
         Ok(Rerendering {
             document: id,
             identical: content == document.content,
@@ -1036,6 +1192,9 @@ struct Origin {
 struct Batch {
     envelopes: Vec<EventEnvelope>,
     pending: VecDeque<(usize, u32, Vec<automation::Fact>)>,
+    /// Where the chain being reacted to began (the command's or a timer's first event):
+    /// its reactions are counted from here against `max_reaction_events`.
+    root: usize,
 }
 
 /// The event a due timer stands for (none for a timer whose record is gone, which
@@ -1128,6 +1287,13 @@ fn fold_onto<J: Journal>(mut state: State, journal: &J, until: u64) -> Result<St
                 ),
             });
         }
+        integrity::check(&state, &envelope.event).map_err(|why| CrmError::Storage {
+            reason: format!(
+                "event {} ({}) {why}",
+                envelope.seq,
+                event_type(&envelope.event)
+            ),
+        })?;
         state.apply(envelope);
         expected += 1;
         Ok(ControlFlow::Continue(()))

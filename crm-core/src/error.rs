@@ -36,9 +36,14 @@ pub enum CrmError {
     #[error("conflict: {reason}")]
     Conflict { reason: String },
 
-    /// Two amounts in different currencies were combined.
-    #[error("currency mismatch: {left} and {right}")]
-    CurrencyMismatch { left: String, right: String },
+    /// Two amounts in different currencies were combined. `field` is the JSON path of
+    /// the amount that did not fit (empty where arithmetic has no input to name).
+    #[error("{}", mismatch(field, left, right))]
+    CurrencyMismatch {
+        field: String,
+        left: String,
+        right: String,
+    },
 
     /// Arithmetic left the representable range.
     #[error("overflow in {operation}")]
@@ -47,6 +52,14 @@ pub enum CrmError {
     /// The journal could not be read or written.
     #[error("storage: {reason}")]
     Storage { reason: String },
+}
+
+fn mismatch(field: &str, left: &str, right: &str) -> String {
+    if field.is_empty() {
+        format!("currency mismatch: {left} and {right}")
+    } else {
+        format!("{field}: currency mismatch: {left} and {right}")
+    }
 }
 
 impl CrmError {
@@ -102,6 +115,30 @@ impl CrmError {
     pub fn conflict(reason: impl Into<String>) -> Self {
         CrmError::Conflict {
             reason: reason.into(),
+        }
+    }
+
+    /// `field`: the amount of `right`'s currency does not fit `left`'s.
+    pub fn currency_mismatch(
+        field: impl Into<String>,
+        left: impl ToString,
+        right: impl ToString,
+    ) -> Self {
+        CrmError::CurrencyMismatch {
+            field: field.into(),
+            left: left.to_string(),
+            right: right.to_string(),
+        }
+    }
+
+    /// The same error naming `field` as the input it is about, where arithmetic deep
+    /// down could not (a currency mismatch without a field); others are unchanged.
+    pub(crate) fn at(self, at: &str) -> Self {
+        match self {
+            CrmError::CurrencyMismatch { field, left, right } if field.is_empty() => {
+                CrmError::currency_mismatch(at, left, right)
+            }
+            other => other,
         }
     }
 

@@ -167,6 +167,10 @@ pub enum Event {
     },
     DocumentRendered {
         document: Document,
+        /// The data the template was rendered from, so `rerender` renders again without
+        /// replaying the journal (documents rendered before it was kept have none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<Box<serde_json::Value>>,
     },
     LineItemsSet {
         deal: DealId,
@@ -229,12 +233,16 @@ pub enum Event {
         code: String,
         reason: String,
     },
-    /// Rules that would have fired beyond the cascade depth limit, and did not.
+    /// Rules that would have fired beyond a cascade limit, and did not: the depth of
+    /// the chain (`max_cascade_depth`) or, with `limit: "events"`, the events the
+    /// chain had already produced (`max_reaction_events`).
     CascadeStopped {
         trigger: u64,
         subject: AnyId,
         depth: u32,
         rules: Vec<String>,
+        #[serde(default, skip_serializing_if = "CascadeLimit::is_depth")]
+        limit: CascadeLimit,
     },
     /// A delayed rule's wait began; at `due` its condition is checked and it acts.
     RuleScheduled {
@@ -259,6 +267,23 @@ pub enum Event {
     },
 }
 
+/// Which bound stopped a cascade of rules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CascadeLimit {
+    /// The chain of rules setting each other off was `max_cascade_depth` long.
+    #[default]
+    Depth,
+    /// The chain had produced `max_reaction_events` events.
+    Events,
+}
+
+impl CascadeLimit {
+    fn is_depth(&self) -> bool {
+        *self == CascadeLimit::Depth
+    }
+}
+
 /// A rule whose trigger matched but which did not fire, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedRule {
@@ -281,7 +306,7 @@ impl Event {
             Event::DealCreated { deal } => vec![deal.id.into()],
             Event::TaskCreated { task } => vec![task.id.into()],
             Event::ActivityLogged { activity } => vec![activity.id.into()],
-            Event::DocumentRendered { document } => vec![document.id.into()],
+            Event::DocumentRendered { document, .. } => vec![document.id.into()],
             Event::PaymentRecorded { payment, .. } => vec![payment.id.into()],
             Event::EffectQueued { effect } => vec![effect.id.into()],
             _ => Vec::new(),
@@ -356,7 +381,7 @@ impl Event {
             Event::ActivityLogged { activity } => vec![activity.id.into(), activity.link],
             Event::OwnerAssigned { record, .. } => vec![*record],
             Event::RecordsReassigned { records, .. } => records.clone(),
-            Event::DocumentRendered { document } => vec![document.id.into(), document.subject],
+            Event::DocumentRendered { document, .. } => vec![document.id.into(), document.subject],
             Event::LineItemsSet { deal, .. }
             | Event::PaymentRecorded { deal, .. }
             | Event::DealPaid { deal, .. }

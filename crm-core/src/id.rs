@@ -88,7 +88,14 @@ fn parse_parts(text: &str, prefix: &str, kind: &str) -> Result<(ReplicaId, u64),
         .ok_or_else(bad)?;
     let (replica, seq) = rest.split_once('-').ok_or_else(bad)?;
     let number = |part: &str| -> Result<u64, CrmError> {
-        if part.is_empty() || part.len() > 16 || !part.bytes().all(|b| b.is_ascii_digit()) {
+        // One spelling per ID: `usr-01-1` is not `usr-1-1` to a host that compares text
+        // (an allow-list of actors, say), so it must not be to the engine either.
+        let canonical = part == "0" || !part.starts_with('0');
+        if part.is_empty()
+            || part.len() > 16
+            || !canonical
+            || !part.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(bad());
         }
         let value: u64 = part.parse().map_err(|_| bad())?;
@@ -416,6 +423,11 @@ mod tests {
             "deal--1",
             "deal-1-2-3",
             "deal-1-99999999999999999",
+            // Non-canonical spellings of deal-1-1 (hardening finding 9).
+            "deal-01-1",
+            "deal-1-01",
+            "deal-00-1",
+            "deal-+1-1",
         ] {
             let err = bad.parse::<DealId>().unwrap_err();
             assert_eq!(err.code(), "validation", "{bad}");

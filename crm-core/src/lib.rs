@@ -46,6 +46,7 @@ pub mod timer;
 pub mod access;
 pub mod error;
 pub mod id;
+mod integrity;
 pub mod money;
 mod ownership;
 mod tagged;
@@ -68,10 +69,10 @@ pub use document::{Document, Format, NewTemplate, RenderRequest, Template};
 pub use duplicate::{CommonValue, DuplicatePair, DuplicateRequest, Duplicates, Reason};
 pub use engine::{
     parse_now, Crm, CrmOptions, Explanation, Outcome, Record, Rerendering, DEFAULT_CASCADE_DEPTH,
-    DEFAULT_SNAPSHOT_EVERY,
+    DEFAULT_MAX_REACTION_EVENTS, DEFAULT_SNAPSHOT_EVERY, MAX_WARNINGS,
 };
 pub use error::CrmError;
-pub use event::{Event, EventEnvelope, SCHEMA_VERSION};
+pub use event::{CascadeLimit, Event, EventEnvelope, SCHEMA_VERSION};
 pub use export::{Export, ExportEntity, ExportRequest};
 pub use id::{
     ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, DocumentId, EffectId, FieldId,

@@ -11,6 +11,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::CrmError;
 
+/// Entered amounts stay below this (10^15, a quadrillion in any currency), so that
+/// sums over any number of them stay far inside the range of [`Decimal`].
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+
+/// How many decimals beyond its currency's minor units a line item's unit price may
+/// carry (`0.0035 EUR` a screw); amounts, payments and money fields may carry none.
+pub const EXTRA_PRICE_DECIMALS: u32 = 4;
+
 /// An ISO 4217 currency code such as `EUR`, validated against the ISO list.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency(iso_currency::Currency);
@@ -119,11 +127,32 @@ impl Money {
         if self.currency == other.currency {
             Ok(())
         } else {
-            Err(CrmError::CurrencyMismatch {
-                left: self.to_string(),
-                right: other.to_string(),
-            })
+            Err(CrmError::currency_mismatch("", self, other))
         }
+    }
+
+    /// An amount as a person may enter it at `field`: below [`MAX_AMOUNT`], and with no
+    /// more decimals than the currency's minor units plus `extra` (a unit price may be
+    /// `0.0035 EUR`, an amount or payment not `0.001 EUR`: a cent that is not there
+    /// would vanish or appear as the amount is rounded for display).
+    pub(crate) fn entered(self, field: &str, extra: u32) -> Result<Money, CrmError> {
+        if self.amount.abs() >= MAX_AMOUNT {
+            return Err(CrmError::validation(
+                field,
+                format!("{self} is beyond the largest amount, {MAX_AMOUNT}"),
+            ));
+        }
+        let allowed = self.currency.minor_units() + extra;
+        if self.amount.normalize().scale() > allowed {
+            return Err(CrmError::validation(
+                field,
+                format!(
+                    "{self} has more decimals than {} allows here ({allowed})",
+                    self.currency
+                ),
+            ));
+        }
+        Ok(self)
     }
 
     pub fn checked_add(&self, other: &Money) -> Result<Money, CrmError> {
@@ -228,6 +257,8 @@ pub fn parse_decimal(field: &str, text: &str) -> Result<Decimal, CrmError> {
 /// never from a JSON fraction, which a parser may already have rounded.
 pub(crate) mod exact_decimal {
     use rust_decimal::Decimal;
+
+    use crate::error::CrmError;
     use serde::de::{self, Visitor};
     use serde::{Deserializer, Serializer};
 
@@ -248,7 +279,11 @@ pub(crate) mod exact_decimal {
             f.write_str("a decimal string like \"12.50\" or an integer")
         }
         fn visit_str<E: de::Error>(self, text: &str) -> Result<Decimal, E> {
-            super::parse_decimal("amount", text).map_err(E::custom)
+            // The path of the value is the reader's to name (`items[0].quantity`).
+            super::parse_decimal("", text).map_err(|err| match err {
+                CrmError::Validation { reason, .. } => E::custom(reason),
+                other => E::custom(other),
+            })
         }
         fn visit_i64<E: de::Error>(self, value: i64) -> Result<Decimal, E> {
             Ok(Decimal::from(value))

@@ -48,7 +48,8 @@ pub(crate) fn assign_owner(
 }
 
 /// Handles [`crate::Command::ReassignOwner`]: admins, or a head for two members of their
-/// department. Moves contacts, companies, deals and open tasks; closed tasks keep their history.
+/// department. Moves contacts, companies, deals and open tasks (those on records the
+/// actor may change); closed tasks keep their history.
 pub(crate) fn reassign_owner(
     ctx: &mut Ctx<'_>,
     from: UserId,
@@ -94,11 +95,15 @@ pub(crate) fn reassign_owner(
             .filter(|d| d.owner == from)
             .map(|d| AnyId::DealId(d.id)),
     );
+    // Open tasks on records the actor may not change (another department's deal a
+    // specialist was sent to) stay with their assignee: handing them over would give
+    // `to` — the actor, often — a way into those records.
     records.extend(
         state
             .tasks
             .values()
             .filter(|t| t.assignee == from && t.status == TaskStatus::Open)
+            .filter(|t| t.link.is_none_or(|link| ctx.access.can_edit(link)))
             .map(|t| AnyId::TaskId(t.id)),
     );
     if records.is_empty() {

@@ -10,11 +10,13 @@ use crate::command::Ctx;
 use crate::error::CrmError;
 use crate::event::Event;
 use crate::id::{AnyId, DealId, PaymentId};
-use crate::money::{exact_decimal, Money};
+use crate::money::{exact_decimal, Money, EXTRA_PRICE_DECIMALS};
 use crate::validate;
 
 /// Most line items on one deal.
 pub const MAX_LINE_ITEMS: usize = 200;
+/// Quantities stay below this (a billion units), with at most 6 decimals.
+pub const MAX_QUANTITY: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
 
 /// One line of what a deal sells.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +89,7 @@ pub struct NewPayment {
 /// Handles [`crate::Command::SetLineItems`].
 pub(crate) fn set_line_items(ctx: &mut Ctx<'_>, input: &LineItems) -> Result<Vec<Event>, CrmError> {
     ctx.access.require_edit(AnyId::DealId(input.deal))?;
+    let deal = &ctx.state.deals[&input.deal];
     if input.items.len() > MAX_LINE_ITEMS {
         return Err(CrmError::too_large(
             "items",
@@ -104,7 +107,19 @@ pub(crate) fn set_line_items(ctx: &mut Ctx<'_>, input: &LineItems) -> Result<Vec
                 format!("{} is not positive", item.quantity),
             ));
         }
-        if item.unit_price.is_negative() {
+        let unit_price = item
+            .unit_price
+            .entered(&at("unit_price"), EXTRA_PRICE_DECIMALS)?;
+        if item.quantity.abs() >= MAX_QUANTITY || item.quantity.normalize().scale() > 6 {
+            return Err(CrmError::validation(
+                at("quantity"),
+                format!(
+                    "{} is not a quantity (below {MAX_QUANTITY}, at most 6 decimals)",
+                    item.quantity
+                ),
+            ));
+        }
+        if unit_price.is_negative() {
             return Err(CrmError::validation(
                 at("unit_price"),
                 format!("{} is negative", item.unit_price),
@@ -118,12 +133,14 @@ pub(crate) fn set_line_items(ctx: &mut Ctx<'_>, input: &LineItems) -> Result<Vec
         }
         if let Some(first) = items.first().map(|i: &LineItem| i.unit_price.currency()) {
             if first != item.unit_price.currency() {
-                return Err(CrmError::CurrencyMismatch {
-                    left: first.to_string(),
-                    right: item.unit_price.currency().to_string(),
-                });
+                return Err(CrmError::currency_mismatch(
+                    at("unit_price"),
+                    first,
+                    item.unit_price.currency(),
+                ));
             }
         }
+        deal.require_currency(&at("unit_price"), &item.unit_price)?;
         let factor = item
             .quantity
             .checked_mul(Decimal::ONE_HUNDRED - item.discount_percent)
@@ -134,23 +151,25 @@ pub(crate) fn set_line_items(ctx: &mut Ctx<'_>, input: &LineItems) -> Result<Vec
                     item.quantity, item.discount_percent
                 ),
             })?;
-        let total = item.unit_price.checked_mul(factor)?.in_minor_units();
+        let total = unit_price.checked_mul(factor)?.in_minor_units();
         items.push(LineItem {
             product,
             quantity: item.quantity.normalize(),
-            unit_price: item.unit_price,
+            unit_price,
             discount_percent: item.discount_percent.normalize(),
             total,
         });
     }
-    let deal = &ctx.state.deals[&input.deal];
     let total = match items.first() {
-        Some(first) => Some(Money::sum(
-            first.total.currency(),
-            items.iter().map(|i| &i.total),
-        )?),
+        Some(first) => Some(
+            Money::sum(first.total.currency(), items.iter().map(|i| &i.total))
+                .map_err(|err| err.at("items"))?,
+        ),
         None => None,
     };
+    if let (true, Some(total)) = (input.set_amount, total) {
+        total.entered("items", 0)?;
+    }
     let mut events = Vec::new();
     if items != deal.line_items {
         events.push(Event::LineItemsSet {
@@ -182,6 +201,7 @@ pub(crate) fn record(ctx: &mut Ctx<'_>, input: &NewPayment) -> Result<Vec<Event>
             "a payment of zero records nothing",
         ));
     }
+    input.amount.entered("amount", 0)?;
     let expected = deal
         .fields
         .amount
@@ -190,14 +210,17 @@ pub(crate) fn record(ctx: &mut Ctx<'_>, input: &NewPayment) -> Result<Vec<Event>
         .or_else(|| deal.payments.first().map(|p| p.amount.currency()));
     if let Some(currency) = expected {
         if currency != input.amount.currency() {
-            return Err(CrmError::CurrencyMismatch {
-                left: currency.to_string(),
-                right: input.amount.currency().to_string(),
-            });
+            return Err(CrmError::currency_mismatch(
+                "amount",
+                currency,
+                input.amount.currency(),
+            ));
         }
     }
     let paid = match deal.paid() {
-        Some(paid) => paid.checked_add(&input.amount)?,
+        Some(paid) => paid
+            .checked_add(&input.amount)
+            .map_err(|e| e.at("amount"))?,
         None => input.amount,
     };
     if paid.is_negative() {

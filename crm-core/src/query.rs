@@ -83,7 +83,14 @@ pub struct Page<T> {
     pub total: usize,
 }
 
-/// Which part of a list to return. Defaults: from the start, everything.
+/// How many items a list returns when no `limit` is given.
+pub const DEFAULT_PAGE: usize = 100;
+/// The largest `limit` a list accepts: a bigger answer is read page by page (`offset`),
+/// so no single answer grows with the whole CRM (200,000 contacts were 47 MB).
+pub const MAX_PAGE: usize = 1_000;
+
+/// Which part of a list to return. Defaults: from the start, [`DEFAULT_PAGE`] items;
+/// `total` always counts every match.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Paging {
@@ -92,9 +99,13 @@ pub struct Paging {
 }
 
 impl Paging {
-    pub fn page<T>(self, items: impl Iterator<Item = T>) -> Page<T> {
+    /// The page of `items`; a `limit` above [`MAX_PAGE`] is refused (`too_large`).
+    pub fn page<T>(self, items: impl Iterator<Item = T>) -> Result<Page<T>, CrmError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if limit > MAX_PAGE {
+            return Err(CrmError::too_large("limit", MAX_PAGE, limit));
+        }
         let mut total = 0;
-        let limit = self.limit.unwrap_or(usize::MAX);
         let mut page = Vec::new();
         for item in items {
             if total >= self.offset && page.len() < limit {
@@ -102,7 +113,7 @@ impl Paging {
             }
             total += 1;
         }
-        Page { items: page, total }
+        Ok(Page { items: page, total })
     }
 }
 
@@ -121,7 +132,7 @@ pub struct ContactFilter {
     pub company: Option<CompanyId>,
     /// Skip this many matches.
     pub offset: usize,
-    /// Return at most this many (default: all).
+    /// Return at most this many (default 100, at most 1,000).
     pub limit: Option<usize>,
 }
 
@@ -134,7 +145,7 @@ pub struct CompanyFilter {
     pub owner: Option<UserId>,
     /// Skip this many matches.
     pub offset: usize,
-    /// Return at most this many (default: all).
+    /// Return at most this many (default 100, at most 1,000).
     pub limit: Option<usize>,
 }
 
@@ -151,7 +162,7 @@ pub struct DealFilter {
     pub tag: Option<String>,
     /// Skip this many matches.
     pub offset: usize,
-    /// Return at most this many (default: all).
+    /// Return at most this many (default 100, at most 1,000).
     pub limit: Option<usize>,
 }
 
@@ -167,7 +178,7 @@ pub struct TaskFilter {
     pub kind: Option<String>,
     /// Skip this many matches.
     pub offset: usize,
-    /// Return at most this many (default: all).
+    /// Return at most this many (default 100, at most 1,000).
     pub limit: Option<usize>,
 }
 
@@ -178,7 +189,7 @@ pub struct ActivityFilter {
     pub link: Option<AnyId>,
     /// Skip this many matches.
     pub offset: usize,
-    /// Return at most this many (default: all).
+    /// Return at most this many (default 100, at most 1,000).
     pub limit: Option<usize>,
 }
 
@@ -188,12 +199,16 @@ fn tag_matches(tags: &std::collections::BTreeSet<String>, wanted: &Option<String
         .is_none_or(|tag| tags.contains(&tag.trim().to_lowercase()))
 }
 
-pub(crate) fn contacts<'s>(
+/// Contacts matching `filter` that `access` may read, in ID order.
+pub(crate) fn matching_contacts<'s, 'a>(
     state: &'s State,
-    access: &Access<'_>,
-    filter: &ContactFilter,
+    access: &'a Access<'_>,
+    filter: &'a ContactFilter,
     region: Option<rlibphonenumber::Region>,
-) -> Result<Page<&'s Contact>, CrmError> {
+) -> Result<impl Iterator<Item = &'s Contact> + 'a, CrmError>
+where
+    's: 'a,
+{
     let phone = filter
         .phone
         .as_deref()
@@ -216,18 +231,27 @@ pub(crate) fn contacts<'s>(
             && c.merged_into.is_none()
             && access.can_read(AnyId::ContactId(c.id))
     };
-    Ok(Paging {
-        offset: filter.offset,
-        limit: filter.limit,
-    }
-    .page(state.contacts.values().filter(matches)))
+    Ok(state.contacts.values().filter(matches))
 }
 
-pub(crate) fn companies<'s>(
+pub(crate) fn contacts<'s>(
     state: &'s State,
     access: &Access<'_>,
-    filter: &CompanyFilter,
-) -> Page<&'s Company> {
+    filter: &ContactFilter,
+    region: Option<rlibphonenumber::Region>,
+) -> Result<Page<&'s Contact>, CrmError> {
+    paging(filter.offset, filter.limit).page(matching_contacts(state, access, filter, region)?)
+}
+
+/// Companies matching `filter` that `access` may read, in ID order.
+pub(crate) fn matching_companies<'s, 'a>(
+    state: &'s State,
+    access: &'a Access<'_>,
+    filter: &'a CompanyFilter,
+) -> impl Iterator<Item = &'s Company> + 'a
+where
+    's: 'a,
+{
     let name = filter.name.as_deref().map(|n| n.trim().to_lowercase());
     let matches = move |c: &&Company| {
         name.as_ref()
@@ -237,19 +261,27 @@ pub(crate) fn companies<'s>(
             && c.merged_into.is_none()
             && access.can_read(AnyId::CompanyId(c.id))
     };
-    Paging {
-        offset: filter.offset,
-        limit: filter.limit,
-    }
-    .page(state.companies.values().filter(matches))
+    state.companies.values().filter(matches)
 }
 
-pub(crate) fn deals<'s>(
+pub(crate) fn companies<'s>(
     state: &'s State,
     access: &Access<'_>,
-    filter: &DealFilter,
-) -> Page<&'s Deal> {
-    let matches = |d: &&Deal| {
+    filter: &CompanyFilter,
+) -> Result<Page<&'s Company>, CrmError> {
+    paging(filter.offset, filter.limit).page(matching_companies(state, access, filter))
+}
+
+/// Deals matching `filter` that `access` may read, in ID order.
+pub(crate) fn matching_deals<'s, 'a>(
+    state: &'s State,
+    access: &'a Access<'_>,
+    filter: &'a DealFilter,
+) -> impl Iterator<Item = &'s Deal> + 'a
+where
+    's: 'a,
+{
+    let matches = move |d: &&Deal| {
         filter.pipeline.is_none_or(|p| d.pipeline == p)
             && filter.stage.is_none_or(|s| d.stage == s)
             && filter.owner.is_none_or(|o| d.owner == o)
@@ -259,19 +291,24 @@ pub(crate) fn deals<'s>(
             && tag_matches(&d.fields.tags, &filter.tag)
             && access.can_read(AnyId::DealId(d.id))
     };
-    Paging {
-        offset: filter.offset,
-        limit: filter.limit,
-    }
-    .page(state.deals.values().filter(matches))
+    state.deals.values().filter(matches)
 }
 
-pub(crate) fn tasks<'s>(
+pub(crate) fn deals<'s>(
+    state: &'s State,
+    access: &Access<'_>,
+    filter: &DealFilter,
+) -> Result<Page<&'s Deal>, CrmError> {
+    paging(filter.offset, filter.limit).page(matching_deals(state, access, filter))
+}
+
+/// Tasks matching `filter` that `access` may read, soonest due first (undated last).
+pub(crate) fn matching_tasks<'s>(
     state: &'s State,
     access: &Access<'_>,
     filter: &TaskFilter,
     now: DateTime<Utc>,
-) -> Page<&'s Task> {
+) -> Vec<&'s Task> {
     let matches = |t: &&Task| {
         filter.assignee.is_none_or(|a| t.assignee == a)
             && filter.status.is_none_or(|s| t.status == s)
@@ -282,26 +319,42 @@ pub(crate) fn tasks<'s>(
     };
     let mut found: Vec<&Task> = state.tasks.values().filter(matches).collect();
     found.sort_by_key(|t| (t.due.is_none(), t.due, t.id));
-    Paging {
-        offset: filter.offset,
-        limit: filter.limit,
-    }
-    .page(found.into_iter())
+    found
+}
+
+pub(crate) fn tasks<'s>(
+    state: &'s State,
+    access: &Access<'_>,
+    filter: &TaskFilter,
+    now: DateTime<Utc>,
+) -> Result<Page<&'s Task>, CrmError> {
+    let found = matching_tasks(state, access, filter, now);
+    paging(filter.offset, filter.limit).page(found.into_iter())
+}
+
+/// Activities matching `filter` that `access` may read, newest first.
+pub(crate) fn matching_activities<'s>(
+    state: &'s State,
+    access: &Access<'_>,
+    filter: &ActivityFilter,
+) -> Vec<&'s Activity> {
+    let matches = |a: &&Activity| {
+        filter.link.is_none_or(|l| a.link == l) && access.can_read(AnyId::ActivityId(a.id))
+    };
+    let mut found: Vec<&Activity> = state.activities.values().filter(matches).collect();
+    found.sort_by_key(|a| std::cmp::Reverse((a.occurred_at, a.id)));
+    found
 }
 
 pub(crate) fn activities<'s>(
     state: &'s State,
     access: &Access<'_>,
     filter: &ActivityFilter,
-) -> Page<&'s Activity> {
-    let matches = |a: &&Activity| {
-        filter.link.is_none_or(|l| a.link == l) && access.can_read(AnyId::ActivityId(a.id))
-    };
-    let mut found: Vec<&Activity> = state.activities.values().filter(matches).collect();
-    found.sort_by_key(|a| std::cmp::Reverse((a.occurred_at, a.id)));
-    Paging {
-        offset: filter.offset,
-        limit: filter.limit,
-    }
-    .page(found.into_iter())
+) -> Result<Page<&'s Activity>, CrmError> {
+    let found = matching_activities(state, access, filter);
+    paging(filter.offset, filter.limit).page(found.into_iter())
+}
+
+fn paging(offset: usize, limit: Option<usize>) -> Paging {
+    Paging { offset, limit }
 }

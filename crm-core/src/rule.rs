@@ -356,6 +356,20 @@ pub struct Webhook {
     pub name: Option<String>,
 }
 
+/// Shows a rule's webhook addresses only up to their host (`https://hooks.example/…`):
+/// their paths and queries often hold the receiver's token.
+pub(crate) fn redact_webhooks(rule: &mut Rule) {
+    for action in &mut rule.then {
+        if let Action::Webhook(hook) = action {
+            let (scheme, rest) = hook.url.split_once("://").unwrap_or(("", ""));
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            // `user:token@host` keeps only the host.
+            let host = authority.rsplit('@').next().unwrap_or_default();
+            hook.url = format!("{scheme}://{host}/…");
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]

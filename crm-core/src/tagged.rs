@@ -114,7 +114,79 @@ fn parse_text(what: &str, text: &str) -> Result<serde_json::Value, CrmError> {
             text.len(),
         ));
     }
-    serde_json::from_str(text).map_err(|err| CrmError::malformed(what, err.to_string()))
+    serde_json::from_str(text).map_err(|err| {
+        // A syntax error (or a number out of range) comes with a line and column only:
+        // name the value it is in, as every other refusal does.
+        let path = path_at(text, err.line(), err.column());
+        CrmError::malformed(join(what, &path), err.to_string())
+    })
+}
+
+/// The JSON path (`items[0].quantity`) of the value at one-based `line` and byte
+/// `column` of `text`, as far as the text up to there tells; "" at the top level.
+pub(crate) fn path_at(text: &str, line: usize, column: usize) -> String {
+    let start = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>();
+    let end = (start + column).min(text.len());
+    enum Level {
+        Object(Option<String>),
+        Array(usize),
+    }
+    let mut levels: Vec<Level> = Vec::new();
+    let bytes = &text.as_bytes()[..end];
+    let mut index = 0;
+    // Whether the string being read is an object's key (before its colon).
+    let mut expect_key = false;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'{' => {
+                levels.push(Level::Object(None));
+                expect_key = true;
+            }
+            b'[' => levels.push(Level::Array(0)),
+            b'}' | b']' => {
+                levels.pop();
+                expect_key = false;
+            }
+            b',' => match levels.last_mut() {
+                Some(Level::Array(position)) => *position += 1,
+                Some(Level::Object(key)) => {
+                    *key = None;
+                    expect_key = true;
+                }
+                None => {}
+            },
+            b'"' => {
+                let begin = index + 1;
+                index += 1;
+                while index < bytes.len() && bytes[index] != b'"' {
+                    index += if bytes[index] == b'\\' { 2 } else { 1 };
+                }
+                if expect_key {
+                    // Bytes, not `&text[..]`: the column may cut a character in two.
+                    let raw = &bytes[begin.min(bytes.len())..index.min(bytes.len())];
+                    if let Some(Level::Object(key)) = levels.last_mut() {
+                        *key = Some(String::from_utf8_lossy(raw).into_owned());
+                    }
+                    expect_key = false;
+                }
+            }
+            _ => {}
+        }
+        index += 1;
+    }
+    let mut path = String::new();
+    for level in &levels {
+        match level {
+            Level::Object(Some(key)) => path = join(&path, key),
+            Level::Object(None) => {}
+            Level::Array(position) => path = format!("{path}[{position}]"),
+        }
+    }
+    path
 }
 
 /// Marks a nested error's path inside its message, since serde errors carry only text;

@@ -124,6 +124,24 @@ pub(crate) fn check_link(ctx: &Ctx<'_>, field: &str, link: AnyId) -> Result<(), 
     ctx.access.require_read(link)
 }
 
+/// A task on a record lets its assignee read the record; so only who may change the
+/// record may give someone else a task on it (a reminder for oneself needs only read).
+fn require_may_send(ctx: &Ctx<'_>, link: Option<AnyId>, assignee: UserId) -> Result<(), CrmError> {
+    match link {
+        Some(link) if Some(assignee) != ctx.access.user_id() && !ctx.access.can_edit(link) => {
+            Err(CrmError::denied(
+                ctx.actor(),
+                format!(
+                    "give {assignee} a task on {} {link} (only who may change the {} may)",
+                    link.kind(),
+                    link.kind()
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Handles [`crate::Command::CreateTask`].
 pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewTask) -> Result<Vec<Event>, CrmError> {
     let title = validate::name("title", &input.title)?;
@@ -142,6 +160,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewTask) -> Result<Vec<Event>, C
     if let Some(link) = input.link {
         check_link(ctx, "link", link)?;
     }
+    require_may_send(ctx, input.link, assignee)?;
     let task = Task {
         id: ctx.next_id(),
         kind,
@@ -223,6 +242,7 @@ pub(crate) fn reassign(
     if task.assignee == assignee {
         return Ok(Vec::new());
     }
+    require_may_send(ctx, task.link, assignee)?;
     Ok(vec![Event::TaskReassigned {
         id,
         from: task.assignee,

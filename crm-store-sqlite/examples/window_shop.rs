@@ -287,7 +287,7 @@ fn print_story(crm: &Crm<SqliteJournal>, deal: DealId) -> Step<()> {
                 document::format_money(payment.amount.amount(), payment.amount.currency())
             ),
             Event::DealPaid { .. } => "paid in full".into(),
-            Event::DocumentRendered { document } => {
+            Event::DocumentRendered { document, .. } => {
                 format!("document \"{}\" rendered", document.template)
             }
             Event::EffectQueued { effect } => match &effect.body {

@@ -462,9 +462,16 @@ pub fn read_jsonl_file(
 
 /// Appends JSON Lines written by [`export_jsonl`] to `journal`, which must continue
 /// where the lines start (an empty journal for a whole export). All or nothing: a bad
-/// line (named by its number) or a gap in the sequence imports none of them.
+/// line (named by its number), a gap in the sequence, or an event that cannot follow
+/// the ones before it (naming a record that does not exist, say: the checks of
+/// `Crm::import`) imports none of them.
 pub fn import_jsonl(input: impl BufRead, journal: &mut impl Journal) -> Result<u64, CrmError> {
     let events = read_jsonl(input, journal.last_seq() + 1)?;
+    // The same checks an engine makes, on a scratch engine, before a byte is written:
+    // a journal that cannot be opened afterwards is worse than a refused import.
+    let replica = crm_core::ReplicaId::new(0)?;
+    let mut scratch = crm_core::Crm::replay(replica, Default::default(), journal.read_from(1)?)?;
+    scratch.import(&events)?;
     journal.append(&events)?;
     Ok(events.len() as u64)
 }

@@ -402,3 +402,72 @@ fn execute_retrying_lands_after_the_other_writer() {
         .unwrap();
     assert_eq!(outcome.events[0].seq, first.journal().last_seq() + 1);
 }
+
+#[test]
+fn a_snapshot_that_does_not_fit_is_a_warning_and_the_command_stands() {
+    // The disk fills exactly between the batch's commit and the snapshot after it: the
+    // command must be reported as done (it is), or a host that retries records it twice.
+    let file = TempFile::new();
+    let options = CrmOptions {
+        snapshot_every: Some(500),
+        ..CrmOptions::default()
+    };
+    let mut crm = Crm::open(
+        ReplicaId::new(1).unwrap(),
+        options.clone(),
+        SqliteJournal::open(&file.0).unwrap(),
+    )
+    .unwrap();
+    crm.execute_json(
+        "system",
+        NOW,
+        r#"{"type": "create_user", "name": "Olga", "role": "admin"}"#,
+    )
+    .unwrap();
+    for n in 0..498 {
+        let command = format!(
+            r#"{{"type": "create_contact", "name": "Client {n} {}"}}"#,
+            "x".repeat(100)
+        );
+        crm.execute_json("usr-1-1", NOW, &command).unwrap();
+    }
+    assert_eq!(crm.journal().last_seq(), 499);
+    let pages: i64 = rusqlite::Connection::open(&file.0)
+        .unwrap()
+        .query_row("SELECT page_count FROM pragma_page_count()", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    // Room for one more event, not for a snapshot of ~500 contacts.
+    crm.journal().limit_pages(pages as u64 + 2).unwrap();
+    let outcome = crm
+        .execute_json(
+            "usr-1-1",
+            NOW,
+            r#"{"type": "create_contact", "name": "Paying client"}"#,
+        )
+        .expect("the event is committed, so the command succeeded");
+    let outcome: serde_json::Value = serde_json::from_str(&outcome).unwrap();
+    let warnings = outcome["warnings"]
+        .as_array()
+        .expect("the outcome carries the warning");
+    assert!(
+        warnings[0].as_str().unwrap().contains("snapshot"),
+        "{warnings:?}"
+    );
+    assert!(crm.warnings()[0].contains("snapshot"));
+    assert_eq!(crm.journal().last_seq(), 500);
+    drop(crm);
+    let reopened = Crm::open(
+        ReplicaId::new(1).unwrap(),
+        options,
+        SqliteJournal::open(&file.0).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reopened.journal().last_seq(), 500, "the event survived");
+    assert!(reopened
+        .state()
+        .contacts
+        .values()
+        .any(|c| c.fields.name == "Paying client"));
+}

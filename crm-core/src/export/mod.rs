@@ -115,7 +115,12 @@ pub(crate) fn export(
             .to_vec();
             header.push(format!("created_at{at}"));
             header.extend(keys.iter().map(|key| format!("custom.{key}")));
-            for contact in query::contacts(state, access, &ContactFilter::default(), None)?.items {
+            for contact in rows_limit(query::matching_contacts(
+                state,
+                access,
+                &ContactFilter::default(),
+                None,
+            )?)? {
                 let f = &contact.fields;
                 let company = f.company.and_then(|id| state.companies.get(&id));
                 let mut row = vec![
@@ -144,7 +149,11 @@ pub(crate) fn export(
             .to_vec();
             header.push(format!("created_at{at}"));
             header.extend(keys.iter().map(|key| format!("custom.{key}")));
-            for company in query::companies(state, access, &CompanyFilter::default()).items {
+            for company in rows_limit(query::matching_companies(
+                state,
+                access,
+                &CompanyFilter::default(),
+            ))? {
                 let f = &company.fields;
                 let mut row = vec![
                     company.id.to_string(),
@@ -184,7 +193,7 @@ pub(crate) fn export(
             header.push(format!("created_at{at}"));
             header.push(format!("closed_at{at}"));
             header.extend(keys.iter().map(|key| format!("custom.{key}")));
-            for deal in query::deals(state, access, &DealFilter::default()).items {
+            for deal in rows_limit(query::matching_deals(state, access, &DealFilter::default()))? {
                 let f = &deal.fields;
                 let pipeline = state.pipelines.get(&deal.pipeline);
                 let stage = pipeline.and_then(|p| p.stage(deal.stage));
@@ -226,7 +235,9 @@ pub(crate) fn export(
                 format!("created_at{at}"),
                 format!("closed_at{at}"),
             ]);
-            for task in query::tasks(state, access, &TaskFilter::default(), now).items {
+            for task in rows_limit(
+                query::matching_tasks(state, access, &TaskFilter::default(), now).into_iter(),
+            )? {
                 rows.push(vec![
                     task.id.to_string(),
                     task.title.clone(),
@@ -253,7 +264,9 @@ pub(crate) fn export(
             .map(String::from)
             .to_vec();
             header.push(format!("occurred_at{at}"));
-            for activity in query::activities(state, access, &ActivityFilter::default()).items {
+            for activity in rows_limit(
+                query::matching_activities(state, access, &ActivityFilter::default()).into_iter(),
+            )? {
                 rows.push(vec![
                     activity.id.to_string(),
                     validate::json_name(&activity.kind),
@@ -335,4 +348,24 @@ fn xlsx_base64(_: ExportEntity, _: &[String], _: &[Vec<String>]) -> Result<Strin
         "format",
         "this build writes CSV only (crm-core without its `spreadsheets` feature)",
     ))
+}
+
+/// The most rows one export answers with: what one import can take back.
+pub const MAX_EXPORT_ROWS: usize = crate::import::MAX_ROWS;
+
+/// The records to export, refused (`too_large`) when there are more than
+/// [`MAX_EXPORT_ROWS`]: a bigger base is exported with a filter, in parts.
+fn rows_limit<T>(records: impl Iterator<Item = T>) -> Result<Vec<T>, CrmError> {
+    let mut kept = Vec::new();
+    for (count, record) in records.enumerate() {
+        if count >= MAX_EXPORT_ROWS {
+            return Err(CrmError::too_large(
+                "export rows",
+                MAX_EXPORT_ROWS,
+                count + 1,
+            ));
+        }
+        kept.push(record);
+    }
+    Ok(kept)
 }

@@ -66,6 +66,7 @@ pub struct CallReport {
 
 /// Handles [`crate::Command::ReceiveCall`].
 pub(crate) fn receive(ctx: &mut Ctx<'_>, input: &CallReport) -> Result<Vec<Event>, CrmError> {
+    super::require_intake_actor(ctx)?;
     let call = match (&input.call, &input.asterisk_cdr) {
         (Some(call), None) => call.clone(),
         (None, Some(fields)) => from_asterisk(ctx, fields)?,

@@ -33,6 +33,7 @@ pub struct EmailMessage {
 
 /// Handles [`crate::Command::ReceiveEmail`].
 pub(crate) fn receive(ctx: &mut Ctx<'_>, input: &EmailMessage) -> Result<Vec<Event>, CrmError> {
+    super::require_intake_actor(ctx)?;
     let bytes = match (&input.raw, &input.raw_base64) {
         (Some(raw), None) => raw.as_bytes().to_vec(),
         (None, Some(encoded)) => {

@@ -96,6 +96,7 @@ fn guess(field: &str) -> Option<Target> {
 
 /// Handles [`crate::Command::ReceiveForm`].
 pub(crate) fn receive(ctx: &mut Ctx<'_>, input: &FormSubmission) -> Result<Vec<Event>, CrmError> {
+    super::require_intake_actor(ctx)?;
     let form_id = validate::name("form", &input.form)?;
     if input.fields.len() > MAX_FIELDS {
         return Err(CrmError::too_large(

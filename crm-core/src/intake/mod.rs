@@ -156,6 +156,16 @@ pub(crate) fn configure(
     }])
 }
 
+/// Intake acts for the business, not for a user: it matches callers against every
+/// contact, logs on records of every department and can say whose a phone number is.
+/// So it runs as the host's `system` actor (a web form handler, a PBX webhook, a
+/// mailbox poller) or an admin, never as a user of the CRM with a narrower scope.
+fn require_intake_actor(ctx: &Ctx<'_>) -> Result<(), CrmError> {
+    ctx.access.require_admin(
+        "receive forms, calls or e-mail (intake runs as the system actor or an admin)",
+    )
+}
+
 /// Who a request is from, as far as it says.
 #[derive(Debug, Default)]
 struct Caller {

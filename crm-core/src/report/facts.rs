@@ -165,7 +165,12 @@ fn deal_facts(deal: &Deal, pipeline: &Pipeline, zone: Tz) -> DealFacts {
     let furthest_open = history
         .iter()
         .filter_map(|change| pipeline.position(change.to))
-        .filter(|position| pipeline.stages[*position].kind == StageKind::Open)
+        .filter(|position| {
+            pipeline
+                .stages
+                .get(*position)
+                .is_some_and(|stage| stage.kind == StageKind::Open)
+        })
         .max();
     let won = deal.status == DealStatus::Won;
     let reached = pipeline
@@ -183,7 +188,8 @@ fn deal_facts(deal: &Deal, pipeline: &Pipeline, zone: Tz) -> DealFacts {
         let from = history
             .last()
             .and_then(|change| change.from)
-            .unwrap_or(pipeline.stages[0].id);
+            .or(pipeline.stages.first().map(|stage| stage.id))
+            .unwrap_or(deal.stage);
         (from, deal.lost_reason.clone().unwrap_or_default())
     });
     let closed = match (deal.status, deal.closed_at) {

@@ -1,4 +1,5 @@
-//! Spreadsheet import of contacts: CSV (the `csv` crate) or XLSX/XLS/ODS (`calamine`),
+//! Spreadsheet import of contacts: CSV (the `csv` crate) or XLSX/ODS (`calamine`, within
+//! the budgets of [`sheet`]),
 //! a column mapping (guessed from the headers where not given, shown by the dry run
 //! for the user to confirm), every row validated, the duplicate policy applied, and
 //! then all rows in one batch — or none, with every problem named by row and column.
@@ -18,6 +19,9 @@ use crate::intake::{DuplicatePolicy, POSSIBLE_DUPLICATE_TAG};
 use crate::normalize::fold_company;
 use crate::validate;
 
+#[cfg(feature = "spreadsheets")]
+pub mod sheet;
+
 /// Rows beyond this are refused: a bigger base is imported in parts.
 pub const MAX_ROWS: usize = 200_000;
 
@@ -27,7 +31,7 @@ pub const MAX_ROWS: usize = 200_000;
 pub struct ContactImport {
     /// The file as CSV text (the first row holds the headers).
     pub csv: Option<String>,
-    /// Or an XLSX, XLS or ODS file's bytes, base64-encoded.
+    /// Or an XLSX or ODS file's bytes, base64-encoded (Excel 97–2003 `.xls` is refused).
     pub spreadsheet_base64: Option<String>,
     /// The sheet to read (default: the first).
     pub sheet: Option<String>,
@@ -162,7 +166,7 @@ fn read(input: &ContactImport) -> Result<Vec<Vec<String>>, CrmError> {
         }
         _ => Err(CrmError::validation(
             "csv",
-            "give exactly one of `csv` (text) and `spreadsheet_base64` (XLSX, XLS or ODS)",
+            "give exactly one of `csv` (text) and `spreadsheet_base64` (XLSX or ODS)",
         )),
     }
 }
@@ -202,57 +206,7 @@ fn read_spreadsheet(_: Vec<u8>, _: Option<&str>) -> Result<Vec<Vec<String>>, Crm
 
 #[cfg(feature = "spreadsheets")]
 fn read_spreadsheet(bytes: Vec<u8>, sheet: Option<&str>) -> Result<Vec<Vec<String>>, CrmError> {
-    use calamine::Reader;
-    let unreadable = |err: calamine::Error| {
-        CrmError::validation(
-            "spreadsheet_base64",
-            format!("is not a readable XLSX, XLS or ODS file: {err}"),
-        )
-    };
-    let mut workbook =
-        calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).map_err(unreadable)?;
-    let names = workbook.sheet_names();
-    let name = match sheet {
-        Some(wanted) => names
-            .iter()
-            .find(|name| *name == wanted)
-            .cloned()
-            .ok_or_else(|| {
-                CrmError::validation(
-                    "sheet",
-                    format!(
-                        "{wanted:?} is not a sheet of the file ({})",
-                        names.join(", ")
-                    ),
-                )
-            })?,
-        None => names
-            .first()
-            .cloned()
-            .ok_or_else(|| CrmError::validation("spreadsheet_base64", "the file has no sheets"))?,
-    };
-    let range = workbook.worksheet_range(&name).map_err(unreadable)?;
-    if range.height() > MAX_ROWS + 1 {
-        return Err(CrmError::too_large(
-            "spreadsheet_base64",
-            MAX_ROWS,
-            range.height() - 1,
-        ));
-    }
-    Ok(range
-        .rows()
-        .map(|row| row.iter().map(cell_text).collect())
-        .collect())
-}
-
-/// A cell as the user sees it: whole numbers without ".0" (phone numbers typed as numbers).
-#[cfg(feature = "spreadsheets")]
-fn cell_text(cell: &calamine::Data) -> String {
-    use calamine::Data;
-    match cell {
-        Data::Float(value) if value.fract() == 0.0 && value.abs() < 1e15 => format!("{value:.0}"),
-        other => other.to_string(),
-    }
+    sheet::read(bytes, sheet)
 }
 
 /// One row, read and checked.

@@ -1,6 +1,10 @@
 //! The state: a pure fold over events. `apply` never fails and never looks at anything
 //! but the event, so replaying a journal rebuilds exactly the same state.
 
+mod task_index;
+
+pub(crate) use task_index::TaskIndex;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -102,6 +106,10 @@ pub struct State {
     /// stored).
     #[serde(skip)]
     pub contact_keys: BTreeMap<String, BTreeSet<ContactId>>,
+    /// Open tasks per user, tasks per record and assignee, each record's latest
+    /// completed task of each kind (rebuilt, not stored).
+    #[serde(skip)]
+    pub(crate) task_index: TaskIndex,
     /// The highest ID sequence used by each replica.
     pub id_counters: BTreeMap<ReplicaId, u64>,
     /// The journal position of the last applied event.
@@ -177,7 +185,26 @@ impl State {
         self.last_seq = envelope.seq;
         let touched = Touched::of(self, &records, envelope);
         let before = Reports::facts(self, &touched);
+        // Tasks the event may change leave the task index as they were and come back
+        // as they are.
+        let tasks: Vec<TaskId> = records
+            .iter()
+            .filter_map(|record| match record {
+                AnyId::TaskId(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        for id in &tasks {
+            if let Some(task) = self.tasks.get(id) {
+                self.task_index.remove(task);
+            }
+        }
         self.fold(envelope);
+        for id in &tasks {
+            if let Some(task) = self.tasks.get(id) {
+                self.task_index.add(task);
+            }
+        }
         if matches!(envelope.event, Event::CalendarSet { .. }) {
             // Business days moved with the time zone: every date is new.
             self.reports = Reports::build(self);
@@ -243,6 +270,10 @@ impl State {
     pub fn rebuild_derived(&mut self) {
         timer::refresh_all(self);
         self.reports = Reports::build(self);
+        self.task_index = TaskIndex::default();
+        for task in self.tasks.values() {
+            self.task_index.add(task);
+        }
         self.contact_keys.clear();
         let ids: Vec<ContactId> = self.contacts.keys().copied().collect();
         for id in ids {
@@ -533,7 +564,7 @@ impl State {
                 template.version = envelope.seq;
                 self.templates.insert(template.key.clone(), template);
             }
-            Event::DocumentRendered { document } => {
+            Event::DocumentRendered { document, .. } => {
                 self.documents.insert(document.id, document.clone());
             }
             Event::LineItemsSet { deal, items, .. } => {
