@@ -610,3 +610,345 @@ fn refusals_name_the_path_of_the_value() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------------------------
+// Access: findings 8 and 9, each reproduced on the two-department window shop.
+
+use common::Shop;
+use serde_json::json;
+
+fn as_user(
+    user: UserId,
+    shop: &mut Shop,
+    command: serde_json::Value,
+) -> Result<serde_json::Value, CrmError> {
+    shop.crm
+        .execute_json(&user.to_string(), NOW, &command.to_string())
+        .map(|text| serde_json::from_str(&text).unwrap())
+}
+
+fn ask(shop: &Shop, user: UserId, query: serde_json::Value) -> Result<serde_json::Value, CrmError> {
+    shop.crm
+        .query_json(&user.to_string(), NOW, &query.to_string())
+        .map(|text| serde_json::from_str(&text).unwrap())
+}
+
+/// Finding 8: intake matched callers against every contact whoever ran it, logged on
+/// other departments' records and, with `reject`, named whose a phone number is.
+#[test]
+fn intake_runs_only_as_the_system_or_an_admin() {
+    let mut shop = Shop::new();
+    let boris = shop.boris;
+    let client = shop.contact(boris, "Boris's client");
+    let settings =
+        json!({"type": "configure_intake", "owner": boris.to_string(), "on_duplicate": "reject"});
+    as_user(shop.admin, &mut shop, settings).unwrap();
+    let form = json!({"type": "receive_form", "form": "contact", "fields": {"name": "X", "phone": "030 1234567"}});
+    let call = json!({"type": "receive_call", "call": {"direction": "inbound", "from": "030 1234567", "to": "1",
+        "started_at": "2026-11-27T08:00:00Z", "ended_at": "2026-11-27T08:00:30Z", "outcome": "answered"}});
+    let email = json!({"type": "receive_email", "raw": "From: x@example.de\r\nTo: shop@example.de\r\nSubject: Hi\r\nMessage-ID: <1@x>\r\n\r\nHello"});
+    for user in [shop.anna, shop.measurer, shop.head] {
+        for command in [&form, &call, &email] {
+            let before = shop.snapshot();
+            let err = as_user(user, &mut shop, command.clone()).unwrap_err();
+            assert_eq!(err.code(), "permission_denied", "{user}: {err}");
+            assert!(!err.to_string().contains(&client.to_string()), "{err}");
+            assert_eq!(shop.snapshot(), before);
+        }
+    }
+    // The host's integration (system) and admins run it as before.
+    let err = shop
+        .crm
+        .execute_json("system", NOW, &form.to_string())
+        .unwrap_err();
+    assert!(err.to_string().contains("matches contact"), "{err}");
+    let settings = json!({"type": "configure_intake", "owner": boris.to_string()});
+    as_user(shop.admin, &mut shop, settings).unwrap();
+    as_user(shop.admin, &mut shop, form).unwrap();
+}
+
+/// Finding 9: the dry run and the import answered with other people's contacts and
+/// linked new contacts to companies the importer may not read.
+#[test]
+fn imports_match_only_what_the_importer_may_read() {
+    let mut shop = Shop::new();
+    let (anna, boris, other_head) = (shop.anna, shop.boris, shop.other_head);
+    shop.contact(boris, "Boris's client");
+    as_user(
+        other_head,
+        &mut shop,
+        json!({"type": "create_company", "name": "Acme GmbH"}),
+    )
+    .unwrap();
+    let csv = "Name,Phone,Company\nNew Person,030 1234567,Acme GmbH\n";
+    let report = ask(&shop, anna, json!({"type": "check_import", "csv": csv})).unwrap();
+    assert_eq!(report["duplicates"], json!([]), "{report}");
+    assert_eq!(
+        report["companies"],
+        json!(["Acme GmbH"]),
+        "a company of her own: {report}"
+    );
+    as_user(
+        anna,
+        &mut shop,
+        json!({"type": "import_contacts", "csv": csv}),
+    )
+    .unwrap();
+    let person = common::contact_named(&shop.crm, "New Person");
+    let company = person.fields.company.unwrap();
+    assert_eq!(shop.crm.state().companies[&company].owner, anna);
+    // Boris's own import still finds his contact.
+    let report = ask(&shop, boris, json!({"type": "check_import", "csv": csv})).unwrap();
+    assert_eq!(
+        report["duplicates"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+}
+
+/// Finding 9: a timeline showed other users' tasks on a record (which `get` denied)
+/// and the outbox's notifications and webhooks (admins only).
+#[test]
+fn timelines_show_only_what_the_reader_may_read() {
+    let mut shop = Shop::new();
+    let (anna, boris, measurer) = (shop.anna, shop.boris, shop.measurer);
+    let rules = json!({"type": "define_rules", "rules": [{"key": "tell", "when": {"type": "record_created", "record": "deal"},
+        "then": [{"type": "notify", "to": "owner", "text": "New deal"},
+                 {"type": "webhook", "url": "https://hooks.example/in?token=s3cret"}]}]});
+    as_user(shop.admin, &mut shop, rules).unwrap();
+    let deal = shop.deal(anna, None, "100.00");
+    shop.task_for(anna, measurer, deal.into(), 60);
+    let for_boris = shop.task_for(anna, boris, deal.into(), 90);
+    let timeline = |shop: &Shop, user: UserId| -> String {
+        ask(
+            shop,
+            user,
+            json!({"type": "timeline", "id": deal.to_string()}),
+        )
+        .unwrap()
+        .to_string()
+    };
+    let seen_by_measurer = timeline(&shop, measurer);
+    assert!(
+        !seen_by_measurer.contains(&for_boris.to_string()),
+        "{seen_by_measurer}"
+    );
+    assert!(
+        seen_by_measurer.contains("task_created"),
+        "his own task is there"
+    );
+    let err = ask(
+        &shop,
+        measurer,
+        json!({"type": "get", "id": for_boris.to_string()}),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "permission_denied");
+    let seen_by_anna = timeline(&shop, anna);
+    assert!(
+        !seen_by_anna.contains("effect_queued") && !seen_by_anna.contains("s3cret"),
+        "{seen_by_anna}"
+    );
+    assert!(
+        seen_by_anna.contains(&for_boris.to_string()),
+        "she gave that task"
+    );
+    let seen_by_admin = timeline(&shop, shop.admin);
+    assert!(seen_by_admin.contains("effect_queued") && seen_by_admin.contains("s3cret"));
+    // explain leaves out what the reader may not see, too.
+    let explained = ask(
+        &shop,
+        anna,
+        json!({"type": "explain", "id": deal.to_string()}),
+    )
+    .unwrap()
+    .to_string();
+    assert!(
+        explained.contains("\"tell\"") && !explained.contains("effect_queued"),
+        "{explained}"
+    );
+}
+
+/// Finding 9: `client_stats` and `contact.stats` summed every won deal of a contact,
+/// other managers' included.
+#[test]
+fn client_stats_count_only_deals_the_viewer_may_read() {
+    let mut shop = Shop::new();
+    let (admin, anna, boris) = (shop.admin, shop.anna, shop.boris);
+    let client = shop.contact(anna, "Regular");
+    for (owner, amount) in [(anna, "100.00"), (boris, "900.00")] {
+        let deal = shop.deal(admin, Some(client), amount);
+        as_user(
+            admin,
+            &mut shop,
+            json!({"type": "assign_owner", "record": deal.to_string(), "owner": owner.to_string()}),
+        )
+        .unwrap();
+        let won = shop.stages[3].to_string();
+        as_user(
+            admin,
+            &mut shop,
+            json!({"type": "move_deal", "id": deal.to_string(), "stage": won}),
+        )
+        .unwrap();
+    }
+    let stats = |user: UserId| {
+        ask(
+            &shop,
+            user,
+            json!({"type": "client_stats", "id": client.to_string()}),
+        )
+        .unwrap()
+    };
+    assert_eq!(stats(anna)["visits"], 1, "{}", stats(anna));
+    assert_eq!(
+        stats(anna)["totals"],
+        json!([{"amount": "100.00", "currency": "EUR"}])
+    );
+    assert_eq!(stats(admin)["visits"], 2);
+    // In what a rule writes about Anna's deal, Boris's visit is not counted either.
+    as_user(admin, &mut shop, json!({"type": "define_rules", "rules": [{"key": "stats", "when": {"type": "record_created", "record": "deal"},
+        "then": [{"type": "notify", "to": "owner", "text": "Visits: {{ contact.stats.visits }}"}]}]})).unwrap();
+    shop.deal(anna, Some(client), "50.00");
+    let texts: Vec<String> = shop
+        .crm
+        .drain_outbox()
+        .iter()
+        .map(|e| serde_json::to_string(&e.body).unwrap())
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("Visits: 1")), "{texts:?}");
+}
+
+/// Finding 9: whoever could merely read a record could give anyone a task on it (who
+/// then read it too), and a head's hand-over moved a specialist's tasks on another
+/// department's deals to the head.
+#[test]
+fn tasks_on_a_record_are_given_only_by_who_may_change_it() {
+    let mut shop = Shop::new();
+    let (admin, anna, boris, measurer, head, other_head) = (
+        shop.admin,
+        shop.anna,
+        shop.boris,
+        shop.measurer,
+        shop.head,
+        shop.other_head,
+    );
+    let deal = shop.deal(anna, None, "100.00");
+    let task = shop.task_for(anna, measurer, deal.into(), 60);
+    let new_task = |assignee: UserId| json!({"type": "create_task", "title": "Look", "link": deal.to_string(), "assignee": assignee.to_string()});
+    for (actor, assignee) in [(measurer, boris), (measurer, other_head)] {
+        let err = as_user(actor, &mut shop, new_task(assignee)).unwrap_err();
+        assert_eq!(err.code(), "permission_denied", "{err}");
+    }
+    let err = as_user(
+        measurer,
+        &mut shop,
+        json!({"type": "reassign_task", "id": task.to_string(), "assignee": boris.to_string()}),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "permission_denied", "{err}");
+    assert!(ask(&shop, boris, json!({"type": "get", "id": deal.to_string()})).is_err());
+    // A reminder for oneself on a record one reads is fine; the owner sends anyone.
+    as_user(measurer, &mut shop, new_task(measurer)).unwrap();
+    as_user(anna, &mut shop, new_task(boris)).unwrap();
+
+    // A specialist of Sales sent to a Wholesale deal; Sales' head hands over her work.
+    let sales = shop.crm.state().users[&head]
+        .department
+        .unwrap()
+        .to_string();
+    let sam: UserId = as_user(
+        admin,
+        &mut shop,
+        json!({"type": "create_user", "name": "Sam", "role": "specialist",
+        "department": sales}),
+    )
+    .unwrap()["created"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let wholesale_deal = shop.deal(other_head, None, "500.00");
+    let job = shop.task_for(other_head, sam, wholesale_deal.into(), 60);
+    as_user(
+        head,
+        &mut shop,
+        json!({"type": "reassign_owner", "from": sam.to_string(), "to": head.to_string()}),
+    )
+    .ok();
+    assert_eq!(
+        shop.crm.state().tasks[&job].assignee,
+        sam,
+        "the wholesale job stays with Sam"
+    );
+    let err = ask(
+        &shop,
+        head,
+        json!({"type": "get", "id": wholesale_deal.to_string()}),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "permission_denied");
+}
+
+/// Finding 9: `list_rules` showed every user the webhook addresses with their tokens.
+#[test]
+fn webhook_addresses_are_for_admins() {
+    let mut shop = Shop::new();
+    let rules = json!({"type": "define_rules", "rules": [{"key": "hook", "when": {"type": "deal_won"},
+        "then": [{"type": "webhook", "url": "https://bot:pa55@hooks.example/in/abc?token=s3cret"}]}]});
+    as_user(shop.admin, &mut shop, rules).unwrap();
+    let seen = ask(&shop, shop.measurer, json!({"type": "list_rules"})).unwrap();
+    assert_eq!(
+        seen["rules"][0]["then"][0]["url"], "https://hooks.example/…",
+        "{seen}"
+    );
+    let seen = ask(&shop, shop.admin, json!({"type": "list_rules"})).unwrap();
+    assert_eq!(
+        seen["rules"][0]["then"][0]["url"],
+        "https://bot:pa55@hooks.example/in/abc?token=s3cret"
+    );
+    // And a user ID spelled another way is not the same actor.
+    let err = shop
+        .crm
+        .query_json("usr-01-1", NOW, r#"{"type": "list_rules"}"#)
+        .unwrap_err();
+    assert_eq!(err.code(), "validation", "{err}");
+}
+
+// ---------------------------------------------------------------------------------
+// Finding 3: the smaller levers, each with its bound.
+
+#[test]
+fn answers_have_a_size_budget() {
+    let mut shop = Shop::new();
+    let anna = shop.anna;
+    for n in 0..150 {
+        shop.contact(anna, &format!("Client {n}"));
+    }
+    let page = ask(&shop, anna, json!({"type": "list_contacts"})).unwrap();
+    assert_eq!(
+        (
+            page["items"].as_array().unwrap().len(),
+            page["total"].as_u64()
+        ),
+        (100, Some(150))
+    );
+    let page = ask(
+        &shop,
+        anna,
+        json!({"type": "list_contacts", "offset": 100, "limit": 1000}),
+    )
+    .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 50);
+    for query in [
+        json!({"type": "list_contacts", "limit": 1001}),
+        json!({"type": "list_deals", "limit": 5000}),
+        json!({"type": "list_users", "limit": 100000}),
+        json!({"type": "timeline", "id": anna.to_string(), "limit": 2000}),
+        json!({"type": "find_duplicates", "limit": 1001}),
+        json!({"type": "find_duplicates", "max_shared": 5000}),
+    ] {
+        let err = ask(&shop, shop.admin, query.clone()).unwrap_err();
+        assert_eq!(err.code(), "too_large", "{query}: {err}");
+    }
+}

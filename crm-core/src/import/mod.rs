@@ -14,7 +14,7 @@ use crate::company::{self, NewCompany};
 use crate::contact::{self, NewContact};
 use crate::error::CrmError;
 use crate::event::Event;
-use crate::id::{CompanyId, ContactId, UserId};
+use crate::id::{AnyId, CompanyId, ContactId, UserId};
 use crate::intake::{DuplicatePolicy, POSSIBLE_DUPLICATE_TAG};
 use crate::normalize::fold_company;
 use crate::validate;
@@ -358,12 +358,15 @@ fn deduplicate(
     check: &mut ImportCheck,
     rows: Vec<Row>,
 ) -> Vec<Row> {
+    // Only contacts the importing user may read count as matches: a row is never
+    // answered with the ID (or the existence) of someone else's contact.
     let mut existing: BTreeMap<&str, ContactId> = BTreeMap::new();
     for contact in ctx
         .state
         .contacts
         .values()
         .filter(|c| c.merged_into.is_none())
+        .filter(|c| ctx.access.can_read(AnyId::ContactId(c.id)))
     {
         for key in contact.fields.phones.iter().chain(&contact.fields.emails) {
             existing.entry(key.as_str()).or_insert(contact.id);
@@ -447,11 +450,14 @@ fn prepare(
     ctx.access.require_sales_role("import contacts")?;
     let (mut check, rows) = plan(ctx, input)?;
     let rows = deduplicate(ctx, input, &mut check, rows);
+    // Rows are linked to companies the importing user may read; another department's
+    // company of the same name is not theirs to attach people to.
     let mut companies: BTreeMap<String, CompanyId> = ctx
         .state
         .companies
         .values()
         .filter(|company| company.merged_into.is_none())
+        .filter(|company| ctx.access.can_read(AnyId::CompanyId(company.id)))
         .map(|company| (fold_company(&company.fields.name), company.id))
         .collect();
     let mut new_companies = BTreeSet::new();
