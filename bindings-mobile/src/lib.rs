@@ -67,10 +67,15 @@ impl Crm {
     }
 }
 
-fn options(default_region: Option<String>, max_cascade_depth: Option<u32>) -> crm_core::CrmOptions {
+fn options(
+    default_region: Option<String>,
+    max_cascade_depth: Option<u32>,
+    max_reaction_events: Option<u32>,
+) -> crm_core::CrmOptions {
     crm_core::CrmOptions {
         default_region,
         max_cascade_depth,
+        max_reaction_events,
         ..Default::default()
     }
 }
@@ -78,35 +83,54 @@ fn options(default_region: Option<String>, max_cascade_depth: Option<u32>) -> cr
 #[uniffi::export]
 impl Crm {
     /// An empty engine. `replica_id` (0..2^53-1) is chosen by the app, unique per device.
-    /// `max_cascade_depth` bounds chains of rules setting each other off (default 8).
-    #[uniffi::constructor(default(default_region = None, max_cascade_depth = None))]
+    /// `max_cascade_depth` bounds chains of rules setting each other off (default 8),
+    /// `max_reaction_events` the events they may add to one command (default 2,000).
+    #[uniffi::constructor(default(
+        default_region = None,
+        max_cascade_depth = None,
+        max_reaction_events = None
+    ))]
     pub fn new(
         replica_id: u64,
         default_region: Option<String>,
         max_cascade_depth: Option<u32>,
+        max_reaction_events: Option<u32>,
     ) -> Result<Arc<Self>, CrmError> {
         let journal = Box::new(MemoryJournal::new());
         Self::wrap(
             replica_id,
-            options(default_region, max_cascade_depth),
+            options(default_region, max_cascade_depth, max_reaction_events),
             journal,
             None,
         )
     }
 
-    /// Opens (or creates) the durable journal at `path` (SQLite; docs/storage.md),
-    /// e.g. in the app's files directory, and replays it.
-    #[uniffi::constructor(default(default_region = None, max_cascade_depth = None))]
+    /// Opens the durable journal at `path` (SQLite; docs/storage.md), e.g. in the app's
+    /// files directory, and replays it. A missing file is an error unless `create`
+    /// (default false), so a misspelt path never starts an empty CRM.
+    #[uniffi::constructor(default(
+        default_region = None,
+        max_cascade_depth = None,
+        max_reaction_events = None,
+        create = false
+    ))]
     pub fn open(
         path: String,
         replica_id: u64,
         default_region: Option<String>,
         max_cascade_depth: Option<u32>,
+        max_reaction_events: Option<u32>,
+        create: bool,
     ) -> Result<Arc<Self>, CrmError> {
-        let journal = Box::new(SqliteJournal::open(&path).ffi()?);
+        let journal = if create {
+            SqliteJournal::open_or_create(&path)
+        } else {
+            SqliteJournal::open(&path)
+        };
+        let journal = Box::new(journal.ffi()?);
         Self::wrap(
             replica_id,
-            options(default_region, max_cascade_depth),
+            options(default_region, max_cascade_depth, max_reaction_events),
             journal,
             Some(path),
         )
@@ -124,26 +148,31 @@ impl Crm {
         let journal = Box::new(SqliteJournal::open_read_only(&path).ffi()?);
         Self::wrap(
             replica_id,
-            options(default_region, max_cascade_depth),
+            options(default_region, max_cascade_depth, None),
             journal,
             Some(path),
         )
     }
 
     /// Rebuilds an engine from events exported with `events_json`.
-    #[uniffi::constructor(default(default_region = None, max_cascade_depth = None))]
+    #[uniffi::constructor(default(
+        default_region = None,
+        max_cascade_depth = None,
+        max_reaction_events = None
+    ))]
     pub fn replay(
         replica_id: u64,
         events_json: String,
         default_region: Option<String>,
         max_cascade_depth: Option<u32>,
+        max_reaction_events: Option<u32>,
     ) -> Result<Arc<Self>, CrmError> {
         let events = crm_core::upcast::envelopes_from_json(&events_json).ffi()?;
         let mut journal = MemoryJournal::new();
         journal.append(&events).ffi()?;
         Self::wrap(
             replica_id,
-            options(default_region, max_cascade_depth),
+            options(default_region, max_cascade_depth, max_reaction_events),
             Box::new(journal),
             None,
         )
@@ -158,9 +187,15 @@ impl Crm {
                         .into(),
             })
         })?;
-        SqliteJournal::open(path)
+        SqliteJournal::open_read_only(path)
             .and_then(|journal| journal.backup_to(&target))
             .ffi()
+    }
+
+    /// What opening or a command had to work around (an unusable snapshot, a file not
+    /// closed cleanly whose write-ahead log is gone), most recent last.
+    pub fn warnings(&self) -> Vec<String> {
+        self.engine().warnings().to_vec()
     }
 
     /// Writes a snapshot so the next `open` replays less (file journals keep it).

@@ -25,7 +25,10 @@ fun bindingChecks(): List<Check> = listOf(
     Check("a file journal survives closing and reopening") {
         val dir = java.nio.file.Files.createTempDirectory("crm-kotlin")
         val path = dir.resolve("shop.sqlite").toString()
-        val first = Crm.open(path, 1uL, "DE")
+        // A path with no journal is an error unless asked to create one.
+        expectThrows<CrmException.Storage> { Crm.open(path, 1uL, "DE") }
+        val first = Crm.open(path, 1uL, "DE", create = true)
+        expectEqual(emptyList<String>(), first.warnings())
         val admin = createdId(first.executeJson("system", NOW.toString(), """{"type":"create_user","name":"Olga","role":"admin"}"""))
         first.createContact(admin, NOW, NewContact("Petra", phones = listOf("030 1234567")))
         first.snapshot()
@@ -59,7 +62,7 @@ fun bindingChecks(): List<Check> = listOf(
         }
         expectEqual(events, replica.eventsJson(1uL))
         replica.close()
-        expectThrows<CrmException.Storage> { Crm.open(dir.resolve("missing/x.sqlite").toString(), 1uL) }
+        expectThrows<CrmException.Storage> { Crm.open(dir.resolve("missing/x.sqlite").toString(), 1uL, create = true) }
         dir.toFile().deleteRecursively()
     },
     Check("reports from JSON requests, errors typed") {

@@ -1,53 +1,78 @@
 //! Python bindings for crm-core: `crm_core._native`, a private module under the
 //! idiomatic `crm_core` package. Commands, queries and results cross as JSON text;
 //! the Python layer converts `Decimal`, `datetime` and `Money`. No logic lives here.
+//!
+//! One engine may be shared by threads: calls are serialised by a lock, and the GIL is
+//! released while the engine works (an open, an import or a report does not stall the
+//! interpreter's other threads).
 
 mod errors;
 
-use crm_core::{Crm, CrmOptions, Journal, MemoryJournal, ReplicaId};
+use std::sync::{Mutex, PoisonError};
+
+use crm_core::{Crm, CrmError, CrmOptions, Journal, MemoryJournal, ReplicaId};
 use crm_store_sqlite::SqliteJournal;
 use pyo3::prelude::*;
 
-use crate::errors::{to_py, IntoPyResult};
+use crate::errors::IntoPyResult;
 
 /// The engine over whichever journal the host chose: memory or a SQLite file.
-type EngineCrm = Crm<Box<dyn Journal>>;
+type EngineCrm = Crm<Box<dyn Journal + Send>>;
 
 /// One CRM engine; `None` once closed (its file released).
-#[pyclass(module = "crm_core._native", unsendable)]
+#[pyclass(module = "crm_core._native", frozen)]
 struct Engine {
-    crm: Option<EngineCrm>,
+    crm: Mutex<Option<EngineCrm>>,
     /// The journal's file, for engines opened from one.
     path: Option<String>,
 }
 
 impl Engine {
-    fn crm(&self, py: Python<'_>) -> PyResult<&EngineCrm> {
-        self.crm.as_ref().ok_or_else(|| to_py(py, closed()))
+    fn wrap(crm: EngineCrm, path: Option<String>) -> Self {
+        Self {
+            crm: Mutex::new(Some(crm)),
+            path,
+        }
     }
 
-    fn crm_mut(&mut self, py: Python<'_>) -> PyResult<&mut EngineCrm> {
-        self.crm.as_mut().ok_or_else(|| to_py(py, closed()))
+    /// Runs `work` on the engine with the GIL released, one caller at a time.
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        work: impl FnOnce(&mut EngineCrm) -> Result<T, CrmError> + Send,
+    ) -> PyResult<T> {
+        py.detach(|| {
+            // A panic cannot happen inside the engine on any input; if one ever did,
+            // the state is still consistent (commands apply only after validation).
+            let mut guard = self.crm.lock().unwrap_or_else(PoisonError::into_inner);
+            let crm = guard.as_mut().ok_or_else(closed)?;
+            work(crm)
+        })
+        .into_py_result(py)
     }
 }
 
-fn closed() -> crm_core::CrmError {
-    crm_core::CrmError::Storage {
+fn closed() -> CrmError {
+    CrmError::Storage {
         reason: "the CRM is closed".into(),
     }
 }
 
-fn boxed<J: Journal + 'static>(journal: J) -> Box<dyn Journal> {
+fn boxed<J: Journal + Send + 'static>(journal: J) -> Box<dyn Journal + Send> {
     Box::new(journal)
 }
 
-fn options(py: Python<'_>, options_json: &str) -> PyResult<CrmOptions> {
-    serde_json::from_str(options_json)
-        .map_err(|err| crm_core::CrmError::Malformed {
-            path: "options".into(),
-            reason: err.to_string(),
-        })
-        .into_py_result(py)
+fn options(options_json: &str) -> Result<CrmOptions, CrmError> {
+    serde_json::from_str(options_json).map_err(|err| CrmError::Malformed {
+        path: "options".into(),
+        reason: err.to_string(),
+    })
+}
+
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, CrmError> {
+    serde_json::to_string(value).map_err(|err| CrmError::Storage {
+        reason: err.to_string(),
+    })
 }
 
 #[pymethods]
@@ -55,13 +80,12 @@ impl Engine {
     #[new]
     #[pyo3(signature = (replica_id, options_json = "{}"))]
     fn new(py: Python<'_>, replica_id: u64, options_json: &str) -> PyResult<Self> {
-        let replica = ReplicaId::new(replica_id).into_py_result(py)?;
-        let journal = boxed(MemoryJournal::new());
-        let crm = Crm::open(replica, options(py, options_json)?, journal).into_py_result(py)?;
-        Ok(Self {
-            crm: Some(crm),
-            path: None,
-        })
+        let crm = (|| {
+            let replica = ReplicaId::new(replica_id)?;
+            Crm::open(replica, options(options_json)?, boxed(MemoryJournal::new()))
+        })()
+        .into_py_result(py)?;
+        Ok(Self::wrap(crm, None))
     }
 
     /// Rebuilds an engine from exported events (JSON array of envelopes).
@@ -73,180 +97,173 @@ impl Engine {
         events_json: &str,
         options_json: &str,
     ) -> PyResult<Self> {
-        let replica = ReplicaId::new(replica_id).into_py_result(py)?;
-        let events = crm_core::upcast::envelopes_from_json(events_json).into_py_result(py)?;
-        let mut journal = MemoryJournal::new();
-        journal.append(&events).into_py_result(py)?;
-        let crm =
-            Crm::open(replica, options(py, options_json)?, boxed(journal)).into_py_result(py)?;
-        Ok(Self {
-            crm: Some(crm),
-            path: None,
-        })
+        let crm = py
+            .detach(|| {
+                let replica = ReplicaId::new(replica_id)?;
+                let events = crm_core::upcast::envelopes_from_json(events_json)?;
+                let mut journal = MemoryJournal::new();
+                journal.append(&events)?;
+                Crm::open(replica, options(options_json)?, boxed(journal))
+            })
+            .into_py_result(py)?;
+        Ok(Self::wrap(crm, None))
     }
 
-    /// Opens (or creates) the SQLite journal at `path` and replays it; `read_only`
-    /// opens an existing file for reading only (a reporting replica).
+    /// Opens the SQLite journal at `path` and replays it: an existing file, or a new
+    /// one with `create`; `read_only` opens an existing file for reading only (a
+    /// reporting replica).
     #[staticmethod]
-    #[pyo3(signature = (path, replica_id, options_json = "{}", read_only = false))]
+    #[pyo3(signature = (path, replica_id, options_json = "{}", read_only = false, create = false))]
     fn open(
         py: Python<'_>,
         path: &str,
         replica_id: u64,
         options_json: &str,
         read_only: bool,
+        create: bool,
     ) -> PyResult<Self> {
-        let replica = ReplicaId::new(replica_id).into_py_result(py)?;
-        let journal = if read_only {
-            SqliteJournal::open_read_only(path)
-        } else {
-            SqliteJournal::open(path)
-        }
-        .into_py_result(py)?;
-        let crm =
-            Crm::open(replica, options(py, options_json)?, boxed(journal)).into_py_result(py)?;
-        Ok(Self {
-            crm: Some(crm),
-            path: Some(path.to_string()),
-        })
+        let crm = py
+            .detach(|| {
+                let replica = ReplicaId::new(replica_id)?;
+                let journal = match (read_only, create) {
+                    (true, _) => SqliteJournal::open_read_only(path),
+                    (false, true) => SqliteJournal::open_or_create(path),
+                    (false, false) => SqliteJournal::open(path),
+                }?;
+                Crm::open(replica, options(options_json)?, boxed(journal))
+            })
+            .into_py_result(py)?;
+        Ok(Self::wrap(crm, Some(path.to_string())))
     }
 
     /// A consistent online copy of the journal file at `target` (file journals only).
     fn backup(&self, py: Python<'_>, target: &str) -> PyResult<()> {
-        self.crm(py)?;
-        let Some(path) = &self.path else {
-            return Err(to_py(
-                py,
-                crm_core::CrmError::Storage {
-                    reason: "only a journal opened from a file can be backed up; export its events instead".into(),
-                },
-            ));
-        };
-        SqliteJournal::open(path)
-            .and_then(|journal| journal.backup_to(target))
-            .into_py_result(py)
+        let path = self.path.clone();
+        self.with(py, move |_| {
+            let path = path.ok_or_else(|| CrmError::Storage {
+                reason:
+                    "only a journal opened from a file can be backed up; export its events instead"
+                        .into(),
+            })?;
+            SqliteJournal::open_read_only(path)?.backup_to(target)
+        })
     }
 
     /// Writes every event as JSON Lines to `target`; returns how many.
     fn export_jsonl(&self, py: Python<'_>, target: &str) -> PyResult<u64> {
-        crm_store_sqlite::export_jsonl_file(self.crm(py)?.journal(), target).into_py_result(py)
+        self.with(py, |crm| {
+            crm_store_sqlite::export_jsonl_file(crm.journal(), target)
+        })
     }
 
     /// Appends the events of a JSON Lines file that continue this journal (all or
     /// nothing); returns how many.
-    fn import_jsonl(&mut self, py: Python<'_>, source: &str) -> PyResult<u64> {
-        let crm = self.crm_mut(py)?;
-        let events = crm_store_sqlite::read_jsonl_file(source, crm.state().last_seq + 1)
-            .into_py_result(py)?;
-        crm.import(&events).into_py_result(py)?;
-        Ok(events.len() as u64)
+    fn import_jsonl(&self, py: Python<'_>, source: &str) -> PyResult<u64> {
+        self.with(py, |crm| {
+            let events = crm_store_sqlite::read_jsonl_file(source, crm.journal().last_seq() + 1)?;
+            crm.import(&events)?;
+            Ok(events.len() as u64)
+        })
     }
 
     /// Releases the journal (and its file); later calls fail with StorageError.
-    fn close(&mut self) {
-        self.crm = None;
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| {
+            let mut guard = self.crm.lock().unwrap_or_else(PoisonError::into_inner);
+            *guard = None;
+        })
     }
 
     /// Writes a snapshot (kept by file journals) so the next open replays less.
-    fn snapshot(&mut self, py: Python<'_>) -> PyResult<()> {
-        self.crm_mut(py)?.snapshot().into_py_result(py)
+    fn snapshot(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |crm| crm.snapshot())
     }
 
     fn execute_json(
-        &mut self,
+        &self,
         py: Python<'_>,
         actor: &str,
         now: &str,
         command: &str,
     ) -> PyResult<String> {
-        self.crm_mut(py)?
-            .execute_json(actor, now, command)
-            .into_py_result(py)
+        self.with(py, |crm| crm.execute_json(actor, now, command))
     }
 
     fn query_json(&self, py: Python<'_>, actor: &str, now: &str, query: &str) -> PyResult<String> {
-        self.crm(py)?
-            .query_json(actor, now, query)
-            .into_py_result(py)
+        self.with(py, |crm| crm.query_json(actor, now, query))
     }
 
     /// Events with `seq >= from_seq`, as a JSON array.
     fn events_json(&self, py: Python<'_>, from_seq: u64) -> PyResult<String> {
-        let events = self.crm(py)?.events_since(from_seq).into_py_result(py)?;
-        json(py, &events)
+        self.with(py, |crm| json(&crm.events_since(from_seq)?))
     }
 
     /// Fires every timer due by `now`; the outcome as JSON.
-    fn tick(&mut self, py: Python<'_>, now: &str) -> PyResult<String> {
-        let now = crm_core::parse_now(now).into_py_result(py)?;
-        let outcome = self.crm_mut(py)?.tick(now).into_py_result(py)?;
-        json(py, &outcome)
+    fn tick(&self, py: Python<'_>, now: &str) -> PyResult<String> {
+        self.with(py, |crm| {
+            let now = crm_core::parse_now(now)?;
+            json(&crm.tick(now)?)
+        })
     }
 
     /// When the engine next needs a tick (RFC 3339), or None.
     fn next_wakeup(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        Ok(self.crm(py)?.next_wakeup().map(|at| at.to_rfc3339()))
+        self.with(py, |crm| Ok(crm.next_wakeup().map(|at| at.to_rfc3339())))
     }
 
     /// Every effect not yet acknowledged, as a JSON array.
     fn drain_outbox(&self, py: Python<'_>) -> PyResult<String> {
-        json(py, &self.crm(py)?.drain_outbox())
+        self.with(py, |crm| json(&crm.drain_outbox()))
     }
 
     /// Marks effects delivered (IDs as a JSON array); the outcome as JSON.
-    fn ack(&mut self, py: Python<'_>, now: &str, ids_json: &str) -> PyResult<String> {
-        let now = crm_core::parse_now(now).into_py_result(py)?;
-        let ids: Vec<crm_core::EffectId> = serde_json::from_str(ids_json).map_err(|err| {
-            to_py(
-                py,
-                crm_core::CrmError::Malformed {
+    fn ack(&self, py: Python<'_>, now: &str, ids_json: &str) -> PyResult<String> {
+        self.with(py, |crm| {
+            let now = crm_core::parse_now(now)?;
+            let ids: Vec<crm_core::EffectId> =
+                serde_json::from_str(ids_json).map_err(|err| CrmError::Malformed {
                     path: "ids".into(),
                     reason: err.to_string(),
-                },
-            )
-        })?;
-        let outcome = self.crm_mut(py)?.ack(now, &ids).into_py_result(py)?;
-        json(py, &outcome)
+                })?;
+            json(&crm.ack(now, &ids)?)
+        })
     }
 
     #[getter]
     fn replica_id(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.crm(py)?.replica().get())
+        self.with(py, |crm| Ok(crm.replica().get()))
+    }
+
+    /// What opening or a command had to work around, most recent last.
+    #[getter]
+    fn warnings(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        self.with(py, |crm| Ok(crm.warnings().to_vec()))
     }
 
     #[getter]
     fn last_seq(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.crm(py)?.state().last_seq)
+        self.with(py, |crm| Ok(crm.journal().last_seq()))
     }
-}
-
-fn json<T: serde::Serialize + ?Sized>(py: Python<'_>, value: &T) -> PyResult<String> {
-    serde_json::to_string(value).map_err(|err| {
-        to_py(
-            py,
-            crm_core::CrmError::Storage {
-                reason: err.to_string(),
-            },
-        )
-    })
 }
 
 /// Copies every intact event of a damaged journal file into a new one; the report as
 /// JSON: `{"kept", "not_kept", "problems"}`.
 #[pyfunction]
 fn recover(py: Python<'_>, damaged: &str, into: &str) -> PyResult<String> {
-    let report = SqliteJournal::recover(damaged, into).into_py_result(py)?;
-    let report = serde_json::json!({
-        "kept": report.kept, "not_kept": report.not_kept, "problems": report.problems
-    });
-    json(py, &report)
+    py.detach(|| {
+        let report = SqliteJournal::recover(damaged, into)?;
+        json(&serde_json::json!({
+            "kept": report.kept, "not_kept": report.not_kept, "problems": report.problems
+        }))
+    })
+    .into_py_result(py)
 }
 
 /// Restores a backup made with `Crm.backup` into a new file; the number of events in it.
 #[pyfunction]
 fn restore(py: Python<'_>, backup: &str, into: &str) -> PyResult<u64> {
-    let journal = SqliteJournal::restore(backup, into).into_py_result(py)?;
-    Ok(journal.last_seq())
+    py.detach(|| Ok(SqliteJournal::restore(backup, into)?.last_seq()))
+        .into_py_result(py)
 }
 
 #[pymodule]

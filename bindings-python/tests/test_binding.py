@@ -122,7 +122,11 @@ def test_rules_timers_and_the_outbox(shop: tuple[Crm, str, str, str]) -> None:
 
 def test_a_file_journal_survives_closing_and_reopening(tmp_path: Path) -> None:
     path = str(tmp_path / "shop.sqlite")
-    with Crm.open(path, replica_id=1, default_region="DE") as crm:
+    # A path with no journal is an error (a misspelt path never starts an empty CRM).
+    with pytest.raises(crm_core.StorageError, match="there is no journal"):
+        Crm.open(path, replica_id=1)
+    with Crm.open(path, replica_id=1, default_region="DE", create=True) as crm:
+        assert crm.warnings == []
         admin = crm.create_user("system", NOW, "Olga", role="admin")
         manager = crm.create_user(admin, NOW, "Ivan", role="manager")
         crm.create_contact(manager, NOW, "Petra", phones=["030 1234567"])
@@ -136,7 +140,7 @@ def test_a_file_journal_survives_closing_and_reopening(tmp_path: Path) -> None:
         names = [c["name"] for c in again.query(manager, NOW, {"type": "list_contacts"})["items"]]
         assert names == ["Petra", "Paul"]
     with pytest.raises(crm_core.StorageError):
-        Crm.open(str(tmp_path / "missing-dir" / "x.sqlite"), replica_id=1)
+        Crm.open(str(tmp_path / "missing-dir" / "x.sqlite"), replica_id=1, create=True)
     with Crm.open(path, replica_id=2, read_only=True) as replica:
         assert replica.events() == events
         with pytest.raises(crm_core.StorageError):
@@ -146,7 +150,7 @@ def test_a_file_journal_survives_closing_and_reopening(tmp_path: Path) -> None:
 
 def test_backup_and_recovery_of_a_file_journal(tmp_path: Path) -> None:
     path, copy = str(tmp_path / "shop.sqlite"), str(tmp_path / "backup.sqlite")
-    with Crm.open(path, replica_id=1) as crm:
+    with Crm.open(path, replica_id=1, create=True) as crm:
         crm.create_user("system", NOW, "Olga", role="admin")
         crm.backup(copy)
         events = crm.events()
@@ -166,7 +170,7 @@ def test_backup_and_recovery_of_a_file_journal(tmp_path: Path) -> None:
 
 def test_journal_moves_to_and_from_json_lines(tmp_path: Path) -> None:
     lines = tmp_path / "journal.jsonl"
-    with Crm.open(str(tmp_path / "shop.sqlite"), replica_id=1) as crm:
+    with Crm.open(str(tmp_path / "shop.sqlite"), replica_id=1, create=True) as crm:
         crm.create_user("system", NOW, "Olga", role="admin")
         crm.create_contact("usr-1-1", NOW, "Anna Petrova", phones=["+49 30 1234567"])
         assert crm.export_jsonl(str(lines)) == 2

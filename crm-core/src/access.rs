@@ -53,6 +53,19 @@ impl FromStr for Actor {
     }
 }
 
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Actor {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Actor".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "\"system\" (the host) or a user ID like \"usr-1-2\""
+        })
+    }
+}
+
 impl Serialize for Actor {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)

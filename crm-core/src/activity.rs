@@ -12,6 +12,7 @@ use crate::{task, validate};
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityKind {
     Call,
@@ -24,6 +25,7 @@ pub enum ActivityKind {
 
 /// Who started a call or e-mail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Inbound,
@@ -32,6 +34,7 @@ pub enum Direction {
 
 /// A stored activity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Activity {
     pub id: ActivityId,
     pub kind: ActivityKind,
@@ -60,6 +63,7 @@ pub struct Activity {
 
 /// Input for [`crate::Command::LogActivity`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewActivity {
     pub kind: ActivityKind,

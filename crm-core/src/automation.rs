@@ -33,6 +33,7 @@ use crate::{company, contact, deal, ownership, task, validate};
 /// Something an event states that a rule can react to. Stored in `rule_scheduled`
 /// events, so a delayed rule acts on exactly what happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Fact {
     Created(AnyId),

@@ -113,6 +113,7 @@ impl Command {
 
 /// An update of one entity: `{"id": ..., "patch": {...}}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Update<I, P> {
     pub id: I,
@@ -121,6 +122,7 @@ pub struct Update<I, P> {
 
 /// A command about one entity that needs nothing but its ID.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Target<I> {
     pub id: I,
@@ -128,6 +130,7 @@ pub struct Target<I> {
 
 /// Input for [`Command::MoveDeal`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DealMove {
     pub id: DealId,
@@ -138,6 +141,7 @@ pub struct DealMove {
 
 /// Input for [`Command::CancelTask`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TaskCancellation {
     pub id: TaskId,
@@ -147,6 +151,7 @@ pub struct TaskCancellation {
 
 /// Input for [`Command::ReassignTask`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TaskReassignment {
     pub id: TaskId,
@@ -155,6 +160,7 @@ pub struct TaskReassignment {
 
 /// Input for [`Command::AssignOwner`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OwnerAssignment {
     pub record: AnyId,
@@ -163,6 +169,7 @@ pub struct OwnerAssignment {
 
 /// Input for [`Command::ReassignOwner`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OwnerHandover {
     pub from: UserId,

@@ -15,6 +15,7 @@ use crate::validate;
 
 /// A stored company.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Company {
     pub id: CompanyId,
     pub owner: UserId,
@@ -32,6 +33,7 @@ pub struct Company {
 
 /// The editable part of a company, normalised.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CompanyFields {
     pub name: String,
     #[serde(default)]
@@ -56,6 +58,7 @@ pub struct CompanyFields {
 
 /// Input for [`crate::Command::CreateCompany`]. Only `name` is required.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct NewCompany {
     pub name: String,
@@ -72,6 +75,7 @@ pub struct NewCompany {
 
 /// Input for [`crate::Command::UpdateCompany`], with the same rules as a contact patch.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct CompanyPatch {
     pub name: Option<String>,

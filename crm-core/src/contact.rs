@@ -15,6 +15,7 @@ use crate::validate;
 
 /// What a contact agreed to be contacted by for marketing. All `false` by default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Consent {
     pub email: bool,
@@ -24,6 +25,7 @@ pub struct Consent {
 
 /// A stored contact.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Contact {
     pub id: ContactId,
     pub owner: UserId,
@@ -41,6 +43,7 @@ pub struct Contact {
 
 /// The editable part of a contact, normalised.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ContactFields {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,6 +75,7 @@ pub struct ContactFields {
 
 /// Input for [`crate::Command::CreateContact`]. Only `name` is required.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct NewContact {
     pub name: String,
@@ -92,6 +96,7 @@ pub struct NewContact {
 /// Input for [`crate::Command::UpdateContact`]: absent fields stay, an empty text or
 /// `null` clears, lists replace, `custom` keys merge (`null` removes one).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ContactPatch {
     #[serde(skip_serializing_if = "Option::is_none")]

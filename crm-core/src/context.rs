@@ -17,6 +17,7 @@ use crate::state::State;
 
 /// A client's visits (won deals) as the salon reads them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ClientStats {
     /// Won deals with this contact.
     pub visits: u64,

@@ -16,6 +16,7 @@ use crate::validate;
 
 /// The kinds of record that can carry custom fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EntityKind {
     Contact,
@@ -26,6 +27,7 @@ pub enum EntityKind {
 
 /// The type of a custom field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FieldKind {
     /// Free text.
@@ -55,6 +57,7 @@ pub enum FieldKind {
 
 /// A stored custom field definition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FieldDefinition {
     pub id: FieldId,
     pub entity: EntityKind,
@@ -69,6 +72,7 @@ pub struct FieldDefinition {
 
 /// Input for [`crate::Command::DefineField`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewField {
     pub entity: EntityKind,
@@ -83,11 +87,16 @@ pub struct NewField {
 
 /// A typed custom field value, written as `{"<kind>": value}`, e.g. `{"decimal": "1.25"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FieldValue {
     Text(String),
     Number(i64),
-    Decimal(#[serde(with = "exact_decimal")] Decimal),
+    Decimal(
+        #[serde(with = "exact_decimal")]
+        #[cfg_attr(feature = "schema", schemars(with = "rust_decimal::Decimal"))]
+        Decimal,
+    ),
     Money(Money),
     Date(NaiveDate),
     Datetime(DateTime<Utc>),

@@ -19,6 +19,7 @@ use crate::validate;
 
 /// Whether a deal is still being worked on, or how it ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DealStatus {
     Open,
@@ -38,6 +39,7 @@ impl From<StageKind> for DealStatus {
 
 /// One move in a deal's stage history (the first entry has no `from`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StageChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<StageId>,
@@ -49,6 +51,7 @@ pub struct StageChange {
 
 /// A stored deal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Deal {
     pub id: DealId,
     pub pipeline: PipelineId,
@@ -112,6 +115,7 @@ impl Deal {
 
 /// The editable part of a deal, normalised.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DealFields {
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +137,7 @@ pub struct DealFields {
 
 /// Input for [`crate::Command::CreateDeal`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewDeal {
     pub title: String,
@@ -163,6 +168,7 @@ pub struct NewDeal {
 /// Input for [`crate::Command::UpdateDeal`]: absent fields stay, `null` clears.
 /// Stage and owner change through `move_deal` and `assign_owner`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct DealPatch {
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -27,6 +27,7 @@ const FUEL: u64 = 200_000;
 
 /// What a template renders to; HTML output escapes the values it inserts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     #[default]
@@ -37,6 +38,7 @@ pub enum Format {
 
 /// A stored template. `version` is the journal position of its definition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Template {
     pub key: String,
     pub name: String,
@@ -48,6 +50,7 @@ pub struct Template {
 
 /// Input for [`crate::Command::DefineTemplate`]; redefining a key makes a new version.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewTemplate {
     pub key: String,
@@ -59,6 +62,7 @@ pub struct NewTemplate {
 
 /// Input for [`crate::Command::RenderDocument`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RenderRequest {
     pub template: String,
@@ -68,6 +72,7 @@ pub struct RenderRequest {
 
 /// A rendered document: the text, and exactly what it was rendered from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Document {
     pub id: DocumentId,
     pub template: String,

@@ -30,6 +30,7 @@ const NAME_WINDOW: usize = 10;
 
 /// Input for the `find_duplicates` query.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct DuplicateRequest {
     /// Only pairs with this contact (say, a lead that just came in); all when absent.
@@ -67,6 +68,7 @@ pub const MAX_SHARED: usize = 200;
 
 /// The answer: pairs, best first, and the values too common to count.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Duplicates {
     pub pairs: Vec<DuplicatePair>,
     /// How many pairs matched before paging.
@@ -76,6 +78,7 @@ pub struct Duplicates {
 
 /// Two contacts that may be one person; `a` is the older ID.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DuplicatePair {
     pub a: ContactId,
     pub b: ContactId,
@@ -85,6 +88,7 @@ pub struct DuplicatePair {
 
 /// Why two contacts look alike. JSON: `{"reason": "same_phone", "phone": "+49…"}`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Reason {
     SamePhone {
@@ -101,6 +105,7 @@ pub enum Reason {
 
 /// A phone or address shared by too many contacts to mean anything.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CommonValue {
     /// `"phones"` or `"emails"`.
     pub field: String,

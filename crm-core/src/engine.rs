@@ -35,6 +35,7 @@ use crate::{export, import};
 
 /// Engine settings. Every field has a documented default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct CrmOptions {
     /// ISO 3166 country (e.g. `"DE"`) for phone numbers written without a country code.
@@ -70,6 +71,7 @@ pub const MAX_TIMERS_PER_CALL: usize = 10_000;
 
 /// What a successful command did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Outcome {
     /// The ID of the entity the command created, if it created one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +100,7 @@ impl Outcome {
 /// Any stored entity, as returned by [`Crm::get`]. JSON: `{"record": "deal", ...fields}`
 /// (not `kind`: tasks, activities and fields have a `kind` of their own).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "record", rename_all = "snake_case")]
 pub enum Record {
     Department(Department),
@@ -169,7 +172,7 @@ impl<J: Journal> Crm<J> {
             .as_deref()
             .map(validate::region)
             .transpose()?;
-        let mut warnings = Vec::new();
+        let mut warnings = journal.warnings();
         let state = match snapshot_state(&journal) {
             Ok(Some(state)) => fold_onto(state, &journal, u64::MAX)?,
             Ok(None) => fold_journal(&journal, u64::MAX)?,
@@ -1116,6 +1119,7 @@ impl<J: Journal> Crm<J> {
 
 /// What [`Crm::explain`] says about one triggering event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Explanation {
     /// The journal position of the triggering event.
     pub trigger: u64,
@@ -1137,6 +1141,7 @@ pub struct Explanation {
 
 /// A rule that fired, and what it did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Fired {
     pub rule: String,
     pub events: Vec<ExplainedEvent>,
@@ -1157,6 +1162,7 @@ impl Fired {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ExplainedEvent {
     pub seq: u64,
     pub event: String,
@@ -1164,6 +1170,7 @@ pub struct ExplainedEvent {
 
 /// What [`Crm::rerender`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Rerendering {
     pub document: DocumentId,
     pub identical: bool,

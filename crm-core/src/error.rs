@@ -5,6 +5,7 @@ use serde::Serialize;
 
 /// Why a command, query or input was refused. Nothing changed when this is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "code", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CrmError {

@@ -31,6 +31,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// What happened. JSON: `{"type": "deal_moved", ...fields}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     DepartmentCreated {
@@ -269,6 +270,7 @@ pub enum Event {
 
 /// Which bound stopped a cascade of rules.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CascadeLimit {
     /// The chain of rules setting each other off was `max_cascade_depth` long.
@@ -286,6 +288,7 @@ impl CascadeLimit {
 
 /// A rule whose trigger matched but which did not fire, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SkippedRule {
     pub rule: String,
     pub reason: String,
@@ -423,6 +426,7 @@ fn merged_records(
 
 /// An event as stored in the journal: the event and who, when, where and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EventEnvelope {
     /// The schema version this envelope was written with.
     pub v: u32,

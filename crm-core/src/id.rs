@@ -41,6 +41,7 @@ pub const MAX_ID_PART: u64 = (1 << 53) - 1;
 
 /// Which device or process recorded an event; chosen by the host, never by the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct ReplicaId(u64);
 
@@ -383,6 +384,20 @@ impl FromStr for AnyId {
                     ),
                 ))
             }
+        })
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for AnyId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "AnyId".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[a-z]+-[0-9]+-[0-9]+$",
+            "description": "any record's ID, like \"deal-1-42\" (the prefix names its kind)"
         })
     }
 }

@@ -52,6 +52,13 @@ pub trait Journal {
     fn keeps_snapshots(&self) -> bool {
         false
     }
+
+    /// What opening the journal noticed that an operator should hear about (a file not
+    /// closed cleanly whose write-ahead log is gone, say); the engine adds these to
+    /// [`crate::Crm::warnings`]. Empty by default.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A boxed journal is a journal, so a host can choose memory or disk at run time
@@ -84,6 +91,9 @@ impl<J: Journal + ?Sized> Journal for Box<J> {
     }
     fn keeps_snapshots(&self) -> bool {
         (**self).keeps_snapshots()
+    }
+    fn warnings(&self) -> Vec<String> {
+        (**self).warnings()
     }
 }
 

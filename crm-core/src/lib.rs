@@ -49,6 +49,8 @@ pub mod id;
 mod integrity;
 pub mod money;
 mod ownership;
+#[cfg(feature = "schema")]
+pub mod schema;
 mod tagged;
 pub mod utc;
 pub mod validate;

@@ -28,6 +28,7 @@ use crate::validate;
 
 /// Input for [`crate::Command::MergeContacts`] and [`crate::Command::MergeCompanies`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MergeRequest<Id> {
     /// The record that stays.
@@ -52,6 +53,7 @@ pub type CompanyMerge = MergeRequest<CompanyId>;
 
 /// One side of a merge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Into,
@@ -61,6 +63,7 @@ pub enum Side {
 /// What a merge did, kept with the merged-away record until it is undone. Without
 /// type parameters: a merge of contacts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Merge<Id = ContactId, Fields = ContactFields> {
     pub into: Id,
     pub from: Id,

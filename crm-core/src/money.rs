@@ -61,6 +61,20 @@ impl fmt::Debug for Currency {
     }
 }
 
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Currency {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Currency".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[A-Z]{3}$",
+            "description": "an ISO 4217 currency code like \"EUR\""
+        })
+    }
+}
+
 impl Serialize for Currency {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.code())
@@ -76,8 +90,10 @@ impl<'de> Deserialize<'de> for Currency {
 /// An amount of money. Serialized as `{"amount": "12.50", "currency": "EUR"}`:
 /// the amount is a string so no JSON parser anywhere turns it into a float.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Money {
     #[serde(with = "exact_decimal")]
+    #[cfg_attr(feature = "schema", schemars(with = "rust_decimal::Decimal"))]
     amount: Decimal,
     currency: Currency,
 }

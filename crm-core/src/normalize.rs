@@ -120,6 +120,7 @@ pub fn fold_company(text: &str) -> String {
 
 /// How e-mail addresses are compared, per the business's mail domains' rules.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct EmailPolicy {
     /// Domains where `name+anything@domain` is delivered to `name@domain` (e.g.

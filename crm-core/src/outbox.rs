@@ -17,6 +17,7 @@ use crate::validate;
 
 /// Something for the host to deliver.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Effect {
     /// Also the idempotency key: the same effect handed out twice has the same ID.
     pub id: EffectId,
@@ -32,6 +33,7 @@ pub struct Effect {
 
 /// What to deliver. JSON: `{"kind": "notification", ...}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EffectBody {
     Notification {
@@ -60,6 +62,7 @@ pub enum EffectBody {
 
 /// Input for [`crate::Command::AckEffects`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Acknowledgement {
     pub ids: Vec<EffectId>,

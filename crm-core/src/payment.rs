@@ -20,13 +20,16 @@ pub const MAX_QUANTITY: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false
 
 /// One line of what a deal sells.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LineItem {
     pub product: String,
     #[serde(with = "exact_decimal")]
+    #[cfg_attr(feature = "schema", schemars(with = "rust_decimal::Decimal"))]
     pub quantity: Decimal,
     pub unit_price: Money,
     /// Percent off, 0–100.
     #[serde(with = "exact_decimal")]
+    #[cfg_attr(feature = "schema", schemars(with = "rust_decimal::Decimal"))]
     pub discount_percent: Decimal,
     /// quantity × unit price × (1 − discount), rounded to the currency's minor units.
     pub total: Money,
@@ -34,18 +37,22 @@ pub struct LineItem {
 
 /// Input for one line of [`LineItems`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewLineItem {
     pub product: String,
     #[serde(with = "exact_decimal")]
+    #[cfg_attr(feature = "schema", schemars(with = "rust_decimal::Decimal"))]
     pub quantity: Decimal,
     pub unit_price: Money,
     #[serde(default, with = "exact_decimal")]
+    #[cfg_attr(feature = "schema", schemars(with = "rust_decimal::Decimal"))]
     pub discount_percent: Decimal,
 }
 
 /// Input for [`crate::Command::SetLineItems`]: replaces the deal's lines.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LineItems {
     pub deal: DealId,
@@ -61,6 +68,7 @@ fn yes() -> bool {
 
 /// A payment (positive) or refund (negative) on a deal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Payment {
     pub id: PaymentId,
     pub amount: Money,
@@ -74,6 +82,7 @@ pub struct Payment {
 
 /// Input for [`crate::Command::RecordPayment`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewPayment {
     pub deal: DealId,

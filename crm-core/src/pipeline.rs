@@ -11,6 +11,7 @@ use crate::validate;
 
 /// Whether a stage is a working stage or one of the two ends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StageKind {
     #[default]
@@ -21,6 +22,7 @@ pub enum StageKind {
 
 /// A stage of a pipeline.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Stage {
     pub id: StageId,
     pub name: String,
@@ -34,6 +36,7 @@ pub struct Stage {
 
 /// A stored pipeline.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Pipeline {
     pub id: PipelineId,
     pub name: String,
@@ -58,6 +61,7 @@ impl Pipeline {
 
 /// Input for one stage of [`NewPipeline`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewStage {
     pub name: String,
@@ -95,6 +99,7 @@ impl NewStage {
 
 /// Input for [`crate::Command::CreatePipeline`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewPipeline {
     pub name: String,

@@ -69,6 +69,7 @@ tagged_enum! {
 
 /// Input for [`Query::Timeline`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TimelineQuery {
     pub id: AnyId,
@@ -78,6 +79,7 @@ pub struct TimelineQuery {
 
 /// One page of a list and how many items matched in all.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: usize,
@@ -92,6 +94,7 @@ pub const MAX_PAGE: usize = 1_000;
 /// Which part of a list to return. Defaults: from the start, [`DEFAULT_PAGE`] items;
 /// `total` always counts every match.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Paging {
     pub offset: usize,
@@ -119,6 +122,7 @@ impl Paging {
 
 /// Filter for contacts; every given criterion must match.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ContactFilter {
     /// Case-insensitive part of the name.
@@ -138,6 +142,7 @@ pub struct ContactFilter {
 
 /// Filter for companies.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct CompanyFilter {
     pub name: Option<String>,
@@ -151,6 +156,7 @@ pub struct CompanyFilter {
 
 /// Filter for deals.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct DealFilter {
     pub pipeline: Option<PipelineId>,
@@ -168,6 +174,7 @@ pub struct DealFilter {
 
 /// Filter for tasks; results are ordered by due time (undated last).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct TaskFilter {
     pub assignee: Option<UserId>,
@@ -184,6 +191,7 @@ pub struct TaskFilter {
 
 /// Filter for activities; results are ordered by when they happened, newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ActivityFilter {
     pub link: Option<AnyId>,

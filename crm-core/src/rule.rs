@@ -79,7 +79,6 @@ fn is_true(value: &bool) -> bool {
 tagged_enum! {
     /// What sets a rule off. JSON: `{"type": "stage_entered", "stage": "Measurement"}`.
     #[derive(Eq)]
-    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
     pub enum Trigger via TriggerTwin {
         /// A contact, company, deal or task was created.
         RecordCreated(RecordCreated) = "record_created",
@@ -222,7 +221,6 @@ pub struct Idle {
 tagged_enum! {
     /// What a rule does. JSON: `{"type": "create_task", "title": "…", "due_in": "15m"}`.
     #[derive(Eq)]
-    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
     pub enum Action via ActionTwin {
         CreateTask(CreateTask) = "create_task",
         /// Moves the deal (or the task's deal) to a stage of its pipeline.

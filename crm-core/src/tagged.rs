@@ -21,6 +21,7 @@ macro_rules! tagged_enum {
     ) => {
         $(#[$meta])*
         #[derive(Clone, Debug, PartialEq, serde::Serialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         #[serde(tag = "type", rename_all = "snake_case")]
         pub enum $name {
             $( $(#[$vmeta])* $variant($payload), )*

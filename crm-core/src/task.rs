@@ -16,6 +16,7 @@ use crate::validate;
 
 /// Where a task stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     Open,
@@ -25,6 +26,7 @@ pub enum TaskStatus {
 
 /// A stored task.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Task {
     pub id: TaskId,
     /// What sort of work, e.g. `"call"` or `"measurement"`; rules match on it.
@@ -78,6 +80,7 @@ impl Task {
 
 /// Input for [`crate::Command::CreateTask`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewTask {
     pub title: String,
@@ -97,6 +100,7 @@ pub struct NewTask {
 
 /// Input for [`crate::Command::CompleteTask`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TaskCompletion {
     pub id: TaskId,

@@ -30,6 +30,7 @@ pub enum Timer {
 
 /// A delayed rule waiting for its time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ScheduledRule {
     pub rule: String,
     pub trigger: u64,

@@ -11,6 +11,7 @@ use crate::validate;
 
 /// What a user may do. Scope rules are in [`crate::access`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Everything, including users, pipelines and field definitions.
@@ -25,6 +26,7 @@ pub enum Role {
 
 /// A team. Its heads are the users with [`Role::HeadOfDepartment`] in it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Department {
     pub id: DepartmentId,
     pub name: String,
@@ -34,6 +36,7 @@ pub struct Department {
 
 /// Input for [`crate::Command::CreateDepartment`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewDepartment {
     pub name: String,
@@ -41,6 +44,7 @@ pub struct NewDepartment {
 
 /// A person who works in the CRM.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct User {
     pub id: UserId,
     pub name: String,
@@ -60,6 +64,7 @@ pub struct User {
 
 /// Input for [`crate::Command::CreateUser`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub name: String,
@@ -74,6 +79,7 @@ pub struct NewUser {
 
 /// Input for [`crate::Command::UpdateUser`]: absent fields stay as they are.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     #[serde(default)]

@@ -70,7 +70,7 @@ fn appends(c: &mut Criterion) {
     let mut group = c.benchmark_group("append");
     group.sample_size(20);
     let path = temp("single");
-    let mut crm = shop(SqliteJournal::open(&path).unwrap(), 0);
+    let mut crm = shop(SqliteJournal::open_or_create(&path).unwrap(), 0);
     let manager: Actor = "usr-1-2".parse().unwrap();
     let mut n = 0;
     group.bench_function("one_command_per_transaction", |b| {
@@ -93,7 +93,7 @@ fn appends(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let path = temp("batch");
-                (SqliteJournal::open(&path).unwrap(), path)
+                (SqliteJournal::open_or_create(&path).unwrap(), path)
             },
             |(mut journal, path)| {
                 journal.append(&batch).unwrap();
@@ -176,7 +176,7 @@ fn opening(c: &mut Criterion) {
         let records = opened_records(&all);
         for (name, snapshot) in [("full_replay", false), ("snapshot_and_tail", true)] {
             let path = temp(name);
-            let mut journal = SqliteJournal::open(&path).unwrap();
+            let mut journal = SqliteJournal::open_or_create(&path).unwrap();
             journal.append(&all).unwrap();
             if snapshot {
                 let mut crm =
@@ -198,7 +198,7 @@ fn opening(c: &mut Criterion) {
                     let crm = Crm::open(
                         ReplicaId::new(1).unwrap(),
                         CrmOptions::default(),
-                        SqliteJournal::open(&path).unwrap(),
+                        SqliteJournal::open_or_create(&path).unwrap(),
                     )
                     .unwrap();
                     assert_eq!(crm.state().last_seq, all.len() as u64);

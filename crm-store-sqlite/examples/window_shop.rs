@@ -85,7 +85,11 @@ fn main() -> Step<()> {
         default_region: Some("RU".into()),
         ..CrmOptions::default()
     };
-    let crm = Crm::open(ReplicaId::new(1)?, options, SqliteJournal::open(&path)?)?;
+    let crm = Crm::open(
+        ReplicaId::new(1)?,
+        options,
+        SqliteJournal::open_or_create(&path)?,
+    )?;
     let first_friday = parse_now("2026-11-27T07:00:00Z")?;
     let earlier_orders = crm.state().deals.len() as i64;
     let mut shop = Shop {

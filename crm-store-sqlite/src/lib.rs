@@ -20,15 +20,91 @@ pub const FORMAT: u32 = 1;
 pub struct SqliteJournal {
     conn: Connection,
     last_seq: u64,
+    /// Whether this connection writes (and so marks the file open and, at drop, closed).
+    writer: bool,
+    /// What opening noticed that an operator should know (see [`Journal::warnings`]).
+    warnings: Vec<String>,
 }
 
 impl SqliteJournal {
-    /// Opens (or creates) the journal at `path`.
+    /// Opens the existing journal at `path`; a missing file is an error, so a misspelt
+    /// path never silently starts an empty CRM. [`SqliteJournal::create`] makes a new
+    /// one, [`SqliteJournal::open_or_create`] does either.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, CrmError> {
         let path = path.as_ref();
+        if !path.exists() {
+            return Err(CrmError::Storage {
+                reason: format!(
+                    "there is no journal at {} (create one with `create`, or `open_or_create`)",
+                    path.display()
+                ),
+            });
+        }
+        Self::open_file(path)
+    }
+
+    /// Creates a new journal at `path`; an existing file there is refused (`conflict`).
+    pub fn create(path: impl AsRef<Path>) -> Result<Self, CrmError> {
+        let path = path.as_ref();
+        if path.exists() {
+            return Err(CrmError::conflict(format!(
+                "{} already exists; open it, or create the journal elsewhere",
+                path.display()
+            )));
+        }
+        Self::open_file(path)
+    }
+
+    /// Opens the journal at `path`, creating it when there is none.
+    pub fn open_or_create(path: impl AsRef<Path>) -> Result<Self, CrmError> {
+        Self::open_file(path.as_ref())
+    }
+
+    fn open_file(path: &Path) -> Result<Self, CrmError> {
+        let wal_missing = !wal_of(path).exists();
         let conn = Connection::open(path)
             .map_err(|err| storage(format!("cannot open {}", path.display()), err))?;
-        Self::prepare(conn)
+        let mut journal = Self::prepare(conn)?;
+        journal.mark_open(path, wal_missing)?;
+        Ok(journal)
+    }
+
+    /// Notes in the file itself (checkpointed, so it survives without the WAL) that a
+    /// writer has it open; [`Drop`] notes the clean close. A file marked open whose WAL
+    /// is gone lost whatever that WAL held: say so rather than open an older journal
+    /// as if it were the whole one.
+    fn mark_open(&mut self, path: &Path, wal_missing: bool) -> Result<(), CrmError> {
+        if wal_missing && Self::marked_open(&self.conn)? {
+            self.warnings.push(format!(
+                "{} was not closed cleanly and its write-ahead log ({}) is missing: events \
+                 committed after the last checkpoint may be lost; the journal ends at event {}. \
+                 Restore the -wal file if it was moved, or restore a backup (docs/storage.md)",
+                path.display(),
+                wal_of(path).display(),
+                self.last_seq
+            ));
+        }
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('writer', 'open')",
+                [],
+            )
+            .map_err(|err| storage("cannot mark the journal open", err))?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|err| storage("cannot checkpoint", err))?;
+        self.writer = true;
+        Ok(())
+    }
+
+    fn marked_open(conn: &Connection) -> Result<bool, CrmError> {
+        let value: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'writer'", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|err| storage("cannot read the journal's open mark", err))?;
+        Ok(value.as_deref() == Some("open"))
     }
 
     /// Opens an existing journal for reading only: a reporting replica or an external
@@ -44,7 +120,20 @@ impl SqliteJournal {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|err| storage("cannot set the busy timeout", err))?;
         Self::check_format(&conn)?;
-        let mut journal = Self { conn, last_seq: 0 };
+        let mut warnings = Vec::new();
+        if !wal_of(path).exists() && Self::marked_open(&conn)? {
+            warnings.push(format!(
+                "{} was not closed cleanly and its write-ahead log is missing: events \
+                 committed after the last checkpoint may be lost",
+                path.display()
+            ));
+        }
+        let mut journal = Self {
+            conn,
+            last_seq: 0,
+            writer: false,
+            warnings,
+        };
         journal.last_seq = journal.stored_last_seq()?;
         Ok(journal)
     }
@@ -80,7 +169,12 @@ impl SqliteJournal {
             )
             .map_err(|err| storage("cannot write the format", err))?;
         }
-        let mut journal = Self { conn, last_seq: 0 };
+        let mut journal = Self {
+            conn,
+            last_seq: 0,
+            writer: false,
+            warnings: Vec::new(),
+        };
         journal.last_seq = journal.stored_last_seq()?;
         Ok(journal)
     }
@@ -114,7 +208,13 @@ impl SqliteJournal {
         let damaged = damaged.as_ref();
         let source = Connection::open_with_flags(damaged, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|err| storage(format!("cannot open {}", damaged.display()), err))?;
-        let mut target = SqliteJournal::open(into)?;
+        // A file cut short usually keeps its schema page but has lost pages the schema
+        // points at (an index, the snapshots); with the schema taken as written, the
+        // events table is still read in order up to the first page that is gone.
+        source
+            .pragma_update(None, "writable_schema", "ON")
+            .map_err(|err| storage("cannot read the damaged schema", err))?;
+        let mut target = SqliteJournal::open_or_create(into)?;
         if target.last_seq() > 0 {
             return Err(CrmError::conflict(
                 "recovery writes into a new, empty journal; the target already has events",
@@ -208,7 +308,7 @@ impl SqliteJournal {
     /// not hold a journal with events) and opens it.
     pub fn restore(backup: impl AsRef<Path>, path: impl AsRef<Path>) -> Result<Self, CrmError> {
         let source = SqliteJournal::open(backup)?;
-        let existing = SqliteJournal::open(path.as_ref())?;
+        let existing = SqliteJournal::open_or_create(path.as_ref())?;
         if existing.last_seq() > 0 {
             return Err(CrmError::conflict(format!(
                 "{} already holds {} events; restore into a new file",
@@ -248,7 +348,31 @@ impl SqliteJournal {
     }
 }
 
+impl Drop for SqliteJournal {
+    /// A clean close: the file is marked closed, so a later open without its WAL is
+    /// not taken for a lost one. Nothing here can fail loudly; a mark left `open` only
+    /// makes that later open more careful.
+    fn drop(&mut self) {
+        if self.writer {
+            let _ = self
+                .conn
+                .execute("UPDATE meta SET value = 'closed' WHERE key = 'writer'", []);
+        }
+    }
+}
+
+/// The write-ahead log SQLite keeps beside `path`.
+fn wal_of(path: &Path) -> std::path::PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    wal.into()
+}
+
 impl Journal for SqliteJournal {
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+
     /// Appends the batch in one transaction, after checking that nobody else appended
     /// since this journal last looked: otherwise `conflict`, and the next read sees
     /// the other writer's events (the engine reloads; the caller retries).

@@ -29,7 +29,7 @@ impl Drop for Dir {
 
 /// A journal of 1 user and `contacts` contacts, closed cleanly (WAL checkpointed).
 fn journal(path: &Path, contacts: usize) -> Vec<EventEnvelope> {
-    let journal = SqliteJournal::open(path).unwrap();
+    let journal = SqliteJournal::open_or_create(path).unwrap();
     let mut crm = Crm::open(ReplicaId::new(1).unwrap(), CrmOptions::default(), journal).unwrap();
     let now = "2026-11-27T09:00:00Z";
     crm.execute_json(
@@ -45,9 +45,11 @@ fn journal(path: &Path, contacts: usize) -> Vec<EventEnvelope> {
     crm.events_since(1).unwrap()
 }
 
-/// Opens and reads a possibly damaged file: the events, or the error's code.
+/// Opens and reads a possibly damaged file (without writing to it): the events, or
+/// the error's code.
 fn read(path: &Path) -> Result<Vec<EventEnvelope>, String> {
-    let journal = SqliteJournal::open(path).map_err(|err| format!("{}: {err}", err.code()))?;
+    let journal =
+        SqliteJournal::open_read_only(path).map_err(|err| format!("{}: {err}", err.code()))?;
     journal
         .read_from(1)
         .map_err(|err| format!("{}: {err}", err.code()))
@@ -122,7 +124,7 @@ fn a_deleted_wal_loses_nothing_after_a_clean_close_and_leaves_a_true_prefix_othe
     let mut crm = Crm::open(
         ReplicaId::new(1).unwrap(),
         CrmOptions::default(),
-        SqliteJournal::open(&path).unwrap(),
+        SqliteJournal::open_or_create(&path).unwrap(),
     )
     .unwrap();
     crm.execute_json(
@@ -153,4 +155,122 @@ fn recovering_an_intact_journal_copies_it_all() {
     );
     let err = SqliteJournal::recover(&original, &original).unwrap_err();
     assert_eq!(err.code(), "conflict");
+}
+
+/// Finding 6 of the hardening issue: a file cut short (even by its last 4 KiB) used to
+/// yield nothing ("database disk image is malformed"); its intact prefix is recovered.
+#[test]
+fn recovery_salvages_the_intact_prefix_of_a_truncated_file() {
+    let dir = Dir::new("recover-truncated");
+    let original = dir.file("journal.sqlite");
+    let events = journal(&original, 3_000);
+    let bytes = std::fs::read(&original).unwrap();
+    let mut salvaged = Vec::new();
+    for (index, missing) in [4_096usize, 8_192, 65_536, bytes.len() / 4, bytes.len() / 2]
+        .into_iter()
+        .enumerate()
+    {
+        let cut = dir.file(&format!("cut-{index}.sqlite"));
+        std::fs::write(&cut, &bytes[..bytes.len() - missing]).unwrap();
+        let into = dir.file(&format!("recovered-{index}.sqlite"));
+        let report = SqliteJournal::recover(&cut, &into).unwrap();
+        let found = read(&into).unwrap();
+        assert_eq!(found.len() as u64, report.kept);
+        assert!(found[..] == events[..found.len()], "not a prefix");
+        salvaged.push((missing, report.kept));
+    }
+    println!(
+        "salvaged (bytes missing, events kept of {}): {salvaged:?}",
+        events.len()
+    );
+    assert!(
+        salvaged[0].1 as usize > events.len() / 2,
+        "the last 4 KiB missing must not lose most of the journal: {salvaged:?}"
+    );
+}
+
+/// Finding 7: a deleted WAL reopened silently as an older journal, and opening a
+/// misspelt path created a new, empty one.
+#[test]
+fn a_lost_wal_and_a_missing_file_are_said_out_loud() {
+    let dir = Dir::new("lost-wal");
+    let path = dir.file("journal.sqlite");
+    let err = SqliteJournal::open(&path).unwrap_err();
+    assert!(err.to_string().contains("there is no journal at"), "{err}");
+    assert!(!path.exists(), "nothing was created");
+    drop(SqliteJournal::create(&path).unwrap());
+    assert_eq!(SqliteJournal::create(&path).unwrap_err().code(), "conflict");
+    journal(&path, 5);
+    // Closed cleanly: no WAL, no warning.
+    let crm = Crm::open(
+        ReplicaId::new(1).unwrap(),
+        CrmOptions::default(),
+        SqliteJournal::open(&path).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(crm.warnings(), &[] as &[String]);
+    drop(crm);
+
+    // A writer dies with events in its WAL; the WAL is then lost.
+    let mut crm = Crm::open(
+        ReplicaId::new(1).unwrap(),
+        CrmOptions::default(),
+        SqliteJournal::open(&path).unwrap(),
+    )
+    .unwrap();
+    crm.execute_json(
+        "usr-1-1",
+        "2026-11-27T10:00:00Z",
+        r#"{"type": "create_contact", "name": "In the WAL"}"#,
+    )
+    .unwrap();
+    let copy = dir.file("copy.sqlite");
+    std::fs::copy(&path, &copy).unwrap();
+    drop(crm);
+    let reopened = Crm::open(
+        ReplicaId::new(1).unwrap(),
+        CrmOptions::default(),
+        SqliteJournal::open(&copy).unwrap(),
+    )
+    .unwrap();
+    let warnings = reopened.warnings();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("was not closed cleanly") && w.contains("write-ahead log")),
+        "{warnings:?}"
+    );
+    // The same file with its WAL (a crash, nothing lost) opens without a warning.
+    let crashed = dir.file("crashed.sqlite");
+    let mut crm = Crm::open(
+        ReplicaId::new(1).unwrap(),
+        CrmOptions::default(),
+        SqliteJournal::open(&path).unwrap(),
+    )
+    .unwrap();
+    crm.execute_json(
+        "usr-1-1",
+        "2026-11-27T10:00:00Z",
+        r#"{"type": "create_contact", "name": "Also in the WAL"}"#,
+    )
+    .unwrap();
+    std::fs::copy(&path, &crashed).unwrap();
+    std::fs::copy(
+        format!("{}-wal", path.display()),
+        format!("{}-wal", crashed.display()),
+    )
+    .unwrap();
+    drop(crm);
+    let reopened = Crm::open(
+        ReplicaId::new(1).unwrap(),
+        CrmOptions::default(),
+        SqliteJournal::open(&crashed).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reopened.warnings(), &[] as &[String]);
+    assert!(reopened
+        .state()
+        .contacts
+        .values()
+        .any(|c| c.fields.name == "Also in the WAL"));
 }

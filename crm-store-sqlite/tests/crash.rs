@@ -88,7 +88,8 @@ fn every_acknowledged_command_survives_sigkill() {
         acknowledged += printed.lines().count() as u64;
 
         let reopened = Instant::now();
-        let journal = SqliteJournal::open(&path).unwrap_or_else(|err| panic!("run {run}: {err}"));
+        let journal =
+            SqliteJournal::open_or_create(&path).unwrap_or_else(|err| panic!("run {run}: {err}"));
         let crm = Crm::open(ReplicaId::new(1).unwrap(), CrmOptions::default(), journal)
             .unwrap_or_else(|err| panic!("run {run}: reopening failed: {err}"));
         opening = reopened.elapsed();
@@ -108,7 +109,7 @@ fn every_acknowledged_command_survives_sigkill() {
             "run {run}: state differs from a replay"
         );
     }
-    let on_disk = SqliteJournal::open(&path).unwrap().last_seq();
+    let on_disk = SqliteJournal::open_or_create(&path).unwrap().last_seq();
     println!(
         "crash test: {kills} SIGKILLs, {acknowledged} acknowledged commands, {on_disk} events on disk, {killed_before_any} kills before the first acknowledgement of their run"
     );
@@ -174,7 +175,7 @@ fn two_processes_writing_one_file_lose_and_duplicate_nothing() {
     let crm = Crm::open(
         ReplicaId::new(3).unwrap(),
         CrmOptions::default(),
-        SqliteJournal::open(&path).unwrap(),
+        SqliteJournal::open_or_create(&path).unwrap(),
     )
     .unwrap();
     let on_disk = crm.journal().last_seq();

@@ -26,7 +26,7 @@ fn write_fixture(path: &PathBuf) {
     let mut crm = Crm::open(
         ReplicaId::new(1).unwrap(),
         options,
-        SqliteJournal::open(path).unwrap(),
+        SqliteJournal::open_or_create(path).unwrap(),
     )
     .unwrap();
     let mut now = String::new();

@@ -32,7 +32,7 @@ impl Drop for TempFile {
 const NOW: &str = "2026-11-27T09:00:00Z";
 
 fn open(file: &TempFile, replica: u64) -> Crm<SqliteJournal> {
-    let journal = SqliteJournal::open(&file.0).unwrap();
+    let journal = SqliteJournal::open_or_create(&file.0).unwrap();
     Crm::open(
         ReplicaId::new(replica).unwrap(),
         CrmOptions::default(),
@@ -141,7 +141,7 @@ fn a_damaged_record_is_reported_by_its_sequence_number() {
     )
     .unwrap();
     drop(raw);
-    let journal = SqliteJournal::open(&file.0).unwrap();
+    let journal = SqliteJournal::open_or_create(&file.0).unwrap();
     let err = Crm::open(ReplicaId::new(1).unwrap(), CrmOptions::default(), journal).unwrap_err();
     assert_eq!(err.code(), "storage");
     assert!(err.to_string().contains("event 2 is damaged"), "{err}");
@@ -150,12 +150,12 @@ fn a_damaged_record_is_reported_by_its_sequence_number() {
 #[test]
 fn a_file_from_a_newer_build_is_refused() {
     let file = TempFile::new();
-    drop(SqliteJournal::open(&file.0).unwrap());
+    drop(SqliteJournal::open_or_create(&file.0).unwrap());
     let raw = rusqlite_connection(&file);
     raw.execute("UPDATE meta SET value = '99' WHERE key = 'format'", [])
         .unwrap();
     drop(raw);
-    let err = SqliteJournal::open(&file.0).unwrap_err();
+    let err = SqliteJournal::open_or_create(&file.0).unwrap_err();
     assert_eq!(err.code(), "storage");
     assert!(err.to_string().contains("reads up to 1"), "{err}");
 }
@@ -173,7 +173,7 @@ fn opening_from_a_snapshot_equals_replaying_everything() {
         ..CrmOptions::default()
     };
     let replica = ReplicaId::new(1).unwrap();
-    let journal = SqliteJournal::open(&file.0).unwrap();
+    let journal = SqliteJournal::open_or_create(&file.0).unwrap();
     let mut crm = Crm::open(replica, options.clone(), journal).unwrap();
     setup(&mut crm);
     for n in 0..20 {
@@ -188,7 +188,12 @@ fn opening_from_a_snapshot_equals_replaying_everything() {
         snapshot_every: Some(0),
         ..CrmOptions::default()
     };
-    let mut crm = Crm::open(replica, no_snapshots, SqliteJournal::open(&file.0).unwrap()).unwrap();
+    let mut crm = Crm::open(
+        replica,
+        no_snapshots,
+        SqliteJournal::open_or_create(&file.0).unwrap(),
+    )
+    .unwrap();
     crm.execute_json(
         "usr-1-2",
         NOW,
@@ -196,12 +201,12 @@ fn opening_from_a_snapshot_equals_replaying_everything() {
     )
     .unwrap();
     drop(crm);
-    let snapshot = SqliteJournal::open(&file.0)
+    let snapshot = SqliteJournal::open_or_create(&file.0)
         .unwrap()
         .load_snapshot()
         .unwrap()
         .unwrap();
-    let last = SqliteJournal::open(&file.0).unwrap().last_seq();
+    let last = SqliteJournal::open_or_create(&file.0).unwrap().last_seq();
     assert!(
         snapshot.seq > 0 && snapshot.seq < last,
         "a snapshot mid-journal: {} of {last}",
@@ -210,7 +215,7 @@ fn opening_from_a_snapshot_equals_replaying_everything() {
     let reopened = Crm::open(
         replica,
         options.clone(),
-        SqliteJournal::open(&file.0).unwrap(),
+        SqliteJournal::open_or_create(&file.0).unwrap(),
     )
     .unwrap();
     assert!(reopened.warnings().is_empty(), "{:?}", reopened.warnings());
@@ -238,7 +243,7 @@ fn a_damaged_snapshot_is_skipped_with_a_warning() {
     let reopened = Crm::open(
         replica,
         CrmOptions::default(),
-        SqliteJournal::open(&file.0).unwrap(),
+        SqliteJournal::open_or_create(&file.0).unwrap(),
     )
     .unwrap();
     assert_eq!(reopened.state(), &state);
@@ -280,7 +285,7 @@ fn json_lines_export_and_import_round_trip_all_or_nothing() {
     assert_eq!(written, crm.journal().last_seq());
 
     let copy = TempFile::new();
-    let mut journal = SqliteJournal::open(&copy.0).unwrap();
+    let mut journal = SqliteJournal::open_or_create(&copy.0).unwrap();
     let read = crm_store_sqlite::import_jsonl(&lines[..], &mut journal).unwrap();
     assert_eq!(read, written);
     let imported = Crm::open(ReplicaId::new(1).unwrap(), CrmOptions::default(), journal).unwrap();
@@ -415,7 +420,7 @@ fn a_snapshot_that_does_not_fit_is_a_warning_and_the_command_stands() {
     let mut crm = Crm::open(
         ReplicaId::new(1).unwrap(),
         options.clone(),
-        SqliteJournal::open(&file.0).unwrap(),
+        SqliteJournal::open_or_create(&file.0).unwrap(),
     )
     .unwrap();
     crm.execute_json(
@@ -461,7 +466,7 @@ fn a_snapshot_that_does_not_fit_is_a_warning_and_the_command_stands() {
     let reopened = Crm::open(
         ReplicaId::new(1).unwrap(),
         options,
-        SqliteJournal::open(&file.0).unwrap(),
+        SqliteJournal::open_or_create(&file.0).unwrap(),
     )
     .unwrap();
     assert_eq!(reopened.journal().last_seq(), 500, "the event survived");

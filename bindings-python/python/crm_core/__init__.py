@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from . import _native
 from ._convert import Money, from_json, now_text, to_json
-from ._report import report_frame, report_query, report_values
+from ._report import report_frame, report_query
 from ._native import (
     ConflictError,
     CrmError,
@@ -80,13 +80,26 @@ def _drop_none(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Crm:
-    """One CRM engine: in memory, or on a SQLite file with :meth:`open`. Not thread-safe: use one per thread."""
+    """One CRM engine: in memory, or on a SQLite file with :meth:`open`.
+
+    Thread-safe: threads may share one engine; its calls run one at a time, and the
+    GIL is released while the engine works, so other Python threads keep running
+    during an open, an import, an export or a report."""
 
     def __init__(
-        self, replica_id: int, *, default_region: Optional[str] = None, max_cascade_depth: Optional[int] = None
+        self,
+        replica_id: int,
+        *,
+        default_region: Optional[str] = None,
+        max_cascade_depth: Optional[int] = None,
+        max_reaction_events: Optional[int] = None,
     ) -> None:
-        options = {"default_region": default_region, "max_cascade_depth": max_cascade_depth}
-        self._engine = _native.Engine(replica_id, to_json(_drop_none(options)))
+        options = {
+            "default_region": default_region,
+            "max_cascade_depth": max_cascade_depth,
+            "max_reaction_events": max_reaction_events,
+        }
+        self._engine = _native.Engine(replica_id, to_json(_drop_none(options), "options"))
 
     @classmethod
     def replay(
@@ -94,8 +107,8 @@ class Crm:
     ) -> "Crm":
         """Rebuilds an engine from events exported with :meth:`events`."""
         crm = cls.__new__(cls)
-        options = to_json(_drop_none({"default_region": default_region}))
-        crm._engine = _native.Engine.replay(replica_id, to_json(list(events)), options)
+        options = to_json(_drop_none({"default_region": default_region}), "options")
+        crm._engine = _native.Engine.replay(replica_id, to_json(list(events), "events"), options)
         return crm
 
     @classmethod
@@ -106,21 +119,33 @@ class Crm:
         *,
         default_region: Optional[str] = None,
         max_cascade_depth: Optional[int] = None,
+        max_reaction_events: Optional[int] = None,
         snapshot_every: Optional[int] = None,
         read_only: bool = False,
+        create: bool = False,
     ) -> "Crm":
-        """Opens (or creates) the durable journal at ``path`` (SQLite, docs/storage.md).
-        ``read_only=True`` opens an existing file for reading only — a reporting replica
-        beside the writer; its commands fail with ``StorageError``.
+        """Opens the durable journal at ``path`` (SQLite, docs/storage.md). A missing
+        file is a ``StorageError`` — a misspelt path never starts an empty CRM — unless
+        ``create=True``. ``read_only=True`` opens an existing file for reading only — a
+        reporting replica beside the writer; its commands fail with ``StorageError``.
+        What opening had to work around (a file not closed cleanly whose write-ahead
+        log is gone, say) is in :attr:`warnings`.
 
         Use it as a context manager so the file is released::
 
-            with Crm.open("shop.sqlite", replica_id=1) as crm:
+            with Crm.open("shop.sqlite", replica_id=1, create=True) as crm:
                 ...
         """
         crm = cls.__new__(cls)
-        options = {"default_region": default_region, "max_cascade_depth": max_cascade_depth, "snapshot_every": snapshot_every}
-        crm._engine = _native.Engine.open(str(path), replica_id, to_json(_drop_none(options)), read_only)
+        options = {
+            "default_region": default_region,
+            "max_cascade_depth": max_cascade_depth,
+            "max_reaction_events": max_reaction_events,
+            "snapshot_every": snapshot_every,
+        }
+        crm._engine = _native.Engine.open(
+            str(path), replica_id, to_json(_drop_none(options), "options"), read_only, create
+        )
         return crm
 
     def close(self) -> None:
@@ -160,27 +185,36 @@ class Crm:
     def last_seq(self) -> int:
         return self._engine.last_seq
 
+    @property
+    def warnings(self) -> list[str]:
+        """What opening or a command had to work around (an unusable snapshot, one
+        that could not be written, a lost write-ahead log), most recent last."""
+        return self._engine.warnings
+
     # The two entry points every capability goes through.
 
     def execute(self, actor: str, now: datetime, command: Mapping[str, Any]) -> dict[str, Any]:
         """Executes any command (``{"type": ..., ...}``); returns ``{"created"?, "events"}``."""
-        result: dict[str, Any] = from_json(self._engine.execute_json(actor, now_text(now), to_json(command)))
+        result: dict[str, Any] = from_json(
+            self._engine.execute_json(actor, now_text(now), to_json(command, "command")), "outcome"
+        )
         return result
 
     def query(self, actor: str, now: datetime, query: Mapping[str, Any]) -> Any:
         """Answers any query (``{"type": "list_deals", ...}``)."""
-        return from_json(self._engine.query_json(actor, now_text(now), to_json(query)))
+        text = self._engine.query_json(actor, now_text(now), to_json(query, "query"))
+        return from_json(text, f"query.{query.get('type')}")
 
     def events(self, since: int = 1) -> list[dict[str, Any]]:
         """The journal from ``since`` on, for export and persistence by the host."""
-        events: list[dict[str, Any]] = from_json(self._engine.events_json(since))
+        events: list[dict[str, Any]] = from_json(self._engine.events_json(since), "events")
         return events
 
     # Time and the outbox: the host ticks when told to and delivers effects.
 
     def tick(self, now: datetime) -> dict[str, Any]:
         """Fires every timer due by ``now`` (overdue tasks, SLAs, idle records) and the rules they set off."""
-        result: dict[str, Any] = from_json(self._engine.tick(now_text(now)))
+        result: dict[str, Any] = from_json(self._engine.tick(now_text(now)), "outcome")
         return result
 
     def next_wakeup(self) -> Optional[datetime]:
@@ -190,12 +224,12 @@ class Crm:
 
     def drain_outbox(self) -> list[dict[str, Any]]:
         """Effects not yet acknowledged; deliver them, then :meth:`ack` their IDs (idempotency keys)."""
-        effects: list[dict[str, Any]] = from_json(self._engine.drain_outbox())
+        effects: list[dict[str, Any]] = from_json(self._engine.drain_outbox(), "effects")
         return effects
 
     def ack(self, now: datetime, ids: Sequence[str]) -> dict[str, Any]:
         """Marks effects delivered; acknowledging one twice is harmless."""
-        result: dict[str, Any] = from_json(self._engine.ack(now_text(now), to_json(list(ids))))
+        result: dict[str, Any] = from_json(self._engine.ack(now_text(now), to_json(list(ids), "ids")), "outcome")
         return result
 
     def define_rules(self, actor: str, now: datetime, rules: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -217,7 +251,7 @@ class Crm:
         sources, rotting, sla, clients; options are the query's fields (``from_`` for
         ``from``). Amounts, percentages and durations come back as ``Decimal``, times
         as aware ``datetime`` (docs/reports.md)."""
-        result: dict[str, Any] = report_values(self.query(actor, now, report_query(report, options)))
+        result: dict[str, Any] = self.query(actor, now, report_query(report, options))
         return result
 
     def chart(self, actor: str, now: datetime, report: str, **options: Any) -> dict[str, Any]:
@@ -327,7 +361,7 @@ class Crm:
     def check_import(self, actor: str, now: datetime, data: "str | bytes", **options: Any) -> dict[str, Any]:
         """The dry run of :meth:`import_contacts`: the mapping (guesses included),
         every problem by row and column, what would be created. ``data`` is CSV text
-        or XLSX/XLS/ODS bytes; options: ``mapping``, ``sheet``, ``on_duplicate``, ``owner``."""
+        or XLSX/ODS bytes; options: ``mapping``, ``sheet``, ``on_duplicate``, ``owner``."""
         result: dict[str, Any] = self.query(actor, now, {"type": "check_import", **self._import_input(data, options)})
         return result
 

@@ -19,6 +19,7 @@ use crate::validate;
 
 /// Input for the `export` query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     pub entity: ExportEntity,
@@ -29,6 +30,7 @@ pub struct ExportRequest {
 
 /// The file an export is written as.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ExportFormat {
     /// UTF-8 text, comma-separated, header row first.
@@ -40,6 +42,7 @@ pub enum ExportFormat {
 
 /// What to export.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ExportEntity {
     Contacts,
@@ -52,6 +55,7 @@ pub enum ExportEntity {
 /// The answer: the file (CSV text, or the XLSX bytes base64-encoded) and how many
 /// records it holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Export {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csv: Option<String>,

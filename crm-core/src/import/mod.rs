@@ -27,6 +27,7 @@ pub const MAX_ROWS: usize = 200_000;
 
 /// Input for the `check_import` query and the `import_contacts` command.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ContactImport {
     /// The file as CSV text (the first row holds the headers).
@@ -52,6 +53,7 @@ pub struct ContactImport {
 
 /// What an import would do: the answer of `check_import`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ImportCheck {
     /// Data rows read (the header row not counted).
     pub rows: usize,
@@ -71,6 +73,7 @@ pub struct ImportCheck {
 
 /// A problem in one cell (or the whole file when `row` is 0).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ImportProblem {
     /// The spreadsheet row (the header is row 1, data starts at 2).
     pub row: usize,
@@ -81,6 +84,7 @@ pub struct ImportProblem {
 
 /// A row that matches a contact already there or an earlier row.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ImportDuplicate {
     pub row: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -17,6 +17,7 @@ use crate::validate;
 
 /// How a call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CallOutcome {
     Answered,
@@ -27,6 +28,7 @@ pub enum CallOutcome {
 
 /// A call in the generic webhook format (docs/integrations.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IncomingCall {
     pub direction: Direction,
@@ -58,6 +60,7 @@ pub type AmiCdr = BTreeMap<String, String>;
 
 /// Input for [`crate::Command::ReceiveCall`]: exactly one of the formats.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct CallReport {
     pub call: Option<IncomingCall>,

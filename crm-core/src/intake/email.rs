@@ -22,6 +22,7 @@ const MAX_BODY_CHARS: usize = 10_000;
 /// Input for [`crate::Command::ReceiveEmail`]: one message, exactly one of `raw` (the
 /// message as text) and `raw_base64` (its bytes, for 8-bit bodies in other charsets).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct EmailMessage {
     pub raw: Option<String>,

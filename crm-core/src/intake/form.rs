@@ -20,6 +20,7 @@ const MAX_VALUE_CHARS: usize = 5_000;
 
 /// Input for [`crate::Command::ReceiveForm`]: one submission, as the website got it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FormSubmission {
     /// The form's ID, as configured in `configure_intake` (any form is accepted).

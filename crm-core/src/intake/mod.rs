@@ -37,6 +37,7 @@ pub const POSSIBLE_DUPLICATE_TAG: &str = "possible-duplicate";
 /// How intake works for this business: `configure_intake` (admin). Everything has a
 /// default, so intake works unconfigured as long as an owner for new leads is known.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct IntakeSettings {
     /// Who owns the contacts and deals intake creates (a form or line may name
@@ -63,6 +64,7 @@ pub struct IntakeSettings {
 /// On a match with an existing contact: use it (the default), create a new contact
 /// tagged `possible-duplicate` for someone to merge or keep, or refuse the request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DuplicatePolicy {
     #[default]
@@ -73,6 +75,7 @@ pub enum DuplicatePolicy {
 
 /// Where one form's or line's leads go (each falls back to the intake-wide setting).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct RouteSettings {
     pub owner: Option<UserId>,
@@ -84,6 +87,7 @@ pub struct RouteSettings {
 
 /// One web form: its route and its field mapping.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct FormSettings {
     #[serde(flatten)]

@@ -15,6 +15,7 @@ use super::rows::Report;
 
 /// How a chart draws its series.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChartKind {
     /// One series, one bar per stage, narrowing.
@@ -27,6 +28,7 @@ pub enum ChartKind {
 
 /// A report ready to draw. `series[i].values[j]` belongs to `labels[j]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Chart {
     pub kind: ChartKind,
     pub title: String,
@@ -37,6 +39,7 @@ pub struct Chart {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Series {
     pub name: String,
     pub values: Vec<Decimal>,

@@ -119,6 +119,21 @@ impl Sums {
     }
 }
 
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Sums {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Sums".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let amount = generator.subschema_for::<Decimal>();
+        schemars::json_schema!({
+            "type": "object",
+            "additionalProperties": amount,
+            "description": "decimal amounts by ISO 4217 currency code: {\"EUR\": \"12.50\"}"
+        })
+    }
+}
+
 impl Serialize for Sums {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
@@ -133,6 +148,7 @@ impl Serialize for Sums {
 /// How many deals, and their amounts per currency (deals without an amount count but
 /// add no money).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Tally {
     pub count: u64,
     pub amount: Sums,
@@ -240,6 +256,7 @@ fn weighted_nth(pairs: &mut [(i64, u64)], mut index: u64) -> i64 {
 /// How long things took: how many, mean and median, in whole seconds (rounded half
 /// to even).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DurationSummary {
     pub count: u64,
     pub mean_seconds: Decimal,

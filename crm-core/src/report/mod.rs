@@ -42,6 +42,7 @@ pub(crate) use rows::answer;
 
 /// A report drawn: its series, and the same as an SVG document.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Drawing {
     pub chart: Chart,
     pub svg: String,

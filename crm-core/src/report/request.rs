@@ -15,6 +15,7 @@ use super::measure::Sums;
 /// Input for [`crate::Query::Report`]. JSON:
 /// `{"type": "report", "report": "revenue", "from": "2026-01-01", "to": "2026-03-31", "by": "month"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReportRequest {
     pub report: ReportKind,
@@ -48,6 +49,7 @@ pub struct ReportRequest {
 /// rates of its day (the latest snapshot on or before it). A missing rate is an error
 /// naming the currency and day, never a silent mix.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Conversion {
     pub to: Currency,
@@ -106,6 +108,7 @@ impl ReportRequest {
 /// the deal closed, payments by when the money moved, stage times by when the stage
 /// was left; the forecast and rotting deals are as of now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReportKind {
     /// Deals created in the period: how many reached each stage, conversion from the
@@ -152,6 +155,7 @@ impl ReportKind {
 
 /// How revenue is grouped in time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Bucket {
     Day,

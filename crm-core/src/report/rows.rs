@@ -26,6 +26,7 @@ const MAX_ROTTING: usize = 1_000;
 
 /// A report's rows. JSON: `{"report": "funnel", ...}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "report", rename_all = "snake_case")]
 pub enum Report {
     Funnel {
@@ -69,6 +70,7 @@ pub enum Report {
 
 /// One user's responsiveness and work.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SlaRow {
     pub user: UserId,
     /// Deals they own that were created in the period…
@@ -88,6 +90,7 @@ pub struct SlaRow {
 
 /// The salon's view: won deals with a contact as visits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ClientsSummary {
     pub visits: u64,
     /// Distinct clients among them.
@@ -106,6 +109,7 @@ pub struct ClientsSummary {
 
 /// One stage of a funnel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FunnelStage {
     pub stage: StageId,
     pub name: String,
@@ -120,6 +124,7 @@ pub struct FunnelStage {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LostReason {
     pub reason: String,
     pub count: u64,
@@ -127,6 +132,7 @@ pub struct LostReason {
 
 /// Won and paid amounts of one owner in one period.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RevenueRow {
     /// The first day of the period.
     pub period: NaiveDate,
@@ -144,6 +150,7 @@ pub struct RevenueRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WinRateRow {
     /// `null` in the total row.
     pub owner: Option<UserId>,
@@ -160,6 +167,7 @@ pub struct WinRateRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ForecastRow {
     pub pipeline: PipelineId,
     /// The first day of the expected closing month; `null` when not set.
@@ -180,6 +188,7 @@ pub struct ForecastRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CycleRow {
     pub owner: UserId,
     #[serde(flatten)]
@@ -187,6 +196,7 @@ pub struct CycleRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StageTimeRow {
     pub pipeline: PipelineId,
     pub stage: StageId,
@@ -196,6 +206,7 @@ pub struct StageTimeRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SourceRow {
     /// `null` for deals whose source was not recorded.
     pub source: Option<String>,
@@ -207,6 +218,7 @@ pub struct SourceRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RottingDeal {
     pub deal: DealId,
     pub title: String,

@@ -36,6 +36,7 @@ use crate::user::{Department, User};
 /// Everything the CRM knows, plus the indexes that keep access checks and timelines fast.
 /// Ordered maps keep its JSON form canonical, so two states compare byte for byte.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct State {
     pub departments: BTreeMap<DepartmentId, Department>,
     pub users: BTreeMap<UserId, User>,

@@ -24,7 +24,7 @@ fn main() -> Result<(), CrmError> {
     let mut crm = Crm::open(
         ReplicaId::new(replica)?,
         options,
-        SqliteJournal::open(&path)?,
+        SqliteJournal::open_or_create(&path)?,
     )?;
     let start = parse_now("2026-11-27T09:00:00Z")?;
     let mut now = start + Duration::seconds(crm.journal().last_seq() as i64);

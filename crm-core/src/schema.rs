@@ -1,0 +1,121 @@
+//! The JSON Schema of everything the engine answers with, generated from the Rust
+//! types (feature `schema`) and committed as `docs/schemas/results.schema.json`, with a
+//! copy inside the Python package. A binding reads it to know where instants and money
+//! are in an answer — by position in the schema, never by a key's name — so a custom
+//! field keyed `due` or a CSV column named `created_at` stays the text it is.
+//!
+//! Its `properties` name each entry point's answer: `outcome` (`execute`), `events`,
+//! `effects` (`drain_outbox`), and `query.<type>` for every query type.
+//! Regenerate with `UPDATE_SCHEMAS=1 cargo test -p crm-core --features schema --lib schema`.
+
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{json, Map, Value};
+
+use crate::query::Page;
+use crate::{
+    Activity, Company, Contact, Deal, Department, Duplicates, Effect, EventEnvelope, Explanation,
+    Export, FieldDefinition, ImportCheck, Outcome, Pipeline, Record, Report, Rerendering, RuleSet,
+    Task, Template, User,
+};
+
+/// The results schema: `properties` by entry point, `$defs` for the types they use.
+pub fn results() -> Value {
+    let mut generator = SchemaGenerator::new(SchemaSettings::draft2020_12());
+    let mut answers = Map::new();
+    let mut answer = |name: &str, schema: schemars::Schema| {
+        answers.insert(name.to_string(), schema.to_value());
+    };
+    answer("outcome", generator.subschema_for::<Outcome>());
+    answer("events", generator.subschema_for::<Vec<EventEnvelope>>());
+    answer("effects", generator.subschema_for::<Vec<Effect>>());
+    for (query, schema) in queries(&mut generator) {
+        answer(&format!("query.{query}"), schema);
+    }
+    let definitions: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "crm-core results",
+        "description": "The JSON every entry point answers with, by entry point (outcome, events, effects, query.<type>); generated from the Rust types.",
+        "type": "object",
+        "properties": answers,
+        "$defs": definitions,
+    })
+}
+
+/// Each query type's answer, in the order of [`crate::Query::NAMES`].
+fn queries(generator: &mut SchemaGenerator) -> Vec<(&'static str, schemars::Schema)> {
+    fn of<T: JsonSchema>(generator: &mut SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<T>()
+    }
+    let next_wakeup = {
+        let at = generator.subschema_for::<Option<chrono::DateTime<chrono::Utc>>>();
+        schemars::json_schema!({
+            "type": "object",
+            "properties": {"next_wakeup": at},
+            "required": ["next_wakeup"]
+        })
+    };
+    vec![
+        ("get", of::<Record>(generator)),
+        ("list_contacts", of::<Page<Contact>>(generator)),
+        ("list_companies", of::<Page<Company>>(generator)),
+        ("list_deals", of::<Page<Deal>>(generator)),
+        ("list_tasks", of::<Page<Task>>(generator)),
+        ("list_activities", of::<Page<Activity>>(generator)),
+        ("list_users", of::<Page<User>>(generator)),
+        ("list_departments", of::<Page<Department>>(generator)),
+        ("list_pipelines", of::<Page<Pipeline>>(generator)),
+        ("list_fields", of::<Page<FieldDefinition>>(generator)),
+        ("timeline", of::<Vec<EventEnvelope>>(generator)),
+        ("explain", of::<Vec<Explanation>>(generator)),
+        ("outbox", of::<Page<Effect>>(generator)),
+        ("next_wakeup", next_wakeup),
+        ("rerender", of::<Rerendering>(generator)),
+        ("list_rules", of::<RuleSet>(generator)),
+        ("calendar", of::<crate::Calendar>(generator)),
+        ("list_templates", of::<Page<Template>>(generator)),
+        ("client_stats", of::<crate::context::ClientStats>(generator)),
+        ("check_import", of::<ImportCheck>(generator)),
+        ("export", of::<Export>(generator)),
+        ("find_duplicates", of::<Duplicates>(generator)),
+        ("report", of::<Report>(generator)),
+        ("chart", of::<crate::report::Drawing>(generator)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    /// The committed copies, the documented one and the Python package's.
+    const COPIES: [&str; 2] = [
+        "docs/schemas/results.schema.json",
+        "bindings-python/python/crm_core/_results.schema.json",
+    ];
+
+    #[test]
+    fn every_query_has_its_answer() {
+        let schema = super::results();
+        for name in crate::Query::NAMES {
+            assert!(
+                schema["properties"][format!("query.{name}")].is_object(),
+                "query {name} has no answer in the results schema"
+            );
+        }
+    }
+
+    #[test]
+    fn committed_results_schema_matches_the_types() {
+        let text = serde_json::to_string_pretty(&super::results()).unwrap() + "\n";
+        for copy in COPIES {
+            let path = format!("{}/../{copy}", env!("CARGO_MANIFEST_DIR"));
+            if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+                std::fs::write(&path, &text).unwrap();
+            }
+            let committed = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                committed == text,
+                "{copy} is out of date; regenerate it (see crm-core/src/schema.rs)"
+            );
+        }
+    }
+}
