@@ -23,7 +23,10 @@ export type Actor = string;
 /** A Date or an RFC 3339 string with an offset. */
 export type Now = Date | string;
 export interface Money { amount: string; currency: string }
-export interface CrmOptions { default_region?: string; max_cascade_depth?: number }
+export interface CrmOptions {
+  default_region?: string; max_cascade_depth?: number; max_reaction_events?: number;
+  snapshot_every?: number;
+}
 /** Any command: `{ type: "create_contact", ... }` (docs/schema.md). */
 export interface Command { type: string; [field: string]: unknown }
 /** Any query: `{ type: "list_deals", ... }` (docs/schema.md). */
@@ -135,9 +138,10 @@ impl JsCrm {
         &mut self,
         actor: &str,
         now: &str,
-        command: &str,
+        command: &js_sys::JsString,
     ) -> Result<String, JsValue> {
-        self.crm.execute_json(actor, now, command).into_js()
+        let command = conversion::json_text("command", command)?;
+        self.crm.execute_json(actor, now, &command).into_js()
     }
 
     /// Answers any query.
@@ -181,8 +185,19 @@ impl JsCrm {
 
     /// The JSON text entry point for queries.
     #[wasm_bindgen(js_name = queryJson)]
-    pub fn query_json(&self, actor: &str, now: &str, query: &str) -> Result<String, JsValue> {
-        self.crm.query_json(actor, now, query).into_js()
+    pub fn query_json(
+        &self,
+        actor: &str,
+        now: &str,
+        query: &js_sys::JsString,
+    ) -> Result<String, JsValue> {
+        let query = conversion::json_text("query", query)?;
+        self.crm.query_json(actor, now, &query).into_js()
+    }
+
+    /// What replaying or a command had to work around, most recent last.
+    pub fn warnings(&self) -> Vec<String> {
+        self.crm.warnings().to_vec()
     }
 
     /// Events with `seq >= since` (default 1), for the host to persist (e.g. IndexedDB).

@@ -40,12 +40,15 @@ pub struct DuplicateRequest {
     /// A phone or address shared by more contacts than this (an office switchboard,
     /// `info@`) is not taken as evidence; it is listed in `too_common` (default 20, at
     /// most [`MAX_SHARED`]).
+    #[serde(deserialize_with = "crate::validate::count")]
     pub max_shared: usize,
     /// How addresses are compared (plus-address folding per domain).
     pub email: EmailPolicy,
     /// Skip this many pairs.
+    #[serde(deserialize_with = "crate::validate::count")]
     pub offset: usize,
     /// Return at most this many pairs (default 100, at most 1,000).
+    #[serde(default, deserialize_with = "crate::validate::optional_count")]
     pub limit: Option<usize>,
 }
 

@@ -73,7 +73,11 @@ tagged_enum! {
 #[serde(deny_unknown_fields)]
 pub struct TimelineQuery {
     pub id: AnyId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::validate::optional_count"
+    )]
     pub limit: Option<usize>,
 }
 
@@ -97,7 +101,9 @@ pub const MAX_PAGE: usize = 1_000;
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct Paging {
+    #[serde(deserialize_with = "crate::validate::count")]
     pub offset: usize,
+    #[serde(default, deserialize_with = "crate::validate::optional_count")]
     pub limit: Option<usize>,
 }
 
@@ -135,8 +141,10 @@ pub struct ContactFilter {
     pub owner: Option<UserId>,
     pub company: Option<CompanyId>,
     /// Skip this many matches.
+    #[serde(deserialize_with = "crate::validate::count")]
     pub offset: usize,
     /// Return at most this many (default 100, at most 1,000).
+    #[serde(default, deserialize_with = "crate::validate::optional_count")]
     pub limit: Option<usize>,
 }
 
@@ -149,8 +157,10 @@ pub struct CompanyFilter {
     pub tag: Option<String>,
     pub owner: Option<UserId>,
     /// Skip this many matches.
+    #[serde(deserialize_with = "crate::validate::count")]
     pub offset: usize,
     /// Return at most this many (default 100, at most 1,000).
+    #[serde(default, deserialize_with = "crate::validate::optional_count")]
     pub limit: Option<usize>,
 }
 
@@ -167,8 +177,10 @@ pub struct DealFilter {
     pub company: Option<CompanyId>,
     pub tag: Option<String>,
     /// Skip this many matches.
+    #[serde(deserialize_with = "crate::validate::count")]
     pub offset: usize,
     /// Return at most this many (default 100, at most 1,000).
+    #[serde(default, deserialize_with = "crate::validate::optional_count")]
     pub limit: Option<usize>,
 }
 
@@ -184,8 +196,10 @@ pub struct TaskFilter {
     pub link: Option<AnyId>,
     pub kind: Option<String>,
     /// Skip this many matches.
+    #[serde(deserialize_with = "crate::validate::count")]
     pub offset: usize,
     /// Return at most this many (default 100, at most 1,000).
+    #[serde(default, deserialize_with = "crate::validate::optional_count")]
     pub limit: Option<usize>,
 }
 
@@ -196,8 +210,10 @@ pub struct TaskFilter {
 pub struct ActivityFilter {
     pub link: Option<AnyId>,
     /// Skip this many matches.
+    #[serde(deserialize_with = "crate::validate::count")]
     pub offset: usize,
     /// Return at most this many (default 100, at most 1,000).
+    #[serde(default, deserialize_with = "crate::validate::optional_count")]
     pub limit: Option<usize>,
 }
 

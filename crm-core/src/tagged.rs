@@ -131,7 +131,12 @@ pub(crate) fn path_at(text: &str, line: usize, column: usize) -> String {
         .take(line.saturating_sub(1))
         .map(str::len)
         .sum::<usize>();
-    let end = (start + column).min(text.len());
+    path_before(text, start + column)
+}
+
+/// The JSON path of the value being read at byte `end` of `text`.
+pub(crate) fn path_before(text: &str, end: usize) -> String {
+    let end = end.min(text.len());
     enum Level {
         Object(Option<String>),
         Array(usize),

@@ -308,6 +308,43 @@ pub fn url(field: &str, value: &str) -> Result<String, CrmError> {
     Ok(text.to_string())
 }
 
+/// The largest count (an `offset`, a `limit`) any input may give: the same on every
+/// platform, though `usize` is 32 bits in the browser and 64 natively.
+pub const MAX_COUNT: u64 = u32::MAX as u64;
+
+/// Serde for a count in input: a whole number up to [`MAX_COUNT`], refused above it
+/// alike everywhere.
+pub(crate) fn count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    let value = <u64 as serde::Deserialize>::deserialize(deserializer)?;
+    if value > MAX_COUNT {
+        return Err(serde::de::Error::custom(format!(
+            "{value} is above {MAX_COUNT}, the largest count"
+        )));
+    }
+    usize::try_from(value).map_err(serde::de::Error::custom)
+}
+
+/// [`count`] for an optional count.
+pub(crate) fn optional_count<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<usize>, D::Error> {
+    struct Wrapped(usize);
+    impl<'de> serde::Deserialize<'de> for Wrapped {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            count(deserializer).map(Wrapped)
+        }
+    }
+    let value = <Option<Wrapped> as serde::Deserialize>::deserialize(deserializer)?;
+    Ok(value.map(|wrapped| wrapped.0))
+}
+
+/// The JSON path (`items[0].quantity`) of the value being read at byte `offset` of
+/// the JSON `text`, for a binding that finds something wrong in the text before the
+/// engine reads it (a lone surrogate in a JavaScript string); "" at the top level.
+pub fn json_path_at(text: &str, offset: usize) -> String {
+    crate::tagged::path_before(text, offset)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
