@@ -215,10 +215,15 @@ impl<'s> Access<'s> {
 
     /// Whether the actor may see the record (and the record exists).
     pub fn can_read(&self, record: AnyId) -> bool {
+        let state = self.state;
+        // Nothing is readable that is not there — not even to the system, whose task
+        // check below would otherwise say yes to any ID.
+        if !state.exists(record) {
+            return false;
+        }
         if self.can_edit(record) {
             return true;
         }
-        let state = self.state;
         match record {
             AnyId::DealId(_) => self.has_task_on(record),
             AnyId::ContactId(_) | AnyId::CompanyId(_) => {

@@ -952,3 +952,38 @@ fn answers_have_a_size_budget() {
         assert_eq!(err.code(), "too_large", "{query}: {err}");
     }
 }
+
+/// Found by the `command_json` fuzz target: the system actor could log an activity on
+/// (and so name) a contact that does not exist, which the journal then refused to
+/// replay. A record that is not there is `not_found` for every actor.
+#[test]
+fn nobody_acts_on_a_record_that_does_not_exist() {
+    let mut shop = Shop::new();
+    let missing = "con-3-16";
+    for actor in [
+        "system".to_string(),
+        shop.admin.to_string(),
+        shop.anna.to_string(),
+    ] {
+        for command in [
+            json!({"type": "log_activity", "kind": "call", "link": missing}),
+            json!({"type": "create_task", "title": "Call", "link": missing, "assignee": shop.anna.to_string()}),
+            json!({"type": "render_document", "template": "offer", "record": missing}),
+        ] {
+            let err = shop
+                .crm
+                .execute_json(&actor, NOW, &command.to_string())
+                .unwrap_err();
+            assert_eq!(err.code(), "not_found", "{actor}: {command}: {err}");
+        }
+        let err = shop
+            .crm
+            .query_json(
+                &actor,
+                NOW,
+                &json!({"type": "timeline", "id": missing}).to_string(),
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "not_found");
+    }
+}
