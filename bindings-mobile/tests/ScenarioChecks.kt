@@ -47,7 +47,8 @@ private fun runScenario(file: File) {
     val region = scenario["options"].asJsonObject["default_region"]?.asString
     // The raw JSON entry points, so every language sends the same bytes to the core.
     val depth = scenario["options"].asJsonObject["max_cascade_depth"]?.asInt?.toUInt()
-    val crm = Crm(scenario["replica"].asLong.toULong(), region, depth)
+    val events = scenario["options"].asJsonObject["max_reaction_events"]?.asInt?.toUInt()
+    val crm = Crm(scenario["replica"].asLong.toULong(), region, depth, events)
     var now = ""
     scenario["steps"].asJsonArray.forEachIndexed { index, element ->
         val step = element.asJsonObject

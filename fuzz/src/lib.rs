@@ -72,12 +72,11 @@ fn shop() -> &'static Crm {
     })
 }
 
-/// The state and journal as text: "nothing changed" is checked byte for byte.
-fn fingerprint(crm: &Crm) -> (u64, String) {
-    (
-        crm.journal().last_seq(),
-        serde_json::to_string(crm.state()).unwrap_or_default(),
-    )
+/// Whether `crm` is still exactly the shop it was cloned from: its journal and its
+/// state, derived indexes included.
+fn unchanged(crm: &Crm) -> bool {
+    let shop = shop();
+    crm.journal().last_seq() == shop.journal().last_seq() && crm.state() == shop.state()
 }
 
 /// Runs one command as each actor on a copy of the shop: a refusal must carry a
@@ -85,15 +84,10 @@ fn fingerprint(crm: &Crm) -> (u64, String) {
 fn command_as_everyone(command: &str) {
     for actor in ACTORS {
         let mut crm = shop().clone();
-        let before = fingerprint(&crm);
         match crm.execute_json(actor, NOW, command) {
             Err(err) => {
                 known(&err);
-                assert_eq!(
-                    fingerprint(&crm),
-                    before,
-                    "a refusal changed something: {err}"
-                );
+                assert!(unchanged(&crm), "a refusal changed something: {err}");
             }
             Ok(_) => {
                 let events = crm.events_since(1).expect("the journal reads");
@@ -139,18 +133,16 @@ pub fn command_mutated(data: &[u8]) {
     command_as_everyone(&mutated);
 }
 
-/// Raw bytes as a query (`query_json`), asked by each actor; a query never changes
-/// anything.
+/// Raw bytes as a query (`query_json`), asked by each actor (a query borrows the
+/// engine immutably, so it cannot change anything).
 pub fn query_json(data: &[u8]) {
     let query = text(data);
     let crm = shop();
-    let before = fingerprint(crm);
     for actor in ACTORS {
         if let Err(err) = crm.query_json(actor, NOW, &query) {
             known(&err);
         }
     }
-    assert_eq!(fingerprint(crm), before);
 }
 
 /// Bytes as a rule set: read on its own, then defined by the admin.
