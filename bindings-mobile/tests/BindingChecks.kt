@@ -65,6 +65,26 @@ fun bindingChecks(): List<Check> = listOf(
         expectThrows<CrmException.Storage> { Crm.open(dir.resolve("missing/x.sqlite").toString(), 1uL, create = true) }
         dir.toFile().deleteRecursively()
     },
+    Check("broken text and absurd counts are refused, nothing stored (hardening)") {
+        val shop = Shop()
+        val before = shop.crm.lastSeq()
+        // A lone surrogate cannot become UTF-8: UniFFI refuses to encode it, so it never
+        // reaches the engine as a replacement character.
+        expectThrows<java.nio.charset.CharacterCodingException> {
+            shop.crm.executeJson(shop.manager, NOW.toString(), "{\"type\":\"create_contact\",\"name\":\"A\uD800\"}")
+        }
+        expectThrows<CrmException.Malformed> {
+            shop.crm.queryJson(shop.manager, NOW.toString(), """{"type":"list_deals","offset":4294967296}""")
+        }
+        expectThrows<CrmException.TooLarge> {
+            shop.crm.queryJson(shop.manager, NOW.toString(), """{"type":"list_deals","limit":1001}""")
+        }
+        expectThrows<CrmException.PermissionDenied> {
+            shop.crm.executeJson(shop.manager, NOW.toString(), """{"type":"receive_form","form":"f","fields":{"phone":"030 1234567"}}""")
+        }
+        expectEqual(before, shop.crm.lastSeq())
+        expectEqual(emptyList<String>(), shop.crm.warnings())
+    },
     Check("reports from JSON requests, errors typed") {
         val shop = Shop()
         val deal = createdId(shop.crm.executeJson(shop.manager, NOW.toString(),

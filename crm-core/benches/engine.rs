@@ -217,5 +217,107 @@ fn replay(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, commands, replay);
+/// Rule evaluation whose cost must not grow with a record's history or the CRM's size
+/// (the hardening issue): a rule on a deal with few or many completed tasks, a
+/// `{"role": …}` assignee among few or many open tasks, and a rule that fans out.
+fn rules(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rules");
+    group.throughput(Throughput::Elements(1));
+    for tasks in [10usize, 5_000] {
+        let mut f = fixture(100);
+        let (manager, deal) = (f.managers[0], *f.crm.state().deals.keys().next().unwrap());
+        for n in 0..tasks {
+            let task: TaskId = created(
+                f.crm
+                    .execute(
+                        Actor::User(manager),
+                        t0(),
+                        &Command::CreateTask(NewTask {
+                            title: format!("Visit {n}"),
+                            kind: Some("measurement".into()),
+                            link: Some(deal.into()),
+                            ..NewTask::default()
+                        }),
+                    )
+                    .unwrap(),
+            );
+            let done = Command::CompleteTask(TaskCompletion {
+                id: task,
+                outcome: Some("done".into()),
+                fields: Default::default(),
+            });
+            f.crm.execute(Actor::User(manager), t0(), &done).unwrap();
+        }
+        let rules = r#"{"type": "define_rules", "rules": [{"key": "check", "when": {"type": "field_changed", "record": "deal", "field": "title"},
+            "if": {"field": "results.measurement.outcome", "eq": "done"},
+            "then": [{"type": "notify", "to": "owner", "text": "{{ deal.title }}"}]}]}"#;
+        f.crm
+            .execute_json("system", "2026-11-27T09:00:00Z", rules)
+            .unwrap();
+        let mut n = 0;
+        group.bench_function(format!("deal_with_{tasks}_done_tasks"), |b| {
+            b.iter(|| {
+                n += 1;
+                let command = Command::UpdateDeal(Update {
+                    id: deal,
+                    patch: DealPatch {
+                        title: Some(format!("Windows {n}")),
+                        ..DealPatch::default()
+                    },
+                });
+                black_box(f.crm.execute(Actor::User(manager), t0(), &command).unwrap())
+            })
+        });
+    }
+    for open in [10usize, 20_000] {
+        let mut f = fixture(100);
+        let manager = f.managers[0];
+        for n in 0..open {
+            let command = Command::CreateTask(NewTask {
+                title: format!("Call {n}"),
+                assignee: Some(f.managers[n % 10]),
+                ..NewTask::default()
+            });
+            f.crm.execute(Actor::System, t0(), &command).unwrap();
+        }
+        let rules = r#"{"type": "define_rules", "rules": [{"key": "least_busy", "when": {"type": "record_created", "record": "contact"},
+            "then": [{"type": "create_task", "title": "Call {{ contact.name }}", "assignee": {"role": "manager"}}]}]}"#;
+        f.crm
+            .execute_json("system", "2026-11-27T09:00:00Z", rules)
+            .unwrap();
+        let mut i = 100;
+        group.bench_function(format!("role_assignee_among_{open}_open_tasks"), |b| {
+            b.iter(|| {
+                i += 1;
+                black_box(f.contact(manager, i))
+            })
+        });
+    }
+    let mut f = fixture(10);
+    let fan = r#"{"type": "create_task", "title": "Again", "assignee": "owner"}"#;
+    let rules = format!(
+        r#"{{"type": "define_rules", "rules": [{{"key": "fan", "when": {{"type": "record_created", "record": "task"}}, "then": [{fan}, {fan}, {fan}, {fan}]}}]}}"#
+    );
+    f.crm
+        .execute_json("system", "2026-11-27T09:00:00Z", &rules)
+        .unwrap();
+    let manager = f.managers[0];
+    group.sample_size(10);
+    group.bench_function("fan_out_4_stopped_at_the_event_budget", |b| {
+        b.iter_batched(
+            || f.crm.clone(),
+            |mut crm| {
+                let command = Command::CreateTask(NewTask {
+                    title: "Call".into(),
+                    ..NewTask::default()
+                });
+                black_box(crm.execute(Actor::User(manager), t0(), &command).unwrap())
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, commands, replay, rules);
 criterion_main!(benches);
