@@ -44,18 +44,6 @@ fn step() -> impl Strategy<Value = Step> {
         })
 }
 
-/// Every user of the shop, the admin first.
-fn users(shop: &Shop) -> Vec<UserId> {
-    vec![
-        shop.admin,
-        shop.head,
-        shop.anna,
-        shop.boris,
-        shop.measurer,
-        shop.other_head,
-    ]
-}
-
 /// The `index`-th attempt at a kind of command, spread over the records that exist.
 fn trial_step(kind: u8, index: u8) -> Step {
     Step {
@@ -113,7 +101,7 @@ impl Records {
 fn command(shop: &Shop, step: &Step) -> Option<(UserId, Value)> {
     let state = shop.crm.state();
     let records = Records::of(state);
-    let users = users(shop);
+    let users = shop.users();
     let actor = pick(&users, step.actor)?;
     let user = |index: u8| pick(&users, index).map(|id| id.to_string());
     let text = |id: Option<String>| id.map(Value::String);
@@ -500,7 +488,7 @@ proptest! {
     fn every_command_and_query_keeps_to_the_access_rules(steps in prop::collection::vec(step(), 10..45)) {
         let shop = shop_after(&steps);
         let now = at(10_000);
-        for user in users(&shop) {
+        for user in shop.users() {
             let state = shop.crm.state();
             let oracle = Oracle { state, me: &state.users[&user] };
             if let Err(why) = queries_keep_to_the_rules(&shop, &oracle, user, now) {
@@ -508,7 +496,7 @@ proptest! {
             }
         }
         let before = shop.crm.state().clone();
-        for user in users(&shop) {
+        for user in shop.users() {
             let oracle = Oracle { state: &before, me: &before.users[&user] };
             for kind in 0..KINDS {
                 for index in 0..8u8 {
@@ -806,7 +794,7 @@ fn the_histories_reach_every_kind_of_record_and_command() {
         assert!(count > 0, "no {kind} in {kinds:?}");
     }
     let mut accepted = BTreeSet::new();
-    for user in users(&shop) {
+    for user in shop.users() {
         for kind in 0..KINDS {
             for index in 0..8u8 {
                 let step = trial_step(kind, index);

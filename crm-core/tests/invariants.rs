@@ -105,17 +105,6 @@ fn pick<T: Copy>(items: &[T], index: u8) -> Option<T> {
     (!items.is_empty()).then(|| items[index as usize % items.len()])
 }
 
-fn users(shop: &Shop) -> Vec<UserId> {
-    vec![
-        shop.admin,
-        shop.head,
-        shop.anna,
-        shop.boris,
-        shop.measurer,
-        shop.other_head,
-    ]
-}
-
 fn eur(cents: u32) -> Money {
     Money::new(Decimal::new(cents as i64, 2), "EUR".parse().unwrap())
 }
@@ -123,7 +112,7 @@ fn eur(cents: u32) -> Money {
 /// Turns a step into a command for the current state; `None` when nothing fits yet.
 fn command(shop: &Shop, step: &Step) -> Option<(Actor, Command)> {
     let state = shop.crm.state();
-    let users = users(shop);
+    let users = shop.users();
     let contacts: Vec<ContactId> = state.contacts.keys().copied().collect();
     let deals: Vec<DealId> = state.deals.keys().copied().collect();
     let tasks: Vec<TaskId> = state.tasks.keys().copied().collect();
@@ -414,7 +403,7 @@ proptest! {
     #[test]
     fn broken_json_is_refused_cleanly(template in 0usize..7, mutations in prop::collection::vec(mutation(), 1..4), actor in 0u8..6) {
         let mut shop = shop_after(&[Step::CreateDeal { actor: 2, contact: 0, cents: 100 }]);
-        let actor = pick(&users(&shop), actor).unwrap().to_string();
+        let actor = pick(&shop.users(), actor).unwrap().to_string();
         let mut text = command_templates(&shop)[template].clone();
         for mutation in &mutations {
             text = mutate(&text, mutation);

@@ -189,6 +189,12 @@ fn recovery_salvages_the_intact_prefix_of_a_truncated_file() {
     );
 }
 
+/// An engine on the existing journal at `path`.
+fn engine(path: &Path) -> Crm<SqliteJournal> {
+    let journal = SqliteJournal::open(path).unwrap();
+    Crm::open(ReplicaId::new(1).unwrap(), CrmOptions::default(), journal).unwrap()
+}
+
 /// Finding 7: a deleted WAL reopened silently as an older journal, and opening a
 /// misspelt path created a new, empty one.
 #[test]
@@ -202,22 +208,12 @@ fn a_lost_wal_and_a_missing_file_are_said_out_loud() {
     assert_eq!(SqliteJournal::create(&path).unwrap_err().code(), "conflict");
     journal(&path, 5);
     // Closed cleanly: no WAL, no warning.
-    let crm = Crm::open(
-        ReplicaId::new(1).unwrap(),
-        CrmOptions::default(),
-        SqliteJournal::open(&path).unwrap(),
-    )
-    .unwrap();
+    let crm = engine(&path);
     assert_eq!(crm.warnings(), &[] as &[String]);
     drop(crm);
 
     // A writer dies with events in its WAL; the WAL is then lost.
-    let mut crm = Crm::open(
-        ReplicaId::new(1).unwrap(),
-        CrmOptions::default(),
-        SqliteJournal::open(&path).unwrap(),
-    )
-    .unwrap();
+    let mut crm = engine(&path);
     crm.execute_json(
         "usr-1-1",
         "2026-11-27T10:00:00Z",
@@ -227,12 +223,7 @@ fn a_lost_wal_and_a_missing_file_are_said_out_loud() {
     let copy = dir.file("copy.sqlite");
     std::fs::copy(&path, &copy).unwrap();
     drop(crm);
-    let reopened = Crm::open(
-        ReplicaId::new(1).unwrap(),
-        CrmOptions::default(),
-        SqliteJournal::open(&copy).unwrap(),
-    )
-    .unwrap();
+    let reopened = engine(&copy);
     let warnings = reopened.warnings();
     assert!(
         warnings
@@ -242,12 +233,7 @@ fn a_lost_wal_and_a_missing_file_are_said_out_loud() {
     );
     // The same file with its WAL (a crash, nothing lost) opens without a warning.
     let crashed = dir.file("crashed.sqlite");
-    let mut crm = Crm::open(
-        ReplicaId::new(1).unwrap(),
-        CrmOptions::default(),
-        SqliteJournal::open(&path).unwrap(),
-    )
-    .unwrap();
+    let mut crm = engine(&path);
     crm.execute_json(
         "usr-1-1",
         "2026-11-27T10:00:00Z",
@@ -261,12 +247,7 @@ fn a_lost_wal_and_a_missing_file_are_said_out_loud() {
     )
     .unwrap();
     drop(crm);
-    let reopened = Crm::open(
-        ReplicaId::new(1).unwrap(),
-        CrmOptions::default(),
-        SqliteJournal::open(&crashed).unwrap(),
-    )
-    .unwrap();
+    let reopened = engine(&crashed);
     assert_eq!(reopened.warnings(), &[] as &[String]);
     assert!(reopened
         .state()

@@ -194,6 +194,18 @@ impl Shop {
         }
     }
 
+    /// Every user of the shop, the admin first.
+    pub fn users(&self) -> Vec<UserId> {
+        vec![
+            self.admin,
+            self.head,
+            self.anna,
+            self.boris,
+            self.measurer,
+            self.other_head,
+        ]
+    }
+
     pub fn contact(&mut self, owner: UserId, name: &str) -> ContactId {
         let input = NewContact {
             name: name.into(),
