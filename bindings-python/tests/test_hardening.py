@@ -102,3 +102,17 @@ def test_the_gil_is_released_while_the_engine_works() -> None:
     finally:
         sys.setswitchinterval(previous)
     assert ran_inside > 0
+
+
+def test_a_spreadsheet_claiming_billions_of_cells_is_refused_not_a_crash() -> None:
+    """Finding 1, as the binding saw it: the interpreter exited with status 134 (the
+    allocation of 512 GiB aborted the process). Now it is a TooLargeError."""
+    from pathlib import Path
+
+    crm, _, manager = shop()
+    far = Path(__file__).resolve().parents[2] / "fuzz/regressions/import_spreadsheet/finding-1-a1-xfd1048576.xlsx"
+    with pytest.raises(crm_core.TooLargeError, match=r"spreadsheet_base64 \(rows\)"):
+        crm.check_import(manager, NOW, far.read_bytes())
+    with pytest.raises(crm_core.TooLargeError):
+        crm.import_contacts(manager, NOW, far.read_bytes())
+    assert crm.query(manager, NOW, {"type": "list_contacts"})["total"] == 0

@@ -65,3 +65,11 @@ test("offsets and limits beyond 2^32-1 get the same answer as natively (finding 
   assert.equal(crm.query(manager, NOW, { type: "list_deals", offset: 2 ** 32 - 1 }).items.length, 0);
   assert.deepEqual(crm.warnings(), []);
 });
+
+test("a spreadsheet claiming billions of cells is refused, not `RuntimeError: unreachable` (finding 1)", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { crm, manager } = shopWithDeal();
+  const far = readFileSync(new URL("../../fuzz/regressions/import_spreadsheet/finding-1-a1-xfd1048576.xlsx", import.meta.url));
+  refused(() => crm.query(manager, NOW, { type: "check_import", spreadsheet_base64: far.toString("base64") }),
+    "too_large", /spreadsheet_base64 \(rows\)/);
+});

@@ -198,9 +198,11 @@ impl SqliteJournal {
     }
 
     /// Copies every intact event of a damaged journal at `damaged`, in order, into a
-    /// new journal at `into`, stopping at the first event that is missing, unreadable
-    /// or fails its checksum (later events cannot be applied without it). The damaged
-    /// file is only read; the report says what was kept and what was not.
+    /// new journal at `into`, stopping at the first event that is missing, unreadable,
+    /// fails its checksum, or cannot follow the ones before it (crm-core's checks of
+    /// stored events): later events cannot be applied without it, and the recovered
+    /// journal always opens. The damaged file is only read; the report says what was
+    /// kept and what was not.
     pub fn recover(
         damaged: impl AsRef<Path>,
         into: impl AsRef<Path>,
@@ -221,6 +223,9 @@ impl SqliteJournal {
             ));
         }
         let mut report = Recovery::default();
+        // Every event passes the checks an engine makes when it opens the journal, so
+        // what is recovered opens.
+        let mut checker = crm_core::Crm::new(crm_core::ReplicaId::new(0)?, Default::default())?;
         let mut select = source
             .prepare("SELECT seq, body, crc FROM events ORDER BY seq")
             .map_err(|err| storage("cannot read the damaged journal", err))?;
@@ -256,6 +261,14 @@ impl SqliteJournal {
             if report.problems.is_empty() {
                 match Self::decode(seq, &body, crc) {
                     Ok(envelope) if envelope.seq == expected => {
+                        // An intact record can still name what is not there (a journal
+                        // edited by hand): kept, it would stop every later open.
+                        if let Err(err) = checker.import(std::slice::from_ref(&envelope)) {
+                            report.problems.push(format!(
+                                "event {expected} cannot follow the ones before it: {err}"
+                            ));
+                            continue;
+                        }
                         batch.push(envelope);
                         if batch.len() == 1_000 {
                             target.append(&batch)?;

@@ -255,3 +255,38 @@ fn a_lost_wal_and_a_missing_file_are_said_out_loud() {
         .values()
         .any(|c| c.fields.name == "Also in the WAL"));
 }
+
+/// Recovery keeps only what an engine will open: an intact record that names a record
+/// that does not exist (a journal edited by hand) ends the recovered prefix, as damage
+/// does, so the recovered file always opens.
+#[test]
+fn recovery_stops_before_an_event_that_cannot_follow_the_ones_before_it() {
+    let dir = Dir::new("recover-insane");
+    let original = dir.file("journal.sqlite");
+    let events = journal(&original, 5);
+    let raw = rusqlite::Connection::open(&original).unwrap();
+    let mut envelope = serde_json::to_value(&events[3]).unwrap();
+    envelope["event"]["contact"]["owner"] = "usr-1-99".into();
+    let body = envelope.to_string();
+    raw.execute(
+        "UPDATE events SET body = ?1, crc = ?2 WHERE seq = 4",
+        rusqlite::params![body, i64::from(crc32fast::hash(body.as_bytes()))],
+    )
+    .unwrap();
+    drop(raw);
+    let err = Crm::open(
+        ReplicaId::new(1).unwrap(),
+        CrmOptions::default(),
+        SqliteJournal::open(&original).unwrap(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("names user usr-1-99"), "{err}");
+    let recovered = dir.file("recovered.sqlite");
+    let report = SqliteJournal::recover(&original, &recovered).unwrap();
+    assert_eq!((report.kept, report.not_kept), (3, 2), "{report:?}");
+    assert!(
+        report.problems[0].contains("event 4 cannot follow"),
+        "{report:?}"
+    );
+    assert_eq!(engine(&recovered).journal().last_seq(), 3);
+}
