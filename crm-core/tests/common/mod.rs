@@ -63,7 +63,7 @@ pub fn german_crm() -> Crm {
 }
 
 /// Runs JSON commands in order at `now`; a refusal fails the test naming the command.
-pub fn run_all(crm: &mut Crm, now: &str, steps: Vec<(&str, serde_json::Value)>) {
+pub fn run_all<J: Journal>(crm: &mut Crm<J>, now: &str, steps: Vec<(&str, serde_json::Value)>) {
     for (actor, command) in steps {
         crm.execute_json(actor, now, &command.to_string())
             .unwrap_or_else(|err| panic!("{command}: {err}"));
@@ -72,7 +72,7 @@ pub fn run_all(crm: &mut Crm, now: &str, steps: Vec<(&str, serde_json::Value)>) 
 
 /// The admin Olga (usr-1-1), the Sales department (dep-1-2) and its manager Anton
 /// (usr-1-3), created at `now`.
-pub fn sales_team(crm: &mut Crm, now: &str) {
+pub fn sales_team<J: Journal>(crm: &mut Crm<J>, now: &str) {
     let steps = vec![
         (
             "system",
