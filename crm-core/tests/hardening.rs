@@ -8,33 +8,44 @@ use std::ops::ControlFlow;
 use common::t0;
 use crm_core::*;
 
-/// A journal in memory that keeps snapshots but cannot write one: a disk that filled up
-/// right after the command's events were committed.
+/// A journal in memory that counts the events read back from it and, when asked,
+/// keeps snapshots but cannot write one (a disk that filled up right after the
+/// command's events were committed).
 #[derive(Default)]
-struct SnapshotsFail(MemoryJournal);
+struct Probe {
+    inner: MemoryJournal,
+    read: std::cell::Cell<usize>,
+    snapshots_fail: bool,
+}
 
-impl Journal for SnapshotsFail {
+impl Journal for Probe {
     fn append(&mut self, batch: &[EventEnvelope]) -> Result<(), CrmError> {
-        self.0.append(batch)
+        self.inner.append(batch)
     }
     fn read_from(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError> {
-        self.0.read_from(from)
+        let events = self.inner.read_from(from)?;
+        self.read.set(self.read.get() + events.len());
+        Ok(events)
     }
     fn scan_from(
         &self,
         from: u64,
         visit: &mut dyn FnMut(&EventEnvelope) -> Result<ControlFlow<()>, CrmError>,
     ) -> Result<(), CrmError> {
-        self.0.scan_from(from, visit)
+        self.inner.scan_from(from, &mut |event| {
+            self.read.set(self.read.get() + 1);
+            visit(event)
+        })
     }
     fn get(&self, seq: u64) -> Result<Option<EventEnvelope>, CrmError> {
-        self.0.get(seq)
+        self.read.set(self.read.get() + 1);
+        self.inner.get(seq)
     }
     fn last_seq(&self) -> u64 {
-        self.0.last_seq()
+        self.inner.last_seq()
     }
     fn keeps_snapshots(&self) -> bool {
-        true
+        self.snapshots_fail
     }
     fn save_snapshot(&mut self, _: &Snapshot) -> Result<(), CrmError> {
         Err(CrmError::Storage {
@@ -51,7 +62,11 @@ fn a_failed_snapshot_is_a_warning_and_the_command_stands() {
         ..CrmOptions::default()
     };
     let replica = ReplicaId::new(1).unwrap();
-    let mut crm = Crm::open(replica, options, SnapshotsFail::default()).unwrap();
+    let full_disk = Probe {
+        snapshots_fail: true,
+        ..Probe::default()
+    };
+    let mut crm = Crm::open(replica, options, full_disk).unwrap();
     let outcome = crm
         .execute_json(
             "system",
@@ -988,48 +1003,13 @@ fn nobody_acts_on_a_record_that_does_not_exist() {
     }
 }
 
-/// A journal in memory that counts the events read back from it.
-#[derive(Default)]
-struct Counting {
-    inner: MemoryJournal,
-    read: std::cell::Cell<usize>,
-}
-
-impl Journal for Counting {
-    fn append(&mut self, batch: &[EventEnvelope]) -> Result<(), CrmError> {
-        self.inner.append(batch)
-    }
-    fn read_from(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError> {
-        let events = self.inner.read_from(from)?;
-        self.read.set(self.read.get() + events.len());
-        Ok(events)
-    }
-    fn scan_from(
-        &self,
-        from: u64,
-        visit: &mut dyn FnMut(&EventEnvelope) -> Result<ControlFlow<()>, CrmError>,
-    ) -> Result<(), CrmError> {
-        self.inner.scan_from(from, &mut |event| {
-            self.read.set(self.read.get() + 1);
-            visit(event)
-        })
-    }
-    fn get(&self, seq: u64) -> Result<Option<EventEnvelope>, CrmError> {
-        self.read.set(self.read.get() + 1);
-        self.inner.get(seq)
-    }
-    fn last_seq(&self) -> u64 {
-        self.inner.last_seq()
-    }
-}
-
 /// Finding 3: `explain` copied the journal from its trigger to the end (4.1 s on
 /// 200,000 events) and `rerender` replayed it from the first event. Both now read what
 /// they need, however long the journal grows after.
 #[test]
 fn explain_and_rerender_read_what_they_need_not_the_journal() {
     let replica = ReplicaId::new(1).unwrap();
-    let mut crm = Crm::open(replica, CrmOptions::default(), Counting::default()).unwrap();
+    let mut crm = Crm::open(replica, CrmOptions::default(), Probe::default()).unwrap();
     common::sales_team(&mut crm, NOW);
     common::run_all(
         &mut crm,
