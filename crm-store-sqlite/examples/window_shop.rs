@@ -81,6 +81,41 @@ fn main() -> Step<()> {
     let path = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "target/window-shop.sqlite".into());
+    let order = play(&path)?;
+    println!(
+        "The story of deal {} ({} time):\n",
+        order.deal, order.time_zone
+    );
+    for line in &order.story {
+        println!("  {line}");
+    }
+    println!("\nThe outbox ({} effects to deliver):", order.outbox.len());
+    for effect in &order.outbox {
+        print_effect(effect);
+    }
+    println!(
+        "\nJournal: {path} — {} events, order {}. Run again for the next order.",
+        order.events, order.number
+    );
+    Ok(())
+}
+
+/// What one run of the shop left behind (`tests/window_shop.rs` checks it).
+pub struct Order {
+    /// Which order of this journal it was: 1 on a new file.
+    pub number: i64,
+    pub deal: DealId,
+    pub time_zone: String,
+    /// The deal's timeline, oldest first, a line each in the shop's time.
+    pub story: Vec<String>,
+    /// What the host delivered at the end of the run (and acknowledged).
+    pub outbox: Vec<Effect>,
+    /// Events in the journal after the run.
+    pub events: u64,
+}
+
+/// Plays one client's order on the journal at `path` (set up first if it is new).
+pub fn play(path: &str) -> Step<Order> {
     let options = CrmOptions {
         default_region: Some("RU".into()),
         ..CrmOptions::default()
@@ -88,7 +123,7 @@ fn main() -> Step<()> {
     let crm = Crm::open(
         ReplicaId::new(1)?,
         options,
-        SqliteJournal::open_or_create(&path)?,
+        SqliteJournal::open_or_create(path)?,
     )?;
     let first_friday = parse_now("2026-11-27T07:00:00Z")?;
     let earlier_orders = crm.state().deals.len() as i64;
@@ -219,20 +254,23 @@ fn main() -> Step<()> {
         json!({"type": "complete_task", "id": install, "outcome": "installed"}),
     )?;
 
-    print_story(&shop.crm, deal)?;
-    print_outbox(&shop.crm)?;
-    // The host has delivered everything: acknowledge it, so the next run starts clean.
-    let delivered: Vec<EffectId> = shop.crm.drain_outbox().iter().map(|e| e.id).collect();
+    let story = story(&shop.crm, deal)?;
+    // The host delivers everything and acknowledges it, so the next run starts clean.
+    let outbox: Vec<Effect> = shop.crm.drain_outbox().into_iter().cloned().collect();
+    let delivered: Vec<EffectId> = outbox.iter().map(|e| e.id).collect();
     shop.crm.ack(shop.now, &delivered)?;
-    println!(
-        "\nJournal: {path} — {} events, order {client_number}. Run again for the next order.",
-        shop.crm.journal().last_seq()
-    );
-    Ok(())
+    Ok(Order {
+        number: client_number,
+        deal,
+        time_zone: shop.crm.state().calendar.time_zone.to_string(),
+        story,
+        outbox,
+        events: shop.crm.journal().last_seq(),
+    })
 }
 
 /// The deal's timeline, oldest first, in Moscow time, with who or which rule did what.
-fn print_story(crm: &Crm<SqliteJournal>, deal: DealId) -> Step<()> {
+fn story(crm: &Crm<SqliteJournal>, deal: DealId) -> Step<Vec<String>> {
     let state = crm.state();
     let calendar = &state.calendar;
     let name = |id: &UserId| {
@@ -247,7 +285,7 @@ fn print_story(crm: &Crm<SqliteJournal>, deal: DealId) -> Step<()> {
             .stage(*id)
             .map_or(id.to_string(), |s| s.name.clone())
     };
-    println!("The story of deal {deal} ({} time):\n", calendar.time_zone);
+    let mut lines = Vec::new();
     let mut events = crm.timeline(Actor::System, deal.into(), None)?;
     events.reverse();
     for envelope in events {
@@ -323,34 +361,27 @@ fn print_story(crm: &Crm<SqliteJournal>, deal: DealId) -> Step<()> {
             (None, Actor::User(user)) => name(&user),
             (None, Actor::System) => "system".into(),
         };
-        println!(
-            "  {}  {:<28} {what}",
+        lines.push(format!(
+            "{}  {:<28} {what}",
             calendar.local(envelope.at).format("%a %d.%m %H:%M"),
             who
-        );
+        ));
     }
-    Ok(())
+    Ok(lines)
 }
 
-/// What the host would now deliver: e-mails, SMS, push messages, documents, webhooks.
-fn print_outbox(crm: &Crm<SqliteJournal>) -> Step<()> {
-    println!(
-        "\nThe outbox ({} effects to deliver):",
-        crm.drain_outbox().len()
-    );
-    for effect in crm.drain_outbox() {
-        match &effect.body {
-            EffectBody::Notification { text, channel, .. } => {
-                println!("  [{}] {}: {text}", effect.id, validate::json_name(channel))
-            }
-            EffectBody::Webhook { url, .. } => println!("  [{}] POST {url}", effect.id),
-            EffectBody::Document { content, .. } => {
-                println!("  [{}] document:", effect.id);
-                for line in content.lines() {
-                    println!("      {line}");
-                }
+/// One effect as the host would deliver it: e-mails, SMS, push messages, documents, webhooks.
+fn print_effect(effect: &Effect) {
+    match &effect.body {
+        EffectBody::Notification { text, channel, .. } => {
+            println!("  [{}] {}: {text}", effect.id, validate::json_name(channel))
+        }
+        EffectBody::Webhook { url, .. } => println!("  [{}] POST {url}", effect.id),
+        EffectBody::Document { content, .. } => {
+            println!("  [{}] document:", effect.id);
+            for line in content.lines() {
+                println!("      {line}");
             }
         }
     }
-    Ok(())
 }
