@@ -287,8 +287,10 @@ impl<J: Journal> Crm<J> {
     /// Executes a command as `actor` at `now`.
     ///
     /// First every timer due by `now` fires (so a late or missing tick changes nothing),
-    /// then the command's events are applied, then the rules react. All of it is
-    /// appended to the journal as one batch, so a reaction is never lost on its own.
+    /// then the command's events are folded into the state, then the rules react to
+    /// them. Only then is all of it appended to the journal, as one batch, so a reaction
+    /// is never stored without its cause. If the append fails, the state is rebuilt
+    /// from the journal: a command that is not stored has changed nothing.
     pub fn execute(
         &mut self,
         actor: Actor,
