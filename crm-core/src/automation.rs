@@ -7,99 +7,30 @@ use std::cmp::Ordering;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::activity::{ActivityKind, Direction};
-use crate::command::Ctx;
-use crate::company::CompanyPatch;
-use crate::contact::ContactPatch;
+use crate::common::error::CrmError;
+use crate::common::id::{AnyId, DealId, StageId, TaskId, UserId};
 use crate::context;
-use crate::deal::{DealPatch, DealStatus};
-use crate::document::{self, Format};
-use crate::error::CrmError;
+use crate::decide::Ctx;
 use crate::event::{Event, SkippedRule};
-use crate::id::{ActivityId, AnyId, DealId, StageId, TaskId, UserId};
-use crate::money::Money;
-use crate::outbox::{self, Effect, EffectBody};
-use crate::rule::{
-    self, Action, Assignee, Condition, InboundChannel, Op, RecordKind, Rule, Trigger,
+use crate::model::activity::{ActivityKind, Direction};
+use crate::model::company::CompanyPatch;
+use crate::model::contact::ContactPatch;
+use crate::model::deal::{DealPatch, DealStatus};
+use crate::model::document::{self, Format};
+use crate::model::fact::Fact;
+use crate::model::outbox::{Effect, EffectBody};
+use crate::model::rule::{
+    Action, Assignee, Condition, InboundChannel, Op, RecordKind, Rule, Trigger,
 };
+use crate::model::task::NewTask;
+use crate::model::user::Role;
 use crate::state::State;
-use crate::task::NewTask;
-use crate::user::Role;
-use crate::{company, contact, deal, ownership, task, validate};
-
-/// Something an event states that a rule can react to. Stored in `rule_scheduled`
-/// events, so a delayed rule acts on exactly what happened.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Fact {
-    Created(AnyId),
-    StageEntered {
-        deal: DealId,
-        stage: StageId,
-    },
-    StageLeft {
-        deal: DealId,
-        stage: StageId,
-    },
-    FieldChanged {
-        record: AnyId,
-        field: String,
-        from: Value,
-        to: Value,
-    },
-    TaskCompleted(TaskId),
-    TaskOverdue(TaskId),
-    PaymentRecorded {
-        deal: DealId,
-        amount: Money,
-    },
-    DealPaid(DealId),
-    DealWon(DealId),
-    DealLost {
-        deal: DealId,
-        reason: Option<String>,
-    },
-    Inbound(ActivityId),
-    SlaBreached {
-        deal: DealId,
-        stage: StageId,
-    },
-    Idle {
-        rule: String,
-        record: AnyId,
-    },
-    /// The wait of a delayed rule is over: the fact it waited on, for that rule only.
-    Delayed {
-        rule: String,
-        fact: Box<Fact>,
-    },
-}
+use crate::{common::validate, decide::ownership};
 
 impl Fact {
-    /// The trigger type this fact answers to.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Fact::Created(_) => "record_created",
-            Fact::StageEntered { .. } => "stage_entered",
-            Fact::StageLeft { .. } => "stage_left",
-            Fact::FieldChanged { .. } => "field_changed",
-            Fact::TaskCompleted(_) => "task_completed",
-            Fact::TaskOverdue(_) => "task_overdue",
-            Fact::PaymentRecorded { .. } => "payment_recorded",
-            Fact::DealPaid(_) => "deal_paid",
-            Fact::DealWon(_) => "deal_won",
-            Fact::DealLost { .. } => "deal_lost",
-            Fact::Inbound(_) => "inbound",
-            Fact::SlaBreached { .. } => "stage_sla_breached",
-            Fact::Idle { .. } => "idle",
-            Fact::Delayed { fact, .. } => fact.name(),
-        }
-    }
-
     /// The record the fact is about; actions work on it (or, for a task, its record).
     pub fn subject(&self, state: &State) -> AnyId {
         match self {
@@ -323,7 +254,7 @@ pub(crate) fn triggered(state: &State, rule: &Rule, fact: &Fact) -> bool {
     let stage_ok = |reference: &Option<String>, pipeline: &Option<String>, stage: &StageId| {
         reference
             .as_ref()
-            .is_none_or(|r| rule::stage_matches(state, r, pipeline.as_deref(), *stage))
+            .is_none_or(|r| state.stage_matches(r, pipeline.as_deref(), *stage))
     };
     match (&rule.when, fact) {
         (Trigger::RecordCreated(created), Fact::Created(id)) => {
@@ -331,7 +262,7 @@ pub(crate) fn triggered(state: &State, rule: &Rule, fact: &Fact) -> bool {
         }
         (Trigger::StageEntered(m), Fact::StageEntered { stage, .. })
         | (Trigger::StageLeft(m), Fact::StageLeft { stage, .. }) => {
-            rule::stage_matches(state, &m.stage, m.pipeline.as_deref(), *stage)
+            state.stage_matches(&m.stage, m.pipeline.as_deref(), *stage)
         }
         (
             Trigger::FieldChanged(change),
@@ -396,7 +327,7 @@ pub(crate) fn context_for(state: &State, fact: &Fact, at: chrono::DateTime<chron
         fact.subject(state),
         at,
         trigger,
-        crate::access::Actor::System,
+        crate::model::actor::Actor::System,
     )
 }
 
@@ -569,7 +500,7 @@ pub(crate) fn act(
                 due,
                 link: focus,
             };
-            events.extend(task::create(ctx, &input)?);
+            events.extend(crate::decide::task::create(ctx, &input)?);
             Ok(("create_task", events))
         }
         Action::MoveStage(step) => {
@@ -593,7 +524,8 @@ pub(crate) fn act(
                         format!("the pipeline of {deal_id} has no stage {:?}", step.stage),
                     )
                 })?;
-            let events = deal::move_to(ctx, deal_id, stage, step.lost_reason.as_deref())?;
+            let events =
+                crate::decide::deal::move_to(ctx, deal_id, stage, step.lost_reason.as_deref())?;
             Ok(("move_deal", events))
         }
         Action::SetField(set) => {
@@ -607,15 +539,21 @@ pub(crate) fn act(
             match record {
                 AnyId::DealId(id) => {
                     let patch: DealPatch = serde_json::from_value(patch).map_err(read)?;
-                    Ok(("update_deal", deal::update(ctx, id, &patch)?))
+                    Ok(("update_deal", crate::decide::deal::update(ctx, id, &patch)?))
                 }
                 AnyId::ContactId(id) => {
                     let patch: ContactPatch = serde_json::from_value(patch).map_err(read)?;
-                    Ok(("update_contact", contact::update(ctx, id, &patch)?))
+                    Ok((
+                        "update_contact",
+                        crate::decide::contact::update(ctx, id, &patch)?,
+                    ))
                 }
                 AnyId::CompanyId(id) => {
                     let patch: CompanyPatch = serde_json::from_value(patch).map_err(read)?;
-                    Ok(("update_company", company::update(ctx, id, &patch)?))
+                    Ok((
+                        "update_company",
+                        crate::decide::company::update(ctx, id, &patch)?,
+                    ))
                 }
                 other => Err(CrmError::validation(
                     "field",
@@ -646,7 +584,7 @@ pub(crate) fn act(
         Action::Notify(notify) => {
             let (recipients, mut events) = resolve_many(ctx, &notify.to, subject)?;
             let body = text(&notify.text)?;
-            events.extend(outbox::notifications(
+            events.extend(crate::decide::outbox::notifications(
                 ctx,
                 &recipients,
                 notify.channel,
@@ -663,7 +601,7 @@ pub(crate) fn act(
             });
             let (recipients, mut events) = resolve_many(ctx, &to, subject)?;
             let body = text(escalate.text.as_deref().unwrap_or(DEFAULT_ESCALATION))?;
-            events.extend(outbox::notifications(
+            events.extend(crate::decide::outbox::notifications(
                 ctx,
                 &recipients,
                 escalate.channel,
@@ -677,7 +615,7 @@ pub(crate) fn act(
             let record = focus.unwrap_or(subject);
             Ok((
                 "render_document",
-                document::render_for(ctx, &render.template, record)?,
+                crate::decide::document::render_for(ctx, &render.template, record)?,
             ))
         }
         Action::Webhook(hook) => {
@@ -758,7 +696,7 @@ fn time_at(data: &Value, path: &str) -> Result<chrono::DateTime<chrono::Utc>, Cr
     let value = context::lookup(data, path)
         .and_then(Value::as_str)
         .ok_or_else(|| CrmError::validation("due_from", format!("{path} holds no time")))?;
-    crate::engine::parse_now(value)
+    crate::common::utc::parse_now(value)
         .map_err(|_| CrmError::validation("due_from", format!("{path} is {value:?}, not a time")))
 }
 

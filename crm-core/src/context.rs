@@ -9,10 +9,11 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::access::{Access, Actor};
-use crate::deal::{Deal, DealStatus};
-use crate::id::{AnyId, ContactId, UserId};
-use crate::money::{Currency, Money};
+use crate::access::Access;
+use crate::common::id::{AnyId, ContactId, UserId};
+use crate::common::money::{Currency, Money};
+use crate::model::actor::Actor;
+use crate::model::deal::{Deal, DealStatus};
 use crate::state::State;
 
 /// A client's visits (won deals) as the salon reads them.

@@ -4,27 +4,27 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::access::Actor;
-use crate::activity::Activity;
-use crate::automation::Fact;
-use crate::calendar::Calendar;
-use crate::company::{Company, CompanyFields};
-use crate::contact::{Contact, ContactFields};
-use crate::custom_field::{CustomValues, FieldDefinition};
-use crate::deal::{Deal, DealFields, DealStatus};
-use crate::document::{Document, Template};
-use crate::id::{
+use crate::common::calendar::Calendar;
+use crate::common::id::{
     ActivityId, AnyId, CompanyId, ContactId, DealId, EffectId, ReplicaId, StageId, TaskId, UserId,
 };
-use crate::intake::IntakeSettings;
-use crate::merge::{CompanyMergeRecord, Merge};
-use crate::money::Money;
-use crate::outbox::Effect;
-use crate::payment::{LineItem, Payment};
-use crate::pipeline::Pipeline;
-use crate::rule::Rule;
-use crate::task::Task;
-use crate::user::{Department, User};
+use crate::common::money::Money;
+use crate::model::activity::Activity;
+use crate::model::actor::Actor;
+use crate::model::company::{Company, CompanyFields};
+use crate::model::contact::{Contact, ContactFields};
+use crate::model::custom_field::{CustomValues, FieldDefinition};
+use crate::model::deal::{Deal, DealFields, DealStatus};
+use crate::model::document::{Document, Template};
+use crate::model::fact::Fact;
+use crate::model::intake::IntakeSettings;
+use crate::model::merge::{CompanyMergeRecord, Merge};
+use crate::model::outbox::Effect;
+use crate::model::payment::{LineItem, Payment};
+use crate::model::pipeline::Pipeline;
+use crate::model::rule::Rule;
+use crate::model::task::Task;
+use crate::model::user::{Department, User};
 
 /// The version of the event JSON schema written by this build (see docs/schema.md).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -60,11 +60,11 @@ pub enum Event {
         fields: ContactFields,
         changed: Vec<String>,
     },
-    /// The intake settings replaced (see [`crate::intake`]).
+    /// The intake settings replaced (docs/integrations.md).
     IntakeConfigured {
         settings: IntakeSettings,
     },
-    /// `merge.from` was merged into `merge.into` (see [`crate::merge`]).
+    /// `merge.from` was merged into `merge.into` (docs/integrations.md, "Merging").
     ContactsMerged {
         merge: Box<Merge>,
     },
@@ -79,7 +79,7 @@ pub enum Event {
         activities: Vec<ActivityId>,
     },
     /// `merge.from` was merged into `merge.into`, its contacts, deals, tasks and
-    /// activities re-pointed (see [`crate::merge`]).
+    /// activities re-pointed (docs/integrations.md, "Merging").
     CompaniesMerged {
         merge: Box<CompanyMergeRecord>,
     },
@@ -435,7 +435,7 @@ pub struct EventEnvelope {
     /// The replica that recorded the event.
     pub replica: ReplicaId,
     /// The `now` the command was executed with.
-    #[serde(deserialize_with = "crate::utc::deserialize")]
+    #[serde(deserialize_with = "crate::common::utc::deserialize")]
     pub at: DateTime<Utc>,
     pub actor: Actor,
     /// The `type` of the command that produced the event.

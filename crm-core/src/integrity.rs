@@ -9,9 +9,9 @@
 
 use std::collections::BTreeSet;
 
+use crate::common::id::{AnyId, UserId};
 use crate::event::Event;
-use crate::id::{AnyId, UserId};
-use crate::pipeline::StageKind;
+use crate::model::pipeline::StageKind;
 use crate::state::State;
 
 /// Why `event` cannot follow `state`, or `Ok` when it can be folded.

@@ -3,7 +3,7 @@
 
 use std::ops::ControlFlow;
 
-use crate::error::CrmError;
+use crate::common::error::CrmError;
 use crate::event::EventEnvelope;
 
 /// An append-only log of events, numbered from 1 without gaps.

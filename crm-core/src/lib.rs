@@ -2,62 +2,51 @@
 #![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+// The ground floor: errors, IDs, money, time, validation and the calendar.
+mod common;
+pub use common::utc::parse_now;
+pub use common::{calendar, error, id, money, normalize, utc, validate};
+
+// The data of the CRM: what commands carry and what events and the state hold.
+mod model;
+pub use model::duplicate::MAX_SHARED;
+pub use model::{
+    activity, command, company, contact, custom_field, deal, document, import, intake, merge,
+    outbox, payment, pipeline, query, rule, task, user,
+};
+
+// Deciding what a command produces.
+mod decide;
+
 // The engine and its inputs and outputs.
-pub mod command;
 pub mod engine;
 pub mod event;
 pub mod journal;
-pub mod query;
+pub(crate) mod list;
 pub mod state;
 pub mod upcast;
 
 // One module per aggregate.
-pub mod activity;
-pub mod company;
-pub mod contact;
-pub mod custom_field;
-pub mod deal;
-pub mod document;
-pub mod outbox;
-pub mod payment;
-pub mod pipeline;
-pub mod task;
-pub mod user;
 
 // Intake and data quality: adapters, matching keys, duplicate search, merging.
 pub mod duplicate;
 pub mod export;
-pub mod import;
-pub mod intake;
-pub mod merge;
-pub mod normalize;
 
 // Reports: aggregates kept as events are applied.
 pub mod report;
 
 // Automation: rules as data, the business calendar, scheduled wake-ups.
 mod automation;
-pub mod calendar;
 pub mod context;
-pub mod rule;
 pub mod timer;
 
 // Cross-cutting pieces.
 pub mod access;
-pub mod error;
-pub mod id;
 mod integrity;
-pub mod money;
-mod ownership;
 #[cfg(feature = "schema")]
 pub mod schema;
-mod tagged;
-pub mod utc;
-pub mod validate;
 
-pub use access::Actor;
 pub use activity::{Activity, ActivityKind, Direction, NewActivity};
-pub use automation::Fact;
 pub use calendar::{Calendar, Span};
 pub use command::{
     Command, DealMove, OwnerAssignment, OwnerHandover, Target, TaskCancellation, TaskReassignment,
@@ -68,14 +57,12 @@ pub use contact::{Consent, Contact, ContactFields, ContactPatch, NewContact};
 pub use custom_field::{EntityKind, FieldDefinition, FieldKind, FieldValue, NewField};
 pub use deal::{Deal, DealFields, DealPatch, DealStatus, NewDeal, StageChange};
 pub use document::{Document, Format, NewTemplate, RenderRequest, Template};
-pub use duplicate::{CommonValue, DuplicatePair, DuplicateRequest, Duplicates, Reason};
 pub use engine::{
-    parse_now, Crm, CrmOptions, Explanation, Outcome, Record, Rerendering, DEFAULT_CASCADE_DEPTH,
+    Crm, CrmOptions, Explanation, Outcome, Projections, Record, Rerendering, DEFAULT_CASCADE_DEPTH,
     DEFAULT_MAX_REACTION_EVENTS, DEFAULT_SNAPSHOT_EVERY, MAX_WARNINGS,
 };
 pub use error::CrmError;
 pub use event::{CascadeLimit, Event, EventEnvelope, SCHEMA_VERSION};
-pub use export::{Export, ExportEntity, ExportRequest};
 pub use id::{
     ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, DocumentId, EffectId, FieldId,
     PaymentId, PipelineId, ReplicaId, StageId, TaskId, UserId,
@@ -87,15 +74,19 @@ pub use intake::{
 };
 pub use journal::{Journal, MemoryJournal, Snapshot, SNAPSHOT_VERSION};
 pub use merge::{CompanyMerge, CompanyMergeRecord, ContactMerge, Merge, MergeRequest, Side};
+pub use model::actor::Actor;
+pub use model::duplicate::{CommonValue, DuplicatePair, DuplicateRequest, Duplicates, Reason};
+pub use model::export::{Export, ExportEntity, ExportRequest};
+pub use model::fact::Fact;
+pub use model::query::{
+    ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Paging, Query, TaskFilter,
+    TimelineQuery,
+};
 pub use money::{Currency, Money};
 pub use normalize::EmailPolicy;
 pub use outbox::{Acknowledgement, Effect, EffectBody};
 pub use payment::{LineItem, LineItems, NewLineItem, NewPayment, Payment};
 pub use pipeline::{NewPipeline, NewStage, Pipeline, Stage, StageKind};
-pub use query::{
-    ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Paging, Query, TaskFilter,
-    TimelineQuery,
-};
 pub use report::{Bucket, Report, ReportKind, ReportRequest, Reports, Sums, Tally};
 pub use rule::{Action, Assignee, Condition, Rule, RuleSet, Trigger};
 pub use state::State;

@@ -12,7 +12,7 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
-use crate::query::Page;
+use crate::model::query::Page;
 use crate::{
     Activity, Company, Contact, Deal, Department, Duplicates, Effect, EventEnvelope, Explanation,
     Export, FieldDefinition, ImportCheck, Outcome, Pipeline, Record, Report, Rerendering, RuleSet,

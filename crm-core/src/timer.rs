@@ -5,15 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
-use crate::automation::Fact;
-use crate::calendar::Span;
-use crate::deal::DealStatus;
-use crate::id::{AnyId, ContactId, DealId, TaskId};
-use crate::rule::{self, Trigger};
+use crate::common::calendar::Span;
+use crate::common::id::{AnyId, ContactId, DealId, TaskId};
+use crate::model::deal::DealStatus;
+use crate::model::rule::Trigger;
+use crate::model::task::TaskStatus;
 use crate::state::State;
-use crate::task::TaskStatus;
 
 /// Something that will need the engine's attention at a given time.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -26,17 +24,6 @@ pub enum Timer {
     Idle { rule: String, record: AnyId },
     /// A delayed rule's wait ends (the journal position of its `rule_scheduled`).
     Delayed(u64),
-}
-
-/// A delayed rule waiting for its time.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct ScheduledRule {
-    pub rule: String,
-    pub trigger: u64,
-    pub subject: AnyId,
-    pub fact: Fact,
-    pub due: DateTime<Utc>,
 }
 
 /// The pending timers, soonest first.
@@ -97,67 +84,63 @@ impl Timers {
     }
 }
 
-/// Recomputes every timer (after the rules or the calendar changed).
-pub(crate) fn refresh_all(state: &mut State) {
-    state.timers = Timers::default();
-    let tasks: Vec<TaskId> = state.tasks.keys().copied().collect();
-    let deals: Vec<DealId> = state.deals.keys().copied().collect();
-    let contacts: Vec<ContactId> = state.contacts.keys().copied().collect();
-    for id in tasks {
-        refresh(state, id.into());
+impl Timers {
+    /// Every timer the state calls for: on opening, and after the rules or the
+    /// calendar changed.
+    pub(crate) fn build(state: &State) -> Timers {
+        let mut timers = Timers::default();
+        for id in state.tasks.keys() {
+            timers.refresh(state, (*id).into());
+        }
+        for id in state.deals.keys() {
+            timers.refresh(state, (*id).into());
+        }
+        for id in state.contacts.keys() {
+            timers.refresh(state, (*id).into());
+        }
+        for (seq, scheduled) in &state.scheduled {
+            timers.delay(*seq, Some(scheduled.due));
+        }
+        timers
     }
-    for id in deals {
-        refresh(state, id.into());
-    }
-    for id in contacts {
-        refresh(state, id.into());
-    }
-    let delayed: Vec<(u64, DateTime<Utc>)> = state
-        .scheduled
-        .iter()
-        .map(|(seq, scheduled)| (*seq, scheduled.due))
-        .collect();
-    for (seq, due) in delayed {
-        state.timers.delay(seq, Some(due));
-    }
-}
 
-/// Recomputes the timers of one record.
-pub(crate) fn refresh(state: &mut State, record: AnyId) {
-    match record {
-        AnyId::TaskId(id) => {
-            let due = state
-                .tasks
-                .get(&id)
-                .filter(|t| t.status == TaskStatus::Open && t.overdue_at.is_none())
-                .and_then(|t| t.due);
-            state.timers.set(Timer::TaskDue(id), due);
+    /// Recomputes the timers of one record.
+    pub(crate) fn refresh(&mut self, state: &State, record: AnyId) {
+        match record {
+            AnyId::TaskId(id) => {
+                let due = state
+                    .tasks
+                    .get(&id)
+                    .filter(|t| t.status == TaskStatus::Open && t.overdue_at.is_none())
+                    .and_then(|t| t.due);
+                self.set(Timer::TaskDue(id), due);
+            }
+            AnyId::DealId(id) => {
+                let sla = sla_deadline(state, id);
+                self.set(Timer::StageSla(id), sla);
+                let idle: Vec<(String, Option<DateTime<Utc>>)> = idle_rules(state, false)
+                    .map(|(key, after, stage)| {
+                        (key.clone(), deal_idle_at(state, id, key, after, stage))
+                    })
+                    .collect();
+                self.set_idle(record, idle);
+            }
+            AnyId::ContactId(id) => {
+                let idle: Vec<(String, Option<DateTime<Utc>>)> = idle_rules(state, true)
+                    .map(|(key, after, _)| (key.clone(), contact_idle_at(state, id, key, after)))
+                    .collect();
+                self.set_idle(record, idle);
+            }
+            _ => {}
         }
-        AnyId::DealId(id) => {
-            let sla = sla_deadline(state, id);
-            state.timers.set(Timer::StageSla(id), sla);
-            let idle: Vec<(String, Option<DateTime<Utc>>)> = idle_rules(state, false)
-                .map(|(key, after, stage)| {
-                    (key.clone(), deal_idle_at(state, id, key, after, stage))
-                })
-                .collect();
-            set_idle(state, record, idle);
-        }
-        AnyId::ContactId(id) => {
-            let idle: Vec<(String, Option<DateTime<Utc>>)> = idle_rules(state, true)
-                .map(|(key, after, _)| (key.clone(), contact_idle_at(state, id, key, after)))
-                .collect();
-            set_idle(state, record, idle);
-        }
-        _ => {}
     }
-}
 
-fn set_idle(state: &mut State, record: AnyId, idle: Vec<(String, Option<DateTime<Utc>>)>) {
-    let keep: BTreeSet<String> = idle.iter().map(|(key, _)| key.clone()).collect();
-    state.timers.clear_idle(record, &keep);
-    for (rule, at) in idle {
-        state.timers.set(Timer::Idle { rule, record }, at);
+    fn set_idle(&mut self, record: AnyId, idle: Vec<(String, Option<DateTime<Utc>>)>) {
+        let keep: BTreeSet<String> = idle.iter().map(|(key, _)| key.clone()).collect();
+        self.clear_idle(record, &keep);
+        for (rule, at) in idle {
+            self.set(Timer::Idle { rule, record }, at);
+        }
     }
 }
 
@@ -240,7 +223,7 @@ fn deal_idle_at(
         .deals
         .get(&id)
         .filter(|d| d.status == DealStatus::Open)?;
-    if stage.is_some_and(|s| !rule::stage_matches(state, s, None, deal.stage)) {
+    if stage.is_some_and(|s| !state.stage_matches(s, None, deal.stage)) {
         return None;
     }
     let since = deal_since(state, id)?;

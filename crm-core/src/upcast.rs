@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::error::CrmError;
+use crate::common::error::CrmError;
 use crate::event::{EventEnvelope, SCHEMA_VERSION};
 
 /// Rewrites one envelope's JSON from one schema version to the next, or says why not.

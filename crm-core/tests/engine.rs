@@ -542,3 +542,27 @@ fn imported_events_continue_the_journal_all_or_nothing() {
     copy.import(&new).unwrap();
     assert_eq!(copy.state(), shop.crm.state());
 }
+
+/// `name()` is written by hand in `tagged_enum!`; serde derives its own name.
+/// They must agree, or `name()` would record a type the JSON reader rejects.
+#[test]
+fn declared_names_are_the_serde_names() {
+    for name in Command::NAMES {
+        let err = format!(r#"{{"type": "{name}"}}"#)
+            .parse::<Command>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(!err.contains("unknown variant"), "command {name}: {err}");
+    }
+    for name in Query::NAMES {
+        let err = format!(r#"{{"type": "{name}"}}"#)
+            .parse::<Query>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(!err.contains("unknown variant"), "query {name}: {err}");
+    }
+    let err = r#"{"type": "create_contacts"}"#.parse::<Command>().unwrap_err().to_string();
+    assert!(err.contains("unknown variant"), "{err}");
+}

@@ -288,14 +288,14 @@ proptest! {
             // Refusals (a refund beyond what was paid, a second currency) are part of
             // the history too: they must change nothing.
             let _ = crm.execute_json(ADMIN, &now.to_rfc3339(), &command.to_string());
-            prop_assert_eq!(&crm.state().reports, &Reports::build(crm.state()), "after {:?}", op);
+            prop_assert_eq!(crm.projections(), &Projections::build(crm.state()), "after {:?}", op);
             let mut rebuilt = crm.state().clone();
             rebuilt.rebuild_derived();
             prop_assert_eq!(&rebuilt.contact_keys, &crm.state().contact_keys, "after {:?}", op);
         }
         let replayed = Crm::replay(ReplicaId::new(1).unwrap(), CrmOptions::default(),
             crm.events_since(1).unwrap()).unwrap();
-        prop_assert_eq!(&replayed.state().reports, &crm.state().reports);
+        prop_assert_eq!(replayed.projections(), crm.projections());
     }
 }
 
@@ -405,7 +405,7 @@ fn the_harness_creates_wins_loses_pays_and_moves_days() {
     assert_eq!(clients["visits"], 2, "{clients}");
     assert_eq!(clients["clients"], 1);
     assert_eq!(clients["between_visits"]["count"], 1);
-    assert_eq!(crm.state().reports, Reports::build(crm.state()));
+    assert_eq!(crm.projections(), &Projections::build(crm.state()));
 }
 
 fn create(pipeline: u8, owner: u8, amount: Option<(u32, u8)>, client: Option<u8>) -> Op {

@@ -6,63 +6,17 @@
 mod xlsx;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::access::Access;
-use crate::custom_field::{CustomValues, EntityKind};
-use crate::error::CrmError;
-use crate::id::{AnyId, UserId};
-use crate::query::{self, ActivityFilter, CompanyFilter, ContactFilter, DealFilter, TaskFilter};
+use crate::common::error::CrmError;
+use crate::common::id::{AnyId, UserId};
+use crate::common::validate;
+use crate::list;
+use crate::model::custom_field::{CustomValues, EntityKind};
+use crate::model::export::*;
+use crate::model::query::{ActivityFilter, CompanyFilter, ContactFilter, DealFilter, TaskFilter};
 use crate::state::State;
-use crate::validate;
-
-/// Input for the `export` query.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
-pub struct ExportRequest {
-    pub entity: ExportEntity,
-    /// `csv` (the default) or `xlsx`.
-    #[serde(default)]
-    pub format: ExportFormat,
-}
-
-/// The file an export is written as.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum ExportFormat {
-    /// UTF-8 text, comma-separated, header row first.
-    #[default]
-    Csv,
-    /// One sheet named after the entity; amounts and durations as number cells.
-    Xlsx,
-}
-
-/// What to export.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum ExportEntity {
-    Contacts,
-    Companies,
-    Deals,
-    Tasks,
-    Activities,
-}
-
-/// The answer: the file (CSV text, or the XLSX bytes base64-encoded) and how many
-/// records it holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct Export {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub csv: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub xlsx_base64: Option<String>,
-    pub rows: usize,
-}
 
 pub(crate) fn export(
     state: &State,
@@ -119,7 +73,7 @@ pub(crate) fn export(
             .to_vec();
             header.push(format!("created_at{at}"));
             header.extend(keys.iter().map(|key| format!("custom.{key}")));
-            for contact in rows_limit(query::matching_contacts(
+            for contact in rows_limit(list::matching_contacts(
                 state,
                 access,
                 &ContactFilter::default(),
@@ -153,7 +107,7 @@ pub(crate) fn export(
             .to_vec();
             header.push(format!("created_at{at}"));
             header.extend(keys.iter().map(|key| format!("custom.{key}")));
-            for company in rows_limit(query::matching_companies(
+            for company in rows_limit(list::matching_companies(
                 state,
                 access,
                 &CompanyFilter::default(),
@@ -197,7 +151,7 @@ pub(crate) fn export(
             header.push(format!("created_at{at}"));
             header.push(format!("closed_at{at}"));
             header.extend(keys.iter().map(|key| format!("custom.{key}")));
-            for deal in rows_limit(query::matching_deals(state, access, &DealFilter::default()))? {
+            for deal in rows_limit(list::matching_deals(state, access, &DealFilter::default()))? {
                 let f = &deal.fields;
                 let pipeline = state.pipelines.get(&deal.pipeline);
                 let stage = pipeline.and_then(|p| p.stage(deal.stage));
@@ -240,7 +194,7 @@ pub(crate) fn export(
                 format!("closed_at{at}"),
             ]);
             for task in rows_limit(
-                query::matching_tasks(state, access, &TaskFilter::default(), now).into_iter(),
+                list::matching_tasks(state, access, &TaskFilter::default(), now).into_iter(),
             )? {
                 rows.push(vec![
                     task.id.to_string(),
@@ -269,7 +223,7 @@ pub(crate) fn export(
             .to_vec();
             header.push(format!("occurred_at{at}"));
             for activity in rows_limit(
-                query::matching_activities(state, access, &ActivityFilter::default()).into_iter(),
+                list::matching_activities(state, access, &ActivityFilter::default()).into_iter(),
             )? {
                 rows.push(vec![
                     activity.id.to_string(),
@@ -355,7 +309,7 @@ fn xlsx_base64(_: ExportEntity, _: &[String], _: &[Vec<String>]) -> Result<Strin
 }
 
 /// The most rows one export answers with: what one import can take back.
-pub const MAX_EXPORT_ROWS: usize = crate::import::MAX_ROWS;
+pub const MAX_EXPORT_ROWS: usize = crate::model::import::MAX_ROWS;
 
 /// The records to export, refused (`too_large`) when there are more than
 /// [`MAX_EXPORT_ROWS`]: a bigger base is exported with a filter, in parts.

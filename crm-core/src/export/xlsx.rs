@@ -12,7 +12,7 @@ use std::io::{Cursor, Write};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use crate::error::CrmError;
+use crate::common::error::CrmError;
 
 /// How a column's cells are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

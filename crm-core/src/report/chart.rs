@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::id::UserId;
-use crate::pipeline::StageKind;
+use crate::common::id::UserId;
+use crate::model::pipeline::StageKind;
 use crate::state::State;
 
 use super::measure::{DurationSummary, Sums};

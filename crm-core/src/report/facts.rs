@@ -5,14 +5,16 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-use crate::access::Actor;
-use crate::activity::ActivityKind;
-use crate::deal::{Deal, DealStatus};
-use crate::id::{ActivityId, AnyId, ContactId, DealId, PipelineId, StageId, TaskId, UserId};
-use crate::money::Money;
-use crate::pipeline::{Pipeline, StageKind};
+use crate::common::id::{
+    ActivityId, AnyId, ContactId, DealId, PipelineId, StageId, TaskId, UserId,
+};
+use crate::common::money::Money;
+use crate::model::activity::ActivityKind;
+use crate::model::actor::Actor;
+use crate::model::deal::{Deal, DealStatus};
+use crate::model::pipeline::{Pipeline, StageKind};
+use crate::model::task::TaskStatus;
 use crate::state::State;
-use crate::task::TaskStatus;
 
 /// One deal's contribution, dated in the business time zone.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::money::{Currency, Money};
+use crate::common::money::{Currency, Money};
 
 /// Whether a deal's facts go in or come out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

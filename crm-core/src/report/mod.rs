@@ -21,17 +21,19 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::activity::ActivityKind;
+use crate::common::id::{
+    ActivityId, AnyId, ContactId, DealId, PipelineId, StageId, TaskId, UserId,
+};
 use crate::event::{Event, EventEnvelope};
-use crate::id::{ActivityId, AnyId, ContactId, DealId, PipelineId, StageId, TaskId, UserId};
+use crate::model::activity::ActivityKind;
 use crate::state::State;
 
 use facts::{ActivityFacts, DealFacts, TaskFacts};
 use measure::{count, count_key, Durations, Sign};
 
+pub use crate::model::report::{Bucket, Conversion, ReportKind, ReportRequest};
 pub use chart::{chart, Chart, ChartKind, Series};
 pub use measure::{DurationSummary, Sums, Tally};
-pub use request::{Bucket, Conversion, ReportKind, ReportRequest};
 pub use rows::{
     ClientsSummary, CycleRow, ForecastRow, FunnelStage, LostReason, Report, RevenueRow,
     RottingDeal, SlaRow, SourceRow, StageTimeRow, WinRateRow,

@@ -9,17 +9,17 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::access::Access;
-use crate::activity::ActivityKind;
-use crate::error::CrmError;
-use crate::id::{DealId, PipelineId, StageId, UserId};
-use crate::money::Money;
-use crate::pipeline::{Pipeline, StageKind};
+use crate::common::error::CrmError;
+use crate::common::id::{DealId, PipelineId, StageId, UserId};
+use crate::common::money::Money;
+use crate::model::activity::ActivityKind;
+use crate::model::pipeline::{Pipeline, StageKind};
 use crate::state::State;
 
 use super::facts::month_of;
 use super::measure::{DurationPool, DurationSummary, Sums, Tally};
-use super::request::{Bucket, ReportKind, ReportRequest};
 use super::{DayStats, PersonDay, Reports, Slices, SourceStats};
+use crate::model::report::{Bucket, ReportKind, ReportRequest};
 
 /// The rotting-deals report lists at most this many deals, the longest-waiting first.
 const MAX_ROTTING: usize = 1_000;
@@ -234,12 +234,12 @@ pub struct RottingDeal {
 /// Answers `request` for `access`'s actor at `now`.
 pub(crate) fn answer(
     state: &State,
+    reports: &Reports,
     access: &Access<'_>,
     request: &ReportRequest,
     now: DateTime<Utc>,
 ) -> Result<Report, CrmError> {
     let scope = Scope::new(state, access, request)?;
-    let reports = &state.reports;
     Ok(match request.report {
         ReportKind::Funnel => funnel(&scope, reports)?,
         ReportKind::Revenue => revenue(&scope, reports, request.by.unwrap_or_default())?,
@@ -811,7 +811,7 @@ fn sla(scope: &Scope<'_>, reports: &Reports, now: DateTime<Utc>) -> Report {
 
 fn clients(scope: &Scope<'_>, reports: &Reports) -> Result<Report, CrmError> {
     // Sorting and deduplicating a vector beats inserting into a set by far here.
-    let mut clients: Vec<crate::id::ContactId> = Vec::new();
+    let mut clients: Vec<crate::common::id::ContactId> = Vec::new();
     let mut visits = Tally::default();
     let mut between = DurationPool::default();
     let mut converted = Decimal::ZERO;

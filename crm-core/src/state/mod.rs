@@ -10,28 +10,27 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::activity::{Activity, ActivityKind, Direction};
-use crate::calendar::Calendar;
-use crate::company::Company;
-use crate::contact::Contact;
-use crate::custom_field::{EntityKind, FieldDefinitions};
-use crate::deal::{Deal, DealStatus, StageChange};
-use crate::document::{Document, Template};
-use crate::event::{Event, EventEnvelope};
-use crate::id::{
+use crate::common::calendar::Calendar;
+use crate::common::id::{
     ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, DocumentId, EffectId, PaymentId,
     PipelineId, ReplicaId, StageId, TaskId, UserId,
 };
-use crate::intake::IntakeSettings;
-use crate::merge::{CompanyMergeRecord, Merge};
-use crate::normalize::EmailPolicy;
-use crate::outbox::Effect;
-use crate::pipeline::Pipeline;
-use crate::report::{Reports, Touched};
-use crate::rule::Rule;
-use crate::task::{Task, TaskStatus};
-use crate::timer::{self, ScheduledRule, Timers};
-use crate::user::{Department, User};
+use crate::common::normalize::EmailPolicy;
+use crate::event::{Event, EventEnvelope};
+use crate::model::activity::{Activity, ActivityKind, Direction};
+use crate::model::company::Company;
+use crate::model::contact::Contact;
+use crate::model::custom_field::{EntityKind, FieldDefinitions};
+use crate::model::deal::{Deal, DealStatus, StageChange};
+use crate::model::document::{Document, Template};
+use crate::model::fact::ScheduledRule;
+use crate::model::intake::IntakeSettings;
+use crate::model::merge::{CompanyMergeRecord, Merge};
+use crate::model::outbox::Effect;
+use crate::model::pipeline::Pipeline;
+use crate::model::rule::Rule;
+use crate::model::task::{Task, TaskStatus};
+use crate::model::user::{Department, User};
 
 /// Everything the CRM knows, plus the indexes that keep access checks and timelines fast.
 /// Ordered maps keep its JSON form canonical, so two states compare byte for byte.
@@ -68,7 +67,7 @@ pub struct State {
     /// Each round-robin pool's last assignee.
     pub round_robin: BTreeMap<String, UserId>,
     /// The latest activity on each record (and on a deal's contact).
-    #[serde(deserialize_with = "crate::utc::deserialize_map")]
+    #[serde(deserialize_with = "crate::common::utc::deserialize_map")]
     pub last_touch: BTreeMap<AnyId, DateTime<Utc>>,
     /// How web forms and calls become contacts and leads.
     #[serde(default)]
@@ -87,7 +86,7 @@ pub struct State {
     #[serde(
         default,
         skip_serializing_if = "BTreeMap::is_empty",
-        deserialize_with = "crate::utc::deserialize_map"
+        deserialize_with = "crate::common::utc::deserialize_map"
     )]
     pub first_contact: BTreeMap<DealId, DateTime<Utc>>,
     /// For deals whose stage SLA was breached: the stage visit (history length) it was for.
@@ -96,12 +95,6 @@ pub struct State {
     pub idle_fired: BTreeMap<String, BTreeMap<AnyId, DateTime<Utc>>>,
     /// Delayed rules waiting for their time, by the position of their `rule_scheduled`.
     pub scheduled: BTreeMap<u64, ScheduledRule>,
-    /// Scheduled wake-ups, derived from everything above (rebuilt, not stored).
-    #[serde(skip)]
-    pub timers: Timers,
-    /// The reports' aggregates, derived from the deals (rebuilt, not stored).
-    #[serde(skip)]
-    pub reports: Reports,
     /// Contacts not merged away, by phone (E.164) and by e-mail address without a
     /// `+tag` ([`EmailPolicy::base`]): what intake and imports match on (rebuilt, not
     /// stored).
@@ -118,6 +111,28 @@ pub struct State {
 }
 
 impl State {
+    /// Whether `stage` is what the reference names (a name, an ID, optionally a pipeline).
+    pub(crate) fn stage_matches(
+        &self,
+        reference: &str,
+        pipeline: Option<&str>,
+        stage: StageId,
+    ) -> bool {
+        let Some(owner) = self
+            .stages
+            .get(&stage)
+            .and_then(|id| self.pipelines.get(id))
+        else {
+            return false;
+        };
+        let pipeline_ok =
+            pipeline.is_none_or(|want| owner.name == want || owner.id.to_string() == want);
+        pipeline_ok
+            && owner
+                .stage(stage)
+                .is_some_and(|s| s.name == reference || s.id.to_string() == reference)
+    }
+
     /// The next free ID sequence for `replica` (IDs start at 1).
     pub fn next_seq(&self, replica: ReplicaId) -> u64 {
         self.id_counters.get(&replica).map_or(1, |last| last + 1)
@@ -148,12 +163,15 @@ impl State {
 
     /// Folds one event into the state.
     pub fn apply(&mut self, envelope: &EventEnvelope) {
-        for id in envelope.event.created_ids() {
-            let counter = self.id_counters.entry(id.replica()).or_default();
-            *counter = (*counter).max(id.seq());
-        }
+        let records = self.records_touched(envelope);
+        self.apply_touching(envelope, &records);
+    }
+
+    /// The records an event is about: those it names, and for work on a task the
+    /// record the task is about (its timeline shows the work too). Read before the
+    /// event is folded.
+    pub(crate) fn records_touched(&self, envelope: &EventEnvelope) -> Vec<AnyId> {
         let mut records = envelope.event.records();
-        // Work on a task also belongs on the timeline of the record the task is about.
         let task = match &envelope.event {
             Event::TaskCompleted { id, .. }
             | Event::TaskCancelled { id, .. }
@@ -177,15 +195,22 @@ impl State {
             task.and_then(|id| self.tasks.get(&id))
                 .and_then(|task| task.link),
         );
-        for record in &records {
+        records
+    }
+
+    /// [`State::apply`] with the event's [`State::records_touched`] already known.
+    pub(crate) fn apply_touching(&mut self, envelope: &EventEnvelope, records: &[AnyId]) {
+        for id in envelope.event.created_ids() {
+            let counter = self.id_counters.entry(id.replica()).or_default();
+            *counter = (*counter).max(id.seq());
+        }
+        for record in records {
             self.timelines
                 .entry(*record)
                 .or_default()
                 .push(envelope.seq);
         }
         self.last_seq = envelope.seq;
-        let touched = Touched::of(self, &records, envelope);
-        let before = Reports::facts(self, &touched);
         // Tasks the event may change leave the task index as they were and come back
         // as they are.
         let tasks: Vec<TaskId> = records
@@ -205,39 +230,6 @@ impl State {
             if let Some(task) = self.tasks.get(id) {
                 self.task_index.add(task);
             }
-        }
-        if matches!(envelope.event, Event::CalendarSet { .. }) {
-            // Business days moved with the time zone: every date is new.
-            self.reports = Reports::build(self);
-        } else {
-            let after = Reports::facts(self, &touched);
-            let mut reports = std::mem::take(&mut self.reports);
-            reports.update(&before, &after);
-            self.reports = reports;
-        }
-        // Keep the wake-ups in step: the records this event touched, and a deal's client.
-        if matches!(
-            envelope.event,
-            Event::RulesDefined { .. } | Event::CalendarSet { .. } | Event::PipelineCreated { .. }
-        ) {
-            timer::refresh_all(self);
-            return;
-        }
-        let mut touched = records;
-        for record in touched.clone() {
-            if let AnyId::DealId(id) = record {
-                touched.extend(
-                    self.deals
-                        .get(&id)
-                        .and_then(|d| d.fields.contact)
-                        .map(AnyId::from),
-                );
-            }
-        }
-        touched.sort();
-        touched.dedup();
-        for record in touched {
-            timer::refresh(self, record);
         }
     }
 
@@ -266,11 +258,9 @@ impl State {
         }
     }
 
-    /// Rebuilds what is derived rather than stored — the wake-ups and the reports'
-    /// aggregates — after loading a state from elsewhere (a snapshot).
+    /// Rebuilds the indexes that are derived rather than stored, after loading a state
+    /// from elsewhere (a snapshot).
     pub fn rebuild_derived(&mut self) {
-        timer::refresh_all(self);
-        self.reports = Reports::build(self);
         self.task_index = TaskIndex::default();
         for task in self.tasks.values() {
             self.task_index.add(task);
@@ -629,7 +619,6 @@ impl State {
                 fact,
                 due,
             } => {
-                self.timers.delay(envelope.seq, Some(*due));
                 let scheduled = ScheduledRule {
                     rule: rule.clone(),
                     trigger: *trigger,
@@ -640,7 +629,6 @@ impl State {
                 self.scheduled.insert(envelope.seq, scheduled);
             }
             Event::RuleDue { scheduled, .. } => {
-                self.timers.delay(*scheduled, None);
                 self.scheduled.remove(scheduled);
             }
             Event::RoundRobinAdvanced { pool, user } => {
@@ -743,10 +731,10 @@ impl State {
     fn link_parties(
         &mut self,
         deal: DealId,
-        before: Option<&crate::deal::DealFields>,
-        after: Option<&crate::deal::DealFields>,
+        before: Option<&crate::model::deal::DealFields>,
+        after: Option<&crate::model::deal::DealFields>,
     ) {
-        let parties = |fields: Option<&crate::deal::DealFields>| -> Vec<AnyId> {
+        let parties = |fields: Option<&crate::model::deal::DealFields>| -> Vec<AnyId> {
             fields
                 .map(|f| {
                     f.contact

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use crate::id::{AnyId, TaskId, UserId};
-use crate::task::{Task, TaskStatus};
+use crate::common::id::{AnyId, TaskId, UserId};
+use crate::model::task::{Task, TaskStatus};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TaskIndex {

@@ -1,0 +1,461 @@
+//! Spreadsheet import of contacts: CSV (the `csv` crate) or XLSX/ODS (`calamine`, within
+//! the budgets of [`sheet`]),
+//! a column mapping (guessed from the headers where not given, shown by the dry run
+//! for the user to confirm), every row validated, the duplicate policy applied, and
+//! then all rows in one batch — or none, with every problem named by row and column.
+
+use crate::model::import::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::common::error::CrmError;
+use crate::common::id::{AnyId, CompanyId, ContactId};
+use crate::common::normalize::fold_company;
+use crate::common::validate;
+use crate::decide::Ctx;
+use crate::event::Event;
+use crate::model::company::NewCompany;
+use crate::model::contact::NewContact;
+use crate::model::intake::{DuplicatePolicy, POSSIBLE_DUPLICATE_TAG};
+
+#[cfg(feature = "spreadsheets")]
+pub mod sheet;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Target {
+    Name,
+    Phone,
+    Email,
+    Company,
+    Position,
+    Address,
+    Source,
+    Tags,
+    Custom(String),
+    Ignore,
+}
+
+fn target(text: &str) -> Option<Target> {
+    Some(match text {
+        "name" => Target::Name,
+        "phone" => Target::Phone,
+        "email" => Target::Email,
+        "company" => Target::Company,
+        "position" => Target::Position,
+        "address" => Target::Address,
+        "source" => Target::Source,
+        "tags" => Target::Tags,
+        "ignore" => Target::Ignore,
+        other => Target::Custom(other.strip_prefix("contact.")?.to_string()),
+    })
+}
+
+/// The usual headers of contact lists (English, German, Russian, French).
+fn guess(header: &str) -> Option<&'static str> {
+    let folded = crate::common::normalize::fold_name(header);
+    Some(match folded.as_str() {
+        "name" | "full name" | "contact" | "contact name" | "fio" | "фио" | "имя" | "nom"
+        | "kontakt" => "name",
+        "phone" | "telephone" | "tel" | "mobile" | "phone number" | "telefon" | "телефон"
+        | "телефоны" | "mobil" | "phones" => "phone",
+        "email"
+        | "e mail"
+        | "mail"
+        | "email address"
+        | "почта"
+        | "электронная почта"
+        | "courriel"
+        | "emails" => "email",
+        "company"
+        | "organisation"
+        | "organization"
+        | "firma"
+        | "unternehmen"
+        | "компания"
+        | "организация"
+        | "societe"
+        | "entreprise" => "company",
+        "position" | "title" | "job title" | "role" | "должность" | "poste" => "position",
+        "address" | "adresse" | "адрес" | "city" | "stadt" | "город" => "address",
+        "source" | "quelle" | "источник" => "source",
+        "tags" | "tag" | "labels" | "теги" => "tags",
+        _ => return None,
+    })
+}
+
+/// The rows of the file as text, the header row first.
+fn read(input: &ContactImport) -> Result<Vec<Vec<String>>, CrmError> {
+    match (&input.csv, &input.spreadsheet_base64) {
+        (Some(text), None) => read_csv(text),
+        (None, Some(encoded)) => {
+            let compact: Vec<u8> = encoded
+                .bytes()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
+            let bytes = mail_parser::decoders::base64::base64_decode(&compact)
+                .ok_or_else(|| CrmError::validation("spreadsheet_base64", "is not valid base64"))?;
+            read_spreadsheet(bytes, input.sheet.as_deref())
+        }
+        _ => Err(CrmError::validation(
+            "csv",
+            "give exactly one of `csv` (text) and `spreadsheet_base64` (XLSX or ODS)",
+        )),
+    }
+}
+
+fn read_csv(text: &str) -> Result<Vec<Vec<String>>, CrmError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // The delimiter the header row uses most: Excel writes `;` where `,` is a decimal mark.
+    let header = text.lines().next().unwrap_or_default();
+    let delimiter = [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| header.bytes().filter(|b| b == d).count())
+        .unwrap_or(b',');
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let record = record
+            .map_err(|err| CrmError::validation("csv", format!("row {}: {err}", index + 1)))?;
+        rows.push(record.iter().map(str::to_string).collect());
+        if rows.len() > MAX_ROWS + 1 {
+            return Err(CrmError::too_large("csv", MAX_ROWS, rows.len() - 1));
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(not(feature = "spreadsheets"))]
+fn read_spreadsheet(_: Vec<u8>, _: Option<&str>) -> Result<Vec<Vec<String>>, CrmError> {
+    Err(CrmError::validation(
+        "spreadsheet_base64",
+        "this build reads CSV only (crm-core without its `spreadsheets` feature): save the sheet as CSV",
+    ))
+}
+
+#[cfg(feature = "spreadsheets")]
+fn read_spreadsheet(bytes: Vec<u8>, sheet: Option<&str>) -> Result<Vec<Vec<String>>, CrmError> {
+    sheet::read(bytes, sheet)
+}
+
+/// One row, read and checked.
+struct Row {
+    line: usize,
+    contact: NewContact,
+    company: Option<String>,
+}
+
+/// Reads, maps and checks the file against the state; `rows` are the importable rows.
+fn plan(ctx: &Ctx<'_>, input: &ContactImport) -> Result<(ImportCheck, Vec<Row>), CrmError> {
+    let table = read(input)?;
+    let mut check = ImportCheck::default();
+    let Some((header, data)) = table.split_first() else {
+        return Err(CrmError::validation("csv", "the file is empty"));
+    };
+    for (column, text) in &input.mapping {
+        if !header.contains(column) {
+            return Err(CrmError::validation(
+                format!("mapping.{column}"),
+                format!("the file has no column {column:?} ({})", header.join(", ")),
+            ));
+        }
+        if target(text).is_none() {
+            return Err(CrmError::validation(
+                format!("mapping.{column}"),
+                format!("{text:?} is not a target (name, phone, email, company, position, address, source, tags, contact.<key>, ignore)"),
+            ));
+        }
+    }
+    let mut targets = Vec::new();
+    for column in header {
+        let text = match input.mapping.get(column) {
+            Some(text) => text.clone(),
+            None => {
+                let guessed = guess(column).unwrap_or("ignore");
+                if guessed != "ignore" {
+                    check.guessed.push(column.clone());
+                }
+                guessed.to_string()
+            }
+        };
+        check.mapping.insert(column.clone(), text.clone());
+        targets.push(target(&text).unwrap_or(Target::Ignore));
+    }
+    if !targets.contains(&Target::Name) {
+        check.problems.push(ImportProblem {
+            row: 1,
+            column: None,
+            message: "no column is mapped to `name`".into(),
+        });
+    }
+    let owner = ctx.access.owner_for_new(input.owner)?;
+    let mut rows = Vec::new();
+    for (index, cells) in data.iter().enumerate() {
+        let line = index + 2;
+        if cells.iter().all(|cell| cell.trim().is_empty()) {
+            continue;
+        }
+        check.rows += 1;
+        let mut contact = NewContact {
+            owner: Some(owner),
+            ..NewContact::default()
+        };
+        let mut company = None;
+        let problems_before = check.problems.len();
+        for (column, (target, cell)) in header.iter().zip(targets.iter().zip(cells)) {
+            let cell = cell.trim();
+            if cell.is_empty() {
+                continue;
+            }
+            let problem = |message: String| ImportProblem {
+                row: line,
+                column: Some(column.clone()),
+                message,
+            };
+            let checked = match target {
+                Target::Name => validate::name(column, cell).map(|name| contact.name = name),
+                Target::Phone => cell
+                    .split([',', ';'])
+                    .filter(|part| !part.trim().is_empty())
+                    .try_for_each(|part| {
+                        validate::phone(column, part, ctx.region).map(|p| contact.phones.push(p))
+                    }),
+                Target::Email => cell
+                    .split([',', ';'])
+                    .filter(|part| !part.trim().is_empty())
+                    .try_for_each(|part| {
+                        validate::email(column, part).map(|e| contact.emails.push(e))
+                    }),
+                Target::Company => validate::name(column, cell).map(|name| company = Some(name)),
+                Target::Position => validate::optional_name(column, Some(cell))
+                    .map(|position| contact.position = position),
+                Target::Address => validate::optional_text(column, Some(cell))
+                    .map(|address| contact.address = address),
+                Target::Source => validate::optional_name(column, Some(cell))
+                    .map(|source| contact.source = source),
+                Target::Tags => {
+                    let tags = cell
+                        .split([',', ';'])
+                        .map(str::trim)
+                        .filter(|tag| !tag.is_empty());
+                    contact.tags.extend(tags.map(str::to_string));
+                    Ok(())
+                }
+                Target::Custom(key) => {
+                    contact
+                        .custom
+                        .insert(key.clone(), Value::String(cell.to_string()));
+                    Ok(())
+                }
+                Target::Ignore => Ok(()),
+            };
+            if let Err(err) = checked {
+                check.problems.push(problem(reason(&err)));
+            }
+        }
+        if contact.name.is_empty() {
+            check.problems.push(ImportProblem {
+                row: line,
+                column: None,
+                message: "the name is empty".into(),
+            });
+        }
+        if check.problems.len() > problems_before {
+            continue;
+        }
+        rows.push(Row {
+            line,
+            contact,
+            company,
+        });
+    }
+    Ok((check, rows))
+}
+
+/// An error's message without the field name the cell's column already gives.
+fn reason(err: &CrmError) -> String {
+    match err {
+        CrmError::Validation { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Applies the duplicate policy to the planned rows: which are imported.
+fn deduplicate(
+    ctx: &Ctx<'_>,
+    input: &ContactImport,
+    check: &mut ImportCheck,
+    rows: Vec<Row>,
+) -> Vec<Row> {
+    // Only contacts the importing user may read count as matches: a row is never
+    // answered with the ID (or the existence) of someone else's contact.
+    let mut existing: BTreeMap<&str, ContactId> = BTreeMap::new();
+    for contact in ctx
+        .state
+        .contacts
+        .values()
+        .filter(|c| c.merged_into.is_none())
+        .filter(|c| ctx.access.can_read(AnyId::ContactId(c.id)))
+    {
+        for key in contact.fields.phones.iter().chain(&contact.fields.emails) {
+            existing.entry(key.as_str()).or_insert(contact.id);
+        }
+    }
+    let mut earlier: BTreeMap<String, usize> = BTreeMap::new();
+    let mut kept = Vec::new();
+    for mut row in rows {
+        let keys: Vec<String> = row
+            .contact
+            .phones
+            .iter()
+            .chain(&row.contact.emails)
+            .cloned()
+            .collect();
+        let contact = keys
+            .iter()
+            .find_map(|key| existing.get(key.as_str()).copied());
+        let same_as_row = keys.iter().find_map(|key| earlier.get(key).copied());
+        for key in keys {
+            earlier.entry(key).or_insert(row.line);
+        }
+        if contact.is_none() && same_as_row.is_none() {
+            kept.push(row);
+            continue;
+        }
+        check.duplicates.push(ImportDuplicate {
+            row: row.line,
+            contact,
+            same_as_row,
+        });
+        match input.on_duplicate {
+            DuplicatePolicy::Attach => {}
+            DuplicatePolicy::CreateAndFlag => {
+                row.contact.tags.push(POSSIBLE_DUPLICATE_TAG.to_string());
+                kept.push(row);
+            }
+            DuplicatePolicy::Reject => check.problems.push(ImportProblem {
+                row: row.line,
+                column: None,
+                message: match contact {
+                    Some(id) => format!("matches contact {id}"),
+                    None => format!("repeats row {}", same_as_row.unwrap_or_default()),
+                },
+            }),
+        }
+    }
+    kept
+}
+
+/// Answers the `check_import` query: what the import would do, and every problem.
+pub(crate) fn check(ctx: &mut Ctx<'_>, input: &ContactImport) -> Result<ImportCheck, CrmError> {
+    Ok(prepare(ctx, input)?.0)
+}
+
+/// Handles [`crate::Command::ImportContacts`]: all rows or, with any problem, none.
+pub(crate) fn import(ctx: &mut Ctx<'_>, input: &ContactImport) -> Result<Vec<Event>, CrmError> {
+    let (check, events) = prepare(ctx, input)?;
+    if let Some(first) = check.problems.first() {
+        let at = match &first.column {
+            Some(column) => format!("row {}, column {column:?}", first.row),
+            None => format!("row {}", first.row),
+        };
+        return Err(CrmError::validation(
+            "import",
+            format!(
+                "{} problem(s), nothing imported; the first: {at}: {} (check_import lists them all)",
+                check.problems.len(),
+                first.message
+            ),
+        ));
+    }
+    Ok(events)
+}
+
+/// The check and, when it found no problem, the events of the import.
+fn prepare(
+    ctx: &mut Ctx<'_>,
+    input: &ContactImport,
+) -> Result<(ImportCheck, Vec<Event>), CrmError> {
+    ctx.access.require_sales_role("import contacts")?;
+    let (mut check, rows) = plan(ctx, input)?;
+    let rows = deduplicate(ctx, input, &mut check, rows);
+    // Rows are linked to companies the importing user may read; another department's
+    // company of the same name is not theirs to attach people to.
+    let mut companies: BTreeMap<String, CompanyId> = ctx
+        .state
+        .companies
+        .values()
+        .filter(|company| company.merged_into.is_none())
+        .filter(|company| ctx.access.can_read(AnyId::CompanyId(company.id)))
+        .map(|company| (fold_company(&company.fields.name), company.id))
+        .collect();
+    let mut new_companies = BTreeSet::new();
+    let mut events = Vec::new();
+    for row in rows {
+        let mut company_id = None;
+        if let Some(name) = &row.company {
+            let key = fold_company(name);
+            company_id = match companies.get(&key) {
+                Some(id) => Some(*id),
+                None => {
+                    let created = crate::decide::company::create(
+                        ctx,
+                        &NewCompany {
+                            name: name.clone(),
+                            owner: row.contact.owner,
+                            ..NewCompany::default()
+                        },
+                    )?;
+                    let Some(Event::CompanyCreated { company }) = created.first() else {
+                        return Err(CrmError::Storage {
+                            reason: String::from("import: creating a company returned no company"),
+                        });
+                    };
+                    let id = company.id;
+                    companies.insert(key, id);
+                    new_companies.insert(name.clone());
+                    events.extend(created);
+                    Some(id)
+                }
+            };
+        }
+        match crate::decide::contact::create(ctx, &row.contact) {
+            Ok(mut created) => {
+                if let Some(Event::ContactCreated { contact }) = created.first_mut() {
+                    contact.fields.company = company_id;
+                }
+                check.contacts += 1;
+                events.extend(created);
+            }
+            Err(err) => {
+                // A custom value is checked against its definition here: name the
+                // spreadsheet column it came from, not the field.
+                let column = match &err {
+                    CrmError::Validation { field, .. } => {
+                        let mapped = field
+                            .strip_prefix("custom.")
+                            .map(|key| format!("contact.{key}"));
+                        check
+                            .mapping
+                            .iter()
+                            .find(|(_, target)| Some(*target) == mapped.as_ref())
+                            .map(|(column, _)| column.clone())
+                            .or_else(|| Some(field.clone()))
+                    }
+                    _ => None,
+                };
+                check.problems.push(ImportProblem {
+                    row: row.line,
+                    column,
+                    message: reason(&err),
+                })
+            }
+        }
+    }
+    check.companies = new_companies.into_iter().collect();
+    Ok((check, events))
+}

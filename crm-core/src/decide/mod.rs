@@ -1,0 +1,120 @@
+//! Deciding: a command, checked against the state and the actor's rights, becomes the
+//! events it produces — or the reason it is refused. Nothing here changes anything:
+//! [`Ctx`] allocates IDs from a counter the fold moves only when the events are applied.
+//! One file per aggregate; [`decide`] is the one dispatcher, for users' commands and
+//! for rule actions alike.
+
+pub(crate) mod activity;
+pub(crate) mod calendar;
+pub(crate) mod company;
+pub(crate) mod contact;
+pub(crate) mod custom_field;
+pub(crate) mod deal;
+pub(crate) mod document;
+pub(crate) mod import;
+pub(crate) mod intake;
+pub(crate) mod merge;
+pub(crate) mod outbox;
+pub(crate) mod ownership;
+pub(crate) mod payment;
+pub(crate) mod pipeline;
+pub(crate) mod rule;
+pub(crate) mod task;
+pub(crate) mod user;
+
+use crate::access::Access;
+use crate::common::error::CrmError;
+use crate::common::id::ReplicaId;
+use crate::event::Event;
+use crate::model::actor::Actor;
+use crate::model::command::*;
+use crate::state::State;
+use chrono::{DateTime, Utc};
+
+/// Everything a handler may look at while deciding. It allocates IDs but changes nothing:
+/// the counter lives in the state and only moves when the events are applied.
+pub(crate) struct Ctx<'s> {
+    pub state: &'s State,
+    pub access: Access<'s>,
+    pub now: DateTime<Utc>,
+    pub region: Option<rlibphonenumber::Region>,
+    replica: ReplicaId,
+    next_seq: u64,
+}
+
+impl<'s> Ctx<'s> {
+    pub fn new(
+        state: &'s State,
+        actor: Actor,
+        now: DateTime<Utc>,
+        replica: ReplicaId,
+        region: Option<rlibphonenumber::Region>,
+    ) -> Result<Self, CrmError> {
+        let access = Access::new(state, actor)?;
+        let next_seq = state.next_seq(replica);
+        Ok(Self {
+            state,
+            access,
+            now,
+            region,
+            replica,
+            next_seq,
+        })
+    }
+
+    pub fn actor(&self) -> Actor {
+        self.access.actor()
+    }
+
+    /// A fresh ID of any kind: `(replica, next sequence)`.
+    pub fn next_id<T: crate::common::id::TypedId>(&mut self) -> T {
+        let id = T::from_parts(self.replica, self.next_seq);
+        self.next_seq += 1;
+        id
+    }
+}
+
+/// Validates `command` and returns its events, or the reason it is refused.
+pub(crate) fn decide(ctx: &mut Ctx<'_>, command: &Command) -> Result<Vec<Event>, CrmError> {
+    match command {
+        Command::CreateDepartment(input) => user::create_department(ctx, input),
+        Command::CreateUser(input) => user::create_user(ctx, input),
+        Command::UpdateUser(update) => user::update_user(ctx, update.id, &update.patch),
+        Command::DeactivateUser(target) => user::deactivate_user(ctx, target.id),
+        Command::DefineField(input) => custom_field::define(ctx, input),
+        Command::CreateContact(input) => contact::create(ctx, input),
+        Command::UpdateContact(update) => contact::update(ctx, update.id, &update.patch),
+        Command::MergeContacts(input) => merge::merge_contacts(ctx, input),
+        Command::UnmergeContacts(target) => merge::unmerge_contacts(ctx, target.id),
+        Command::MergeCompanies(input) => merge::merge_companies(ctx, input),
+        Command::UnmergeCompanies(target) => merge::unmerge_companies(ctx, target.id),
+        Command::CreateCompany(input) => company::create(ctx, input),
+        Command::UpdateCompany(update) => company::update(ctx, update.id, &update.patch),
+        Command::CreatePipeline(input) => pipeline::create(ctx, input),
+        Command::CreateDeal(input) => deal::create(ctx, input),
+        Command::UpdateDeal(update) => deal::update(ctx, update.id, &update.patch),
+        Command::MoveDeal(input) => {
+            deal::move_to(ctx, input.id, input.stage, input.lost_reason.as_deref())
+        }
+        Command::CreateTask(input) => task::create(ctx, input),
+        Command::CompleteTask(input) => task::complete(ctx, input),
+        Command::CancelTask(input) => task::cancel(ctx, input.id, input.reason.as_deref()),
+        Command::ReassignTask(input) => task::reassign(ctx, input.id, input.assignee),
+        Command::LogActivity(input) => activity::log(ctx, input),
+        Command::ConfigureIntake(input) => intake::configure(ctx, input),
+        Command::ReceiveForm(input) => intake::receive_form(ctx, input),
+        Command::ReceiveCall(input) => intake::receive_call(ctx, input),
+        Command::ReceiveEmail(input) => intake::receive_email(ctx, input),
+        Command::ImportContacts(input) => import::import(ctx, input),
+        Command::AssignOwner(input) => ownership::assign_owner(ctx, input.record, input.owner),
+        Command::ReassignOwner(input) => ownership::reassign_owner(ctx, input.from, input.to),
+        Command::DefineRules(input) => rule::define(ctx, input),
+        Command::SetCalendar(calendar) => calendar::set(ctx, calendar),
+        Command::DefineTemplate(input) => document::define(ctx, input),
+        Command::RenderDocument(input) => document::render_for(ctx, &input.template, input.record),
+        Command::SetLineItems(input) => payment::set_line_items(ctx, input),
+        Command::RecordPayment(input) => payment::record(ctx, input),
+        Command::AckEffects(input) => outbox::ack(ctx, input),
+        Command::Tick(_) => Ok(Vec::new()),
+    }
+}

@@ -1,0 +1,152 @@
+//! Handlers for task (the data is in `crate::model::task`).
+
+use crate::common::error::CrmError;
+use crate::common::id::{AnyId, TaskId, UserId};
+use crate::common::validate;
+use crate::decide::Ctx;
+use crate::event::Event;
+use crate::model::custom_field::{self, CustomValues, EntityKind};
+use crate::model::task::*;
+
+/// Checks that a link points at a contact, company or deal the actor can see.
+pub(crate) fn check_link(ctx: &Ctx<'_>, field: &str, link: AnyId) -> Result<(), CrmError> {
+    if !matches!(
+        link,
+        AnyId::ContactId(_) | AnyId::CompanyId(_) | AnyId::DealId(_)
+    ) {
+        return Err(CrmError::validation(
+            field,
+            format!(
+                "{link} is a {}; link a contact, company or deal",
+                link.kind()
+            ),
+        ));
+    }
+    ctx.access.require_read(link)
+}
+
+/// A task on a record lets its assignee read the record; so only who may change the
+/// record may give someone else a task on it (a reminder for oneself needs only read).
+fn require_may_send(ctx: &Ctx<'_>, link: Option<AnyId>, assignee: UserId) -> Result<(), CrmError> {
+    match link {
+        Some(link) if Some(assignee) != ctx.access.user_id() && !ctx.access.can_edit(link) => {
+            Err(CrmError::denied(
+                ctx.actor(),
+                format!(
+                    "give {assignee} a task on {} {link} (only who may change the {} may)",
+                    link.kind(),
+                    link.kind()
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Handles [`crate::Command::CreateTask`].
+pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewTask) -> Result<Vec<Event>, CrmError> {
+    let title = validate::name("title", &input.title)?;
+    let kind = validate::key("kind", input.kind.as_deref().unwrap_or("todo"))?;
+    let description = validate::optional_text("description", input.description.as_deref())?;
+    let assignee = match (input.assignee, ctx.access.user_id()) {
+        (Some(user), _) | (None, Some(user)) => user,
+        (None, None) => {
+            return Err(CrmError::validation(
+                "assignee",
+                "is required when the actor is system",
+            ))
+        }
+    };
+    ctx.access.require_assignable("assignee", assignee)?;
+    if let Some(link) = input.link {
+        check_link(ctx, "link", link)?;
+    }
+    require_may_send(ctx, input.link, assignee)?;
+    let task = Task {
+        id: ctx.next_id(),
+        kind,
+        title,
+        description,
+        assignee,
+        due: input.due,
+        link: input.link,
+        status: TaskStatus::Open,
+        outcome: None,
+        fields: CustomValues::new(),
+        created_at: ctx.now,
+        created_by: ctx.actor(),
+        closed_at: None,
+        closed_by: None,
+        overdue_at: None,
+    };
+    Ok(vec![Event::TaskCreated { task }])
+}
+
+fn open_task<'s>(ctx: &Ctx<'s>, id: TaskId) -> Result<&'s Task, CrmError> {
+    ctx.access.require_edit(AnyId::TaskId(id))?;
+    let task = &ctx.state.tasks[&id];
+    if task.status != TaskStatus::Open {
+        return Err(CrmError::conflict(format!(
+            "task {id} is already {}",
+            validate::json_name(&task.status)
+        )));
+    }
+    Ok(task)
+}
+
+/// Handles [`crate::Command::CompleteTask`]: the assignee, or whoever may edit the linked record.
+pub(crate) fn complete(
+    ctx: &mut Ctx<'_>,
+    completion: &TaskCompletion,
+) -> Result<Vec<Event>, CrmError> {
+    let id = completion.id;
+    let task = open_task(ctx, id)?;
+    let outcome = match completion.outcome.as_deref() {
+        None => None,
+        Some(outcome) => Some(validate::key("outcome", outcome)?),
+    };
+    // Task fields are per-kind results, so `required` is not enforced across all kinds.
+    let definitions = ctx.state.fields.get(&EntityKind::Task);
+    let fields = custom_field::apply_changes(
+        definitions,
+        &task.fields,
+        &completion.fields,
+        ctx.region,
+        false,
+    )?;
+    Ok(vec![Event::TaskCompleted {
+        id,
+        outcome,
+        fields,
+    }])
+}
+
+/// Handles [`crate::Command::CancelTask`].
+pub(crate) fn cancel(
+    ctx: &mut Ctx<'_>,
+    id: TaskId,
+    reason: Option<&str>,
+) -> Result<Vec<Event>, CrmError> {
+    open_task(ctx, id)?;
+    let reason = validate::optional_text("reason", reason)?;
+    Ok(vec![Event::TaskCancelled { id, reason }])
+}
+
+/// Handles [`crate::Command::ReassignTask`].
+pub(crate) fn reassign(
+    ctx: &mut Ctx<'_>,
+    id: TaskId,
+    assignee: UserId,
+) -> Result<Vec<Event>, CrmError> {
+    let task = open_task(ctx, id)?;
+    ctx.access.require_assignable("assignee", assignee)?;
+    if task.assignee == assignee {
+        return Ok(Vec::new());
+    }
+    require_may_send(ctx, task.link, assignee)?;
+    Ok(vec![Event::TaskReassigned {
+        id,
+        from: task.assignee,
+        to: assignee,
+    }])
+}

@@ -1,0 +1,211 @@
+//! Queries: reading the CRM, always through the actor's rights. Lists come back as
+//! `Page { items, total }` so hosts can paginate; filters are plain structs with `Default`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::common::error::CrmError;
+use crate::common::id::{AnyId, CompanyId, ContactId, DocumentId, PipelineId, StageId, UserId};
+use crate::common::tagged::tagged_enum;
+use crate::model::command::Target;
+use crate::model::deal::DealStatus;
+use crate::model::duplicate::DuplicateRequest;
+use crate::model::export::ExportRequest;
+use crate::model::import::ContactImport;
+use crate::model::report::ReportRequest;
+use crate::model::rule::NoFields;
+use crate::model::task::TaskStatus;
+
+tagged_enum! {
+    /// A question to the CRM. JSON: `{"type": "list_deals", ...filter}`.
+    pub enum Query via QueryTwin {
+        /// One entity of any kind, by ID.
+        Get(Target<AnyId>) = "get",
+        ListContacts(ContactFilter) = "list_contacts",
+        ListCompanies(CompanyFilter) = "list_companies",
+        ListDeals(DealFilter) = "list_deals",
+        ListTasks(TaskFilter) = "list_tasks",
+        ListActivities(ActivityFilter) = "list_activities",
+        ListUsers(Paging) = "list_users",
+        ListDepartments(Paging) = "list_departments",
+        ListPipelines(Paging) = "list_pipelines",
+        ListFields(Paging) = "list_fields",
+        /// The events of one record, newest first.
+        Timeline(TimelineQuery) = "timeline",
+        /// Which rules fired on a record's events, which did not and why.
+        Explain(Target<AnyId>) = "explain",
+        /// Effects not yet acknowledged, oldest first (admins and the system).
+        Outbox(Paging) = "outbox",
+        /// When the engine next needs a `tick`: `{"next_wakeup": time or null}`.
+        NextWakeup(NoFields) = "next_wakeup",
+        /// Renders a stored document again from its template version and data version.
+        Rerender(Target<DocumentId>) = "rerender",
+        /// The automation rules.
+        ListRules(NoFields) = "list_rules",
+        /// The business calendar.
+        Calendar(NoFields) = "calendar",
+        ListTemplates(Paging) = "list_templates",
+        /// A client's visits, average bill and visit frequency (from won deals).
+        ClientStats(Target<ContactId>) = "client_stats",
+        /// An import's dry run: the mapping, every problem by row and column, what it
+        /// would create (docs/integrations.md).
+        CheckImport(ContactImport) = "check_import",
+        /// Contacts, companies, deals, tasks or activities the actor may read, as CSV.
+        Export(ExportRequest) = "export",
+        /// Contacts that may be one person, with a score and reasons (docs/integrations.md).
+        FindDuplicates(DuplicateRequest) = "find_duplicates",
+        /// A report over the deals in the actor's scope: `{"report": "funnel", "from": ...}`.
+        Report(ReportRequest) = "report",
+        /// The same report as chart series and an SVG picture: `{"chart": ..., "svg": ...}`.
+        Chart(ReportRequest) = "chart",
+    }
+}
+
+/// Input for [`Query::Timeline`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TimelineQuery {
+    pub id: AnyId,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::common::validate::optional_count"
+    )]
+    pub limit: Option<usize>,
+}
+
+/// One page of a list and how many items matched in all.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: usize,
+}
+
+/// How many items a list returns when no `limit` is given.
+pub const DEFAULT_PAGE: usize = 100;
+/// The largest `limit` a list accepts: a bigger answer is read page by page (`offset`),
+/// so no single answer grows with the whole CRM (200,000 contacts were 47 MB).
+pub const MAX_PAGE: usize = 1_000;
+
+/// Which part of a list to return. Defaults: from the start, [`DEFAULT_PAGE`] items;
+/// `total` always counts every match.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct Paging {
+    #[serde(deserialize_with = "crate::common::validate::count")]
+    pub offset: usize,
+    #[serde(default, deserialize_with = "crate::common::validate::optional_count")]
+    pub limit: Option<usize>,
+}
+
+impl Paging {
+    /// The page of `items`; a `limit` above [`MAX_PAGE`] is refused (`too_large`).
+    pub fn page<T>(self, items: impl Iterator<Item = T>) -> Result<Page<T>, CrmError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if limit > MAX_PAGE {
+            return Err(CrmError::too_large("limit", MAX_PAGE, limit));
+        }
+        let mut total = 0;
+        let mut page = Vec::new();
+        for item in items {
+            if total >= self.offset && page.len() < limit {
+                page.push(item);
+            }
+            total += 1;
+        }
+        Ok(Page { items: page, total })
+    }
+}
+
+/// Filter for contacts; every given criterion must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct ContactFilter {
+    /// Case-insensitive part of the name.
+    pub name: Option<String>,
+    /// A phone in any format; matched after normalising to E.164.
+    pub phone: Option<String>,
+    /// An e-mail; matched after normalising.
+    pub email: Option<String>,
+    pub tag: Option<String>,
+    pub owner: Option<UserId>,
+    pub company: Option<CompanyId>,
+    /// Skip this many matches.
+    #[serde(deserialize_with = "crate::common::validate::count")]
+    pub offset: usize,
+    /// Return at most this many (default 100, at most 1,000).
+    #[serde(default, deserialize_with = "crate::common::validate::optional_count")]
+    pub limit: Option<usize>,
+}
+
+/// Filter for companies.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct CompanyFilter {
+    pub name: Option<String>,
+    pub tag: Option<String>,
+    pub owner: Option<UserId>,
+    /// Skip this many matches.
+    #[serde(deserialize_with = "crate::common::validate::count")]
+    pub offset: usize,
+    /// Return at most this many (default 100, at most 1,000).
+    #[serde(default, deserialize_with = "crate::common::validate::optional_count")]
+    pub limit: Option<usize>,
+}
+
+/// Filter for deals.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct DealFilter {
+    pub pipeline: Option<PipelineId>,
+    pub stage: Option<StageId>,
+    pub owner: Option<UserId>,
+    pub status: Option<DealStatus>,
+    pub contact: Option<ContactId>,
+    pub company: Option<CompanyId>,
+    pub tag: Option<String>,
+    /// Skip this many matches.
+    #[serde(deserialize_with = "crate::common::validate::count")]
+    pub offset: usize,
+    /// Return at most this many (default 100, at most 1,000).
+    #[serde(default, deserialize_with = "crate::common::validate::optional_count")]
+    pub limit: Option<usize>,
+}
+
+/// Filter for tasks; results are ordered by due time (undated last).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskFilter {
+    pub assignee: Option<UserId>,
+    pub status: Option<TaskStatus>,
+    /// Only open tasks whose due time is before the query's `now`.
+    pub overdue: bool,
+    pub link: Option<AnyId>,
+    pub kind: Option<String>,
+    /// Skip this many matches.
+    #[serde(deserialize_with = "crate::common::validate::count")]
+    pub offset: usize,
+    /// Return at most this many (default 100, at most 1,000).
+    #[serde(default, deserialize_with = "crate::common::validate::optional_count")]
+    pub limit: Option<usize>,
+}
+
+/// Filter for activities; results are ordered by when they happened, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct ActivityFilter {
+    pub link: Option<AnyId>,
+    /// Skip this many matches.
+    #[serde(deserialize_with = "crate::common::validate::count")]
+    pub offset: usize,
+    /// Return at most this many (default 100, at most 1,000).
+    #[serde(default, deserialize_with = "crate::common::validate::optional_count")]
+    pub limit: Option<usize>,
+}
