@@ -1,0 +1,470 @@
+//! The command pipeline: timers due first, then the command's events, the rules'
+//! reactions, and the append of the whole batch.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::automation;
+use crate::common::error::CrmError;
+use crate::common::id::{AnyId, EffectId};
+use crate::decide::{self, Ctx};
+use crate::event::{CascadeLimit, Event, EventEnvelope, SCHEMA_VERSION};
+use crate::journal::Journal;
+use crate::model::actor::Actor;
+use crate::model::command::Command;
+use crate::model::outbox::Acknowledgement;
+use crate::model::rule::{NoFields, Rule};
+use crate::state::State;
+use crate::timer::{self, Timer};
+
+use super::{
+    fold, Crm, DEFAULT_CASCADE_DEPTH, DEFAULT_MAX_REACTION_EVENTS, DEFAULT_SNAPSHOT_EVERY,
+    MAX_TIMERS_PER_CALL,
+};
+
+impl<J: Journal> Crm<J> {
+    /// Executes a command as `actor` at `now`.
+    ///
+    /// First every timer due by `now` fires (so a late or missing tick changes nothing),
+    /// then the command's events are folded into the state, then the rules react to
+    /// them. Only then is all of it appended to the journal, as one batch, so a reaction
+    /// is never stored without its cause. If the append fails, the state is rebuilt
+    /// from the journal: a command that is not stored has changed nothing.
+    pub fn execute(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        command: &Command,
+    ) -> Result<Outcome, CrmError> {
+        // Refuse before anything changes.
+        let events = self.decide(actor, now, command)?;
+        let mut batch = Batch::default();
+        let events = if self.fire_timers(&mut batch, now)? {
+            // The timers changed the state the command was checked against.
+            match self.decide(actor, now, command) {
+                Ok(events) => events,
+                Err(err) => {
+                    self.reload()?;
+                    return Err(err);
+                }
+            }
+        } else {
+            events
+        };
+        let first = batch.envelopes.len();
+        batch.root = first;
+        let origin = Origin {
+            actor,
+            at: now,
+            command: command.name(),
+            caused_by: None,
+            rule: None,
+        };
+        for event in events {
+            self.record(&mut batch, event, &origin, 0);
+        }
+        if !command.runs_rules() {
+            batch.pending.retain(|(index, _, _)| *index < first);
+        }
+        let created = batch
+            .envelopes
+            .get(first)
+            .and_then(|e| e.event.created_ids().first().copied());
+        self.react(&mut batch)?;
+        if let Err(err) = self.journal.append(&batch.envelopes) {
+            self.reload()?;
+            return Err(err);
+        }
+        // The events are stored: from here on nothing may turn the answer into a failure,
+        // or a host that retries would record the command twice.
+        let mut warnings = Vec::new();
+        if let Err(err) = self.snapshot_by_policy(batch.envelopes.len() as u64) {
+            let warning = format!(
+                "the command is saved, but the snapshot after event {} was not written \
+                 (opening will replay more events until the next one is): {err}",
+                self.state.last_seq
+            );
+            self.warn(warning.clone());
+            warnings.push(warning);
+        }
+        Ok(Outcome {
+            created,
+            events: batch.envelopes,
+            warnings,
+        })
+    }
+
+    /// [`Crm::execute`], retried up to `attempts` times while another writer to the same
+    /// journal wins the race (`conflict`: the engine has reloaded, so the retry sees
+    /// the other writer's events and is checked against them).
+    pub fn execute_retrying(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        command: &Command,
+        attempts: u32,
+    ) -> Result<Outcome, CrmError> {
+        let mut left = attempts.max(1);
+        loop {
+            match self.execute(actor, now, command) {
+                Err(err) if err.code() == "conflict" && left > 1 => left -= 1,
+                result => return result,
+            }
+        }
+    }
+
+    /// Lets time pass: fires every timer due by `now` and the rules they set off.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Result<Outcome, CrmError> {
+        self.execute(Actor::System, now, &Command::Tick(NoFields {}))
+    }
+
+    /// When the engine next needs a [`Crm::tick`] (none when nothing is scheduled).
+    pub fn next_wakeup(&self) -> Option<DateTime<Utc>> {
+        self.projections.timers.first().map(|(at, _)| at)
+    }
+
+    pub(super) fn max_reaction_events(&self) -> usize {
+        let limit = self
+            .options
+            .max_reaction_events
+            .unwrap_or(DEFAULT_MAX_REACTION_EVENTS);
+        usize::try_from(limit).unwrap_or(usize::MAX)
+    }
+
+    /// Writes a snapshot when the last batch crossed a multiple of `snapshot_every`.
+    pub(super) fn snapshot_by_policy(&mut self, appended: u64) -> Result<(), CrmError> {
+        let every = self
+            .options
+            .snapshot_every
+            .unwrap_or(DEFAULT_SNAPSHOT_EVERY);
+        let last = self.state.last_seq;
+        let crossed = every > 0 && appended > 0 && last / every != (last - appended) / every;
+        if crossed && self.journal.keeps_snapshots() {
+            self.snapshot()?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn decide(
+        &self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        command: &Command,
+    ) -> Result<Vec<crate::event::Event>, CrmError> {
+        let mut ctx = Ctx::new(&self.state, actor, now, self.replica, self.region)?;
+        decide::decide(&mut ctx, command)
+    }
+
+    /// Applies one event to the state and adds it to the batch, noting the facts it
+    /// states for the rules.
+    pub(super) fn record(&mut self, batch: &mut Batch, event: Event, origin: &Origin, depth: u32) {
+        let facts = automation::facts(&self.state, &event);
+        let envelope = EventEnvelope {
+            v: SCHEMA_VERSION,
+            seq: self.journal.last_seq() + 1 + batch.envelopes.len() as u64,
+            replica: self.replica,
+            at: origin.at,
+            actor: origin.actor,
+            command: origin.command.to_string(),
+            caused_by: origin.caused_by,
+            rule: origin.rule.clone(),
+            event,
+        };
+        fold::apply(&mut self.state, &mut self.projections, &envelope);
+        if !facts.is_empty() {
+            batch
+                .pending
+                .push_back((batch.envelopes.len(), depth, facts));
+        }
+        batch.envelopes.push(envelope);
+    }
+
+    /// Fires the timers due by `now`, soonest first, each at its own time; returns
+    /// whether any fired.
+    pub(super) fn fire_timers(
+        &mut self,
+        batch: &mut Batch,
+        now: DateTime<Utc>,
+    ) -> Result<bool, CrmError> {
+        let mut fired = 0;
+        let budget = self.max_reaction_events();
+        while fired < MAX_TIMERS_PER_CALL && batch.envelopes.len() < budget {
+            let Some((at, timer)) = self
+                .projections
+                .timers
+                .first()
+                .filter(|(at, _)| *at <= now)
+                .map(|(at, timer)| (at, timer.clone()))
+            else {
+                break;
+            };
+            let Some(event) = timer_event(&self.state, at, &timer) else {
+                self.projections.timers.clear(&timer);
+                continue;
+            };
+            let origin = Origin {
+                actor: Actor::System,
+                at,
+                command: "timer",
+                caused_by: None,
+                rule: None,
+            };
+            batch.root = batch.envelopes.len();
+            self.record(batch, event, &origin, 0);
+            self.react(batch)?;
+            fired += 1;
+        }
+        Ok(fired > 0)
+    }
+
+    /// Lets the rules react to the pending facts, breadth first, until none are left
+    /// or the cascade limit stops them.
+    pub(super) fn react(&mut self, batch: &mut Batch) -> Result<(), CrmError> {
+        let max_depth = self
+            .options
+            .max_cascade_depth
+            .unwrap_or(DEFAULT_CASCADE_DEPTH);
+        let max_events = self.max_reaction_events();
+        while let Some((index, depth, facts)) = batch.pending.pop_front() {
+            let (trigger, at) = (batch.envelopes[index].seq, batch.envelopes[index].at);
+            for fact in facts {
+                let candidates: Vec<Rule> = self
+                    .state
+                    .rules
+                    .iter()
+                    .filter(|rule| automation::triggered(&self.state, rule, &fact))
+                    .cloned()
+                    .collect();
+                let Some(first) = candidates.first() else {
+                    continue;
+                };
+                let on = first.when.kind().to_string();
+                let data = automation::context_for(&self.state, &fact, at);
+                let automation::Verdicts {
+                    fired,
+                    waiting,
+                    skipped,
+                } = automation::judge(&candidates, &fact, &data);
+                let diagnostic = Origin {
+                    actor: Actor::System,
+                    at,
+                    command: "automation",
+                    caused_by: Some(trigger),
+                    rule: None,
+                };
+                let keys: Vec<String> = fired.iter().map(|r| r.key.clone()).collect();
+                let subject = fact.subject(&self.state);
+                let limit = if depth >= max_depth {
+                    Some(CascadeLimit::Depth)
+                } else if batch.envelopes.len() - batch.root >= max_events {
+                    Some(CascadeLimit::Events)
+                } else {
+                    None
+                };
+                if let (Some(limit), false) = (limit, fired.is_empty()) {
+                    let stop = Event::CascadeStopped {
+                        trigger,
+                        subject,
+                        depth,
+                        rules: keys,
+                        limit,
+                    };
+                    self.record(batch, stop, &diagnostic, depth + 1);
+                    if limit == CascadeLimit::Events {
+                        // The chain is over: what is still queued would only add to it.
+                        batch.pending.clear();
+                    }
+                    continue;
+                }
+                let evaluated = Event::RulesEvaluated {
+                    trigger,
+                    on,
+                    subject,
+                    fired: keys,
+                    scheduled: waiting.iter().map(|r| r.key.clone()).collect(),
+                    skipped,
+                };
+                self.record(batch, evaluated, &diagnostic, depth + 1);
+                for rule in waiting {
+                    let origin = Origin {
+                        rule: Some(rule.key.clone()),
+                        ..diagnostic.clone()
+                    };
+                    let wait = self.schedule(rule, &fact, trigger, subject, at);
+                    self.record(batch, wait, &origin, depth + 1);
+                }
+                for rule in fired {
+                    self.run_rule(batch, rule, &fact, &data, trigger, at, depth + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The start of a delayed rule's wait, or why its due time cannot be computed.
+    pub(super) fn schedule(
+        &self,
+        rule: &Rule,
+        fact: &crate::model::fact::Fact,
+        trigger: u64,
+        subject: AnyId,
+        at: DateTime<Utc>,
+    ) -> Event {
+        let span = rule.delay.unwrap_or_default();
+        match self.state.calendar.add_working(at, span) {
+            Ok(due) => Event::RuleScheduled {
+                rule: rule.key.clone(),
+                trigger,
+                subject,
+                fact: fact.clone(),
+                due,
+            },
+            Err(err) => Event::RuleFailed {
+                rule: rule.key.clone(),
+                trigger,
+                action: 0,
+                code: err.code().to_string(),
+                reason: err.to_string(),
+            },
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn run_rule(
+        &mut self,
+        batch: &mut Batch,
+        rule: &Rule,
+        fact: &crate::model::fact::Fact,
+        data: &serde_json::Value,
+        trigger: u64,
+        at: DateTime<Utc>,
+        depth: u32,
+    ) -> Result<(), CrmError> {
+        for (number, action) in rule.then.iter().enumerate() {
+            let result = {
+                let mut ctx = Ctx::new(&self.state, Actor::System, at, self.replica, self.region)?;
+                automation::act(&mut ctx, rule, action, fact, data)
+            };
+            match result {
+                Ok((command, events)) => {
+                    let origin = Origin {
+                        actor: Actor::System,
+                        at,
+                        command,
+                        caused_by: Some(trigger),
+                        rule: Some(rule.key.clone()),
+                    };
+                    for event in events {
+                        self.record(batch, event, &origin, depth);
+                    }
+                }
+                Err(err) => {
+                    let failed = Event::RuleFailed {
+                        rule: rule.key.clone(),
+                        trigger,
+                        action: number,
+                        code: err.code().to_string(),
+                        reason: err.to_string(),
+                    };
+                    let origin = Origin {
+                        actor: Actor::System,
+                        at,
+                        command: "automation",
+                        caused_by: Some(trigger),
+                        rule: Some(rule.key.clone()),
+                    };
+                    self.record(batch, failed, &origin, depth);
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks effects delivered; acknowledging one twice is harmless.
+    pub fn ack(&mut self, now: DateTime<Utc>, ids: &[EffectId]) -> Result<Outcome, CrmError> {
+        let command = Command::AckEffects(Acknowledgement { ids: ids.to_vec() });
+        self.execute(Actor::System, now, &command)
+    }
+}
+
+/// What a successful command did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Outcome {
+    /// The ID of the entity the command created, if it created one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<AnyId>,
+    /// The events appended, in order (empty when the command changed nothing).
+    pub events: Vec<EventEnvelope>,
+    /// What went wrong after the events were safely stored, e.g. a snapshot that could
+    /// not be written. The command succeeded; nothing here asks for a retry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    /// The ID the command created, or a `conflict` error when it created nothing.
+    pub fn require_created(&self) -> Result<AnyId, CrmError> {
+        self.created
+            .ok_or_else(|| CrmError::conflict("the command created nothing"))
+    }
+
+    /// The created ID as its typed kind, e.g. `outcome.created_id::<DealId>()?`.
+    pub fn created_id<T: TryFrom<AnyId, Error = CrmError>>(&self) -> Result<T, CrmError> {
+        T::try_from(self.require_created()?)
+    }
+}
+
+/// Who, when and why, for the events being recorded.
+#[derive(Clone)]
+pub(super) struct Origin {
+    actor: Actor,
+    at: DateTime<Utc>,
+    command: &'static str,
+    caused_by: Option<u64>,
+    rule: Option<String>,
+}
+
+/// The events of one `execute`, not yet in the journal, and the facts awaiting rules.
+#[derive(Default)]
+pub(super) struct Batch {
+    envelopes: Vec<EventEnvelope>,
+    pending: VecDeque<(usize, u32, Vec<crate::model::fact::Fact>)>,
+    /// Where the chain being reacted to began (the command's or a timer's first event):
+    /// its reactions are counted from here against `max_reaction_events`.
+    root: usize,
+}
+
+/// The event a due timer stands for (none for a timer whose record is gone, which
+/// only a hand-edited journal could cause).
+pub(super) fn timer_event(state: &State, at: DateTime<Utc>, timer: &Timer) -> Option<Event> {
+    Some(match timer {
+        Timer::TaskDue(id) => Event::TaskOverdue { id: *id, due: at },
+        Timer::StageSla(deal) => Event::StageSlaBreached {
+            deal: *deal,
+            stage: state.deals.get(deal)?.stage,
+            deadline: at,
+        },
+        Timer::Idle { rule, record } => Event::RecordIdle {
+            rule: rule.clone(),
+            record: *record,
+            since: match record {
+                AnyId::DealId(id) => timer::deal_since(state, *id),
+                AnyId::ContactId(id) => timer::contact_since(state, *id),
+                _ => None,
+            }?,
+        },
+        Timer::Delayed(seq) => {
+            let scheduled = state.scheduled.get(seq)?;
+            Event::RuleDue {
+                rule: scheduled.rule.clone(),
+                scheduled: *seq,
+                subject: scheduled.subject,
+                fact: scheduled.fact.clone(),
+            }
+        }
+    })
+}
