@@ -34,14 +34,14 @@ impl Projections {
 pub(crate) fn apply(state: &mut State, projections: &mut Projections, envelope: &EventEnvelope) {
     let records = state.records_touched(envelope);
     let touched = Touched::of(state, &records, envelope);
-    let before = Reports::facts(state, &touched);
+    let before = Reports::contributions(state, &touched);
     state.apply_touching(envelope, &records);
 
     if matches!(envelope.event, Event::CalendarSet { .. }) {
         // Business days moved with the time zone: every date is new.
         projections.reports = Reports::build(state);
     } else {
-        let after = Reports::facts(state, &touched);
+        let after = Reports::contributions(state, &touched);
         projections.reports.update(&before, &after);
     }
 

@@ -9,7 +9,7 @@ use crate::model::query::Query;
 use super::{to_json, Crm};
 
 impl<J: Journal> Crm<J> {
-    /// Executes a command given as JSON; returns the [`Outcome`] as JSON.
+    /// Executes a command given as JSON; returns the [`Outcome`](super::Outcome) as JSON.
     /// `actor` is `"system"` or a user ID; `now` is RFC 3339 with an offset.
     pub fn execute_json(
         &mut self,

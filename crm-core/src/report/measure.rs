@@ -1,5 +1,5 @@
 //! The measures the aggregates are made of: counts, money per currency and multisets
-//! of durations. Each is updated by adding or taking out one deal's facts, and keeps
+//! of durations. Each is updated by adding or taking out one deal's contributions, and keeps
 //! no empty entries, so an aggregate built incrementally equals one built from scratch.
 
 use std::collections::BTreeMap;
@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::common::money::{Currency, Money};
 
-/// Whether a deal's facts go in or come out.
+/// Whether a deal's contributions go in or come out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Sign {
     Add,

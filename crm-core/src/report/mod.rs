@@ -1,17 +1,17 @@
 //! Reports, kept up to date as events are applied: a report is read, not recomputed.
 //!
-//! Every deal contributes facts ([`facts`]): the day it was created and the stages it
+//! Every deal contributes figures (`contribution.rs`): the day it was created and the stages it
 //! reached, when and how it closed, its payments, its stage visits, its open amount,
 //! its first contact, its place among its client's visits; tasks and activities
-//! contribute who did what when. The aggregates here are the sums of those facts by
+//! contribute who did what when. The aggregates here are the sums of those contributions by
 //! business day (and by month, for long periods), pipeline and owner. When an event
-//! touches a record, its old facts are taken out and its new ones put in, so the
+//! touches a record, its old contributions are taken out and its new ones put in, so the
 //! aggregates always equal a from-scratch sum over the state (property-tested); the
 //! owner's department, the actor's rights and the stage probabilities are applied when
 //! a report is read (`rows`), which is also where the charts (`chart`, `svg`) start.
 
 mod chart;
-mod facts;
+mod contribution;
 mod measure;
 mod request;
 mod rows;
@@ -28,7 +28,7 @@ use crate::event::{Event, EventEnvelope};
 use crate::model::activity::ActivityKind;
 use crate::state::State;
 
-use facts::{ActivityFacts, DealFacts, TaskFacts};
+use contribution::{ActivityContribution, DealContribution, TaskContribution};
 use measure::{count, count_key, Durations, Sign};
 
 pub use crate::model::report::{Bucket, Conversion, ReportKind, ReportRequest};
@@ -77,9 +77,9 @@ pub(crate) struct PersonDay {
     activities: BTreeMap<ActivityKind, u64>,
 }
 
-/// The records an event touches whose facts may change: deals with their client's
+/// The records an event touches whose contributions may change: deals with their client's
 /// other deals (a visit's gap depends on the client's previous one), tasks and
-/// activities. Found before the event is applied, so their facts can be taken out
+/// activities. Found before the event is applied, so their contributions can be taken out
 /// first; the event itself names a client the state does not link yet.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Touched {
@@ -182,12 +182,12 @@ impl Touched {
     }
 }
 
-/// The facts of the touched records at one moment.
+/// The contributions of the touched records at one moment.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Facts {
-    deals: Vec<DealFacts>,
-    tasks: Vec<TaskFacts>,
-    activities: Vec<ActivityFacts>,
+pub(crate) struct Contributions {
+    deals: Vec<DealContribution>,
+    tasks: Vec<TaskContribution>,
+    activities: Vec<ActivityContribution>,
 }
 
 /// Statistics by date (a day, or a month's first day), then pipeline and owner.
@@ -249,34 +249,37 @@ impl Reports {
             activities: state.activities.keys().copied().collect(),
         };
         let mut reports = Self::default();
-        reports.update(&Facts::default(), &Self::facts(state, &everything));
+        reports.update(
+            &Contributions::default(),
+            &Self::contributions(state, &everything),
+        );
         reports
     }
 
-    /// The facts of the touched records as they are in `state`.
-    pub(crate) fn facts(state: &State, touched: &Touched) -> Facts {
-        Facts {
+    /// The contributions of the touched records as they are in `state`.
+    pub(crate) fn contributions(state: &State, touched: &Touched) -> Contributions {
+        Contributions {
             deals: touched
                 .deals
                 .iter()
-                .filter_map(|id| facts::of(state, *id))
+                .filter_map(|id| contribution::of(state, *id))
                 .collect(),
             tasks: touched
                 .tasks
                 .iter()
-                .filter_map(|id| facts::of_task(state, *id))
+                .filter_map(|id| contribution::of_task(state, *id))
                 .collect(),
             activities: touched
                 .activities
                 .iter()
-                .filter_map(|id| facts::of_activity(state, *id))
+                .filter_map(|id| contribution::of_activity(state, *id))
                 .collect(),
         }
     }
 
-    /// Takes the `before` facts out and puts the `after` facts in.
-    pub(crate) fn update(&mut self, before: &Facts, after: &Facts) {
-        // Most events leave most touched deals' facts as they were: skip those.
+    /// Takes the `before` contributions out and puts the `after` contributions in.
+    pub(crate) fn update(&mut self, before: &Contributions, after: &Contributions) {
+        // Most events leave most touched deals' contributions as they were: skip those.
         let unchanged: BTreeSet<DealId> = before
             .deals
             .iter()
@@ -309,7 +312,7 @@ impl Reports {
         }
     }
 
-    fn apply_task(&mut self, task: &TaskFacts, sign: Sign) {
+    fn apply_task(&mut self, task: &TaskContribution, sign: Sign) {
         if let Some((day, late)) = task.completed {
             let person = self.person(day, task.assignee);
             count(&mut person.tasks_done, sign);
@@ -346,9 +349,9 @@ impl Reports {
         }
     }
 
-    fn apply_deal(&mut self, facts: &DealFacts, sign: Sign) {
+    fn apply_deal(&mut self, facts: &DealContribution, sign: Sign) {
         apply_dated(&mut self.days, facts, sign, |day| day);
-        apply_dated(&mut self.months, facts, sign, facts::month_of);
+        apply_dated(&mut self.months, facts, sign, contribution::month_of);
         if let Some(open) = &facts.open {
             let key = (facts.pipeline, facts.owner, open.stage, open.close_month);
             let tally = self.open.entry(key).or_default();
@@ -369,11 +372,11 @@ impl Reports {
     }
 }
 
-/// The dated part of a deal's facts into `slices`, each date mapped by `period` (the day
+/// The dated part of a deal's contributions into `slices`, each date mapped by `period` (the day
 /// itself, or its month).
 fn apply_dated(
     slices: &mut Slices,
-    facts: &DealFacts,
+    facts: &DealContribution,
     sign: Sign,
     period: fn(NaiveDate) -> NaiveDate,
 ) {

@@ -16,7 +16,7 @@ use crate::model::activity::ActivityKind;
 use crate::model::pipeline::{Pipeline, StageKind};
 use crate::state::State;
 
-use super::facts::month_of;
+use super::contribution::month_of;
 use super::measure::{DurationPool, DurationSummary, Sums, Tally};
 use super::{DayStats, PersonDay, Reports, Slices, SourceStats};
 use crate::model::report::{Bucket, ReportKind, ReportRequest};
@@ -247,7 +247,7 @@ pub(crate) fn answer(
         ReportKind::Forecast => forecast(
             &scope,
             reports,
-            super::facts::day(state.calendar.time_zone, now),
+            super::contribution::day(state.calendar.time_zone, now),
         )?,
         ReportKind::Cycle => cycle(&scope, reports),
         ReportKind::StageTime => stage_time(&scope, reports),
@@ -584,7 +584,7 @@ fn forecast(scope: &Scope<'_>, reports: &Reports, today: NaiveDate) -> Result<Re
         (None, None, _) => true,
         (_, _, None) => false,
         (from, to, Some(month)) => {
-            from.is_none_or(|from| *month >= super::facts::month_of(from))
+            from.is_none_or(|from| *month >= super::contribution::month_of(from))
                 && to.is_none_or(|to| *month <= to)
         }
     };

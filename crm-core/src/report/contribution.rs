@@ -1,5 +1,5 @@
 //! What one deal contributes to the reports: a pure function of the deal, its
-//! pipeline's stage order and the business time zone, so its facts can be taken out
+//! pipeline's stage order and the business time zone, so its contributions can be taken out
 //! before an event and put back after it.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -18,7 +18,7 @@ use crate::state::State;
 
 /// One deal's contribution, dated in the business time zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct DealFacts {
+pub(crate) struct DealContribution {
     pub id: DealId,
     pub pipeline: PipelineId,
     pub owner: UserId,
@@ -53,7 +53,7 @@ pub(crate) struct Visit {
 /// What one task contributes: its completion (and whether it was late), or, while
 /// open, its due time.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct TaskFacts {
+pub(crate) struct TaskContribution {
     pub assignee: UserId,
     pub completed: Option<(NaiveDate, bool)>,
     pub open_due: Option<DateTime<Utc>>,
@@ -61,7 +61,7 @@ pub(crate) struct TaskFacts {
 
 /// What one activity contributes: who logged it, when it happened, of which kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ActivityFacts {
+pub(crate) struct ActivityContribution {
     pub user: UserId,
     pub day: NaiveDate,
     pub kind: ActivityKind,
@@ -88,11 +88,11 @@ pub(crate) struct Open {
     pub since: DateTime<Utc>,
 }
 
-/// The deal's facts, or `None` if there is no such deal (or its pipeline is gone).
-pub(crate) fn of(state: &State, id: DealId) -> Option<DealFacts> {
+/// The deal's contributions, or `None` if there is no such deal (or its pipeline is gone).
+pub(crate) fn of(state: &State, id: DealId) -> Option<DealContribution> {
     let deal = state.deals.get(&id)?;
     let pipeline = state.pipelines.get(&deal.pipeline)?;
-    let mut facts = deal_facts(deal, pipeline, state.calendar.time_zone);
+    let mut facts = deal_contribution(deal, pipeline, state.calendar.time_zone);
     facts.first_contact_seconds = state
         .first_contact
         .get(&id)
@@ -101,11 +101,11 @@ pub(crate) fn of(state: &State, id: DealId) -> Option<DealFacts> {
     Some(facts)
 }
 
-/// The task's facts, or `None` if there is no such task or it was cancelled.
-pub(crate) fn of_task(state: &State, id: TaskId) -> Option<TaskFacts> {
+/// The task's contributions, or `None` if there is no such task or it was cancelled.
+pub(crate) fn of_task(state: &State, id: TaskId) -> Option<TaskContribution> {
     let task = state.tasks.get(&id)?;
     let zone = state.calendar.time_zone;
-    Some(TaskFacts {
+    Some(TaskContribution {
         assignee: task.assignee,
         completed: match (task.status, task.closed_at) {
             (TaskStatus::Done, Some(at)) => {
@@ -118,13 +118,13 @@ pub(crate) fn of_task(state: &State, id: TaskId) -> Option<TaskFacts> {
     .filter(|facts| facts.completed.is_some() || facts.open_due.is_some())
 }
 
-/// The activity's facts, or `None` for one logged by the system.
-pub(crate) fn of_activity(state: &State, id: ActivityId) -> Option<ActivityFacts> {
+/// The activity's contributions, or `None` for one logged by the system.
+pub(crate) fn of_activity(state: &State, id: ActivityId) -> Option<ActivityContribution> {
     let activity = state.activities.get(&id)?;
     let Actor::User(user) = activity.logged_by else {
         return None;
     };
-    Some(ActivityFacts {
+    Some(ActivityContribution {
         user,
         day: day(state.calendar.time_zone, activity.occurred_at),
         kind: activity.kind,
@@ -162,7 +162,7 @@ pub(crate) fn day(zone: Tz, at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&zone).date_naive()
 }
 
-fn deal_facts(deal: &Deal, pipeline: &Pipeline, zone: Tz) -> DealFacts {
+fn deal_contribution(deal: &Deal, pipeline: &Pipeline, zone: Tz) -> DealContribution {
     let history = &deal.stage_history;
     let furthest_open = history
         .iter()
@@ -220,7 +220,7 @@ fn deal_facts(deal: &Deal, pipeline: &Pipeline, zone: Tz) -> DealFacts {
             )
         })
         .collect();
-    DealFacts {
+    DealContribution {
         id: deal.id,
         pipeline: deal.pipeline,
         owner: deal.owner,
