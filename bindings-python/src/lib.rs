@@ -13,6 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use crm_core::{Crm, CrmError, CrmOptions, Journal, MemoryJournal, ReplicaId};
 use crm_store_sqlite::SqliteJournal;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 
 use crate::errors::IntoPyResult;
 
@@ -184,13 +185,21 @@ impl Engine {
         py: Python<'_>,
         actor: &str,
         now: &str,
-        command: &str,
+        command: &Bound<'_, PyString>,
     ) -> PyResult<String> {
-        self.with(py, |crm| crm.execute_json(actor, now, command))
+        let command = json_text(py, "command", command)?;
+        self.with(py, |crm| crm.execute_json(actor, now, &command))
     }
 
-    fn query_json(&self, py: Python<'_>, actor: &str, now: &str, query: &str) -> PyResult<String> {
-        self.with(py, |crm| crm.query_json(actor, now, query))
+    fn query_json(
+        &self,
+        py: Python<'_>,
+        actor: &str,
+        now: &str,
+        query: &Bound<'_, PyString>,
+    ) -> PyResult<String> {
+        let query = json_text(py, "query", query)?;
+        self.with(py, |crm| crm.query_json(actor, now, &query))
     }
 
     /// Events with `seq >= from_seq`, as a JSON array.
@@ -273,4 +282,39 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(restore, module)?)?;
     errors::register(module)?;
     Ok(())
+}
+
+/// A JSON text from Python, refused rather than mangled when it holds a lone surrogate
+/// (half of a UTF-16 pair, which UTF-8 text cannot hold), naming the JSON path as the
+/// JavaScript binding does.
+fn json_text(py: Python<'_>, what: &str, text: &Bound<'_, PyString>) -> PyResult<String> {
+    let err = match text.to_cow() {
+        Ok(text) => return Ok(text.into_owned()),
+        Err(err) => err,
+    };
+    let start: usize = err.value(py).getattr("start")?.extract()?;
+    let unit: u32 = py
+        .import("builtins")?
+        .getattr("ord")?
+        .call1((text.get_item(start)?,))?
+        .extract()?;
+    // The lossy text has one U+FFFD per lone surrogate, so character positions agree.
+    let lossy = text.to_string_lossy();
+    let offset = lossy
+        .char_indices()
+        .nth(start)
+        .map_or(lossy.len(), |(at, _)| at);
+    let inner = crm_core::validate::json_path_at(&lossy, offset);
+    let path = if inner.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what}.{inner}")
+    };
+    let refusal = CrmError::Malformed {
+        path,
+        reason: format!(
+            "holds a lone surrogate (U+{unit:04X}, half of a UTF-16 pair) that text cannot hold"
+        ),
+    };
+    Err(errors::to_py(py, refusal))
 }

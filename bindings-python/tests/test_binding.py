@@ -310,3 +310,32 @@ def test_contacts_come_in_from_csv_and_go_out_again(shop: tuple[Crm, str, str, s
     assert workbook[:2] == b"PK"
     again = crm.check_import(manager, NOW, workbook, mapping={"id": "ignore", "owner": "ignore"})
     assert again["problems"] == [] and again["rows"] == 2
+
+
+def test_raw_json_text_goes_in_and_comes_out_unconverted(shop: tuple[Crm, str, str, str]) -> None:
+    crm, admin, manager, _ = shop
+    at = "2026-11-27T09:05:00Z"
+    outcome = json.loads(crm.execute_json(manager, at, '{"type": "create_contact", "name": "Anna", "phones": ["030 1234567"]}'))
+    contact = outcome["created"]
+    assert outcome["events"][0]["event"]["type"] == "contact_created"
+    page = json.loads(crm.query_json(manager, at, '{"type": "list_contacts"}'))
+    assert [c["id"] for c in page["items"]] == [contact]
+    assert page["items"][0]["phones"] == ["+49301234567"]
+    # The same typed errors as the converting entry points, and nothing is stored.
+    before = crm.last_seq
+    with pytest.raises(crm_core.MalformedError) as malformed:
+        crm.execute_json(manager, at, '{"type": "create_contact", "name": 5}')
+    assert malformed.value.code == "malformed"
+    assert "name" in str(malformed.value)
+    with pytest.raises(crm_core.ValidationError) as bad_time:
+        crm.execute_json(manager, "yesterday", '{"type": "create_contact", "name": "Bo"}')
+    assert "now" in str(bad_time.value)
+    with pytest.raises(crm_core.CrmError):
+        crm.query_json(manager, at, '{"type": "list_contacts", "limit": 5000}')
+    # A lone surrogate cannot become UTF-8 text: refused with its path, not mangled.
+    with pytest.raises(crm_core.MalformedError) as surrogate:
+        crm.execute_json(manager, at, '{"type": "create_contact", "name": "Anna \ud800", "tags": ["a"]}')
+    assert "command.name" in str(surrogate.value)
+    assert "U+D800" in str(surrogate.value)
+    assert crm.last_seq == before
+

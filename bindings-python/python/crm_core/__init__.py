@@ -205,6 +205,18 @@ class Crm:
         text = self._engine.query_json(actor, now_text(now), to_json(query, "query"))
         return from_json(text, f"query.{query.get('type')}")
 
+    # The same two entry points on raw JSON text, for hosts that already hold JSON (a
+    # queue, an HTTP body): nothing is converted either way, errors are the same.
+
+    def execute_json(self, actor: str, now: str, command: str) -> str:
+        """Executes a command given as JSON text at ``now`` (RFC 3339 text); returns the
+        outcome as JSON text."""
+        return self._engine.execute_json(actor, now, command)
+
+    def query_json(self, actor: str, now: str, query: str) -> str:
+        """Answers a query given as JSON text at ``now`` (RFC 3339 text), as JSON text."""
+        return self._engine.query_json(actor, now, query)
+
     def events(self, since: int = 1) -> list[dict[str, Any]]:
         """The journal from ``since`` on, for export and persistence by the host."""
         events: list[dict[str, Any]] = from_json(self._engine.events_json(since), "events")
