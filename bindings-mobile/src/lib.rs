@@ -212,8 +212,7 @@ impl Crm {
     /// nothing; older schema versions upcast); returns how many.
     pub fn import_jsonl(&self, source: String) -> Result<u64, CrmError> {
         let mut engine = self.engine();
-        let events =
-            crm_store_sqlite::read_jsonl_file(&source, engine.state().last_seq + 1).ffi()?;
+        let events = crm_store_sqlite::read_jsonl_file(&source, engine.last_seq() + 1).ffi()?;
         engine.import(&events).ffi()?;
         Ok(events.len() as u64)
     }
@@ -247,7 +246,7 @@ impl Crm {
     }
 
     pub fn last_seq(&self) -> u64 {
-        self.engine().state().last_seq
+        self.engine().last_seq()
     }
 
     /// Fires every timer due by `now` (overdue tasks, SLAs, idle records) and the rules

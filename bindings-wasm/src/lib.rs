@@ -255,7 +255,7 @@ impl JsCrm {
 
     #[wasm_bindgen(getter, js_name = lastSeq)]
     pub fn last_seq(&self) -> f64 {
-        self.crm.state().last_seq as f64
+        self.crm.last_seq() as f64
     }
 
     /// Creates a contact; returns its ID.

@@ -174,6 +174,11 @@ impl<J: Journal> Crm<J> {
         self.replica
     }
 
+    /// The journal position of the newest event this engine has applied (0 when empty).
+    pub fn last_seq(&self) -> u64 {
+        self.state.last_seq
+    }
+
     pub fn options(&self) -> &CrmOptions {
         &self.options
     }
