@@ -1,7 +1,10 @@
 //! Automation: which facts an event states, which rules they set off, whether the
 //! rules' conditions hold, and the events their actions produce. The engine drives
-//! it (engine.rs): every action goes through the same handlers as a user's command,
-//! acting as `system`, and every event it produces names its rule and trigger.
+//! it (`engine/execute.rs`): an action that a user could take as a command (create a
+//! task, move a deal, set a field, assign an owner, render a document) becomes that
+//! `Command` and runs through the one dispatcher, `decide::decide`, acting as
+//! `system`; only what has no command (notify, escalate, webhook) is queued here as an
+//! effect. Every event an action produces names its rule and trigger.
 
 use std::cmp::Ordering;
 use std::str::FromStr;
@@ -12,14 +15,14 @@ use serde_json::{json, Value};
 
 use crate::common::error::CrmError;
 use crate::common::id::{AnyId, DealId, StageId, TaskId, UserId};
+use crate::common::validate;
 use crate::context;
 use crate::decide::Ctx;
 use crate::event::{Event, SkippedRule};
 use crate::model::activity::{ActivityKind, Direction};
-use crate::model::company::CompanyPatch;
-use crate::model::contact::ContactPatch;
-use crate::model::deal::{DealPatch, DealStatus};
-use crate::model::document::{self, Format};
+use crate::model::command::{Command, DealMove, OwnerAssignment, Update};
+use crate::model::deal::DealStatus;
+use crate::model::document::{self, Format, RenderRequest};
 use crate::model::fact::Fact;
 use crate::model::outbox::{Effect, EffectBody};
 use crate::model::rule::{
@@ -28,7 +31,6 @@ use crate::model::rule::{
 use crate::model::task::NewTask;
 use crate::model::user::Role;
 use crate::state::State;
-use crate::{common::validate, decide::ownership};
 
 impl Fact {
     /// The record the fact is about; actions work on it (or, for a task, its record).
@@ -478,9 +480,11 @@ pub(crate) fn act(
         other => Some(other),
     };
     let text = |source: &str| document::render(source, Format::Text, data, &state.calendar);
-    match action {
+    // What a user could do as a command is done as that command, through the one
+    // dispatcher; `events` holds what choosing an assignee produced (a round robin's turn).
+    let (commands, mut events) = match action {
         Action::CreateTask(spec) => {
-            let (assignee, mut events) = resolve_one(ctx, &spec.assignee, subject)?;
+            let (assignee, events) = resolve_one(ctx, &spec.assignee, subject)?;
             let base = match &spec.due_from {
                 Some(path) => Some(time_at(data, path)?),
                 None => None,
@@ -492,7 +496,7 @@ pub(crate) fn act(
                 (Some(base), None) => Some(base),
                 (None, None) => None,
             };
-            let input = NewTask {
+            let task = NewTask {
                 title: text(&spec.title)?,
                 kind: spec.kind.clone(),
                 description: spec.description.as_deref().map(text).transpose()?,
@@ -500,8 +504,7 @@ pub(crate) fn act(
                 due,
                 link: focus,
             };
-            events.extend(crate::decide::task::create(ctx, &input)?);
-            Ok(("create_task", events))
+            (vec![Command::CreateTask(task)], events)
         }
         Action::MoveStage(step) => {
             let deal_id = focus_deal(focus)?;
@@ -524,45 +527,16 @@ pub(crate) fn act(
                         format!("the pipeline of {deal_id} has no stage {:?}", step.stage),
                     )
                 })?;
-            let events =
-                crate::decide::deal::move_to(ctx, deal_id, stage, step.lost_reason.as_deref())?;
-            Ok(("move_deal", events))
+            let move_deal = DealMove {
+                id: deal_id,
+                stage,
+                lost_reason: step.lost_reason.clone(),
+            };
+            (vec![Command::MoveDeal(move_deal)], Vec::new())
         }
         Action::SetField(set) => {
             let record = focus.ok_or_else(|| no_record("set_field"))?;
-            let patch = match set.field.strip_prefix("custom.") {
-                Some(key) => json!({"custom": {key: set.value}}),
-                None => json!({set.field.as_str(): set.value}),
-            };
-            let read =
-                |err: serde_json::Error| CrmError::validation(set.field.clone(), err.to_string());
-            match record {
-                AnyId::DealId(id) => {
-                    let patch: DealPatch = serde_json::from_value(patch).map_err(read)?;
-                    Ok(("update_deal", crate::decide::deal::update(ctx, id, &patch)?))
-                }
-                AnyId::ContactId(id) => {
-                    let patch: ContactPatch = serde_json::from_value(patch).map_err(read)?;
-                    Ok((
-                        "update_contact",
-                        crate::decide::contact::update(ctx, id, &patch)?,
-                    ))
-                }
-                AnyId::CompanyId(id) => {
-                    let patch: CompanyPatch = serde_json::from_value(patch).map_err(read)?;
-                    Ok((
-                        "update_company",
-                        crate::decide::company::update(ctx, id, &patch)?,
-                    ))
-                }
-                other => Err(CrmError::validation(
-                    "field",
-                    format!(
-                        "{other} is a {}; set_field works on contacts, companies and deals",
-                        other.kind()
-                    ),
-                )),
-            }
+            (vec![set_field(record, &set.field, &set.value)?], Vec::new())
         }
         Action::AssignOwner(assign) => {
             let focus = focus.ok_or_else(|| no_record("assign_owner"))?;
@@ -575,12 +549,76 @@ pub(crate) fn act(
                     .map(|kind| linked(state, focus, *kind))
                     .collect::<Result<Vec<_>, _>>()?
             };
-            let (owner, mut events) = resolve_one(ctx, &assign.to, subject)?;
-            for record in records {
-                events.extend(ownership::assign_owner(ctx, record, owner)?);
-            }
-            Ok(("assign_owner", events))
+            let (owner, events) = resolve_one(ctx, &assign.to, subject)?;
+            let commands = records
+                .into_iter()
+                .map(|record| Command::AssignOwner(OwnerAssignment { record, owner }))
+                .collect();
+            (commands, events)
         }
+        Action::RenderDocument(render) => {
+            let request = RenderRequest {
+                template: render.template.clone(),
+                record: focus.unwrap_or(subject),
+            };
+            (vec![Command::RenderDocument(request)], Vec::new())
+        }
+        Action::Notify(_) | Action::Escalate(_) | Action::Webhook(_) => {
+            return effect(ctx, rule, action, subject, data);
+        }
+    };
+    let name = commands
+        .first()
+        .map_or_else(|| action.name(), Command::name);
+    for command in &commands {
+        events.extend(crate::decide::decide(ctx, command)?);
+    }
+    Ok((name, events))
+}
+
+/// `set_field` as the update command of the record's kind; the value is read as that
+/// command's patch reads it.
+fn set_field(record: AnyId, field: &str, value: &Value) -> Result<Command, CrmError> {
+    let patch = match field.strip_prefix("custom.") {
+        Some(key) => json!({"custom": {key: value}}),
+        None => json!({field: value}),
+    };
+    let read = |err: serde_json::Error| CrmError::validation(field, err.to_string());
+    Ok(match record {
+        AnyId::DealId(id) => Command::UpdateDeal(Update {
+            id,
+            patch: serde_json::from_value(patch).map_err(read)?,
+        }),
+        AnyId::ContactId(id) => Command::UpdateContact(Update {
+            id,
+            patch: serde_json::from_value(patch).map_err(read)?,
+        }),
+        AnyId::CompanyId(id) => Command::UpdateCompany(Update {
+            id,
+            patch: serde_json::from_value(patch).map_err(read)?,
+        }),
+        other => {
+            return Err(CrmError::validation(
+                "field",
+                format!(
+                    "{other} is a {}; set_field works on contacts, companies and deals",
+                    other.kind()
+                ),
+            ))
+        }
+    })
+}
+
+/// What has no command: notifications, escalations and webhooks, queued as effects.
+fn effect(
+    ctx: &mut Ctx<'_>,
+    rule: &Rule,
+    action: &Action,
+    subject: AnyId,
+    data: &Value,
+) -> Result<(&'static str, Vec<Event>), CrmError> {
+    let text = |source: &str| document::render(source, Format::Text, data, &ctx.state.calendar);
+    match action {
         Action::Notify(notify) => {
             let (recipients, mut events) = resolve_many(ctx, &notify.to, subject)?;
             let body = text(&notify.text)?;
@@ -611,13 +649,6 @@ pub(crate) fn act(
             )?);
             Ok(("escalate", events))
         }
-        Action::RenderDocument(render) => {
-            let record = focus.unwrap_or(subject);
-            Ok((
-                "render_document",
-                crate::decide::document::render_for(ctx, &render.template, record)?,
-            ))
-        }
         Action::Webhook(hook) => {
             let effect = Effect {
                 id: ctx.next_id(),
@@ -631,6 +662,10 @@ pub(crate) fn act(
             };
             Ok(("webhook", vec![Event::EffectQueued { effect }]))
         }
+        _ => Err(CrmError::validation(
+            "then",
+            format!("{} is done as a command, not an effect", action.name()),
+        )),
     }
 }
 

@@ -4,23 +4,23 @@
 //! One file per aggregate; [`decide`] is the one dispatcher, for users' commands and
 //! for rule actions alike.
 
-pub(crate) mod activity;
-pub(crate) mod calendar;
-pub(crate) mod company;
-pub(crate) mod contact;
-pub(crate) mod custom_field;
-pub(crate) mod deal;
-pub(crate) mod document;
+mod activity;
+mod calendar;
+mod company;
+mod contact;
+mod custom_field;
+mod deal;
+mod document;
 pub(crate) mod import;
 pub(crate) mod intake;
-pub(crate) mod merge;
+mod merge;
 pub(crate) mod outbox;
-pub(crate) mod ownership;
-pub(crate) mod payment;
-pub(crate) mod pipeline;
-pub(crate) mod rule;
-pub(crate) mod task;
-pub(crate) mod user;
+mod ownership;
+mod payment;
+mod pipeline;
+mod rule;
+mod task;
+mod user;
 
 use crate::access::Access;
 use crate::common::error::CrmError;
