@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::common::diff;
 use crate::common::error::CrmError;
 use crate::common::id::{AnyId, DealId, StageId, TaskId, UserId};
 use crate::common::validate;
@@ -190,51 +191,25 @@ fn channel_of(kind: ActivityKind) -> Option<InboundChannel> {
     }
 }
 
-/// One fact per changed field: standard fields by name, custom ones as `custom.<key>`.
+/// One fact per changed field (`common::diff`): standard fields by name, custom ones as
+/// `custom.<key>`, their values as rules compare them.
 fn changes<T: Serialize>(record: AnyId, before: Option<&T>, after: &T) -> Vec<Fact> {
-    let (Some(before), Ok(Value::Object(after))) = (before, serde_json::to_value(after)) else {
+    let Some(before) = before else {
         return Vec::new();
     };
-    let Ok(Value::Object(before)) = serde_json::to_value(before) else {
-        return Vec::new();
-    };
-    let mut facts = Vec::new();
-    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    for key in keys {
-        let (old, new) = (before.get(key), after.get(key));
-        if old == new {
-            continue;
-        }
-        if key == "custom" {
-            let empty = serde_json::Map::new();
-            let old = old.and_then(Value::as_object).unwrap_or(&empty);
-            let new = new.and_then(Value::as_object).unwrap_or(&empty);
-            let mut custom: Vec<&String> = old.keys().chain(new.keys()).collect();
-            custom.sort();
-            custom.dedup();
-            for field in custom {
-                let (from, to) = (untag(old.get(field)), untag(new.get(field)));
-                if from != to {
-                    facts.push(Fact::FieldChanged {
-                        record,
-                        field: format!("custom.{field}"),
-                        from,
-                        to,
-                    });
-                }
-            }
-        } else {
-            facts.push(Fact::FieldChanged {
+    diff::changes(before, after)
+        .into_iter()
+        .map(|change| {
+            let custom = change.field.starts_with("custom.");
+            let value = |value: Value| if custom { untag(Some(&value)) } else { value };
+            Fact::FieldChanged {
                 record,
-                field: key.clone(),
-                from: old.cloned().unwrap_or(Value::Null),
-                to: new.cloned().unwrap_or(Value::Null),
-            });
-        }
-    }
-    facts
+                from: value(change.from),
+                to: value(change.to),
+                field: change.field,
+            }
+        })
+        .collect()
 }
 
 /// `{"decimal": "1.2"}` → `"1.2"`: custom values as rules compare them.

@@ -3,6 +3,7 @@
 //! normalisation, the tagged-enum JSON form, and the business calendar.
 
 pub mod calendar;
+pub mod diff;
 pub mod error;
 pub mod id;
 pub mod money;

@@ -216,20 +216,6 @@ pub fn json_name<T: serde::Serialize>(value: &T) -> String {
     }
 }
 
-/// The top-level keys whose values differ between two serialisable values.
-pub fn changed_keys<T: serde::Serialize>(before: &T, after: &T) -> Vec<String> {
-    let (Ok(serde_json::Value::Object(before)), Ok(serde_json::Value::Object(after))) =
-        (serde_json::to_value(before), serde_json::to_value(after))
-    else {
-        return Vec::new();
-    };
-    let mut keys: Vec<String> = before.keys().chain(after.keys()).cloned().collect();
-    keys.sort();
-    keys.dedup();
-    keys.retain(|key| before.get(key) != after.get(key));
-    keys
-}
-
 /// Parses a default region such as "DE" or "US".
 pub fn region(value: &str) -> Result<rlibphonenumber::Region, CrmError> {
     value.trim().to_ascii_uppercase().parse().map_err(|_| {

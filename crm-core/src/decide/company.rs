@@ -1,5 +1,6 @@
 //! Handlers for company (the data is in `crate::model::company`).
 
+use crate::common::diff;
 use crate::common::error::CrmError;
 use crate::common::id::{AnyId, CompanyId};
 use crate::common::validate;
@@ -81,7 +82,7 @@ pub(crate) fn update(
     let before = &ctx.state.companies[&id].fields;
     let mut fields = before.clone();
     apply_patch(ctx, &mut fields, patch)?;
-    let changed = validate::changed_keys(before, &fields);
+    let changed = diff::changed_keys(before, &fields);
     if changed.is_empty() {
         return Ok(Vec::new());
     }

@@ -1,5 +1,6 @@
 //! Handlers for contact (the data is in `crate::model::contact`).
 
+use crate::common::diff;
 use crate::common::error::CrmError;
 use crate::common::id::{AnyId, ContactId};
 use crate::common::validate;
@@ -77,7 +78,7 @@ pub(crate) fn update(
     let before = &ctx.state.contacts[&id].fields;
     let mut fields = before.clone();
     apply_patch(ctx, &mut fields, patch)?;
-    let changed = validate::changed_keys(before, &fields);
+    let changed = diff::changed_keys(before, &fields);
     if changed.is_empty() {
         return Ok(Vec::new());
     }

@@ -1,5 +1,6 @@
 //! Handlers for deal (the data is in `crate::model::deal`).
 
+use crate::common::diff;
 use crate::common::error::CrmError;
 use crate::common::id::{AnyId, DealId, StageId};
 use crate::common::money::Money;
@@ -145,7 +146,7 @@ pub(crate) fn update(
     if let Some(amount) = &fields.amount {
         deal.require_currency("amount", amount)?;
     }
-    let changed = validate::changed_keys(before, &fields);
+    let changed = diff::changed_keys(before, &fields);
     if changed.is_empty() {
         return Ok(Vec::new());
     }

@@ -1,5 +1,6 @@
 //! Handlers for merge (the data is in `crate::model::merge`).
 
+use crate::common::diff;
 use crate::common::error::CrmError;
 use crate::common::id::{ActivityId, AnyId, CompanyId, ContactId, DealId, TaskId};
 use crate::common::validate;
@@ -356,7 +357,7 @@ fn merge<P: Party>(ctx: &mut Ctx<'_>, input: &MergeRequest<P::Id>) -> Result<Vec
     let (into, _) = existing::<P>(ctx.state, input.into)?;
     let (from, _) = existing::<P>(ctx.state, input.from)?;
     let fields = P::merged_fields(into, from, &input.keep)?;
-    let changed = validate::changed_keys(into, &fields);
+    let changed = diff::changed_keys(into, &fields);
     let party: AnyId = input.from.into();
     let state = &ctx.state;
     Ok(vec![P::merged(Merge {
@@ -405,7 +406,7 @@ fn unmerge<P: Party>(ctx: &mut Ctx<'_>, id: P::Id) -> Result<Vec<Event>, CrmErro
         ));
     }
     let fields = restored_fields(survivor, merge)?;
-    let changed = validate::changed_keys(survivor, &fields);
+    let changed = diff::changed_keys(survivor, &fields);
     let state = &ctx.state;
     let into: AnyId = merge.into.into();
     Ok(vec![P::unmerged(Unmerge {

@@ -1,5 +1,6 @@
 //! Handlers for user (the data is in `crate::model::user`).
 
+use crate::common::diff;
 use crate::common::error::CrmError;
 use crate::common::id::UserId;
 use crate::common::validate;
@@ -70,7 +71,7 @@ pub(crate) fn update_user(
         .ok_or_else(|| CrmError::not_found("user", id))?;
     let mut user = before.clone();
     apply_patch(ctx, &mut user, patch)?;
-    let changed = validate::changed_keys(before, &user);
+    let changed = diff::changed_keys(before, &user);
     if changed.is_empty() {
         return Ok(Vec::new());
     }
