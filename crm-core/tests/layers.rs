@@ -103,10 +103,12 @@ fn code_of(text: &str) -> String {
 
 /// Expands `a::{b, c::{d, e}}` into `a::b`, `a::c::d`, `a::c::e`.
 fn expand(tree: &str) -> Vec<String> {
-    let tree: String = tree.chars().filter(|c| !c.is_whitespace()).collect();
+    // `x as y` renames: only the path before ` as ` is imported (marked `@` before the
+    // blanks go, so a name containing "as", like `task`, stays whole).
+    let words: Vec<&str> = tree.split_whitespace().collect();
+    let tree: String = words.join(" ").replace(" as ", "@").replace(' ', "");
     let Some(open) = tree.find('{') else {
-        let path = tree.split(" as ").next().unwrap_or(&tree);
-        return vec![path.split("as").next().unwrap_or(path).to_owned()];
+        return vec![tree.split('@').next().unwrap_or(&tree).to_owned()];
     };
     let prefix = &tree[..open];
     let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
