@@ -26,7 +26,7 @@ pub(crate) struct Access<'s> {
 
 impl<'s> Access<'s> {
     /// Fails when the actor is an unknown or deactivated user.
-    pub fn new(state: &'s State, actor: Actor) -> Result<Self, CrmError> {
+    pub(crate) fn new(state: &'s State, actor: Actor) -> Result<Self, CrmError> {
         let user = match actor {
             Actor::System => None,
             Actor::User(id) => {
@@ -45,7 +45,7 @@ impl<'s> Access<'s> {
 
     /// What `user` may see, whether or not they may still act (a deactivated owner's
     /// scope still bounds what is said about their records); `None` for no such user.
-    pub fn viewer(state: &'s State, user: UserId) -> Option<Self> {
+    pub(crate) fn viewer(state: &'s State, user: UserId) -> Option<Self> {
         let found = state.users.get(&user)?;
         Some(Self {
             state,
@@ -57,7 +57,7 @@ impl<'s> Access<'s> {
     /// Whether the actor may see `event` in a timeline or an explanation: every record
     /// it names must be readable, and outbox entries (other users' notifications,
     /// webhook addresses with their tokens) are for admins only.
-    pub fn may_see(&self, event: &Event) -> bool {
+    pub(crate) fn may_see(&self, event: &Event) -> bool {
         match event {
             Event::EffectQueued { .. } | Event::EffectsAcknowledged { .. } => self.is_admin(),
             other => other
@@ -67,20 +67,20 @@ impl<'s> Access<'s> {
         }
     }
 
-    pub fn actor(&self) -> Actor {
+    pub(crate) fn actor(&self) -> Actor {
         self.actor
     }
 
     /// The acting user's id; `None` for the system actor.
-    pub fn user_id(&self) -> Option<UserId> {
+    pub(crate) fn user_id(&self) -> Option<UserId> {
         self.user.map(|user| user.id)
     }
 
-    pub fn is_admin(&self) -> bool {
+    pub(crate) fn is_admin(&self) -> bool {
         self.user.is_none_or(|user| user.role == Role::Admin)
     }
 
-    pub fn require_admin(&self, action: &str) -> Result<(), CrmError> {
+    pub(crate) fn require_admin(&self, action: &str) -> Result<(), CrmError> {
         if self.is_admin() {
             Ok(())
         } else {
@@ -92,7 +92,7 @@ impl<'s> Access<'s> {
     }
 
     /// Creating contacts, companies and deals is sales work: not for specialists.
-    pub fn require_sales_role(&self, action: &str) -> Result<(), CrmError> {
+    pub(crate) fn require_sales_role(&self, action: &str) -> Result<(), CrmError> {
         match self.user.map(|user| user.role) {
             Some(Role::Specialist) => Err(CrmError::denied(
                 self.actor,
@@ -103,7 +103,7 @@ impl<'s> Access<'s> {
     }
 
     /// Whether records owned by `owner` are in the actor's scope (own, department, all).
-    pub fn owns_scope(&self, owner: UserId) -> bool {
+    pub(crate) fn owns_scope(&self, owner: UserId) -> bool {
         let Some(user) = self.user else { return true };
         match user.role {
             Role::Admin => true,
@@ -126,7 +126,7 @@ impl<'s> Access<'s> {
     }
 
     /// Whether the actor may change the record (and the record exists).
-    pub fn can_edit(&self, record: AnyId) -> bool {
+    pub(crate) fn can_edit(&self, record: AnyId) -> bool {
         let state = self.state;
         match record {
             AnyId::ContactId(id) => state
@@ -152,7 +152,7 @@ impl<'s> Access<'s> {
     }
 
     /// Whether the actor may see the record (and the record exists).
-    pub fn can_read(&self, record: AnyId) -> bool {
+    pub(crate) fn can_read(&self, record: AnyId) -> bool {
         let state = self.state;
         // Nothing is readable that is not there — not even to the system, whose task
         // check below would otherwise say yes to any ID.
@@ -194,12 +194,12 @@ impl<'s> Access<'s> {
     }
 
     /// `not_found` when the record does not exist, `permission_denied` when it is not visible.
-    pub fn require_read(&self, record: AnyId) -> Result<(), CrmError> {
+    pub(crate) fn require_read(&self, record: AnyId) -> Result<(), CrmError> {
         self.require(record, self.can_read(record), "read")
     }
 
     /// `not_found` when the record does not exist, `permission_denied` when it may not be changed.
-    pub fn require_edit(&self, record: AnyId) -> Result<(), CrmError> {
+    pub(crate) fn require_edit(&self, record: AnyId) -> Result<(), CrmError> {
         self.require(record, self.can_edit(record), "change")
     }
 
@@ -217,7 +217,7 @@ impl<'s> Access<'s> {
     }
 
     /// The owner a new record gets: the given one (which must be in scope), or the actor.
-    pub fn owner_for_new(&self, requested: Option<UserId>) -> Result<UserId, CrmError> {
+    pub(crate) fn owner_for_new(&self, requested: Option<UserId>) -> Result<UserId, CrmError> {
         let owner = match (requested, self.user_id()) {
             (Some(owner), _) => owner,
             (None, Some(me)) => me,
@@ -239,7 +239,7 @@ impl<'s> Access<'s> {
     }
 
     /// A user that records or tasks can be given to: existing and active.
-    pub fn require_assignable(&self, field: &str, user: UserId) -> Result<(), CrmError> {
+    pub(crate) fn require_assignable(&self, field: &str, user: UserId) -> Result<(), CrmError> {
         match self.state.users.get(&user) {
             None => Err(CrmError::not_found("user", user)),
             Some(found) if !found.active => Err(CrmError::validation(

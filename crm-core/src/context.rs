@@ -209,7 +209,7 @@ fn results(state: &State, record: AnyId) -> Value {
 /// How many of a deal's latest stage changes and payments rules and templates see
 /// (`deal.stage_history`, `deal.payments`): a rule on a deal moved a hundred thousand
 /// times costs what it costs on a new one. `deal.paid` still sums every payment.
-pub const CONTEXT_HISTORY: usize = 100;
+pub(crate) const CONTEXT_HISTORY: usize = 100;
 
 fn deal_value(state: &State, deal: &Deal) -> Value {
     let recent = |len: usize| len.saturating_sub(CONTEXT_HISTORY);

@@ -1,6 +1,6 @@
 //! What a stored event must satisfy before it is folded. Commands only ever produce
 //! events that pass; events that arrive from elsewhere — a journal replayed at open, a
-//! JSON Lines import, another tab's `import` — are checked here, so no stored data can
+//! JSON Lines import, another tab's `import_events` — are checked here, so no stored data can
 //! make the engine index something that is not there or misread a record.
 //!
 //! The checks are referential: the IDs an event creates are new, the records it names

@@ -6,6 +6,11 @@
 //!
 //! Its `properties` name each entry point's answer: `outcome` (`execute`), `events`,
 //! `effects` (`drain_outbox`), and `query.<type>` for every query type.
+//!
+//! Beside it, what the engine reads: `commands.schema.json` (every [`crate::Command`]),
+//! `queries.schema.json` (every [`crate::Query`]) and `events.schema.json` (the journal's
+//! [`crate::EventEnvelope`]). The bindings' typed forms (TypeScript declarations,
+//! Python `TypedDict`s) are generated from these four by `crm-typegen`.
 //! Regenerate with `UPDATE_SCHEMAS=1 cargo test -p crm-core --features schema --lib schema`.
 
 use schemars::generate::SchemaSettings;
@@ -19,9 +24,32 @@ use crate::{
     Task, Template, User,
 };
 
+/// The schema of what a host sends: a command or a query, as the engine reads it
+/// (fields with a default are optional).
+fn input<T: JsonSchema>() -> Value {
+    let generator = SchemaGenerator::new(SchemaSettings::draft2020_12().for_deserialize());
+    generator.into_root_schema_for::<T>().to_value()
+}
+
+/// Every command, as `execute` reads it: a `oneOf` of `{"type": "<name>", ...}` objects.
+pub fn commands() -> Value {
+    input::<crate::Command>()
+}
+
+/// Every query, as `query` reads it: a `oneOf` of `{"type": "<name>", ...}` objects.
+pub fn queries() -> Value {
+    input::<crate::Query>()
+}
+
+/// One event of the journal, as `events()` writes it and `import_events` reads it.
+pub fn events() -> Value {
+    let generator = SchemaGenerator::new(SchemaSettings::draft2020_12().for_serialize());
+    generator.into_root_schema_for::<EventEnvelope>().to_value()
+}
+
 /// The results schema: `properties` by entry point, `$defs` for the types they use.
 pub fn results() -> Value {
-    let mut generator = SchemaGenerator::new(SchemaSettings::draft2020_12());
+    let mut generator = SchemaGenerator::new(SchemaSettings::draft2020_12().for_serialize());
     let mut answers = Map::new();
     let mut answer = |name: &str, schema: schemars::Schema| {
         answers.insert(name.to_string(), schema.to_value());
@@ -29,7 +57,7 @@ pub fn results() -> Value {
     answer("outcome", generator.subschema_for::<Outcome>());
     answer("events", generator.subschema_for::<Vec<EventEnvelope>>());
     answer("effects", generator.subschema_for::<Vec<Effect>>());
-    for (query, schema) in queries(&mut generator) {
+    for (query, schema) in answers_to_queries(&mut generator) {
         answer(&format!("query.{query}"), schema);
     }
     let definitions: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
@@ -44,7 +72,7 @@ pub fn results() -> Value {
 }
 
 /// Each query type's answer, in the order of [`crate::Query::NAMES`].
-fn queries(generator: &mut SchemaGenerator) -> Vec<(&'static str, schemars::Schema)> {
+fn answers_to_queries(generator: &mut SchemaGenerator) -> Vec<(&'static str, schemars::Schema)> {
     fn of<T: JsonSchema>(generator: &mut SchemaGenerator) -> schemars::Schema {
         generator.subschema_for::<T>()
     }
@@ -84,13 +112,68 @@ fn queries(generator: &mut SchemaGenerator) -> Vec<(&'static str, schemars::Sche
     ]
 }
 
+/// The rule language (`define_rules`), for the business admins' docs/rules.md.
+pub fn rules() -> Value {
+    schemars::schema_for!(crate::RuleSet).to_value()
+}
+
+/// The business calendar (`set_calendar`).
+pub fn calendar() -> Value {
+    schemars::schema_for!(crate::Calendar).to_value()
+}
+
 #[cfg(test)]
 mod tests {
-    /// The committed copies, the documented one and the Python package's.
-    const COPIES: [&str; 2] = [
-        "docs/schemas/results.schema.json",
-        "bindings-python/python/crm_core/_results.schema.json",
-    ];
+    /// Writes `schema` to `copy` (relative to the repository) with UPDATE_SCHEMAS set;
+    /// fails when the committed copy is stale.
+    fn check(copy: &str, schema: &serde_json::Value) {
+        let text = serde_json::to_string_pretty(schema).unwrap() + "\n";
+        let path = format!("{}/../{copy}", env!("CARGO_MANIFEST_DIR"));
+        if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == text,
+            "{copy} is out of date; regenerate it (see crm-core/src/schema.rs)"
+        );
+    }
+
+    #[test]
+    fn committed_schemas_match_the_types() {
+        let results = super::results();
+        for (copy, schema) in [
+            ("docs/schemas/commands.schema.json", super::commands()),
+            ("docs/schemas/queries.schema.json", super::queries()),
+            ("docs/schemas/events.schema.json", super::events()),
+            ("docs/schemas/rules.schema.json", super::rules()),
+            ("docs/schemas/calendar.schema.json", super::calendar()),
+            ("docs/schemas/results.schema.json", results.clone()),
+            // The copy the Python extension compiles its conversion plan from.
+            (
+                "bindings-python/python/crm_core/_results.schema.json",
+                results,
+            ),
+        ] {
+            check(copy, &schema);
+        }
+    }
+
+    #[test]
+    fn every_command_and_query_has_its_variant() {
+        for (schema, names) in [
+            (super::commands(), crate::Command::NAMES),
+            (super::queries(), crate::Query::NAMES),
+        ] {
+            let tags: Vec<&str> = schema["oneOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|variant| variant["properties"]["type"]["const"].as_str())
+                .collect();
+            assert_eq!(tags, names);
+        }
+    }
 
     #[test]
     fn every_query_has_its_answer() {
@@ -99,22 +182,6 @@ mod tests {
             assert!(
                 schema["properties"][format!("query.{name}")].is_object(),
                 "query {name} has no answer in the results schema"
-            );
-        }
-    }
-
-    #[test]
-    fn committed_results_schema_matches_the_types() {
-        let text = serde_json::to_string_pretty(&super::results()).unwrap() + "\n";
-        for copy in COPIES {
-            let path = format!("{}/../{copy}", env!("CARGO_MANIFEST_DIR"));
-            if std::env::var_os("UPDATE_SCHEMAS").is_some() {
-                std::fs::write(&path, &text).unwrap();
-            }
-            let committed = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(
-                committed == text,
-                "{copy} is out of date; regenerate it (see crm-core/src/schema.rs)"
             );
         }
     }

@@ -10,11 +10,11 @@ use crate::common::error::CrmError;
 use crate::event::{EventEnvelope, SCHEMA_VERSION};
 
 /// Rewrites one envelope's JSON from one schema version to the next, or says why not.
-pub type Step = fn(&mut Value) -> Result<(), String>;
+pub(crate) type Step = fn(&mut Value) -> Result<(), String>;
 
 /// `STEPS[i]` turns version `i + 1` into version `i + 2`. Version 1 is the first, so
 /// there are none yet.
-pub const STEPS: &[Step] = &[];
+pub(crate) const STEPS: &[Step] = &[];
 
 const _: () = assert!(
     SCHEMA_VERSION as usize == STEPS.len() + 1,
@@ -37,7 +37,7 @@ pub fn envelope_from_json(text: &str) -> Result<EventEnvelope, CrmError> {
 }
 
 /// An envelope from JSON already parsed (a host's store, a JSON Lines import).
-pub fn envelope_from_value(value: Value) -> Result<EventEnvelope, CrmError> {
+pub(crate) fn envelope_from_value(value: Value) -> Result<EventEnvelope, CrmError> {
     upcast_with(STEPS, value)
 }
 
@@ -51,7 +51,7 @@ pub fn envelopes_from_json(text: &str) -> Result<Vec<EventEnvelope>, CrmError> {
 }
 
 /// Parsed envelopes (e.g. from JavaScript objects), each upcast; errors name `events[i]`.
-pub fn envelopes_from_values(values: Vec<Value>) -> Result<Vec<EventEnvelope>, CrmError> {
+pub(crate) fn envelopes_from_values(values: Vec<Value>) -> Result<Vec<EventEnvelope>, CrmError> {
     values
         .into_iter()
         .enumerate()

@@ -21,7 +21,10 @@ const MAX_SEARCH_DAYS: u32 = 3_700;
 #[serde(deny_unknown_fields)]
 pub struct Calendar {
     /// IANA time zone, e.g. `"Europe/Berlin"`; people read times in it.
-    #[cfg_attr(feature = "schema", schemars(with = "rust_decimal::Decimal"))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "String", example = "Europe/Berlin")
+    )]
     pub time_zone: Tz,
     /// E.g. `["mon", "tue", "wed", "thu", "fri"]`.
     pub working_days: BTreeSet<Day>,

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 /// One field whose value differs; an absent value is `null`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Change {
+pub(crate) struct Change {
     /// The field's name; a custom field's is `custom.<key>`.
     pub field: String,
     pub from: Value,
@@ -16,7 +16,7 @@ pub struct Change {
 
 /// Every changed field, in name order: standard fields by name, custom ones (inside a
 /// `custom` object) one by one. Nothing when either side is not a JSON object.
-pub fn changes<T: Serialize>(before: &T, after: &T) -> Vec<Change> {
+pub(crate) fn changes<T: Serialize>(before: &T, after: &T) -> Vec<Change> {
     let (Ok(Value::Object(before)), Ok(Value::Object(after))) =
         (serde_json::to_value(before), serde_json::to_value(after))
     else {
@@ -54,7 +54,7 @@ pub fn changes<T: Serialize>(before: &T, after: &T) -> Vec<Change> {
 }
 
 /// The top-level fields that differ (`custom` once, whichever custom fields changed).
-pub fn changed_keys<T: Serialize>(before: &T, after: &T) -> Vec<String> {
+pub(crate) fn changed_keys<T: Serialize>(before: &T, after: &T) -> Vec<String> {
     let mut keys: Vec<String> = changes(before, after)
         .into_iter()
         .map(|change| match change.field.split_once('.') {

@@ -109,7 +109,7 @@ fn parse_parts(text: &str, prefix: &str, kind: &str) -> Result<(ReplicaId, u64),
 }
 
 /// Implemented by every typed ID, so handlers can allocate IDs of any kind.
-pub trait TypedId: Copy + Into<AnyId> {
+pub(crate) trait TypedId: Copy + Into<AnyId> {
     fn from_parts(replica: ReplicaId, seq: u64) -> Self;
 }
 

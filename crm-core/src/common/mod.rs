@@ -2,12 +2,12 @@
 //! the error type, typed IDs, money, UTC instants, input validation and
 //! normalisation, the tagged-enum JSON form, and the business calendar.
 
-pub mod calendar;
-pub mod diff;
-pub mod error;
-pub mod id;
-pub mod money;
-pub mod normalize;
+pub(crate) mod calendar;
+pub(crate) mod diff;
+pub(crate) mod error;
+pub(crate) mod id;
+pub(crate) mod money;
+pub(crate) mod normalize;
 pub(crate) mod tagged;
-pub mod utc;
-pub mod validate;
+pub(crate) mod utc;
+pub(crate) mod validate;

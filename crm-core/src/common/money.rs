@@ -13,11 +13,11 @@ use crate::common::error::CrmError;
 
 /// Entered amounts stay below this (10^15, a quadrillion in any currency), so that
 /// sums over any number of them stay far inside the range of [`Decimal`].
-pub const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+pub(crate) const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
 
 /// How many decimals beyond its currency's minor units a line item's unit price may
 /// carry (`0.0035 EUR` a screw); amounts, payments and money fields may carry none.
-pub const EXTRA_PRICE_DECIMALS: u32 = 4;
+pub(crate) const EXTRA_PRICE_DECIMALS: u32 = 4;
 
 /// An ISO 4217 currency code such as `EUR`, validated against the ISO list.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -253,7 +253,7 @@ impl fmt::Display for Money {
 }
 
 /// Parses an exact decimal from text; `field` names it in the error.
-pub fn parse_decimal(field: &str, text: &str) -> Result<Decimal, CrmError> {
+pub(crate) fn parse_decimal(field: &str, text: &str) -> Result<Decimal, CrmError> {
     let trimmed = text.trim();
     if trimmed.len() > 40 {
         return Err(CrmError::validation(
@@ -278,11 +278,16 @@ pub(crate) mod exact_decimal {
     use serde::de::{self, Visitor};
     use serde::{Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        value: &Decimal,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.collect_str(value)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Decimal, D::Error> {
         deserializer.deserialize_any(ExactDecimal)
     }
 

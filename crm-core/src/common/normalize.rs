@@ -58,7 +58,7 @@ const LEGAL_FORMS: &[&str] = &[
 /// combining marks), letters without a decomposition spelled out (ß → ss, ø → o, …),
 /// lower case, every run of non-alphanumeric characters one space, trimmed.
 /// Idempotent: folding a folded name changes nothing.
-pub fn fold_name(text: &str) -> String {
+pub(crate) fn fold_name(text: &str) -> String {
     // Decomposed, lower-cased, decomposed again: lower-casing can bring back marks
     // ('İ' → "i\u{307}") and compatibility letters can decompose to capitals ('ℌ' → 'H'),
     // and a key must not change when folded again.
@@ -105,7 +105,7 @@ fn push_word_char(folded: &mut String, space: &mut bool, text: &str) {
 /// ("Acme Ltd." and "ACME" meet; "ООО Ромашка" and "Ромашка" meet). A name that is
 /// nothing but legal forms is kept whole, so the key is never empty for a non-empty
 /// name. Idempotent.
-pub fn fold_company(text: &str) -> String {
+pub(crate) fn fold_company(text: &str) -> String {
     // Dots go first so that abbreviations stay words: "S.A.R.L." is "sarl", "Co." "co".
     let folded = fold_name(&text.replace('.', ""));
     let mut words: Vec<&str> = folded.split(' ').collect();

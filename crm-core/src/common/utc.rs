@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 /// A UTC instant read by the fast path (see the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StoredInstant(pub DateTime<Utc>);
+pub(crate) struct StoredInstant(pub DateTime<Utc>);
 
 impl<'de> Deserialize<'de> for StoredInstant {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -39,7 +39,7 @@ impl Visitor<'_> for InstantVisitor {
 }
 
 /// `text` as an instant: the fast path for chrono's own form, chrono for the rest.
-pub fn parse(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
+pub(crate) fn parse(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
     match parse_canonical(text.as_bytes()) {
         Some(instant) => Ok(instant),
         None => text
@@ -87,19 +87,23 @@ fn digits(bytes: &[u8]) -> Option<u32> {
 }
 
 /// For `#[serde(deserialize_with = "crate::common::utc::deserialize")]` on a `DateTime<Utc>`.
-pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<DateTime<Utc>, D::Error> {
     StoredInstant::deserialize(deserializer).map(|instant| instant.0)
 }
 
 /// For an `Option<DateTime<Utc>>` (with `#[serde(default)]` when it may be absent).
-pub fn deserialize_option<'de, D: Deserializer<'de>>(
+pub(crate) fn deserialize_option<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<DateTime<Utc>>, D::Error> {
     Option::<StoredInstant>::deserialize(deserializer).map(|instant| instant.map(|i| i.0))
 }
 
 /// For a `BTreeMap<K, DateTime<Utc>>`.
-pub fn deserialize_map<'de, D, K>(deserializer: D) -> Result<BTreeMap<K, DateTime<Utc>>, D::Error>
+pub(crate) fn deserialize_map<'de, D, K>(
+    deserializer: D,
+) -> Result<BTreeMap<K, DateTime<Utc>>, D::Error>
 where
     D: Deserializer<'de>,
     K: Deserialize<'de> + Ord,

@@ -35,7 +35,7 @@ fn check_length(field: &str, value: &str, max: usize) -> Result<(), CrmError> {
 }
 
 /// A required single-line name: trimmed, not empty, no control characters.
-pub fn name(field: &str, value: &str) -> Result<String, CrmError> {
+pub(crate) fn name(field: &str, value: &str) -> Result<String, CrmError> {
     let value = value.trim();
     if value.is_empty() {
         return Err(CrmError::validation(field, "must not be empty"));
@@ -51,7 +51,7 @@ pub fn name(field: &str, value: &str) -> Result<String, CrmError> {
 }
 
 /// An optional single-line value; blank means absent.
-pub fn optional_name(field: &str, value: Option<&str>) -> Result<Option<String>, CrmError> {
+pub(crate) fn optional_name(field: &str, value: Option<&str>) -> Result<Option<String>, CrmError> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(text) => name(field, text).map(Some),
@@ -59,7 +59,7 @@ pub fn optional_name(field: &str, value: Option<&str>) -> Result<Option<String>,
 }
 
 /// Optional free text (line breaks and tabs allowed); blank means absent.
-pub fn optional_text(field: &str, value: Option<&str>) -> Result<Option<String>, CrmError> {
+pub(crate) fn optional_text(field: &str, value: Option<&str>) -> Result<Option<String>, CrmError> {
     let Some(text) = value.map(str::trim).filter(|text| !text.is_empty()) else {
         return Ok(None);
     };
@@ -77,7 +77,7 @@ pub fn optional_text(field: &str, value: Option<&str>) -> Result<Option<String>,
 }
 
 /// A machine key (field key, task kind, outcome): lowercase letters, digits, `_` and `-`.
-pub fn key(field: &str, value: &str) -> Result<String, CrmError> {
+pub(crate) fn key(field: &str, value: &str) -> Result<String, CrmError> {
     let value = value.trim();
     let valid_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
     if value.is_empty()
@@ -94,7 +94,7 @@ pub fn key(field: &str, value: &str) -> Result<String, CrmError> {
 }
 
 /// Checks the length of a list before its items are looked at.
-pub fn list_len(field: &str, len: usize) -> Result<(), CrmError> {
+pub(crate) fn list_len(field: &str, len: usize) -> Result<(), CrmError> {
     if len > MAX_LIST_ITEMS {
         return Err(CrmError::too_large(field, MAX_LIST_ITEMS, len));
     }
@@ -102,7 +102,7 @@ pub fn list_len(field: &str, len: usize) -> Result<(), CrmError> {
 }
 
 /// Tags: trimmed, lower-cased (so "VIP" and "vip" are one tag), de-duplicated.
-pub fn tags(field: &str, values: &[String]) -> Result<BTreeSet<String>, CrmError> {
+pub(crate) fn tags(field: &str, values: &[String]) -> Result<BTreeSet<String>, CrmError> {
     list_len(field, values.len())?;
     values
         .iter()
@@ -118,7 +118,7 @@ pub fn tags(field: &str, values: &[String]) -> Result<BTreeSet<String>, CrmError
 
 /// Normalises a phone number to E.164 (`+4930123456`). Numbers without a country
 /// code are read in `region` (ISO 3166 alpha-2, e.g. "DE"); with no region they must start with `+`.
-pub fn phone(
+pub(crate) fn phone(
     field: &str,
     value: &str,
     region: Option<rlibphonenumber::Region>,
@@ -155,18 +155,9 @@ pub fn phone(
         .into_owned())
 }
 
-/// A list of phones, each normalised to E.164, duplicates dropped, order kept.
-pub fn phones(
-    field: &str,
-    values: &[String],
-    region: Option<rlibphonenumber::Region>,
-) -> Result<Vec<String>, CrmError> {
-    Ok(phones_as_typed(field, values, region)?.0)
-}
-
 /// [`phones`], and how each number was typed where that differs from its E.164 form
 /// (trimmed; the first spelling of a number given twice), for people to read.
-pub fn phones_as_typed(
+pub(crate) fn phones_as_typed(
     field: &str,
     values: &[String],
     region: Option<rlibphonenumber::Region>,
@@ -187,7 +178,7 @@ pub fn phones_as_typed(
 }
 
 /// A list of e-mail addresses, normalised, duplicates dropped, order kept.
-pub fn emails(field: &str, values: &[String]) -> Result<Vec<String>, CrmError> {
+pub(crate) fn emails(field: &str, values: &[String]) -> Result<Vec<String>, CrmError> {
     list_len(field, values.len())?;
     let mut result: Vec<String> = Vec::with_capacity(values.len());
     for (index, value) in values.iter().enumerate() {
@@ -200,7 +191,7 @@ pub fn emails(field: &str, values: &[String]) -> Result<Vec<String>, CrmError> {
 }
 
 /// Serde helper for patch fields that can be cleared: absent = keep, `null` = clear.
-pub fn nullable<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn nullable<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     T: serde::Deserialize<'de>,
     D: serde::Deserializer<'de>,
@@ -209,7 +200,7 @@ where
 }
 
 /// The JSON name of a unit enum value (e.g. `"head_of_department"`), for messages.
-pub fn json_name<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn json_name<T: serde::Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(name)) => name,
         _ => String::from("?"),
@@ -217,7 +208,7 @@ pub fn json_name<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// Parses a default region such as "DE" or "US".
-pub fn region(value: &str) -> Result<rlibphonenumber::Region, CrmError> {
+pub(crate) fn region(value: &str) -> Result<rlibphonenumber::Region, CrmError> {
     value.trim().to_ascii_uppercase().parse().map_err(|_| {
         CrmError::validation(
             "default_region",
@@ -232,7 +223,7 @@ pub fn region(value: &str) -> Result<rlibphonenumber::Region, CrmError> {
 /// Normalises an e-mail address: trimmed and lower-cased; one `@`, a dotted domain. A
 /// display name (`Anna Schmidt <anna@example.com>`) or a `mailto:` prefix, as pasted from
 /// a mail program or a web page, is dropped: the address is what is kept.
-pub fn email(field: &str, value: &str) -> Result<String, CrmError> {
+pub(crate) fn email(field: &str, value: &str) -> Result<String, CrmError> {
     let mut text = value.trim();
     if let Some((_, inner)) = text
         .strip_suffix('>')
@@ -276,7 +267,7 @@ pub fn email(field: &str, value: &str) -> Result<String, CrmError> {
 }
 
 /// An absolute http(s) URL with a host and no whitespace.
-pub fn url(field: &str, value: &str) -> Result<String, CrmError> {
+pub(crate) fn url(field: &str, value: &str) -> Result<String, CrmError> {
     let text = value.trim();
     let bad = || CrmError::validation(field, format!("{} is not an http(s) URL", shown(value)));
     check_length(field, text, 2048)?;
@@ -296,7 +287,7 @@ pub fn url(field: &str, value: &str) -> Result<String, CrmError> {
 
 /// The largest count (an `offset`, a `limit`) any input may give: the same on every
 /// platform, though `usize` is 32 bits in the browser and 64 natively.
-pub const MAX_COUNT: u64 = u32::MAX as u64;
+pub(crate) const MAX_COUNT: u64 = u32::MAX as u64;
 
 /// Serde for a count in input: a whole number up to [`MAX_COUNT`], refused above it
 /// alike everywhere.

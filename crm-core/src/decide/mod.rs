@@ -43,7 +43,7 @@ pub(crate) struct Ctx<'s> {
 }
 
 impl<'s> Ctx<'s> {
-    pub fn new(
+    pub(crate) fn new(
         state: &'s State,
         actor: Actor,
         now: DateTime<Utc>,
@@ -62,12 +62,12 @@ impl<'s> Ctx<'s> {
         })
     }
 
-    pub fn actor(&self) -> Actor {
+    pub(crate) fn actor(&self) -> Actor {
         self.access.actor()
     }
 
     /// A fresh ID of any kind: `(replica, next sequence)`.
-    pub fn next_id<T: crate::common::id::TypedId>(&mut self) -> T {
+    pub(crate) fn next_id<T: crate::common::id::TypedId>(&mut self) -> T {
         let id = T::from_parts(self.replica, self.next_seq);
         self.next_seq += 1;
         id

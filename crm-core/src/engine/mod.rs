@@ -61,7 +61,7 @@ pub const DEFAULT_MAX_REACTION_EVENTS: u32 = 2_000;
 pub const MAX_WARNINGS: usize = 100;
 /// Most timers one call fires; the rest fire on the next call (a guard against rules
 /// that keep scheduling work in the past).
-pub const MAX_TIMERS_PER_CALL: usize = 10_000;
+pub(crate) const MAX_TIMERS_PER_CALL: usize = 10_000;
 
 /// The CRM engine. Pure: time (`now`) and identity (the replica) come from the host.
 ///
@@ -201,7 +201,7 @@ impl<J: Journal> Crm<J> {
     /// Appends events recorded elsewhere that continue this journal (another tab, a
     /// host's own store): checked for order and version, then folded. Rules do not run
     /// again — their reactions are among the events. All or nothing.
-    pub fn import(&mut self, events: &[EventEnvelope]) -> Result<(), CrmError> {
+    pub fn import_events(&mut self, events: &[EventEnvelope]) -> Result<(), CrmError> {
         let start = self.journal.last_seq();
         for (index, envelope) in events.iter().enumerate() {
             let expected = start + index as u64 + 1;

@@ -111,7 +111,7 @@ impl<J: Journal> Crm<J> {
         })
     }
 
-    /// Contacts the actor can see that may be one person (see [`crate::duplicate`]).
+    /// Contacts the actor can see that may be one person (scored by blocking on normalised phones, e-mails, names and companies; docs/integrations.md).
     pub fn find_duplicates(
         &self,
         actor: Actor,

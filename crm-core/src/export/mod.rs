@@ -309,7 +309,7 @@ fn xlsx_base64(_: ExportEntity, _: &[String], _: &[Vec<String>]) -> Result<Strin
 }
 
 /// The most rows one export answers with: what one import can take back.
-pub const MAX_EXPORT_ROWS: usize = crate::model::import::MAX_ROWS;
+pub(crate) const MAX_EXPORT_ROWS: usize = crate::model::import::MAX_ROWS;
 
 /// The records to export, refused (`too_large`) when there are more than
 /// [`MAX_EXPORT_ROWS`]: a bigger base is exported with a filter, in parts.

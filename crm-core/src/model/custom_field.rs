@@ -107,10 +107,10 @@ pub enum FieldValue {
 }
 
 /// Custom values of one record, by field key.
-pub type CustomValues = BTreeMap<String, FieldValue>;
+pub(crate) type CustomValues = BTreeMap<String, FieldValue>;
 
 /// Definitions of one entity kind, by key.
-pub type FieldDefinitions = BTreeMap<String, FieldDefinition>;
+pub(crate) type FieldDefinitions = BTreeMap<String, FieldDefinition>;
 
 impl NewField {
     pub(crate) fn validate(&self, id: FieldId) -> Result<FieldDefinition, CrmError> {

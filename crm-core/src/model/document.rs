@@ -16,7 +16,7 @@ use crate::common::money::Currency;
 use crate::model::actor::Actor;
 
 /// Longest template source, in characters.
-pub const MAX_TEMPLATE_CHARS: usize = 100_000;
+pub(crate) const MAX_TEMPLATE_CHARS: usize = 100_000;
 /// Template execution budget (minijinja "fuel"): stops runaway loops in user templates.
 const FUEL: u64 = 200_000;
 
@@ -86,7 +86,7 @@ pub struct Document {
 }
 
 /// Checks that `source` is a template minijinja can compile.
-pub fn check_source(field: &str, source: &str) -> Result<(), CrmError> {
+pub(crate) fn check_source(field: &str, source: &str) -> Result<(), CrmError> {
     let count = source.chars().count();
     if count > MAX_TEMPLATE_CHARS {
         return Err(CrmError::too_large(field, MAX_TEMPLATE_CHARS, count));
@@ -98,7 +98,7 @@ pub fn check_source(field: &str, source: &str) -> Result<(), CrmError> {
 }
 
 /// Renders `source` with `data`; times are shown in the calendar's time zone.
-pub fn render(
+pub(crate) fn render(
     source: &str,
     format: Format,
     data: &Value,

@@ -82,7 +82,7 @@ impl Fact {
 /// A delayed rule waiting for its time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct ScheduledRule {
+pub(crate) struct ScheduledRule {
     pub rule: String,
     pub trigger: u64,
     pub subject: AnyId,

@@ -9,7 +9,7 @@ use crate::common::id::{ContactId, UserId};
 use crate::model::intake::DuplicatePolicy;
 
 /// Rows beyond this are refused: a bigger base is imported in parts.
-pub const MAX_ROWS: usize = 200_000;
+pub(crate) const MAX_ROWS: usize = 200_000;
 
 /// Input for the `check_import` query and the `import_contacts` command.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use crate::common::normalize::EmailPolicy;
 use crate::model::activity::Direction;
 
 /// The tag a contact gets when it was created beside a likely duplicate.
-pub const POSSIBLE_DUPLICATE_TAG: &str = "possible-duplicate";
+pub(crate) const POSSIBLE_DUPLICATE_TAG: &str = "possible-duplicate";
 
 /// How intake works for this business: `configure_intake` (admin). Everything has a
 /// default, so intake works unconfigured as long as an owner for new leads is known.
@@ -122,7 +122,7 @@ pub struct IncomingCall {
 /// `AnswerTime`, `EndTime`, `Disposition`, `UniqueID`, `LastApplication`, …), split
 /// into a map by the host. Times are the PBX's local time, read in the business
 /// calendar's time zone.
-pub type AmiCdr = BTreeMap<String, String>;
+pub(crate) type AmiCdr = BTreeMap<String, String>;
 
 /// Input for [`crate::Command::ReceiveCall`]: exactly one of the formats.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

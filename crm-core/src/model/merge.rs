@@ -56,6 +56,7 @@ pub enum Side {
 /// type parameters: a merge of contacts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "MergeOf{Fields}"))]
 pub struct Merge<Id = ContactId, Fields = ContactFields> {
     pub into: Id,
     pub from: Id,

@@ -2,25 +2,25 @@
 //! what events and the state hold (records), and nothing that decides. Types here
 //! import only `common/` and each other.
 
-pub mod activity;
-pub mod actor;
-pub mod command;
-pub mod company;
-pub mod contact;
-pub mod custom_field;
-pub mod deal;
-pub mod document;
-pub mod duplicate;
-pub mod export;
-pub mod fact;
-pub mod import;
-pub mod intake;
-pub mod merge;
-pub mod outbox;
-pub mod payment;
-pub mod pipeline;
-pub mod query;
-pub mod report;
-pub mod rule;
-pub mod task;
-pub mod user;
+pub(crate) mod activity;
+pub(crate) mod actor;
+pub(crate) mod command;
+pub(crate) mod company;
+pub(crate) mod contact;
+pub(crate) mod custom_field;
+pub(crate) mod deal;
+pub(crate) mod document;
+pub(crate) mod duplicate;
+pub(crate) mod export;
+pub(crate) mod fact;
+pub(crate) mod import;
+pub(crate) mod intake;
+pub(crate) mod merge;
+pub(crate) mod outbox;
+pub(crate) mod payment;
+pub(crate) mod pipeline;
+pub(crate) mod query;
+pub(crate) mod report;
+pub(crate) mod rule;
+pub(crate) mod task;
+pub(crate) mod user;

@@ -10,9 +10,9 @@ use crate::common::money::{exact_decimal, Money};
 use crate::model::actor::Actor;
 
 /// Most line items on one deal.
-pub const MAX_LINE_ITEMS: usize = 200;
+pub(crate) const MAX_LINE_ITEMS: usize = 200;
 /// Quantities stay below this (a billion units), with at most 6 decimals.
-pub const MAX_QUANTITY: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+pub(crate) const MAX_QUANTITY: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
 
 /// One line of what a deal sells.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

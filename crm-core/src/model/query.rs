@@ -77,6 +77,7 @@ pub struct TimelineQuery {
 /// One page of a list and how many items matched in all.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "{T}Page"))]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: usize,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::id::{DepartmentId, UserId};
 
-/// What a user may do. Scope rules are in [`crate::access`].
+/// What a user may do. Scope rules are in docs/access.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]

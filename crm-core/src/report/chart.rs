@@ -49,7 +49,7 @@ const DAY_SECONDS: i64 = 86_400;
 const HOUR_SECONDS: i64 = 3_600;
 
 /// The chart for a report; users are named by their names in `state`.
-pub fn chart(state: &State, report: &Report) -> Chart {
+pub(crate) fn chart(state: &State, report: &Report) -> Chart {
     let name = |user: &UserId| {
         state
             .users

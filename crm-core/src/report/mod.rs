@@ -32,13 +32,14 @@ use contribution::{ActivityContribution, DealContribution, TaskContribution};
 use measure::{count, count_key, Durations, Sign};
 
 pub use crate::model::report::{Bucket, Conversion, ReportKind, ReportRequest};
-pub use chart::{chart, Chart, ChartKind, Series};
+pub(crate) use chart::chart;
+pub use chart::{Chart, ChartKind, Series};
 pub use measure::{DurationSummary, Sums, Tally};
 pub use rows::{
     ClientsSummary, CycleRow, ForecastRow, FunnelStage, LostReason, Report, RevenueRow,
     RottingDeal, SlaRow, SourceRow, StageTimeRow, WinRateRow,
 };
-pub use svg::render;
+pub(crate) use svg::render;
 
 pub(crate) use rows::answer;
 

@@ -25,7 +25,7 @@ const COLOURS: [&str; 7] = [
 const LABEL_CHARS: usize = 16;
 
 /// The chart as a standalone SVG document.
-pub fn render(chart: &Chart) -> String {
+pub(crate) fn render(chart: &Chart) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,

@@ -37,50 +37,50 @@ use crate::model::user::{Department, User};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct State {
-    pub departments: BTreeMap<DepartmentId, Department>,
-    pub users: BTreeMap<UserId, User>,
-    pub fields: BTreeMap<EntityKind, FieldDefinitions>,
-    pub contacts: BTreeMap<ContactId, Contact>,
-    pub companies: BTreeMap<CompanyId, Company>,
-    pub pipelines: BTreeMap<PipelineId, Pipeline>,
-    pub stages: BTreeMap<StageId, PipelineId>,
-    pub deals: BTreeMap<DealId, Deal>,
-    pub tasks: BTreeMap<TaskId, Task>,
-    pub activities: BTreeMap<ActivityId, Activity>,
+    pub(crate) departments: BTreeMap<DepartmentId, Department>,
+    pub(crate) users: BTreeMap<UserId, User>,
+    pub(crate) fields: BTreeMap<EntityKind, FieldDefinitions>,
+    pub(crate) contacts: BTreeMap<ContactId, Contact>,
+    pub(crate) companies: BTreeMap<CompanyId, Company>,
+    pub(crate) pipelines: BTreeMap<PipelineId, Pipeline>,
+    pub(crate) stages: BTreeMap<StageId, PipelineId>,
+    pub(crate) deals: BTreeMap<DealId, Deal>,
+    pub(crate) tasks: BTreeMap<TaskId, Task>,
+    pub(crate) activities: BTreeMap<ActivityId, Activity>,
     /// Tasks linked to each contact, company or deal.
-    pub tasks_by_record: BTreeMap<AnyId, BTreeSet<TaskId>>,
+    pub(crate) tasks_by_record: BTreeMap<AnyId, BTreeSet<TaskId>>,
     /// Deals linked to each contact or company.
-    pub deals_by_party: BTreeMap<AnyId, BTreeSet<DealId>>,
+    pub(crate) deals_by_party: BTreeMap<AnyId, BTreeSet<DealId>>,
     /// Journal positions of the events in each record's timeline, oldest first.
-    pub timelines: BTreeMap<AnyId, Vec<u64>>,
+    pub(crate) timelines: BTreeMap<AnyId, Vec<u64>>,
     /// Automation rules, in the order they are evaluated.
-    pub rules: Vec<Rule>,
-    pub calendar: Calendar,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) calendar: Calendar,
     /// Document templates by key (the latest version).
-    pub templates: BTreeMap<String, Template>,
-    pub documents: BTreeMap<DocumentId, Document>,
+    pub(crate) templates: BTreeMap<String, Template>,
+    pub(crate) documents: BTreeMap<DocumentId, Document>,
     /// The deal each payment belongs to.
-    pub payments: BTreeMap<PaymentId, DealId>,
+    pub(crate) payments: BTreeMap<PaymentId, DealId>,
     /// Every effect ever queued, and those not yet acknowledged.
-    pub effects: BTreeMap<EffectId, Effect>,
-    pub outbox: BTreeSet<EffectId>,
+    pub(crate) effects: BTreeMap<EffectId, Effect>,
+    pub(crate) outbox: BTreeSet<EffectId>,
     /// Each round-robin pool's last assignee.
-    pub round_robin: BTreeMap<String, UserId>,
+    pub(crate) round_robin: BTreeMap<String, UserId>,
     /// The latest activity on each record (and on a deal's contact).
     #[serde(deserialize_with = "crate::common::utc::deserialize_map")]
-    pub last_touch: BTreeMap<AnyId, DateTime<Utc>>,
+    pub(crate) last_touch: BTreeMap<AnyId, DateTime<Utc>>,
     /// How web forms and calls become contacts and leads.
     #[serde(default)]
-    pub intake: IntakeSettings,
+    pub(crate) intake: IntakeSettings,
     /// Activities by their source system's ID (calls, e-mails), so each is logged once.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub external_ids: BTreeMap<String, ActivityId>,
+    pub(crate) external_ids: BTreeMap<String, ActivityId>,
     /// Merges that can still be undone, by the contact merged away.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub merges: BTreeMap<ContactId, Merge>,
+    pub(crate) merges: BTreeMap<ContactId, Merge>,
     /// Company merges that can still be undone, by the company merged away.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub company_merges: BTreeMap<CompanyId, CompanyMergeRecord>,
+    pub(crate) company_merges: BTreeMap<CompanyId, CompanyMergeRecord>,
     /// Each deal's first outreach: an outbound call, e-mail or meeting, or a completed
     /// task, on the deal, its contact or its company, from its creation on.
     #[serde(
@@ -88,26 +88,88 @@ pub struct State {
         skip_serializing_if = "BTreeMap::is_empty",
         deserialize_with = "crate::common::utc::deserialize_map"
     )]
-    pub first_contact: BTreeMap<DealId, DateTime<Utc>>,
+    pub(crate) first_contact: BTreeMap<DealId, DateTime<Utc>>,
     /// For deals whose stage SLA was breached: the stage visit (history length) it was for.
-    pub sla_breached: BTreeMap<DealId, usize>,
+    pub(crate) sla_breached: BTreeMap<DealId, usize>,
     /// For each idle rule: the quiet spell (its start) each record already fired for.
-    pub idle_fired: BTreeMap<String, BTreeMap<AnyId, DateTime<Utc>>>,
+    pub(crate) idle_fired: BTreeMap<String, BTreeMap<AnyId, DateTime<Utc>>>,
     /// Delayed rules waiting for their time, by the position of their `rule_scheduled`.
-    pub scheduled: BTreeMap<u64, ScheduledRule>,
+    pub(crate) scheduled: BTreeMap<u64, ScheduledRule>,
     /// Contacts not merged away, by phone (E.164) and by e-mail address without a
     /// `+tag` ([`EmailPolicy::base`]): what intake and imports match on (rebuilt, not
     /// stored).
     #[serde(skip)]
-    pub contact_keys: BTreeMap<String, BTreeSet<ContactId>>,
+    pub(crate) contact_keys: BTreeMap<String, BTreeSet<ContactId>>,
     /// Open tasks per user, tasks per record and assignee, each record's latest
     /// completed task of each kind (rebuilt, not stored).
     #[serde(skip)]
     pub(crate) task_index: TaskIndex,
     /// The highest ID sequence used by each replica.
-    pub id_counters: BTreeMap<ReplicaId, u64>,
+    pub(crate) id_counters: BTreeMap<ReplicaId, u64>,
     /// The journal position of the last applied event.
-    pub last_seq: u64,
+    pub(crate) last_seq: u64,
+}
+
+/// Reading the records: what a host may look at directly, as the system sees it (no
+/// access rules: a host that serves users reads through `Crm::get` and the lists).
+/// The indexes beside the records stay inside the crate.
+impl State {
+    pub fn departments(&self) -> &BTreeMap<DepartmentId, Department> {
+        &self.departments
+    }
+    pub fn users(&self) -> &BTreeMap<UserId, User> {
+        &self.users
+    }
+    pub fn contacts(&self) -> &BTreeMap<ContactId, Contact> {
+        &self.contacts
+    }
+    pub fn companies(&self) -> &BTreeMap<CompanyId, Company> {
+        &self.companies
+    }
+    pub fn pipelines(&self) -> &BTreeMap<PipelineId, Pipeline> {
+        &self.pipelines
+    }
+    pub fn deals(&self) -> &BTreeMap<DealId, Deal> {
+        &self.deals
+    }
+    pub fn tasks(&self) -> &BTreeMap<TaskId, Task> {
+        &self.tasks
+    }
+    pub fn activities(&self) -> &BTreeMap<ActivityId, Activity> {
+        &self.activities
+    }
+    pub fn documents(&self) -> &BTreeMap<DocumentId, Document> {
+        &self.documents
+    }
+    /// Outbox effects, delivered or not (`Crm::drain_outbox` lists the undelivered).
+    pub fn effects(&self) -> &BTreeMap<EffectId, Effect> {
+        &self.effects
+    }
+    /// Which deal each payment is on (the payments themselves are on their deals).
+    pub fn payments(&self) -> &BTreeMap<PaymentId, DealId> {
+        &self.payments
+    }
+    /// The contacts merged away, with what each merge did (kept until it is undone).
+    pub fn merges(&self) -> &BTreeMap<ContactId, Merge> {
+        &self.merges
+    }
+    /// The companies merged away, with what each merge did (kept until it is undone).
+    pub fn company_merges(&self) -> &BTreeMap<CompanyId, CompanyMergeRecord> {
+        &self.company_merges
+    }
+    pub fn templates(&self) -> &BTreeMap<String, Template> {
+        &self.templates
+    }
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+    pub fn calendar(&self) -> &Calendar {
+        &self.calendar
+    }
+    /// The sequence number of the last event folded in.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
 }
 
 impl State {
@@ -134,7 +196,7 @@ impl State {
     }
 
     /// The next free ID sequence for `replica` (IDs start at 1).
-    pub fn next_seq(&self, replica: ReplicaId) -> u64 {
+    pub(crate) fn next_seq(&self, replica: ReplicaId) -> u64 {
         self.id_counters.get(&replica).map_or(1, |last| last + 1)
     }
 
@@ -162,7 +224,7 @@ impl State {
     }
 
     /// Folds one event into the state.
-    pub fn apply(&mut self, envelope: &EventEnvelope) {
+    pub(crate) fn apply(&mut self, envelope: &EventEnvelope) {
         let records = self.records_touched(envelope);
         self.apply_touching(envelope, &records);
     }
@@ -247,7 +309,7 @@ impl State {
     }
 
     /// The deal itself, or a contact's or company's deals.
-    pub fn deals_of(&self, record: AnyId) -> Vec<DealId> {
+    pub(crate) fn deals_of(&self, record: AnyId) -> Vec<DealId> {
         match record {
             AnyId::DealId(id) => vec![id],
             other => self
@@ -273,7 +335,10 @@ impl State {
     }
 
     /// The live contacts with this phone or e-mail address (plus-tags ignored), oldest first.
-    pub fn contacts_with(&self, phone_or_email: &str) -> impl Iterator<Item = ContactId> + '_ {
+    pub(crate) fn contacts_with(
+        &self,
+        phone_or_email: &str,
+    ) -> impl Iterator<Item = ContactId> + '_ {
         self.contact_keys
             .get(&contact_key(phone_or_email))
             .into_iter()

@@ -11,7 +11,7 @@ use crate::common::id::{AnyId, TaskId, UserId};
 use crate::model::task::{Task, TaskStatus};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TaskIndex {
+pub(crate) struct TaskIndex {
     /// Open tasks per assignee (for `{"role": …}` assignees: the least busy holder).
     open: BTreeMap<UserId, usize>,
     /// Tasks of any status per (linked record, assignee): who may read a record
@@ -67,17 +67,17 @@ impl TaskIndex {
     }
 
     /// How many open tasks `user` has.
-    pub fn open_tasks(&self, user: UserId) -> usize {
+    pub(crate) fn open_tasks(&self, user: UserId) -> usize {
         self.open.get(&user).copied().unwrap_or_default()
     }
 
     /// Whether `user` has (or had) a task on `record`.
-    pub fn has_task_on(&self, record: AnyId, user: UserId) -> bool {
+    pub(crate) fn has_task_on(&self, record: AnyId, user: UserId) -> bool {
         self.assigned.contains_key(&(record, user))
     }
 
     /// The latest completed task of each kind on `record`, by kind.
-    pub fn latest_done(&self, record: AnyId) -> impl Iterator<Item = (&str, TaskId)> + '_ {
+    pub(crate) fn latest_done(&self, record: AnyId) -> impl Iterator<Item = (&str, TaskId)> + '_ {
         self.done
             .get(&record)
             .into_iter()

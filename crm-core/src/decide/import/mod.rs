@@ -20,7 +20,7 @@ use crate::model::contact::NewContact;
 use crate::model::intake::{DuplicatePolicy, POSSIBLE_DUPLICATE_TAG};
 
 #[cfg(feature = "spreadsheets")]
-pub mod sheet;
+pub(crate) mod sheet;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Target {

@@ -22,14 +22,14 @@ use super::MAX_ROWS;
 use crate::common::error::CrmError;
 
 /// Most bytes all entries of a spreadsheet's ZIP container may inflate to.
-pub const MAX_UNPACKED_BYTES: usize = 128 << 20;
+pub(crate) const MAX_UNPACKED_BYTES: usize = 128 << 20;
 /// Most entries in a spreadsheet's ZIP container.
-pub const MAX_ZIP_ENTRIES: usize = 10_000;
+pub(crate) const MAX_ZIP_ENTRIES: usize = 10_000;
 /// Most columns a sheet may span (from its first used column to its last).
-pub const MAX_COLUMNS: usize = 512;
+pub(crate) const MAX_COLUMNS: usize = 512;
 /// Most cells a sheet may hold once its rows are laid out (empty cells inside a row
 /// included): 200,000 rows of 25 columns.
-pub const MAX_CELLS: usize = 5_000_000;
+pub(crate) const MAX_CELLS: usize = 5_000_000;
 
 const FIELD: &str = "spreadsheet_base64";
 
