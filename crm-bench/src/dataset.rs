@@ -145,7 +145,7 @@ pub fn load(deals: u64, seed: u64) -> Result<Shop, CrmError> {
             .ok_or_else(|| missing("pipeline"))?;
         let pipeline = crm
             .state()
-            .pipelines
+            .pipelines()
             .get(&id)
             .ok_or_else(|| missing("pipeline"))?;
         Ok(pipeline.stages.iter().map(|s| s.id.to_string()).collect())

@@ -106,15 +106,15 @@ pub fn load(state: &State) -> rusqlite::Result<Connection> {
     for (table, columns) in TABLES {
         db.execute_batch(&format!("CREATE TABLE {table} ({columns});"))?;
     }
-    let zone = state.calendar.time_zone;
+    let zone = state.calendar().time_zone;
     let tx = db.unchecked_transaction()?;
-    for user in state.users.values() {
+    for user in state.users().values() {
         tx.execute(
             "INSERT INTO users VALUES (?1, ?2)",
             params![user.id.to_string(), user.department.map(|d| d.to_string())],
         )?;
     }
-    for pipeline in state.pipelines.values() {
+    for pipeline in state.pipelines().values() {
         for (position, stage) in pipeline.stages.iter().enumerate() {
             tx.execute(
                 "INSERT INTO stages VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -130,7 +130,7 @@ pub fn load(state: &State) -> rusqlite::Result<Connection> {
             )?;
         }
     }
-    for deal in state.deals.values() {
+    for deal in state.deals().values() {
         let amount = deal.fields.amount.as_ref();
         tx.execute(
             "INSERT INTO deals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
@@ -178,7 +178,7 @@ pub fn load(state: &State) -> rusqlite::Result<Connection> {
             )?;
         }
     }
-    for task in state.tasks.values() {
+    for task in state.tasks().values() {
         tx.execute(
             "INSERT INTO tasks VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
@@ -192,7 +192,7 @@ pub fn load(state: &State) -> rusqlite::Result<Connection> {
             ],
         )?;
     }
-    for activity in state.activities.values() {
+    for activity in state.activities().values() {
         tx.execute(
             "INSERT INTO activities VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![

@@ -376,7 +376,7 @@ fn every_report_equals_sql_over_the_same_data() {
     let state = shop.crm.state();
     let db = sql::load(state).unwrap();
     let admin: Actor = "usr-1-1".parse().unwrap();
-    let sales = state.pipelines.keys().next().unwrap().to_string();
+    let sales = state.pipelines().keys().next().unwrap().to_string();
     let filters = [
         Filter {
             from: "2000-01-01",
@@ -450,5 +450,5 @@ fn every_report_equals_sql_over_the_same_data() {
     .unwrap();
     expect_equal(ReportKind::Forecast, forecast, check_forecast(&db));
     // The data is not trivial: every report has rows to compare.
-    assert!(state.deals.len() as u64 == DEALS && state.activities.len() > 4 * DEALS as usize);
+    assert!(state.deals().len() as u64 == DEALS && state.activities().len() > 4 * DEALS as usize);
 }

@@ -78,7 +78,7 @@ fn fixture(deals: usize) -> Fixture {
         )
         .unwrap(),
     );
-    let stages = crm.state().pipelines[&pipeline]
+    let stages = crm.state().pipelines()[&pipeline]
         .stages
         .iter()
         .map(|s| s.id)
@@ -225,7 +225,7 @@ fn rules(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for tasks in [10usize, 5_000] {
         let mut f = fixture(100);
-        let (manager, deal) = (f.managers[0], *f.crm.state().deals.keys().next().unwrap());
+        let (manager, deal) = (f.managers[0], *f.crm.state().deals().keys().next().unwrap());
         for n in 0..tasks {
             let task: TaskId = created(
                 f.crm

@@ -142,7 +142,7 @@ fn searching(c: &mut Criterion) {
             )
         })
     });
-    let one = crm.state().contacts.keys().nth(count / 2).copied();
+    let one = crm.state().contacts().keys().nth(count / 2).copied();
     let request = DuplicateRequest {
         contact: one,
         ..DuplicateRequest::default()

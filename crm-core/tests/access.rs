@@ -76,11 +76,11 @@ struct Records {
 impl Records {
     fn of(state: &State) -> Self {
         Records {
-            contacts: state.contacts.keys().copied().collect(),
-            companies: state.companies.keys().copied().collect(),
-            deals: state.deals.keys().copied().collect(),
-            tasks: state.tasks.keys().copied().collect(),
-            effects: state.effects.keys().copied().collect(),
+            contacts: state.contacts().keys().copied().collect(),
+            companies: state.companies().keys().copied().collect(),
+            deals: state.deals().keys().copied().collect(),
+            tasks: state.tasks().keys().copied().collect(),
+            effects: state.effects().keys().copied().collect(),
         }
     }
 
@@ -239,7 +239,7 @@ impl Oracle<'_> {
             Role::HeadOfDepartment => {
                 owner == self.me.id
                     || (self.me.department.is_some()
-                        && self.state.users.get(&owner).map(|u| u.department)
+                        && self.state.users().get(&owner).map(|u| u.department)
                             == Some(self.me.department))
             }
             Role::Manager | Role::Specialist => owner == self.me.id,
@@ -247,15 +247,15 @@ impl Oracle<'_> {
     }
     fn has_task_on(&self, record: AnyId) -> bool {
         self.state
-            .tasks
+            .tasks()
             .values()
             .any(|task| task.link == Some(record) && task.assignee == self.me.id)
     }
     fn owner(&self, record: AnyId) -> Option<UserId> {
         match record {
-            AnyId::ContactId(id) => self.state.contacts.get(&id).map(|c| c.owner),
-            AnyId::CompanyId(id) => self.state.companies.get(&id).map(|c| c.owner),
-            AnyId::DealId(id) => self.state.deals.get(&id).map(|d| d.owner),
+            AnyId::ContactId(id) => self.state.contacts().get(&id).map(|c| c.owner),
+            AnyId::CompanyId(id) => self.state.companies().get(&id).map(|c| c.owner),
+            AnyId::DealId(id) => self.state.deals().get(&id).map(|d| d.owner),
             _ => None,
         }
     }
@@ -263,7 +263,7 @@ impl Oracle<'_> {
     fn editable(&self, record: AnyId) -> bool {
         match record {
             AnyId::TaskId(id) => self.task_visible(id),
-            AnyId::ActivityId(id) => self.state.activities.get(&id).is_some_and(|activity| {
+            AnyId::ActivityId(id) => self.state.activities().get(&id).is_some_and(|activity| {
                 self.admin()
                     || activity.logged_by == Actor::User(self.me.id)
                     || self.editable(activity.link)
@@ -272,7 +272,7 @@ impl Oracle<'_> {
         }
     }
     fn task_visible(&self, id: TaskId) -> bool {
-        self.state.tasks.get(&id).is_some_and(|task| {
+        self.state.tasks().get(&id).is_some_and(|task| {
             task.assignee == self.me.id
                 || self.in_scope(task.assignee)
                 || task.link.is_some_and(|link| self.editable(link))
@@ -285,7 +285,7 @@ impl Oracle<'_> {
             AnyId::ContactId(_) | AnyId::CompanyId(_) => {
                 self.editable(record)
                     || self.has_task_on(record)
-                    || state.deals.values().any(|deal| {
+                    || state.deals().values().any(|deal| {
                         (deal.fields.contact.map(AnyId::from) == Some(record)
                             || deal.fields.company.map(AnyId::from) == Some(record))
                             && self.readable(deal.id.into())
@@ -293,18 +293,18 @@ impl Oracle<'_> {
             }
             AnyId::TaskId(id) => self.task_visible(id),
             // Also the one who logged it: their own work stays theirs to see.
-            AnyId::ActivityId(id) => state.activities.get(&id).is_some_and(|activity| {
+            AnyId::ActivityId(id) => state.activities().get(&id).is_some_and(|activity| {
                 activity.logged_by == Actor::User(self.me.id) || self.readable(activity.link)
             }),
             AnyId::PaymentId(id) => state
-                .payments
+                .payments()
                 .get(&id)
                 .is_some_and(|deal| self.readable((*deal).into())),
             AnyId::DocumentId(id) => state
-                .documents
+                .documents()
                 .get(&id)
                 .is_some_and(|document| self.readable(document.subject)),
-            AnyId::EffectId(id) => self.admin() && state.effects.contains_key(&id),
+            AnyId::EffectId(id) => self.admin() && state.effects().contains_key(&id),
             other => state.exists(other),
         }
     }
@@ -377,7 +377,7 @@ impl Oracle<'_> {
                 _ => None,
             },
             Event::TaskReassigned { id, to, .. } => {
-                let link = self.state.tasks.get(id).and_then(|task| task.link);
+                let link = self.state.tasks().get(id).and_then(|task| task.link);
                 if !self.task_visible(*id)
                     || (*to != self.me.id && link.is_some_and(|l| !self.editable(l)))
                 {
@@ -407,7 +407,7 @@ impl Oracle<'_> {
                     .find(|record| match record {
                         AnyId::TaskId(id) => self
                             .state
-                            .tasks
+                            .tasks()
                             .get(id)
                             .and_then(|task| task.link)
                             .is_some_and(|link| !self.editable(link)),
@@ -433,7 +433,7 @@ impl Oracle<'_> {
             }
             Event::ContactUpdated { id, fields, .. } => {
                 // A link the change leaves as it was is not the actor's doing.
-                let before = self.state.contacts.get(id).and_then(|c| c.fields.company);
+                let before = self.state.contacts().get(id).and_then(|c| c.fields.company);
                 let relinked = fields.company.filter(|c| Some(*c) != before);
                 (!self.editable((*id).into()) || relinked.is_some_and(|c| !self.linkable(c.into())))
                     .then(|| format!("a contact changed out of scope through {event:?}"))
@@ -444,7 +444,7 @@ impl Oracle<'_> {
             Event::DealUpdated { id, fields, .. } => {
                 let before = self
                     .state
-                    .deals
+                    .deals()
                     .get(id)
                     .map(|d| (d.fields.contact, d.fields.company));
                 let parties = [
@@ -490,14 +490,14 @@ proptest! {
         let now = at(10_000);
         for user in shop.users() {
             let state = shop.crm.state();
-            let oracle = Oracle { state, me: &state.users[&user] };
+            let oracle = Oracle { state, me: &state.users()[&user] };
             if let Err(why) = queries_keep_to_the_rules(&shop, &oracle, user, now) {
                 prop_assert!(false, "{user}: {why}");
             }
         }
         let before = shop.crm.state().clone();
         for user in shop.users() {
-            let oracle = Oracle { state: &before, me: &before.users[&user] };
+            let oracle = Oracle { state: &before, me: &before.users()[&user] };
             for kind in 0..KINDS {
                 for index in 0..8u8 {
                     let step = trial_step(kind, index);
@@ -561,7 +561,7 @@ fn queries_keep_to_the_rules(
             "list_contacts",
             expected(
                 state
-                    .contacts
+                    .contacts()
                     .values()
                     .filter(|c| c.merged_into.is_none() && oracle.readable(c.id.into()))
                     .map(|c| c.id),
@@ -571,7 +571,7 @@ fn queries_keep_to_the_rules(
             "list_companies",
             expected(
                 state
-                    .companies
+                    .companies()
                     .values()
                     .filter(|c| c.merged_into.is_none() && oracle.readable(c.id.into()))
                     .map(|c| c.id),
@@ -581,7 +581,7 @@ fn queries_keep_to_the_rules(
             "list_deals",
             expected(
                 state
-                    .deals
+                    .deals()
                     .keys()
                     .filter(|id| oracle.readable((**id).into())),
             ),
@@ -590,7 +590,7 @@ fn queries_keep_to_the_rules(
             "list_tasks",
             expected(
                 state
-                    .tasks
+                    .tasks()
                     .keys()
                     .filter(|id| oracle.readable((**id).into())),
             ),
@@ -599,7 +599,7 @@ fn queries_keep_to_the_rules(
             "list_activities",
             expected(
                 state
-                    .activities
+                    .activities()
                     .keys()
                     .filter(|id| oracle.readable((**id).into())),
             ),
@@ -615,15 +615,15 @@ fn queries_keep_to_the_rules(
 
     // `get` and `rerender`: answered exactly when readable.
     let mut every: Vec<AnyId> = Vec::new();
-    every.extend(state.contacts.keys().map(|id| AnyId::from(*id)));
-    every.extend(state.companies.keys().map(|id| AnyId::from(*id)));
-    every.extend(state.deals.keys().map(|id| AnyId::from(*id)));
-    every.extend(state.tasks.keys().map(|id| AnyId::from(*id)));
-    every.extend(state.activities.keys().map(|id| AnyId::from(*id)));
-    every.extend(state.payments.keys().map(|id| AnyId::from(*id)));
-    every.extend(state.documents.keys().map(|id| AnyId::from(*id)));
-    every.extend(state.effects.keys().map(|id| AnyId::from(*id)));
-    every.extend(state.users.keys().map(|id| AnyId::from(*id)));
+    every.extend(state.contacts().keys().map(|id| AnyId::from(*id)));
+    every.extend(state.companies().keys().map(|id| AnyId::from(*id)));
+    every.extend(state.deals().keys().map(|id| AnyId::from(*id)));
+    every.extend(state.tasks().keys().map(|id| AnyId::from(*id)));
+    every.extend(state.activities().keys().map(|id| AnyId::from(*id)));
+    every.extend(state.payments().keys().map(|id| AnyId::from(*id)));
+    every.extend(state.documents().keys().map(|id| AnyId::from(*id)));
+    every.extend(state.effects().keys().map(|id| AnyId::from(*id)));
+    every.extend(state.users().keys().map(|id| AnyId::from(*id)));
     for id in &every {
         let got = ask(
             shop,
@@ -688,13 +688,13 @@ fn queries_keep_to_the_rules(
 
     // Client statistics: only the won deals the reader may read.
     for contact in state
-        .contacts
+        .contacts()
         .keys()
         .filter(|id| oracle.readable((**id).into()))
     {
         let stats = all(json!({"type": "client_stats", "id": contact.to_string()}))?;
         let visits = state
-            .deals
+            .deals()
             .values()
             .filter(|deal| {
                 deal.fields.contact == Some(*contact)
@@ -780,15 +780,15 @@ fn the_histories_reach_every_kind_of_record_and_command() {
     let shop = shop_after(&steps);
     let state = shop.crm.state();
     let kinds = [
-        ("contacts", state.contacts.len()),
-        ("companies", state.companies.len()),
-        ("deals", state.deals.len()),
-        ("tasks", state.tasks.len()),
-        ("activities", state.activities.len()),
-        ("payments", state.payments.len()),
-        ("documents", state.documents.len()),
-        ("effects", state.effects.len()),
-        ("merges", state.merges.len()),
+        ("contacts", state.contacts().len()),
+        ("companies", state.companies().len()),
+        ("deals", state.deals().len()),
+        ("tasks", state.tasks().len()),
+        ("activities", state.activities().len()),
+        ("payments", state.payments().len()),
+        ("documents", state.documents().len()),
+        ("effects", state.effects().len()),
+        ("merges", state.merges().len()),
     ];
     for (kind, count) in kinds {
         assert!(count > 0, "no {kind} in {kinds:?}");

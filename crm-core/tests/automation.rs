@@ -81,20 +81,20 @@ fn pick<T: Copy>(items: &[T], index: u8) -> Option<T> {
 /// The command an op stands for in the current state, as (actor, command JSON).
 fn command(crm: &Crm, now: DateTime<Utc>, op: &Op) -> Vec<(String, Value)> {
     let state = crm.state();
-    let deals: Vec<DealId> = state.deals.keys().copied().collect();
+    let deals: Vec<DealId> = state.deals().keys().copied().collect();
     let open_tasks: Vec<TaskId> = state
-        .tasks
+        .tasks()
         .values()
         .filter(|t| t.status == TaskStatus::Open)
         .map(|t| t.id)
         .collect();
-    let owner = |deal: DealId| state.deals[&deal].owner.to_string();
+    let owner = |deal: DealId| state.deals()[&deal].owner.to_string();
     match op {
         // Three commands, each naming what the one before created: see `run`.
         Op::WebRequest => Vec::new(),
         Op::CompleteTask { task, reached } => pick(&open_tasks, *task)
             .map(|id| {
-                let task = &state.tasks[&id];
+                let task = &state.tasks()[&id];
                 let outcome = if *reached { "reached" } else { "no_answer" };
                 vec![(task.assignee.to_string(), json!({"type": "complete_task", "id": id, "outcome": outcome,
                     "fields": if task.kind == "measurement" { json!({"width_mm": 1000}) } else { json!({}) }}))]
@@ -109,7 +109,7 @@ fn command(crm: &Crm, now: DateTime<Utc>, op: &Op) -> Vec<(String, Value)> {
             .unwrap_or_default(),
         Op::MoveDeal { deal, stage } => pick(&deals, *deal)
             .map(|id| {
-                let pipeline = &state.pipelines[&state.deals[&id].pipeline];
+                let pipeline = &state.pipelines()[&state.deals()[&id].pipeline];
                 let stage = &pipeline.stages[*stage as usize % pipeline.stages.len()];
                 let reason = (stage.kind == StageKind::Lost).then_some("No answer");
                 vec![(owner(id), json!({"type": "move_deal", "id": id, "stage": stage.id, "lost_reason": reason}))]
@@ -130,7 +130,7 @@ fn command(crm: &Crm, now: DateTime<Utc>, op: &Op) -> Vec<(String, Value)> {
 
 /// A request from the website: a contact, a deal for it, the form as an activity.
 fn web_request(crm: &mut Crm, now: DateTime<Utc>) {
-    let n = crm.state().contacts.len() + 1;
+    let n = crm.state().contacts().len() + 1;
     let mut created = None;
     for command in [
         json!({"type": "create_contact", "name": format!("Client {n}"), "address": "Main st", "owner": "usr-1-1"}),

@@ -4,8 +4,8 @@
 //! test fails when they drift (regenerate: `UPDATE_DOCS=1 cargo test -p crm-core --test charts`).
 
 use chrono::{DateTime, Duration, Utc};
-use crm_core::report::{Chart, ChartKind};
 use crm_core::*;
+use crm_core::{Chart, ChartKind};
 use serde_json::{json, Value};
 
 const ADMIN: &str = "usr-1-1";

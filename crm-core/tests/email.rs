@@ -44,7 +44,7 @@ fn receive(crm: &mut Crm, message: Value) -> Result<Vec<String>, CrmError> {
 }
 
 fn last_activity(crm: &Crm) -> &Activity {
-    crm.state().activities.values().last().unwrap()
+    crm.state().activities().values().last().unwrap()
 }
 
 const FROM_PETRA: &str = "From: Petra Schulz <Petra@Example.de>\r\n\
@@ -123,11 +123,11 @@ Message-ID: <s1@firma.de>\r\n\r\nBitte um ein Angebot.\r\n";
         receive(&mut leads, json!({"raw": stranger})).unwrap(),
         ["contact_created", "deal_created", "activity_logged"]
     );
-    let contact = leads.state().contacts.values().last().unwrap();
+    let contact = leads.state().contacts().values().last().unwrap();
     assert_eq!(contact.fields.name, "Jürgen Müller");
     assert_eq!(contact.fields.emails, ["jm@firma.de"]);
     assert_eq!(contact.fields.source.as_deref(), Some("email"));
-    let deal = leads.state().deals.values().last().unwrap();
+    let deal = leads.state().deals().values().last().unwrap();
     assert_eq!(deal.fields.title, "E-mail: Angebot");
 }
 
@@ -146,7 +146,7 @@ Content-Transfer-Encoding: 8bit\r\n\r\nGr"
 #[test]
 fn junk_is_refused_naming_the_field_and_changes_nothing() {
     let mut crm = shop(json!({"type": "configure_intake", "owner": "usr-1-3"}));
-    let before = crm.state().last_seq;
+    let before = crm.state().last_seq();
     for (message, field) in [
         (json!({"raw": "hello, this is not a message"}), "raw"),
         (json!({"raw": ""}), "raw"),
@@ -176,5 +176,5 @@ fn junk_is_refused_naming_the_field_and_changes_nothing() {
             ),
         }
     }
-    assert_eq!(crm.state().last_seq, before);
+    assert_eq!(crm.state().last_seq(), before);
 }

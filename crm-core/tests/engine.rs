@@ -24,7 +24,7 @@ fn a_contact_is_normalised_and_owned_by_its_creator() {
         .execute(me(shop.anna), t0(), &Command::CreateContact(input))
         .unwrap();
     let id: ContactId = common::created(outcome);
-    let contact = &shop.crm.state().contacts[&id];
+    let contact = &shop.crm.state().contacts()[&id];
     assert_eq!(contact.fields.name, "Petra Schulz");
     assert_eq!(contact.fields.phones, vec!["+49301234567"]);
     assert_eq!(contact.fields.emails, vec!["petra@example.de"]);
@@ -65,13 +65,13 @@ fn deals_keep_their_stage_history_and_close_as_won_or_lost() {
     let err = move_to(&mut shop, stages[4], Some("Weather"), 20).unwrap_err();
     assert!(err.to_string().contains("\"Weather\""), "{err}");
     move_to(&mut shop, stages[4], Some("Too expensive"), 30).unwrap();
-    let lost = &shop.crm.state().deals[&deal];
+    let lost = &shop.crm.state().deals()[&deal];
     assert_eq!(
         (lost.status, lost.lost_reason.as_deref(), lost.closed_at),
         (DealStatus::Lost, Some("Too expensive"), Some(at(30)))
     );
     move_to(&mut shop, stages[3], None, 40).unwrap();
-    let won = &shop.crm.state().deals[&deal];
+    let won = &shop.crm.state().deals()[&deal];
     assert_eq!(
         (won.status, won.lost_reason.as_deref()),
         (DealStatus::Won, None)
@@ -198,7 +198,7 @@ fn each_role_sees_exactly_its_scope() {
         fields: Default::default(),
     });
     shop.crm.execute(me(shop.measurer), at(100), &done).unwrap();
-    assert_eq!(shop.crm.state().tasks[&task].status, TaskStatus::Done);
+    assert_eq!(shop.crm.state().tasks()[&task].status, TaskStatus::Done);
 }
 
 #[test]
@@ -230,9 +230,9 @@ fn reassigning_a_departed_managers_clients_is_one_command() {
     let state = shop.crm.state();
     assert_eq!(
         (
-            state.contacts[&client].owner,
-            state.deals[&deal].owner,
-            state.tasks[&task].assignee
+            state.contacts()[&client].owner,
+            state.deals()[&deal].owner,
+            state.tasks()[&task].assignee
         ),
         (shop.boris, shop.boris, shop.boris)
     );
@@ -372,7 +372,7 @@ fn custom_fields_are_checked_on_write() {
         matches!(&outcome.events[0].event, Event::DealUpdated { changed, .. } if changed == &["custom"])
     );
     assert_eq!(
-        shop.crm.state().deals[&deal].fields.custom["width_mm"],
+        shop.crm.state().deals()[&deal].fields.custom["width_mm"],
         FieldValue::Number(1200)
     );
     // The same value again changes nothing and records nothing.
@@ -531,7 +531,7 @@ fn imported_events_continue_the_journal_all_or_nothing() {
         .unwrap();
     let new = shop.crm.events_since(cursor + 1).unwrap();
     let err = copy
-        .import(&shop.crm.events_since(cursor).unwrap())
+        .import_events(&shop.crm.events_since(cursor).unwrap())
         .unwrap_err();
     assert_eq!(err.code(), "validation");
     assert_eq!(
@@ -539,7 +539,7 @@ fn imported_events_continue_the_journal_all_or_nothing() {
         cursor,
         "a refused import changes nothing"
     );
-    copy.import(&new).unwrap();
+    copy.import_events(&new).unwrap();
     assert_eq!(copy.state(), shop.crm.state());
 }
 

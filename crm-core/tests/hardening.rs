@@ -147,10 +147,10 @@ fn a_journal_with_a_stageless_pipeline_is_refused_not_a_panic() {
         "{err}"
     );
 
-    // Through `import`, as another tab or a host's store would hand them over.
+    // Through `import_events`, as another tab or a host's store would hand them over.
     let mut crm = Crm::replay(replica, CrmOptions::default(), envelopes(&events[..1])).unwrap();
     let before = crm.state().clone();
-    let err = crm.import(&envelopes(&events[1..])).unwrap_err();
+    let err = crm.import_events(&envelopes(&events[1..])).unwrap_err();
     assert_eq!(err.code(), "validation");
     assert!(
         err.to_string().starts_with("events[0]: (pipeline_created)"),
@@ -375,7 +375,7 @@ fn a_rule_that_fans_out_stops_at_the_event_budget() {
         })
         .collect();
     assert_eq!(stopped.len(), 1, "one record of the stop");
-    let tasks = crm.state().tasks.len();
+    let tasks = crm.state().tasks().len();
     assert!(tasks > 100 && tasks < budget, "{tasks} tasks");
 
     // A smaller budget is an option, as documented.
@@ -432,7 +432,7 @@ fn with_deal() -> (Crm, String) {
             ),
         ],
     );
-    let deal = crm.state().deals.keys().next().unwrap().to_string();
+    let deal = crm.state().deals().keys().next().unwrap().to_string();
     (crm, deal)
 }
 
@@ -553,7 +553,7 @@ fn amounts_below_the_minor_unit_are_refused() {
         )],
     );
     assert_eq!(
-        crm.state().deals.values().next().unwrap().fields.amount,
+        crm.state().deals().values().next().unwrap().fields.amount,
         Some(Money::parse("3.50", "EUR").unwrap())
     );
     let err = refused(
@@ -711,7 +711,7 @@ fn imports_match_only_what_the_importer_may_read() {
     .unwrap();
     let person = common::contact_named(&shop.crm, "New Person");
     let company = person.fields.company.unwrap();
-    assert_eq!(shop.crm.state().companies[&company].owner, anna);
+    assert_eq!(shop.crm.state().companies()[&company].owner, anna);
     // Boris's own import still finds his contact.
     let report = ask(&shop, boris, json!({"type": "check_import", "csv": csv})).unwrap();
     assert_eq!(
@@ -868,7 +868,7 @@ fn tasks_on_a_record_are_given_only_by_who_may_change_it() {
     as_user(anna, &mut shop, new_task(boris)).unwrap();
 
     // A specialist of Sales sent to a Wholesale deal; Sales' head hands over her work.
-    let sales = shop.crm.state().users[&head]
+    let sales = shop.crm.state().users()[&head]
         .department
         .unwrap()
         .to_string();
@@ -892,7 +892,7 @@ fn tasks_on_a_record_are_given_only_by_who_may_change_it() {
     )
     .ok();
     assert_eq!(
-        shop.crm.state().tasks[&job].assignee,
+        shop.crm.state().tasks()[&job].assignee,
         sam,
         "the wholesale job stays with Sam"
     );
@@ -1034,8 +1034,8 @@ fn explain_and_rerender_read_what_they_need_not_the_journal() {
             ),
         ],
     );
-    let deal = crm.state().deals.keys().next().unwrap().to_string();
-    let document = crm.state().documents.keys().next().unwrap().to_string();
+    let deal = crm.state().deals().keys().next().unwrap().to_string();
+    let document = crm.state().documents().keys().next().unwrap().to_string();
     for n in 0..3_000 {
         let command = json!({"type": "create_contact", "name": format!("Someone {n}")});
         crm.execute_json("usr-1-3", NOW, &command.to_string())

@@ -76,7 +76,7 @@ fn the_dry_run_guesses_columns_and_names_every_problem_by_row_and_column() {
 #[test]
 fn an_import_with_problems_imports_nothing() {
     let mut crm = shop();
-    let before = crm.state().last_seq;
+    let before = crm.state().last_seq();
     let error = import(&mut crm, json!({"csv": GERMAN_EXCEL})).unwrap_err();
     assert_eq!(error.code(), "validation");
     assert!(
@@ -85,7 +85,7 @@ fn an_import_with_problems_imports_nothing() {
             .contains("3 problem(s), nothing imported; the first: row 3, column \"Telefon\""),
         "{error}"
     );
-    assert_eq!(crm.state().last_seq, before);
+    assert_eq!(crm.state().last_seq(), before);
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn duplicate_policies_and_rules_on_request() {
     );
     let flagged = flag
         .state()
-        .contacts
+        .contacts()
         .values()
         .filter(|c| c.fields.tags.contains("possible-duplicate"))
         .count();

@@ -48,7 +48,7 @@ fn duplicate_policies_attach_flag_or_refuse() {
     run(&mut attach, "system", form("030 1234567", "Petra")).unwrap();
     let events = run(&mut attach, "system", form("+49 30 1234567", "Petra S.")).unwrap();
     assert_eq!(events, ["activity_logged"], "attached to the open deal");
-    assert_eq!(attach.state().contacts.len(), 1);
+    assert_eq!(attach.state().contacts().len(), 1);
 
     let mut flag = shop(
         json!({"type": "configure_intake", "owner": "usr-1-3", "on_duplicate": "create_and_flag"}),
@@ -60,20 +60,20 @@ fn duplicate_policies_attach_flag_or_refuse() {
         ["contact_created", "activity_logged"],
         "no pipeline: no deal"
     );
-    let flagged = flag.state().contacts.values().last().unwrap();
+    let flagged = flag.state().contacts().values().last().unwrap();
     assert!(flagged.fields.tags.contains("possible-duplicate"));
 
     let mut reject =
         shop(json!({"type": "configure_intake", "owner": "usr-1-3", "on_duplicate": "reject"}));
     run(&mut reject, "system", form("030 1234567", "Petra")).unwrap();
-    let journal = reject.state().last_seq;
+    let journal = reject.state().last_seq();
     let error = run(&mut reject, "system", form("030 1234567", "Petra S.")).unwrap_err();
     assert!(
         error.to_string().contains("matches contact con-1-"),
         "{error}"
     );
     assert_eq!(
-        reject.state().last_seq,
+        reject.state().last_seq(),
         journal,
         "a refused request records nothing"
     );
@@ -95,7 +95,7 @@ fn unknown_callers_can_be_left_unlogged() {
     let call = json!({"type": "receive_call", "call": {"direction": "inbound", "from": "+49 171 5550101",
         "to": "+49301110000", "started_at": "2026-10-25T11:00:00Z", "outcome": "missed"}});
     assert_eq!(run(&mut crm, "system", call).unwrap(), Vec::<String>::new());
-    assert!(crm.state().contacts.is_empty());
+    assert!(crm.state().contacts().is_empty());
 }
 
 fn cdr(start: &str, disposition: &str, application: &str) -> Value {
@@ -114,7 +114,7 @@ fn asterisk_times_are_read_in_the_business_time_zone_across_the_clock_change() {
         ("2026-10-25 03:30:00", "2026-10-25T02:30:00Z"),
     ] {
         run(&mut crm, "system", cdr(local, "ANSWERED", "Dial")).unwrap();
-        let logged = crm.state().activities.values().last().unwrap();
+        let logged = crm.state().activities().values().last().unwrap();
         assert_eq!(
             logged
                 .occurred_at
@@ -154,7 +154,7 @@ fn asterisk_dispositions_map_to_outcomes() {
             cdr("2026-10-25 12:00:00", disposition, application),
         )
         .unwrap();
-        let logged = crm.state().activities.values().last().unwrap();
+        let logged = crm.state().activities().values().last().unwrap();
         assert_eq!(
             logged.outcome.as_deref(),
             Some(outcome),
@@ -176,7 +176,7 @@ fn asterisk_dispositions_map_to_outcomes() {
 #[test]
 fn junk_is_refused_naming_the_field_and_changes_nothing() {
     let mut crm = shop(json!({"type": "configure_intake", "owner": "usr-1-3"}));
-    let before = crm.state().last_seq;
+    let before = crm.state().last_seq();
     let many: serde_json::Map<String, Value> =
         (0..51).map(|i| (format!("f{i}"), json!("x"))).collect();
     let huge = "x".repeat(5_001);
@@ -224,7 +224,7 @@ fn junk_is_refused_naming_the_field_and_changes_nothing() {
         assert_eq!(error.code(), code, "{command}: {error}");
         assert!(error.to_string().contains(field), "{command}: {error}");
     }
-    assert_eq!(crm.state().last_seq, before);
+    assert_eq!(crm.state().last_seq(), before);
 }
 
 #[test]

@@ -113,9 +113,9 @@ fn eur(cents: u32) -> Money {
 fn command(shop: &Shop, step: &Step) -> Option<(Actor, Command)> {
     let state = shop.crm.state();
     let users = shop.users();
-    let contacts: Vec<ContactId> = state.contacts.keys().copied().collect();
-    let deals: Vec<DealId> = state.deals.keys().copied().collect();
-    let tasks: Vec<TaskId> = state.tasks.keys().copied().collect();
+    let contacts: Vec<ContactId> = state.contacts().keys().copied().collect();
+    let deals: Vec<DealId> = state.deals().keys().copied().collect();
+    let tasks: Vec<TaskId> = state.tasks().keys().copied().collect();
     let actor = |index: u8| Actor::User(pick(&users, index).unwrap());
     Some(match *step {
         Step::CreateContact { actor: a, phone } => {
@@ -295,7 +295,7 @@ fn command_templates(shop: &Shop) -> Vec<String> {
     let deal = shop
         .crm
         .state()
-        .deals
+        .deals()
         .keys()
         .next()
         .map(|d| d.to_string())

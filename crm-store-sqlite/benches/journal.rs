@@ -201,7 +201,7 @@ fn opening(c: &mut Criterion) {
                         SqliteJournal::open_or_create(&path).unwrap(),
                     )
                     .unwrap();
-                    assert_eq!(crm.state().last_seq, all.len() as u64);
+                    assert_eq!(crm.state().last_seq(), all.len() as u64);
                     crm
                 })
             });
@@ -217,11 +217,11 @@ fn opened_records(events: &[EventEnvelope]) -> usize {
     journal.append(events).unwrap();
     let crm = Crm::open(ReplicaId::new(1).unwrap(), CrmOptions::default(), journal).unwrap();
     let state = crm.state();
-    state.contacts.len()
-        + state.companies.len()
-        + state.deals.len()
-        + state.tasks.len()
-        + state.activities.len()
+    state.contacts().len()
+        + state.companies().len()
+        + state.deals().len()
+        + state.tasks().len()
+        + state.activities().len()
 }
 
 criterion_group!(benches, appends, opening);

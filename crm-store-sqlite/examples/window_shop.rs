@@ -55,20 +55,19 @@ impl Shop {
     }
 
     fn find_task(&self, deal: DealId, kind: &str) -> Step<TaskId> {
-        let state = self.crm.state();
-        state
-            .tasks_by_record
-            .get(&deal.into())
-            .into_iter()
-            .flatten()
-            .copied()
-            .find(|id| state.tasks[id].kind == kind && state.tasks[id].status == TaskStatus::Open)
+        let link = Some(AnyId::from(deal));
+        self.crm
+            .state()
+            .tasks()
+            .values()
+            .find(|task| task.link == link && task.kind == kind && task.status == TaskStatus::Open)
+            .map(|task| task.id)
             .ok_or_else(|| CrmError::not_found("task", kind))
     }
 
     fn stage(&self, deal: DealId, name: &str) -> Step<StageId> {
         let state = self.crm.state();
-        state.pipelines[&state.deals[&deal].pipeline]
+        state.pipelines()[&state.deals()[&deal].pipeline]
             .stages
             .iter()
             .find(|stage| stage.name == name)
@@ -126,13 +125,13 @@ pub fn play(path: &str) -> Step<Order> {
         SqliteJournal::open_or_create(path)?,
     )?;
     let first_friday = parse_now("2026-11-27T07:00:00Z")?;
-    let earlier_orders = crm.state().deals.len() as i64;
+    let earlier_orders = crm.state().deals().len() as i64;
     let mut shop = Shop {
         crm,
         week: first_friday + Duration::weeks(earlier_orders),
         now: first_friday,
     };
-    if shop.crm.state().users.is_empty() {
+    if shop.crm.state().users().is_empty() {
         shop.now = parse_now("2026-11-27T06:00:00Z")?;
         let config: Value =
             serde_json::from_str(include_str!("../../examples/window_shop/setup.json"))
@@ -166,7 +165,7 @@ pub fn play(path: &str) -> Step<Order> {
         "link": deal, "subject": "Request from okna.example/order", "body": "3 windows, please call me"}))?;
 
     // The rules gave the order to the next manager in turn.
-    let owner = shop.crm.state().deals[&deal].owner.to_string();
+    let owner = shop.crm.state().deals()[&deal].owner.to_string();
     let manager = owner.as_str();
 
     // The manager is busy; 15 working minutes pass. The host ticks when told to.
@@ -262,7 +261,7 @@ pub fn play(path: &str) -> Step<Order> {
     Ok(Order {
         number: client_number,
         deal,
-        time_zone: shop.crm.state().calendar.time_zone.to_string(),
+        time_zone: shop.crm.state().calendar().time_zone.to_string(),
         story,
         outbox,
         events: shop.crm.journal().last_seq(),
@@ -272,17 +271,18 @@ pub fn play(path: &str) -> Step<Order> {
 /// The deal's timeline, oldest first, in Moscow time, with who or which rule did what.
 fn story(crm: &Crm<SqliteJournal>, deal: DealId) -> Step<Vec<String>> {
     let state = crm.state();
-    let calendar = &state.calendar;
+    let calendar = &state.calendar();
     let name = |id: &UserId| {
         state
-            .users
+            .users()
             .get(id)
             .map_or(id.to_string(), |u| u.name.clone())
     };
     let stage = |id: &StageId| {
-        let pipeline = &state.pipelines[&state.stages[id]];
-        pipeline
-            .stage(*id)
+        state
+            .pipelines()
+            .values()
+            .find_map(|pipeline| pipeline.stage(*id))
             .map_or(id.to_string(), |s| s.name.clone())
     };
     let mut lines = Vec::new();
@@ -293,7 +293,7 @@ fn story(crm: &Crm<SqliteJournal>, deal: DealId) -> Step<Vec<String>> {
             Event::DealCreated { deal } => format!("deal \"{}\" created", deal.fields.title),
             Event::ActivityLogged { activity } => format!(
                 "{} logged: {}",
-                validate::json_name(&activity.kind),
+                json_name(&activity.kind),
                 activity.subject.clone().unwrap_or_default()
             ),
             Event::OwnerAssigned { to, .. } => format!("given to {}", name(to)),
@@ -306,11 +306,11 @@ fn story(crm: &Crm<SqliteJournal>, deal: DealId) -> Step<Vec<String>> {
                     .unwrap_or_else(|| "any time".into())
             ),
             Event::TaskOverdue { id, .. } => {
-                format!("task \"{}\" is overdue", state.tasks[id].title)
+                format!("task \"{}\" is overdue", state.tasks()[id].title)
             }
             Event::TaskCompleted { id, outcome, .. } => format!(
                 "completed \"{}\" ({})",
-                state.tasks[id].title,
+                state.tasks()[id].title,
                 outcome.as_deref().unwrap_or("done")
             ),
             Event::DealMoved { to, .. } => format!("moved to {}", stage(to)),
@@ -319,14 +319,11 @@ fn story(crm: &Crm<SqliteJournal>, deal: DealId) -> Step<Vec<String>> {
                 "priced: {}",
                 total
                     .as_ref()
-                    .map_or("-".into(), |t| document::format_money(
-                        t.amount(),
-                        t.currency()
-                    ))
+                    .map_or("-".into(), |t| format_money(t.amount(), t.currency()))
             ),
             Event::PaymentRecorded { payment, .. } => format!(
                 "payment {}",
-                document::format_money(payment.amount.amount(), payment.amount.currency())
+                format_money(payment.amount.amount(), payment.amount.currency())
             ),
             Event::DealPaid { .. } => "paid in full".into(),
             Event::DocumentRendered { document, .. } => {
@@ -346,7 +343,7 @@ fn story(crm: &Crm<SqliteJournal>, deal: DealId) -> Step<Vec<String>> {
                         "notification"
                     },
                     name(to),
-                    validate::json_name(channel)
+                    json_name(channel)
                 ),
                 EffectBody::Webhook { name, .. } => format!("webhook {name}"),
                 EffectBody::Document { template, .. } => format!("document \"{template}\" queued"),
@@ -374,7 +371,7 @@ fn story(crm: &Crm<SqliteJournal>, deal: DealId) -> Step<Vec<String>> {
 fn print_effect(effect: &Effect) {
     match &effect.body {
         EffectBody::Notification { text, channel, .. } => {
-            println!("  [{}] {}: {text}", effect.id, validate::json_name(channel))
+            println!("  [{}] {}: {text}", effect.id, json_name(channel))
         }
         EffectBody::Webhook { url, .. } => println!("  [{}] POST {url}", effect.id),
         EffectBody::Document { content, .. } => {
@@ -383,5 +380,13 @@ fn print_effect(effect: &Effect) {
                 println!("      {line}");
             }
         }
+    }
+}
+
+/// A unit enum's name as it is written in JSON (`web_form`, `sms`).
+fn json_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(name)) => name,
+        _ => String::from("?"),
     }
 }

@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use crm_core::{upcast, CrmError, EventEnvelope, Journal, Snapshot};
+use crm_core::{envelope_from_json, CrmError, EventEnvelope, Journal, Snapshot};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 /// The on-disk format this build writes (the `format` row of the `meta` table).
@@ -263,7 +263,7 @@ impl SqliteJournal {
                     Ok(envelope) if envelope.seq == expected => {
                         // An intact record can still name what is not there (a journal
                         // edited by hand): kept, it would stop every later open.
-                        if let Err(err) = checker.import(std::slice::from_ref(&envelope)) {
+                        if let Err(err) = checker.import_events(std::slice::from_ref(&envelope)) {
                             report.problems.push(format!(
                                 "event {expected} cannot follow the ones before it: {err}"
                             ));
@@ -353,7 +353,7 @@ impl SqliteJournal {
         if i64::from(crc32fast::hash(body.as_bytes())) != crc {
             return Err(damaged("its checksum does not match".into()));
         }
-        let envelope = upcast::envelope_from_json(body).map_err(|err| damaged(err.to_string()))?;
+        let envelope = envelope_from_json(body).map_err(|err| damaged(err.to_string()))?;
         if i64::try_from(envelope.seq).ok() != Some(seq) {
             return Err(damaged(format!("it says it is event {}", envelope.seq)));
         }
@@ -601,21 +601,21 @@ pub fn read_jsonl_file(
 /// where the lines start (an empty journal for a whole export). All or nothing: a bad
 /// line (named by its number), a gap in the sequence, or an event that cannot follow
 /// the ones before it (naming a record that does not exist, say: the checks of
-/// `Crm::import`) imports none of them.
+/// `Crm::import_events`) imports none of them.
 pub fn import_jsonl(input: impl BufRead, journal: &mut impl Journal) -> Result<u64, CrmError> {
     let events = read_jsonl(input, journal.last_seq() + 1)?;
     // The same checks an engine makes, on a scratch engine, before a byte is written:
     // a journal that cannot be opened afterwards is worse than a refused import.
     let replica = crm_core::ReplicaId::new(0)?;
     let mut scratch = crm_core::Crm::replay(replica, Default::default(), journal.read_from(1)?)?;
-    scratch.import(&events)?;
+    scratch.import_events(&events)?;
     journal.append(&events)?;
     Ok(events.len() as u64)
 }
 
 /// Reads JSON Lines written by [`export_jsonl`] (older schema versions upcast), checking
 /// that they are the events from `first_seq` on, without gaps; errors name the line.
-/// For a [`crm_core::Crm`], pass them to `Crm::import`, which also folds them.
+/// For a [`crm_core::Crm`], pass them to `Crm::import_events`, which also folds them.
 pub fn read_jsonl(input: impl BufRead, first_seq: u64) -> Result<Vec<EventEnvelope>, CrmError> {
     let mut events = Vec::new();
     for (index, line) in input.lines().enumerate() {
@@ -626,7 +626,7 @@ pub fn read_jsonl(input: impl BufRead, first_seq: u64) -> Result<Vec<EventEnvelo
         if line.trim().is_empty() {
             continue;
         }
-        let envelope = upcast::envelope_from_json(&line).map_err(|err| CrmError::Malformed {
+        let envelope = envelope_from_json(&line).map_err(|err| CrmError::Malformed {
             path: format!("line {number}"),
             reason: err.to_string(),
         })?;

@@ -251,7 +251,7 @@ fn a_lost_wal_and_a_missing_file_are_said_out_loud() {
     assert_eq!(reopened.warnings(), &[] as &[String]);
     assert!(reopened
         .state()
-        .contacts
+        .contacts()
         .values()
         .any(|c| c.fields.name == "Also in the WAL"));
 }

@@ -67,7 +67,7 @@ fn the_version_1_journal_opens_forever() {
     );
     let state = crm.state();
     let deal = state
-        .deals
+        .deals()
         .values()
         .find(|d| d.fields.title == "3 windows, flat 12")
         .expect("the deal");
@@ -77,9 +77,13 @@ fn the_version_1_journal_opens_forever() {
         Some(Money::parse("81825.00", "RUB").unwrap())
     );
     assert_eq!(deal.payments.len(), 2);
-    assert_eq!(state.rules.len(), 8);
-    assert_eq!(state.documents.len(), 2);
-    assert_eq!(state.outbox.len(), 2, "two effects left unacknowledged");
+    assert_eq!(state.rules().len(), 8);
+    assert_eq!(state.documents().len(), 2);
+    assert_eq!(
+        crm.drain_outbox().len(),
+        2,
+        "two effects left unacknowledged"
+    );
     let replayed = Crm::replay(
         ReplicaId::new(9).unwrap(),
         CrmOptions::default(),

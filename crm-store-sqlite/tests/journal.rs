@@ -112,7 +112,7 @@ fn two_engines_on_one_file_never_interleave_silently() {
     let reopened = open(&file, 3);
     let names: Vec<&str> = reopened
         .state()
-        .contacts
+        .contacts()
         .values()
         .map(|c| c.fields.name.as_str())
         .collect();
@@ -472,7 +472,7 @@ fn a_snapshot_that_does_not_fit_is_a_warning_and_the_command_stands() {
     assert_eq!(reopened.journal().last_seq(), 500, "the event survived");
     assert!(reopened
         .state()
-        .contacts
+        .contacts()
         .values()
         .any(|c| c.fields.name == "Paying client"));
 }

@@ -211,7 +211,7 @@ pub fn templates(data: &[u8]) {
     match crm.execute_json("usr-1-1", NOW, &define.to_string()) {
         Err(err) => known(&err),
         Ok(_) => {
-            let deal = crm.state().deals.keys().next().map(ToString::to_string);
+            let deal = crm.state().deals().keys().next().map(ToString::to_string);
             if let Some(deal) = deal {
                 let render = json!({"type": "render_document", "template": "fuzz", "record": deal});
                 if let Err(err) = crm.execute_json("usr-1-1", NOW, &render.to_string()) {
@@ -233,7 +233,7 @@ pub fn journal(data: &[u8]) {
             mutate(&journal, data)
         }
     };
-    let Ok(events) = crm_core::upcast::envelopes_from_json(&source) else {
+    let Ok(events) = crm_core::envelopes_from_json(&source) else {
         return;
     };
     let replica = ReplicaId::new(1).expect("1 is a replica id");

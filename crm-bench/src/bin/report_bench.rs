@@ -89,11 +89,11 @@ fn main() -> Result<(), Failure> {
     let state = crm.state();
     println!(
         "dataset: {deals} deals, {} contacts, {} companies, {} stage entries, {} tasks, {} activities; {event_count} events from {commands} commands",
-        state.contacts.len(),
-        state.companies.len(),
-        state.deals.values().map(|d| d.stage_history.len()).sum::<usize>(),
-        state.tasks.len(),
-        state.activities.len(),
+        state.contacts().len(),
+        state.companies().len(),
+        state.deals().values().map(|d| d.stage_history.len()).sum::<usize>(),
+        state.tasks().len(),
+        state.activities().len(),
     );
     println!(
         "generated through the engine in {:.1} s ({:.0} commands/s)",
@@ -110,7 +110,7 @@ fn main() -> Result<(), Failure> {
 
     let admin: Actor = "usr-1-1".parse()?;
     let sales = state
-        .pipelines
+        .pipelines()
         .keys()
         .next()
         .ok_or("the generated history has no pipeline")?

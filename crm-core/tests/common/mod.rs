@@ -94,7 +94,7 @@ pub fn sales_team<J: Journal>(crm: &mut Crm<J>, now: &str) {
 /// The contact with this name (the test knows there is one).
 pub fn contact_named<'c>(crm: &'c Crm, name: &str) -> &'c Contact {
     crm.state()
-        .contacts
+        .contacts()
         .values()
         .find(|contact| contact.fields.name == name)
         .unwrap_or_else(|| panic!("no contact named {name:?}"))
@@ -176,7 +176,7 @@ impl Shop {
             .execute(Actor::User(admin), t0(), &Command::CreatePipeline(pipeline))
             .unwrap();
         let pipeline: PipelineId = created(outcome);
-        let stages = crm.state().pipelines[&pipeline]
+        let stages = crm.state().pipelines()[&pipeline]
             .stages
             .iter()
             .map(|s| s.id)

@@ -2,7 +2,9 @@
 //! path and executes commands until it is killed, printing the journal position of
 //! every command that was acknowledged — the promise the test then checks.
 //!
-//! Usage: `crash_writer <path> <replica>`
+//! Usage: `crash_writer <path> <replica> [pause_ms]` — with a pause, the writer waits
+//! that long after each acknowledged command, as an occasional writer does (optimistic
+//! appends are not fair to a writer competing with one in a tight loop: storage.md).
 
 use std::io::Write;
 
@@ -17,6 +19,8 @@ fn main() -> Result<(), CrmError> {
         .next()
         .and_then(|r| r.parse().ok())
         .ok_or_else(|| usage("a replica id"))?;
+    let pause =
+        std::time::Duration::from_millis(args.next().and_then(|ms| ms.parse().ok()).unwrap_or(0));
     let options = CrmOptions {
         snapshot_every: Some(50),
         ..CrmOptions::default()
@@ -28,13 +32,13 @@ fn main() -> Result<(), CrmError> {
     )?;
     let start = parse_now("2026-11-27T09:00:00Z")?;
     let mut now = start + Duration::seconds(crm.journal().last_seq() as i64);
-    if crm.state().users.is_empty() {
+    if crm.state().users().is_empty() {
         let admin = r#"{"type": "create_user", "name": "Olga", "role": "admin"}"#;
         crm.execute_json("system", &now.to_rfc3339(), admin)?;
     }
     let admin = *crm
         .state()
-        .users
+        .users()
         .keys()
         .next()
         .ok_or_else(|| usage("an admin"))?;
@@ -49,6 +53,7 @@ fn main() -> Result<(), CrmError> {
                 // Acknowledged: the batch is committed; from here on it must survive.
                 writeln!(out, "{}", crm.journal().last_seq()).ok();
                 out.flush().ok();
+                std::thread::sleep(pause);
             }
             // Another writer appended: the engine has reloaded; try the next one.
             Err(err) if err.code() == "conflict" => continue,
