@@ -101,7 +101,7 @@ pub(crate) fn json_text(what: &str, value: &js_sys::JsString) -> Result<String, 
             }
             if (0xD800..0xE000).contains(&unit) {
                 let before = String::from_utf16_lossy(&units[..index]);
-                let inner = crm_core::validate::json_path_at(&before, before.len());
+                let inner = crm_core::json_path_at(&before, before.len());
                 let path = if inner.is_empty() {
                     what.to_string()
                 } else {
@@ -131,7 +131,7 @@ pub(crate) fn parse(text: &str) -> Result<JsValue, JsValue> {
 
 /// Exported events (an array of envelopes), older schema versions upcast.
 pub(crate) fn events_from_js(value: &JsValue) -> Result<Vec<crm_core::EventEnvelope>, JsValue> {
-    crm_core::upcast::envelopes_from_json(&stringify("events", value)?).into_js()
+    crm_core::envelopes_from_json(&stringify("events", value)?).into_js()
 }
 
 /// The actor, `now` and request of a report or chart.
@@ -172,7 +172,7 @@ pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
 
 /// A JS number that must be a whole, non-negative, exactly representable integer.
 pub(crate) fn whole_number(what: &str, value: f64) -> Result<u64, JsValue> {
-    if value.fract() != 0.0 || !(0.0..=crm_core::id::MAX_ID_PART as f64).contains(&value) {
+    if value.fract() != 0.0 || !(0.0..=crm_core::MAX_ID_PART as f64).contains(&value) {
         return Err(to_js_error(&CrmError::validation(
             what,
             format!("{value} is not a whole number in 0..2^53-1"),

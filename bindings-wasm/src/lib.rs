@@ -11,76 +11,40 @@ use wasm_bindgen::prelude::*;
 use crate::conversion::{events_from_js, from_js, now_text, options, replica, report_input, to_js};
 use crate::errors::IntoJsResult;
 
+/// The engine's commands, queries, events and answers, generated from its JSON Schemas
+/// by `scripts/typegen` (a drift test keeps the file fresh).
 #[wasm_bindgen(typescript_custom_section)]
-const TYPES: &str = r#"
+const GENERATED_TYPES: &str = include_str!("types.d.ts");
+
+/// What only this binding adds: its error, its inputs' shorthands, and `query` typed by
+/// the query's `type`.
+#[wasm_bindgen(typescript_custom_section)]
+const BINDING_TYPES: &str = r#"
 /** An error thrown by crm-core: `code` is stable (see docs/schema.md). */
 export interface CrmError extends Error {
   code: "validation" | "malformed" | "too_large" | "not_found" | "permission_denied"
       | "conflict" | "currency_mismatch" | "overflow" | "storage";
 }
-/** `"system"` (the host) or a user ID such as `"usr-1-4"`. */
-export type Actor = string;
 /** A Date or an RFC 3339 string with an offset. */
 export type Now = Date | string;
-export interface Money { amount: string; currency: string }
+/** How the engine is built (docs/quickstart-javascript.md). */
 export interface CrmOptions {
   default_region?: string; max_cascade_depth?: number; max_reaction_events?: number;
   snapshot_every?: number;
 }
-/** Any command: `{ type: "create_contact", ... }` (docs/schema.md). */
-export interface Command { type: string; [field: string]: unknown }
-/** Any query: `{ type: "list_deals", ... }` (docs/schema.md). */
-export interface Query { type: string; [field: string]: unknown }
-export interface EventEnvelope {
-  v: number; seq: number; replica: number; at: string; actor: Actor; command: string;
-  caused_by?: number; rule?: string; event: { type: string; [field: string]: unknown };
-}
-/** Something for the host to deliver; `id` is its idempotency key (docs/rules.md). */
-export interface Effect {
-  id: string; at: string; subject?: string; kind: "notification" | "webhook" | "document";
-  [field: string]: unknown;
-}
-export interface Outcome { created?: string; events: EventEnvelope[]; warnings?: string[] }
-export interface NewContact {
-  name: string; company?: string; position?: string; phones?: string[]; emails?: string[];
-  address?: string; source?: string; owner?: string; tags?: string[];
-  custom?: Record<string, unknown>;
-}
-export interface NewStage { name: string; kind?: "open" | "won" | "lost"; probability?: number; sla_hours?: number }
-export interface NewPipeline { name: string; stages: NewStage[]; lost_reasons?: string[] }
-export interface NewDeal {
-  title: string; pipeline?: string; stage?: string; contact?: string; company?: string;
-  owner?: string; amount?: Money; expected_close?: string; source?: string; tags?: string[];
-  custom?: Record<string, unknown>;
-}
-export type ReportKind = "funnel" | "revenue" | "win_rate" | "forecast" | "cycle" | "stage_time"
-  | "sources" | "rotting" | "sla" | "clients";
-/** Input of `report` (docs/reports.md); days are `YYYY-MM-DD` in the business time zone. */
-export interface ReportRequest {
-  report: ReportKind; from?: string; to?: string; pipeline?: string; owner?: string;
-  department?: string; by?: "day" | "week" | "month" | "quarter"; days?: number;
-  convert?: { to: string; rates: Record<string, Record<string, string>> };
-}
-/** Money per currency, e.g. `{ EUR: "1500.00" }`. */
-export type Sums = Record<string, string>;
-/** A report's rows; the shape per `report` is in docs/reports.md. */
-export interface Report { report: ReportKind; [field: string]: unknown }
-/** A report drawn: series for a charting library, and an SVG document. */
-export interface Drawing {
-  chart: { kind: "funnel" | "bars" | "lines"; title: string; unit: string; labels: string[];
-           series: { name: string; values: string[] }[] };
-  svg: string;
-}
-export interface DealFilter {
-  pipeline?: string; stage?: string; owner?: string; status?: "open" | "won" | "lost";
-  contact?: string; company?: string; tag?: string; offset?: number; limit?: number;
-}
-export interface Deal {
-  id: string; title: string; pipeline: string; stage: string; owner: string;
-  status: "open" | "won" | "lost"; lost_reason?: string; contact?: string; company?: string;
-  amount?: Money; expected_close?: string; tags: string[]; custom: Record<string, unknown>;
-  stage_history: { from?: string; to: string; at: string; by: Actor }[];
-  created_at: string; updated_at: string; closed_at?: string;
+/** The input of `createContact`: a `create_contact` command without its `type`. */
+export type NewContact = Omit<CreateContact, "type">;
+/** The input of `createPipeline`. */
+export type NewPipeline = Omit<CreatePipeline, "type">;
+/** The input of `createDeal`. */
+export type NewDeal = Omit<CreateDeal, "type">;
+/** The filter of `listDeals`. */
+export type DealFilter = Omit<ListDealsQuery, "type">;
+/** The input of `report` and `chart` (docs/reports.md). */
+export type ReportRequest = Omit<ReportQuery, "type">;
+export interface Crm {
+  /** Answers any query (`{ type: "list_deals", ... }`); the answer's type follows the query's. */
+  query<Q extends Query>(actor: Actor, now: Now, query: Q): QueryAnswers[Q["type"]];
 }
 "#;
 
@@ -144,7 +108,9 @@ impl JsCrm {
         self.crm.execute_json(actor, now, &command).into_js()
     }
 
-    /// Answers any query.
+    /// Answers any query; declared in `BINDING_TYPES`, where its answer is typed by
+    /// the query's `type`.
+    #[wasm_bindgen(skip_typescript)]
     pub fn query(
         &self,
         actor: &str,
@@ -250,7 +216,7 @@ impl JsCrm {
         #[wasm_bindgen(unchecked_param_type = "EventEnvelope[]")] events: JsValue,
     ) -> Result<(), JsValue> {
         let events = events_from_js(&events)?;
-        self.crm.import(&events).into_js()
+        self.crm.import_events(&events).into_js()
     }
 
     #[wasm_bindgen(getter, js_name = lastSeq)]
