@@ -1,11 +1,13 @@
 //! Python bindings for crm-core: `crm_core._native`, a private module under the
-//! idiomatic `crm_core` package. Commands, queries and results cross as JSON text;
-//! the Python layer converts `Decimal`, `datetime` and `Money`. No logic lives here.
+//! idiomatic `crm_core` package. Commands, queries and answers cross as Python values,
+//! converted here (`conversion`: `Decimal`, `datetime`, `date`, `Money` where the schema
+//! puts them), or as JSON text for hosts that hold JSON. No logic lives here.
 //!
 //! One engine may be shared by threads: calls are serialised by a lock, and the GIL is
 //! released while the engine works (an open, an import or a report does not stall the
 //! interpreter's other threads).
 
+mod conversion;
 mod errors;
 
 use std::sync::{Mutex, PoisonError};
@@ -101,7 +103,7 @@ impl Engine {
         let crm = py
             .detach(|| {
                 let replica = ReplicaId::new(replica_id)?;
-                let events = crm_core::upcast::envelopes_from_json(events_json)?;
+                let events = crm_core::envelopes_from_json(events_json)?;
                 let mut journal = MemoryJournal::new();
                 journal.append(&events)?;
                 Crm::open(replica, options(options_json)?, boxed(journal))
@@ -162,7 +164,7 @@ impl Engine {
     fn import_jsonl(&self, py: Python<'_>, source: &str) -> PyResult<u64> {
         self.with(py, |crm| {
             let events = crm_store_sqlite::read_jsonl_file(source, crm.journal().last_seq() + 1)?;
-            crm.import(&events)?;
+            crm.import_events(&events)?;
             Ok(events.len() as u64)
         })
     }
@@ -178,6 +180,38 @@ impl Engine {
     /// Writes a snapshot (kept by file journals) so the next open replays less.
     fn snapshot(&self, py: Python<'_>) -> PyResult<()> {
         self.with(py, |crm| crm.snapshot())
+    }
+
+    /// Executes a command given as Python values; the outcome as Python values.
+    fn execute<'py>(
+        &self,
+        py: Python<'py>,
+        actor: &str,
+        now: &Bound<'py, PyAny>,
+        command: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let now = conversion::instant_text(now, "now")?;
+        let command = conversion::json_of(command, "command")?;
+        let outcome = self.with(py, |crm| crm.execute_json(actor, &now, &command))?;
+        conversion::answer(py, "outcome", &outcome)
+    }
+
+    /// Answers a query given as Python values, typed by the query's `type`.
+    fn query<'py>(
+        &self,
+        py: Python<'py>,
+        actor: &str,
+        now: &Bound<'py, PyAny>,
+        query: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let now = conversion::instant_text(now, "now")?;
+        let entry = match query.get_item("type") {
+            Ok(kind) => format!("query.{kind}"),
+            Err(_) => String::from("query"),
+        };
+        let query = conversion::json_of(query, "query")?;
+        let answer = self.with(py, |crm| crm.query_json(actor, &now, &query))?;
+        conversion::answer(py, &entry, &answer)
     }
 
     fn execute_json(
@@ -275,9 +309,31 @@ fn restore(py: Python<'_>, backup: &str, into: &str) -> PyResult<u64> {
         .into_py_result(py)
 }
 
+/// An answer given as JSON text, typed as entry point `entry` answers (`outcome`,
+/// `events`, `effects`, `query.<type>`; plain JSON for any other name).
+#[pyfunction]
+fn typed<'py>(py: Python<'py>, entry: &str, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    conversion::answer(py, entry, text)
+}
+
+/// A Python value as engine JSON text; `what` names it in a refusal.
+#[pyfunction]
+fn to_json(value: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    conversion::json_of(value, what)
+}
+
+/// An aware datetime as RFC 3339 text; a naive one is refused.
+#[pyfunction]
+fn instant_text(value: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    conversion::instant_text(value, what)
+}
+
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Engine>()?;
+    module.add_function(wrap_pyfunction!(typed, module)?)?;
+    module.add_function(wrap_pyfunction!(to_json, module)?)?;
+    module.add_function(wrap_pyfunction!(instant_text, module)?)?;
     module.add_function(wrap_pyfunction!(recover, module)?)?;
     module.add_function(wrap_pyfunction!(restore, module)?)?;
     errors::register(module)?;
@@ -304,7 +360,7 @@ fn json_text(py: Python<'_>, what: &str, text: &Bound<'_, PyString>) -> PyResult
         .char_indices()
         .nth(start)
         .map_or(lossy.len(), |(at, _)| at);
-    let inner = crm_core::validate::json_path_at(&lossy, offset);
+    let inner = crm_core::json_path_at(&lossy, offset);
     let path = if inner.is_empty() {
         what.to_string()
     } else {

@@ -7,6 +7,7 @@ from xml.etree import ElementTree
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,8 @@ def test_errors_are_exception_classes_with_stable_codes(shop: tuple[Crm, str, st
         crm.create_deal(manager, NOW, "x", pipeline="pip-3-999")
     assert missing.value.code == "not_found"
     with pytest.raises(crm_core.MalformedError, match=r"command\.emails\[0\]"):
-        crm.execute(manager, NOW, {"type": "create_contact", "name": "A", "emails": [1]})
+        not_an_email: Any = {"type": "create_contact", "name": "A", "emails": [1]}
+        crm.execute(manager, NOW, not_an_email)
     with pytest.raises(crm_core.ConflictError):
         crm.create_pipeline("system", NOW, "Windows", ["A"])
     assert crm.list_deals(manager, NOW) == []
@@ -248,10 +250,8 @@ def test_duplicates_are_found_merged_and_unmerged(shop: tuple[Crm, str, str, str
 
 def test_companies_entered_twice_are_merged_with_their_people(shop: tuple[Crm, str, str, str]) -> None:
     crm, _, manager, _ = shop
-    firm = crm.execute(manager, NOW, {"type": "create_company", "name": "Okna Berlin GmbH"})["created"]
-    twin = crm.execute(manager, NOW, {"type": "create_company", "name": "OKNA Berlin", "phones": ["030 7654321"]})[
-        "created"
-    ]
+    firm = crm.create(manager, NOW, {"type": "create_company", "name": "Okna Berlin GmbH"})
+    twin = crm.create(manager, NOW, {"type": "create_company", "name": "OKNA Berlin", "phones": ["030 7654321"]})
     petra = crm.create_contact(manager, NOW, "Petra Schmidt", company=twin)
 
     crm.merge_companies(manager, NOW, firm, twin)

@@ -36,13 +36,15 @@ def test_values_are_typed_by_the_schema_not_by_their_key() -> None:
     crm.define_rules(admin, NOW, [{"key": "hook", "when": {"type": "record_created", "record": "deal"},
                                    "then": [{"type": "webhook", "url": "https://hooks.example/in"}]}])
     outcome = crm.execute(manager, NOW, {"type": "create_deal", "title": "X", "custom": {"due": "soon"},
-                                         "amount": {"amount": "10.00", "currency": "EUR"}})
+                                         "amount": Money(Decimal("10.00"), "EUR")})
     [effect] = crm.drain_outbox()
     payload: dict[str, Any] = effect["payload"]
     assert payload["deal"]["custom"]["due"] == "soon"
     # Where the schema says so, values are typed: the event's time, the deal's amount.
     assert outcome["events"][0]["at"] == NOW
-    assert outcome["events"][0]["event"]["deal"]["amount"] == Money(Decimal("10.00"), "EUR")
+    created = outcome["events"][0]["event"]
+    assert created["type"] == "deal_created"
+    assert created["deal"].get("amount") == Money(Decimal("10.00"), "EUR")
     assert effect["at"] == NOW
     # The webhook's payload is the rule's context, opaque JSON: it stays as sent.
     assert payload["deal"]["amount"] == {"amount": "10.00", "currency": "EUR"}
@@ -116,3 +118,11 @@ def test_a_spreadsheet_claiming_billions_of_cells_is_refused_not_a_crash() -> No
     with pytest.raises(crm_core.TooLargeError):
         crm.import_contacts(manager, NOW, far.read_bytes())
     assert crm.query(manager, NOW, {"type": "list_contacts"})["total"] == 0
+
+
+def test_a_lone_surrogate_in_a_typed_command_is_malformed_with_its_path() -> None:
+    crm, admin, _ = shop()
+    with pytest.raises(crm_core.MalformedError, match=r"command\.name") as refused:
+        crm.execute(admin, NOW, {"type": "create_department", "name": "Sales\ud800"})
+    assert refused.value.code == "malformed"
+    assert crm.query(admin, NOW, {"type": "list_departments"})["total"] == 0

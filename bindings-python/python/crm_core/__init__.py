@@ -21,8 +21,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
-from . import _native
+from . import _native, types
 from ._convert import Money, from_json, now_text, to_json
+from ._queries import TypedQueries
 from ._report import report_frame, report_query
 from ._native import (
     ConflictError,
@@ -40,6 +41,7 @@ from ._native import (
 __all__ = [
     "Crm",
     "Money",
+    "types",
     "CrmError",
     "ValidationError",
     "MalformedError",
@@ -79,8 +81,12 @@ def _drop_none(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
-class Crm:
+class Crm(TypedQueries):
     """One CRM engine: in memory, or on a SQLite file with :meth:`open`.
+
+    Commands and queries are typed by :mod:`crm_core.types` (generated from the
+    engine's schemas): ``crm.execute(actor, now, types.CreateTask(type="create_task",
+    ...))`` is checked by mypy, and ``crm.query`` answers the type its query asks for.
 
     Thread-safe: threads may share one engine; its calls run one at a time, and the
     GIL is released while the engine works, so other Python threads keep running
@@ -193,17 +199,17 @@ class Crm:
 
     # The two entry points every capability goes through.
 
-    def execute(self, actor: str, now: datetime, command: Mapping[str, Any]) -> dict[str, Any]:
+    def execute(self, actor: str, now: datetime, command: types.Command) -> types.Outcome:
         """Executes any command (``{"type": ..., ...}``); returns ``{"created"?, "events"}``."""
-        result: dict[str, Any] = from_json(
-            self._engine.execute_json(actor, now_text(now), to_json(command, "command")), "outcome"
-        )
+        result: types.Outcome = self._execute(actor, now, command)
         return result
 
-    def query(self, actor: str, now: datetime, query: Mapping[str, Any]) -> Any:
-        """Answers any query (``{"type": "list_deals", ...}``)."""
-        text = self._engine.query_json(actor, now_text(now), to_json(query, "query"))
-        return from_json(text, f"query.{query.get('type')}")
+    def _execute(self, actor: str, now: datetime, command: Mapping[str, Any]) -> types.Outcome:
+        outcome: types.Outcome = self._engine.execute(actor, now, command)
+        return outcome
+
+    def _query(self, actor: str, now: datetime, query: Mapping[str, Any]) -> Any:
+        return self._engine.query(actor, now, query)
 
     # The same two entry points on raw JSON text, for hosts that already hold JSON (a
     # queue, an HTTP body): nothing is converted either way, errors are the same.
@@ -244,13 +250,13 @@ class Crm:
         result: dict[str, Any] = from_json(self._engine.ack(now_text(now), to_json(list(ids), "ids")), "outcome")
         return result
 
-    def define_rules(self, actor: str, now: datetime, rules: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    def define_rules(self, actor: str, now: datetime, rules: Sequence[Mapping[str, Any]]) -> types.Outcome:
         """Replaces the automation rules (docs/rules.md)."""
-        return self.execute(actor, now, {"type": "define_rules", "rules": list(rules)})
+        return self._execute(actor, now, {"type": "define_rules", "rules": list(rules)})
 
     def explain(self, actor: str, now: datetime, id: str) -> list[dict[str, Any]]:
         """Which rules each event of a record set off, which did not and why."""
-        result: list[dict[str, Any]] = self.query(actor, now, {"type": "explain", "id": id})
+        result: list[dict[str, Any]] = self._query(actor, now, {"type": "explain", "id": id})
         return result
 
     # Reports.
@@ -263,13 +269,13 @@ class Crm:
         sources, rotting, sla, clients; options are the query's fields (``from_`` for
         ``from``). Amounts, percentages and durations come back as ``Decimal``, times
         as aware ``datetime`` (docs/reports.md)."""
-        result: dict[str, Any] = self.query(actor, now, report_query(report, options))
+        result: dict[str, Any] = self._query(actor, now, report_query(report, options))
         return result
 
     def chart(self, actor: str, now: datetime, report: str, **options: Any) -> dict[str, Any]:
         """The report as chart series (``chart``: kind, title, unit, labels, series) and
         as an SVG document (``svg``), for hosts without a charting library."""
-        result: dict[str, Any] = self.query(actor, now, {**report_query(report, options), "type": "chart"})
+        result: dict[str, Any] = self._query(actor, now, {**report_query(report, options), "type": "chart"})
         return result
 
     def report_frame(self, actor: str, now: datetime, report: str, **options: Any) -> Any:
@@ -284,41 +290,41 @@ class Crm:
         "score", "reasons"}], "total", "too_common"}``, best first. Options are the
         query's fields: ``contact``, ``min_score``, ``max_shared``, ``email``
         (``{"fold_plus": ["gmail.com"]}``), ``offset``, ``limit`` (docs/integrations.md)."""
-        result: dict[str, Any] = self.query(actor, now, {"type": "find_duplicates", **options})
+        result: dict[str, Any] = self._query(actor, now, {"type": "find_duplicates", **options})
         return result
 
     def merge_contacts(
         self, actor: str, now: datetime, into: str, from_: str, *, keep: Optional[Mapping[str, str]] = None
-    ) -> dict[str, Any]:
+    ) -> types.Outcome:
         """Merges contact ``from_`` into ``into``; ``keep`` picks a side ("into" or
         "from") per field. Undo with :meth:`unmerge_contacts`."""
-        return self.execute(actor, now, {
+        return self._execute(actor, now, {
             "type": "merge_contacts", "into": into, "from": from_, "keep": dict(keep or {}),
         })
 
-    def unmerge_contacts(self, actor: str, now: datetime, id: str) -> dict[str, Any]:
+    def unmerge_contacts(self, actor: str, now: datetime, id: str) -> types.Outcome:
         """Takes back the merge of contact ``id`` (the one merged away)."""
-        return self.execute(actor, now, {"type": "unmerge_contacts", "id": id})
+        return self._execute(actor, now, {"type": "unmerge_contacts", "id": id})
 
     def merge_companies(
         self, actor: str, now: datetime, into: str, from_: str, *, keep: Optional[Mapping[str, str]] = None
-    ) -> dict[str, Any]:
+    ) -> types.Outcome:
         """Merges company ``from_`` (its people, deals, tasks and activities) into ``into``;
         ``keep`` picks a side per field. Undo with :meth:`unmerge_companies`."""
-        return self.execute(actor, now, {
+        return self._execute(actor, now, {
             "type": "merge_companies", "into": into, "from": from_, "keep": dict(keep or {}),
         })
 
-    def unmerge_companies(self, actor: str, now: datetime, id: str) -> dict[str, Any]:
+    def unmerge_companies(self, actor: str, now: datetime, id: str) -> types.Outcome:
         """Takes back the merge of company ``id`` (the one merged away)."""
-        return self.execute(actor, now, {"type": "unmerge_companies", "id": id})
+        return self._execute(actor, now, {"type": "unmerge_companies", "id": id})
 
     # Intake.
 
-    def configure_intake(self, actor: str, now: datetime, **settings: Any) -> dict[str, Any]:
+    def configure_intake(self, actor: str, now: datetime, **settings: Any) -> types.Outcome:
         """Sets how forms and calls become leads: ``owner``, ``pipeline``,
         ``on_duplicate``, ``forms``, ``lines``, … (docs/integrations.md)."""
-        return self.execute(actor, now, {"type": "configure_intake", **settings})
+        return self._execute(actor, now, {"type": "configure_intake", **settings})
 
     def receive_form(
         self,
@@ -330,9 +336,9 @@ class Crm:
         utm: Optional[Mapping[str, str]] = None,
         received_at: Optional[datetime] = None,
         actor: str = "system",
-    ) -> dict[str, Any]:
+    ) -> types.Outcome:
         """A web form submission: the contact matched or created, the lead, the request logged."""
-        return self.execute(actor, now, _drop_none({
+        return self._execute(actor, now, _drop_none({
             "type": "receive_form", "form": form, "fields": dict(fields), "page": page,
             "utm": dict(utm) if utm else None, "received_at": received_at,
         }))
@@ -344,16 +350,16 @@ class Crm:
         call: Optional[Mapping[str, Any]] = None,
         asterisk_cdr: Optional[Mapping[str, str]] = None,
         actor: str = "system",
-    ) -> dict[str, Any]:
+    ) -> types.Outcome:
         """A call record, generic (``call``) or an Asterisk AMI ``Cdr`` event's fields."""
-        return self.execute(actor, now, _drop_none({
+        return self._execute(actor, now, _drop_none({
             "type": "receive_call", "call": dict(call) if call else None,
             "asterisk_cdr": dict(asterisk_cdr) if asterisk_cdr else None,
         }))
 
     def receive_email(
         self, now: datetime, raw: "str | bytes", *, mailbox: Iterable[str] = (), actor: str = "system"
-    ) -> dict[str, Any]:
+    ) -> types.Outcome:
         """A raw RFC 5322 message (text, or bytes in any charset — sent as base64),
         logged on its thread, the correspondent's open deal or contact."""
         message: dict[str, Any] = {"type": "receive_email", "mailbox": list(mailbox)}
@@ -361,7 +367,7 @@ class Crm:
             message["raw_base64"] = base64.b64encode(raw).decode("ascii")
         else:
             message["raw"] = raw
-        return self.execute(actor, now, message)
+        return self._execute(actor, now, message)
 
     # Import and export.
 
@@ -374,31 +380,38 @@ class Crm:
         """The dry run of :meth:`import_contacts`: the mapping (guesses included),
         every problem by row and column, what would be created. ``data`` is CSV text
         or XLSX/ODS bytes; options: ``mapping``, ``sheet``, ``on_duplicate``, ``owner``."""
-        result: dict[str, Any] = self.query(actor, now, {"type": "check_import", **self._import_input(data, options)})
+        result: dict[str, Any] = self._query(actor, now, {"type": "check_import", **self._import_input(data, options)})
         return result
 
-    def import_contacts(self, actor: str, now: datetime, data: "str | bytes", **options: Any) -> dict[str, Any]:
+    def import_contacts(self, actor: str, now: datetime, data: "str | bytes", **options: Any) -> types.Outcome:
         """Imports every row, or none when any has a problem (``ValidationError``);
         ``run_rules=True`` lets the automation rules react to the new records."""
-        return self.execute(actor, now, {"type": "import_contacts", **self._import_input(data, options)})
+        return self._execute(actor, now, {"type": "import_contacts", **self._import_input(data, options)})
 
     def export(self, actor: str, now: datetime, entity: str) -> str:
         """``contacts``, ``companies``, ``deals``, ``tasks`` or ``activities`` the actor
         may read, as CSV text (times in the business time zone)."""
-        csv: str = self.query(actor, now, {"type": "export", "entity": entity})["csv"]
+        csv: str = self._query(actor, now, {"type": "export", "entity": entity})["csv"]
         return csv
 
     def export_xlsx(self, actor: str, now: datetime, entity: str) -> bytes:
         """The same as :meth:`export`, as an XLSX workbook's bytes: one sheet named after
         ``entity``, amounts and durations as number cells."""
         query = {"type": "export", "entity": entity, "format": "xlsx"}
-        encoded: str = self.query(actor, now, query)["xlsx_base64"]
+        encoded: str = self._query(actor, now, query)["xlsx_base64"]
         return base64.b64decode(encoded)
 
     # Typed helpers for the everyday commands.
 
+    def create(self, actor: str, now: datetime, command: types.Command) -> str:
+        """Executes a command that creates a record (``create_*``, ``log_activity``,
+        ``record_payment``, ...) and returns the new record's ID."""
+        return self._create(actor, now, command)
+
     def _create(self, actor: str, now: datetime, command: Mapping[str, Any]) -> str:
-        created: str = self.execute(actor, now, command)["created"]
+        created = self._execute(actor, now, command).get("created")
+        if created is None:
+            raise ValidationError(f"command: {command.get('type')!r} creates no record; use execute")
         return created
 
     def create_user(
@@ -475,11 +488,11 @@ class Crm:
         self, actor: str, now: datetime, deal: str, stage: str, *, lost_reason: Optional[str] = None
     ) -> None:
         """Moves a deal to a stage of its pipeline; a lost stage needs ``lost_reason``."""
-        self.execute(actor, now, _drop_none({"type": "move_deal", "id": deal, "stage": stage, "lost_reason": lost_reason}))
+        self._execute(actor, now, _drop_none({"type": "move_deal", "id": deal, "stage": stage, "lost_reason": lost_reason}))
 
     def get(self, actor: str, now: datetime, id: str) -> dict[str, Any]:
         """Any entity by ID, as a dict tagged with ``record`` (``"contact"``, ``"deal"``, ...)."""
-        record: dict[str, Any] = self.query(actor, now, {"type": "get", "id": id})
+        record: dict[str, Any] = self._query(actor, now, {"type": "get", "id": id})
         return record
 
     def list_deals(
@@ -496,7 +509,7 @@ class Crm:
         offset: int = 0,
     ) -> list[dict[str, Any]]:
         """The deals the actor may see that match every given filter."""
-        page = self.query(actor, now, _drop_none({
+        page = self._query(actor, now, _drop_none({
             "type": "list_deals", "pipeline": pipeline, "stage": stage, "owner": owner, "status": status,
             "contact": contact, "limit": limit, "offset": offset,
         }))
