@@ -2,6 +2,7 @@
 //! records. Amounts cross as decimal strings (Kotlin `BigDecimal(amount)`), IDs as
 //! strings, `now` as an instant (`java.time.Instant`, Swift `Date`).
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -95,7 +96,7 @@ impl From<crm_core::Money> for Money {
     }
 }
 
-/// Input for `Crm.createContact`.
+/// Input for `Crm.createContact`: every field of a contact.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct NewContact {
     pub name: String,
@@ -106,6 +107,8 @@ pub struct NewContact {
     #[uniffi(default = None)]
     pub company: Option<String>,
     #[uniffi(default = None)]
+    pub position: Option<String>,
+    #[uniffi(default = None)]
     pub owner: Option<String>,
     #[uniffi(default = None)]
     pub source: Option<String>,
@@ -113,6 +116,12 @@ pub struct NewContact {
     pub address: Option<String>,
     #[uniffi(default)]
     pub tags: Vec<String>,
+    /// Custom field values by key, checked against the contact field definitions.
+    #[uniffi(default)]
+    pub custom: HashMap<String, FieldInput>,
+    /// Marketing consent; all `false` when not given.
+    #[uniffi(default = None)]
+    pub consent: Option<Consent>,
 }
 
 impl TryFrom<NewContact> for crm_core::NewContact {
@@ -121,13 +130,208 @@ impl TryFrom<NewContact> for crm_core::NewContact {
         Ok(crm_core::NewContact {
             name: input.name,
             company: optional_id(input.company)?,
+            position: input.position,
             phones: input.phones,
             emails: input.emails,
             address: input.address,
             source: input.source,
             owner: optional_id(input.owner)?,
             tags: input.tags,
-            ..crm_core::NewContact::default()
+            custom: field_values(input.custom),
+            consent: input.consent.map(Into::into).unwrap_or_default(),
+        })
+    }
+}
+
+/// What a contact agreed to be contacted by for marketing.
+#[derive(Debug, Clone, Copy, uniffi::Record)]
+pub struct Consent {
+    #[uniffi(default = false)]
+    pub email: bool,
+    #[uniffi(default = false)]
+    pub sms: bool,
+    #[uniffi(default = false)]
+    pub calls: bool,
+}
+
+impl From<Consent> for crm_core::Consent {
+    fn from(consent: Consent) -> Self {
+        crm_core::Consent {
+            email: consent.email,
+            sms: consent.sms,
+            calls: consent.calls,
+        }
+    }
+}
+
+/// A value for a custom field or a task's outcome field, typed as the field is.
+#[derive(Debug, Clone, uniffi::Enum)]
+pub enum FieldInput {
+    Text {
+        value: String,
+    },
+    Number {
+        value: i64,
+    },
+    /// An exact decimal as text, e.g. `"1450.5"`.
+    Decimal {
+        value: String,
+    },
+    Bool {
+        value: bool,
+    },
+    /// A day, `YYYY-MM-DD`.
+    Date {
+        value: String,
+    },
+    Instant {
+        value: SystemTime,
+    },
+    /// One of the field's choices.
+    Choice {
+        value: String,
+    },
+}
+
+/// Custom values as the engine reads them (the same JSON as every other binding sends).
+fn field_values(values: HashMap<String, FieldInput>) -> BTreeMap<String, serde_json::Value> {
+    values
+        .into_iter()
+        .map(|(key, value)| {
+            let value = match value {
+                FieldInput::Text { value }
+                | FieldInput::Decimal { value }
+                | FieldInput::Date { value }
+                | FieldInput::Choice { value } => serde_json::Value::String(value),
+                FieldInput::Number { value } => value.into(),
+                FieldInput::Bool { value } => value.into(),
+                FieldInput::Instant { value } => match instant(value) {
+                    Ok(at) => at
+                        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                        .into(),
+                    // Out of range: sent as it is, so the engine names the field.
+                    Err(_) => serde_json::Value::String(format!("{value:?}")),
+                },
+            };
+            (key, value)
+        })
+        .collect()
+}
+
+/// Input for `Crm.createTask`.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NewTask {
+    pub title: String,
+    /// E.g. `"call"`, `"measurement"`; what rules and reports group tasks by.
+    #[uniffi(default = None)]
+    pub kind: Option<String>,
+    #[uniffi(default = None)]
+    pub description: Option<String>,
+    /// Default: the acting user.
+    #[uniffi(default = None)]
+    pub assignee: Option<String>,
+    #[uniffi(default = None)]
+    pub due: Option<SystemTime>,
+    /// The contact, company or deal it is about.
+    #[uniffi(default = None)]
+    pub link: Option<String>,
+}
+
+impl TryFrom<NewTask> for crm_core::NewTask {
+    type Error = CrmError;
+    fn try_from(task: NewTask) -> Result<Self, CrmError> {
+        Ok(crm_core::NewTask {
+            title: task.title,
+            kind: task.kind,
+            description: task.description,
+            assignee: optional_id(task.assignee)?,
+            due: task.due.map(instant).transpose()?,
+            link: optional_id(task.link)?,
+        })
+    }
+}
+
+/// What an activity was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ActivityKind {
+    Call,
+    Email,
+    Meeting,
+    Note,
+    WebForm,
+}
+
+/// Who started a call or e-mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// Input for `Crm.logActivity`.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NewActivity {
+    pub kind: ActivityKind,
+    /// The contact, company or deal it is about.
+    pub link: String,
+    #[uniffi(default = None)]
+    pub direction: Option<Direction>,
+    #[uniffi(default = None)]
+    pub subject: Option<String>,
+    #[uniffi(default = None)]
+    pub body: Option<String>,
+    #[uniffi(default = None)]
+    pub duration_seconds: Option<u32>,
+    #[uniffi(default = None)]
+    pub outcome: Option<String>,
+    /// Default: `now`.
+    #[uniffi(default = None)]
+    pub occurred_at: Option<SystemTime>,
+}
+
+impl TryFrom<NewActivity> for crm_core::NewActivity {
+    type Error = CrmError;
+    fn try_from(activity: NewActivity) -> Result<Self, CrmError> {
+        Ok(crm_core::NewActivity {
+            kind: match activity.kind {
+                ActivityKind::Call => crm_core::ActivityKind::Call,
+                ActivityKind::Email => crm_core::ActivityKind::Email,
+                ActivityKind::Meeting => crm_core::ActivityKind::Meeting,
+                ActivityKind::Note => crm_core::ActivityKind::Note,
+                ActivityKind::WebForm => crm_core::ActivityKind::WebForm,
+            },
+            link: parse(&activity.link)?,
+            direction: activity.direction.map(|direction| match direction {
+                Direction::Inbound => crm_core::Direction::Inbound,
+                Direction::Outbound => crm_core::Direction::Outbound,
+            }),
+            subject: activity.subject,
+            body: activity.body,
+            duration_seconds: activity.duration_seconds,
+            outcome: activity.outcome,
+            occurred_at: activity.occurred_at.map(instant).transpose()?,
+        })
+    }
+}
+
+/// Input for `Crm.completeTask`: how it went and what was found (a measurer's sizes).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct TaskCompletion {
+    pub task: String,
+    #[uniffi(default = None)]
+    pub outcome: Option<String>,
+    /// Values for the task's custom fields, by key.
+    #[uniffi(default)]
+    pub fields: HashMap<String, FieldInput>,
+}
+
+impl TryFrom<TaskCompletion> for crm_core::TaskCompletion {
+    type Error = CrmError;
+    fn try_from(completion: TaskCompletion) -> Result<Self, CrmError> {
+        Ok(crm_core::TaskCompletion {
+            id: parse(&completion.task)?,
+            outcome: completion.outcome,
+            fields: field_values(completion.fields),
         })
     }
 }

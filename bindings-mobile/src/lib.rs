@@ -12,7 +12,8 @@ use crm_core::{Command, DealMove, Journal, MemoryJournal, NewPipeline, ReplicaId
 use crm_store_sqlite::SqliteJournal;
 
 pub use crate::conversion::{
-    DealFilter, DealStatus, DealSummary, Money, NewContact, NewDeal, NewStage, StageKind,
+    ActivityKind, Consent, DealFilter, DealStatus, DealSummary, Direction, FieldInput, Money,
+    NewActivity, NewContact, NewDeal, NewStage, NewTask, StageKind, TaskCompletion,
 };
 pub use crate::errors::CrmError;
 use crate::errors::IntoFfi;
@@ -55,15 +56,27 @@ impl Crm {
     }
 
     fn create(&self, actor: &str, now: SystemTime, command: Command) -> Result<String, CrmError> {
-        let outcome = self
-            .engine()
+        let outcome = self.outcome(actor, now, command)?;
+        Ok(outcome.require_created().ffi()?.to_string())
+    }
+
+    fn run(&self, actor: &str, now: SystemTime, command: Command) -> Result<(), CrmError> {
+        self.outcome(actor, now, command).map(drop)
+    }
+
+    fn outcome(
+        &self,
+        actor: &str,
+        now: SystemTime,
+        command: Command,
+    ) -> Result<crm_core::Outcome, CrmError> {
+        self.engine()
             .execute(
                 conversion::parse::<crm_core::Actor>(actor)?,
                 conversion::instant(now)?,
                 &command,
             )
-            .ffi()?;
-        Ok(outcome.require_created().ffi()?.to_string())
+            .ffi()
     }
 }
 
@@ -167,7 +180,7 @@ impl Crm {
         max_cascade_depth: Option<u32>,
         max_reaction_events: Option<u32>,
     ) -> Result<Arc<Self>, CrmError> {
-        let events = crm_core::upcast::envelopes_from_json(&events_json).ffi()?;
+        let events = crm_core::envelopes_from_json(&events_json).ffi()?;
         let mut journal = MemoryJournal::new();
         journal.append(&events).ffi()?;
         Self::wrap(
@@ -213,7 +226,7 @@ impl Crm {
     pub fn import_jsonl(&self, source: String) -> Result<u64, CrmError> {
         let mut engine = self.engine();
         let events = crm_store_sqlite::read_jsonl_file(&source, engine.last_seq() + 1).ffi()?;
-        engine.import(&events).ffi()?;
+        engine.import_events(&events).ffi()?;
         Ok(events.len() as u64)
     }
 
@@ -311,6 +324,36 @@ impl Crm {
         self.create(&actor, now, Command::CreateContact(contact.try_into()?))
     }
 
+    /// Creates a task; returns its ID.
+    pub fn create_task(
+        &self,
+        actor: String,
+        now: SystemTime,
+        task: NewTask,
+    ) -> Result<String, CrmError> {
+        self.create(&actor, now, Command::CreateTask(task.try_into()?))
+    }
+
+    /// Completes a task with its outcome and outcome fields (what the rules react to).
+    pub fn complete_task(
+        &self,
+        actor: String,
+        now: SystemTime,
+        completion: TaskCompletion,
+    ) -> Result<(), CrmError> {
+        self.run(&actor, now, Command::CompleteTask(completion.try_into()?))
+    }
+
+    /// Logs a call, e-mail, meeting or note on a record; returns its ID.
+    pub fn log_activity(
+        &self,
+        actor: String,
+        now: SystemTime,
+        activity: NewActivity,
+    ) -> Result<String, CrmError> {
+        self.create(&actor, now, Command::LogActivity(activity.try_into()?))
+    }
+
     /// Creates a pipeline (admins only); returns its ID.
     pub fn create_pipeline(
         &self,
@@ -357,14 +400,7 @@ impl Crm {
             stage: conversion::parse(&stage)?,
             lost_reason,
         };
-        self.engine()
-            .execute(
-                conversion::parse::<crm_core::Actor>(&actor)?,
-                conversion::instant(now)?,
-                &Command::MoveDeal(command),
-            )
-            .ffi()?;
-        Ok(())
+        self.run(&actor, now, Command::MoveDeal(command))
     }
 
     /// The deals the actor may see that match the filter.

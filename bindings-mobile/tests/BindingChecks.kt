@@ -145,6 +145,49 @@ fun bindingChecks(): List<Check> = listOf(
         expectEqual(2u, won[0].stageChanges)
         expectEqual(DealStatus.WON, won[0].status)
     },
+    Check("a field rep's day in records: a full contact, a visit, a call, the measurements") {
+        val shop = Shop()
+        val admin = shop.admin
+        shop.crm.executeJson(admin, NOW.toString(), """{"type":"define_field","entity":"contact","key":"floor","label":"Floor","kind":"number"}""")
+        shop.crm.executeJson(admin, NOW.toString(), """{"type":"define_field","entity":"task","key":"width_mm","label":"Width, mm","kind":"number"}""")
+        val contact = shop.crm.createContact(
+            shop.manager, NOW,
+            NewContact(
+                "Pyotr Ivanov", phones = listOf("030 1234567"), emails = listOf("pyotr@example.com"),
+                position = "Owner", address = "Lenina 5", source = "referral", tags = listOf("vip"),
+                custom = mapOf("floor" to FieldInput.Number(4L)), consent = Consent(email = true),
+            ),
+        )
+        val visit = shop.crm.createTask(
+            shop.manager, NOW,
+            NewTask("Measure the windows", kind = "measurement", link = contact, due = NOW.plusSeconds(86400)),
+        )
+        val call = shop.crm.logActivity(
+            shop.manager, NOW,
+            NewActivity(ActivityKind.CALL, contact, direction = Direction.OUTBOUND, subject = "Agreed a time", durationSeconds = 90u),
+        )
+        shop.crm.completeTask(
+            shop.manager, NOW.plusSeconds(90000),
+            TaskCompletion(visit, outcome = "measured", fields = mapOf("width_mm" to FieldInput.Number(1450L))),
+        )
+        fun get(id: String) = com.google.gson.JsonParser.parseString(
+            shop.crm.queryJson(shop.manager, NOW.toString(), """{"type":"get","id":"$id"}""")
+        ).asJsonObject
+        val stored = get(contact)
+        expectEqual("Owner", stored["position"].asString)
+        expectEqual(4L, stored["custom"].asJsonObject["floor"].asJsonObject["number"].asLong)
+        expectEqual(true, stored["consent"].asJsonObject["email"].asBoolean)
+        val task = get(visit)
+        expectEqual("done", task["status"].asString)
+        expectEqual("measured", task["outcome"].asString)
+        expectEqual(1450L, task["fields"].asJsonObject["width_mm"].asJsonObject["number"].asLong)
+        expectEqual("call", get(call)["kind"].asString)
+        // A value of the wrong kind for its field is refused, naming the field.
+        val wrong = expectThrows<CrmException.Validation> {
+            shop.crm.createContact(shop.manager, NOW, NewContact("X", custom = mapOf("floor" to FieldInput.Text("high"))))
+        }
+        expect(wrong.reason.contains("floor")) { wrong.reason }
+    },
     Check("errors are sealed CrmException subclasses with a stable code") {
         val shop = Shop()
         val denied = expectThrows<CrmException.PermissionDenied> {
