@@ -10,7 +10,7 @@
 //! puts them, never by a key's name (a custom field keyed `due` stays the text it is).
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crm_core::CrmError;
 use pyo3::exceptions::PyTypeError;
@@ -40,7 +40,7 @@ enum Conv {
     Money,
     Array(Box<Conv>),
     Object {
-        properties: HashMap<String, Conv>,
+        properties: Properties,
         rest: Option<Box<Conv>>,
     },
     /// A union whose variants are told apart by a constant field (`{"type": ...}`).
@@ -55,6 +55,45 @@ enum Conv {
     Shaped(Vec<(Vec<&'static str>, Conv)>),
     /// A definition, by its index in [`Plan::defs`] (how recursive types are reached).
     Def(usize),
+}
+
+/// The fields of an object that need converting, by name: a handful at most, so a
+/// scan beats hashing every key of every answer.
+#[derive(Debug, Default)]
+struct Properties(Vec<(String, Conv)>);
+
+impl Properties {
+    fn get(&self, key: &str) -> Option<&Conv> {
+        self.0
+            .iter()
+            .find_map(|(name, conv)| (name == key).then_some(conv))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Conv> {
+        self.0.iter().map(|(_, conv)| conv)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds fields, a later plan for a name replacing the earlier one.
+    fn extend(&mut self, more: Vec<(String, Conv)>) {
+        for (key, conv) in more {
+            match self.0.iter_mut().find(|(name, _)| *name == key) {
+                Some(slot) => slot.1 = conv,
+                None => self.0.push((key, conv)),
+            }
+        }
+    }
+}
+
+impl FromIterator<(String, Conv)> for Properties {
+    fn from_iter<I: IntoIterator<Item = (String, Conv)>>(items: I) -> Self {
+        let mut properties = Properties::default();
+        properties.extend(items.into_iter().collect());
+        properties
+    }
 }
 
 /// The answers' schema compiled: a [`Conv`] per entry point and per definition.
@@ -185,7 +224,7 @@ impl<'s> Compiler<'s> {
     }
 
     fn object(&self, object: &Map<String, Value>) -> Conv {
-        let properties: HashMap<String, Conv> = object
+        let properties: Properties = object
             .get("properties")
             .and_then(Value::as_object)
             .into_iter()
@@ -304,7 +343,7 @@ fn merge(a: Conv, b: Conv) -> Conv {
                 rest: more_rest,
             },
         ) => {
-            properties.extend(more);
+            properties.extend(more.0);
             Conv::Object {
                 properties,
                 rest: rest.or(more_rest),
@@ -317,6 +356,7 @@ fn merge(a: Conv, b: Conv) -> Conv {
                 .map(|(tag, conv)| {
                     let common = Conv::Object {
                         properties: properties
+                            .0
                             .iter()
                             .map(|(key, conv)| (key.clone(), conv.shallow_copy()))
                             .collect(),
@@ -407,6 +447,7 @@ struct Classes {
     date: PyOnceLock<Py<PyType>>,
     money: PyOnceLock<Py<PyType>>,
     mapping: PyOnceLock<Py<PyType>>,
+    fromisoformat: PyOnceLock<Py<PyAny>>,
 }
 
 static CLASSES: Classes = Classes {
@@ -415,6 +456,7 @@ static CLASSES: Classes = Classes {
     date: PyOnceLock::new(),
     money: PyOnceLock::new(),
     mapping: PyOnceLock::new(),
+    fromisoformat: PyOnceLock::new(),
 };
 
 fn decimal_class(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
@@ -433,14 +475,129 @@ fn mapping_class(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     CLASSES.mapping.import(py, "collections.abc", "Mapping")
 }
 
-/// An answer of the engine (JSON text) as Python values, typed by its entry point's
-/// plan (`outcome`, `events`, `effects`, `query.<type>`; plain without one).
-pub(crate) fn answer<'py>(py: Python<'py>, entry: &str, text: &str) -> PyResult<Bound<'py, PyAny>> {
+/// How many distinct keys [`key_of`] keeps: field names are a few hundred; keys that are
+/// data (custom field names, IDs in a report's columns) stop being kept past this.
+const KEPT_KEYS: usize = 4096;
+
+/// An answer's key as a Python string, the same object each time: answers repeat the
+/// same field names, and a kept string is neither decoded nor hashed again.
+fn key_of<'py>(py: Python<'py>, key: &str) -> Bound<'py, PyString> {
+    static KEYS: PyOnceLock<Mutex<KeptKeys>> = PyOnceLock::new();
+    let keys = KEYS.get_or_init(py, Mutex::default);
+    let mut keys = keys.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(kept) = keys.get(key) {
+        return kept.bind(py).clone();
+    }
+    if keys.len() >= KEPT_KEYS {
+        // Not interned: some Pythons keep interned strings for the life of the process.
+        return PyString::new(py, key);
+    }
+    let kept = PyString::intern(py, key);
+    keys.insert(key.into(), kept.clone().unbind());
+    kept
+}
+
+/// FNV-1a: the keys are short and at most [`KEPT_KEYS`] are kept (no flooding to fear),
+/// so a simple hash beats SipHash here.
+#[derive(Default)]
+struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+type Fnv = std::hash::BuildHasherDefault<FnvHasher>;
+
+type KeptKeys = HashMap<Box<str>, Py<PyString>, Fnv>;
+
+/// The text and the `datetime` of the last instant an answer held.
+type LastInstant = Option<(String, Py<PyAny>)>;
+
+/// A `Money` made as its tuple directly: a NamedTuple's own `__new__` is a Python
+/// function that does only this, at twice the cost.
+fn money_of<'py>(
+    py: Python<'py>,
+    amount: Bound<'py, PyAny>,
+    currency: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    static TUPLE_NEW: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let tuple_new = TUPLE_NEW.get_or_try_init(py, || {
+        py.get_type::<PyTuple>()
+            .getattr("__new__")
+            .map(Bound::unbind)
+    })?;
+    let fields = PyTuple::new(py, [amount, PyString::new(py, currency).into_any()])?;
+    tuple_new.bind(py).call1((money_class(py)?, fields))
+}
+
+/// An instant the engine wrote (RFC 3339 in UTC, `…Z`) as an aware `datetime`. The last
+/// one made is kept and given again for the same text (a `datetime` is immutable): one
+/// command's events, records and stamps mostly carry the same `now`.
+fn instant_of<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    static LAST: PyOnceLock<Mutex<LastInstant>> = PyOnceLock::new();
+    let last = LAST.get_or_init(py, Mutex::default);
+    let mut last = last.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((kept, instant)) = last.as_ref() {
+        if kept == text {
+            return Ok(instant.bind(py).clone());
+        }
+    }
+    let instant = parse_instant(py, text)?;
+    *last = Some((text.to_string(), instant.clone().unbind()));
+    Ok(instant)
+}
+
+fn parse_instant<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    let parse = CLASSES
+        .fromisoformat
+        .get_or_try_init(py, || {
+            datetime_class(py)?
+                .getattr("fromisoformat")
+                .map(Bound::unbind)
+        })?
+        .bind(py);
+    // `fromisoformat` reads a `Z` from Python 3.11 on.
+    match text.strip_suffix('Z') {
+        Some(head) if py.version_info() < (3, 11) => parse.call1((format!("{head}+00:00"),)),
+        _ => parse.call1((text,)),
+    }
+}
+
+/// An answer of the engine given as JSON text, as [`answer`] makes it.
+pub(crate) fn answer_text<'py>(
+    py: Python<'py>,
+    entry: &str,
+    text: &str,
+) -> PyResult<Bound<'py, PyAny>> {
     let value: Value = serde_json::from_str(text)
         .map_err(|err| PyTypeError::new_err(format!("the engine's answer: {err}")))?;
+    answer(py, entry, &value)
+}
+
+/// An answer of the engine as Python values, typed by its entry point's plan
+/// (`outcome`, `events`, `effects`, `query.<type>`; plain without one).
+pub(crate) fn answer<'py>(
+    py: Python<'py>,
+    entry: &str,
+    value: &Value,
+) -> PyResult<Bound<'py, PyAny>> {
     let plan = plan().map_err(PyTypeError::new_err)?;
     let conv = plan.entries.get(entry).unwrap_or(&Conv::Plain);
-    typed(py, &value, conv, plan)
+    typed(py, value, conv, plan)
 }
 
 fn typed<'py>(
@@ -452,20 +609,14 @@ fn typed<'py>(
     match (conv, value) {
         (_, Value::Null) | (Conv::Plain, _) => plain(py, value),
         (Conv::Def(index), _) => typed(py, value, &plan.defs[*index], plan),
-        (Conv::Instant, Value::String(text)) => {
-            let text = match text.strip_suffix('Z') {
-                Some(head) => format!("{head}+00:00"),
-                None => text.clone(),
-            };
-            datetime_class(py)?.call_method1("fromisoformat", (text,))
-        }
+        (Conv::Instant, Value::String(text)) => instant_of(py, text),
         (Conv::Day, Value::String(text)) => date_class(py)?.call_method1("fromisoformat", (text,)),
         (Conv::Decimal, Value::String(text)) => decimal_class(py)?.call1((text,)),
         (Conv::Money, Value::Object(money)) => match (&money.get("amount"), &money.get("currency"))
         {
             (Some(Value::String(amount)), Some(Value::String(currency))) => {
                 let amount = decimal_class(py)?.call1((amount,))?;
-                money_class(py)?.call1((amount, currency))
+                money_of(py, amount, currency)
             }
             _ => plain(py, value),
         },
@@ -483,7 +634,7 @@ fn typed<'py>(
                     .get(key)
                     .or(rest.as_deref())
                     .unwrap_or(&Conv::Plain);
-                dict.set_item(key, typed(py, item, conv, plan)?)?;
+                dict.set_item(key_of(py, key), typed(py, item, conv, plan)?)?;
             }
             Ok(dict.into_any())
         }
@@ -540,7 +691,7 @@ fn plain<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
         Value::Object(fields) => {
             let dict = PyDict::new(py);
             for (key, item) in fields {
-                dict.set_item(key, plain(py, item)?)?;
+                dict.set_item(key_of(py, key), plain(py, item)?)?;
             }
             dict.into_any()
         }

@@ -12,7 +12,7 @@ mod errors;
 
 use std::sync::{Mutex, PoisonError};
 
-use crm_core::{Crm, CrmError, CrmOptions, Journal, MemoryJournal, ReplicaId};
+use crm_core::{Command, Crm, CrmError, CrmOptions, Journal, MemoryJournal, Query, ReplicaId};
 use crm_store_sqlite::SqliteJournal;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -68,6 +68,13 @@ fn boxed<J: Journal + Send + 'static>(journal: J) -> Box<dyn Journal + Send> {
 fn options(options_json: &str) -> Result<CrmOptions, CrmError> {
     serde_json::from_str(options_json).map_err(|err| CrmError::Malformed {
         path: "options".into(),
+        reason: err.to_string(),
+    })
+}
+
+/// An answer as a JSON value, for [`conversion::answer`].
+fn value_of<T: serde::Serialize + ?Sized>(value: &T) -> Result<serde_json::Value, CrmError> {
+    serde_json::to_value(value).map_err(|err| CrmError::Storage {
         reason: err.to_string(),
     })
 }
@@ -192,8 +199,33 @@ impl Engine {
     ) -> PyResult<Bound<'py, PyAny>> {
         let now = conversion::instant_text(now, "now")?;
         let command = conversion::json_of(command, "command")?;
-        let outcome = self.with(py, |crm| crm.execute_json(actor, &now, &command))?;
+        // The outcome goes from the engine's values to Python values with no JSON text
+        // between them (serialising and parsing it again cost more than the engine).
+        let outcome = self.with(py, |crm| {
+            let (actor, now) = (actor.parse()?, crm_core::parse_now(&now)?);
+            let outcome = crm.execute(actor, now, &command.parse::<Command>()?)?;
+            value_of(&outcome)
+        })?;
         conversion::answer(py, "outcome", &outcome)
+    }
+
+    /// Executes a command given as Python values; only the ID it created (or None).
+    /// The helpers that return an ID, or nothing, do not pay for converting events
+    /// they would throw away.
+    fn execute_created(
+        &self,
+        py: Python<'_>,
+        actor: &str,
+        now: &Bound<'_, PyAny>,
+        command: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<String>> {
+        let now = conversion::instant_text(now, "now")?;
+        let command = conversion::json_of(command, "command")?;
+        self.with(py, |crm| {
+            let (actor, now) = (actor.parse()?, crm_core::parse_now(&now)?);
+            let outcome = crm.execute(actor, now, &command.parse::<Command>()?)?;
+            Ok(outcome.created.map(|id| id.to_string()))
+        })
     }
 
     /// Answers a query given as Python values, typed by the query's `type`.
@@ -210,7 +242,10 @@ impl Engine {
             Err(_) => String::from("query"),
         };
         let query = conversion::json_of(query, "query")?;
-        let answer = self.with(py, |crm| crm.query_json(actor, &now, &query))?;
+        let answer = self.with(py, |crm| {
+            let (actor, now) = (actor.parse()?, crm_core::parse_now(&now)?);
+            crm.query(actor, now, &query.parse::<Query>()?)
+        })?;
         conversion::answer(py, &entry, &answer)
     }
 
@@ -313,7 +348,7 @@ fn restore(py: Python<'_>, backup: &str, into: &str) -> PyResult<u64> {
 /// `events`, `effects`, `query.<type>`; plain JSON for any other name).
 #[pyfunction]
 fn typed<'py>(py: Python<'py>, entry: &str, text: &str) -> PyResult<Bound<'py, PyAny>> {
-    conversion::answer(py, entry, text)
+    conversion::answer_text(py, entry, text)
 }
 
 /// A Python value as engine JSON text; `what` names it in a refusal.

@@ -312,6 +312,33 @@ def test_contacts_come_in_from_csv_and_go_out_again(shop: tuple[Crm, str, str, s
     assert again["problems"] == [] and again["rows"] == 2
 
 
+def test_helpers_give_only_the_id_and_answers_keep_their_own_instants(shop: tuple[Crm, str, str, str]) -> None:
+    crm, _, manager, pipeline = shop
+    # The ID helpers skip converting events; what they created is what execute reports.
+    anna = crm.create_contact(manager, NOW, "Anna")
+    outcome = crm.execute(manager, NOW + timedelta(minutes=1), {"type": "create_contact", "name": "Berta"})
+    berta = outcome["created"]
+    event = outcome["events"][0]["event"]
+    assert event["type"] == "contact_created"
+    assert event["contact"]["id"] == berta
+    assert crm.get(manager, NOW, anna)["name"] == "Anna"
+    deal = crm.create_deal(manager, NOW, "Windows", pipeline=pipeline)
+    stages = crm.get(manager, NOW, pipeline)["stages"]
+    before = crm.last_seq
+    with pytest.raises(crm_core.ValidationError, match="creates no record"):
+        crm.create(manager, NOW, {"type": "move_deal", "id": deal, "stage": stages[1]["id"]})
+    assert crm.last_seq == before + 1  # the move ran; it just created nothing
+    with pytest.raises(crm_core.NotFoundError):
+        crm.move_deal(manager, NOW, "deal-3-999", stages[1]["id"])
+    assert crm.last_seq == before + 1
+    # One datetime may be shared by equal instants, never by different ones.
+    contacts = crm.query(manager, NOW, {"type": "list_contacts"})["items"]
+    created = {contact["name"]: contact["created_at"] for contact in contacts}
+    assert created == {"Anna": NOW, "Berta": NOW + timedelta(minutes=1)}
+    assert crm.get(manager, NOW, berta)["created_at"] == NOW + timedelta(minutes=1)
+    assert crm.get(manager, NOW, anna)["updated_at"] == NOW
+
+
 def test_raw_json_text_goes_in_and_comes_out_unconverted(shop: tuple[Crm, str, str, str]) -> None:
     crm, admin, manager, _ = shop
     at = "2026-11-27T09:05:00Z"

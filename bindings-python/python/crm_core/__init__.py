@@ -409,7 +409,7 @@ class Crm(TypedQueries):
         return self._create(actor, now, command)
 
     def _create(self, actor: str, now: datetime, command: Mapping[str, Any]) -> str:
-        created = self._execute(actor, now, command).get("created")
+        created = self._engine.execute_created(actor, now, command)
         if created is None:
             raise ValidationError(f"command: {command.get('type')!r} creates no record; use execute")
         return created
@@ -488,7 +488,9 @@ class Crm(TypedQueries):
         self, actor: str, now: datetime, deal: str, stage: str, *, lost_reason: Optional[str] = None
     ) -> None:
         """Moves a deal to a stage of its pipeline; a lost stage needs ``lost_reason``."""
-        self._execute(actor, now, _drop_none({"type": "move_deal", "id": deal, "stage": stage, "lost_reason": lost_reason}))
+        self._engine.execute_created(
+            actor, now, _drop_none({"type": "move_deal", "id": deal, "stage": stage, "lost_reason": lost_reason})
+        )
 
     def get(self, actor: str, now: datetime, id: str) -> dict[str, Any]:
         """Any entity by ID, as a dict tagged with ``record`` (``"contact"``, ``"deal"``, ...)."""
