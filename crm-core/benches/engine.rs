@@ -180,6 +180,20 @@ fn commands(c: &mut Criterion) {
             black_box(f.crm.execute_json(&actor, "2026-11-27T09:00:00Z", command).unwrap())
         })
     });
+    // What the JSON entry point adds to `execute` on its own: reading the command's text
+    // and writing the outcome's. A binding's raw JSON call pays it; Rust's `execute`
+    // does not (docs/performance.md compares the typed Python call with both).
+    let text = r#"{"type":"create_contact","name":"Anna","phones":["030 1234567"],"tags":["web"]}"#;
+    let outcome = f
+        .crm
+        .execute(Actor::User(f.managers[3]), t0(), &text.parse().unwrap())
+        .unwrap();
+    group.bench_function("create_contact_json_only", |b| {
+        b.iter(|| {
+            let command: Command = black_box(text).parse().unwrap();
+            black_box((command, serde_json::to_string(&outcome).unwrap()))
+        })
+    });
     group.finish();
 
     let f = fixture(10_000);
