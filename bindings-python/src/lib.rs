@@ -12,7 +12,9 @@ mod errors;
 
 use std::sync::{Mutex, PoisonError};
 
-use crm_core::{Command, Crm, CrmError, CrmOptions, Journal, MemoryJournal, Query, ReplicaId};
+use crm_core::{
+    Command, Crm, CrmError, CrmOptions, Journal, MemoryJournal, Outcome, Query, ReplicaId,
+};
 use crm_store_sqlite::SqliteJournal;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -52,6 +54,24 @@ impl Engine {
             work(crm)
         })
         .into_py_result(py)
+    }
+
+    /// Executes a command given as Python values; `keep` takes what the caller needs
+    /// from the outcome while the engine is still held.
+    fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        actor: &str,
+        now: &Bound<'_, PyAny>,
+        command: &Bound<'_, PyAny>,
+        keep: impl FnOnce(Outcome) -> Result<T, CrmError> + Send,
+    ) -> PyResult<T> {
+        let now = conversion::instant_text(now, "now")?;
+        let command = conversion::json_of(command, "command")?;
+        self.with(py, |crm| {
+            let (actor, now) = (actor.parse()?, crm_core::parse_now(&now)?);
+            keep(crm.execute(actor, now, &command.parse::<Command>()?)?)
+        })
     }
 }
 
@@ -197,15 +217,9 @@ impl Engine {
         now: &Bound<'py, PyAny>,
         command: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let now = conversion::instant_text(now, "now")?;
-        let command = conversion::json_of(command, "command")?;
         // The outcome goes from the engine's values to Python values with no JSON text
         // between them (serialising and parsing it again cost more than the engine).
-        let outcome = self.with(py, |crm| {
-            let (actor, now) = (actor.parse()?, crm_core::parse_now(&now)?);
-            let outcome = crm.execute(actor, now, &command.parse::<Command>()?)?;
-            value_of(&outcome)
-        })?;
+        let outcome = self.run(py, actor, now, command, |outcome| value_of(&outcome))?;
         conversion::answer(py, "outcome", &outcome)
     }
 
@@ -219,11 +233,7 @@ impl Engine {
         now: &Bound<'_, PyAny>,
         command: &Bound<'_, PyAny>,
     ) -> PyResult<Option<String>> {
-        let now = conversion::instant_text(now, "now")?;
-        let command = conversion::json_of(command, "command")?;
-        self.with(py, |crm| {
-            let (actor, now) = (actor.parse()?, crm_core::parse_now(&now)?);
-            let outcome = crm.execute(actor, now, &command.parse::<Command>()?)?;
+        self.run(py, actor, now, command, |outcome| {
             Ok(outcome.created.map(|id| id.to_string()))
         })
     }
