@@ -2,6 +2,7 @@
 //! Run: `cargo bench -p crm-core --bench engine`; figures go in docs/performance.md.
 
 use std::hint::black_box;
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -234,6 +235,96 @@ fn replay(c: &mut Criterion) {
 /// Rule evaluation whose cost must not grow with a record's history or the CRM's size
 /// (the hardening issue): a rule on a deal with few or many completed tasks, a
 /// `{"role": …}` assignee among few or many open tasks, and a rule that fans out.
+/// How many events the long-lived records of the `history` group have behind them.
+const LONG_HISTORY: usize = 100_000;
+
+/// One command on a record with a short history beside the same on one with
+/// [`LONG_HISTORY`] events behind it: a deal moved back and forth, a contact with its
+/// calls logged. The two figures of each pair should match (an event's cost must not
+/// grow with any history).
+fn history(c: &mut Criterion) {
+    let mut f = fixture(100);
+    let manager = Actor::User(f.managers[0]);
+    let (clarify, measure) = (f.stages[1], f.stages[2]);
+    let mut moves = 0usize;
+    let mut move_deal = |f: &mut Fixture, deal: DealId| {
+        moves += 1;
+        let stage = if f.crm.state().deals()[&deal].stage == clarify {
+            measure
+        } else {
+            clarify
+        };
+        let command = Command::MoveDeal(DealMove {
+            id: deal,
+            stage,
+            lost_reason: None,
+        });
+        let at = t0() + Duration::seconds(moves as i64);
+        f.crm.execute(manager, at, &command).unwrap()
+    };
+    let log_call = |f: &mut Fixture, contact: ContactId| {
+        let command = Command::LogActivity(NewActivity {
+            kind: ActivityKind::Call,
+            link: contact.into(),
+            direction: Some(Direction::Outbound),
+            subject: None,
+            body: None,
+            duration_seconds: Some(60),
+            outcome: None,
+            occurred_at: None,
+        });
+        f.crm.execute(manager, t0(), &command).unwrap()
+    };
+    let long_client = f.contact(f.managers[0], 1_000_002);
+    let long_deal = f.deal(f.managers[0], long_client, 1_000_002);
+    for _ in 0..LONG_HISTORY {
+        move_deal(&mut f, long_deal);
+        log_call(&mut f, long_client);
+    }
+    let mut group = c.benchmark_group("history");
+    // The first move of a new deal each time, of a new client (both made outside the
+    // timing: a client's other deals are touched by a move, which is another cost).
+    let mut fresh = 2_000_000;
+    group.bench_function("move_deal_first", |b| {
+        b.iter_custom(|iterations| {
+            let deals: Vec<DealId> = (0..iterations)
+                .map(|_| {
+                    fresh += 1;
+                    let client = f.contact(f.managers[0], fresh);
+                    f.deal(f.managers[0], client, fresh)
+                })
+                .collect();
+            let start = Instant::now();
+            for deal in deals {
+                black_box(move_deal(&mut f, deal));
+            }
+            start.elapsed()
+        })
+    });
+    group.bench_function("move_deal_after_100k_moves", |b| {
+        b.iter(|| black_box(move_deal(&mut f, long_deal)))
+    });
+    group.bench_function("log_call_first", |b| {
+        b.iter_custom(|iterations| {
+            let contacts: Vec<ContactId> = (0..iterations)
+                .map(|_| {
+                    fresh += 1;
+                    f.contact(f.managers[0], fresh)
+                })
+                .collect();
+            let start = Instant::now();
+            for contact in contacts {
+                black_box(log_call(&mut f, contact));
+            }
+            start.elapsed()
+        })
+    });
+    group.bench_function("log_call_after_100k_calls", |b| {
+        b.iter(|| black_box(log_call(&mut f, long_client)))
+    });
+    group.finish();
+}
+
 fn rules(c: &mut Criterion) {
     let mut group = c.benchmark_group("rules");
     group.throughput(Throughput::Elements(1));
@@ -333,5 +424,5 @@ fn rules(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, commands, replay, rules);
+criterion_group!(benches, commands, replay, rules, history);
 criterion_main!(benches);

@@ -34,15 +34,15 @@ impl Projections {
 pub(crate) fn apply(state: &mut State, projections: &mut Projections, envelope: &EventEnvelope) {
     let records = state.records_touched(envelope);
     let touched = Touched::of(state, &records, envelope);
-    let before = Reports::contributions(state, &touched);
+    let before = projections.reports.contributions(state, &touched);
     state.apply_touching(envelope, &records);
 
     if matches!(envelope.event, Event::CalendarSet { .. }) {
         // Business days moved with the time zone: every date is new.
         projections.reports = Reports::build(state);
     } else {
-        let after = Reports::contributions(state, &touched);
-        projections.reports.update(&before, &after);
+        let after = projections.reports.contributions(state, &touched);
+        projections.reports.update(state, &before, &after);
     }
 
     let timers = &mut projections.timers;

@@ -1,6 +1,12 @@
 //! What one deal contributes to the reports: a pure function of the deal, its
 //! pipeline's stage order and the business time zone, so its contributions can be taken out
 //! before an event and put back after it.
+//!
+//! A deal's stage history and its payments only grow, and may grow long (a deal moved
+//! back and forth for years). Their items are not copied into the contribution: it
+//! says how many of each it counts ([`Counted`]), and the reports read the items past
+//! that from the deal itself ([`tail`]), so an event costs the same however long the
+//! history it extends.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -28,19 +34,109 @@ pub(crate) struct DealContribution {
     /// Every open stage the deal entered or passed (a won deal passed them all), and
     /// the won stage if it was won.
     pub reached: Vec<StageId>,
+    /// The furthest open stage (its position) the counted history has entered.
+    pub furthest_open: Option<usize>,
     /// For a lost deal: the stage it was lost from and the reason.
     pub lost_at: Option<(StageId, String)>,
     pub closed: Option<Closed>,
     pub open: Option<Open>,
-    /// Payments (refunds negative), by the day the money moved.
-    pub payments: Vec<(NaiveDate, Money)>,
-    /// Finished stage visits: the stage, the day it was left, how long it lasted.
-    pub stage_visits: Vec<(StageId, NaiveDate, i64)>,
+    /// How much of the stage history and of the payments these contributions count.
+    pub counted: Counted,
     /// From creation to the first outreach (an outbound call, e-mail or meeting, or a
     /// completed task, on the deal or its contact).
     pub first_contact_seconds: Option<i64>,
     /// A won deal with a contact is a client's visit (the salon's view).
     pub visit: Option<Visit>,
+}
+
+impl DealContribution {
+    /// Whether the two are the same but for how much of the growing lists they count.
+    /// (Every field is named, so that a new one cannot be forgotten here.)
+    pub(crate) fn same_but_counted(&self, other: &DealContribution) -> bool {
+        let DealContribution {
+            id,
+            pipeline,
+            owner,
+            created,
+            source,
+            reached,
+            furthest_open,
+            lost_at,
+            closed,
+            open,
+            counted: _,
+            first_contact_seconds,
+            visit,
+        } = self;
+        *id == other.id
+            && *pipeline == other.pipeline
+            && *owner == other.owner
+            && *created == other.created
+            && *source == other.source
+            && *reached == other.reached
+            && *furthest_open == other.furthest_open
+            && *lost_at == other.lost_at
+            && *closed == other.closed
+            && *open == other.open
+            && *first_contact_seconds == other.first_contact_seconds
+            && *visit == other.visit
+    }
+}
+
+/// How many entries of a deal's stage history and of its payments are counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counted {
+    pub stages: usize,
+    pub payments: usize,
+}
+
+impl Counted {
+    /// Whether `self` counts no more of either list than `other`.
+    pub(crate) fn within(self, other: Counted) -> bool {
+        self.stages <= other.stages && self.payments <= other.payments
+    }
+}
+
+/// The dated items of a deal's growing lists past `from` and up to `to`: the stage
+/// visits that ended (the stage, the day it was left, how long it lasted; a visit ends
+/// when the next entry begins, so it is counted with that entry) and the payments
+/// (refunds negative), by the day the money moved. `None` when the deal no longer
+/// holds what `to` counts.
+pub(crate) fn tail(
+    deal: &Deal,
+    pipeline: &Pipeline,
+    zone: Tz,
+    from: Counted,
+    to: Counted,
+) -> Option<Tail> {
+    let history = deal.stage_history.get(..to.stages)?;
+    let payments = deal.payments.get(from.payments..to.payments)?;
+    let visits = history
+        .get(from.stages.saturating_sub(1)..)?
+        .windows(2)
+        .filter(|pair| pipeline.position(pair[0].to).is_some())
+        .map(|pair| {
+            (
+                pair[0].to,
+                day(zone, pair[1].at),
+                (pair[1].at - pair[0].at).num_seconds(),
+            )
+        })
+        .collect();
+    Some(Tail {
+        visits,
+        payments: payments
+            .iter()
+            .map(|payment| (day(zone, payment.paid_at), payment.amount))
+            .collect(),
+    })
+}
+
+/// Stage visits and payments, dated, as [`tail`] reads them.
+#[derive(Debug, Default)]
+pub(crate) struct Tail {
+    pub visits: Vec<(StageId, NaiveDate, i64)>,
+    pub payments: Vec<(NaiveDate, Money)>,
 }
 
 /// A client's won deal, and how long after their previous one it came.
@@ -88,11 +184,32 @@ pub(crate) struct Open {
     pub since: DateTime<Utc>,
 }
 
+/// How far a deal's stage history has been read: in which pipeline, how many entries,
+/// and the furthest open stage among them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Progress {
+    pub pipeline: PipelineId,
+    pub stages: usize,
+    pub furthest_open: Option<usize>,
+}
+
+impl DealContribution {
+    pub(crate) fn progress(&self) -> Progress {
+        Progress {
+            pipeline: self.pipeline,
+            stages: self.counted.stages,
+            furthest_open: self.furthest_open,
+        }
+    }
+}
+
 /// The deal's contributions, or `None` if there is no such deal (or its pipeline is gone).
-pub(crate) fn of(state: &State, id: DealId) -> Option<DealContribution> {
+/// `known`: how far its history was read before, so that only the entries after that
+/// are read (ignored when it does not fit the deal as it is).
+pub(crate) fn of(state: &State, id: DealId, known: Option<Progress>) -> Option<DealContribution> {
     let deal = state.deals.get(&id)?;
     let pipeline = state.pipelines.get(&deal.pipeline)?;
-    let mut facts = deal_contribution(deal, pipeline, state.calendar.time_zone);
+    let mut facts = deal_contribution(deal, pipeline, state.calendar.time_zone, known);
     facts.first_contact_seconds = state
         .first_contact
         .get(&id)
@@ -162,9 +279,17 @@ pub(crate) fn day(zone: Tz, at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&zone).date_naive()
 }
 
-fn deal_contribution(deal: &Deal, pipeline: &Pipeline, zone: Tz) -> DealContribution {
+fn deal_contribution(
+    deal: &Deal,
+    pipeline: &Pipeline,
+    zone: Tz,
+    known: Option<Progress>,
+) -> DealContribution {
     let history = &deal.stage_history;
-    let furthest_open = history
+    let (seen, furthest_seen) = known
+        .filter(|known| known.pipeline == deal.pipeline && known.stages <= history.len())
+        .map_or((0, None), |known| (known.stages, known.furthest_open));
+    let furthest_open = history[seen..]
         .iter()
         .filter_map(|change| pipeline.position(change.to))
         .filter(|position| {
@@ -173,7 +298,8 @@ fn deal_contribution(deal: &Deal, pipeline: &Pipeline, zone: Tz) -> DealContribu
                 .get(*position)
                 .is_some_and(|stage| stage.kind == StageKind::Open)
         })
-        .max();
+        .max()
+        .max(furthest_seen);
     let won = deal.status == DealStatus::Won;
     let reached = pipeline
         .stages
@@ -209,17 +335,6 @@ fn deal_contribution(deal: &Deal, pipeline: &Pipeline, zone: Tz) -> DealContribu
         amount: deal.fields.amount,
         since: history.last().map_or(deal.created_at, |change| change.at),
     });
-    let stage_visits = history
-        .windows(2)
-        .filter(|pair| pipeline.position(pair[0].to).is_some())
-        .map(|pair| {
-            (
-                pair[0].to,
-                day(zone, pair[1].at),
-                (pair[1].at - pair[0].at).num_seconds(),
-            )
-        })
-        .collect();
     DealContribution {
         id: deal.id,
         pipeline: deal.pipeline,
@@ -227,15 +342,14 @@ fn deal_contribution(deal: &Deal, pipeline: &Pipeline, zone: Tz) -> DealContribu
         created: day(zone, deal.created_at),
         source: deal.fields.source.clone(),
         reached,
+        furthest_open,
         lost_at,
         closed,
         open,
-        payments: deal
-            .payments
-            .iter()
-            .map(|payment| (day(zone, payment.paid_at), payment.amount))
-            .collect(),
-        stage_visits,
+        counted: Counted {
+            stages: history.len(),
+            payments: deal.payments.len(),
+        },
         first_contact_seconds: None,
         visit: None,
     }

@@ -5,7 +5,8 @@
 //! its first contact, its place among its client's visits; tasks and activities
 //! contribute who did what when. The aggregates here are the sums of those contributions by
 //! business day (and by month, for long periods), pipeline and owner. When an event
-//! touches a record, its old contributions are taken out and its new ones put in, so the
+//! touches a record, its old contributions are taken out and its new ones put in (of a
+//! deal's stage visits and payments, which only grow, just those the event added), so the
 //! aggregates always equal a from-scratch sum over the state (property-tested); the
 //! owner's department, the actor's rights and the stage probabilities are applied when
 //! a report is read (`rows`), which is also where the charts (`chart`, `svg`) start.
@@ -28,7 +29,9 @@ use crate::event::{Event, EventEnvelope};
 use crate::model::activity::ActivityKind;
 use crate::state::State;
 
-use contribution::{ActivityContribution, DealContribution, TaskContribution};
+use contribution::{
+    ActivityContribution, Counted, DealContribution, Progress, Tail, TaskContribution,
+};
 use measure::{count, count_key, Durations, Sign};
 
 pub use crate::model::report::{Bucket, Conversion, ReportKind, ReportRequest};
@@ -67,6 +70,9 @@ pub struct Reports {
     people: BTreeMap<NaiveDate, BTreeMap<UserId, PersonDay>>,
     /// Open tasks with a due time, per assignee, by due time.
     open_due: BTreeMap<UserId, BTreeMap<DateTime<Utc>, u64>>,
+    /// How far each deal's stage history is counted in, so that an event reads only the
+    /// entries it adds (`contribution.rs`).
+    progress: BTreeMap<DealId, Progress>,
 }
 
 /// One user's work on one business day.
@@ -250,20 +256,19 @@ impl Reports {
             activities: state.activities.keys().copied().collect(),
         };
         let mut reports = Self::default();
-        reports.update(
-            &Contributions::default(),
-            &Self::contributions(state, &everything),
-        );
+        let contributions = reports.contributions(state, &everything);
+        reports.update(state, &Contributions::default(), &contributions);
         reports
     }
 
-    /// The contributions of the touched records as they are in `state`.
-    pub(crate) fn contributions(state: &State, touched: &Touched) -> Contributions {
+    /// The contributions of the touched records as they are in `state` (reading each
+    /// deal's stage history only past what these aggregates have counted of it).
+    pub(crate) fn contributions(&self, state: &State, touched: &Touched) -> Contributions {
         Contributions {
             deals: touched
                 .deals
                 .iter()
-                .filter_map(|id| contribution::of(state, *id))
+                .filter_map(|id| contribution::of(state, *id, self.progress.get(id).copied()))
                 .collect(),
             tasks: touched
                 .tasks
@@ -278,30 +283,17 @@ impl Reports {
         }
     }
 
-    /// Takes the `before` contributions out and puts the `after` contributions in.
-    pub(crate) fn update(&mut self, before: &Contributions, after: &Contributions) {
-        // Most events leave most touched deals' contributions as they were: skip those.
-        let unchanged: BTreeSet<DealId> = before
-            .deals
-            .iter()
-            .filter(|facts| {
-                after
-                    .deals
-                    .binary_search_by_key(&facts.id, |f| f.id)
-                    .ok()
-                    .map(|i| &after.deals[i])
-                    == Some(facts)
-            })
-            .map(|facts| facts.id)
-            .collect();
+    /// Takes the `before` contributions out and puts the `after` contributions in;
+    /// `state` is the state after, whose deals' histories hold what both count.
+    pub(crate) fn update(&mut self, state: &State, before: &Contributions, after: &Contributions) {
+        if !self.update_deals(state, &before.deals, &after.deals) {
+            // A deal no longer holds the history its aggregates counted. No event does
+            // that (histories and payments only grow); if one ever does, the aggregates
+            // are built again rather than left wrong.
+            *self = Self::build(state);
+            return;
+        }
         for (facts, sign) in [(before, Sign::Retract), (after, Sign::Add)] {
-            for deal in facts
-                .deals
-                .iter()
-                .filter(|deal| !unchanged.contains(&deal.id))
-            {
-                self.apply_deal(deal, sign);
-            }
             for task in &facts.tasks {
                 self.apply_task(task, sign);
             }
@@ -311,6 +303,78 @@ impl Reports {
                 self.prune_person(activity.day, activity.user);
             }
         }
+    }
+
+    /// The deals' part of [`Reports::update`]; `false` when a deal's history cannot be
+    /// read as counted.
+    fn update_deals(
+        &mut self,
+        state: &State,
+        before: &[DealContribution],
+        after: &[DealContribution],
+    ) -> bool {
+        for old in before {
+            match find(after, old.id).filter(|new| continues(old, new)) {
+                // The usual case: the same deal, its lists grown (or not) in place. Only
+                // what the event added is read and put in.
+                Some(new) => {
+                    if !old.same_but_counted(new) {
+                        self.apply_deal(old, Sign::Retract);
+                        self.apply_deal(new, Sign::Add);
+                    }
+                    if !self.apply_tail(state, new, old.counted, new.counted, Sign::Add) {
+                        return false;
+                    }
+                }
+                // Gone, or counted under another owner or pipeline: all of it comes out.
+                None => {
+                    self.apply_deal(old, Sign::Retract);
+                    if !self.apply_tail(state, old, Counted::default(), old.counted, Sign::Retract)
+                    {
+                        return false;
+                    }
+                    self.progress.remove(&old.id);
+                }
+            }
+        }
+        for new in after {
+            let continued = find(before, new.id).is_some_and(|old| continues(old, new));
+            if !continued {
+                self.apply_deal(new, Sign::Add);
+                if !self.apply_tail(state, new, Counted::default(), new.counted, Sign::Add) {
+                    return false;
+                }
+            }
+            self.progress.insert(new.id, new.progress());
+        }
+        true
+    }
+
+    /// Puts in (or takes out) a deal's stage visits and payments between `from` and `to`,
+    /// read from the deal in `state`; `false` when it does not hold them.
+    fn apply_tail(
+        &mut self,
+        state: &State,
+        facts: &DealContribution,
+        from: Counted,
+        to: Counted,
+        sign: Sign,
+    ) -> bool {
+        if from == to {
+            return true;
+        }
+        let deal = state.deals.get(&facts.id);
+        let pipeline = state.pipelines.get(&facts.pipeline);
+        let tail = deal.zip(pipeline).and_then(|(deal, pipeline)| {
+            contribution::tail(deal, pipeline, state.calendar.time_zone, from, to)
+        });
+        let Some(tail) = tail else {
+            return false;
+        };
+        let key = (facts.pipeline, facts.owner);
+        apply_tail_dated(&mut self.days, key, &tail, sign, |day| day);
+        apply_tail_dated(&mut self.months, key, &tail, sign, contribution::month_of);
+        true
     }
 
     fn apply_task(&mut self, task: &TaskContribution, sign: Sign) {
@@ -421,13 +485,40 @@ fn apply_dated(
         }
         prune(slices, period(closed.day), key);
     }
-    for (paid_on, amount) in &facts.payments {
+}
+
+/// The contribution of deal `id` among `facts` (sorted by ID).
+fn find(facts: &[DealContribution], id: DealId) -> Option<&DealContribution> {
+    facts
+        .binary_search_by_key(&id, |f| f.id)
+        .ok()
+        .map(|i| &facts[i])
+}
+
+/// Whether `new` is `old` later on: the same deal, counted under the same pipeline and
+/// owner, its history and payments only grown.
+fn continues(old: &DealContribution, new: &DealContribution) -> bool {
+    old.id == new.id
+        && old.pipeline == new.pipeline
+        && old.owner == new.owner
+        && old.counted.within(new.counted)
+}
+
+/// A deal's stage visits and payments into `slices`, dated by `period`.
+fn apply_tail_dated(
+    slices: &mut Slices,
+    key: (PipelineId, UserId),
+    tail: &Tail,
+    sign: Sign,
+    period: fn(NaiveDate) -> NaiveDate,
+) {
+    for (paid_on, amount) in &tail.payments {
         let day = stats(slices, period(*paid_on), key);
         day.paid.amount.add(amount, sign);
         count(&mut day.paid.count, sign);
         prune(slices, period(*paid_on), key);
     }
-    for (stage, left_on, seconds) in &facts.stage_visits {
+    for (stage, left_on, seconds) in &tail.visits {
         let day = stats(slices, period(*left_on), key);
         let durations = day.stage_time.entry(*stage).or_default();
         durations.add(*seconds, sign);
