@@ -281,6 +281,11 @@ fn history(c: &mut Criterion) {
         move_deal(&mut f, long_deal);
         log_call(&mut f, long_client);
     }
+    // A wholesaler's client with ten thousand orders: a move of one of them.
+    let big_client = f.contact(f.managers[0], 1_000_003);
+    let big_deals: Vec<DealId> = (0..10_000)
+        .map(|i| f.deal(f.managers[0], big_client, 3_000_000 + i))
+        .collect();
     let mut group = c.benchmark_group("history");
     // The first move of a new deal each time, of a new client (both made outside the
     // timing: a client's other deals are touched by a move, which is another cost).
@@ -303,6 +308,9 @@ fn history(c: &mut Criterion) {
     });
     group.bench_function("move_deal_after_100k_moves", |b| {
         b.iter(|| black_box(move_deal(&mut f, long_deal)))
+    });
+    group.bench_function("move_deal_of_a_client_with_10k_deals", |b| {
+        b.iter(|| black_box(move_deal(&mut f, big_deals[0])))
     });
     group.bench_function("log_call_first", |b| {
         b.iter_custom(|iterations| {

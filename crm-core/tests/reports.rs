@@ -102,6 +102,12 @@ enum Op {
     Zone {
         zone: u8,
     },
+    /// Links a deal to another client (or to none): the gaps between both clients'
+    /// visits move.
+    Relink {
+        deal: u8,
+        client: Option<u8>,
+    },
     Client,
     Merge {
         into: u8,
@@ -140,6 +146,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<u8>(), -200_000i32..2_000_000, 0u8..40).prop_map(|(deal, cents, days_ago)| Op::Pay { deal, cents, days_ago }),
         1 => (any::<u8>(), prop::option::of(any::<u8>())).prop_map(|(deal, source)| Op::Source { deal, source }),
         1 => any::<u8>().prop_map(|zone| Op::Zone { zone }),
+        1 => (any::<u8>(), prop::option::of(any::<u8>())).prop_map(|(deal, client)| Op::Relink { deal, client }),
         1 => Just(Op::Client),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(into, from)| Op::Merge { into, from }),
         1 => any::<u8>().prop_map(|merged| Op::Unmerge { merged }),
@@ -193,6 +200,8 @@ fn command(crm: &Crm, now: DateTime<Utc>, op: &Op) -> Option<Value> {
                    "contact": client.and_then(|c| pick(&clients, c))})
         }
         Op::Client => json!({"type": "create_contact", "name": "Client", "owner": OWNERS[0]}),
+        Op::Relink { deal, client } => json!({"type": "update_deal", "id": pick(&deals, *deal)?,
+            "patch": {"contact": client.and_then(|c| pick(&clients, c))}}),
         Op::Merge { into, from } => json!({"type": "merge_contacts",
             "into": pick(&clients, *into)?, "from": pick(&clients, *from)?}),
         Op::Unmerge { merged: index } => {
@@ -417,4 +426,88 @@ fn create(pipeline: u8, owner: u8, amount: Option<(u32, u8)>, client: Option<u8>
         close_in: Some(30),
         client,
     }
+}
+
+/// The gaps between a client's visits (won deals) move only when a deal is won,
+/// reopened or linked to another client; every other move of a deal leaves the
+/// client's other deals alone, and these three must not.
+#[test]
+fn a_clients_visit_gaps_follow_wins_reopenings_and_relinks() {
+    let mut crm = shop();
+    let mut now = start();
+    let mut run = |crm: &mut Crm, op: Op| {
+        now += Duration::hours(5);
+        let command = command(crm, now, &op).unwrap();
+        crm.execute_json(ADMIN, &now.to_rfc3339(), &command.to_string())
+            .unwrap_or_else(|err| panic!("{op:?}: {err}"));
+        assert_eq!(
+            crm.projections(),
+            &Projections::build(crm.state()),
+            "after {op:?}"
+        );
+    };
+    let admin: Actor = ADMIN.parse().unwrap();
+    let between = |crm: &Crm| {
+        let later = start() + Duration::days(30);
+        let clients = crm
+            .report(admin, later, &ReportRequest::new(ReportKind::Clients))
+            .unwrap();
+        // No gap at all leaves the summary out.
+        serde_json::to_value(clients).unwrap()["between_visits"]["count"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    run(&mut crm, Op::Client);
+    run(&mut crm, Op::Client);
+    for _ in 0..3 {
+        run(&mut crm, create(0, 0, None, Some(0)));
+    }
+    // Two visits of the first client, one gap; the third deal moves between open stages.
+    for deal in [0, 1] {
+        run(
+            &mut crm,
+            Op::Move {
+                deal,
+                stage: 3,
+                reason: 0,
+            },
+        );
+    }
+    run(
+        &mut crm,
+        Op::Move {
+            deal: 2,
+            stage: 1,
+            reason: 0,
+        },
+    );
+    assert_eq!(between(&crm), 1);
+    // Reopening the first visit leaves the second without a previous one.
+    run(
+        &mut crm,
+        Op::Move {
+            deal: 0,
+            stage: 1,
+            reason: 0,
+        },
+    );
+    assert_eq!(between(&crm), 0);
+    run(
+        &mut crm,
+        Op::Move {
+            deal: 0,
+            stage: 3,
+            reason: 0,
+        },
+    );
+    assert_eq!(between(&crm), 1);
+    // Linking the second visit to the other client does the same.
+    run(
+        &mut crm,
+        Op::Relink {
+            deal: 1,
+            client: Some(1),
+        },
+    );
+    assert_eq!(between(&crm), 0);
 }

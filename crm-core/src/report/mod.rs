@@ -27,6 +27,7 @@ use crate::common::id::{
 };
 use crate::event::{Event, EventEnvelope};
 use crate::model::activity::ActivityKind;
+use crate::model::deal::DealStatus;
 use crate::state::State;
 
 use contribution::{
@@ -168,10 +169,23 @@ impl Touched {
             return touched;
         }
         // Winning, reopening or re-linking a deal moves the gaps between its client's
-        // visits: the client's other deals (old client and new) change too.
+        // visits: the client's other deals (old client and new) change too. Nothing
+        // else a deal's event does changes them, so a client with many deals does not
+        // make every move of each cost in proportion.
         let new_client = match event {
-            Event::DealMoved { .. } => None,
-            Event::DealUpdated { fields, .. } => fields.contact,
+            Event::DealMoved { id, status, .. } => {
+                let was_won = state
+                    .deals
+                    .get(id)
+                    .is_some_and(|deal| deal.status == DealStatus::Won);
+                if !was_won && *status != DealStatus::Won {
+                    return touched;
+                }
+                None
+            }
+            Event::DealUpdated {
+                fields, changed, ..
+            } if changed.iter().any(|field| field == "contact") => fields.contact,
             _ => return touched,
         };
         let clients = touched
