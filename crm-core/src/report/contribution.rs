@@ -50,6 +50,15 @@ pub(crate) struct DealContribution {
 }
 
 impl DealContribution {
+    /// How far these contributions read the deal's stage history.
+    pub(crate) fn progress(&self) -> Progress {
+        Progress {
+            pipeline: self.pipeline,
+            stages: self.counted.stages,
+            furthest_open: self.furthest_open,
+        }
+    }
+
     /// Whether the two are the same but for how much of the growing lists they count.
     /// (Every field is named, so that a new one cannot be forgotten here.)
     pub(crate) fn same_but_counted(&self, other: &DealContribution) -> bool {
@@ -191,16 +200,6 @@ pub(crate) struct Progress {
     pub pipeline: PipelineId,
     pub stages: usize,
     pub furthest_open: Option<usize>,
-}
-
-impl DealContribution {
-    pub(crate) fn progress(&self) -> Progress {
-        Progress {
-            pipeline: self.pipeline,
-            stages: self.counted.stages,
-            furthest_open: self.furthest_open,
-        }
-    }
 }
 
 /// The deal's contributions, or `None` if there is no such deal (or its pipeline is gone).
