@@ -12,9 +12,7 @@ mod errors;
 
 use std::sync::{Mutex, PoisonError};
 
-use crm_core::{
-    Command, Crm, CrmError, CrmOptions, Journal, MemoryJournal, Outcome, Query, ReplicaId,
-};
+use crm_core::{Crm, CrmError, CrmOptions, Journal, MemoryJournal, Outcome, ReplicaId};
 use crm_store_sqlite::SqliteJournal;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -68,10 +66,7 @@ impl Engine {
     ) -> PyResult<T> {
         let now = conversion::instant_text(now, "now")?;
         let command = conversion::json_of(command, "command")?;
-        self.with(py, |crm| {
-            let (actor, now) = (actor.parse()?, crm_core::parse_now(&now)?);
-            keep(crm.execute(actor, now, &command.parse::<Command>()?)?)
-        })
+        self.with(py, |crm| keep(crm.execute_text(actor, &now, &command)?))
     }
 }
 
@@ -252,10 +247,7 @@ impl Engine {
             Err(_) => String::from("query"),
         };
         let query = conversion::json_of(query, "query")?;
-        let answer = self.with(py, |crm| {
-            let (actor, now) = (actor.parse()?, crm_core::parse_now(&now)?);
-            crm.query(actor, now, &query.parse::<Query>()?)
-        })?;
+        let answer = self.with(py, |crm| crm.query_text(actor, &now, &query))?;
         conversion::answer(py, &entry, &answer)
     }
 

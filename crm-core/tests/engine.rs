@@ -566,3 +566,48 @@ fn declared_names_are_the_serde_names() {
     let err = r#"{"type": "create_contacts"}"#.parse::<Command>().unwrap_err().to_string();
     assert!(err.contains("unknown variant"), "{err}");
 }
+
+/// The text entry points that answer with values read the same JSON as `execute_json`
+/// and `query_json`, refuse the same way, and answer what those write as text.
+#[test]
+fn the_text_entries_answer_with_the_values_the_json_entries_write() {
+    let mut crm = Crm::new(ReplicaId::new(1).unwrap(), CrmOptions::default()).unwrap();
+    let now = "2026-11-27T09:00:00Z";
+    let admin = crm
+        .execute_text(
+            "system",
+            now,
+            r#"{"type": "create_user", "name": "Olga", "role": "admin"}"#,
+        )
+        .unwrap()
+        .require_created()
+        .unwrap()
+        .to_string();
+    let contact = r#"{"type": "create_contact", "name": "Anna"}"#;
+    let as_text: serde_json::Value =
+        serde_json::from_str(&crm.execute_json(&admin, now, contact).unwrap()).unwrap();
+    let outcome = crm.execute_text(&admin, now, contact).unwrap();
+    assert_eq!(as_text["events"][0]["event"]["type"], "contact_created");
+    assert_eq!(
+        serde_json::to_value(&outcome).unwrap()["events"][0]["event"]["contact"]["name"],
+        "Anna"
+    );
+    let list = r#"{"type": "list_contacts"}"#;
+    let listed: serde_json::Value =
+        serde_json::from_str(&crm.query_json(&admin, now, list).unwrap()).unwrap();
+    assert_eq!(crm.query_text(&admin, now, list).unwrap(), listed);
+    assert_eq!(listed["total"], 2);
+    let seq = crm.last_seq();
+    let bad = r#"{"type": "create_contact", "name": 7}"#;
+    let (text_err, value_err) = (
+        crm.execute_json(&admin, now, bad).unwrap_err(),
+        crm.execute_text(&admin, now, bad).unwrap_err(),
+    );
+    assert_eq!(text_err, value_err);
+    assert_eq!(value_err.code(), "malformed");
+    assert!(
+        value_err.to_string().contains("command.name"),
+        "{value_err}"
+    );
+    assert_eq!(crm.last_seq(), seq);
+}
