@@ -6,6 +6,7 @@
 //! which checks every report against SQL over the same data.
 
 mod dataset;
+pub mod heap;
 pub mod sql;
 
 pub use dataset::{load, Shop, END, START};

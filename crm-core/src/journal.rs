@@ -125,16 +125,29 @@ impl MemoryJournal {
         Self::default()
     }
 
+    /// A journal of `events`, which must be numbered 1, 2, 3, ... (they are taken over,
+    /// not copied).
+    pub fn from_events(events: Vec<EventEnvelope>) -> Result<Self, CrmError> {
+        if let Some((index, event)) = (1..)
+            .zip(&events)
+            .find(|(expected, event)| event.seq != *expected)
+        {
+            return Err(CrmError::conflict(format!(
+                "journal append at seq {} but the next free position is {index}",
+                event.seq
+            )));
+        }
+        Ok(Self { events })
+    }
+
     /// All events, oldest first.
     pub fn events(&self) -> &[EventEnvelope] {
         &self.events
     }
 
-    /// Appends one event it takes over (no copy), checking its position.
-    pub(crate) fn push(&mut self, event: EventEnvelope) -> Result<(), CrmError> {
-        self.append_check(event.seq)?;
-        self.events.push(event);
-        Ok(())
+    /// All events, oldest first, giving the journal up.
+    pub fn into_events(self) -> Vec<EventEnvelope> {
+        self.events
     }
 
     fn append_check(&self, first: u64) -> Result<(), CrmError> {

@@ -5,15 +5,19 @@
 //! times every report — the whole history, one month, one department's half year — in
 //! crm-core, then the same reports as SQL in SQLite (in memory, indexed) and in DuckDB
 //! (its Python package, on CSV exports of the same tables), and prints the table for
-//! docs/performance.md.
+//! docs/performance.md. `--ingest-only` stops after the ingest and memory figures.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crm_bench::heap::{self, Counting};
 use crm_bench::sql::{self, Filter};
 use crm_core::{Actor, Crm, CrmOptions, ReplicaId, ReportKind};
 use serde_json::{json, Value};
+
+#[global_allocator]
+static HEAP: Counting = Counting;
 
 const FILTERS: [(&str, Filter); 3] = [
     ("all", Filter::ALL),
@@ -67,10 +71,13 @@ fn micros(duration: Duration) -> f64 {
 type Failure = Box<dyn std::error::Error>;
 
 fn main() -> Result<(), Failure> {
-    let deals: u64 = std::env::args()
-        .nth(1)
-        .and_then(|arg| arg.replace('_', "").parse().ok())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let deals: u64 = args
+        .iter()
+        .find_map(|arg| arg.replace('_', "").parse().ok())
         .unwrap_or(100_000);
+    // `--ingest-only`: stop after the ingest and memory figures (profiling).
+    let ingest_only = args.iter().any(|arg| arg == "--ingest-only");
     let python = std::env::var("CRM_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
 
     let started = Instant::now();
@@ -78,14 +85,19 @@ fn main() -> Result<(), Failure> {
     let generated = started.elapsed();
     let now = shop.now;
     let commands = shop.commands;
-    let events = shop.crm.events_since(1)?;
+    // The generator's journal is taken over, not copied, so that only one history is
+    // in memory when the replay starts.
+    let events = shop.crm.into_journal().into_events();
     let event_count = events.len();
-    drop(shop);
+    let journal_bytes = heap::live();
 
+    let calls = heap::calls();
     let started = Instant::now();
     let crm = Crm::replay(ReplicaId::new(1)?, CrmOptions::default(), events)?;
     let ingest = started.elapsed();
+    let ingest_calls = heap::calls() - calls;
     let rss = memory_mib("VmRSS");
+    let engine_bytes = heap::live();
     let state = crm.state();
     println!(
         "dataset: {deals} deals, {} contacts, {} companies, {} stage entries, {} tasks, {} activities; {event_count} events from {commands} commands",
@@ -107,6 +119,10 @@ fn main() -> Result<(), Failure> {
         rss,
         memory_mib("VmHWM")
     );
+    print_memory(&crm, event_count, journal_bytes, engine_bytes, ingest_calls);
+    if ingest_only {
+        return Ok(());
+    }
 
     let admin: Actor = "usr-1-1".parse()?;
     let sales = state
@@ -176,6 +192,44 @@ fn main() -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// Where the engine's memory goes, in bytes per event: the heap it holds (counted by the
+/// allocator), the in-memory journal, and each part of the state, measured as the heap
+/// a clone of that part takes.
+fn print_memory(crm: &Crm, events: usize, journal: u64, engine: u64, calls: u64) {
+    let per_event = |bytes: u64| bytes as f64 / events as f64;
+    let state = crm.state();
+    let parts: Vec<(&str, u64)> = vec![
+        ("state (all of it)", heap::held_by(|| state.clone()).0),
+        (
+            "projections (reports, timers)",
+            heap::held_by(|| crm.projections().clone()).0,
+        ),
+        ("  contacts", heap::held_by(|| state.contacts().clone()).0),
+        ("  companies", heap::held_by(|| state.companies().clone()).0),
+        ("  deals", heap::held_by(|| state.deals().clone()).0),
+        ("  tasks", heap::held_by(|| state.tasks().clone()).0),
+        (
+            "  activities",
+            heap::held_by(|| state.activities().clone()).0,
+        ),
+    ];
+    println!(
+        "heap: {:.0} MiB held by the engine, {:.0} B/event: in-memory journal {:.0} B/event; {:.1} allocation calls per event during ingest; peak heap {:.0} MiB",
+        engine as f64 / 1048576.0,
+        per_event(engine),
+        per_event(journal),
+        calls as f64 / events as f64,
+        heap::peak() as f64 / 1048576.0,
+    );
+    for (part, bytes) in parts {
+        println!(
+            "heap: {part}: {:.0} MiB, {:.0} B/event",
+            bytes as f64 / 1048576.0,
+            per_event(bytes)
+        );
+    }
 }
 
 fn name(kind: ReportKind) -> String {

@@ -102,10 +102,7 @@ impl Crm<MemoryJournal> {
         options: CrmOptions,
         events: impl IntoIterator<Item = EventEnvelope>,
     ) -> Result<Self, CrmError> {
-        let mut journal = MemoryJournal::new();
-        for event in events {
-            journal.push(event)?;
-        }
+        let journal = MemoryJournal::from_events(events.into_iter().collect())?;
         Crm::open(replica, options, journal)
     }
 }
@@ -196,6 +193,11 @@ impl<J: Journal> Crm<J> {
 
     pub fn journal(&self) -> &J {
         &self.journal
+    }
+
+    /// The journal, giving the engine up (a host moving its history elsewhere).
+    pub fn into_journal(self) -> J {
+        self.journal
     }
 
     /// Appends events recorded elsewhere that continue this journal (another tab, a
