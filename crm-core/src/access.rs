@@ -166,9 +166,10 @@ impl<'s> Access<'s> {
             AnyId::DealId(_) => self.has_task_on(record),
             AnyId::ContactId(_) | AnyId::CompanyId(_) => {
                 self.has_task_on(record)
-                    || state.deals_by_party.get(&record).is_some_and(|deals| {
-                        deals.iter().any(|deal| self.can_read(AnyId::DealId(*deal)))
-                    })
+                    || state
+                        .deals_by_party
+                        .of(record)
+                        .any(|deal| self.can_read(AnyId::DealId(deal)))
             }
             AnyId::TaskId(id) => state
                 .tasks

@@ -45,10 +45,8 @@ pub(crate) fn client_stats(
 ) -> ClientStats {
     let mut visits: Vec<(DateTime<Utc>, Option<&Money>)> = state
         .deals_by_party
-        .get(&AnyId::ContactId(contact))
-        .into_iter()
-        .flatten()
-        .filter_map(|id| state.deals.get(id))
+        .of(AnyId::ContactId(contact))
+        .filter_map(|id| state.deals.get(&id))
         .filter(|deal| deal.status == DealStatus::Won)
         .filter(|deal| scope.is_none_or(|access| access.can_read(deal.id.into())))
         .map(|deal| {
@@ -196,7 +194,10 @@ pub(crate) fn for_record(
 fn results(state: &State, record: AnyId) -> Value {
     let mut by_kind = Map::new();
     let latest = state.task_index.latest_done(record);
-    for task in latest.filter_map(|(_, id)| state.tasks.get(&id)) {
+    for task in latest
+        .into_iter()
+        .filter_map(|(_, id)| state.tasks.get(&id))
+    {
         let mut fields = plain(task, "fields")["fields"].clone();
         if let (Value::Object(map), Some(outcome)) = (&mut fields, &task.outcome) {
             map.insert("outcome".into(), json!(outcome));

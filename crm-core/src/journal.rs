@@ -108,10 +108,16 @@ pub struct Snapshot {
     pub state: String,
 }
 
-/// The snapshot format this build writes; others are ignored (the journal is replayed).
-/// Bump it whenever the stored state changes shape or meaning — a snapshot from before
-/// would load without what the new fold keeps (2: deals' first contact and source).
-pub const SNAPSHOT_VERSION: u32 = 2;
+/// The snapshot format this build writes. Bump it whenever the stored state changes
+/// shape or meaning — a snapshot from before would load without what the new fold keeps
+/// (2: deals' first contact and source; 3: the links between records no longer
+/// stored, since they are rebuilt from the records).
+pub const SNAPSHOT_VERSION: u32 = 3;
+
+/// The oldest snapshot format this build reads (older ones are ignored and the journal
+/// replayed): a format 2 snapshot holds all that format 3 does, plus the links that are
+/// now rebuilt on loading.
+pub const OLDEST_READABLE_SNAPSHOT: u32 = 2;
 
 /// A journal in memory: for tests, the browser (whose host persists exported events)
 /// and anywhere durability is handled elsewhere.

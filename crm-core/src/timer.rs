@@ -201,10 +201,8 @@ pub(crate) fn deal_since(state: &State, id: DealId) -> Option<DateTime<Utc>> {
 pub(crate) fn contact_since(state: &State, id: ContactId) -> Option<DateTime<Utc>> {
     let won = state
         .deals_by_party
-        .get(&AnyId::ContactId(id))
-        .into_iter()
-        .flatten()
-        .filter_map(|deal| state.deals.get(deal))
+        .of(AnyId::ContactId(id))
+        .filter_map(|deal| state.deals.get(&deal))
         .filter(|deal| deal.status == DealStatus::Won)
         .filter_map(|deal| deal.closed_at)
         .max();

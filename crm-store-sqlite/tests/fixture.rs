@@ -63,7 +63,7 @@ fn the_version_1_journal_opens_forever() {
     // that snapshot and replays the journal instead — and says so.
     assert_eq!(
         crm.warnings(),
-        ["snapshot ignored, journal replayed: it has format 1, this build writes 2"],
+        ["snapshot ignored, journal replayed: it has format 1, this build reads 2 to 3"],
     );
     let state = crm.state();
     let deal = state
@@ -91,6 +91,38 @@ fn the_version_1_journal_opens_forever() {
     )
     .unwrap();
     assert_eq!(replayed.state(), state);
+    drop(crm);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", copy.display()));
+    }
+}
+
+/// The same journal with snapshots of format 2 (at events 41 and 63), written by the
+/// build before the links between records stopped being stored: it opens from its
+/// latest snapshot, without a warning, to the state a full replay reaches.
+#[test]
+fn a_format_2_snapshot_opens_to_the_state_of_a_replay() {
+    let committed = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/window-shop-snapshot-v2.sqlite");
+    let copy = std::env::temp_dir().join(format!(
+        "crm-fixture-snapshot-{}.sqlite",
+        std::process::id()
+    ));
+    std::fs::copy(&committed, &copy).expect("the committed fixture exists");
+    let journal = SqliteJournal::open(&copy).unwrap();
+    let snapshot = journal.load_snapshot().unwrap().expect("a stored snapshot");
+    assert_eq!((snapshot.v, snapshot.seq), (2, 63));
+    let crm = Crm::open(ReplicaId::new(9).unwrap(), CrmOptions::default(), journal).unwrap();
+    assert!(crm.warnings().is_empty(), "{:?}", crm.warnings());
+    assert_eq!(crm.last_seq(), 64);
+    let replayed = Crm::replay(
+        ReplicaId::new(9).unwrap(),
+        CrmOptions::default(),
+        crm.events_since(1).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(replayed.state(), crm.state());
+    assert_eq!(replayed.projections(), crm.projections());
     drop(crm);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", copy.display()));

@@ -46,6 +46,11 @@ pub const MAX_ID_PART: u64 = (1 << 53) - 1;
 pub struct ReplicaId(u64);
 
 impl ReplicaId {
+    /// The smallest replica id (0): the lower end of a range of IDs.
+    pub(crate) const MIN: ReplicaId = ReplicaId(0);
+    /// Above every replica id: the upper end of a range of IDs (never an ID's own).
+    pub(crate) const MAX: ReplicaId = ReplicaId(u64::MAX);
+
     /// A replica id in `0..=2^53-1`, so that it stays exact in JSON everywhere.
     pub fn new(value: u64) -> Result<Self, CrmError> {
         if value > MAX_ID_PART {

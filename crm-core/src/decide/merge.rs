@@ -367,16 +367,8 @@ fn merge<P: Party>(ctx: &mut Ctx<'_>, input: &MergeRequest<P::Id>) -> Result<Vec
         fields,
         changed,
         contacts: P::members(state, input.from),
-        deals: state
-            .deals_by_party
-            .get(&party)
-            .map(|deals| deals.iter().copied().collect())
-            .unwrap_or_default(),
-        tasks: state
-            .tasks_by_record
-            .get(&party)
-            .map(|tasks| tasks.iter().copied().collect())
-            .unwrap_or_default(),
+        deals: state.deals_by_party.of(party).collect(),
+        tasks: state.tasks_by_record.of(party).collect(),
         activities: state
             .activities
             .values()

@@ -24,7 +24,9 @@ use crate::common::id::ReplicaId;
 use crate::common::validate;
 use crate::event::{Event, EventEnvelope, SCHEMA_VERSION};
 use crate::integrity;
-use crate::journal::{Journal, MemoryJournal, Snapshot, SNAPSHOT_VERSION};
+use crate::journal::{
+    Journal, MemoryJournal, Snapshot, OLDEST_READABLE_SNAPSHOT, SNAPSHOT_VERSION,
+};
 use crate::state::State;
 
 /// Engine settings. Every field has a documented default.
@@ -277,9 +279,9 @@ fn snapshot_state<J: Journal>(journal: &J) -> Result<Option<State>, String> {
     let Some(snapshot) = journal.load_snapshot().map_err(|err| err.to_string())? else {
         return Ok(None);
     };
-    if snapshot.v != SNAPSHOT_VERSION {
+    if !(OLDEST_READABLE_SNAPSHOT..=SNAPSHOT_VERSION).contains(&snapshot.v) {
         return Err(format!(
-            "it has format {}, this build writes {SNAPSHOT_VERSION}",
+            "it has format {}, this build reads {OLDEST_READABLE_SNAPSHOT} to {SNAPSHOT_VERSION}",
             snapshot.v
         ));
     }

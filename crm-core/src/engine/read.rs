@@ -282,7 +282,7 @@ impl<J: Journal> Crm<J> {
             .state
             .timelines
             .get(&id)
-            .map(Vec::as_slice)
+            .map(|timeline| timeline.as_slice())
             .unwrap_or_default();
         let mut events = Vec::new();
         for seq in seqs.iter().rev() {

@@ -254,10 +254,8 @@ fn visit(state: &State, deal: &Deal) -> Option<Visit> {
     let closed = deal.closed_at.filter(|_| deal.status == DealStatus::Won)?;
     let previous = state
         .deals_by_party
-        .get(&AnyId::ContactId(client))
-        .into_iter()
-        .flatten()
-        .filter_map(|id| state.deals.get(id))
+        .of(AnyId::ContactId(client))
+        .filter_map(|id| state.deals.get(&id))
         .filter(|other| other.status == DealStatus::Won && other.fields.contact == Some(client))
         .filter_map(|other| Some((other.closed_at?, other.id)))
         .filter(|earlier| *earlier < (closed, deal.id))

@@ -1,8 +1,10 @@
 //! The state: a pure fold over events. `apply` never fails and never looks at anything
 //! but the event, so replaying a journal rebuilds exactly the same state.
 
+mod links;
 mod task_index;
 
+pub(crate) use links::Links;
 pub(crate) use task_index::TaskIndex;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,6 +34,10 @@ use crate::model::rule::Rule;
 use crate::model::task::{Task, TaskStatus};
 use crate::model::user::{Department, User};
 
+/// Journal positions of the events on one record, oldest first. Most records (an
+/// activity, a task) have one or two, kept inline rather than in an allocation each.
+pub(crate) type Timeline = smallvec::SmallVec<[u64; 2]>;
+
 /// Everything the CRM knows, plus the indexes that keep access checks and timelines fast.
 /// Ordered maps keep its JSON form canonical, so two states compare byte for byte.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,12 +53,15 @@ pub struct State {
     pub(crate) deals: BTreeMap<DealId, Deal>,
     pub(crate) tasks: BTreeMap<TaskId, Task>,
     pub(crate) activities: BTreeMap<ActivityId, Activity>,
-    /// Tasks linked to each contact, company or deal.
-    pub(crate) tasks_by_record: BTreeMap<AnyId, BTreeSet<TaskId>>,
-    /// Deals linked to each contact or company.
-    pub(crate) deals_by_party: BTreeMap<AnyId, BTreeSet<DealId>>,
+    /// Tasks linked to each contact, company or deal (rebuilt from the tasks' links,
+    /// not stored).
+    #[serde(skip)]
+    pub(crate) tasks_by_record: Links<TaskId>,
+    /// Deals linked to each contact or company (rebuilt from the deals, not stored).
+    #[serde(skip)]
+    pub(crate) deals_by_party: Links<DealId>,
     /// Journal positions of the events in each record's timeline, oldest first.
-    pub(crate) timelines: BTreeMap<AnyId, Vec<u64>>,
+    pub(crate) timelines: BTreeMap<AnyId, Timeline>,
     /// Automation rules, in the order they are evaluated.
     pub(crate) rules: Vec<Rule>,
     pub(crate) calendar: Calendar,
@@ -312,11 +321,7 @@ impl State {
     pub(crate) fn deals_of(&self, record: AnyId) -> Vec<DealId> {
         match record {
             AnyId::DealId(id) => vec![id],
-            other => self
-                .deals_by_party
-                .get(&other)
-                .map(|deals| deals.iter().copied().collect())
-                .unwrap_or_default(),
+            other => self.deals_by_party.of(other).collect(),
         }
     }
 
@@ -324,8 +329,22 @@ impl State {
     /// from elsewhere (a snapshot).
     pub fn rebuild_derived(&mut self) {
         self.task_index = TaskIndex::default();
+        self.tasks_by_record.clear();
         for task in self.tasks.values() {
             self.task_index.add(task);
+            if let Some(link) = task.link {
+                self.tasks_by_record.insert(link, task.id);
+            }
+        }
+        self.deals_by_party.clear();
+        for deal in self.deals.values() {
+            let parties = [
+                deal.fields.contact.map(AnyId::from),
+                deal.fields.company.map(AnyId::from),
+            ];
+            for party in parties.into_iter().flatten() {
+                self.deals_by_party.insert(party, deal.id);
+            }
         }
         self.contact_keys.clear();
         let ids: Vec<ContactId> = self.contacts.keys().copied().collect();
@@ -549,10 +568,7 @@ impl State {
             }
             Event::TaskCreated { task } => {
                 if let Some(link) = task.link {
-                    self.tasks_by_record
-                        .entry(link)
-                        .or_default()
-                        .insert(task.id);
+                    self.tasks_by_record.insert(link, task.id);
                 }
                 self.tasks.insert(task.id, task.clone());
             }
@@ -777,13 +793,8 @@ impl State {
             if let Some(task) = self.tasks.get_mut(task) {
                 task.link = Some(to);
             }
-            if let Some(linked) = self.tasks_by_record.get_mut(&from) {
-                linked.remove(task);
-                if linked.is_empty() {
-                    self.tasks_by_record.remove(&from);
-                }
-            }
-            self.tasks_by_record.entry(to).or_default().insert(*task);
+            self.tasks_by_record.remove(from, *task);
+            self.tasks_by_record.insert(to, *task);
         }
         for activity in activities {
             if let Some(activity) = self.activities.get_mut(activity) {
@@ -811,15 +822,10 @@ impl State {
                 .unwrap_or_default()
         };
         for party in parties(before) {
-            if let Some(deals) = self.deals_by_party.get_mut(&party) {
-                deals.remove(&deal);
-                if deals.is_empty() {
-                    self.deals_by_party.remove(&party);
-                }
-            }
+            self.deals_by_party.remove(party, deal);
         }
         for party in parties(after) {
-            self.deals_by_party.entry(party).or_default().insert(deal);
+            self.deals_by_party.insert(party, deal);
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use crate::common::id::{AnyId, TaskId, UserId};
+use crate::common::id::{AnyId, ReplicaId, TaskId, UserId};
 use crate::model::task::{Task, TaskStatus};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -17,13 +17,17 @@ pub(crate) struct TaskIndex {
     /// Tasks of any status per (linked record, assignee): who may read a record
     /// because of a task on it.
     assigned: BTreeMap<(AnyId, UserId), usize>,
-    /// Completed tasks per linked record and kind, by completion time: the last of each
-    /// kind is what rules and templates read as `results.<kind>`.
-    done: BTreeMap<AnyId, BTreeMap<String, Completions>>,
+    /// Completed tasks by linked record, kind, completion time and ID: the last of each
+    /// (record, kind) is what rules and templates read as `results.<kind>`. One flat set
+    /// rather than a set per record and kind: a record with one completed task costs
+    /// one entry here, not two tree nodes and a copy of the kind's name.
+    done: BTreeSet<(AnyId, KindKey, DateTime<Utc>, TaskId)>,
+    /// The task kinds seen, each once; `done` refers to them by position.
+    kinds: Vec<String>,
 }
 
-/// Completed tasks of one kind on one record, by (completion time, ID).
-type Completions = BTreeSet<(DateTime<Utc>, TaskId)>;
+/// A task kind's position in [`TaskIndex::kinds`].
+type KindKey = u32;
 
 impl TaskIndex {
     /// Counts `task` as it is now.
@@ -34,12 +38,8 @@ impl TaskIndex {
         let Some(link) = task.link else { return };
         *self.assigned.entry((link, task.assignee)).or_default() += 1;
         if let (TaskStatus::Done, Some(closed)) = (task.status, task.closed_at) {
-            self.done
-                .entry(link)
-                .or_default()
-                .entry(task.kind.clone())
-                .or_default()
-                .insert((closed, task.id));
+            let kind = self.kind_key(&task.kind);
+            self.done.insert((link, kind, closed, task.id));
         }
     }
 
@@ -51,17 +51,19 @@ impl TaskIndex {
         let Some(link) = task.link else { return };
         decrement(&mut self.assigned, (link, task.assignee));
         if let (TaskStatus::Done, Some(closed)) = (task.status, task.closed_at) {
-            let Some(kinds) = self.done.get_mut(&link) else {
-                return;
-            };
-            if let Some(tasks) = kinds.get_mut(&task.kind) {
-                tasks.remove(&(closed, task.id));
-                if tasks.is_empty() {
-                    kinds.remove(&task.kind);
-                }
+            if let Some(kind) = self.kinds.iter().position(|known| *known == task.kind) {
+                self.done.remove(&(link, kind as KindKey, closed, task.id));
             }
-            if kinds.is_empty() {
-                self.done.remove(&link);
+        }
+    }
+
+    /// The key of `kind`, learning it the first time (kinds are few: a linear search).
+    fn kind_key(&mut self, kind: &str) -> KindKey {
+        match self.kinds.iter().position(|known| known == kind) {
+            Some(position) => position as KindKey,
+            None => {
+                self.kinds.push(kind.to_string());
+                (self.kinds.len() - 1) as KindKey
             }
         }
     }
@@ -76,13 +78,24 @@ impl TaskIndex {
         self.assigned.contains_key(&(record, user))
     }
 
-    /// The latest completed task of each kind on `record`, by kind.
-    pub(crate) fn latest_done(&self, record: AnyId) -> impl Iterator<Item = (&str, TaskId)> + '_ {
-        self.done
-            .get(&record)
-            .into_iter()
-            .flatten()
-            .filter_map(|(kind, tasks)| tasks.last().map(|(_, id)| (kind.as_str(), *id)))
+    /// The latest completed task of each kind on `record`: one look per kind on the
+    /// record, from the last kind down, however many tasks were completed on it.
+    pub(crate) fn latest_done(&self, record: AnyId) -> Vec<(&str, TaskId)> {
+        let first_id = TaskId::new(ReplicaId::MIN, 0);
+        let mut latest = Vec::new();
+        let mut last = self
+            .done
+            .range(..(record, KindKey::MAX, DateTime::<Utc>::MAX_UTC, first_id))
+            .next_back();
+        while let Some(&(linked, kind, _, id)) = last.filter(|entry| entry.0 == record) {
+            latest.push((self.kinds[kind as usize].as_str(), id));
+            // The last entry before this kind's first one: the latest of the kind below.
+            last = self
+                .done
+                .range(..(linked, kind, DateTime::<Utc>::MIN_UTC, first_id))
+                .next_back();
+        }
+        latest
     }
 }
 
@@ -92,5 +105,84 @@ fn decrement<K: Ord>(counts: &mut BTreeMap<K, usize>, key: K) {
         if *count == 0 {
             counts.remove(&key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::id::{ContactId, DealId};
+    use crate::model::actor::Actor;
+
+    fn done(seq: u64, kind: &str, link: AnyId, minute: i64) -> Task {
+        let at = DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(minute);
+        Task {
+            id: TaskId::new(ReplicaId::MIN, seq),
+            kind: kind.into(),
+            title: kind.into(),
+            description: None,
+            assignee: UserId::new(ReplicaId::MIN, 1),
+            due: None,
+            link: Some(link),
+            status: TaskStatus::Done,
+            outcome: None,
+            fields: Default::default(),
+            created_at: at,
+            created_by: Actor::System,
+            closed_at: Some(at),
+            closed_by: Some(Actor::System),
+            overdue_at: None,
+        }
+    }
+
+    fn latest(index: &TaskIndex, record: AnyId) -> Vec<(String, u64)> {
+        let mut latest: Vec<_> = index
+            .latest_done(record)
+            .into_iter()
+            .map(|(kind, id)| (kind.to_string(), id.seq()))
+            .collect();
+        latest.sort();
+        latest
+    }
+
+    #[test]
+    fn each_kind_answers_with_its_latest_completion_and_falls_back_when_it_goes() {
+        let deal = AnyId::from(DealId::new(ReplicaId::MIN, 1));
+        let neighbour = AnyId::from(DealId::new(ReplicaId::MIN, 2));
+        let contact = AnyId::from(ContactId::new(ReplicaId::MIN, 1));
+        let tasks = [
+            done(1, "call", deal, 10),
+            done(2, "measurement", deal, 5),
+            done(3, "call", deal, 30),
+            done(4, "call", deal, 20),
+            done(5, "visit", neighbour, 40),
+            done(6, "call", contact, 50),
+        ];
+        let mut index = TaskIndex::default();
+        for task in &tasks {
+            index.add(task);
+        }
+        let pairs = |list: &[(&str, u64)]| -> Vec<(String, u64)> {
+            list.iter().map(|(k, s)| (k.to_string(), *s)).collect()
+        };
+        assert_eq!(
+            latest(&index, deal),
+            pairs(&[("call", 3), ("measurement", 2)])
+        );
+        assert_eq!(latest(&index, neighbour), pairs(&[("visit", 5)]));
+        assert_eq!(latest(&index, contact), pairs(&[("call", 6)]));
+
+        index.remove(&tasks[2]);
+        assert_eq!(
+            latest(&index, deal),
+            pairs(&[("call", 4), ("measurement", 2)])
+        );
+        index.remove(&tasks[1]);
+        assert_eq!(latest(&index, deal), pairs(&[("call", 4)]));
+        for task in [&tasks[0], &tasks[3]] {
+            index.remove(task);
+        }
+        assert!(latest(&index, deal).is_empty());
+        assert_eq!(latest(&index, neighbour), pairs(&[("visit", 5)]));
     }
 }

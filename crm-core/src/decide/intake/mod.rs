@@ -255,11 +255,11 @@ fn find_contact(ctx: &Ctx<'_>, phones: &[String], emails: &[String]) -> Option<C
 
 /// The contact's most recent open deal, in `pipeline` when one is given.
 fn open_deal(ctx: &Ctx<'_>, contact: ContactId, pipeline: Option<PipelineId>) -> Option<DealId> {
-    let deals = ctx.state.deals_by_party.get(&AnyId::ContactId(contact))?;
-    deals
-        .iter()
+    ctx.state
+        .deals_by_party
+        .of(AnyId::ContactId(contact))
         .rev()
-        .filter_map(|id| ctx.state.deals.get(id))
+        .filter_map(|id| ctx.state.deals.get(&id))
         .find(|deal| {
             deal.status == DealStatus::Open && pipeline.is_none_or(|wanted| deal.pipeline == wanted)
         })
