@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::small_map::SmallMap;
 use crate::common::money::{Currency, Money};
 
 /// Whether a deal's contributions go in or come out.
@@ -24,20 +25,48 @@ pub(crate) fn count(value: &mut u64, sign: Sign) {
     }
 }
 
+/// A map of counts: a B-tree, or a [`SmallMap`] for the many small ones.
+pub(crate) trait Counts<K> {
+    fn count_mut(&mut self, key: &K) -> Option<&mut u64>;
+    fn insert_count(&mut self, key: K, count: u64);
+    fn remove_count(&mut self, key: &K);
+}
+
+impl<K: Ord> Counts<K> for BTreeMap<K, u64> {
+    fn count_mut(&mut self, key: &K) -> Option<&mut u64> {
+        self.get_mut(key)
+    }
+    fn insert_count(&mut self, key: K, count: u64) {
+        self.insert(key, count);
+    }
+    fn remove_count(&mut self, key: &K) {
+        self.remove(key);
+    }
+}
+
+impl<K: Ord> Counts<K> for SmallMap<K, u64> {
+    fn count_mut(&mut self, key: &K) -> Option<&mut u64> {
+        self.get_mut(key)
+    }
+    fn insert_count(&mut self, key: K, count: u64) {
+        *self.entry_or_default(key) = count;
+    }
+    fn remove_count(&mut self, key: &K) {
+        self.remove(key);
+    }
+}
+
 /// A count per key; keys that reach zero are removed.
-pub(crate) fn count_key<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, sign: Sign) {
-    let value = map.entry(key);
-    match (value, sign) {
-        (std::collections::btree_map::Entry::Vacant(vacant), Sign::Add) => {
-            vacant.insert(1);
-        }
-        (std::collections::btree_map::Entry::Vacant(_), Sign::Retract) => {}
-        (std::collections::btree_map::Entry::Occupied(mut occupied), sign) => {
-            count(occupied.get_mut(), sign);
-            if *occupied.get() == 0 {
-                occupied.remove();
+pub(crate) fn count_key<K: Ord>(map: &mut impl Counts<K>, key: K, sign: Sign) {
+    match (map.count_mut(&key), sign) {
+        (Some(value), sign) => {
+            count(value, sign);
+            if *value == 0 {
+                map.remove_count(&key);
             }
         }
+        (None, Sign::Add) => map.insert_count(key, 1),
+        (None, Sign::Retract) => {}
     }
 }
 
@@ -45,11 +74,11 @@ pub(crate) fn count_key<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, sign: Sign) 
 /// averages). Amounts are bounded on input, so totals cannot overflow in practice; if
 /// one ever did it would saturate rather than panic. JSON: `{"EUR": "1500.00"}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Sums(BTreeMap<Currency, (Decimal, u64)>);
+pub struct Sums(SmallMap<Currency, (Decimal, u64)>);
 
 impl Sums {
     pub(crate) fn add(&mut self, money: &Money, sign: Sign) {
-        let entry = self.0.entry(money.currency()).or_default();
+        let entry = self.0.entry_or_default(money.currency());
         match sign {
             Sign::Add => entry.0 = entry.0.saturating_add(money.amount()),
             Sign::Retract => entry.0 = entry.0.saturating_sub(money.amount()),
@@ -63,7 +92,7 @@ impl Sums {
     /// Adds every currency's total of `other`.
     pub(crate) fn merge(&mut self, other: &Sums) {
         for (currency, (amount, times)) in &other.0 {
-            let entry = self.0.entry(*currency).or_default();
+            let entry = self.0.entry_or_default(*currency);
             entry.0 = entry.0.saturating_add(*amount);
             entry.1 += times;
         }
@@ -174,7 +203,7 @@ impl Tally {
 
 /// A multiset of durations in seconds, for exact means and medians.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Durations(BTreeMap<i64, u64>);
+pub(crate) struct Durations(SmallMap<i64, u64>);
 
 impl Durations {
     pub(crate) fn add(&mut self, seconds: i64, sign: Sign) {

@@ -16,6 +16,7 @@ mod contribution;
 mod measure;
 mod request;
 mod rows;
+mod small_map;
 mod svg;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +35,7 @@ use contribution::{
     ActivityContribution, Counted, DealContribution, Progress, Tail, TaskContribution,
 };
 use measure::{count, count_key, Durations, Sign};
+use small_map::SmallMap;
 
 pub use crate::model::report::{Bucket, Conversion, ReportKind, ReportRequest};
 pub(crate) use chart::chart;
@@ -82,7 +84,7 @@ pub(crate) struct PersonDay {
     tasks_done: u64,
     /// Of those, completed after their due time.
     tasks_late: u64,
-    activities: BTreeMap<ActivityKind, u64>,
+    activities: SmallMap<ActivityKind, u64>,
 }
 
 /// The records an event touches whose contributions may change: deals with their client's
@@ -227,11 +229,11 @@ pub(crate) struct DayStats {
     /// Deals created this day…
     created: u64,
     /// …of which so many reached each stage…
-    reached: BTreeMap<StageId, u64>,
+    reached: SmallMap<StageId, u64>,
     /// …so many were lost from each stage, for each reason…
-    lost_at: BTreeMap<(StageId, String), u64>,
+    lost_at: SmallMap<(StageId, String), u64>,
     /// …and, by lead source (`None`: not recorded), created and won.
-    sources: BTreeMap<Option<String>, SourceStats>,
+    sources: SmallMap<Option<String>, SourceStats>,
     /// Deals won this day, with their amounts.
     won: Tally,
     /// Deals lost this day.
@@ -244,12 +246,12 @@ pub(crate) struct DayStats {
     first_contact: Durations,
     /// Won deals with a contact (a client's visits) closed this day: per client, and
     /// their amounts…
-    clients: BTreeMap<ContactId, u64>,
+    clients: SmallMap<ContactId, u64>,
     visits: Tally,
     /// …and how long after the client's previous visit each came.
     between_visits: Durations,
     /// Stage visits that ended this day, by stage.
-    stage_time: BTreeMap<StageId, Durations>,
+    stage_time: SmallMap<StageId, Durations>,
 }
 
 /// Deals from one source created on one day: how many, and how many of them were won,
@@ -469,7 +471,7 @@ fn apply_dated(
         if let Some(lost_at) = &facts.lost_at {
             count_key(&mut created.lost_at, lost_at.clone(), sign);
         }
-        let source = created.sources.entry(facts.source.clone()).or_default();
+        let source = created.sources.entry_or_default(facts.source.clone());
         count(&mut source.created, sign);
         if let Some(closed) = facts.closed.as_ref().filter(|closed| closed.won) {
             source.won.add(closed.amount.as_ref(), sign);
@@ -534,7 +536,7 @@ fn apply_tail_dated(
     }
     for (stage, left_on, seconds) in &tail.visits {
         let day = stats(slices, period(*left_on), key);
-        let durations = day.stage_time.entry(*stage).or_default();
+        let durations = day.stage_time.entry_or_default(*stage);
         durations.add(*seconds, sign);
         if durations.is_empty() {
             day.stage_time.remove(stage);

@@ -778,7 +778,7 @@ fn sla(scope: &Scope<'_>, reports: &Reports, now: DateTime<Utc>) -> Report {
             person.tasks_done += work.tasks_done;
             person.tasks_late += work.tasks_late;
             for (kind, count) in &work.activities {
-                *person.activities.entry(*kind).or_default() += count;
+                *person.activities.entry_or_default(*kind) += count;
             }
         }
     }
@@ -803,7 +803,12 @@ fn sla(scope: &Scope<'_>, reports: &Reports, now: DateTime<Utc>) -> Report {
                 tasks_late: person.work.tasks_late,
                 late_share: percent(person.work.tasks_late, person.work.tasks_done),
                 overdue_now: person.overdue_now,
-                activities: person.work.activities,
+                activities: person
+                    .work
+                    .activities
+                    .iter()
+                    .map(|(kind, count)| (*kind, *count))
+                    .collect(),
             })
             .collect(),
     }
