@@ -5,7 +5,8 @@
 //! times every report — the whole history, one month, one department's half year — in
 //! crm-core, then the same reports as SQL in SQLite (in memory, indexed) and in DuckDB
 //! (its Python package, on CSV exports of the same tables), and prints the table for
-//! docs/performance.md. `--ingest-only` stops after the ingest and memory figures.
+//! docs/performance.md. `--ingest-only` stops after the ingest and memory figures;
+//! `--memory-parts` adds what each part of the state holds.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -78,6 +79,8 @@ fn main() -> Result<(), Failure> {
         .unwrap_or(100_000);
     // `--ingest-only`: stop after the ingest and memory figures (profiling).
     let ingest_only = args.iter().any(|arg| arg == "--ingest-only");
+    // `--memory-parts`: also what each part of the state holds (clones each part once).
+    let memory_parts = args.iter().any(|arg| arg == "--memory-parts");
     let python = std::env::var("CRM_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
 
     let started = Instant::now();
@@ -87,7 +90,8 @@ fn main() -> Result<(), Failure> {
     let commands = shop.commands;
     // The generator's journal is taken over, not copied, so that only one history is
     // in memory when the replay starts.
-    let events = shop.crm.into_journal().into_events();
+    let mut events = shop.crm.into_journal().into_events();
+    events.shrink_to_fit();
     let event_count = events.len();
     let journal_bytes = heap::live();
 
@@ -119,7 +123,14 @@ fn main() -> Result<(), Failure> {
         rss,
         memory_mib("VmHWM")
     );
-    print_memory(&crm, event_count, journal_bytes, engine_bytes, ingest_calls);
+    print_memory(
+        &crm,
+        event_count,
+        journal_bytes,
+        engine_bytes,
+        ingest_calls,
+        memory_parts,
+    );
     if ingest_only {
         return Ok(());
     }
@@ -195,38 +206,45 @@ fn main() -> Result<(), Failure> {
 }
 
 /// Where the engine's memory goes, in bytes per event: the heap it holds (counted by the
-/// allocator), the in-memory journal, and each part of the state, measured as the heap
-/// a clone of that part takes.
-fn print_memory(crm: &Crm, events: usize, journal: u64, engine: u64, calls: u64) {
+/// allocator), of which the in-memory journal and the rest (state and projections);
+/// with `parts`, also each part of the state, measured as the heap a clone of that part
+/// takes (one clone at a time: the whole state's clone doubles the peak for a moment).
+fn print_memory(crm: &Crm, events: usize, journal: u64, engine: u64, calls: u64, parts: bool) {
     let per_event = |bytes: u64| bytes as f64 / events as f64;
-    let state = crm.state();
-    let parts: Vec<(&str, u64)> = vec![
-        ("state (all of it)", heap::held_by(|| state.clone()).0),
-        (
-            "projections (reports, timers)",
-            heap::held_by(|| crm.projections().clone()).0,
-        ),
-        ("  contacts", heap::held_by(|| state.contacts().clone()).0),
-        ("  companies", heap::held_by(|| state.companies().clone()).0),
-        ("  deals", heap::held_by(|| state.deals().clone()).0),
-        ("  tasks", heap::held_by(|| state.tasks().clone()).0),
-        (
-            "  activities",
-            heap::held_by(|| state.activities().clone()).0,
-        ),
-    ];
+    let mib = |bytes: u64| bytes as f64 / 1048576.0;
     println!(
-        "heap: {:.0} MiB held by the engine, {:.0} B/event: in-memory journal {:.0} B/event; {:.1} allocation calls per event during ingest; peak heap {:.0} MiB",
-        engine as f64 / 1048576.0,
+        "heap: {:.0} MiB held by the engine, {:.0} B/event: in-memory journal {:.0} B/event, state and projections {:.0} B/event; {:.1} allocation calls per event during ingest; peak heap so far {:.0} MiB",
+        mib(engine),
         per_event(engine),
         per_event(journal),
+        per_event(engine.saturating_sub(journal)),
         calls as f64 / events as f64,
-        heap::peak() as f64 / 1048576.0,
+        mib(heap::peak()),
     );
-    for (part, bytes) in parts {
+    if !parts {
+        return;
+    }
+    let state = crm.state();
+    let parts: [(&str, &dyn Fn() -> u64); 7] = [
+        ("state", &|| heap::held_by(|| state.clone())),
+        ("projections (reports, timers)", &|| {
+            heap::held_by(|| crm.projections().clone())
+        }),
+        ("  contacts", &|| heap::held_by(|| state.contacts().clone())),
+        ("  companies", &|| {
+            heap::held_by(|| state.companies().clone())
+        }),
+        ("  deals", &|| heap::held_by(|| state.deals().clone())),
+        ("  tasks", &|| heap::held_by(|| state.tasks().clone())),
+        ("  activities", &|| {
+            heap::held_by(|| state.activities().clone())
+        }),
+    ];
+    for (part, measure) in parts {
+        let bytes = measure();
         println!(
             "heap: {part}: {:.0} MiB, {:.0} B/event",
-            bytes as f64 / 1048576.0,
+            mib(bytes),
             per_event(bytes)
         );
     }
