@@ -330,6 +330,19 @@ fn history(c: &mut Criterion) {
     group.bench_function("log_call_after_100k_calls", |b| {
         b.iter(|| black_box(log_call(&mut f, long_client)))
     });
+    // A business with a hundred thousand open tasks, each a pending timer: every event
+    // on a deal recomputes that deal's timers, which must not look at everyone else's.
+    for n in 0..LONG_HISTORY {
+        let command = Command::CreateTask(NewTask {
+            title: format!("Call back {n}"),
+            due: Some(t0() + Duration::days(30)),
+            ..NewTask::default()
+        });
+        f.crm.execute(manager, t0(), &command).unwrap();
+    }
+    group.bench_function("move_deal_among_100k_pending_timers", |b| {
+        b.iter(|| black_box(move_deal(&mut f, big_deals[1])))
+    });
     group.finish();
 }
 

@@ -31,6 +31,9 @@ pub enum Timer {
 pub struct Timers {
     queue: BTreeSet<(DateTime<Utc>, Timer)>,
     due: BTreeMap<Timer, DateTime<Utc>>,
+    /// The rules each record has an idle timer for, so that recomputing a record's
+    /// timers finds its own without walking every timer.
+    idle: BTreeSet<(AnyId, String)>,
 }
 
 impl Timers {
@@ -54,6 +57,14 @@ impl Timers {
         if let Some(old) = self.due.remove(&timer) {
             self.queue.remove(&(old, timer.clone()));
         }
+        if let Timer::Idle { rule, record } = &timer {
+            let key = (*record, rule.clone());
+            if at.is_some() {
+                self.idle.insert(key);
+            } else {
+                self.idle.remove(&key);
+            }
+        }
         if let Some(at) = at {
             self.queue.insert((at, timer.clone()));
             self.due.insert(timer, at);
@@ -70,13 +81,17 @@ impl Timers {
         self.set(Timer::Delayed(scheduled), due);
     }
 
-    /// Drops every timer of `record` (before recomputing them).
+    /// Drops `record`'s idle timers of rules not in `keep`.
     fn clear_idle(&mut self, record: AnyId, keep: &BTreeSet<String>) {
         let stale: Vec<Timer> = self
-            .due
-            .keys()
-            .filter(|t| matches!(t, Timer::Idle { rule, record: r } if *r == record && !keep.contains(rule)))
-            .cloned()
+            .idle
+            .range((record, String::new())..)
+            .take_while(|(r, _)| *r == record)
+            .filter(|(_, rule)| !keep.contains(rule))
+            .map(|(_, rule)| Timer::Idle {
+                rule: rule.clone(),
+                record,
+            })
             .collect();
         for timer in stale {
             self.set(timer, None);
