@@ -74,11 +74,11 @@ pub(crate) fn count_key<K: Ord>(map: &mut impl Counts<K>, key: K, sign: Sign) {
 /// averages). Amounts are bounded on input, so totals cannot overflow in practice; if
 /// one ever did it would saturate rather than panic. JSON: `{"EUR": "1500.00"}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Sums(SmallMap<Currency, (Decimal, u64)>);
+pub struct Sums(BTreeMap<Currency, (Decimal, u64)>);
 
 impl Sums {
     pub(crate) fn add(&mut self, money: &Money, sign: Sign) {
-        let entry = self.0.entry_or_default(money.currency());
+        let entry = self.0.entry(money.currency()).or_default();
         match sign {
             Sign::Add => entry.0 = entry.0.saturating_add(money.amount()),
             Sign::Retract => entry.0 = entry.0.saturating_sub(money.amount()),
@@ -92,7 +92,7 @@ impl Sums {
     /// Adds every currency's total of `other`.
     pub(crate) fn merge(&mut self, other: &Sums) {
         for (currency, (amount, times)) in &other.0 {
-            let entry = self.0.entry_or_default(*currency);
+            let entry = self.0.entry(*currency).or_default();
             entry.0 = entry.0.saturating_add(*amount);
             entry.1 += times;
         }

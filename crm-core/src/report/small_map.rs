@@ -34,16 +34,6 @@ impl<K: Ord, V> SmallMap<K, V> {
         self.len() == 0
     }
 
-    pub(crate) fn get(&self, key: &K) -> Option<&V> {
-        match self {
-            SmallMap::Small(entries) => entries
-                .binary_search_by(|(probe, _)| probe.cmp(key))
-                .ok()
-                .map(|at| &entries[at].1),
-            SmallMap::Large(tree) => tree.get(key),
-        }
-    }
-
     pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         match self {
             SmallMap::Small(entries) => entries
@@ -188,7 +178,6 @@ mod tests {
                 }
                 prop_assert_eq!(small.len(), tree.len());
                 prop_assert!(small.iter().eq(tree.iter()));
-                prop_assert_eq!(small.get(&key), tree.get(&key));
             }
             let rebuilt: SmallMap<u8, u32> = tree.clone().into_iter().collect();
             prop_assert_eq!(&rebuilt, &small);
