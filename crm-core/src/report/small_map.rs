@@ -1,5 +1,5 @@
 //! An ordered map for the aggregates' many small maps: a sorted vector while it is small,
-//! a B-tree once it grows. Most of the aggregates' maps (a day's stages, currencies,
+//! a B-tree once it grows. Most of the aggregates' maps (a day's stages, lost reasons,
 //! durations, clients) hold one to a few entries, where a `BTreeMap`'s first node costs
 //! a few hundred bytes whatever it holds; the few that grow large (a month's durations)
 //! keep the tree's logarithmic inserts.
