@@ -186,7 +186,9 @@ fn journal_json(crm: &Crm) -> String {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
-    /// (a) Deterministic: two runs of one timeline write the same bytes; replay agrees.
+    /// (a) Deterministic: two runs of one timeline write the same bytes; replay agrees,
+    /// and the timers kept in step event by event (idle, delayed, overdue, SLA) are
+    /// those built from the final state.
     #[test]
     fn the_same_timeline_gives_the_same_events(ops in timeline()) {
         let (first, _) = run(&ops, None);
@@ -194,6 +196,7 @@ proptest! {
         prop_assert_eq!(journal_json(&first), journal_json(&second));
         let replayed = Crm::replay(ReplicaId::new(1).unwrap(), CrmOptions::default(), first.events_since(1).unwrap()).unwrap();
         prop_assert_eq!(replayed.state(), first.state());
+        prop_assert_eq!(first.projections(), &Projections::build(first.state()));
     }
 
     /// (b) Ticking every few minutes or only at the end: the same journal, state and outbox.
