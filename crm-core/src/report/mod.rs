@@ -266,14 +266,30 @@ impl Reports {
     /// The aggregates of a whole state, from scratch (after loading a snapshot, after
     /// the time zone changed, and in the tests as the reference).
     pub fn build(state: &State) -> Self {
-        let everything = Touched {
-            deals: state.deals.keys().copied().collect(),
-            tasks: state.tasks.keys().copied().collect(),
-            activities: state.activities.keys().copied().collect(),
-        };
+        // One record at a time, in the maps' order: nothing is collected, so a million
+        // deals cost no second copy of their contributions while opening.
         let mut reports = Self::default();
-        let contributions = reports.contributions(state, &everything);
-        reports.update(state, &Contributions::default(), &contributions);
+        for id in state.deals.keys() {
+            let Some(deal) = contribution::of(state, *id, None) else {
+                continue;
+            };
+            reports.apply_deal(&deal, Sign::Add);
+            // The tail is read from the state the contribution was just read from.
+            let read =
+                reports.apply_tail(state, &deal, Counted::default(), deal.counted, Sign::Add);
+            debug_assert!(read, "deal {id} cannot be read as it was counted");
+            reports.progress.insert(deal.id, deal.progress());
+        }
+        for id in state.tasks.keys() {
+            if let Some(task) = contribution::of_task(state, *id) {
+                reports.apply_task(&task, Sign::Add);
+            }
+        }
+        for id in state.activities.keys() {
+            if let Some(activity) = contribution::of_activity(state, *id) {
+                reports.apply_activity(&activity, Sign::Add);
+            }
+        }
         reports
     }
 
@@ -314,9 +330,7 @@ impl Reports {
                 self.apply_task(task, sign);
             }
             for activity in &facts.activities {
-                let person = self.person(activity.day, activity.user);
-                count_key(&mut person.activities, activity.kind, sign);
-                self.prune_person(activity.day, activity.user);
+                self.apply_activity(activity, sign);
             }
         }
     }
@@ -409,6 +423,12 @@ impl Reports {
                 self.open_due.remove(&task.assignee);
             }
         }
+    }
+
+    fn apply_activity(&mut self, activity: &ActivityContribution, sign: Sign) {
+        let person = self.person(activity.day, activity.user);
+        count_key(&mut person.activities, activity.kind, sign);
+        self.prune_person(activity.day, activity.user);
     }
 
     fn person(&mut self, day: NaiveDate, user: UserId) -> &mut PersonDay {
