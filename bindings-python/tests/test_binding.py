@@ -112,9 +112,11 @@ def test_rules_timers_and_the_outbox(shop: tuple[Crm, str, str, str]) -> None:
     assert [e["event"]["type"] for e in fired["events"]] == ["task_overdue", "rules_evaluated", "effect_queued"]
     effects = crm.drain_outbox()
     assert [(e["kind"], e["to"], e["text"]) for e in effects] == [("notification", manager, "Late: Call Anna")]
-    assert crm.ack(NOW, [effects[0]["id"]])["events"][0]["event"]["type"] == "effects_acknowledged"
+    # Acknowledged after the tick that queued it: commands are recorded in time order.
+    delivered = NOW + timedelta(hours=1)
+    assert crm.ack(delivered, [effects[0]["id"]])["events"][0]["event"]["type"] == "effects_acknowledged"
     assert crm.drain_outbox() == []
-    assert crm.ack(NOW, [effects[0]["id"]])["events"] == []
+    assert crm.ack(delivered, [effects[0]["id"]])["events"] == []
     explained = crm.explain(manager, NOW, contact)
     assert [entry["on"] for entry in explained] == ["record_created", "task_overdue"]
     with pytest.raises(crm_core.MalformedError, match=r"rules\[0\]\.then\[0\]\.due_in"):
@@ -322,14 +324,15 @@ def test_helpers_give_only_the_id_and_answers_keep_their_own_instants(shop: tupl
     assert event["type"] == "contact_created"
     assert event["contact"]["id"] == berta
     assert crm.get(manager, NOW, anna)["name"] == "Anna"
-    deal = crm.create_deal(manager, NOW, "Windows", pipeline=pipeline)
+    later = NOW + timedelta(minutes=1)  # commands are recorded in time order
+    deal = crm.create_deal(manager, later, "Windows", pipeline=pipeline)
     stages = crm.get(manager, NOW, pipeline)["stages"]
     before = crm.last_seq
     with pytest.raises(crm_core.ValidationError, match="creates no record"):
-        crm.create(manager, NOW, {"type": "move_deal", "id": deal, "stage": stages[1]["id"]})
+        crm.create(manager, later, {"type": "move_deal", "id": deal, "stage": stages[1]["id"]})
     assert crm.last_seq == before + 1  # the move ran; it just created nothing
     with pytest.raises(crm_core.NotFoundError):
-        crm.move_deal(manager, NOW, "deal-3-999", stages[1]["id"])
+        crm.move_deal(manager, later, "deal-3-999", stages[1]["id"])
     assert crm.last_seq == before + 1
     # One datetime may be shared by equal instants, never by different ones.
     contacts = crm.query(manager, NOW, {"type": "list_contacts"})["items"]

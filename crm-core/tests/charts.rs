@@ -52,37 +52,31 @@ fn demo() -> (Crm, DateTime<Utc>) {
     let owners = ["usr-1-4", "usr-1-5", "usr-1-6"];
     let sources = ["website", "phone", "referral"];
     let reasons = ["Too expensive", "No answer", "Chose a competitor"];
+    // Each deal's life is planned first and everything runs in time order (commands are
+    // recorded in time order); "$deal" and "$task" stand for the deal's IDs.
+    let mut plan: Vec<(DateTime<Utc>, usize, usize, &str, Value)> = Vec::new();
     for i in 0..48u64 {
         let owner = owners[(i % 3) as usize];
         let created = start + Duration::days(i as i64 * 2) + Duration::hours((i % 5) as i64);
         let currency = if i % 7 == 0 { "USD" } else { "EUR" };
         let amount = format!("{}.00", 500 + (i * 137) % 2_000);
-        let outcome = run(
-            &mut crm,
-            owner,
-            created,
-            json!({"type": "create_deal", "title": format!("Windows #{}", i + 1),
-            "pipeline": pipeline, "amount": {"amount": amount, "currency": currency}, "source": sources[(i % 3) as usize],
-            "expected_close": (created + Duration::days(30 + (i % 4) as i64 * 20)).date_naive()}),
-        );
-        let deal = outcome["created"].as_str().unwrap().to_string();
-        run(
-            &mut crm,
-            owner,
-            created,
-            json!({"type": "create_task", "title": "First call", "kind": "call",
-            "link": deal, "due": created + Duration::hours(1)}),
-        );
-        let task = format!(
-            "task-1-{}",
-            deal.trim_start_matches("deal-1-").parse::<u64>().unwrap() + 1
-        );
-        run(
-            &mut crm,
-            owner,
-            created + Duration::minutes(20 + (i % 4) as i64 * 30),
-            json!({"type": "complete_task", "id": task, "outcome": "reached"}),
-        );
+        let mut life = vec![
+            (
+                created,
+                json!({"type": "create_deal", "title": format!("Windows #{}", i + 1),
+                "pipeline": pipeline, "amount": {"amount": amount, "currency": currency}, "source": sources[(i % 3) as usize],
+                "expected_close": (created + Duration::days(30 + (i % 4) as i64 * 20)).date_naive()}),
+            ),
+            (
+                created,
+                json!({"type": "create_task", "title": "First call", "kind": "call",
+                "link": "$deal", "due": created + Duration::hours(1)}),
+            ),
+            (
+                created + Duration::minutes(20 + (i % 4) as i64 * 30),
+                json!({"type": "complete_task", "id": "$task", "outcome": "reached"}),
+            ),
+        ];
         let path: &[u64] = match i % 6 {
             0 => &[],
             1 => &[1],
@@ -93,20 +87,36 @@ fn demo() -> (Crm, DateTime<Utc>) {
         let mut when = created;
         for (step, next) in path.iter().enumerate() {
             when += Duration::hours(20 + ((i + step as u64) % 5) as i64 * 17);
-            let mut command = json!({"type": "move_deal", "id": deal, "stage": stage(*next)});
+            let mut command = json!({"type": "move_deal", "id": "$deal", "stage": stage(*next)});
             if *next == 5 {
                 command["lost_reason"] = json!(reasons[(i % 3) as usize]);
             }
-            run(&mut crm, owner, when, command);
+            life.push((when, command));
         }
         if path.last() == Some(&4) {
-            run(
-                &mut crm,
-                owner,
+            life.push((
                 when + Duration::days(2),
-                json!({"type": "record_payment", "deal": deal,
+                json!({"type": "record_payment", "deal": "$deal",
                 "amount": {"amount": amount, "currency": currency}}),
-            );
+            ));
+        }
+        for (at, command) in life {
+            plan.push((at, plan.len(), i as usize, owner, command));
+        }
+    }
+    plan.sort_by_key(|(at, order, ..)| (*at, *order));
+    let mut ids: Vec<(String, String)> = vec![(String::new(), String::new()); 48];
+    for (at, _, deal, owner, command) in plan {
+        let text = command
+            .to_string()
+            .replace("\"$deal\"", &format!("\"{}\"", ids[deal].0))
+            .replace("\"$task\"", &format!("\"{}\"", ids[deal].1));
+        let outcome = run(&mut crm, owner, at, serde_json::from_str(&text).unwrap());
+        let created = outcome["created"].as_str().unwrap_or_default().to_string();
+        match command["type"].as_str() {
+            Some("create_deal") => ids[deal].0 = created,
+            Some("create_task") => ids[deal].1 = created,
+            _ => {}
         }
     }
     (crm, at("2026-12-20T09:00:00Z"))

@@ -632,19 +632,23 @@ fn refusals_name_the_path_of_the_value() {
 use common::Shop;
 use serde_json::json;
 
+/// After the shop's records were made (`common::at(1)` to `at(3)`): commands are
+/// recorded in time order.
+const SHOP_NOW: &str = "2026-11-27T09:30:00Z";
+
 fn as_user(
     user: UserId,
     shop: &mut Shop,
     command: serde_json::Value,
 ) -> Result<serde_json::Value, CrmError> {
     shop.crm
-        .execute_json(&user.to_string(), NOW, &command.to_string())
+        .execute_json(&user.to_string(), SHOP_NOW, &command.to_string())
         .map(|text| serde_json::from_str(&text).unwrap())
 }
 
 fn ask(shop: &Shop, user: UserId, query: serde_json::Value) -> Result<serde_json::Value, CrmError> {
     shop.crm
-        .query_json(&user.to_string(), NOW, &query.to_string())
+        .query_json(&user.to_string(), SHOP_NOW, &query.to_string())
         .map(|text| serde_json::from_str(&text).unwrap())
 }
 
@@ -674,7 +678,7 @@ fn intake_runs_only_as_the_system_or_an_admin() {
     // The host's integration (system) and admins run it as before.
     let err = shop
         .crm
-        .execute_json("system", NOW, &form.to_string())
+        .execute_json("system", SHOP_NOW, &form.to_string())
         .unwrap_err();
     assert!(err.to_string().contains("matches contact"), "{err}");
     let settings = json!({"type": "configure_intake", "owner": boris.to_string()});
@@ -925,7 +929,7 @@ fn webhook_addresses_are_for_admins() {
     // And a user ID spelled another way is not the same actor.
     let err = shop
         .crm
-        .query_json("usr-01-1", NOW, r#"{"type": "list_rules"}"#)
+        .query_json("usr-01-1", SHOP_NOW, r#"{"type": "list_rules"}"#)
         .unwrap_err();
     assert_eq!(err.code(), "validation", "{err}");
 }
@@ -987,7 +991,7 @@ fn nobody_acts_on_a_record_that_does_not_exist() {
         ] {
             let err = shop
                 .crm
-                .execute_json(&actor, NOW, &command.to_string())
+                .execute_json(&actor, SHOP_NOW, &command.to_string())
                 .unwrap_err();
             assert_eq!(err.code(), "not_found", "{actor}: {command}: {err}");
         }
@@ -995,7 +999,7 @@ fn nobody_acts_on_a_record_that_does_not_exist() {
             .crm
             .query_json(
                 &actor,
-                NOW,
+                SHOP_NOW,
                 &json!({"type": "timeline", "id": missing}).to_string(),
             )
             .unwrap_err();

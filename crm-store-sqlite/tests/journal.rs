@@ -196,7 +196,7 @@ fn opening_from_a_snapshot_equals_replaying_everything() {
     .unwrap();
     crm.execute_json(
         "usr-1-2",
-        NOW,
+        "2026-11-30T10:05:00Z",
         r#"{"type": "create_contact", "name": "After"}"#,
     )
     .unwrap();

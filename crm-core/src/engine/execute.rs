@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::automation;
@@ -153,6 +153,21 @@ impl<J: Journal> Crm<J> {
         now: DateTime<Utc>,
         command: &Command,
     ) -> Result<Vec<crate::event::Event>, CrmError> {
+        // A tick before the last event has nothing left to fire and records nothing, so
+        // it is let through: a host's timer loop need not order its clock against
+        // commands.
+        let tick = matches!(command, Command::Tick(_));
+        if let Some(last) = self.state.last_at.filter(|last| now < *last && !tick) {
+            return Err(CrmError::validation(
+                "now",
+                format!(
+                    "{} is before {}, the time of the journal's last event: commands are \
+                     recorded in time order",
+                    now.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                    last.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+                ),
+            ));
+        }
         let mut ctx = Ctx::new(&self.state, actor, now, self.replica, self.region)?;
         decide::decide(&mut ctx, command)
     }

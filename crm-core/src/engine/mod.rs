@@ -299,6 +299,16 @@ fn snapshot_state<J: Journal>(journal: &J) -> Result<Option<State>, String> {
             state.last_seq, snapshot.seq
         ));
     }
+    if state.last_at.is_none() && state.last_seq > 0 {
+        // Written before snapshots kept it (format 3 and older): the time of the event
+        // the snapshot ends at.
+        journal
+            .scan_from(state.last_seq, &mut |envelope| {
+                state.last_at = Some(envelope.at);
+                Ok(ControlFlow::Break(()))
+            })
+            .map_err(|err| err.to_string())?;
+    }
     state.rebuild_derived();
     Ok(Some(state))
 }

@@ -117,6 +117,10 @@ pub struct State {
     pub(crate) id_counters: BTreeMap<ReplicaId, u64>,
     /// The journal position of the last applied event.
     pub(crate) last_seq: u64,
+    /// The latest time among the applied events: a command is not recorded before it
+    /// (absent in snapshots of format 3 and older: read from the journal's last event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_at: Option<DateTime<Utc>>,
 }
 
 /// Reading the records: what a host may look at directly, as the system sees it (no
@@ -178,6 +182,11 @@ impl State {
     /// The sequence number of the last event folded in.
     pub fn last_seq(&self) -> u64 {
         self.last_seq
+    }
+
+    /// The latest time among the events applied (none before the first).
+    pub fn last_at(&self) -> Option<DateTime<Utc>> {
+        self.last_at
     }
 }
 
@@ -282,6 +291,7 @@ impl State {
                 .push(envelope.seq);
         }
         self.last_seq = envelope.seq;
+        self.last_at = self.last_at.max(Some(envelope.at));
         // Tasks the event may change leave the task index as they were and come back
         // as they are.
         let tasks: Vec<TaskId> = records

@@ -13,6 +13,12 @@ pub fn at(minutes: i64) -> DateTime<Utc> {
     t0() + Duration::minutes(minutes)
 }
 
+/// `t`, or the time of the last event if that is later: helpers with fixed times keep
+/// commands in time order whatever ran before them.
+pub fn not_before<J: Journal>(crm: &Crm<J>, t: DateTime<Utc>) -> DateTime<Utc> {
+    crm.state().last_at().map_or(t, |last| last.max(t))
+}
+
 pub struct Shop {
     pub crm: Crm,
     pub admin: UserId,
@@ -214,7 +220,11 @@ impl Shop {
         };
         created(
             self.crm
-                .execute(Actor::User(owner), at(1), &Command::CreateContact(input))
+                .execute(
+                    Actor::User(owner),
+                    not_before(&self.crm, at(1)),
+                    &Command::CreateContact(input),
+                )
                 .unwrap(),
         )
     }
@@ -229,7 +239,11 @@ impl Shop {
         };
         created(
             self.crm
-                .execute(Actor::User(owner), at(2), &Command::CreateDeal(input))
+                .execute(
+                    Actor::User(owner),
+                    not_before(&self.crm, at(2)),
+                    &Command::CreateDeal(input),
+                )
                 .unwrap(),
         )
     }
@@ -251,7 +265,11 @@ impl Shop {
         };
         created(
             self.crm
-                .execute(Actor::User(actor), at(3), &Command::CreateTask(input))
+                .execute(
+                    Actor::User(actor),
+                    not_before(&self.crm, at(3)),
+                    &Command::CreateTask(input),
+                )
                 .unwrap(),
         )
     }
