@@ -1002,6 +1002,19 @@ export type Event = {
   to: UserId;
   type: "task_reassigned";
 } | {
+  changed: string[];
+  fields: TaskFields;
+  id: TaskId;
+  type: "task_updated";
+} | {
+  from?: string;
+  id: TaskId;
+  to?: string;
+  type: "task_rescheduled";
+} | {
+  id: TaskId;
+  type: "task_reopened";
+} | {
   activity: Activity;
   type: "activity_logged";
 } | {
@@ -1996,6 +2009,12 @@ export interface RenderDocument {
   type: "render_document";
 }
 
+/** Opens a completed or cancelled task again. */
+export interface ReopenTask {
+  id: TaskId;
+  type: "reopen_task";
+}
+
 /** Which device or process recorded an event; chosen by the host, never by the engine. */
 export type ReplicaId = number;
 
@@ -2083,6 +2102,16 @@ export interface Rerendering {
   content: string;
   document: DocumentId;
   identical: boolean;
+}
+
+/**
+ * Gives an open task a new due time: its overdue timer follows, and an
+ * overdue escalation fires at most once for each due time it had.
+ */
+export interface RescheduleTask {
+  due?: string | null;
+  id: TaskId;
+  type: "reschedule_task";
 }
 
 /** Won and paid amounts of one owner in one period. */
@@ -2244,6 +2273,14 @@ export interface SlaRow {
   user: UserId;
 }
 
+/** Puts an open task off by a span from now (clock or working time). */
+export interface SnoozeTask {
+  by: Span;
+  id: TaskId;
+  type: "snooze_task";
+  working?: boolean;
+}
+
 export interface SourceRow {
   /** Percent of the source's deals that were won (one decimal). */
   conversion: string | null;
@@ -2316,9 +2353,23 @@ export interface Task {
   link?: AnyId;
   /** How it went, e.g. `"reached"` or `"no_answer"`. */
   outcome?: string;
-  /** When it went overdue while open (set once, by the engine's timers). */
+  /**
+   * The due time at which it last went overdue while open (set by the engine's
+   * timers; a task rescheduled to a new due time can go overdue again, once).
+   */
   overdue_at?: string;
   status: TaskStatus;
+  title: string;
+}
+
+/**
+ * A task's editable fields as they are after an update (`task_updated`; the due time
+ * changes through `reschedule_task` and `snooze_task`, the assignee through
+ * `reassign_task`).
+ */
+export interface TaskFields {
+  description?: string;
+  kind: string;
   title: string;
 }
 
@@ -2329,6 +2380,16 @@ export type TaskId = string;
 export interface TaskPage {
   items: Task[];
   total: number;
+}
+
+/**
+ * Input for [`crate::Command::UpdateTask`]: absent fields stay, `null` clears the
+ * description.
+ */
+export interface TaskPatch {
+  description?: string | null;
+  kind?: string | null;
+  title?: string | null;
 }
 
 /** Where a task stands. */
@@ -2525,6 +2586,13 @@ export interface UpdateDeal {
   type: "update_deal";
 }
 
+/** Changes a task's title, kind or description. */
+export interface UpdateTask {
+  id: TaskId;
+  patch: TaskPatch;
+  type: "update_task";
+}
+
 /** An update of one entity: `{"id": ..., "patch": {...}}`. */
 export interface UpdateUser {
   id: UserId;
@@ -2602,6 +2670,10 @@ export type Command =
   | CompleteTask
   | CancelTask
   | ReassignTask
+  | UpdateTask
+  | RescheduleTask
+  | SnoozeTask
+  | ReopenTask
   | LogActivity
   | ConfigureIntake
   | ReceiveForm

@@ -23,7 +23,7 @@ use crate::model::outbox::Effect;
 use crate::model::payment::{LineItem, Payment};
 use crate::model::pipeline::Pipeline;
 use crate::model::rule::Rule;
-use crate::model::task::Task;
+use crate::model::task::{Task, TaskFields};
 use crate::model::user::{Department, User};
 
 /// The version of the event JSON schema written by this build (see docs/schema.md).
@@ -140,6 +140,32 @@ pub enum Event {
         id: TaskId,
         from: UserId,
         to: UserId,
+    },
+    /// The task's editable fields as they are now, and which changed.
+    TaskUpdated {
+        id: TaskId,
+        fields: TaskFields,
+        changed: Vec<String>,
+    },
+    /// A new due time (by `reschedule_task` or `snooze_task`; `null`: none).
+    TaskRescheduled {
+        id: TaskId,
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "crate::common::utc::deserialize_option"
+        )]
+        from: Option<DateTime<Utc>>,
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "crate::common::utc::deserialize_option"
+        )]
+        to: Option<DateTime<Utc>>,
+    },
+    /// A completed or cancelled task opened again.
+    TaskReopened {
+        id: TaskId,
     },
     ActivityLogged {
         activity: Activity,
@@ -378,7 +404,10 @@ impl Event {
             }
             Event::TaskCompleted { id, .. }
             | Event::TaskCancelled { id, .. }
-            | Event::TaskReassigned { id, .. } => {
+            | Event::TaskReassigned { id, .. }
+            | Event::TaskUpdated { id, .. }
+            | Event::TaskRescheduled { id, .. }
+            | Event::TaskReopened { id } => {
                 vec![(*id).into()]
             }
             Event::ActivityLogged { activity } => vec![activity.id.into(), activity.link],

@@ -126,7 +126,9 @@ impl Timers {
                 let due = state
                     .tasks
                     .get(&id)
-                    .filter(|t| t.status == TaskStatus::Open && t.overdue_at.is_none())
+                    // Once per due time: not again for the one it already went
+                    // overdue at (a rescheduled task is armed for its new one).
+                    .filter(|t| t.status == TaskStatus::Open && t.overdue_at != t.due)
                     .and_then(|t| t.due);
                 self.set(Timer::TaskDue(id), due);
             }

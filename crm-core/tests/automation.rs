@@ -2,7 +2,9 @@
 //! (the top-level examples/window_shop/setup.json): (a) the same timeline gives byte-identical
 //! events on every run, (b) ticking every few minutes or once at the end gives the
 //! same state, journal and outbox, (c) no trigger sets off a rule twice, no task
-//! goes overdue twice, no quiet spell or delayed rule fires twice — and replay equals the live state.
+//! goes overdue twice for one due time (however it is rescheduled, snoozed or
+//! reopened) nor misses one, no quiet spell or delayed rule fires twice — and replay
+//! equals the live state.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -52,11 +54,38 @@ fn shop() -> Crm {
 #[derive(Clone, Debug)]
 enum Op {
     WebRequest,
-    CompleteTask { task: u8, reached: bool },
-    SetVisit { deal: u8, in_hours: u8 },
-    MoveDeal { deal: u8, stage: u8 },
-    Pay { deal: u8, cents: u32 },
-    Note { deal: u8 },
+    CompleteTask {
+        task: u8,
+        reached: bool,
+    },
+    SetVisit {
+        deal: u8,
+        in_hours: u8,
+    },
+    MoveDeal {
+        deal: u8,
+        stage: u8,
+    },
+    Pay {
+        deal: u8,
+        cents: u32,
+    },
+    Note {
+        deal: u8,
+    },
+    /// A new due time `minutes` from now (before now when negative).
+    Reschedule {
+        task: u8,
+        minutes: i16,
+    },
+    Snooze {
+        task: u8,
+        minutes: u16,
+        working: bool,
+    },
+    Reopen {
+        task: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -67,6 +96,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<u8>(), any::<u8>()).prop_map(|(deal, stage)| Op::MoveDeal { deal, stage }),
         1 => (any::<u8>(), 1u32..20_000_000).prop_map(|(deal, cents)| Op::Pay { deal, cents }),
         1 => any::<u8>().prop_map(|deal| Op::Note { deal }),
+        2 => (any::<u8>(), -600i16..600).prop_map(|(task, minutes)| Op::Reschedule { task, minutes }),
+        1 => (any::<u8>(), 1u16..900, any::<bool>()).prop_map(|(task, minutes, working)| Op::Snooze { task, minutes, working }),
+        1 => any::<u8>().prop_map(|task| Op::Reopen { task }),
     ]
 }
 
@@ -88,6 +120,13 @@ fn command(crm: &Crm, now: DateTime<Utc>, op: &Op) -> Vec<(String, Value)> {
         .filter(|t| t.status == TaskStatus::Open)
         .map(|t| t.id)
         .collect();
+    let closed_tasks: Vec<TaskId> = state
+        .tasks()
+        .values()
+        .filter(|t| t.status != TaskStatus::Open)
+        .map(|t| t.id)
+        .collect();
+    let assignee = |task: TaskId| state.tasks()[&task].assignee.to_string();
     let owner = |deal: DealId| state.deals()[&deal].owner.to_string();
     match op {
         // Three commands, each naming what the one before created: see `run`.
@@ -124,6 +163,18 @@ fn command(crm: &Crm, now: DateTime<Utc>, op: &Op) -> Vec<(String, Value)> {
             .unwrap_or_default(),
         Op::Note { deal } => pick(&deals, *deal)
             .map(|id| vec![(owner(id), json!({"type": "log_activity", "kind": "note", "link": id, "body": "called"}))])
+            .unwrap_or_default(),
+        Op::Reschedule { task, minutes } => pick(&open_tasks, *task)
+            .map(|id| {
+                let due = now + Duration::minutes(i64::from(*minutes));
+                vec![(assignee(id), json!({"type": "reschedule_task", "id": id, "due": due}))]
+            })
+            .unwrap_or_default(),
+        Op::Snooze { task, minutes, working } => pick(&open_tasks, *task)
+            .map(|id| vec![(assignee(id), json!({"type": "snooze_task", "id": id, "by": format!("{minutes}m"), "working": working}))])
+            .unwrap_or_default(),
+        Op::Reopen { task } => pick(&closed_tasks, *task)
+            .map(|id| vec![(assignee(id), json!({"type": "reopen_task", "id": id}))])
             .unwrap_or_default(),
     }
 }
@@ -217,7 +268,8 @@ proptest! {
         let (crm, end) = run(&ops, Some(37));
         let events = crm.events_since(1).unwrap();
         let mut fired: BTreeMap<(u64, String), usize> = BTreeMap::new();
-        let mut overdue = BTreeSet::new();
+        // Each task's last overdue due time, and whether it was given a new due time since.
+        let mut overdue: BTreeMap<TaskId, (DateTime<Utc>, bool)> = BTreeMap::new();
         let mut idle = BTreeSet::new();
         let mut due = BTreeSet::new();
         for envelope in &events {
@@ -227,7 +279,21 @@ proptest! {
                         *fired.entry((*trigger, rule.clone())).or_default() += 1;
                     }
                 }
-                Event::TaskOverdue { id, .. } => prop_assert!(overdue.insert(*id), "{id} overdue twice"),
+                // Rescheduling never makes an escalation fire twice: a task goes overdue
+                // again only after a new due time, and not for the one it last went
+                // overdue at.
+                Event::TaskOverdue { id, due } => {
+                    if let Some((last, rescheduled)) = overdue.get(id) {
+                        prop_assert!(*rescheduled && last != due, "{id} overdue twice for {due}");
+                    }
+                    prop_assert!(*due <= envelope.at, "{id} overdue at {} before its due {due}", envelope.at);
+                    overdue.insert(*id, (*due, false));
+                }
+                Event::TaskRescheduled { id, .. } => {
+                    if let Some((_, rescheduled)) = overdue.get_mut(id) {
+                        *rescheduled = true;
+                    }
+                }
                 Event::RuleDue { scheduled, .. } => prop_assert!(due.insert(*scheduled), "delay {scheduled} fired twice"),
                 Event::RecordIdle { rule, record, since } => {
                     prop_assert!(idle.insert((rule.clone(), *record, *since)), "{rule} fired twice for {record}");
@@ -241,6 +307,13 @@ proptest! {
             prop_assert!(fired.contains_key(&key), "seq {} names {key:?}, which was not set off", envelope.seq);
         }
         prop_assert!(crm.next_wakeup().is_none_or(|at| at > end), "a timer due by {end} did not fire");
+        // Nor is one lost: every open task past its due time went overdue for it.
+        for task in crm.state().tasks().values() {
+            if task.is_overdue(end) {
+                prop_assert_eq!(task.overdue_at, task.due, "{} never went overdue for its due time", task.id);
+                prop_assert_eq!(overdue.get(&task.id).map(|(due, _)| Some(*due)), Some(task.due));
+            }
+        }
     }
 }
 

@@ -992,6 +992,24 @@ class EventTaskCancelled(TypedDict):
 EventTaskReassigned = TypedDict("EventTaskReassigned", {"from": "UserId", "id": "TaskId", "to": "UserId", "type": Literal["task_reassigned"]})
 
 
+class EventTaskUpdated(TypedDict):
+    """The task's editable fields as they are now, and which changed."""
+    changed: list[str]
+    fields: TaskFields
+    id: TaskId
+    type: Literal["task_updated"]
+
+
+EventTaskRescheduled = TypedDict("EventTaskRescheduled", {"from": NotRequired[datetime], "id": "TaskId", "to": NotRequired[datetime], "type": Literal["task_rescheduled"]})
+EventTaskRescheduled.__doc__ = "A new due time (by `reschedule_task` or `snooze_task`; `null`: none)."
+
+
+class EventTaskReopened(TypedDict):
+    """A completed or cancelled task opened again."""
+    id: TaskId
+    type: Literal["task_reopened"]
+
+
 class EventActivityLogged(TypedDict):
     activity: Activity
     type: Literal["activity_logged"]
@@ -1942,7 +1960,9 @@ class Task(TypedDict):
     outcome: NotRequired[str]
     """How it went, e.g. `"reached"` or `"no_answer"`."""
     overdue_at: NotRequired[datetime]
-    """When it went overdue while open (set once, by the engine's timers)."""
+    """The due time at which it last went overdue while open (set by the engine's
+    timers; a task rescheduled to a new due time can go overdue again, once).
+    """
     status: TaskStatus
     title: str
 
@@ -2033,6 +2053,12 @@ class RenderDocument(TypedDict):
     type: Literal["render_document"]
 
 
+class ReopenTask(TypedDict):
+    """Opens a completed or cancelled task again."""
+    id: TaskId
+    type: Literal["reopen_task"]
+
+
 class ReportFunnel(TypedDict):
     created: int
     """Deals created in the period."""
@@ -2106,6 +2132,15 @@ class Rerendering(TypedDict):
     content: str
     document: DocumentId
     identical: bool
+
+
+class RescheduleTask(TypedDict):
+    """Gives an open task a new due time: its overdue timer follows, and an
+    overdue escalation fires at most once for each due time it had.
+    """
+    due: NotRequired[Optional[datetime]]
+    id: TaskId
+    type: Literal["reschedule_task"]
 
 
 class RevenueRow(TypedDict):
@@ -2219,6 +2254,14 @@ class SlaRow(TypedDict):
     user: UserId
 
 
+class SnoozeTask(TypedDict):
+    """Puts an open task off by a span from now (clock or working time)."""
+    by: Span
+    id: TaskId
+    type: Literal["snooze_task"]
+    working: NotRequired[bool]
+
+
 class SourceRow(TypedDict):
     conversion: Optional[Decimal]
     """Percent of the source's deals that were won (one decimal)."""
@@ -2256,10 +2299,29 @@ class StageTimeRow(TypedDict):
     stage: StageId
 
 
+class TaskFields(TypedDict):
+    """A task's editable fields as they are after an update (`task_updated`; the due time
+    changes through `reschedule_task` and `snooze_task`, the assignee through
+    `reassign_task`).
+    """
+    description: NotRequired[str]
+    kind: str
+    title: str
+
+
 class TaskPage(TypedDict):
     """One page of a list and how many items matched in all."""
     items: list[Task]
     total: int
+
+
+class TaskPatch(TypedDict):
+    """Input for [`crate::Command::UpdateTask`]: absent fields stay, `null` clears the
+    description.
+    """
+    description: NotRequired[Optional[str]]
+    kind: NotRequired[Optional[str]]
+    title: NotRequired[Optional[str]]
 
 
 class Template(TypedDict):
@@ -2512,6 +2574,13 @@ class UpdateDeal(TypedDict):
     type: Literal["update_deal"]
 
 
+class UpdateTask(TypedDict):
+    """Changes a task's title, kind or description."""
+    id: TaskId
+    patch: TaskPatch
+    type: Literal["update_task"]
+
+
 class UpdateUser(TypedDict):
     """An update of one entity: `{"id": ..., "patch": {...}}`."""
     id: UserId
@@ -2633,7 +2702,7 @@ EffectsAnswer: TypeAlias = list["Effect"]
 EntityKind: TypeAlias = Literal["contact", "company", "deal", "task"]
 
 # What happened. JSON: `{"type": "deal_moved", ...fields}`.
-Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventActivityLogged", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventStageSlaBreached", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
+Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventStageSlaBreached", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
 
 EventsAnswer: TypeAlias = list["EventEnvelope"]
 
@@ -2728,7 +2797,7 @@ TriggerInput: TypeAlias = Union["TriggerInputRecordCreated", "TriggerInputStageE
 UserId: TypeAlias = str
 
 # Any command (docs/schemas/commands.schema.json).
-Command: TypeAlias = Union["CreateDepartment", "CreateUser", "UpdateUser", "DeactivateUser", "DefineField", "CreateContact", "UpdateContact", "MergeContacts", "UnmergeContacts", "CreateCompany", "UpdateCompany", "MergeCompanies", "UnmergeCompanies", "CreatePipeline", "CreateDeal", "UpdateDeal", "MoveDeal", "CreateTask", "CompleteTask", "CancelTask", "ReassignTask", "LogActivity", "ConfigureIntake", "ReceiveForm", "ReceiveCall", "ReceiveEmail", "ImportContacts", "AssignOwner", "ReassignOwner", "DefineRules", "SetCalendar", "DefineTemplate", "RenderDocument", "SetLineItems", "RecordPayment", "AckEffects", "Tick"]
+Command: TypeAlias = Union["CreateDepartment", "CreateUser", "UpdateUser", "DeactivateUser", "DefineField", "CreateContact", "UpdateContact", "MergeContacts", "UnmergeContacts", "CreateCompany", "UpdateCompany", "MergeCompanies", "UnmergeCompanies", "CreatePipeline", "CreateDeal", "UpdateDeal", "MoveDeal", "CreateTask", "CompleteTask", "CancelTask", "ReassignTask", "UpdateTask", "RescheduleTask", "SnoozeTask", "ReopenTask", "LogActivity", "ConfigureIntake", "ReceiveForm", "ReceiveCall", "ReceiveEmail", "ImportContacts", "AssignOwner", "ReassignOwner", "DefineRules", "SetCalendar", "DefineTemplate", "RenderDocument", "SetLineItems", "RecordPayment", "AckEffects", "Tick"]
 
 # Any query (docs/schemas/queries.schema.json).
 Query: TypeAlias = Union["GetQuery", "ListContactsQuery", "ListCompaniesQuery", "ListDealsQuery", "ListTasksQuery", "ListActivitiesQuery", "ListUsersQuery", "ListDepartmentsQuery", "ListPipelinesQuery", "ListFieldsQuery", "TimelineQuery", "ExplainQuery", "OutboxQuery", "NextWakeupQuery", "RerenderQuery", "ListRulesQuery", "CalendarQuery", "ListTemplatesQuery", "ClientStatsQuery", "CheckImportQuery", "ExportQuery", "FindDuplicatesQuery", "ReportQuery", "ChartQuery"]

@@ -1,5 +1,9 @@
 //! Handlers for task (the data is in `crate::model::task`).
 
+use chrono::{DateTime, Utc};
+
+use crate::common::calendar::Span;
+use crate::common::diff;
 use crate::common::error::CrmError;
 use crate::common::id::{AnyId, TaskId, UserId};
 use crate::common::validate;
@@ -149,4 +153,85 @@ pub(crate) fn reassign(
         from: task.assignee,
         to: assignee,
     }])
+}
+
+/// Handles [`crate::Command::UpdateTask`]: whoever may edit the task, open or closed.
+pub(crate) fn update(
+    ctx: &mut Ctx<'_>,
+    id: TaskId,
+    patch: &TaskPatch,
+) -> Result<Vec<Event>, CrmError> {
+    ctx.access.require_edit(AnyId::TaskId(id))?;
+    let task = &ctx.state.tasks[&id];
+    let before = TaskFields {
+        title: task.title.clone(),
+        kind: task.kind.clone(),
+        description: task.description.clone(),
+    };
+    let mut fields = before.clone();
+    if let Some(title) = &patch.title {
+        fields.title = validate::name("title", title)?;
+    }
+    if let Some(kind) = &patch.kind {
+        fields.kind = validate::key("kind", kind)?;
+    }
+    if let Some(description) = &patch.description {
+        fields.description = validate::optional_text("description", description.as_deref())?;
+    }
+    let changed = diff::changed_keys(&before, &fields);
+    if changed.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Event::TaskUpdated {
+        id,
+        fields,
+        changed,
+    }])
+}
+
+/// Handles [`crate::Command::RescheduleTask`]: an open task gets a new due time (or
+/// none). The same due time again changes nothing.
+pub(crate) fn reschedule(
+    ctx: &mut Ctx<'_>,
+    id: TaskId,
+    due: Option<DateTime<Utc>>,
+) -> Result<Vec<Event>, CrmError> {
+    let task = open_task(ctx, id)?;
+    if task.due == due {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Event::TaskRescheduled {
+        id,
+        from: task.due,
+        to: due,
+    }])
+}
+
+/// Handles [`crate::Command::SnoozeTask`]: due again `by` from now, in clock time or
+/// (`working`) in the business calendar's working time.
+pub(crate) fn snooze(ctx: &mut Ctx<'_>, input: &TaskSnooze) -> Result<Vec<Event>, CrmError> {
+    if input.by == Span::ZERO {
+        return Err(CrmError::validation(
+            "by",
+            "is zero; snooze by at least a minute",
+        ));
+    }
+    let due = if input.working {
+        ctx.state.calendar.add_working(ctx.now, input.by)?
+    } else {
+        ctx.now + input.by.as_duration()
+    };
+    reschedule(ctx, input.id, Some(due))
+}
+
+/// Handles [`crate::Command::ReopenTask`]: a completed or cancelled task is open again
+/// (its outcome cleared; its results stay until it is completed again).
+pub(crate) fn reopen(ctx: &mut Ctx<'_>, id: TaskId) -> Result<Vec<Event>, CrmError> {
+    ctx.access.require_edit(AnyId::TaskId(id))?;
+    let task = &ctx.state.tasks[&id];
+    if task.status == TaskStatus::Open {
+        return Err(CrmError::conflict(format!("task {id} is already open")));
+    }
+    ctx.access.require_assignable("assignee", task.assignee)?;
+    Ok(vec![Event::TaskReopened { id }])
 }

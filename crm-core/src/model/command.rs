@@ -19,7 +19,7 @@ use crate::model::outbox::Acknowledgement;
 use crate::model::payment::{LineItems, NewPayment};
 use crate::model::pipeline::NewPipeline;
 use crate::model::rule::{NoFields, RuleSet};
-use crate::model::task::{NewTask, TaskCompletion};
+use crate::model::task::{NewTask, TaskCompletion, TaskPatch, TaskReschedule, TaskSnooze};
 use crate::model::user::{NewDepartment, NewUser, UserPatch};
 
 tagged_enum! {
@@ -53,6 +53,15 @@ tagged_enum! {
         CompleteTask(TaskCompletion) = "complete_task",
         CancelTask(TaskCancellation) = "cancel_task",
         ReassignTask(TaskReassignment) = "reassign_task",
+        /// Changes a task's title, kind or description.
+        UpdateTask(Update<TaskId, TaskPatch>) = "update_task",
+        /// Gives an open task a new due time: its overdue timer follows, and an
+        /// overdue escalation fires at most once for each due time it had.
+        RescheduleTask(TaskReschedule) = "reschedule_task",
+        /// Puts an open task off by a span from now (clock or working time).
+        SnoozeTask(TaskSnooze) = "snooze_task",
+        /// Opens a completed or cancelled task again.
+        ReopenTask(Target<TaskId>) = "reopen_task",
         LogActivity(NewActivity) = "log_activity",
         /// How web forms and calls become contacts and leads (admin; docs/integrations.md).
         ConfigureIntake(IntakeSettings) = "configure_intake",

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::common::calendar::Span;
 use crate::common::id::{AnyId, TaskId, UserId};
+use crate::common::validate;
 use crate::model::actor::Actor;
 use crate::model::custom_field::CustomValues;
 
@@ -58,7 +60,8 @@ pub struct Task {
     pub closed_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_by: Option<Actor>,
-    /// When it went overdue while open (set once, by the engine's timers).
+    /// The due time at which it last went overdue while open (set by the engine's
+    /// timers; a task rescheduled to a new due time can go overdue again, once).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -105,4 +108,54 @@ pub struct TaskCompletion {
     /// Raw values by key, checked against the task field definitions.
     #[serde(default)]
     pub fields: BTreeMap<String, Value>,
+}
+
+/// A task's editable fields as they are after an update (`task_updated`; the due time
+/// changes through `reschedule_task` and `snooze_task`, the assignee through
+/// `reassign_task`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct TaskFields {
+    pub title: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Input for [`crate::Command::UpdateTask`]: absent fields stay, `null` clears the
+/// description.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(
+        deserialize_with = "validate::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub description: Option<Option<String>>,
+}
+
+/// Input for [`crate::Command::RescheduleTask`]: the new due time (`null`: none).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TaskReschedule {
+    pub id: TaskId,
+    pub due: Option<DateTime<Utc>>,
+}
+
+/// Input for [`crate::Command::SnoozeTask`]: due again `by` from now, in clock time,
+/// or in the business calendar's working time with `working`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TaskSnooze {
+    pub id: TaskId,
+    pub by: Span,
+    #[serde(default)]
+    pub working: bool,
 }

@@ -120,6 +120,8 @@ impl Touched {
                 | Event::TaskCompleted { .. }
                 | Event::TaskCancelled { .. }
                 | Event::TaskReassigned { .. }
+                | Event::TaskRescheduled { .. }
+                | Event::TaskReopened { .. }
                 | Event::OwnerAssigned { .. }
                 | Event::RecordsReassigned { .. }
         );

@@ -256,6 +256,9 @@ impl State {
             Event::TaskCompleted { id, .. }
             | Event::TaskCancelled { id, .. }
             | Event::TaskReassigned { id, .. }
+            | Event::TaskUpdated { id, .. }
+            | Event::TaskRescheduled { id, .. }
+            | Event::TaskReopened { id }
             | Event::TaskOverdue { id, .. } => Some(*id),
             Event::RulesEvaluated {
                 subject: AnyId::TaskId(id),
@@ -608,6 +611,28 @@ impl State {
             Event::TaskReassigned { id, to, .. } => {
                 if let Some(task) = self.tasks.get_mut(id) {
                     task.assignee = *to;
+                }
+            }
+            Event::TaskUpdated { id, fields, .. } => {
+                if let Some(task) = self.tasks.get_mut(id) {
+                    task.title = fields.title.clone();
+                    task.kind = fields.kind.clone();
+                    task.description = fields.description.clone();
+                }
+            }
+            Event::TaskRescheduled { id, to, .. } => {
+                // `overdue_at` stays: it names the due time the task last went overdue
+                // at, so the overdue timer is armed again only for a new one.
+                if let Some(task) = self.tasks.get_mut(id) {
+                    task.due = *to;
+                }
+            }
+            Event::TaskReopened { id } => {
+                if let Some(task) = self.tasks.get_mut(id) {
+                    task.status = TaskStatus::Open;
+                    task.outcome = None;
+                    task.closed_at = None;
+                    task.closed_by = None;
                 }
             }
             Event::ActivityLogged { activity } => {
