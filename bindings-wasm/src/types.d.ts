@@ -1062,6 +1062,11 @@ export type Event = {
   id: TaskId;
   type: "task_overdue";
 } | {
+  due: string;
+  id: TaskId;
+  rule: string;
+  type: "task_due_soon";
+} | {
   deadline: string;
   deal: DealId;
   stage: StageId;
@@ -1224,6 +1229,11 @@ export type Fact = {
   task_completed: TaskId;
 } | {
   task_overdue: TaskId;
+} | {
+  task_due_soon: {
+    rule: string;
+    task: TaskId;
+  };
 } | {
   payment_recorded: {
     amount: Money;
@@ -2461,6 +2471,13 @@ export type Trigger = {
   outcome?: string;
   type: "task_overdue";
 } | {
+  before: Span;
+  /** Only tasks of this kind, e.g. `"call"`. */
+  kind?: string;
+  type: "task_due_soon";
+  /** Count `before` in the business calendar's working time (default: clock time). */
+  working?: boolean;
+} | {
   type: "payment_recorded";
 } | {
   type: "deal_paid";
@@ -2523,6 +2540,13 @@ export type TriggerInput = {
   /** Only completions with this outcome. */
   outcome?: string | null;
   type: "task_overdue";
+}) | ({
+  before: Span;
+  /** Only tasks of this kind, e.g. `"call"`. */
+  kind?: string | null;
+  type: "task_due_soon";
+  /** Count `before` in the business calendar's working time (default: clock time). */
+  working?: boolean;
 }) | {
   type: "payment_recorded";
 } | {

@@ -47,7 +47,9 @@ impl Fact {
             | Fact::DealWon(deal)
             | Fact::DealLost { deal, .. }
             | Fact::SlaBreached { deal, .. } => (*deal).into(),
-            Fact::TaskCompleted(id) | Fact::TaskOverdue(id) => (*id).into(),
+            Fact::TaskCompleted(id)
+            | Fact::TaskOverdue(id)
+            | Fact::TaskDueSoon { task: id, .. } => (*id).into(),
             Fact::Inbound(id) => state
                 .activities
                 .get(id)
@@ -83,7 +85,7 @@ impl Fact {
             Fact::PaymentRecorded { amount, .. } => json!({"amount": amount}),
             Fact::DealLost { reason, .. } => json!({"reason": reason}),
             Fact::Inbound(id) => json!({"activity": state.activities.get(id)}),
-            Fact::Idle { rule, .. } => json!({"rule": rule}),
+            Fact::Idle { rule, .. } | Fact::TaskDueSoon { rule, .. } => json!({"rule": rule}),
             _ => json!({}),
         };
         value["type"] = json!(self.name());
@@ -155,6 +157,10 @@ pub(crate) fn facts(before: &State, event: &Event) -> Vec<Fact> {
         }
         Event::TaskCompleted { id, .. } => vec![Fact::TaskCompleted(*id)],
         Event::TaskOverdue { id, .. } => vec![Fact::TaskOverdue(*id)],
+        Event::TaskDueSoon { id, rule, .. } => vec![Fact::TaskDueSoon {
+            rule: rule.clone(),
+            task: *id,
+        }],
         Event::PaymentRecorded { deal, payment } => vec![Fact::PaymentRecorded {
             deal: *deal,
             amount: payment.amount,
@@ -278,9 +284,8 @@ pub(crate) fn triggered(state: &State, rule: &Rule, fact: &Fact) -> bool {
         (Trigger::StageSlaBreached(filter), Fact::SlaBreached { stage, .. }) => {
             stage_ok(&filter.stage, &filter.pipeline, stage)
         }
-        (Trigger::DealRotting(_) | Trigger::ContactInactive(_), Fact::Idle { rule: key, .. }) => {
-            *key == rule.key
-        }
+        (Trigger::DealRotting(_) | Trigger::ContactInactive(_), Fact::Idle { rule: key, .. })
+        | (Trigger::TaskDueSoon(_), Fact::TaskDueSoon { rule: key, .. }) => *key == rule.key,
         (_, Fact::Delayed { rule: key, fact }) => *key == rule.key && triggered(state, rule, fact),
         _ => false,
     }

@@ -219,6 +219,13 @@ pub enum Event {
         id: TaskId,
         due: DateTime<Utc>,
     },
+    /// A `task_due_soon` rule's reminder time came for an open task (recorded once per
+    /// rule and due time, at the reminder time).
+    TaskDueSoon {
+        id: TaskId,
+        rule: String,
+        due: DateTime<Utc>,
+    },
     /// A deal stayed in a stage past the stage's SLA.
     StageSlaBreached {
         deal: DealId,
@@ -418,7 +425,7 @@ impl Event {
             | Event::PaymentRecorded { deal, .. }
             | Event::DealPaid { deal, .. }
             | Event::StageSlaBreached { deal, .. } => vec![(*deal).into()],
-            Event::TaskOverdue { id, .. } => vec![(*id).into()],
+            Event::TaskOverdue { id, .. } | Event::TaskDueSoon { id, .. } => vec![(*id).into()],
             Event::RecordIdle { record, .. } => vec![*record],
             Event::EffectQueued { effect } => effect.subject.into_iter().collect(),
             Event::RulesEvaluated { subject, .. }

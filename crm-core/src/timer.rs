@@ -1,5 +1,5 @@
-//! Scheduled wake-ups: overdue tasks, stage SLAs and idle records (rotting deals,
-//! inactive clients). The index is derived from the state and kept in step on every
+//! Scheduled wake-ups: overdue tasks, task reminders, stage SLAs, idle records (rotting
+//! deals, inactive clients) and delayed rules. The index is derived from the state and kept in step on every
 //! event, so `next_wakeup` and the engine's catch-up are a look at its first entry.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use crate::common::calendar::Span;
 use crate::common::id::{AnyId, ContactId, DealId, TaskId};
 use crate::model::deal::DealStatus;
-use crate::model::rule::Trigger;
-use crate::model::task::TaskStatus;
+use crate::model::rule::{DueSoon, Trigger};
+use crate::model::task::{Task, TaskStatus};
 use crate::state::State;
 
 /// Something that will need the engine's attention at a given time.
@@ -24,6 +24,8 @@ pub enum Timer {
     Idle { rule: String, record: AnyId },
     /// A delayed rule's wait ends (the journal position of its `rule_scheduled`).
     Delayed(u64),
+    /// A `task_due_soon` rule's reminder time for an open task.
+    Reminder { rule: String, task: TaskId },
 }
 
 /// The pending timers, soonest first.
@@ -123,14 +125,22 @@ impl Timers {
     pub(crate) fn refresh(&mut self, state: &State, record: AnyId) {
         match record {
             AnyId::TaskId(id) => {
-                let due = state
+                let open = state
                     .tasks
                     .get(&id)
-                    // Once per due time: not again for the one it already went
-                    // overdue at (a rescheduled task is armed for its new one).
-                    .filter(|t| t.status == TaskStatus::Open && t.overdue_at != t.due)
-                    .and_then(|t| t.due);
+                    .filter(|t| t.status == TaskStatus::Open);
+                // Once per due time: not again for the one it already went overdue at
+                // (a rescheduled task is armed for its new one).
+                let due = open.filter(|t| t.overdue_at != t.due).and_then(|t| t.due);
                 self.set(Timer::TaskDue(id), due);
+                for (rule, soon) in reminder_rules(state) {
+                    let at = open.and_then(|task| reminder_at(state, task, rule, soon));
+                    let timer = Timer::Reminder {
+                        rule: rule.clone(),
+                        task: id,
+                    };
+                    self.set(timer, at);
+                }
             }
             AnyId::DealId(id) => {
                 let sla = sla_deadline(state, id);
@@ -159,6 +169,48 @@ impl Timers {
             self.set(Timer::Idle { rule, record }, at);
         }
     }
+}
+
+/// Enabled `task_due_soon` rules: (key, when).
+fn reminder_rules(state: &State) -> impl Iterator<Item = (&String, &DueSoon)> {
+    state
+        .rules
+        .iter()
+        .filter(|r| r.enabled)
+        .filter_map(|r| match &r.when {
+            Trigger::TaskDueSoon(soon) => Some((&r.key, soon)),
+            _ => None,
+        })
+}
+
+/// When `rule` reminds of an open task: `before` its due time, unless it already did
+/// for this due time, or the task is of another kind. Never before the task got its due
+/// time (a task created or rescheduled inside the window is reminded at once), and
+/// not at all when that was already its due time.
+fn reminder_at(state: &State, task: &Task, rule: &str, soon: &DueSoon) -> Option<DateTime<Utc>> {
+    let due = task.due?;
+    if soon.kind.as_ref().is_some_and(|kind| *kind != task.kind) {
+        return None;
+    }
+    let reminded = state
+        .reminded
+        .get(rule)
+        .and_then(|tasks| tasks.get(&task.id));
+    if reminded == Some(&due) {
+        return None;
+    }
+    let since = state
+        .rescheduled_at
+        .get(&task.id)
+        .copied()
+        .unwrap_or(task.created_at);
+    let at = if soon.working {
+        state.calendar.sub_working(due, soon.before).ok()?
+    } else {
+        due - soon.before.as_duration()
+    };
+    let at = at.max(since);
+    (at < due).then_some(at)
 }
 
 /// Enabled idle rules: (key, wait, stage filter) for deals or for contacts.

@@ -33,6 +33,14 @@ fn shop() -> Crm {
                 "then": [{"type": "notify", "to": "owner", "text": "{{ deal.title }} is quiet"}]
             }));
             rules.push(json!({
+                "key": "call-soon", "when": {"type": "task_due_soon", "before": "10m", "kind": "call"},
+                "then": [{"type": "notify", "to": "assignee", "text": "Soon: {{ task.title }}"}]
+            }));
+            rules.push(json!({
+                "key": "due-today", "when": {"type": "task_due_soon", "before": "2h", "working": true},
+                "then": [{"type": "notify", "to": "assignee", "text": "Today: {{ task.title }}"}]
+            }));
+            rules.push(json!({
                 "key": "still-clarifying", "when": {"type": "stage_entered", "stage": "Clarify"},
                 "delay": "3h", "if": {"field": "deal.stage_name", "eq": "Clarify"},
                 "then": [{"type": "escalate", "text": "{{ deal.title }} is still being clarified"}]
@@ -270,6 +278,8 @@ proptest! {
         let mut fired: BTreeMap<(u64, String), usize> = BTreeMap::new();
         // Each task's last overdue due time, and whether it was given a new due time since.
         let mut overdue: BTreeMap<TaskId, (DateTime<Utc>, bool)> = BTreeMap::new();
+        // The same for each reminder rule and task.
+        let mut reminded: BTreeMap<(String, TaskId), (DateTime<Utc>, bool)> = BTreeMap::new();
         let mut idle = BTreeSet::new();
         let mut due = BTreeSet::new();
         for envelope in &events {
@@ -289,9 +299,22 @@ proptest! {
                     prop_assert!(*due <= envelope.at, "{id} overdue at {} before its due {due}", envelope.at);
                     overdue.insert(*id, (*due, false));
                 }
+                Event::TaskDueSoon { id, rule, due } => {
+                    let key = (rule.clone(), *id);
+                    if let Some((last, rescheduled)) = reminded.get(&key) {
+                        prop_assert!(*rescheduled && last != due, "{rule} reminded {id} twice of {due}");
+                    }
+                    prop_assert!(envelope.at < *due, "{id} reminded at {} of {due}", envelope.at);
+                    reminded.insert(key, (*due, false));
+                }
                 Event::TaskRescheduled { id, .. } => {
                     if let Some((_, rescheduled)) = overdue.get_mut(id) {
                         *rescheduled = true;
+                    }
+                    for ((_, task), (_, rescheduled)) in reminded.iter_mut() {
+                        if task == id {
+                            *rescheduled = true;
+                        }
                     }
                 }
                 Event::RuleDue { scheduled, .. } => prop_assert!(due.insert(*scheduled), "delay {scheduled} fired twice"),
@@ -331,6 +354,7 @@ fn the_window_shop_rules_react_in_this_harness() {
     let kinds: Vec<&str> = events.iter().filter_map(|e| e.rule.as_deref()).collect();
     assert!(kinds.contains(&"assign-web-lead"), "{kinds:?}");
     assert!(kinds.contains(&"escalate-late-call"), "{kinds:?}");
+    assert!(kinds.contains(&"call-soon"), "{kinds:?}");
     let delayed = events
         .iter()
         .filter(|e| e.rule.as_deref() == Some("still-clarifying"));
@@ -340,4 +364,31 @@ fn the_window_shop_rules_react_in_this_harness() {
         "scheduled, then the escalation when the wait is over"
     );
     assert!(!crm.drain_outbox().is_empty());
+    // Rescheduled after going overdue, the call is reminded and goes overdue once more.
+    let (crm, _) = run(
+        &[
+            (0, Op::WebRequest),
+            (
+                60,
+                Op::Reschedule {
+                    task: 0,
+                    minutes: 120,
+                },
+            ),
+        ],
+        None,
+    );
+    let events = crm.events_since(1).unwrap();
+    let count = |rule: &str| {
+        events
+            .iter()
+            .filter(|e| e.rule.as_deref() == Some(rule))
+            .count()
+    };
+    assert_eq!(
+        count("escalate-late-call"),
+        2,
+        "before and after the new due time"
+    );
+    assert_eq!(count("call-soon"), 2);
 }

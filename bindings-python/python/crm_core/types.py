@@ -1075,6 +1075,16 @@ class EventTaskOverdue(TypedDict):
     type: Literal["task_overdue"]
 
 
+class EventTaskDueSoon(TypedDict):
+    """A `task_due_soon` rule's reminder time came for an open task (recorded once per
+    rule and due time, at the reminder time).
+    """
+    due: datetime
+    id: TaskId
+    rule: str
+    type: Literal["task_due_soon"]
+
+
 class EventStageSlaBreached(TypedDict):
     """A deal stayed in a stage past the stage's SLA."""
     deadline: datetime
@@ -1270,62 +1280,72 @@ class Fact7(TypedDict):
     task_overdue: TaskId
 
 
-class Fact8PaymentRecorded(TypedDict):
+class Fact8TaskDueSoon(TypedDict):
+    rule: str
+    task: TaskId
+
+
+class Fact8(TypedDict):
+    """A `task_due_soon` rule's reminder time came, for that rule only."""
+    task_due_soon: Fact8TaskDueSoon
+
+
+class Fact9PaymentRecorded(TypedDict):
     amount: Money
     deal: DealId
 
 
-class Fact8(TypedDict):
-    payment_recorded: Fact8PaymentRecorded
-
-
 class Fact9(TypedDict):
-    deal_paid: DealId
+    payment_recorded: Fact9PaymentRecorded
 
 
 class Fact10(TypedDict):
+    deal_paid: DealId
+
+
+class Fact11(TypedDict):
     deal_won: DealId
 
 
-class Fact11DealLost(TypedDict):
+class Fact12DealLost(TypedDict):
     deal: DealId
     reason: Optional[str]
 
 
-class Fact11(TypedDict):
-    deal_lost: Fact11DealLost
-
-
 class Fact12(TypedDict):
+    deal_lost: Fact12DealLost
+
+
+class Fact13(TypedDict):
     inbound: ActivityId
 
 
-class Fact13SlaBreached(TypedDict):
+class Fact14SlaBreached(TypedDict):
     deal: DealId
     stage: StageId
 
 
-class Fact13(TypedDict):
-    sla_breached: Fact13SlaBreached
+class Fact14(TypedDict):
+    sla_breached: Fact14SlaBreached
 
 
-class Fact14Idle(TypedDict):
+class Fact15Idle(TypedDict):
     record: AnyId
     rule: str
 
 
-class Fact14(TypedDict):
-    idle: Fact14Idle
+class Fact15(TypedDict):
+    idle: Fact15Idle
 
 
-class Fact15Delayed(TypedDict):
+class Fact16Delayed(TypedDict):
     fact: Fact
     rule: str
 
 
-class Fact15(TypedDict):
+class Fact16(TypedDict):
     """The wait of a delayed rule is over: the fact it waited on, for that rule only."""
-    delayed: Fact15Delayed
+    delayed: Fact16Delayed
 
 
 class FieldDefinition(TypedDict):
@@ -2386,12 +2406,24 @@ class TriggerTaskCompleted(TypedDict):
 
 
 class TriggerTaskOverdue(TypedDict):
-    """A task passed its due time while open (fires once per task)."""
+    """A task passed its due time while open (fires once per due time it is given)."""
     kind: NotRequired[str]
     """Only tasks of this kind, e.g. `"call"`."""
     outcome: NotRequired[str]
     """Only completions with this outcome."""
     type: Literal["task_overdue"]
+
+
+class TriggerTaskDueSoon(TypedDict):
+    """An open task is due in `before` (clock time, or working time with `working`):
+    a reminder, once for each due time the task is given.
+    """
+    before: Span
+    kind: NotRequired[str]
+    """Only tasks of this kind, e.g. `"call"`."""
+    type: Literal["task_due_soon"]
+    working: NotRequired[bool]
+    """Count `before` in the business calendar's working time (default: clock time)."""
 
 
 class TriggerPaymentRecorded(TypedDict):
@@ -2480,12 +2512,24 @@ class TriggerInputTaskCompleted(TypedDict):
 
 
 class TriggerInputTaskOverdue(TypedDict):
-    """A task passed its due time while open (fires once per task)."""
+    """A task passed its due time while open (fires once per due time it is given)."""
     kind: NotRequired[Optional[str]]
     """Only tasks of this kind, e.g. `"call"`."""
     outcome: NotRequired[Optional[str]]
     """Only completions with this outcome."""
     type: Literal["task_overdue"]
+
+
+class TriggerInputTaskDueSoon(TypedDict):
+    """An open task is due in `before` (clock time, or working time with `working`):
+    a reminder, once for each due time the task is given.
+    """
+    before: Span
+    kind: NotRequired[Optional[str]]
+    """Only tasks of this kind, e.g. `"call"`."""
+    type: Literal["task_due_soon"]
+    working: NotRequired[bool]
+    """Count `before` in the business calendar's working time (default: clock time)."""
 
 
 class TriggerInputPaymentRecorded(TypedDict):
@@ -2702,7 +2746,7 @@ EffectsAnswer: TypeAlias = list["Effect"]
 EntityKind: TypeAlias = Literal["contact", "company", "deal", "task"]
 
 # What happened. JSON: `{"type": "deal_moved", ...fields}`.
-Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventStageSlaBreached", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
+Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
 
 EventsAnswer: TypeAlias = list["EventEnvelope"]
 
@@ -2716,7 +2760,7 @@ ExportFormat: TypeAlias = Union[Literal["csv"], Literal["xlsx"]]
 
 # Something an event states that a rule can react to. Stored in `rule_scheduled`
 # events, so a delayed rule acts on exactly what happened.
-Fact: TypeAlias = Union["Fact2", "Fact3", "Fact4", "Fact5", "Fact6", "Fact7", "Fact8", "Fact9", "Fact10", "Fact11", "Fact12", "Fact13", "Fact14", "Fact15"]
+Fact: TypeAlias = Union["Fact2", "Fact3", "Fact4", "Fact5", "Fact6", "Fact7", "Fact8", "Fact9", "Fact10", "Fact11", "Fact12", "Fact13", "Fact14", "Fact15", "Fact16"]
 
 # a field ID like "fld-1-42"
 FieldId: TypeAlias = str
@@ -2788,10 +2832,10 @@ TaskStatus: TypeAlias = Literal["open", "done", "cancelled"]
 TimelineAnswer: TypeAlias = list["EventEnvelope"]
 
 # What sets a rule off. JSON: `{"type": "stage_entered", "stage": "Measurement"}`.
-Trigger: TypeAlias = Union["TriggerRecordCreated", "TriggerStageEntered", "TriggerStageLeft", "TriggerFieldChanged", "TriggerTaskCompleted", "TriggerTaskOverdue", "TriggerPaymentRecorded", "TriggerDealPaid", "TriggerDealWon", "TriggerDealLost", "TriggerInbound", "TriggerStageSlaBreached", "TriggerDealRotting", "TriggerContactInactive"]
+Trigger: TypeAlias = Union["TriggerRecordCreated", "TriggerStageEntered", "TriggerStageLeft", "TriggerFieldChanged", "TriggerTaskCompleted", "TriggerTaskOverdue", "TriggerTaskDueSoon", "TriggerPaymentRecorded", "TriggerDealPaid", "TriggerDealWon", "TriggerDealLost", "TriggerInbound", "TriggerStageSlaBreached", "TriggerDealRotting", "TriggerContactInactive"]
 
 # What sets a rule off. JSON: `{"type": "stage_entered", "stage": "Measurement"}`.
-TriggerInput: TypeAlias = Union["TriggerInputRecordCreated", "TriggerInputStageEntered", "TriggerInputStageLeft", "TriggerInputFieldChanged", "TriggerInputTaskCompleted", "TriggerInputTaskOverdue", "TriggerInputPaymentRecorded", "TriggerInputDealPaid", "TriggerInputDealWon", "TriggerInputDealLost", "TriggerInputInbound", "TriggerInputStageSlaBreached", "TriggerInputDealRotting", "TriggerInputContactInactive"]
+TriggerInput: TypeAlias = Union["TriggerInputRecordCreated", "TriggerInputStageEntered", "TriggerInputStageLeft", "TriggerInputFieldChanged", "TriggerInputTaskCompleted", "TriggerInputTaskOverdue", "TriggerInputTaskDueSoon", "TriggerInputPaymentRecorded", "TriggerInputDealPaid", "TriggerInputDealWon", "TriggerInputDealLost", "TriggerInputInbound", "TriggerInputStageSlaBreached", "TriggerInputDealRotting", "TriggerInputContactInactive"]
 
 # a user ID like "usr-1-42"
 UserId: TypeAlias = str

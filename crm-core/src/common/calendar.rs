@@ -357,6 +357,57 @@ impl Calendar {
         self.add_minutes(at, span.minutes)
     }
 
+    /// `end` minus `span` of working time, the mirror of [`Calendar::add_working`]: first
+    /// whole working days back (same local time on the N-th working day before), then
+    /// minutes counted back only inside opening hours.
+    pub fn sub_working(&self, end: DateTime<Utc>, span: Span) -> Result<DateTime<Utc>, CrmError> {
+        let mut at = end;
+        if span.days > 0 {
+            at = self.sub_minutes(at, 0)?;
+            let local = self.local(at);
+            let clock = ClockTime((local.hour_minute()).min(24 * 60 - 1) as u16);
+            let mut date = local.date_naive();
+            let mut left = span.days;
+            let mut steps = 0;
+            while left > 0 {
+                date = date.pred_opt().ok_or_else(too_far)?;
+                steps += 1;
+                if steps > MAX_SEARCH_DAYS {
+                    return Err(too_far());
+                }
+                if self.is_working_day(date) {
+                    left -= 1;
+                }
+            }
+            at = self.instant(date, clock);
+        }
+        self.sub_minutes(at, span.minutes)
+    }
+
+    /// `end` minus `minutes` of opening hours; with 0, the last working instant at or
+    /// before `end`.
+    fn sub_minutes(&self, end: DateTime<Utc>, minutes: u32) -> Result<DateTime<Utc>, CrmError> {
+        let mut left = Duration::minutes(minutes.into());
+        let mut date = self.local(end).date_naive();
+        // A span may end the local day after (a night shift seen from UTC); look one day on.
+        date = date.succ_opt().unwrap_or(date);
+        for _ in 0..MAX_SEARCH_DAYS {
+            for (from, to) in self.spans(date).into_iter().rev() {
+                if from >= end {
+                    continue;
+                }
+                let finish = to.min(end);
+                let available = finish - from;
+                if left <= available {
+                    return Ok(finish - left);
+                }
+                left -= available;
+            }
+            date = date.pred_opt().ok_or_else(too_far)?;
+        }
+        Err(too_far())
+    }
+
     /// `start` plus `minutes` of opening hours; with 0, the first working instant at or
     /// after `start`.
     fn add_minutes(&self, start: DateTime<Utc>, minutes: u32) -> Result<DateTime<Utc>, CrmError> {
@@ -425,6 +476,47 @@ mod tests {
             .add_working(at("2026-11-27T16:55:00Z"), "15m".parse().unwrap())
             .unwrap();
         assert_eq!(due, at("2026-11-30T08:10:00Z"));
+    }
+
+    #[test]
+    fn working_time_counts_back_as_it_counts_forward() {
+        let cal = shop();
+        // Monday 09:10 in Berlin: 10 minutes that morning, the rest before Friday's close.
+        assert_eq!(
+            cal.sub_working(at("2026-11-30T08:10:00Z"), Span::minutes(30))
+                .unwrap(),
+            at("2026-11-27T16:40:00Z")
+        );
+        // A day back from Monday 10:00 is Friday 10:00; from Saturday, Friday's close.
+        assert_eq!(
+            cal.sub_working(at("2026-11-30T09:00:00Z"), Span::days(1))
+                .unwrap(),
+            at("2026-11-27T09:00:00Z")
+        );
+        assert_eq!(
+            cal.sub_working(at("2026-11-28T10:00:00Z"), Span::minutes(0))
+                .unwrap(),
+            at("2026-11-27T17:00:00Z")
+        );
+        // Inside opening hours, adding back what was taken off lands where it started.
+        for (end, span) in [
+            ("2026-11-30T08:10:00Z", Span::minutes(30)),
+            ("2026-12-02T12:00:00Z", Span::minutes(600)),
+            (
+                "2026-12-01T09:00:00Z",
+                Span {
+                    days: 2,
+                    minutes: 45,
+                },
+            ),
+        ] {
+            let start = cal.sub_working(at(end), span).unwrap();
+            assert_eq!(
+                cal.add_working(start, span).unwrap(),
+                at(end),
+                "{end} - {span}"
+            );
+        }
     }
 
     #[test]

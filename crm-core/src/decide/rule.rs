@@ -78,6 +78,15 @@ fn check_trigger(state: &State, trigger: &Trigger, at: Path<'_>) -> Result<(), C
         {
             Err(CrmError::validation(at("after"), "must be longer than 0m"))
         }
+        Trigger::TaskDueSoon(soon) => {
+            if soon.before == Span::ZERO {
+                return Err(CrmError::validation(at("before"), "must be longer than 0m"));
+            }
+            match &soon.kind {
+                Some(kind) => validate::key(&at("kind"), kind).map(drop),
+                None => Ok(()),
+            }
+        }
         Trigger::FieldChanged(change) => {
             if change.record == RecordKind::Task {
                 return Err(CrmError::validation(

@@ -458,6 +458,11 @@ pub(super) struct Batch {
 pub(super) fn timer_event(state: &State, at: DateTime<Utc>, timer: &Timer) -> Option<Event> {
     Some(match timer {
         Timer::TaskDue(id) => Event::TaskOverdue { id: *id, due: at },
+        Timer::Reminder { rule, task } => Event::TaskDueSoon {
+            id: *task,
+            rule: rule.clone(),
+            due: state.tasks.get(task)?.due?,
+        },
         Timer::StageSla(deal) => Event::StageSlaBreached {
             deal: *deal,
             stage: state.deals.get(deal)?.stage,

@@ -15,7 +15,8 @@ use crate::timer::Timers;
 pub struct Projections {
     /// The reports' aggregates (`docs/reports.md`).
     pub reports: Reports,
-    /// Scheduled wake-ups: overdue tasks, stage SLAs, idle records, delayed rules.
+    /// Scheduled wake-ups: overdue tasks, task reminders, stage SLAs, idle records,
+    /// delayed rules.
     pub timers: Timers,
 }
 

@@ -31,6 +31,11 @@ pub enum Fact {
     },
     TaskCompleted(TaskId),
     TaskOverdue(TaskId),
+    /// A `task_due_soon` rule's reminder time came, for that rule only.
+    TaskDueSoon {
+        rule: String,
+        task: TaskId,
+    },
     PaymentRecorded {
         deal: DealId,
         amount: Money,
@@ -67,6 +72,7 @@ impl Fact {
             Fact::FieldChanged { .. } => "field_changed",
             Fact::TaskCompleted(_) => "task_completed",
             Fact::TaskOverdue(_) => "task_overdue",
+            Fact::TaskDueSoon { .. } => "task_due_soon",
             Fact::PaymentRecorded { .. } => "payment_recorded",
             Fact::DealPaid(_) => "deal_paid",
             Fact::DealWon(_) => "deal_won",

@@ -84,8 +84,11 @@ tagged_enum! {
         /// A field of a contact, company or deal changed (`custom.<key>` for custom fields).
         FieldChanged(FieldChange) = "field_changed",
         TaskCompleted(TaskMatch) = "task_completed",
-        /// A task passed its due time while open (fires once per task).
+        /// A task passed its due time while open (fires once per due time it is given).
         TaskOverdue(TaskMatch) = "task_overdue",
+        /// An open task is due in `before` (clock time, or working time with `working`):
+        /// a reminder, once for each due time the task is given.
+        TaskDueSoon(DueSoon) = "task_due_soon",
         PaymentRecorded(NoFields) = "payment_recorded",
         /// Payments reached the deal's amount.
         DealPaid(NoFields) = "deal_paid",
@@ -173,6 +176,20 @@ pub struct TaskMatch {
     /// Only completions with this outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+}
+
+/// How long before a task's due time a reminder goes out, and for which tasks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DueSoon {
+    pub before: Span,
+    /// Count `before` in the business calendar's working time (default: clock time).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub working: bool,
+    /// Only tasks of this kind, e.g. `"call"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

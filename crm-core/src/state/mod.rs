@@ -102,6 +102,13 @@ pub struct State {
     pub(crate) sla_breached: BTreeMap<DealId, usize>,
     /// For each idle rule: the quiet spell (its start) each record already fired for.
     pub(crate) idle_fired: BTreeMap<String, BTreeMap<AnyId, DateTime<Utc>>>,
+    /// For each `task_due_soon` rule: the due time each task was last reminded of.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) reminded: BTreeMap<String, BTreeMap<TaskId, DateTime<Utc>>>,
+    /// When each rescheduled task was given its current due time (a reminder is not
+    /// sent for a time before that; other tasks count from their creation).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) rescheduled_at: BTreeMap<TaskId, DateTime<Utc>>,
     /// Delayed rules waiting for their time, by the position of their `rule_scheduled`.
     pub(crate) scheduled: BTreeMap<u64, ScheduledRule>,
     /// Contacts not merged away, by phone (E.164) and by e-mail address without a
@@ -259,7 +266,8 @@ impl State {
             | Event::TaskUpdated { id, .. }
             | Event::TaskRescheduled { id, .. }
             | Event::TaskReopened { id }
-            | Event::TaskOverdue { id, .. } => Some(*id),
+            | Event::TaskOverdue { id, .. }
+            | Event::TaskDueSoon { id, .. } => Some(*id),
             Event::RulesEvaluated {
                 subject: AnyId::TaskId(id),
                 ..
@@ -625,6 +633,7 @@ impl State {
                 // at, so the overdue timer is armed again only for a new one.
                 if let Some(task) = self.tasks.get_mut(id) {
                     task.due = *to;
+                    self.rescheduled_at.insert(*id, at);
                 }
             }
             Event::TaskReopened { id } => {
@@ -703,6 +712,12 @@ impl State {
                 if let Some(task) = self.tasks.get_mut(id) {
                     task.overdue_at = Some(*due);
                 }
+            }
+            Event::TaskDueSoon { id, rule, due } => {
+                self.reminded
+                    .entry(rule.clone())
+                    .or_default()
+                    .insert(*id, *due);
             }
             Event::StageSlaBreached { deal, .. } => {
                 if let Some(visit) = self.deals.get(deal).map(|d| d.stage_history.len()) {
