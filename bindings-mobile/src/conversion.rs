@@ -235,6 +235,92 @@ pub struct NewTask {
     /// The contact, company or deal it is about.
     #[uniffi(default = None)]
     pub link: Option<String>,
+    /// Repeat it: completing one task of the series creates the next (needs `due`).
+    #[uniffi(default = None)]
+    pub repeat: Option<Repeat>,
+}
+
+/// How often a task repeats (`docs/schema.md`, "Repeating tasks").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Every {
+    Day,
+    Week,
+    Month,
+}
+
+/// Where an occurrence on a day off of the business calendar goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum DaysOff {
+    Next,
+    Previous,
+    Skip,
+    Keep,
+}
+
+/// A task's repetition: every `interval` days, weeks or months, until a local date or
+/// for `count` tasks in all.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Repeat {
+    pub every: Every,
+    #[uniffi(default = 1)]
+    pub interval: u32,
+    /// Weekly only: `"mon"`, `"thu"`, ...
+    #[uniffi(default)]
+    pub on: Vec<String>,
+    /// The last local date an occurrence may fall on, `YYYY-MM-DD`.
+    #[uniffi(default = None)]
+    pub until: Option<String>,
+    #[uniffi(default = None)]
+    pub count: Option<u32>,
+    #[uniffi(default = None)]
+    pub days_off: Option<DaysOff>,
+}
+
+impl TryFrom<Repeat> for crm_core::Repeat {
+    type Error = CrmError;
+    fn try_from(repeat: Repeat) -> Result<Self, CrmError> {
+        let on = repeat
+            .on
+            .iter()
+            .enumerate()
+            .map(|(index, day)| {
+                serde_json::from_value(serde_json::Value::String(day.clone())).map_err(|_| {
+                    CoreError::validation(
+                        format!("repeat.on[{index}]"),
+                        format!("{day:?} is not a weekday (mon … sun)"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<crm_core::Day>, _>>()?;
+        let until = repeat
+            .until
+            .map(|date| {
+                date.parse::<NaiveDate>().map_err(|_| {
+                    CoreError::validation(
+                        "repeat.until",
+                        format!("{date:?} is not a YYYY-MM-DD date"),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(crm_core::Repeat {
+            every: match repeat.every {
+                Every::Day => crm_core::Every::Day,
+                Every::Week => crm_core::Every::Week,
+                Every::Month => crm_core::Every::Month,
+            },
+            interval: repeat.interval,
+            on,
+            until,
+            count: repeat.count,
+            days_off: match repeat.days_off {
+                None | Some(DaysOff::Next) => crm_core::DaysOff::Next,
+                Some(DaysOff::Previous) => crm_core::DaysOff::Previous,
+                Some(DaysOff::Skip) => crm_core::DaysOff::Skip,
+                Some(DaysOff::Keep) => crm_core::DaysOff::Keep,
+            },
+        })
+    }
 }
 
 impl TryFrom<NewTask> for crm_core::NewTask {
@@ -247,6 +333,7 @@ impl TryFrom<NewTask> for crm_core::NewTask {
             assignee: optional_id(task.assignee)?,
             due: task.due.map(instant).transpose()?,
             link: optional_id(task.link)?,
+            repeat: task.repeat.map(TryInto::try_into).transpose()?,
         })
     }
 }

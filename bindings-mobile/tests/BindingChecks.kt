@@ -189,6 +189,26 @@ fun bindingChecks(): List<Check> = listOf(
         }
         expect(wrong.reason.contains("floor")) { wrong.reason }
     },
+    Check("a repeating task is typed, and completing it creates the next") {
+        val shop = Shop()
+        fun get(id: String) = com.google.gson.JsonParser.parseString(
+            shop.crm.queryJson(shop.manager, NOW.toString(), """{"type":"get","id":"$id"}""")
+        ).asJsonObject
+        val weekly = shop.crm.createTask(
+            shop.manager, NOW,
+            NewTask("Weekly report", due = NOW.plusSeconds(3600), repeat = Repeat(Every.WEEK, count = 2u, daysOff = DaysOff.KEEP)),
+        )
+        shop.crm.completeTask(shop.manager, NOW.plusSeconds(7200), TaskCompletion(weekly))
+        val next = get(weekly)["repeat"].asJsonObject["next"].asString
+        val second = get(next)
+        expectEqual("open", second["status"].asString)
+        expectEqual(NOW.plusSeconds(3600 + 7 * 86400).toString(), java.time.Instant.parse(second["due"].asString).toString())
+        expectEqual(2, second["repeat"].asJsonObject["occurrence"].asInt)
+        val bad = expectThrows<CrmException.Validation> {
+            shop.crm.createTask(shop.manager, NOW.plusSeconds(7200), NewTask("X", due = NOW.plusSeconds(9000), repeat = Repeat(Every.WEEK, on = listOf("someday"))))
+        }
+        expect(bad.reason.contains("repeat.on[0]")) { bad.reason }
+    },
     Check("errors are sealed CrmException subclasses with a stable code") {
         val shop = Shop()
         val denied = expectThrows<CrmException.PermissionDenied> {

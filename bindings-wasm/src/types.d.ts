@@ -628,6 +628,8 @@ export interface CreateTask {
   /** Defaults to `"todo"`. */
   kind?: string | null;
   link?: AnyId | null;
+  /** Repeat the task: completing one creates the next (needs `due`). */
+  repeat?: RepeatInput | null;
   title: string;
   type: "create_task";
 }
@@ -658,6 +660,12 @@ export interface CycleRow {
 
 /** A weekday, written `"mon"` … `"sun"`. */
 export type Day = "mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun";
+
+/**
+ * What an occurrence that falls on a day off (a non-working weekday or a holiday of
+ * the business calendar) does.
+ */
+export type DaysOff = "next" | "previous" | "skip" | "keep";
 
 /** Keeps the user's history; they can no longer act or be given records. */
 export interface DeactivateUser {
@@ -1147,6 +1155,9 @@ export interface EventEnvelope {
 }
 
 export type EventsAnswer = EventEnvelope[];
+
+/** How often a task repeats. */
+export type Every = "day" | "week" | "month";
 
 export type ExplainAnswer = Explanation[];
 
@@ -2025,6 +2036,40 @@ export interface ReopenTask {
   type: "reopen_task";
 }
 
+/**
+ * A task's repetition: every `interval` days, weeks (on `on`, default the first task's
+ * weekday) or months (the first task's day of the month, or the month's last day when
+ * it is shorter), at the first task's local time in the business time zone, until a
+ * date (`until`, inclusive, local) or for `count` tasks in all.
+ */
+export interface Repeat {
+  /** How many tasks the series has in all, the first included. */
+  count?: number;
+  days_off?: DaysOff;
+  every: Every;
+  interval?: number;
+  /** Weekly only: the weekdays, e.g. `["mon", "thu"]`. */
+  on?: Day[];
+  until?: string;
+}
+
+/**
+ * A task's repetition: every `interval` days, weeks (on `on`, default the first task's
+ * weekday) or months (the first task's day of the month, or the month's last day when
+ * it is shorter), at the first task's local time in the business time zone, until a
+ * date (`until`, inclusive, local) or for `count` tasks in all.
+ */
+export interface RepeatInput {
+  /** How many tasks the series has in all, the first included. */
+  count?: number | null;
+  days_off?: DaysOff;
+  every: Every;
+  interval?: number;
+  /** Weekly only: the weekdays, e.g. `["mon", "thu"]`. */
+  on?: Day[];
+  until?: string | null;
+}
+
 /** Which device or process recorded an event; chosen by the host, never by the engine. */
 export type ReplicaId = number;
 
@@ -2368,6 +2413,8 @@ export interface Task {
    * timers; a task rescheduled to a new due time can go overdue again, once).
    */
   overdue_at?: string;
+  /** For a repeating task: its series and place in it. */
+  repeat?: TaskSeries;
   status: TaskStatus;
   title: string;
 }
@@ -2400,6 +2447,22 @@ export interface TaskPatch {
   description?: string | null;
   kind?: string | null;
   title?: string | null;
+}
+
+/**
+ * A repeating task's series: the rule, the first task's due time (the schedule's
+ * anchor), this task's place (1 for the first), and the tasks before and after it.
+ */
+export interface TaskSeries {
+  first_due: string;
+  /**
+   * Set once the next task of the series exists: completing this one again (after
+   * reopening it) creates no other.
+   */
+  next?: TaskId;
+  occurrence: number;
+  previous?: TaskId;
+  rule: Repeat;
 }
 
 /** Where a task stands. */

@@ -483,6 +483,7 @@ pub(crate) fn act(
                 assignee: Some(assignee),
                 due,
                 link: focus,
+                repeat: None,
             };
             (vec![Command::CreateTask(task)], events)
         }

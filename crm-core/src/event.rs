@@ -406,9 +406,15 @@ impl Event {
             Event::PipelineCreated { pipeline } => vec![pipeline.id.into()],
             Event::DealCreated { deal } => vec![deal.id.into()],
             Event::DealUpdated { id, .. } | Event::DealMoved { id, .. } => vec![(*id).into()],
-            Event::TaskCreated { task } => {
-                std::iter::once(task.id.into()).chain(task.link).collect()
-            }
+            Event::TaskCreated { task } => std::iter::once(task.id.into())
+                .chain(task.link)
+                .chain(
+                    task.repeat
+                        .as_ref()
+                        .and_then(|series| series.previous)
+                        .map(AnyId::from),
+                )
+                .collect(),
             Event::TaskCompleted { id, .. }
             | Event::TaskCancelled { id, .. }
             | Event::TaskReassigned { id, .. }

@@ -33,7 +33,7 @@ use model::{
 };
 
 pub use activity::{Activity, ActivityKind, Direction, NewActivity};
-pub use calendar::{Calendar, Span};
+pub use calendar::{Calendar, Day, Span};
 pub use command::{
     Command, DealMove, OwnerAssignment, OwnerHandover, Target, TaskCancellation, TaskReassignment,
     Update,
@@ -89,7 +89,7 @@ pub use report::{
 };
 pub use rule::{Action, Assignee, Condition, Rule, RuleSet, Trigger};
 pub use state::State;
-pub use task::{NewTask, Task, TaskCompletion, TaskStatus};
+pub use task::{DaysOff, Every, NewTask, Repeat, Task, TaskCompletion, TaskSeries, TaskStatus};
 pub use upcast::{envelope_from_json, envelopes_from_json};
 pub use user::{Department, NewDepartment, NewUser, Role, User, UserPatch};
 

@@ -94,6 +94,16 @@ enum Op {
     Reopen {
         task: u8,
     },
+    /// A repeating task for the admin: every `interval` days, weeks (on the weekdays of
+    /// `weekdays`' bits) or months, days off as `days_off` picks, `count` times.
+    Repeating {
+        every: u8,
+        interval: u8,
+        weekdays: u8,
+        days_off: u8,
+        count: u8,
+        due_in: u16,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -107,6 +117,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<u8>(), -600i16..600).prop_map(|(task, minutes)| Op::Reschedule { task, minutes }),
         1 => (any::<u8>(), 1u16..900, any::<bool>()).prop_map(|(task, minutes, working)| Op::Snooze { task, minutes, working }),
         1 => any::<u8>().prop_map(|task| Op::Reopen { task }),
+        1 => (0u8..3, 1u8..4, any::<u8>(), 0u8..4, 0u8..6, 1u16..3000).prop_map(
+            |(every, interval, weekdays, days_off, count, due_in)| Op::Repeating { every, interval, weekdays, days_off, count, due_in }
+        ),
     ]
 }
 
@@ -181,6 +194,22 @@ fn command(crm: &Crm, now: DateTime<Utc>, op: &Op) -> Vec<(String, Value)> {
         Op::Snooze { task, minutes, working } => pick(&open_tasks, *task)
             .map(|id| vec![(assignee(id), json!({"type": "snooze_task", "id": id, "by": format!("{minutes}m"), "working": working}))])
             .unwrap_or_default(),
+        Op::Repeating { every, interval, weekdays, days_off, count, due_in } => {
+            let every = ["day", "week", "month"][*every as usize % 3];
+            let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+            let on: Vec<&str> = if every == "week" {
+                days.iter().enumerate().filter(|(i, _)| weekdays & (1 << i) != 0).map(|(_, d)| *d).collect()
+            } else {
+                Vec::new()
+            };
+            let days_off = ["next", "previous", "skip", "keep"][*days_off as usize % 4];
+            let mut repeat = json!({"every": every, "interval": interval, "on": on, "days_off": days_off});
+            if *count > 0 {
+                repeat["count"] = json!(count);
+            }
+            let due = now + Duration::minutes(i64::from(*due_in));
+            vec![("usr-1-1".into(), json!({"type": "create_task", "title": "Every so often", "due": due, "repeat": repeat}))]
+        }
         Op::Reopen { task } => pick(&closed_tasks, *task)
             .map(|id| vec![(assignee(id), json!({"type": "reopen_task", "id": id}))])
             .unwrap_or_default(),
@@ -280,6 +309,7 @@ proptest! {
         let mut overdue: BTreeMap<TaskId, (DateTime<Utc>, bool)> = BTreeMap::new();
         // The same for each reminder rule and task.
         let mut reminded: BTreeMap<(String, TaskId), (DateTime<Utc>, bool)> = BTreeMap::new();
+        let mut dues: BTreeMap<TaskId, Option<DateTime<Utc>>> = BTreeMap::new();
         let mut idle = BTreeSet::new();
         let mut due = BTreeSet::new();
         for envelope in &events {
@@ -307,7 +337,17 @@ proptest! {
                     prop_assert!(envelope.at < *due, "{id} reminded at {} of {due}", envelope.at);
                     reminded.insert(key, (*due, false));
                 }
-                Event::TaskRescheduled { id, .. } => {
+                // A repeating task's follower comes after the due time its predecessor
+                // had when it was completed.
+                Event::TaskCreated { task } => {
+                    if let Some(previous) = task.repeat.as_ref().and_then(|series| series.previous) {
+                        let before = dues.get(&previous).copied().flatten();
+                        prop_assert!(task.due > before, "{} due {:?}, after {previous} due {before:?}", task.id, task.due);
+                    }
+                    dues.insert(task.id, task.due);
+                }
+                Event::TaskRescheduled { id, to, .. } => {
+                    dues.insert(*id, *to);
                     if let Some((_, rescheduled)) = overdue.get_mut(id) {
                         *rescheduled = true;
                     }
@@ -330,6 +370,20 @@ proptest! {
             prop_assert!(fired.contains_key(&key), "seq {} names {key:?}, which was not set off", envelope.seq);
         }
         prop_assert!(crm.next_wakeup().is_none_or(|at| at > end), "a timer due by {end} did not fire");
+        // A repeating task is followed once, by the next occurrence, later.
+        let tasks = crm.state().tasks();
+        let mut followed = BTreeSet::new();
+        for task in tasks.values() {
+            let Some(previous) = task.repeat.as_ref().and_then(|series| series.previous) else {
+                continue;
+            };
+            prop_assert!(followed.insert(previous), "{previous} followed twice");
+            let before = &tasks[&previous];
+            let (series, earlier) = (task.repeat.as_ref().unwrap(), before.repeat.as_ref().unwrap());
+            prop_assert_eq!(series.occurrence, earlier.occurrence + 1);
+            prop_assert_eq!(earlier.next, Some(task.id));
+            prop_assert!(series.rule.count.is_none_or(|count| series.occurrence <= count));
+        }
         // Nor is one lost: every open task past its due time went overdue for it.
         for task in crm.state().tasks().values() {
             if task.is_overdue(end) {
@@ -391,4 +445,35 @@ fn the_window_shop_rules_react_in_this_harness() {
         "before and after the new due time"
     );
     assert_eq!(count("call-soon"), 2);
+    // A repeating task completed again and again: three tasks in all (its count).
+    let repeating = Op::Repeating {
+        every: 1,
+        interval: 1,
+        weekdays: 0b1001,
+        days_off: 0,
+        count: 3,
+        due_in: 60,
+    };
+    let complete = || Op::CompleteTask {
+        task: 0,
+        reached: true,
+    };
+    let (crm, _) = run(
+        &[
+            (0, repeating),
+            (30, complete()),
+            (30, complete()),
+            (30, complete()),
+            (30, complete()),
+        ],
+        None,
+    );
+    let series: Vec<&Task> = crm
+        .state()
+        .tasks()
+        .values()
+        .filter(|t| t.repeat.is_some())
+        .collect();
+    assert_eq!(series.len(), 3);
+    assert!(series.iter().all(|t| t.status == TaskStatus::Done));
 }

@@ -620,6 +620,8 @@ class CreateTask(TypedDict):
     kind: NotRequired[Optional[str]]
     """Defaults to `"todo"`."""
     link: NotRequired[Optional[AnyId]]
+    repeat: NotRequired[Optional[RepeatInput]]
+    """Repeat the task: completing one creates the next (needs `due`)."""
     title: str
     type: Literal["create_task"]
 
@@ -1983,6 +1985,8 @@ class Task(TypedDict):
     """The due time at which it last went overdue while open (set by the engine's
     timers; a task rescheduled to a new due time can go overdue again, once).
     """
+    repeat: NotRequired[TaskSeries]
+    """For a repeating task: its series and place in it."""
     status: TaskStatus
     title: str
 
@@ -2077,6 +2081,38 @@ class ReopenTask(TypedDict):
     """Opens a completed or cancelled task again."""
     id: TaskId
     type: Literal["reopen_task"]
+
+
+class Repeat(TypedDict):
+    """A task's repetition: every `interval` days, weeks (on `on`, default the first task's
+    weekday) or months (the first task's day of the month, or the month's last day when
+    it is shorter), at the first task's local time in the business time zone, until a
+    date (`until`, inclusive, local) or for `count` tasks in all.
+    """
+    count: NotRequired[int]
+    """How many tasks the series has in all, the first included."""
+    days_off: NotRequired[DaysOff]
+    every: Every
+    interval: NotRequired[int]
+    on: NotRequired[list[Day]]
+    """Weekly only: the weekdays, e.g. `["mon", "thu"]`."""
+    until: NotRequired[date]
+
+
+class RepeatInput(TypedDict):
+    """A task's repetition: every `interval` days, weeks (on `on`, default the first task's
+    weekday) or months (the first task's day of the month, or the month's last day when
+    it is shorter), at the first task's local time in the business time zone, until a
+    date (`until`, inclusive, local) or for `count` tasks in all.
+    """
+    count: NotRequired[Optional[int]]
+    """How many tasks the series has in all, the first included."""
+    days_off: NotRequired[DaysOff]
+    every: Every
+    interval: NotRequired[int]
+    on: NotRequired[list[Day]]
+    """Weekly only: the weekdays, e.g. `["mon", "thu"]`."""
+    until: NotRequired[Optional[date]]
 
 
 class ReportFunnel(TypedDict):
@@ -2342,6 +2378,20 @@ class TaskPatch(TypedDict):
     description: NotRequired[Optional[str]]
     kind: NotRequired[Optional[str]]
     title: NotRequired[Optional[str]]
+
+
+class TaskSeries(TypedDict):
+    """A repeating task's series: the rule, the first task's due time (the schedule's
+    anchor), this task's place (1 for the first), and the tasks before and after it.
+    """
+    first_due: datetime
+    next: NotRequired[TaskId]
+    """Set once the next task of the series exists: completing this one again (after
+    reopening it) creates no other.
+    """
+    occurrence: int
+    previous: NotRequired[TaskId]
+    rule: Repeat
 
 
 class Template(TypedDict):
@@ -2715,6 +2765,10 @@ Currency: TypeAlias = str
 # A weekday, written `"mon"` … `"sun"`.
 Day: TypeAlias = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
+# What an occurrence that falls on a day off (a non-working weekday or a holiday of
+# the business calendar) does.
+DaysOff: TypeAlias = Union[Literal["next"], Literal["previous"], Literal["skip"], Literal["keep"]]
+
 # a deal ID like "deal-1-42"
 DealId: TypeAlias = str
 
@@ -2749,6 +2803,9 @@ EntityKind: TypeAlias = Literal["contact", "company", "deal", "task"]
 Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
 
 EventsAnswer: TypeAlias = list["EventEnvelope"]
+
+# How often a task repeats.
+Every: TypeAlias = Literal["day", "week", "month"]
 
 ExplainAnswer: TypeAlias = list["Explanation"]
 

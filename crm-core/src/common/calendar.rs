@@ -74,8 +74,13 @@ impl Day {
         Day::Sun,
     ];
 
-    fn of(weekday: Weekday) -> Day {
+    pub(crate) fn of(weekday: Weekday) -> Day {
         Day::ALL[weekday.num_days_from_monday() as usize]
+    }
+
+    /// Days since Monday (0 for Monday).
+    pub(crate) fn index(self) -> u32 {
+        self as u32
     }
 }
 
@@ -95,6 +100,11 @@ pub struct ClockTime(u16);
 impl ClockTime {
     pub fn minutes(self) -> u16 {
         self.0
+    }
+
+    /// The clock time of a local instant (to the minute).
+    pub(crate) fn of<T: chrono::Timelike>(time: &T) -> ClockTime {
+        ClockTime((time.hour() * 60 + time.minute()) as u16)
     }
 }
 
@@ -299,13 +309,13 @@ impl Calendar {
         at.with_timezone(&self.time_zone)
     }
 
-    fn is_working_day(&self, date: NaiveDate) -> bool {
+    pub(crate) fn is_working_day(&self, date: NaiveDate) -> bool {
         self.working_days.contains(&Day::of(date.weekday())) && !self.holidays.contains(&date)
     }
 
     /// The instant a local clock time on `date` names. In a DST gap the clock jumps
     /// forward, so the first instant after the gap; in an overlap, the earlier one.
-    fn instant(&self, date: NaiveDate, clock: ClockTime) -> DateTime<Utc> {
+    pub(crate) fn instant(&self, date: NaiveDate, clock: ClockTime) -> DateTime<Utc> {
         let midnight = NaiveDateTime::from(date);
         let naive = midnight + Duration::minutes(clock.0.into());
         let mut probe = naive;

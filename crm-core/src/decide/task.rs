@@ -66,6 +66,22 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewTask) -> Result<Vec<Event>, C
         check_link(ctx, "link", link)?;
     }
     require_may_send(ctx, input.link, assignee)?;
+    let repeat = match (&input.repeat, input.due) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(CrmError::validation(
+                "repeat",
+                "needs a due time to repeat from; give the task a `due`",
+            ))
+        }
+        (Some(rule), Some(due)) => Some(Box::new(TaskSeries {
+            rule: check_repeat(rule)?,
+            first_due: due,
+            occurrence: 1,
+            previous: None,
+            next: None,
+        })),
+    };
     let task = Task {
         id: ctx.next_id(),
         kind,
@@ -82,8 +98,73 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewTask) -> Result<Vec<Event>, C
         closed_at: None,
         closed_by: None,
         overdue_at: None,
+        repeat,
     };
     Ok(vec![Event::TaskCreated { task }])
+}
+
+/// The most a repetition's interval or count may be (a typo, not a schedule, beyond).
+const MAX_REPEAT: u32 = 1_000;
+
+fn check_repeat(rule: &Repeat) -> Result<Repeat, CrmError> {
+    if !(1..=MAX_REPEAT).contains(&rule.interval) {
+        return Err(CrmError::validation(
+            "repeat.interval",
+            format!("{} is not between 1 and {MAX_REPEAT}", rule.interval),
+        ));
+    }
+    if let Some(count) = rule.count.filter(|count| !(1..=MAX_REPEAT).contains(count)) {
+        return Err(CrmError::validation(
+            "repeat.count",
+            format!("{count} is not between 1 and {MAX_REPEAT}"),
+        ));
+    }
+    if !rule.on.is_empty() && rule.every != Every::Week {
+        return Err(CrmError::validation(
+            "repeat.on",
+            "weekdays are for weekly repeats (`\"every\": \"week\"`)",
+        ));
+    }
+    let mut rule = rule.clone();
+    rule.on.sort();
+    rule.on.dedup();
+    Ok(rule)
+}
+
+/// The task that follows a repeating task completed now: same title, kind, description,
+/// assignee and link, due at the series' next occurrence; none when the series is
+/// over or already went on (a task reopened and completed again).
+fn next_in_series(ctx: &mut Ctx<'_>, task: &Task) -> Option<Task> {
+    let series = task
+        .repeat
+        .as_ref()
+        .filter(|series| series.next.is_none())?;
+    let previous = task.due?;
+    let (occurrence, due) = series.next_due(&ctx.state.calendar, previous)?;
+    Some(Task {
+        id: ctx.next_id(),
+        kind: task.kind.clone(),
+        title: task.title.clone(),
+        description: task.description.clone(),
+        assignee: task.assignee,
+        due: Some(due),
+        link: task.link,
+        status: TaskStatus::Open,
+        outcome: None,
+        fields: CustomValues::new(),
+        created_at: ctx.now,
+        created_by: ctx.actor(),
+        closed_at: None,
+        closed_by: None,
+        overdue_at: None,
+        repeat: Some(Box::new(TaskSeries {
+            rule: series.rule.clone(),
+            first_due: series.first_due,
+            occurrence,
+            previous: Some(task.id),
+            next: None,
+        })),
+    })
 }
 
 fn open_task<'s>(ctx: &Ctx<'s>, id: TaskId) -> Result<&'s Task, CrmError> {
@@ -118,11 +199,17 @@ pub(crate) fn complete(
         ctx.region,
         false,
     )?;
-    Ok(vec![Event::TaskCompleted {
+    let mut events = vec![Event::TaskCompleted {
         id,
         outcome,
         fields,
-    }])
+    }];
+    // A repeating task: the next one, exactly once (the series remembers it).
+    let task = task.clone();
+    if let Some(next) = next_in_series(ctx, &task) {
+        events.push(Event::TaskCreated { task: next });
+    }
+    Ok(events)
 }
 
 /// Handles [`crate::Command::CancelTask`].

@@ -591,6 +591,14 @@ impl State {
                 if let Some(link) = task.link {
                     self.tasks_by_record.insert(link, task.id);
                 }
+                // The task before it in its series now has a follower.
+                let previous = task.repeat.as_ref().and_then(|series| series.previous);
+                if let Some(series) = previous
+                    .and_then(|id| self.tasks.get_mut(&id))
+                    .and_then(|previous| previous.repeat.as_mut())
+                {
+                    series.next = Some(task.id);
+                }
                 self.tasks.insert(task.id, task.clone());
             }
             Event::TaskCompleted {

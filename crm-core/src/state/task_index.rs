@@ -152,6 +152,7 @@ mod tests {
             closed_at: Some(at),
             closed_by: Some(Actor::System),
             overdue_at: None,
+            repeat: None,
         }
     }
 
