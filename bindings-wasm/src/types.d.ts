@@ -117,6 +117,8 @@ export interface Activity {
   body?: string;
   direction?: Direction;
   duration_seconds?: number;
+  /** When its text was last edited (`update_activity`); the journal keeps every version. */
+  edited_at?: string;
   /**
    * The source system's own ID (a PBX call ID, an e-mail's Message-ID): intake logs
    * each once however often it is delivered.
@@ -143,6 +145,23 @@ export type ActivityKind = ("call" | "email" | "meeting" | "note") | "web_form";
 export interface ActivityPage {
   items: Activity[];
   total: number;
+}
+
+/**
+ * Changes to an activity's text for [`crate::Command::UpdateActivity`]; a field left
+ * out stays, `null` clears it.
+ */
+export interface ActivityPatch {
+  body?: string | null;
+  outcome?: string | null;
+  subject?: string | null;
+}
+
+/** An activity's editable text, as it is after an edit (in `activity_updated`). */
+export interface ActivityText {
+  body?: string;
+  outcome?: string;
+  subject?: string;
 }
 
 /** "system" (the host) or a user ID like "usr-1-2" */
@@ -770,6 +789,12 @@ export interface DefineTemplate {
   type: "define_template";
 }
 
+/** Deletes a note (its author, or an admin). */
+export interface DeleteActivity {
+  id: ActivityId;
+  type: "delete_activity";
+}
+
 /** A team. Its heads are the users with [`Role::HeadOfDepartment`] in it. */
 export interface Department {
   created_at: string;
@@ -1025,6 +1050,16 @@ export type Event = {
 } | {
   activity: Activity;
   type: "activity_logged";
+} | {
+  changed: string[];
+  id: ActivityId;
+  link: AnyId;
+  text: ActivityText;
+  type: "activity_updated";
+} | {
+  id: ActivityId;
+  link: AnyId;
+  type: "activity_deleted";
 } | {
   from: UserId;
   record: AnyId;
@@ -2652,6 +2687,13 @@ export interface UnmergeContacts {
   type: "unmerge_contacts";
 }
 
+/** Changes the subject, body or outcome of an activity one logged. */
+export interface UpdateActivity {
+  id: ActivityId;
+  patch: ActivityPatch;
+  type: "update_activity";
+}
+
 /** An update of one entity: `{"id": ..., "patch": {...}}`. */
 export interface UpdateCompany {
   id: CompanyId;
@@ -2762,6 +2804,8 @@ export type Command =
   | SnoozeTask
   | ReopenTask
   | LogActivity
+  | UpdateActivity
+  | DeleteActivity
   | ConfigureIntake
   | ReceiveForm
   | ReceiveCall

@@ -9,7 +9,7 @@ use crate::common::id::{
     ActivityId, AnyId, CompanyId, ContactId, DealId, EffectId, ReplicaId, StageId, TaskId, UserId,
 };
 use crate::common::money::Money;
-use crate::model::activity::Activity;
+use crate::model::activity::{Activity, ActivityText};
 use crate::model::actor::Actor;
 use crate::model::company::{Company, CompanyFields};
 use crate::model::contact::{Contact, ContactFields};
@@ -169,6 +169,20 @@ pub enum Event {
     },
     ActivityLogged {
         activity: Activity,
+    },
+    /// An activity's text as it is after its author's edit, and which fields changed;
+    /// the versions before are the earlier events.
+    ActivityUpdated {
+        id: ActivityId,
+        link: AnyId,
+        text: ActivityText,
+        changed: Vec<String>,
+    },
+    /// A note deleted: gone from the record and the lists; its text stays in the journal
+    /// (the audit trail) until the person it names is erased.
+    ActivityDeleted {
+        id: ActivityId,
+        link: AnyId,
     },
     OwnerAssigned {
         record: AnyId,
@@ -424,6 +438,9 @@ impl Event {
                 vec![(*id).into()]
             }
             Event::ActivityLogged { activity } => vec![activity.id.into(), activity.link],
+            Event::ActivityUpdated { id, link, .. } => vec![(*id).into(), *link],
+            // The note is gone: the deletion is its record's history.
+            Event::ActivityDeleted { link, .. } => vec![*link],
             Event::OwnerAssigned { record, .. } => vec![*record],
             Event::RecordsReassigned { records, .. } => records.clone(),
             Event::DocumentRendered { document, .. } => vec![document.id.into(), document.subject],

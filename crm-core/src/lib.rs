@@ -32,7 +32,7 @@ use model::{
     outbox, payment, pipeline, rule, task, user,
 };
 
-pub use activity::{Activity, ActivityKind, Direction, NewActivity};
+pub use activity::{Activity, ActivityKind, ActivityPatch, ActivityText, Direction, NewActivity};
 pub use calendar::{Calendar, Day, Span};
 pub use command::{
     Command, DealMove, OwnerAssignment, OwnerHandover, Target, TaskCancellation, TaskReassignment,

@@ -181,6 +181,8 @@ class Activity(TypedDict):
     body: NotRequired[str]
     direction: NotRequired[Direction]
     duration_seconds: NotRequired[int]
+    edited_at: NotRequired[datetime]
+    """When its text was last edited (`update_activity`); the journal keeps every version."""
     external_id: NotRequired[str]
     """The source system's own ID (a PBX call ID, an e-mail's Message-ID): intake logs
     each once however often it is delivered.
@@ -200,6 +202,22 @@ class ActivityPage(TypedDict):
     """One page of a list and how many items matched in all."""
     items: list[Activity]
     total: int
+
+
+class ActivityPatch(TypedDict):
+    """Changes to an activity's text for [`crate::Command::UpdateActivity`]; a field left
+    out stays, `null` clears it.
+    """
+    body: NotRequired[Optional[str]]
+    outcome: NotRequired[Optional[str]]
+    subject: NotRequired[Optional[str]]
+
+
+class ActivityText(TypedDict):
+    """An activity's editable text, as it is after an edit (in `activity_updated`)."""
+    body: NotRequired[str]
+    outcome: NotRequired[str]
+    subject: NotRequired[str]
 
 
 class AssignOwner(TypedDict):
@@ -742,6 +760,12 @@ class DefineTemplate(TypedDict):
     type: Literal["define_template"]
 
 
+class DeleteActivity(TypedDict):
+    """Deletes a note (its author, or an admin)."""
+    id: ActivityId
+    type: Literal["delete_activity"]
+
+
 class Department(TypedDict):
     """A team. Its heads are the users with [`Role::HeadOfDepartment`] in it."""
     created_at: datetime
@@ -1015,6 +1039,26 @@ class EventTaskReopened(TypedDict):
 class EventActivityLogged(TypedDict):
     activity: Activity
     type: Literal["activity_logged"]
+
+
+class EventActivityUpdated(TypedDict):
+    """An activity's text as it is after its author's edit, and which fields changed;
+    the versions before are the earlier events.
+    """
+    changed: list[str]
+    id: ActivityId
+    link: AnyId
+    text: ActivityText
+    type: Literal["activity_updated"]
+
+
+class EventActivityDeleted(TypedDict):
+    """A note deleted: gone from the record and the lists; its text stays in the journal
+    (the audit trail) until the person it names is erased.
+    """
+    id: ActivityId
+    link: AnyId
+    type: Literal["activity_deleted"]
 
 
 EventOwnerAssigned = TypedDict("EventOwnerAssigned", {"from": "UserId", "record": "AnyId", "to": "UserId", "type": Literal["owner_assigned"]})
@@ -2647,6 +2691,13 @@ class UnmergeContacts(TypedDict):
     type: Literal["unmerge_contacts"]
 
 
+class UpdateActivity(TypedDict):
+    """Changes the subject, body or outcome of an activity one logged."""
+    id: ActivityId
+    patch: ActivityPatch
+    type: Literal["update_activity"]
+
+
 class UpdateCompany(TypedDict):
     """An update of one entity: `{"id": ..., "patch": {...}}`."""
     id: CompanyId
@@ -2800,7 +2851,7 @@ EffectsAnswer: TypeAlias = list["Effect"]
 EntityKind: TypeAlias = Literal["contact", "company", "deal", "task"]
 
 # What happened. JSON: `{"type": "deal_moved", ...fields}`.
-Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
+Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
 
 EventsAnswer: TypeAlias = list["EventEnvelope"]
 
@@ -2898,7 +2949,7 @@ TriggerInput: TypeAlias = Union["TriggerInputRecordCreated", "TriggerInputStageE
 UserId: TypeAlias = str
 
 # Any command (docs/schemas/commands.schema.json).
-Command: TypeAlias = Union["CreateDepartment", "CreateUser", "UpdateUser", "DeactivateUser", "DefineField", "CreateContact", "UpdateContact", "MergeContacts", "UnmergeContacts", "CreateCompany", "UpdateCompany", "MergeCompanies", "UnmergeCompanies", "CreatePipeline", "CreateDeal", "UpdateDeal", "MoveDeal", "CreateTask", "CompleteTask", "CancelTask", "ReassignTask", "UpdateTask", "RescheduleTask", "SnoozeTask", "ReopenTask", "LogActivity", "ConfigureIntake", "ReceiveForm", "ReceiveCall", "ReceiveEmail", "ImportContacts", "AssignOwner", "ReassignOwner", "DefineRules", "SetCalendar", "DefineTemplate", "RenderDocument", "SetLineItems", "RecordPayment", "AckEffects", "Tick"]
+Command: TypeAlias = Union["CreateDepartment", "CreateUser", "UpdateUser", "DeactivateUser", "DefineField", "CreateContact", "UpdateContact", "MergeContacts", "UnmergeContacts", "CreateCompany", "UpdateCompany", "MergeCompanies", "UnmergeCompanies", "CreatePipeline", "CreateDeal", "UpdateDeal", "MoveDeal", "CreateTask", "CompleteTask", "CancelTask", "ReassignTask", "UpdateTask", "RescheduleTask", "SnoozeTask", "ReopenTask", "LogActivity", "UpdateActivity", "DeleteActivity", "ConfigureIntake", "ReceiveForm", "ReceiveCall", "ReceiveEmail", "ImportContacts", "AssignOwner", "ReassignOwner", "DefineRules", "SetCalendar", "DefineTemplate", "RenderDocument", "SetLineItems", "RecordPayment", "AckEffects", "Tick"]
 
 # Any query (docs/schemas/queries.schema.json).
 Query: TypeAlias = Union["GetQuery", "ListContactsQuery", "ListCompaniesQuery", "ListDealsQuery", "ListTasksQuery", "ListActivitiesQuery", "ListUsersQuery", "ListDepartmentsQuery", "ListPipelinesQuery", "ListFieldsQuery", "TimelineQuery", "ExplainQuery", "OutboxQuery", "NextWakeupQuery", "RerenderQuery", "ListRulesQuery", "CalendarQuery", "ListTemplatesQuery", "ClientStatsQuery", "CheckImportQuery", "ExportQuery", "FindDuplicatesQuery", "ReportQuery", "ChartQuery"]

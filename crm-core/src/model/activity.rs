@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::common::id::{ActivityId, AnyId};
+use crate::common::validate;
 use crate::model::actor::Actor;
 
 /// What happened.
@@ -17,6 +18,19 @@ pub enum ActivityKind {
     Note,
     /// A request left on the website.
     WebForm,
+}
+
+impl ActivityKind {
+    /// Its JSON name, e.g. `"web_form"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityKind::Call => "call",
+            ActivityKind::Email => "email",
+            ActivityKind::Meeting => "meeting",
+            ActivityKind::Note => "note",
+            ActivityKind::WebForm => "web_form",
+        }
+    }
 }
 
 /// Who started a call or e-mail.
@@ -55,6 +69,62 @@ pub struct Activity {
     /// each once however often it is delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// When its text was last edited (`update_activity`); the journal keeps every version.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::common::utc::deserialize_option"
+    )]
+    pub edited_at: Option<DateTime<Utc>>,
+}
+
+impl Activity {
+    /// The text its author may edit.
+    pub fn text(&self) -> ActivityText {
+        ActivityText {
+            subject: self.subject.clone(),
+            body: self.body.clone(),
+            outcome: self.outcome.clone(),
+        }
+    }
+}
+
+/// An activity's editable text, as it is after an edit (in `activity_updated`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ActivityText {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+}
+
+/// Changes to an activity's text for [`crate::Command::UpdateActivity`]; a field left
+/// out stays, `null` clears it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ActivityPatch {
+    #[serde(
+        default,
+        deserialize_with = "validate::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub subject: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "validate::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub body: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "validate::nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub outcome: Option<Option<String>>,
 }
 
 /// Input for [`crate::Command::LogActivity`].

@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::common::calendar::Calendar;
-use crate::common::id::{AnyId, CompanyId, ContactId, DealId, StageId, TaskId, UserId};
+use crate::common::id::{ActivityId, AnyId, CompanyId, ContactId, DealId, StageId, TaskId, UserId};
 use crate::common::tagged::tagged_enum;
-use crate::model::activity::NewActivity;
+use crate::model::activity::{ActivityPatch, NewActivity};
 use crate::model::company::{CompanyPatch, NewCompany};
 use crate::model::contact::{ContactPatch, NewContact};
 use crate::model::custom_field::NewField;
@@ -63,6 +63,10 @@ tagged_enum! {
         /// Opens a completed or cancelled task again.
         ReopenTask(Target<TaskId>) = "reopen_task",
         LogActivity(NewActivity) = "log_activity",
+        /// Changes the subject, body or outcome of an activity one logged.
+        UpdateActivity(Update<ActivityId, ActivityPatch>) = "update_activity",
+        /// Deletes a note (its author, or an admin).
+        DeleteActivity(Target<ActivityId>) = "delete_activity",
         /// How web forms and calls become contacts and leads (admin; docs/integrations.md).
         ConfigureIntake(IntakeSettings) = "configure_intake",
         /// A web form submission: the contact matched or created, the lead, the request logged.

@@ -681,6 +681,23 @@ impl State {
                 }
                 self.activities.insert(activity.id, activity.clone());
             }
+            Event::ActivityUpdated { id, text, .. } => {
+                if let Some(activity) = self.activities.get_mut(id) {
+                    activity.subject = text.subject.clone();
+                    activity.body = text.body.clone();
+                    activity.outcome = text.outcome.clone();
+                    activity.edited_at = Some(at);
+                }
+            }
+            // The record's last touch stays: it says when someone was last in touch, and
+            // only notes (never outreach) are deleted.
+            Event::ActivityDeleted { id, .. } => {
+                if let Some(activity) = self.activities.remove(id) {
+                    if let Some(external) = &activity.external_id {
+                        self.external_ids.remove(external);
+                    }
+                }
+            }
             Event::RulesDefined { rules } => self.rules = rules.clone(),
             Event::CalendarSet { calendar } => self.calendar = calendar.clone(),
             Event::TemplateDefined { template } => {

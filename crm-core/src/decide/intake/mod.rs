@@ -295,6 +295,7 @@ fn log(ctx: &mut Ctx<'_>, record: AnyId, request: Request) -> Result<Event, CrmE
             logged_at: ctx.now,
             logged_by: ctx.actor(),
             external_id: request.external_id,
+            edited_at: None,
         },
     })
 }
