@@ -553,6 +553,17 @@ pub struct DealFilter {
     pub limit: Option<u32>,
     #[uniffi(default = 0)]
     pub offset: u32,
+    /// Default: archived deals are left out.
+    #[uniffi(default = None)]
+    pub archived: Option<Archived>,
+}
+
+/// Which records a list shows by their archived state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Archived {
+    Exclude,
+    Include,
+    Only,
 }
 
 impl TryFrom<DealFilter> for crm_core::DealFilter {
@@ -566,6 +577,11 @@ impl TryFrom<DealFilter> for crm_core::DealFilter {
             contact: optional_id(filter.contact)?,
             offset: filter.offset as usize,
             limit: filter.limit.map(|limit| limit as usize),
+            archived: match filter.archived {
+                None | Some(Archived::Exclude) => crm_core::Archived::Exclude,
+                Some(Archived::Include) => crm_core::Archived::Include,
+                Some(Archived::Only) => crm_core::Archived::Only,
+            },
             ..crm_core::DealFilter::default()
         })
     }

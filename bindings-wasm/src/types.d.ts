@@ -170,6 +170,18 @@ export type Actor = string;
 /** any record's ID, like "deal-1-42" (the prefix names its kind) */
 export type AnyId = string;
 
+/**
+ * Puts a contact, company or deal away: out of the lists (unless they ask), its
+ * idle and SLA timers quiet; still readable and counted in reports.
+ */
+export interface ArchiveRecord {
+  id: AnyId;
+  type: "archive_record";
+}
+
+/** Which records a list shows by their archived state. */
+export type Archived = "exclude" | "include" | "only";
+
 /** Gives one contact, company or deal to another owner. */
 export interface AssignOwner {
   owner: UserId;
@@ -345,6 +357,8 @@ export interface CommonValue {
 /** A stored company. */
 export interface Company {
   address?: string;
+  /** When it was archived (`archive`): left out of lists unless they ask for it. */
+  archived_at?: string;
   created_at: string;
   custom: { [key: string]: FieldValue };
   emails: string[];
@@ -482,6 +496,8 @@ export interface ConsentInput {
 /** A stored contact. */
 export interface Contact {
   address?: string;
+  /** When it was archived (`archive`): left out of lists unless they ask for it. */
+  archived_at?: string;
   company?: CompanyId;
   consent: Consent;
   created_at: string;
@@ -695,6 +711,8 @@ export interface DeactivateUser {
 /** A stored deal. */
 export interface Deal {
   amount?: Money;
+  /** When it was archived (`archive`): left out of lists unless they ask for it. */
+  archived_at?: string;
   /** When the deal was won or lost; cleared if it is reopened. */
   closed_at?: string;
   company?: CompanyId;
@@ -793,6 +811,15 @@ export interface DefineTemplate {
 export interface DeleteActivity {
   id: ActivityId;
   type: "delete_activity";
+}
+
+/**
+ * Deletes a contact, company or deal made by mistake, with its tasks and
+ * activities (what others hang on must go first; docs/schema.md).
+ */
+export interface DeleteRecord {
+  id: AnyId;
+  type: "delete_record";
 }
 
 /** A team. Its heads are the users with [`Role::HeadOfDepartment`] in it. */
@@ -1056,6 +1083,17 @@ export type Event = {
   link: AnyId;
   text: ActivityText;
   type: "activity_updated";
+} | {
+  record: AnyId;
+  type: "record_archived";
+} | {
+  record: AnyId;
+  type: "record_restored";
+} | {
+  activities?: ActivityId[];
+  record: AnyId;
+  tasks?: TaskId[];
+  type: "record_deleted";
 } | {
   id: ActivityId;
   link: AnyId;
@@ -1621,6 +1659,8 @@ export interface ListActivitiesQuery {
 
 /** Filter for companies. */
 export interface ListCompaniesQuery {
+  /** Archived records: left out (default), included, or only those. */
+  archived?: Archived;
   /** Return at most this many (default 100, at most 1,000). */
   limit?: number | null;
   name?: string | null;
@@ -1633,6 +1673,8 @@ export interface ListCompaniesQuery {
 
 /** Filter for contacts; every given criterion must match. */
 export interface ListContactsQuery {
+  /** Archived records: left out (default), included, or only those. */
+  archived?: Archived;
   company?: CompanyId | null;
   /** An e-mail; matched after normalising. */
   email?: string | null;
@@ -1651,6 +1693,8 @@ export interface ListContactsQuery {
 
 /** Filter for deals. */
 export interface ListDealsQuery {
+  /** Archived records: left out (default), included, or only those. */
+  archived?: Archived;
   company?: CompanyId | null;
   contact?: ContactId | null;
   /** Return at most this many (default 100, at most 1,000). */
@@ -2202,6 +2246,12 @@ export interface RescheduleTask {
   due?: string | null;
   id: TaskId;
   type: "reschedule_task";
+}
+
+/** Takes an archived record back into use. */
+export interface RestoreRecord {
+  id: AnyId;
+  type: "restore_record";
 }
 
 /** Won and paid amounts of one owner in one period. */
@@ -2803,6 +2853,9 @@ export type Command =
   | RescheduleTask
   | SnoozeTask
   | ReopenTask
+  | ArchiveRecord
+  | RestoreRecord
+  | DeleteRecord
   | LogActivity
   | UpdateActivity
   | DeleteActivity

@@ -231,6 +231,7 @@ fn deal_value(state: &State, deal: &Deal) -> Value {
         line_items: deal.line_items.clone(),
         payments: deal.payments[recent(deal.payments.len())..].to_vec(),
         paid_at: deal.paid_at,
+        archived_at: deal.archived_at,
     };
     let mut value = plain(&view, "custom");
     if let Some(paid) = deal.paid() {

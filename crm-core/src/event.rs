@@ -178,6 +178,24 @@ pub enum Event {
         text: ActivityText,
         changed: Vec<String>,
     },
+    /// A contact, company or deal put away: out of the lists, its timers quiet.
+    RecordArchived {
+        record: AnyId,
+    },
+    /// An archived record back in use.
+    RecordRestored {
+        record: AnyId,
+    },
+    /// A record made by mistake deleted, with the tasks and activities on it: gone from
+    /// the state and the reports as if it had never been; its events stay in the
+    /// journal.
+    RecordDeleted {
+        record: AnyId,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tasks: Vec<TaskId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        activities: Vec<ActivityId>,
+    },
     /// A note deleted: gone from the record and the lists; its text stays in the journal
     /// (the audit trail) until the person it names is erased.
     ActivityDeleted {
@@ -439,6 +457,15 @@ impl Event {
             }
             Event::ActivityLogged { activity } => vec![activity.id.into(), activity.link],
             Event::ActivityUpdated { id, link, .. } => vec![(*id).into(), *link],
+            Event::RecordArchived { record } | Event::RecordRestored { record } => vec![*record],
+            Event::RecordDeleted {
+                record,
+                tasks,
+                activities,
+            } => std::iter::once(*record)
+                .chain(tasks.iter().map(|id| AnyId::from(*id)))
+                .chain(activities.iter().map(|id| AnyId::from(*id)))
+                .collect(),
             // The note is gone: the deletion is its record's history.
             Event::ActivityDeleted { link, .. } => vec![*link],
             Event::OwnerAssigned { record, .. } => vec![*record],

@@ -74,8 +74,8 @@ pub use model::duplicate::{
 pub use model::export::{Export, ExportEntity, ExportRequest};
 pub use model::fact::Fact;
 pub use model::query::{
-    ActivityFilter, CompanyFilter, ContactFilter, DealFilter, Page, Paging, Query, TaskFilter,
-    TimelineQuery, DEFAULT_PAGE, MAX_PAGE,
+    ActivityFilter, Archived, CompanyFilter, ContactFilter, DealFilter, Page, Paging, Query,
+    TaskFilter, TimelineQuery, DEFAULT_PAGE, MAX_PAGE,
 };
 pub use money::{Currency, Money};
 pub use normalize::EmailPolicy;

@@ -51,6 +51,7 @@ where
             && filter.owner.is_none_or(|o| c.owner == o)
             && filter.company.is_none_or(|co| c.fields.company == Some(co))
             && c.merged_into.is_none()
+            && filter.archived.admits(c.archived_at)
             && access.can_read(AnyId::ContactId(c.id))
     };
     Ok(state.contacts.values().filter(matches))
@@ -81,6 +82,7 @@ where
             && tag_matches(&c.fields.tags, &filter.tag)
             && filter.owner.is_none_or(|o| c.owner == o)
             && c.merged_into.is_none()
+            && filter.archived.admits(c.archived_at)
             && access.can_read(AnyId::CompanyId(c.id))
     };
     state.companies.values().filter(matches)
@@ -111,6 +113,7 @@ where
             && filter.contact.is_none_or(|c| d.fields.contact == Some(c))
             && filter.company.is_none_or(|c| d.fields.company == Some(c))
             && tag_matches(&d.fields.tags, &filter.tag)
+            && filter.archived.admits(d.archived_at)
             && access.can_read(AnyId::DealId(d.id))
     };
     state.deals.values().filter(matches)

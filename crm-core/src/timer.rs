@@ -142,6 +142,24 @@ impl Timers {
                     self.set(timer, at);
                 }
             }
+            // An archived record is put away: nothing about it reminds anyone.
+            AnyId::DealId(id)
+                if state
+                    .deals
+                    .get(&id)
+                    .is_some_and(|d| d.archived_at.is_some()) =>
+            {
+                self.set(Timer::StageSla(id), None);
+                self.set_idle(record, Vec::new());
+            }
+            AnyId::ContactId(id)
+                if state
+                    .contacts
+                    .get(&id)
+                    .is_some_and(|c| c.archived_at.is_some()) =>
+            {
+                self.set_idle(record, Vec::new());
+            }
             AnyId::DealId(id) => {
                 let sla = sla_deadline(state, id);
                 self.set(Timer::StageSla(id), sla);

@@ -94,6 +94,11 @@ enum Op {
     Reopen {
         task: u8,
     },
+    /// Archives the deal (restores it when archived), or deletes it.
+    PutAway {
+        deal: u8,
+        delete: bool,
+    },
     /// A repeating task for the admin: every `interval` days, weeks (on the weekdays of
     /// `weekdays`' bits) or months, days off as `days_off` picks, `count` times.
     Repeating {
@@ -117,6 +122,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<u8>(), -600i16..600).prop_map(|(task, minutes)| Op::Reschedule { task, minutes }),
         1 => (any::<u8>(), 1u16..900, any::<bool>()).prop_map(|(task, minutes, working)| Op::Snooze { task, minutes, working }),
         1 => any::<u8>().prop_map(|task| Op::Reopen { task }),
+        1 => (any::<u8>(), any::<bool>()).prop_map(|(deal, delete)| Op::PutAway { deal, delete }),
         1 => (0u8..3, 1u8..4, any::<u8>(), 0u8..4, 0u8..6, 1u16..3000).prop_map(
             |(every, interval, weekdays, days_off, count, due_in)| Op::Repeating { every, interval, weekdays, days_off, count, due_in }
         ),
@@ -184,6 +190,16 @@ fn command(crm: &Crm, now: DateTime<Utc>, op: &Op) -> Vec<(String, Value)> {
             .unwrap_or_default(),
         Op::Note { deal } => pick(&deals, *deal)
             .map(|id| vec![(owner(id), json!({"type": "log_activity", "kind": "note", "link": id, "body": "called"}))])
+            .unwrap_or_default(),
+        Op::PutAway { deal, delete } => pick(&deals, *deal)
+            .map(|id| {
+                let verb = match (delete, state.deals()[&id].archived_at) {
+                    (true, _) => "delete_record",
+                    (false, None) => "archive_record",
+                    (false, Some(_)) => "restore_record",
+                };
+                vec![(owner(id), json!({"type": verb, "id": id}))]
+            })
             .unwrap_or_default(),
         Op::Reschedule { task, minutes } => pick(&open_tasks, *task)
             .map(|id| {

@@ -133,6 +133,16 @@ enum Op {
         inbound: bool,
         hours_ago: u8,
     },
+    /// Archives a deal or its client, or restores it when archived.
+    Archive {
+        record: u8,
+        on_client: bool,
+    },
+    /// Deletes a deal or its client (refused while payments or deals hang on it).
+    Delete {
+        record: u8,
+        on_client: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -155,6 +165,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<u8>(), any::<u8>()).prop_map(|(task, how)| Op::FinishTask { task, how }),
         2 => (any::<u8>(), any::<bool>(), any::<u8>(), any::<bool>(), 0u8..48)
             .prop_map(|(record, on_client, kind, inbound, hours_ago)| Op::Log { record, on_client, kind, inbound, hours_ago }),
+        1 => (any::<u8>(), any::<bool>()).prop_map(|(record, on_client)| Op::Archive { record, on_client }),
+        1 => (any::<u8>(), any::<bool>()).prop_map(|(record, on_client)| Op::Delete { record, on_client }),
     ]
 }
 
@@ -241,6 +253,28 @@ fn command(crm: &Crm, now: DateTime<Utc>, op: &Op) -> Option<Value> {
                    "direction": (kind != "note").then_some(direction),
                    "occurred_at": now - Duration::hours(i64::from(*hours_ago))})
         }
+        Op::Archive {
+            record: index,
+            on_client,
+        } => {
+            let id = record(*index, *on_client)?;
+            let record = serde_json::to_value(
+                crm.get(Actor::System, serde_json::from_value(id.clone()).ok()?)
+                    .ok()?,
+            )
+            .ok()?;
+            let archived = record["archived_at"].is_string();
+            let verb = if archived {
+                "restore_record"
+            } else {
+                "archive_record"
+            };
+            json!({"type": verb, "id": id})
+        }
+        Op::Delete {
+            record: index,
+            on_client,
+        } => json!({"type": "delete_record", "id": record(*index, *on_client)?}),
         Op::Move {
             deal,
             stage,
@@ -510,4 +544,96 @@ fn a_clients_visit_gaps_follow_wins_reopenings_and_relinks() {
         },
     );
     assert_eq!(between(&crm), 0);
+}
+
+/// The archive and delete ops of the property above are accepted, and a deleted deal
+/// leaves every report as if it had never been; an archived one stays in them.
+#[test]
+fn a_deleted_deal_leaves_the_reports_an_archived_one_stays() {
+    let mut crm = shop();
+    let mut now = start();
+    let admin: Actor = ADMIN.parse().unwrap();
+    fn run(crm: &mut Crm, now: &mut DateTime<Utc>, command: Value) {
+        *now += Duration::hours(5);
+        crm.execute_json(ADMIN, &now.to_rfc3339(), &command.to_string())
+            .unwrap_or_else(|err| panic!("{command}: {err}"));
+    }
+    for op in [
+        Op::Client,
+        create(0, 0, Some((150_000, 0)), Some(0)),
+        create(0, 1, Some((20_000, 0)), Some(0)),
+        Op::Task {
+            record: 1,
+            on_client: false,
+            assignee: 1,
+            due_in_hours: Some(1),
+        },
+        Op::Log {
+            record: 1,
+            on_client: false,
+            kind: 0,
+            inbound: false,
+            hours_ago: 0,
+        },
+        Op::Move {
+            deal: 1,
+            stage: 3,
+            reason: 0,
+        },
+        Op::Move {
+            deal: 0,
+            stage: 3,
+            reason: 0,
+        },
+    ] {
+        let command = command(&crm, now, &op).unwrap();
+        run(&mut crm, &mut now, command);
+    }
+    let deals: Vec<DealId> = crm.state().deals().keys().copied().collect();
+    let client = *crm.state().contacts().keys().next().unwrap();
+    let report = |crm: &Crm, now, kind| {
+        serde_json::to_value(crm.report(admin, now, &ReportRequest::new(kind)).unwrap()).unwrap()
+    };
+    let won_and_visits = |crm: &Crm, now| {
+        (
+            report(crm, now, ReportKind::WinRate)["total"]["won"].clone(),
+            report(crm, now, ReportKind::Clients)["visits"].clone(),
+        )
+    };
+    let listed = |crm: &Crm, now| {
+        crm.query(admin, now, &Query::ListDeals(DealFilter::default()))
+            .unwrap()["total"]
+            .clone()
+    };
+    assert_eq!(won_and_visits(&crm, now), (json!(2), json!(2)));
+
+    run(
+        &mut crm,
+        &mut now,
+        json!({"type": "archive_record", "id": deals[1]}),
+    );
+    assert_eq!(won_and_visits(&crm, now), (json!(2), json!(2)));
+    assert_eq!(listed(&crm, now), 1);
+    run(
+        &mut crm,
+        &mut now,
+        json!({"type": "restore_record", "id": deals[1]}),
+    );
+    assert_eq!(listed(&crm, now), 2);
+
+    let refused = crm.execute_json(
+        ADMIN,
+        &(now + Duration::hours(1)).to_rfc3339(),
+        &json!({"type": "delete_record", "id": client}).to_string(),
+    );
+    assert!(refused.unwrap_err().to_string().contains("2 deals"));
+    run(
+        &mut crm,
+        &mut now,
+        json!({"type": "delete_record", "id": deals[1]}),
+    );
+    assert_eq!(won_and_visits(&crm, now), (json!(1), json!(1)));
+    assert_eq!(crm.state().tasks().len(), 0);
+    assert_eq!(crm.state().activities().len(), 0);
+    assert_eq!(crm.projections(), &Projections::build(crm.state()));
 }

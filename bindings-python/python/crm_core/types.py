@@ -220,6 +220,14 @@ class ActivityText(TypedDict):
     subject: NotRequired[str]
 
 
+class ArchiveRecord(TypedDict):
+    """Puts a contact, company or deal away: out of the lists (unless they ask), its
+    idle and SLA timers quiet; still readable and counted in reports.
+    """
+    id: AnyId
+    type: Literal["archive_record"]
+
+
 class AssignOwner(TypedDict):
     """Gives one contact, company or deal to another owner."""
     owner: UserId
@@ -360,6 +368,8 @@ class CommonValue(TypedDict):
 class Company(TypedDict):
     """A stored company."""
     address: NotRequired[str]
+    archived_at: NotRequired[datetime]
+    """When it was archived (`archive`): left out of lists unless they ask for it."""
     created_at: datetime
     custom: dict[str, FieldValue]
     emails: list[str]
@@ -482,6 +492,8 @@ class ConsentInput(TypedDict):
 class Contact(TypedDict):
     """A stored contact."""
     address: NotRequired[str]
+    archived_at: NotRequired[datetime]
+    """When it was archived (`archive`): left out of lists unless they ask for it."""
     company: NotRequired[CompanyId]
     consent: Consent
     created_at: datetime
@@ -673,6 +685,8 @@ class DeactivateUser(TypedDict):
 class Deal(TypedDict):
     """A stored deal."""
     amount: NotRequired[Money]
+    archived_at: NotRequired[datetime]
+    """When it was archived (`archive`): left out of lists unless they ask for it."""
     closed_at: NotRequired[datetime]
     """When the deal was won or lost; cleared if it is reopened."""
     company: NotRequired[CompanyId]
@@ -764,6 +778,14 @@ class DeleteActivity(TypedDict):
     """Deletes a note (its author, or an admin)."""
     id: ActivityId
     type: Literal["delete_activity"]
+
+
+class DeleteRecord(TypedDict):
+    """Deletes a contact, company or deal made by mistake, with its tasks and
+    activities (what others hang on must go first; docs/schema.md).
+    """
+    id: AnyId
+    type: Literal["delete_record"]
 
 
 class Department(TypedDict):
@@ -1050,6 +1072,29 @@ class EventActivityUpdated(TypedDict):
     link: AnyId
     text: ActivityText
     type: Literal["activity_updated"]
+
+
+class EventRecordArchived(TypedDict):
+    """A contact, company or deal put away: out of the lists, its timers quiet."""
+    record: AnyId
+    type: Literal["record_archived"]
+
+
+class EventRecordRestored(TypedDict):
+    """An archived record back in use."""
+    record: AnyId
+    type: Literal["record_restored"]
+
+
+class EventRecordDeleted(TypedDict):
+    """A record made by mistake deleted, with the tasks and activities on it: gone from
+    the state and the reports as if it had never been; its events stay in the
+    journal.
+    """
+    activities: NotRequired[list[ActivityId]]
+    record: AnyId
+    tasks: NotRequired[list[TaskId]]
+    type: Literal["record_deleted"]
 
 
 class EventActivityDeleted(TypedDict):
@@ -1681,6 +1726,8 @@ class ListActivitiesQuery(TypedDict):
 
 class ListCompaniesQuery(TypedDict):
     """Filter for companies."""
+    archived: NotRequired[Archived]
+    """Archived records: left out (default), included, or only those."""
     limit: NotRequired[Optional[int]]
     """Return at most this many (default 100, at most 1,000)."""
     name: NotRequired[Optional[str]]
@@ -1693,6 +1740,8 @@ class ListCompaniesQuery(TypedDict):
 
 class ListContactsQuery(TypedDict):
     """Filter for contacts; every given criterion must match."""
+    archived: NotRequired[Archived]
+    """Archived records: left out (default), included, or only those."""
     company: NotRequired[Optional[CompanyId]]
     email: NotRequired[Optional[str]]
     """An e-mail; matched after normalising."""
@@ -1711,6 +1760,8 @@ class ListContactsQuery(TypedDict):
 
 class ListDealsQuery(TypedDict):
     """Filter for deals."""
+    archived: NotRequired[Archived]
+    """Archived records: left out (default), included, or only those."""
     company: NotRequired[Optional[CompanyId]]
     contact: NotRequired[Optional[ContactId]]
     limit: NotRequired[Optional[int]]
@@ -2241,6 +2292,12 @@ class RescheduleTask(TypedDict):
     due: NotRequired[Optional[datetime]]
     id: TaskId
     type: Literal["reschedule_task"]
+
+
+class RestoreRecord(TypedDict):
+    """Takes an archived record back into use."""
+    id: AnyId
+    type: Literal["restore_record"]
 
 
 class RevenueRow(TypedDict):
@@ -2780,6 +2837,9 @@ Actor: TypeAlias = str
 # any record's ID, like "deal-1-42" (the prefix names its kind)
 AnyId: TypeAlias = str
 
+# Which records a list shows by their archived state.
+Archived: TypeAlias = Union[Literal["exclude"], Literal["include"], Literal["only"]]
+
 # Who gets a task, notification or record.
 Assignee: TypeAlias = Union[Literal["owner"], Literal["owners_head"], Literal["assignee"], Literal["assignees_head"], "Assignee2", "Assignee3", "Assignee4"]
 
@@ -2851,7 +2911,7 @@ EffectsAnswer: TypeAlias = list["Effect"]
 EntityKind: TypeAlias = Literal["contact", "company", "deal", "task"]
 
 # What happened. JSON: `{"type": "deal_moved", ...fields}`.
-Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
+Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventRecordArchived", "EventRecordRestored", "EventRecordDeleted", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
 
 EventsAnswer: TypeAlias = list["EventEnvelope"]
 
@@ -2949,7 +3009,7 @@ TriggerInput: TypeAlias = Union["TriggerInputRecordCreated", "TriggerInputStageE
 UserId: TypeAlias = str
 
 # Any command (docs/schemas/commands.schema.json).
-Command: TypeAlias = Union["CreateDepartment", "CreateUser", "UpdateUser", "DeactivateUser", "DefineField", "CreateContact", "UpdateContact", "MergeContacts", "UnmergeContacts", "CreateCompany", "UpdateCompany", "MergeCompanies", "UnmergeCompanies", "CreatePipeline", "CreateDeal", "UpdateDeal", "MoveDeal", "CreateTask", "CompleteTask", "CancelTask", "ReassignTask", "UpdateTask", "RescheduleTask", "SnoozeTask", "ReopenTask", "LogActivity", "UpdateActivity", "DeleteActivity", "ConfigureIntake", "ReceiveForm", "ReceiveCall", "ReceiveEmail", "ImportContacts", "AssignOwner", "ReassignOwner", "DefineRules", "SetCalendar", "DefineTemplate", "RenderDocument", "SetLineItems", "RecordPayment", "AckEffects", "Tick"]
+Command: TypeAlias = Union["CreateDepartment", "CreateUser", "UpdateUser", "DeactivateUser", "DefineField", "CreateContact", "UpdateContact", "MergeContacts", "UnmergeContacts", "CreateCompany", "UpdateCompany", "MergeCompanies", "UnmergeCompanies", "CreatePipeline", "CreateDeal", "UpdateDeal", "MoveDeal", "CreateTask", "CompleteTask", "CancelTask", "ReassignTask", "UpdateTask", "RescheduleTask", "SnoozeTask", "ReopenTask", "ArchiveRecord", "RestoreRecord", "DeleteRecord", "LogActivity", "UpdateActivity", "DeleteActivity", "ConfigureIntake", "ReceiveForm", "ReceiveCall", "ReceiveEmail", "ImportContacts", "AssignOwner", "ReassignOwner", "DefineRules", "SetCalendar", "DefineTemplate", "RenderDocument", "SetLineItems", "RecordPayment", "AckEffects", "Tick"]
 
 # Any query (docs/schemas/queries.schema.json).
 Query: TypeAlias = Union["GetQuery", "ListContactsQuery", "ListCompaniesQuery", "ListDealsQuery", "ListTasksQuery", "ListActivitiesQuery", "ListUsersQuery", "ListDepartmentsQuery", "ListPipelinesQuery", "ListFieldsQuery", "TimelineQuery", "ExplainQuery", "OutboxQuery", "NextWakeupQuery", "RerenderQuery", "ListRulesQuery", "CalendarQuery", "ListTemplatesQuery", "ClientStatsQuery", "CheckImportQuery", "ExportQuery", "FindDuplicatesQuery", "ReportQuery", "ChartQuery"]

@@ -68,6 +68,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewCompany) -> Result<Vec<Event>
         created_at: ctx.now,
         updated_at: ctx.now,
         merged_into: None,
+        archived_at: None,
     };
     Ok(vec![Event::CompanyCreated { company }])
 }

@@ -64,6 +64,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewContact) -> Result<Vec<Event>
         created_at: ctx.now,
         updated_at: ctx.now,
         merged_into: None,
+        archived_at: None,
     };
     Ok(vec![Event::ContactCreated { contact }])
 }

@@ -128,6 +128,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewDeal) -> Result<Vec<Event>, C
         line_items: Vec::new(),
         payments: Vec::new(),
         paid_at: None,
+        archived_at: None,
     };
     Ok(vec![Event::DealCreated { deal }])
 }

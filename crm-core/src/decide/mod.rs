@@ -18,6 +18,7 @@ pub(crate) mod outbox;
 mod ownership;
 mod payment;
 mod pipeline;
+mod record;
 mod rule;
 mod task;
 mod user;
@@ -104,6 +105,9 @@ pub(crate) fn decide(ctx: &mut Ctx<'_>, command: &Command) -> Result<Vec<Event>,
         Command::RescheduleTask(input) => task::reschedule(ctx, input.id, input.due),
         Command::SnoozeTask(input) => task::snooze(ctx, input),
         Command::ReopenTask(target) => task::reopen(ctx, target.id),
+        Command::ArchiveRecord(target) => record::archive(ctx, target.id),
+        Command::RestoreRecord(target) => record::restore(ctx, target.id),
+        Command::DeleteRecord(target) => record::delete(ctx, target.id),
         Command::LogActivity(input) => activity::log(ctx, input),
         Command::UpdateActivity(update) => activity::update(ctx, update.id, &update.patch),
         Command::DeleteActivity(target) => activity::delete(ctx, target.id),

@@ -62,6 +62,14 @@ tagged_enum! {
         SnoozeTask(TaskSnooze) = "snooze_task",
         /// Opens a completed or cancelled task again.
         ReopenTask(Target<TaskId>) = "reopen_task",
+        /// Puts a contact, company or deal away: out of the lists (unless they ask), its
+        /// idle and SLA timers quiet; still readable and counted in reports.
+        ArchiveRecord(Target<AnyId>) = "archive_record",
+        /// Takes an archived record back into use.
+        RestoreRecord(Target<AnyId>) = "restore_record",
+        /// Deletes a contact, company or deal made by mistake, with its tasks and
+        /// activities (what others hang on must go first; docs/schema.md).
+        DeleteRecord(Target<AnyId>) = "delete_record",
         LogActivity(NewActivity) = "log_activity",
         /// Changes the subject, body or outcome of an activity one logged.
         UpdateActivity(Update<ActivityId, ActivityPatch>) = "update_activity",

@@ -25,6 +25,13 @@ pub struct Company {
     /// with its history, but left out of lists and of matching by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<CompanyId>,
+    /// When it was archived (`archive`): left out of lists unless they ask for it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::common::utc::deserialize_option"
+    )]
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 /// The editable part of a company, normalised.

@@ -86,6 +86,13 @@ pub struct Deal {
         deserialize_with = "crate::common::utc::deserialize_option"
     )]
     pub paid_at: Option<DateTime<Utc>>,
+    /// When it was archived (`archive`): left out of lists unless they ask for it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::common::utc::deserialize_option"
+    )]
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 impl Deal {

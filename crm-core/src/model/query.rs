@@ -120,6 +120,31 @@ impl Paging {
     }
 }
 
+/// Which records a list shows by their archived state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Archived {
+    /// Records in use only.
+    #[default]
+    Exclude,
+    /// Archived records too.
+    Include,
+    /// Archived records only.
+    Only,
+}
+
+impl Archived {
+    /// Whether a record archived at `archived_at` (if at all) is listed.
+    pub fn admits<T>(self, archived_at: Option<T>) -> bool {
+        match self {
+            Archived::Exclude => archived_at.is_none(),
+            Archived::Include => true,
+            Archived::Only => archived_at.is_some(),
+        }
+    }
+}
+
 /// Filter for contacts; every given criterion must match.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -134,6 +159,8 @@ pub struct ContactFilter {
     pub tag: Option<String>,
     pub owner: Option<UserId>,
     pub company: Option<CompanyId>,
+    /// Archived records: left out (default), included, or only those.
+    pub archived: Archived,
     /// Skip this many matches.
     #[serde(deserialize_with = "crate::common::validate::count")]
     pub offset: usize,
@@ -150,6 +177,8 @@ pub struct CompanyFilter {
     pub name: Option<String>,
     pub tag: Option<String>,
     pub owner: Option<UserId>,
+    /// Archived records: left out (default), included, or only those.
+    pub archived: Archived,
     /// Skip this many matches.
     #[serde(deserialize_with = "crate::common::validate::count")]
     pub offset: usize,
@@ -170,6 +199,8 @@ pub struct DealFilter {
     pub contact: Option<ContactId>,
     pub company: Option<CompanyId>,
     pub tag: Option<String>,
+    /// Archived records: left out (default), included, or only those.
+    pub archived: Archived,
     /// Skip this many matches.
     #[serde(deserialize_with = "crate::common::validate::count")]
     pub offset: usize,

@@ -113,6 +113,7 @@ impl Touched {
                 | Event::RecordsReassigned { .. }
                 | Event::LineItemsSet { .. }
                 | Event::PaymentRecorded { .. }
+                | Event::RecordDeleted { .. }
         );
         let changes_tasks = matches!(
             event,
@@ -124,6 +125,7 @@ impl Touched {
                 | Event::TaskReopened { .. }
                 | Event::OwnerAssigned { .. }
                 | Event::RecordsReassigned { .. }
+                | Event::RecordDeleted { .. }
         );
         // Outreach may be the first contact of the deal, or of each of the client's (a
         // contact's or a company's) deals.
@@ -190,6 +192,11 @@ impl Touched {
             Event::DealUpdated {
                 fields, changed, ..
             } if changed.iter().any(|field| field == "contact") => fields.contact,
+            // A won deal deleted is a visit less for its client.
+            Event::RecordDeleted {
+                record: AnyId::DealId(_),
+                ..
+            } => None,
             _ => return touched,
         };
         let clients = touched

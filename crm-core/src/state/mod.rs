@@ -414,6 +414,67 @@ impl State {
         }
     }
 
+    fn set_archived(&mut self, record: AnyId, archived_at: Option<DateTime<Utc>>) {
+        let slot = match record {
+            AnyId::ContactId(id) => self.contacts.get_mut(&id).map(|c| &mut c.archived_at),
+            AnyId::CompanyId(id) => self.companies.get_mut(&id).map(|c| &mut c.archived_at),
+            AnyId::DealId(id) => self.deals.get_mut(&id).map(|d| &mut d.archived_at),
+            _ => None,
+        };
+        if let Some(slot) = slot {
+            *slot = archived_at;
+        }
+    }
+
+    /// Removes a record, the tasks and activities on it, and every index entry of
+    /// theirs (the task index is kept by `apply_touching`).
+    fn delete(&mut self, record: AnyId, tasks: &[TaskId], activities: &[ActivityId]) {
+        for id in tasks {
+            if let Some(task) = self.tasks.remove(id) {
+                if let Some(link) = task.link {
+                    self.tasks_by_record.remove(link, *id);
+                }
+            }
+            for reminded in self.reminded.values_mut() {
+                reminded.remove(id);
+            }
+            self.rescheduled_at.remove(id);
+            self.timelines.remove(&AnyId::TaskId(*id));
+        }
+        for id in activities {
+            if let Some(activity) = self.activities.remove(id) {
+                if let Some(external) = &activity.external_id {
+                    self.external_ids.remove(external);
+                }
+            }
+            self.timelines.remove(&AnyId::ActivityId(*id));
+        }
+        match record {
+            AnyId::ContactId(id) => {
+                self.index_contact(id, false);
+                self.contacts.remove(&id);
+            }
+            AnyId::CompanyId(id) => {
+                self.companies.remove(&id);
+            }
+            AnyId::DealId(id) => {
+                if let Some(deal) = self.deals.get(&id) {
+                    let fields = deal.fields.clone();
+                    self.link_parties(id, Some(&fields), None);
+                }
+                self.deals.remove(&id);
+                self.first_contact.remove(&id);
+                self.sla_breached.remove(&id);
+            }
+            _ => {}
+        }
+        self.last_touch.remove(&record);
+        for fired in self.idle_fired.values_mut() {
+            fired.remove(&record);
+        }
+        self.timelines.remove(&record);
+    }
+
     fn fold(&mut self, envelope: &EventEnvelope) {
         let at = envelope.at;
         match &envelope.event {
@@ -689,6 +750,13 @@ impl State {
                     activity.edited_at = Some(at);
                 }
             }
+            Event::RecordArchived { record } => self.set_archived(*record, Some(at)),
+            Event::RecordRestored { record } => self.set_archived(*record, None),
+            Event::RecordDeleted {
+                record,
+                tasks,
+                activities,
+            } => self.delete(*record, tasks, activities),
             // The record's last touch stays: it says when someone was last in touch, and
             // only notes (never outreach) are deleted.
             Event::ActivityDeleted { id, .. } => {
