@@ -167,6 +167,19 @@ export interface ActivityText {
 /** "system" (the host) or a user ID like "usr-1-2" */
 export type Actor = string;
 
+/** Adds a stage to a pipeline, at the end or before a given stage (admin). */
+export interface AddStage {
+  /** The stage it goes before; default: the end. */
+  before?: StageId | null;
+  kind?: StageKind;
+  name: string;
+  pipeline: PipelineId;
+  /** Defaults as in `create_pipeline`, by the position it takes. */
+  probability?: number | null;
+  sla_hours?: number | null;
+  type: "add_stage";
+}
+
 /** any record's ID, like "deal-1-42" (the prefix names its kind) */
 export type AnyId = string;
 
@@ -177,6 +190,13 @@ export type AnyId = string;
 export interface ArchiveRecord {
   id: AnyId;
   type: "archive_record";
+}
+
+/** Archives a stage, moving its open deals to `move_to` (admin). */
+export interface ArchiveStage {
+  id: StageId;
+  move_to?: StageId | null;
+  type: "archive_stage";
 }
 
 /** Which records a list shows by their archived state. */
@@ -1030,6 +1050,30 @@ export type Event = {
   pipeline: Pipeline;
   type: "pipeline_created";
 } | {
+  changed: string[];
+  id: PipelineId;
+  lost_reasons: string[];
+  name: string;
+  type: "pipeline_updated";
+} | {
+  pipeline: PipelineId;
+  position: number;
+  stage: Stage;
+  type: "stage_added";
+} | {
+  changed: string[];
+  pipeline: PipelineId;
+  stage: Stage;
+  type: "stage_updated";
+} | {
+  pipeline: PipelineId;
+  stages: StageId[];
+  type: "stages_reordered";
+} | {
+  id: StageId;
+  pipeline: PipelineId;
+  type: "stage_archived";
+} | {
   deal: Deal;
   type: "deal_created";
 } | {
@@ -1041,6 +1085,8 @@ export type Event = {
   from: StageId;
   id: DealId;
   lost_reason?: string;
+  /** The pipeline the deal moved into, when `to` is a stage of another one. */
+  pipeline?: PipelineId;
   status: DealStatus;
   to: StageId;
   type: "deal_moved";
@@ -1901,7 +1947,10 @@ export interface MoneyInput {
   currency: Currency;
 }
 
-/** Moves a deal to a stage; a lost stage needs `lost_reason`. */
+/**
+ * Moves a deal to a stage (of its pipeline or another); a lost stage needs
+ * `lost_reason`.
+ */
 export interface MoveDeal {
   id: DealId;
   lost_reason?: string | null;
@@ -1986,6 +2035,13 @@ export type PipelineId = string;
 export interface PipelinePage {
   items: Pipeline[];
   total: number;
+}
+
+/** Input for [`crate::Command::UpdatePipeline`]: absent fields stay. */
+export interface PipelinePatch {
+  /** The reasons a deal may be lost for from now on (deals lost before keep theirs). */
+  lost_reasons?: string[] | null;
+  name?: string | null;
 }
 
 /** Why two contacts look alike. JSON: `{"reason": "same_phone", "phone": "+49…"}`. */
@@ -2113,6 +2169,13 @@ export interface RenderDocument {
 export interface ReopenTask {
   id: TaskId;
   type: "reopen_task";
+}
+
+/** Puts a pipeline's stages in a new order (admin). */
+export interface ReorderStages {
+  pipeline: PipelineId;
+  stages: StageId[];
+  type: "reorder_stages";
 }
 
 /**
@@ -2436,6 +2499,11 @@ export type Span = string;
 
 /** A stage of a pipeline. */
 export interface Stage {
+  /**
+   * Archived (`archive_stage`): no deal moves into it; it stays for history and
+   * reports.
+   */
+  archived?: boolean;
   id: StageId;
   kind: StageKind;
   name: string;
@@ -2450,6 +2518,8 @@ export interface StageChange {
   at: string;
   by: Actor;
   from?: StageId;
+  /** Set when the move took the deal into another pipeline (this one). */
+  pipeline?: PipelineId;
   to: StageId;
 }
 
@@ -2458,6 +2528,14 @@ export type StageId = string;
 
 /** Whether a stage is a working stage or one of the two ends. */
 export type StageKind = "open" | "won" | "lost";
+
+/** Input for [`crate::Command::UpdateStage`]: absent fields stay, `null` clears the SLA. */
+export interface StagePatch {
+  name?: string | null;
+  /** Open stages only (won is 100, lost 0). */
+  probability?: number | null;
+  sla_hours?: number | null;
+}
 
 /**
  * How long things took: how many, mean and median, in whole seconds (rounded half
@@ -2765,6 +2843,20 @@ export interface UpdateDeal {
   type: "update_deal";
 }
 
+/** Renames a pipeline or changes its lost reasons (admin). */
+export interface UpdatePipeline {
+  id: PipelineId;
+  patch: PipelinePatch;
+  type: "update_pipeline";
+}
+
+/** Renames a stage or changes its probability or SLA (admin). */
+export interface UpdateStage {
+  id: StageId;
+  patch: StagePatch;
+  type: "update_stage";
+}
+
 /** Changes a task's title, kind or description. */
 export interface UpdateTask {
   id: TaskId;
@@ -2842,6 +2934,11 @@ export type Command =
   | MergeCompanies
   | UnmergeCompanies
   | CreatePipeline
+  | UpdatePipeline
+  | AddStage
+  | UpdateStage
+  | ReorderStages
+  | ArchiveStage
   | CreateDeal
   | UpdateDeal
   | MoveDeal

@@ -134,6 +134,7 @@ pub(crate) fn facts(before: &State, event: &Event) -> Vec<Fact> {
             to,
             status,
             lost_reason,
+            ..
         } => {
             let mut facts = vec![
                 Fact::StageLeft {

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::calendar::Calendar;
 use crate::common::id::{
-    ActivityId, AnyId, CompanyId, ContactId, DealId, EffectId, ReplicaId, StageId, TaskId, UserId,
+    ActivityId, AnyId, CompanyId, ContactId, DealId, EffectId, PipelineId, ReplicaId, StageId,
+    TaskId, UserId,
 };
 use crate::common::money::Money;
 use crate::model::activity::{Activity, ActivityText};
@@ -21,7 +22,7 @@ use crate::model::intake::IntakeSettings;
 use crate::model::merge::{CompanyMergeRecord, Merge};
 use crate::model::outbox::Effect;
 use crate::model::payment::{LineItem, Payment};
-use crate::model::pipeline::Pipeline;
+use crate::model::pipeline::{Pipeline, Stage};
 use crate::model::rule::Rule;
 use crate::model::task::{Task, TaskFields};
 use crate::model::user::{Department, User};
@@ -105,6 +106,35 @@ pub enum Event {
     PipelineCreated {
         pipeline: Pipeline,
     },
+    /// A pipeline's name and lost reasons as they are now, and which changed.
+    PipelineUpdated {
+        id: PipelineId,
+        name: String,
+        lost_reasons: Vec<String>,
+        changed: Vec<String>,
+    },
+    /// A stage added at `position` in its pipeline's order.
+    StageAdded {
+        pipeline: PipelineId,
+        stage: Stage,
+        position: usize,
+    },
+    /// A stage as it is now, and which of its settings changed.
+    StageUpdated {
+        pipeline: PipelineId,
+        stage: Stage,
+        changed: Vec<String>,
+    },
+    /// The pipeline's stages in their new order.
+    StagesReordered {
+        pipeline: PipelineId,
+        stages: Vec<StageId>,
+    },
+    /// No deal moves into the stage any more; it stays for history and reports.
+    StageArchived {
+        pipeline: PipelineId,
+        id: StageId,
+    },
     DealCreated {
         deal: Deal,
     },
@@ -121,6 +151,9 @@ pub enum Event {
         status: DealStatus,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         lost_reason: Option<String>,
+        /// The pipeline the deal moved into, when `to` is a stage of another one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pipeline: Option<PipelineId>,
     },
     TaskCreated {
         task: Task,
@@ -371,6 +404,7 @@ impl Event {
             Event::PipelineCreated { pipeline } => std::iter::once(pipeline.id.into())
                 .chain(pipeline.stages.iter().map(|stage| stage.id.into()))
                 .collect(),
+            Event::StageAdded { stage, .. } => vec![stage.id.into()],
             Event::DealCreated { deal } => vec![deal.id.into()],
             Event::TaskCreated { task } => vec![task.id.into()],
             Event::ActivityLogged { activity } => vec![activity.id.into()],
@@ -436,6 +470,11 @@ impl Event {
             Event::CompanyCreated { company } => vec![company.id.into()],
             Event::CompanyUpdated { id, .. } => vec![(*id).into()],
             Event::PipelineCreated { pipeline } => vec![pipeline.id.into()],
+            Event::PipelineUpdated { id, .. } => vec![(*id).into()],
+            Event::StageAdded { pipeline, .. }
+            | Event::StageUpdated { pipeline, .. }
+            | Event::StagesReordered { pipeline, .. }
+            | Event::StageArchived { pipeline, .. } => vec![(*pipeline).into()],
             Event::DealCreated { deal } => vec![deal.id.into()],
             Event::DealUpdated { id, .. } | Event::DealMoved { id, .. } => vec![(*id).into()],
             Event::TaskCreated { task } => std::iter::once(task.id.into())

@@ -68,11 +68,13 @@ pub(crate) fn check(state: &State, event: &Event) -> Result<(), String> {
             party(deal.fields.contact.map(AnyId::from))?;
             party(deal.fields.company.map(AnyId::from))?;
         }
-        Event::DealMoved { id, to, .. } => {
+        Event::DealMoved {
+            id, to, pipeline, ..
+        } => {
             let in_pipeline = state
                 .deals
                 .get(id)
-                .and_then(|deal| state.pipelines.get(&deal.pipeline))
+                .and_then(|deal| state.pipelines.get(&pipeline.unwrap_or(deal.pipeline)))
                 .is_some_and(|pipeline| pipeline.stage(*to).is_some());
             if !in_pipeline {
                 return Err(format!(

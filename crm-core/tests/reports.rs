@@ -133,6 +133,20 @@ enum Op {
         inbound: bool,
         hours_ago: u8,
     },
+    /// Changes a pipeline's shape: adds a stage before another, swaps two stages, or
+    /// archives one (its open deals moved to another).
+    Reshape {
+        pipeline: u8,
+        how: u8,
+        stage: u8,
+        other: u8,
+    },
+    /// Moves a deal into a stage of any pipeline (another one, often).
+    Transfer {
+        deal: u8,
+        pipeline: u8,
+        stage: u8,
+    },
     /// Archives a deal or its client, or restores it when archived.
     Archive {
         record: u8,
@@ -166,6 +180,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<u8>(), any::<bool>(), any::<u8>(), any::<bool>(), 0u8..48)
             .prop_map(|(record, on_client, kind, inbound, hours_ago)| Op::Log { record, on_client, kind, inbound, hours_ago }),
         1 => (any::<u8>(), any::<bool>()).prop_map(|(record, on_client)| Op::Archive { record, on_client }),
+        1 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(pipeline, how, stage, other)| Op::Reshape { pipeline, how, stage, other }),
+        1 => (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(deal, pipeline, stage)| Op::Transfer { deal, pipeline, stage }),
         1 => (any::<u8>(), any::<bool>()).prop_map(|(record, on_client)| Op::Delete { record, on_client }),
     ]
 }
@@ -275,6 +291,38 @@ fn command(crm: &Crm, now: DateTime<Utc>, op: &Op) -> Option<Value> {
             record: index,
             on_client,
         } => json!({"type": "delete_record", "id": record(*index, *on_client)?}),
+        Op::Reshape {
+            pipeline,
+            how,
+            stage,
+            other,
+        } => {
+            let pipeline = &state.pipelines()[&pick(&pipelines, *pipeline)?];
+            let ids: Vec<StageId> = pipeline.stages.iter().map(|s| s.id).collect();
+            let (stage, other) = (pick(&ids, *stage)?, pick(&ids, *other)?);
+            match how % 3 {
+                0 => json!({"type": "add_stage", "pipeline": pipeline.id,
+                    "name": format!("Extra {}", ids.len()), "before": stage}),
+                1 => {
+                    let mut order = ids.clone();
+                    let (a, b) = (pipeline.position(stage)?, pipeline.position(other)?);
+                    order.swap(a, b);
+                    json!({"type": "reorder_stages", "pipeline": pipeline.id, "stages": order})
+                }
+                _ => json!({"type": "archive_stage", "id": stage, "move_to": other}),
+            }
+        }
+        Op::Transfer {
+            deal,
+            pipeline,
+            stage,
+        } => {
+            let id = pick(&deals, *deal)?;
+            let pipeline = &state.pipelines()[&pick(&pipelines, *pipeline)?];
+            let stage = &pipeline.stages[*stage as usize % pipeline.stages.len()];
+            let reason = (stage.kind == StageKind::Lost).then_some("Price");
+            json!({"type": "move_deal", "id": id, "stage": stage.id, "lost_reason": reason})
+        }
         Op::Move {
             deal,
             stage,

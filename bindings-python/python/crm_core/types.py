@@ -220,12 +220,32 @@ class ActivityText(TypedDict):
     subject: NotRequired[str]
 
 
+class AddStage(TypedDict):
+    """Adds a stage to a pipeline, at the end or before a given stage (admin)."""
+    before: NotRequired[Optional[StageId]]
+    """The stage it goes before; default: the end."""
+    kind: NotRequired[StageKind]
+    name: str
+    pipeline: PipelineId
+    probability: NotRequired[Optional[int]]
+    """Defaults as in `create_pipeline`, by the position it takes."""
+    sla_hours: NotRequired[Optional[int]]
+    type: Literal["add_stage"]
+
+
 class ArchiveRecord(TypedDict):
     """Puts a contact, company or deal away: out of the lists (unless they ask), its
     idle and SLA timers quiet; still readable and counted in reports.
     """
     id: AnyId
     type: Literal["archive_record"]
+
+
+class ArchiveStage(TypedDict):
+    """Archives a stage, moving its open deals to `move_to` (admin)."""
+    id: StageId
+    move_to: NotRequired[Optional[StageId]]
+    type: Literal["archive_stage"]
 
 
 class AssignOwner(TypedDict):
@@ -1003,6 +1023,45 @@ class EventPipelineCreated(TypedDict):
     type: Literal["pipeline_created"]
 
 
+class EventPipelineUpdated(TypedDict):
+    """A pipeline's name and lost reasons as they are now, and which changed."""
+    changed: list[str]
+    id: PipelineId
+    lost_reasons: list[str]
+    name: str
+    type: Literal["pipeline_updated"]
+
+
+class EventStageAdded(TypedDict):
+    """A stage added at `position` in its pipeline's order."""
+    pipeline: PipelineId
+    position: int
+    stage: Stage
+    type: Literal["stage_added"]
+
+
+class EventStageUpdated(TypedDict):
+    """A stage as it is now, and which of its settings changed."""
+    changed: list[str]
+    pipeline: PipelineId
+    stage: Stage
+    type: Literal["stage_updated"]
+
+
+class EventStagesReordered(TypedDict):
+    """The pipeline's stages in their new order."""
+    pipeline: PipelineId
+    stages: list[StageId]
+    type: Literal["stages_reordered"]
+
+
+class EventStageArchived(TypedDict):
+    """No deal moves into the stage any more; it stays for history and reports."""
+    id: StageId
+    pipeline: PipelineId
+    type: Literal["stage_archived"]
+
+
 class EventDealCreated(TypedDict):
     deal: Deal
     type: Literal["deal_created"]
@@ -1015,7 +1074,7 @@ class EventDealUpdated(TypedDict):
     type: Literal["deal_updated"]
 
 
-EventDealMoved = TypedDict("EventDealMoved", {"from": "StageId", "id": "DealId", "lost_reason": NotRequired[str], "status": "DealStatus", "to": "StageId", "type": Literal["deal_moved"]})
+EventDealMoved = TypedDict("EventDealMoved", {"from": "StageId", "id": "DealId", "lost_reason": NotRequired[str], "pipeline": NotRequired["PipelineId"], "status": "DealStatus", "to": "StageId", "type": Literal["deal_moved"]})
 EventDealMoved.__doc__ = "A stage change; `status` is where the move left the deal (won/lost at the ends)."
 
 
@@ -1877,7 +1936,9 @@ MergeOfContactFields.__doc__ = "What a merge did, kept with the merged-away reco
 
 
 class MoveDeal(TypedDict):
-    """Moves a deal to a stage; a lost stage needs `lost_reason`."""
+    """Moves a deal to a stage (of its pipeline or another); a lost stage needs
+    `lost_reason`.
+    """
     id: DealId
     lost_reason: NotRequired[Optional[str]]
     stage: StageId
@@ -1954,6 +2015,13 @@ class PipelinePage(TypedDict):
     """One page of a list and how many items matched in all."""
     items: list[Pipeline]
     total: int
+
+
+class PipelinePatch(TypedDict):
+    """Input for [`crate::Command::UpdatePipeline`]: absent fields stay."""
+    lost_reasons: NotRequired[Optional[list[str]]]
+    """The reasons a deal may be lost for from now on (deals lost before keep theirs)."""
+    name: NotRequired[Optional[str]]
 
 
 class ReasonSamePhone(TypedDict):
@@ -2176,6 +2244,13 @@ class ReopenTask(TypedDict):
     """Opens a completed or cancelled task again."""
     id: TaskId
     type: Literal["reopen_task"]
+
+
+class ReorderStages(TypedDict):
+    """Puts a pipeline's stages in a new order (admin)."""
+    pipeline: PipelineId
+    stages: list[StageId]
+    type: Literal["reorder_stages"]
 
 
 class Repeat(TypedDict):
@@ -2431,6 +2506,10 @@ class SourceRow(TypedDict):
 
 class Stage(TypedDict):
     """A stage of a pipeline."""
+    archived: NotRequired[bool]
+    """Archived (`archive_stage`): no deal moves into it; it stays for history and
+    reports.
+    """
     id: StageId
     kind: StageKind
     name: str
@@ -2440,8 +2519,16 @@ class Stage(TypedDict):
     """"Leave this stage within N hours" (enforced by automation)."""
 
 
-StageChange = TypedDict("StageChange", {"at": datetime, "by": "Actor", "from": NotRequired["StageId"], "to": "StageId"})
+StageChange = TypedDict("StageChange", {"at": datetime, "by": "Actor", "from": NotRequired["StageId"], "pipeline": NotRequired["PipelineId"], "to": "StageId"})
 StageChange.__doc__ = "One move in a deal's stage history (the first entry has no `from`)."
+
+
+class StagePatch(TypedDict):
+    """Input for [`crate::Command::UpdateStage`]: absent fields stay, `null` clears the SLA."""
+    name: NotRequired[Optional[str]]
+    probability: NotRequired[Optional[int]]
+    """Open stages only (won is 100, lost 0)."""
+    sla_hours: NotRequired[Optional[int]]
 
 
 class StageTimeRow(TypedDict):
@@ -2776,6 +2863,20 @@ class UpdateDeal(TypedDict):
     type: Literal["update_deal"]
 
 
+class UpdatePipeline(TypedDict):
+    """Renames a pipeline or changes its lost reasons (admin)."""
+    id: PipelineId
+    patch: PipelinePatch
+    type: Literal["update_pipeline"]
+
+
+class UpdateStage(TypedDict):
+    """Renames a stage or changes its probability or SLA (admin)."""
+    id: StageId
+    patch: StagePatch
+    type: Literal["update_stage"]
+
+
 class UpdateTask(TypedDict):
     """Changes a task's title, kind or description."""
     id: TaskId
@@ -2911,7 +3012,7 @@ EffectsAnswer: TypeAlias = list["Effect"]
 EntityKind: TypeAlias = Literal["contact", "company", "deal", "task"]
 
 # What happened. JSON: `{"type": "deal_moved", ...fields}`.
-Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventRecordArchived", "EventRecordRestored", "EventRecordDeleted", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
+Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventPipelineUpdated", "EventStageAdded", "EventStageUpdated", "EventStagesReordered", "EventStageArchived", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventRecordArchived", "EventRecordRestored", "EventRecordDeleted", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
 
 EventsAnswer: TypeAlias = list["EventEnvelope"]
 
@@ -3009,7 +3110,7 @@ TriggerInput: TypeAlias = Union["TriggerInputRecordCreated", "TriggerInputStageE
 UserId: TypeAlias = str
 
 # Any command (docs/schemas/commands.schema.json).
-Command: TypeAlias = Union["CreateDepartment", "CreateUser", "UpdateUser", "DeactivateUser", "DefineField", "CreateContact", "UpdateContact", "MergeContacts", "UnmergeContacts", "CreateCompany", "UpdateCompany", "MergeCompanies", "UnmergeCompanies", "CreatePipeline", "CreateDeal", "UpdateDeal", "MoveDeal", "CreateTask", "CompleteTask", "CancelTask", "ReassignTask", "UpdateTask", "RescheduleTask", "SnoozeTask", "ReopenTask", "ArchiveRecord", "RestoreRecord", "DeleteRecord", "LogActivity", "UpdateActivity", "DeleteActivity", "ConfigureIntake", "ReceiveForm", "ReceiveCall", "ReceiveEmail", "ImportContacts", "AssignOwner", "ReassignOwner", "DefineRules", "SetCalendar", "DefineTemplate", "RenderDocument", "SetLineItems", "RecordPayment", "AckEffects", "Tick"]
+Command: TypeAlias = Union["CreateDepartment", "CreateUser", "UpdateUser", "DeactivateUser", "DefineField", "CreateContact", "UpdateContact", "MergeContacts", "UnmergeContacts", "CreateCompany", "UpdateCompany", "MergeCompanies", "UnmergeCompanies", "CreatePipeline", "UpdatePipeline", "AddStage", "UpdateStage", "ReorderStages", "ArchiveStage", "CreateDeal", "UpdateDeal", "MoveDeal", "CreateTask", "CompleteTask", "CancelTask", "ReassignTask", "UpdateTask", "RescheduleTask", "SnoozeTask", "ReopenTask", "ArchiveRecord", "RestoreRecord", "DeleteRecord", "LogActivity", "UpdateActivity", "DeleteActivity", "ConfigureIntake", "ReceiveForm", "ReceiveCall", "ReceiveEmail", "ImportContacts", "AssignOwner", "ReassignOwner", "DefineRules", "SetCalendar", "DefineTemplate", "RenderDocument", "SetLineItems", "RecordPayment", "AckEffects", "Tick"]
 
 # Any query (docs/schemas/queries.schema.json).
 Query: TypeAlias = Union["GetQuery", "ListContactsQuery", "ListCompaniesQuery", "ListDealsQuery", "ListTasksQuery", "ListActivitiesQuery", "ListUsersQuery", "ListDepartmentsQuery", "ListPipelinesQuery", "ListFieldsQuery", "TimelineQuery", "ExplainQuery", "OutboxQuery", "NextWakeupQuery", "RerenderQuery", "ListRulesQuery", "CalendarQuery", "ListTemplatesQuery", "ClientStatsQuery", "CheckImportQuery", "ExportQuery", "FindDuplicatesQuery", "ReportQuery", "ChartQuery"]

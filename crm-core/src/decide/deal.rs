@@ -72,7 +72,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewDeal) -> Result<Vec<Event>, C
         .get(&pipeline_id)
         .ok_or_else(|| CrmError::not_found("pipeline", pipeline_id))?;
     let stage = match input.stage {
-        None => pipeline.stages.first().ok_or_else(|| {
+        None => pipeline.entry().ok_or_else(|| {
             CrmError::validation("pipeline", format!("{pipeline_id} has no stages"))
         })?,
         Some(id) => pipeline.stage(id).ok_or_else(|| {
@@ -82,6 +82,15 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewDeal) -> Result<Vec<Event>, C
             )
         })?,
     };
+    if stage.archived {
+        return Err(CrmError::validation(
+            "stage",
+            format!(
+                "{} ({}) is archived: no deal starts in it",
+                stage.id, stage.name
+            ),
+        ));
+    }
     if stage.kind != StageKind::Open {
         return Err(CrmError::validation(
             "stage",
@@ -121,6 +130,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewDeal) -> Result<Vec<Event>, C
             to: stage.id,
             at: ctx.now,
             by: ctx.actor(),
+            pipeline: None,
         }],
         created_at: ctx.now,
         updated_at: ctx.now,
@@ -168,21 +178,25 @@ pub(crate) fn move_to(
 ) -> Result<Vec<Event>, CrmError> {
     ctx.access.require_edit(AnyId::DealId(id))?;
     let deal = &ctx.state.deals[&id];
-    // Only a journal edited by hand could name a missing pipeline; refuse, never panic.
+    // The stage's pipeline: the deal's own, or another it moves into (its stage history
+    // says so). Only a journal edited by hand could name a missing one; refuse, never panic.
     let pipeline = ctx
         .state
-        .pipelines
-        .get(&deal.pipeline)
-        .ok_or_else(|| CrmError::not_found("pipeline", deal.pipeline))?;
-    let stage = pipeline.stage(to).ok_or_else(|| {
-        CrmError::validation(
+        .stages
+        .get(&to)
+        .and_then(|pipeline| ctx.state.pipelines.get(pipeline))
+        .ok_or_else(|| {
+            CrmError::validation("stage", format!("{to} is not a stage of any pipeline"))
+        })?;
+    let stage = pipeline
+        .stage(to)
+        .ok_or_else(|| CrmError::not_found("stage", to))?;
+    if stage.archived {
+        return Err(CrmError::validation(
             "stage",
-            format!(
-                "{to} is not a stage of pipeline {} ({})",
-                pipeline.id, pipeline.name
-            ),
-        )
-    })?;
+            format!("{to} ({}) is archived: no deal moves into it", stage.name),
+        ));
+    }
     if deal.stage == to {
         return Err(CrmError::conflict(format!(
             "deal {id} is already in stage {to} ({})",
@@ -222,5 +236,6 @@ pub(crate) fn move_to(
         to,
         status: stage.kind.into(),
         lost_reason,
+        pipeline: (pipeline.id != deal.pipeline).then_some(pipeline.id),
     }])
 }

@@ -31,6 +31,16 @@ impl Projections {
     }
 }
 
+/// Events after which the reports' aggregates are built anew rather than updated:
+/// business days move with the time zone, and which stages a deal has reached follows
+/// its pipeline's order. Both are rare, deliberate changes by an admin.
+fn reshapes_reports(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::CalendarSet { .. } | Event::StageAdded { .. } | Event::StagesReordered { .. }
+    )
+}
+
 /// Folds one event into the state and keeps the projections in step with it.
 pub(crate) fn apply(state: &mut State, projections: &mut Projections, envelope: &EventEnvelope) {
     let records = state.records_touched(envelope);
@@ -38,8 +48,7 @@ pub(crate) fn apply(state: &mut State, projections: &mut Projections, envelope: 
     let before = projections.reports.contributions(state, &touched);
     state.apply_touching(envelope, &records);
 
-    if matches!(envelope.event, Event::CalendarSet { .. }) {
-        // Business days moved with the time zone: every date is new.
+    if reshapes_reports(&envelope.event) {
         projections.reports = Reports::build(state);
     } else {
         let after = projections.reports.contributions(state, &touched);
@@ -48,7 +57,10 @@ pub(crate) fn apply(state: &mut State, projections: &mut Projections, envelope: 
 
     let timers = &mut projections.timers;
     match &envelope.event {
-        Event::RulesDefined { .. } | Event::CalendarSet { .. } | Event::PipelineCreated { .. } => {
+        Event::RulesDefined { .. }
+        | Event::CalendarSet { .. }
+        | Event::PipelineCreated { .. }
+        | Event::StageUpdated { .. } => {
             *timers = Timers::build(state);
             return;
         }

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::common::calendar::Calendar;
-use crate::common::id::{ActivityId, AnyId, CompanyId, ContactId, DealId, StageId, TaskId, UserId};
+use crate::common::id::{
+    ActivityId, AnyId, CompanyId, ContactId, DealId, PipelineId, StageId, TaskId, UserId,
+};
 use crate::common::tagged::tagged_enum;
 use crate::model::activity::{ActivityPatch, NewActivity};
 use crate::model::company::{CompanyPatch, NewCompany};
@@ -17,7 +19,9 @@ use crate::model::intake::{CallReport, EmailMessage, FormSubmission, IntakeSetti
 use crate::model::merge::{CompanyMerge, ContactMerge};
 use crate::model::outbox::Acknowledgement;
 use crate::model::payment::{LineItems, NewPayment};
-use crate::model::pipeline::NewPipeline;
+use crate::model::pipeline::{
+    NewPipeline, PipelinePatch, StageAddition, StageArchive, StageOrder, StageUpdate,
+};
 use crate::model::rule::{NoFields, RuleSet};
 use crate::model::task::{NewTask, TaskCompletion, TaskPatch, TaskReschedule, TaskSnooze};
 use crate::model::user::{NewDepartment, NewUser, UserPatch};
@@ -45,9 +49,20 @@ tagged_enum! {
         /// Takes back the merge of the company `id` (the one merged away).
         UnmergeCompanies(Target<CompanyId>) = "unmerge_companies",
         CreatePipeline(NewPipeline) = "create_pipeline",
+        /// Renames a pipeline or changes its lost reasons (admin).
+        UpdatePipeline(Update<PipelineId, PipelinePatch>) = "update_pipeline",
+        /// Adds a stage to a pipeline, at the end or before a given stage (admin).
+        AddStage(StageAddition) = "add_stage",
+        /// Renames a stage or changes its probability or SLA (admin).
+        UpdateStage(StageUpdate) = "update_stage",
+        /// Puts a pipeline's stages in a new order (admin).
+        ReorderStages(StageOrder) = "reorder_stages",
+        /// Archives a stage, moving its open deals to `move_to` (admin).
+        ArchiveStage(StageArchive) = "archive_stage",
         CreateDeal(NewDeal) = "create_deal",
         UpdateDeal(Update<DealId, DealPatch>) = "update_deal",
-        /// Moves a deal to a stage; a lost stage needs `lost_reason`.
+        /// Moves a deal to a stage (of its pipeline or another); a lost stage needs
+        /// `lost_reason`.
         MoveDeal(DealMove) = "move_deal",
         CreateTask(NewTask) = "create_task",
         CompleteTask(TaskCompletion) = "complete_task",

@@ -45,6 +45,9 @@ pub struct StageChange {
     #[serde(deserialize_with = "crate::common::utc::deserialize")]
     pub at: DateTime<Utc>,
     pub by: Actor,
+    /// Set when the move took the deal into another pipeline (this one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<PipelineId>,
 }
 
 /// A stored deal.

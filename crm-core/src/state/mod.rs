@@ -612,6 +612,69 @@ impl State {
                 }
                 self.pipelines.insert(pipeline.id, pipeline.clone());
             }
+            Event::PipelineUpdated {
+                id,
+                name,
+                lost_reasons,
+                ..
+            } => {
+                if let Some(pipeline) = self.pipelines.get_mut(id) {
+                    pipeline.name = name.clone();
+                    pipeline.lost_reasons = lost_reasons.clone();
+                }
+            }
+            Event::StageAdded {
+                pipeline: id,
+                stage,
+                position,
+            } => {
+                if let Some(pipeline) = self.pipelines.get_mut(id) {
+                    let position = (*position).min(pipeline.stages.len());
+                    pipeline.stages.insert(position, stage.clone());
+                    self.stages.insert(stage.id, *id);
+                }
+            }
+            Event::StageUpdated {
+                pipeline: id,
+                stage,
+                ..
+            } => {
+                let slot = self
+                    .pipelines
+                    .get_mut(id)
+                    .and_then(|p| p.stages.iter_mut().find(|s| s.id == stage.id));
+                if let Some(slot) = slot {
+                    *slot = stage.clone();
+                }
+            }
+            Event::StagesReordered {
+                pipeline: id,
+                stages,
+            } => {
+                if let Some(pipeline) = self.pipelines.get_mut(id) {
+                    // Stages the order does not name (none, unless the journal was edited
+                    // by hand) keep their place at the end.
+                    let rank = |stage: &crate::model::pipeline::Stage| {
+                        stages
+                            .iter()
+                            .position(|id| *id == stage.id)
+                            .unwrap_or(usize::MAX)
+                    };
+                    pipeline.stages.sort_by_key(rank);
+                }
+            }
+            Event::StageArchived {
+                pipeline: id,
+                id: stage,
+            } => {
+                let slot = self
+                    .pipelines
+                    .get_mut(id)
+                    .and_then(|p| p.stages.iter_mut().find(|s| s.id == *stage));
+                if let Some(slot) = slot {
+                    slot.archived = true;
+                }
+            }
             Event::DealCreated { deal } => {
                 self.link_parties(deal.id, None, Some(&deal.fields));
                 self.deals.insert(deal.id, deal.clone());
@@ -633,8 +696,12 @@ impl State {
                 to,
                 status,
                 lost_reason,
+                pipeline,
             } => {
                 if let Some(deal) = self.deals.get_mut(id) {
+                    if let Some(pipeline) = pipeline {
+                        deal.pipeline = *pipeline;
+                    }
                     deal.stage = *to;
                     deal.status = *status;
                     deal.lost_reason = lost_reason.clone();
@@ -645,6 +712,7 @@ impl State {
                         to: *to,
                         at,
                         by: envelope.actor,
+                        pipeline: *pipeline,
                     });
                 }
             }
