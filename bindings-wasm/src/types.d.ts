@@ -1003,6 +1003,11 @@ export type Event = {
   field: FieldDefinition;
   type: "field_defined";
 } | {
+  changed: string[];
+  field: FieldDefinition;
+  missing?: number;
+  type: "field_updated";
+} | {
   contact: Contact;
   type: "contact_created";
 } | {
@@ -1399,6 +1404,7 @@ export type Fact = {
 
 /** A stored custom field definition. */
 export interface FieldDefinition {
+  /** The choices a value may take now. */
   choices?: string[];
   entity: EntityKind;
   id: FieldId;
@@ -1407,6 +1413,16 @@ export interface FieldDefinition {
   kind: FieldKind;
   label: string;
   required: boolean;
+  /**
+   * A retired field is hidden from forms and takes no new values; the values stored
+   * stay, readable, in the records and their history.
+   */
+  retired?: boolean;
+  /**
+   * Choices no longer offered: values that hold one stay valid and readable, and are
+   * kept when the record is saved again; nothing new takes one.
+   */
+  retired_choices?: string[];
 }
 
 /** One page of a list and how many items matched in all. */
@@ -1420,6 +1436,22 @@ export type FieldId = string;
 
 /** The type of a custom field. */
 export type FieldKind = "bool" | "text" | "number" | "decimal" | "money" | "date" | "datetime" | "choice" | "multi_choice" | "phone" | "email" | "url";
+
+/** Changes to a custom field for [`crate::Command::UpdateField`]: absent fields stay. */
+export interface FieldPatch {
+  /** New choices, at the end (a retired one named here is offered again). */
+  add_choices?: string[];
+  label?: string | null;
+  /**
+   * Required from now on: records saved after must have a value (the answer counts
+   * the stored records that lack one), or optional again.
+   */
+  required?: boolean | null;
+  /** Choices to stop offering (stored values keep them). */
+  retire_choices?: string[];
+  /** Retire the field (hidden from forms, no new values) or bring it back. */
+  retired?: boolean | null;
+}
 
 /** A typed custom field value, written as `{"<kind>": value}`, e.g. `{"decimal": "1.25"}`. */
 export type FieldValue = {
@@ -2843,6 +2875,16 @@ export interface UpdateDeal {
   type: "update_deal";
 }
 
+/**
+ * Changes a custom field's label, required flag or choices, or retires it
+ * (admin); stored values stay valid and readable.
+ */
+export interface UpdateField {
+  id: FieldId;
+  patch: FieldPatch;
+  type: "update_field";
+}
+
 /** Renames a pipeline or changes its lost reasons (admin). */
 export interface UpdatePipeline {
   id: PipelineId;
@@ -2925,6 +2967,7 @@ export type Command =
   | UpdateUser
   | DeactivateUser
   | DefineField
+  | UpdateField
   | CreateContact
   | UpdateContact
   | MergeContacts

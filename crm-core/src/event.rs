@@ -52,6 +52,14 @@ pub enum Event {
     FieldDefined {
         field: FieldDefinition,
     },
+    /// A custom field's definition as it is now, which of its settings changed, and —
+    /// when it became required — how many stored records have no value for it.
+    FieldUpdated {
+        field: FieldDefinition,
+        changed: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        missing: Option<u64>,
+    },
     ContactCreated {
         contact: Contact,
     },
@@ -421,6 +429,7 @@ impl Event {
             Event::DepartmentCreated { department } => vec![department.id.into()],
             Event::UserCreated { user } | Event::UserUpdated { user, .. } => vec![user.id.into()],
             Event::UserDeactivated { id } => vec![(*id).into()],
+            Event::FieldUpdated { field, .. } => vec![field.id.into()],
             Event::FieldDefined { field } => vec![field.id.into()],
             Event::ContactCreated { contact } => vec![contact.id.into()],
             Event::ContactUpdated { id, .. } => vec![(*id).into()],

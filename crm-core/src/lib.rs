@@ -45,7 +45,7 @@ pub use common::validate::{
 pub use company::{Company, CompanyFields, CompanyPatch, NewCompany};
 pub use contact::{Consent, Contact, ContactFields, ContactPatch, NewContact};
 pub use context::ClientStats;
-pub use custom_field::{EntityKind, FieldDefinition, FieldKind, FieldValue, NewField};
+pub use custom_field::{EntityKind, FieldDefinition, FieldKind, FieldPatch, FieldValue, NewField};
 pub use deal::{Deal, DealFields, DealPatch, DealStatus, NewDeal, StageChange};
 pub use document::{Document, Format, NewTemplate, RenderRequest, Template};
 pub use duplicate::compare as compare_contacts;
@@ -81,7 +81,10 @@ pub use money::{Currency, Money};
 pub use normalize::EmailPolicy;
 pub use outbox::{Acknowledgement, Effect, EffectBody};
 pub use payment::{LineItem, LineItems, NewLineItem, NewPayment, Payment};
-pub use pipeline::{NewPipeline, NewStage, Pipeline, Stage, StageKind};
+pub use pipeline::{
+    NewPipeline, NewStage, Pipeline, PipelinePatch, Stage, StageAddition, StageArchive, StageKind,
+    StageOrder, StagePatch, StageUpdate,
+};
 pub use report::{
     Bucket, Chart, ChartKind, ClientsSummary, Conversion, CycleRow, Drawing, DurationSummary,
     ForecastRow, FunnelStage, LostReason, Report, ReportKind, ReportRequest, Reports, RevenueRow,
@@ -89,7 +92,10 @@ pub use report::{
 };
 pub use rule::{Action, Assignee, Condition, Rule, RuleSet, Trigger};
 pub use state::State;
-pub use task::{DaysOff, Every, NewTask, Repeat, Task, TaskCompletion, TaskSeries, TaskStatus};
+pub use task::{
+    DaysOff, Every, NewTask, Repeat, Task, TaskCompletion, TaskFields, TaskPatch, TaskReschedule,
+    TaskSeries, TaskSnooze, TaskStatus,
+};
 pub use upcast::{envelope_from_json, envelopes_from_json};
 pub use user::{Department, NewDepartment, NewUser, Role, User, UserPatch};
 

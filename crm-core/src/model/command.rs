@@ -5,13 +5,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::calendar::Calendar;
 use crate::common::id::{
-    ActivityId, AnyId, CompanyId, ContactId, DealId, PipelineId, StageId, TaskId, UserId,
+    ActivityId, AnyId, CompanyId, ContactId, DealId, FieldId, PipelineId, StageId, TaskId, UserId,
 };
 use crate::common::tagged::tagged_enum;
 use crate::model::activity::{ActivityPatch, NewActivity};
 use crate::model::company::{CompanyPatch, NewCompany};
 use crate::model::contact::{ContactPatch, NewContact};
-use crate::model::custom_field::NewField;
+use crate::model::custom_field::{FieldPatch, NewField};
 use crate::model::deal::{DealPatch, NewDeal};
 use crate::model::document::{NewTemplate, RenderRequest};
 use crate::model::import::ContactImport;
@@ -35,6 +35,9 @@ tagged_enum! {
         /// Keeps the user's history; they can no longer act or be given records.
         DeactivateUser(Target<UserId>) = "deactivate_user",
         DefineField(NewField) = "define_field",
+        /// Changes a custom field's label, required flag or choices, or retires it
+        /// (admin); stored values stay valid and readable.
+        UpdateField(Update<FieldId, FieldPatch>) = "update_field",
         CreateContact(NewContact) = "create_contact",
         UpdateContact(Update<ContactId, ContactPatch>) = "update_contact",
         /// Merges a duplicate into the contact that stays; `unmerge_contacts` undoes it.

@@ -64,8 +64,39 @@ pub struct FieldDefinition {
     pub label: String,
     pub kind: FieldKind,
     pub required: bool,
+    /// The choices a value may take now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub choices: Vec<String>,
+    /// Choices no longer offered: values that hold one stay valid and readable, and are
+    /// kept when the record is saved again; nothing new takes one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_choices: Vec<String>,
+    /// A retired field is hidden from forms and takes no new values; the values stored
+    /// stay, readable, in the records and their history.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retired: bool,
+}
+
+/// Changes to a custom field for [`crate::Command::UpdateField`]: absent fields stay.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct FieldPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Required from now on: records saved after must have a value (the answer counts
+    /// the stored records that lack one), or optional again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+    /// New choices, at the end (a retired one named here is offered again).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub add_choices: Vec<String>,
+    /// Choices to stop offering (stored values keep them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retire_choices: Vec<String>,
+    /// Retire the field (hidden from forms, no new values) or bring it back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired: Option<bool>,
 }
 
 /// Input for [`crate::Command::DefineField`].
@@ -152,6 +183,8 @@ impl NewField {
             kind: self.kind,
             required: self.required,
             choices,
+            retired_choices: Vec::new(),
+            retired: false,
         })
     }
 }
@@ -176,7 +209,14 @@ pub(crate) fn apply_changes(
                 format!("no custom field {key:?} is defined for this kind of record"),
             )
         })?;
-        match parse_value(&field, definition, raw, region)? {
+        let parsed = parse_value(&field, definition, raw, current.get(key), region)?;
+        if definition.retired && parsed.is_some() && parsed.as_ref() != current.get(key) {
+            return Err(CrmError::validation(
+                &field,
+                "the field is retired: its values are kept, but no new ones are written",
+            ));
+        }
+        match parsed {
             Some(value) => values.insert(key.clone(), value),
             None => values.remove(key),
         };
@@ -186,7 +226,7 @@ pub(crate) fn apply_changes(
         .flat_map(|defs| defs.values())
         .filter(|_| enforce_required)
     {
-        if definition.required && !values.contains_key(&definition.key) {
+        if definition.required && !definition.retired && !values.contains_key(&definition.key) {
             return Err(CrmError::validation(
                 format!("custom.{}", definition.key),
                 "is required",
@@ -208,8 +248,15 @@ fn parse_value(
     field: &str,
     definition: &FieldDefinition,
     raw: &Value,
+    current: Option<&FieldValue>,
     region: Option<rlibphonenumber::Region>,
 ) -> Result<Option<FieldValue>, CrmError> {
+    // Retired choices the record holds stay valid when it is saved again.
+    let kept: &[String] = match current {
+        Some(FieldValue::Choice(choice)) => std::slice::from_ref(choice),
+        Some(FieldValue::MultiChoice(chosen)) => chosen,
+        _ => &[],
+    };
     if raw.is_null() || raw.as_str().is_some_and(|text| text.trim().is_empty()) {
         return Ok(None);
     }
@@ -263,9 +310,12 @@ fn parse_value(
             raw.as_bool()
                 .ok_or_else(|| type_error(field, "true or false", raw))?,
         ),
-        FieldKind::Choice => {
-            FieldValue::Choice(choice(field, definition, text("one of the choices")?)?)
-        }
+        FieldKind::Choice => FieldValue::Choice(choice(
+            field,
+            definition,
+            text("one of the choices")?,
+            kept,
+        )?),
         FieldKind::MultiChoice => {
             let items = raw
                 .as_array()
@@ -277,13 +327,20 @@ fn parse_value(
                 let item = item
                     .as_str()
                     .ok_or_else(|| type_error(&item_field, "a choice", item))?;
-                let item = choice(&item_field, definition, item)?;
+                let item = choice(&item_field, definition, item, kept)?;
                 if !chosen.contains(&item) {
                     chosen.push(item);
                 }
             }
             // Stored in the definition's order, so equal selections are equal values.
-            chosen.sort_by_key(|item| definition.choices.iter().position(|c| c == item));
+            let order = |item: &String| {
+                definition
+                    .choices
+                    .iter()
+                    .chain(&definition.retired_choices)
+                    .position(|c| c == item)
+            };
+            chosen.sort_by_key(order);
             FieldValue::MultiChoice(chosen)
         }
         FieldKind::Phone => {
@@ -295,19 +352,31 @@ fn parse_value(
     Ok(Some(value))
 }
 
-fn choice(field: &str, definition: &FieldDefinition, value: &str) -> Result<String, CrmError> {
+fn choice(
+    field: &str,
+    definition: &FieldDefinition,
+    value: &str,
+    kept: &[String],
+) -> Result<String, CrmError> {
     let value = value.trim();
-    definition
-        .choices
-        .iter()
-        .find(|choice| choice.as_str() == value)
-        .cloned()
-        .ok_or_else(|| {
-            CrmError::validation(
-                field,
-                format!("{value:?} is not one of {:?}", definition.choices),
+    if let Some(choice) = definition.choices.iter().find(|c| c.as_str() == value) {
+        return Ok(choice.clone());
+    }
+    if let Some(retired) = kept.iter().find(|c| c.as_str() == value) {
+        return Ok(retired.clone());
+    }
+    let retired = definition.retired_choices.iter().any(|c| c == value);
+    Err(CrmError::validation(
+        field,
+        if retired {
+            format!(
+                "{value:?} is a retired choice (records that have it keep it); choose one of {:?}",
+                definition.choices
             )
-        })
+        } else {
+            format!("{value:?} is not one of {:?}", definition.choices)
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -489,7 +489,7 @@ impl State {
                     user.active = false;
                 }
             }
-            Event::FieldDefined { field } => {
+            Event::FieldDefined { field } | Event::FieldUpdated { field, .. } => {
                 self.fields
                     .entry(field.entity)
                     .or_default()
