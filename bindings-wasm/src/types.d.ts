@@ -1204,6 +1204,11 @@ export type Event = {
   stage: StageId;
   type: "stage_sla_breached";
 } | {
+  date: string;
+  record: AnyId;
+  rule: string;
+  type: "date_reached";
+} | {
   record: AnyId;
   rule: string;
   since: string;
@@ -1364,6 +1369,11 @@ export type Fact = {
   task_completed: TaskId;
 } | {
   task_overdue: TaskId;
+} | {
+  date_reached: {
+    record: AnyId;
+    rule: string;
+  };
 } | {
   task_due_soon: {
     rule: string;
@@ -2763,6 +2773,18 @@ export type Trigger = {
   /** Deals only: just in this stage. */
   stage?: string;
   type: "contact_inactive";
+} | {
+  /** The local time of day it fires, in the business time zone (default 09:00). */
+  at?: ClockTime;
+  /** Days after the date; negative: before it (`-30`: thirty days before). */
+  days?: number;
+  /** `custom.<key>` of a date or datetime custom field, or a deal's `expected_close`. */
+  field: string;
+  /** `contact`, `company` or `deal`. */
+  record: RecordKind;
+  type: "date_reached";
+  /** Every year on the date's anniversary (29 February: the 28th in other years). */
+  yearly?: boolean;
 };
 
 /** What sets a rule off. JSON: `{"type": "stage_entered", "stage": "Measurement"}`. */
@@ -2833,6 +2855,18 @@ export type TriggerInput = {
   /** Deals only: just in this stage. */
   stage?: string | null;
   type: "contact_inactive";
+}) | ({
+  /** The local time of day it fires, in the business time zone (default 09:00). */
+  at?: ClockTime | null;
+  /** Days after the date; negative: before it (`-30`: thirty days before). */
+  days?: number;
+  /** `custom.<key>` of a date or datetime custom field, or a deal's `expected_close`. */
+  field: string;
+  /** `contact`, `company` or `deal`. */
+  record: RecordKind;
+  type: "date_reached";
+  /** Every year on the date's anniversary (29 February: the 28th in other years). */
+  yearly?: boolean;
 });
 
 /** Takes back the merge of the company `id` (the one merged away). */

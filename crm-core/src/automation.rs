@@ -39,7 +39,8 @@ impl Fact {
         match self {
             Fact::Created(id)
             | Fact::FieldChanged { record: id, .. }
-            | Fact::Idle { record: id, .. } => *id,
+            | Fact::Idle { record: id, .. }
+            | Fact::DateReached { record: id, .. } => *id,
             Fact::StageEntered { deal, .. }
             | Fact::StageLeft { deal, .. }
             | Fact::PaymentRecorded { deal, .. }
@@ -85,7 +86,9 @@ impl Fact {
             Fact::PaymentRecorded { amount, .. } => json!({"amount": amount}),
             Fact::DealLost { reason, .. } => json!({"reason": reason}),
             Fact::Inbound(id) => json!({"activity": state.activities.get(id)}),
-            Fact::Idle { rule, .. } | Fact::TaskDueSoon { rule, .. } => json!({"rule": rule}),
+            Fact::Idle { rule, .. }
+            | Fact::TaskDueSoon { rule, .. }
+            | Fact::DateReached { rule, .. } => json!({"rule": rule}),
             _ => json!({}),
         };
         value["type"] = json!(self.name());
@@ -158,6 +161,10 @@ pub(crate) fn facts(before: &State, event: &Event) -> Vec<Fact> {
         }
         Event::TaskCompleted { id, .. } => vec![Fact::TaskCompleted(*id)],
         Event::TaskOverdue { id, .. } => vec![Fact::TaskOverdue(*id)],
+        Event::DateReached { rule, record, .. } => vec![Fact::DateReached {
+            rule: rule.clone(),
+            record: *record,
+        }],
         Event::TaskDueSoon { id, rule, .. } => vec![Fact::TaskDueSoon {
             rule: rule.clone(),
             task: *id,
@@ -286,7 +293,8 @@ pub(crate) fn triggered(state: &State, rule: &Rule, fact: &Fact) -> bool {
             stage_ok(&filter.stage, &filter.pipeline, stage)
         }
         (Trigger::DealRotting(_) | Trigger::ContactInactive(_), Fact::Idle { rule: key, .. })
-        | (Trigger::TaskDueSoon(_), Fact::TaskDueSoon { rule: key, .. }) => *key == rule.key,
+        | (Trigger::TaskDueSoon(_), Fact::TaskDueSoon { rule: key, .. })
+        | (Trigger::DateReached(_), Fact::DateReached { rule: key, .. }) => *key == rule.key,
         (_, Fact::Delayed { rule: key, fact }) => *key == rule.key && triggered(state, rule, fact),
         _ => false,
     }

@@ -1,7 +1,7 @@
 //! Events: the facts a command produced. State is a pure fold over them, and they
 //! are the audit trail: who did what, when, through which command.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::common::calendar::Calendar;
@@ -307,6 +307,13 @@ pub enum Event {
     },
     /// A record went quiet for as long as an idle rule (`deal_rotting`,
     /// `contact_inactive`) waits; `since` is its last sign of life.
+    /// A `date_reached` rule's time came for a record: `date` is the occurrence of the
+    /// watched date (this year's anniversary for a yearly rule).
+    DateReached {
+        rule: String,
+        record: AnyId,
+        date: NaiveDate,
+    },
     RecordIdle {
         rule: String,
         record: AnyId,
@@ -524,7 +531,7 @@ impl Event {
             | Event::DealPaid { deal, .. }
             | Event::StageSlaBreached { deal, .. } => vec![(*deal).into()],
             Event::TaskOverdue { id, .. } | Event::TaskDueSoon { id, .. } => vec![(*id).into()],
-            Event::RecordIdle { record, .. } => vec![*record],
+            Event::RecordIdle { record, .. } | Event::DateReached { record, .. } => vec![*record],
             Event::EffectQueued { effect } => effect.subject.into_iter().collect(),
             Event::RulesEvaluated { subject, .. }
             | Event::CascadeStopped { subject, .. }

@@ -4,12 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
-use crate::common::calendar::Span;
+use crate::common::calendar::{ClockTime, Span};
 use crate::common::id::{AnyId, ContactId, DealId, TaskId};
+use crate::model::custom_field::FieldValue;
 use crate::model::deal::DealStatus;
-use crate::model::rule::{DueSoon, Trigger};
+use crate::model::rule::{DateMatch, DueSoon, RecordKind, Trigger};
 use crate::model::task::{Task, TaskStatus};
 use crate::state::State;
 
@@ -26,6 +27,8 @@ pub enum Timer {
     Delayed(u64),
     /// A `task_due_soon` rule's reminder time for an open task.
     Reminder { rule: String, task: TaskId },
+    /// A `date_reached` rule's next time for a contact, company or deal.
+    Date { rule: String, record: AnyId },
 }
 
 /// The pending timers, soonest first.
@@ -115,6 +118,11 @@ impl Timers {
         for id in state.contacts.keys() {
             timers.refresh(state, (*id).into());
         }
+        if date_rules(state).next().is_some() {
+            for id in state.companies.keys() {
+                timers.refresh(state, (*id).into());
+            }
+        }
         for (seq, scheduled) in &state.scheduled {
             timers.delay(*seq, Some(scheduled.due));
         }
@@ -123,6 +131,16 @@ impl Timers {
 
     /// Recomputes the timers of one record.
     pub(crate) fn refresh(&mut self, state: &State, record: AnyId) {
+        if !matches!(record, AnyId::TaskId(_)) {
+            for (rule, watched) in date_rules(state) {
+                let at = next_date(state, record, rule, watched).map(|(_, at)| at);
+                let timer = Timer::Date {
+                    rule: rule.clone(),
+                    record,
+                };
+                self.set(timer, at);
+            }
+        }
         match record {
             AnyId::TaskId(id) => {
                 let open = state
@@ -187,6 +205,112 @@ impl Timers {
             self.set(Timer::Idle { rule, record }, at);
         }
     }
+}
+
+/// Enabled `date_reached` rules: (key, what they watch).
+fn date_rules(state: &State) -> impl Iterator<Item = (&String, &DateMatch)> {
+    state
+        .rules
+        .iter()
+        .filter(|r| r.enabled)
+        .filter_map(|r| match &r.when {
+            Trigger::DateReached(watched) => Some((&r.key, watched)),
+            _ => None,
+        })
+}
+
+/// The date a record's field holds (a datetime's local date), with the record's last
+/// change; `None` for another kind of record, an archived one or an empty field.
+fn watched_date(
+    state: &State,
+    record: AnyId,
+    watched: &DateMatch,
+) -> Option<(NaiveDate, DateTime<Utc>)> {
+    let (kind, custom, updated_at, expected_close) = match record {
+        AnyId::ContactId(id) => {
+            let c = state
+                .contacts
+                .get(&id)
+                .filter(|c| c.archived_at.is_none())?;
+            (RecordKind::Contact, &c.fields.custom, c.updated_at, None)
+        }
+        AnyId::CompanyId(id) => {
+            let c = state
+                .companies
+                .get(&id)
+                .filter(|c| c.archived_at.is_none())?;
+            (RecordKind::Company, &c.fields.custom, c.updated_at, None)
+        }
+        AnyId::DealId(id) => {
+            let d = state.deals.get(&id).filter(|d| d.archived_at.is_none())?;
+            (
+                RecordKind::Deal,
+                &d.fields.custom,
+                d.updated_at,
+                d.fields.expected_close,
+            )
+        }
+        _ => return None,
+    };
+    if kind != watched.record {
+        return None;
+    }
+    let date = match watched.field.strip_prefix("custom.") {
+        Some(key) => match custom.get(key)? {
+            FieldValue::Date(date) => *date,
+            FieldValue::Datetime(at) => at.with_timezone(&state.calendar.time_zone).date_naive(),
+            _ => return None,
+        },
+        None if watched.field == "expected_close" => expected_close?,
+        None => return None,
+    };
+    Some((date, updated_at))
+}
+
+/// The occurrence a `date_reached` rule next fires for on a record, and when: `days` from the date (its
+/// anniversary for a yearly rule) at the rule's local time — once per occurrence, and
+/// not for one whose time had passed when the rules were defined or the record last
+/// changed (a birthday entered today does not fire for the years before).
+pub(crate) fn next_date(
+    state: &State,
+    record: AnyId,
+    rule: &str,
+    watched: &DateMatch,
+) -> Option<(NaiveDate, DateTime<Utc>)> {
+    let (date, updated_at) = watched_date(state, record, watched)?;
+    let since = state.rules_defined_at.max(Some(updated_at))?;
+    let fired = state
+        .date_fired
+        .get(rule)
+        .and_then(|fired| fired.get(&record));
+    let clock = watched.at.unwrap_or(ClockTime::NINE);
+    let fires = |occurrence: NaiveDate| -> Option<DateTime<Utc>> {
+        let day = occurrence.checked_add_signed(chrono::Duration::days(watched.days.into()))?;
+        Some(state.calendar.instant(day, clock))
+    };
+    let due = |occurrence: NaiveDate| {
+        fired.is_none_or(|fired| occurrence > *fired)
+            && fires(occurrence).is_some_and(|at| at >= since)
+    };
+    let occurs = |occurrence: NaiveDate| Some((occurrence, fires(occurrence)?));
+    if !watched.yearly {
+        return due(date).then(|| occurs(date)).flatten();
+    }
+    // The next occurrence is near the later of the year `since` falls in and the year
+    // last fired for: search a few years around it, the offset either way.
+    let since_year = since.with_timezone(&state.calendar.time_zone).year();
+    let year = fired.map_or(since_year, |fired| fired.year().max(since_year));
+    let slack = watched.days.abs() / 365 + 1;
+    ((year - slack).max(date.year())..=year + slack + 1)
+        .filter_map(|year| anniversary(date, year))
+        .find(|occurrence| due(*occurrence))
+        .and_then(occurs)
+}
+
+/// `date` in `year`; 29 February is the 28th in other years.
+fn anniversary(date: NaiveDate, year: i32) -> Option<NaiveDate> {
+    date.with_year(year)
+        .or_else(|| NaiveDate::from_ymd_opt(year, date.month(), date.day() - 1))
 }
 
 /// Enabled `task_due_soon` rules: (key, when).

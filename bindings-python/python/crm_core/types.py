@@ -1253,10 +1253,19 @@ class EventStageSlaBreached(TypedDict):
     type: Literal["stage_sla_breached"]
 
 
-class EventRecordIdle(TypedDict):
+class EventDateReached(TypedDict):
     """A record went quiet for as long as an idle rule (`deal_rotting`,
     `contact_inactive`) waits; `since` is its last sign of life.
+    A `date_reached` rule's time came for a record: `date` is the occurrence of the
+    watched date (this year's anniversary for a yearly rule).
     """
+    date: date
+    record: AnyId
+    rule: str
+    type: Literal["date_reached"]
+
+
+class EventRecordIdle(TypedDict):
     record: AnyId
     rule: str
     since: datetime
@@ -1440,72 +1449,82 @@ class Fact7(TypedDict):
     task_overdue: TaskId
 
 
-class Fact8TaskDueSoon(TypedDict):
-    rule: str
-    task: TaskId
-
-
-class Fact8(TypedDict):
-    """A `task_due_soon` rule's reminder time came, for that rule only."""
-    task_due_soon: Fact8TaskDueSoon
-
-
-class Fact9PaymentRecorded(TypedDict):
-    amount: Money
-    deal: DealId
-
-
-class Fact9(TypedDict):
-    payment_recorded: Fact9PaymentRecorded
-
-
-class Fact10(TypedDict):
-    deal_paid: DealId
-
-
-class Fact11(TypedDict):
-    deal_won: DealId
-
-
-class Fact12DealLost(TypedDict):
-    deal: DealId
-    reason: Optional[str]
-
-
-class Fact12(TypedDict):
-    deal_lost: Fact12DealLost
-
-
-class Fact13(TypedDict):
-    inbound: ActivityId
-
-
-class Fact14SlaBreached(TypedDict):
-    deal: DealId
-    stage: StageId
-
-
-class Fact14(TypedDict):
-    sla_breached: Fact14SlaBreached
-
-
-class Fact15Idle(TypedDict):
+class Fact8DateReached(TypedDict):
     record: AnyId
     rule: str
 
 
+class Fact8(TypedDict):
+    """A `date_reached` rule's time came for a record, for that rule only."""
+    date_reached: Fact8DateReached
+
+
+class Fact9TaskDueSoon(TypedDict):
+    rule: str
+    task: TaskId
+
+
+class Fact9(TypedDict):
+    """A `task_due_soon` rule's reminder time came, for that rule only."""
+    task_due_soon: Fact9TaskDueSoon
+
+
+class Fact10PaymentRecorded(TypedDict):
+    amount: Money
+    deal: DealId
+
+
+class Fact10(TypedDict):
+    payment_recorded: Fact10PaymentRecorded
+
+
+class Fact11(TypedDict):
+    deal_paid: DealId
+
+
+class Fact12(TypedDict):
+    deal_won: DealId
+
+
+class Fact13DealLost(TypedDict):
+    deal: DealId
+    reason: Optional[str]
+
+
+class Fact13(TypedDict):
+    deal_lost: Fact13DealLost
+
+
+class Fact14(TypedDict):
+    inbound: ActivityId
+
+
+class Fact15SlaBreached(TypedDict):
+    deal: DealId
+    stage: StageId
+
+
 class Fact15(TypedDict):
-    idle: Fact15Idle
+    sla_breached: Fact15SlaBreached
 
 
-class Fact16Delayed(TypedDict):
-    fact: Fact
+class Fact16Idle(TypedDict):
+    record: AnyId
     rule: str
 
 
 class Fact16(TypedDict):
+    idle: Fact16Idle
+
+
+class Fact17Delayed(TypedDict):
+    fact: Fact
+    rule: str
+
+
+class Fact17(TypedDict):
     """The wait of a delayed rule is over: the fact it waited on, for that rule only."""
-    delayed: Fact16Delayed
+    delayed: Fact17Delayed
 
 
 class FieldDefinition(TypedDict):
@@ -2751,6 +2770,24 @@ class TriggerContactInactive(TypedDict):
     type: Literal["contact_inactive"]
 
 
+class TriggerDateReached(TypedDict):
+    """A date in a contact's, company's or deal's field is `days` away (a contract's
+    end, a warranty's expiry; `yearly` for birthdays): once per occurrence, at
+    `at` local time.
+    """
+    at: NotRequired[ClockTime]
+    """The local time of day it fires, in the business time zone (default 09:00)."""
+    days: NotRequired[int]
+    """Days after the date; negative: before it (`-30`: thirty days before)."""
+    field: str
+    """`custom.<key>` of a date or datetime custom field, or a deal's `expected_close`."""
+    record: RecordKind
+    """`contact`, `company` or `deal`."""
+    type: Literal["date_reached"]
+    yearly: NotRequired[bool]
+    """Every year on the date's anniversary (29 February: the 28th in other years)."""
+
+
 class TriggerInputRecordCreated(TypedDict):
     """A contact, company, deal or task was created."""
     record: RecordKind
@@ -2855,6 +2892,24 @@ class TriggerInputContactInactive(TypedDict):
     stage: NotRequired[Optional[str]]
     """Deals only: just in this stage."""
     type: Literal["contact_inactive"]
+
+
+class TriggerInputDateReached(TypedDict):
+    """A date in a contact's, company's or deal's field is `days` away (a contract's
+    end, a warranty's expiry; `yearly` for birthdays): once per occurrence, at
+    `at` local time.
+    """
+    at: NotRequired[Optional[ClockTime]]
+    """The local time of day it fires, in the business time zone (default 09:00)."""
+    days: NotRequired[int]
+    """Days after the date; negative: before it (`-30`: thirty days before)."""
+    field: str
+    """`custom.<key>` of a date or datetime custom field, or a deal's `expected_close`."""
+    record: RecordKind
+    """`contact`, `company` or `deal`."""
+    type: Literal["date_reached"]
+    yearly: NotRequired[bool]
+    """Every year on the date's anniversary (29 February: the 28th in other years)."""
 
 
 class UnmergeCompanies(TypedDict):
@@ -3055,7 +3110,7 @@ EffectsAnswer: TypeAlias = list["Effect"]
 EntityKind: TypeAlias = Literal["contact", "company", "deal", "task"]
 
 # What happened. JSON: `{"type": "deal_moved", ...fields}`.
-Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventFieldUpdated", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventPipelineUpdated", "EventStageAdded", "EventStageUpdated", "EventStagesReordered", "EventStageArchived", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventRecordArchived", "EventRecordRestored", "EventRecordDeleted", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
+Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventFieldUpdated", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventPipelineUpdated", "EventStageAdded", "EventStageUpdated", "EventStagesReordered", "EventStageArchived", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventRecordArchived", "EventRecordRestored", "EventRecordDeleted", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventDateReached", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
 
 EventsAnswer: TypeAlias = list["EventEnvelope"]
 
@@ -3072,7 +3127,7 @@ ExportFormat: TypeAlias = Union[Literal["csv"], Literal["xlsx"]]
 
 # Something an event states that a rule can react to. Stored in `rule_scheduled`
 # events, so a delayed rule acts on exactly what happened.
-Fact: TypeAlias = Union["Fact2", "Fact3", "Fact4", "Fact5", "Fact6", "Fact7", "Fact8", "Fact9", "Fact10", "Fact11", "Fact12", "Fact13", "Fact14", "Fact15", "Fact16"]
+Fact: TypeAlias = Union["Fact2", "Fact3", "Fact4", "Fact5", "Fact6", "Fact7", "Fact8", "Fact9", "Fact10", "Fact11", "Fact12", "Fact13", "Fact14", "Fact15", "Fact16", "Fact17"]
 
 # a field ID like "fld-1-42"
 FieldId: TypeAlias = str
@@ -3144,10 +3199,10 @@ TaskStatus: TypeAlias = Literal["open", "done", "cancelled"]
 TimelineAnswer: TypeAlias = list["EventEnvelope"]
 
 # What sets a rule off. JSON: `{"type": "stage_entered", "stage": "Measurement"}`.
-Trigger: TypeAlias = Union["TriggerRecordCreated", "TriggerStageEntered", "TriggerStageLeft", "TriggerFieldChanged", "TriggerTaskCompleted", "TriggerTaskOverdue", "TriggerTaskDueSoon", "TriggerPaymentRecorded", "TriggerDealPaid", "TriggerDealWon", "TriggerDealLost", "TriggerInbound", "TriggerStageSlaBreached", "TriggerDealRotting", "TriggerContactInactive"]
+Trigger: TypeAlias = Union["TriggerRecordCreated", "TriggerStageEntered", "TriggerStageLeft", "TriggerFieldChanged", "TriggerTaskCompleted", "TriggerTaskOverdue", "TriggerTaskDueSoon", "TriggerPaymentRecorded", "TriggerDealPaid", "TriggerDealWon", "TriggerDealLost", "TriggerInbound", "TriggerStageSlaBreached", "TriggerDealRotting", "TriggerContactInactive", "TriggerDateReached"]
 
 # What sets a rule off. JSON: `{"type": "stage_entered", "stage": "Measurement"}`.
-TriggerInput: TypeAlias = Union["TriggerInputRecordCreated", "TriggerInputStageEntered", "TriggerInputStageLeft", "TriggerInputFieldChanged", "TriggerInputTaskCompleted", "TriggerInputTaskOverdue", "TriggerInputTaskDueSoon", "TriggerInputPaymentRecorded", "TriggerInputDealPaid", "TriggerInputDealWon", "TriggerInputDealLost", "TriggerInputInbound", "TriggerInputStageSlaBreached", "TriggerInputDealRotting", "TriggerInputContactInactive"]
+TriggerInput: TypeAlias = Union["TriggerInputRecordCreated", "TriggerInputStageEntered", "TriggerInputStageLeft", "TriggerInputFieldChanged", "TriggerInputTaskCompleted", "TriggerInputTaskOverdue", "TriggerInputTaskDueSoon", "TriggerInputPaymentRecorded", "TriggerInputDealPaid", "TriggerInputDealWon", "TriggerInputDealLost", "TriggerInputInbound", "TriggerInputStageSlaBreached", "TriggerInputDealRotting", "TriggerInputContactInactive", "TriggerInputDateReached"]
 
 # a user ID like "usr-1-42"
 UserId: TypeAlias = str

@@ -98,6 +98,9 @@ pub struct Hours {
 pub struct ClockTime(u16);
 
 impl ClockTime {
+    /// 09:00, when the working day usually starts.
+    pub const NINE: ClockTime = ClockTime(9 * 60);
+
     pub fn minutes(self) -> u16 {
         self.0
     }

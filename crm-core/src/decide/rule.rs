@@ -6,6 +6,7 @@ use crate::common::id::StageId;
 use crate::common::validate;
 use crate::decide::Ctx;
 use crate::event::Event;
+use crate::model::custom_field::{EntityKind, FieldKind};
 use crate::model::rule::*;
 use crate::state::State;
 use std::collections::BTreeSet;
@@ -87,6 +88,7 @@ fn check_trigger(state: &State, trigger: &Trigger, at: Path<'_>) -> Result<(), C
                 None => Ok(()),
             }
         }
+        Trigger::DateReached(watched) => check_date_match(state, watched, at),
         Trigger::FieldChanged(change) => {
             if change.record == RecordKind::Task {
                 return Err(CrmError::validation(
@@ -109,6 +111,55 @@ fn check_trigger(state: &State, trigger: &Trigger, at: Path<'_>) -> Result<(), C
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// A `date_reached` rule watches a date or datetime custom field of contacts, companies
+/// or deals (or a deal's `expected_close`), at most ten years before or after.
+fn check_date_match(state: &State, watched: &DateMatch, at: Path<'_>) -> Result<(), CrmError> {
+    let entity = match watched.record {
+        RecordKind::Contact => EntityKind::Contact,
+        RecordKind::Company => EntityKind::Company,
+        RecordKind::Deal => EntityKind::Deal,
+        RecordKind::Task => {
+            return Err(CrmError::validation(
+                at("record"),
+                "dates are watched on contacts, companies and deals (tasks have task_due_soon)",
+            ))
+        }
+    };
+    if watched.days.unsigned_abs() > 3_660 {
+        return Err(CrmError::validation(
+            at("days"),
+            format!("{} is more than ten years", watched.days),
+        ));
+    }
+    if watched.field == "expected_close" && entity == EntityKind::Deal {
+        return Ok(());
+    }
+    let definition = watched
+        .field
+        .strip_prefix("custom.")
+        .and_then(|key| state.fields.get(&entity)?.get(key));
+    match definition {
+        Some(field) if matches!(field.kind, FieldKind::Date | FieldKind::Datetime) => Ok(()),
+        Some(field) => Err(CrmError::validation(
+            at("field"),
+            format!(
+                "{} is a {} field, not a date or datetime",
+                watched.field,
+                validate::json_name(&field.kind)
+            ),
+        )),
+        None => Err(CrmError::validation(
+            at("field"),
+            format!(
+                "{:?} is not a date field of {}s: use custom.<key> of a date or datetime custom field{}",
+                watched.field,
+                validate::json_name(&watched.record),
+                if entity == EntityKind::Deal { ", or expected_close" } else { "" }
+            ),
+        )),
     }
 }
 

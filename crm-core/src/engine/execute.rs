@@ -468,6 +468,19 @@ pub(super) fn timer_event(state: &State, at: DateTime<Utc>, timer: &Timer) -> Op
             stage: state.deals.get(deal)?.stage,
             deadline: at,
         },
+        Timer::Date { rule, record } => {
+            let watched = state.rules.iter().find_map(|r| match &r.when {
+                crate::model::rule::Trigger::DateReached(watched) if r.key == *rule => {
+                    Some(watched)
+                }
+                _ => None,
+            })?;
+            Event::DateReached {
+                rule: rule.clone(),
+                record: *record,
+                date: timer::next_date(state, *record, rule, watched)?.0,
+            }
+        }
         Timer::Idle { rule, record } => Event::RecordIdle {
             rule: rule.clone(),
             record: *record,

@@ -31,6 +31,11 @@ pub enum Fact {
     },
     TaskCompleted(TaskId),
     TaskOverdue(TaskId),
+    /// A `date_reached` rule's time came for a record, for that rule only.
+    DateReached {
+        rule: String,
+        record: AnyId,
+    },
     /// A `task_due_soon` rule's reminder time came, for that rule only.
     TaskDueSoon {
         rule: String,
@@ -73,6 +78,7 @@ impl Fact {
             Fact::TaskCompleted(_) => "task_completed",
             Fact::TaskOverdue(_) => "task_overdue",
             Fact::TaskDueSoon { .. } => "task_due_soon",
+            Fact::DateReached { .. } => "date_reached",
             Fact::PaymentRecorded { .. } => "payment_recorded",
             Fact::DealPaid(_) => "deal_paid",
             Fact::DealWon(_) => "deal_won",

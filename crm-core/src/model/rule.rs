@@ -5,7 +5,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::common::calendar::Span;
+use crate::common::calendar::{ClockTime, Span};
 use crate::common::error::CrmError;
 use crate::common::id::UserId;
 use crate::common::tagged::{self, tagged_enum};
@@ -103,6 +103,10 @@ tagged_enum! {
         /// A client (a contact with a won deal or an activity) had no visit, won deal or
         /// activity for `after` (clock time).
         ContactInactive(Idle) = "contact_inactive",
+        /// A date in a contact's, company's or deal's field is `days` away (a contract's
+        /// end, a warranty's expiry; `yearly` for birthdays): once per occurrence, at
+        /// `at` local time.
+        DateReached(DateMatch) = "date_reached",
     }
 }
 
@@ -176,6 +180,30 @@ pub struct TaskMatch {
     /// Only completions with this outcome.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+}
+
+/// Which date a `date_reached` rule watches, and when it fires relative to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DateMatch {
+    /// `contact`, `company` or `deal`.
+    pub record: RecordKind,
+    /// `custom.<key>` of a date or datetime custom field, or a deal's `expected_close`.
+    pub field: String,
+    /// Days after the date; negative: before it (`-30`: thirty days before).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub days: i32,
+    /// The local time of day it fires, in the business time zone (default 09:00).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<ClockTime>,
+    /// Every year on the date's anniversary (29 February: the 28th in other years).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub yearly: bool,
+}
+
+fn is_zero(days: &i32) -> bool {
+    *days == 0
 }
 
 /// How long before a task's due time a reminder goes out, and for which tasks.

@@ -9,7 +9,7 @@ pub(crate) use task_index::TaskIndex;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::common::calendar::Calendar;
@@ -102,6 +102,18 @@ pub struct State {
     pub(crate) sla_breached: BTreeMap<DealId, usize>,
     /// For each idle rule: the quiet spell (its start) each record already fired for.
     pub(crate) idle_fired: BTreeMap<String, BTreeMap<AnyId, DateTime<Utc>>>,
+    /// For each `date_reached` rule: the occurrence of the date each record last fired
+    /// for.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) date_fired: BTreeMap<String, BTreeMap<AnyId, NaiveDate>>,
+    /// When the rules were last defined: a `date_reached` rule does not fire for an
+    /// occurrence whose time had passed by then.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::common::utc::deserialize_option"
+    )]
+    pub(crate) rules_defined_at: Option<DateTime<Utc>>,
     /// For each `task_due_soon` rule: the due time each task was last reminded of.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) reminded: BTreeMap<String, BTreeMap<TaskId, DateTime<Utc>>>,
@@ -472,6 +484,9 @@ impl State {
         for fired in self.idle_fired.values_mut() {
             fired.remove(&record);
         }
+        for fired in self.date_fired.values_mut() {
+            fired.remove(&record);
+        }
         self.timelines.remove(&record);
     }
 
@@ -834,7 +849,10 @@ impl State {
                     }
                 }
             }
-            Event::RulesDefined { rules } => self.rules = rules.clone(),
+            Event::RulesDefined { rules } => {
+                self.rules = rules.clone();
+                self.rules_defined_at = Some(at);
+            }
             Event::CalendarSet { calendar } => self.calendar = calendar.clone(),
             Event::TemplateDefined { template } => {
                 let mut template = template.clone();
@@ -894,6 +912,12 @@ impl State {
                     .entry(rule.clone())
                     .or_default()
                     .insert(*record, *since);
+            }
+            Event::DateReached { rule, record, date } => {
+                self.date_fired
+                    .entry(rule.clone())
+                    .or_default()
+                    .insert(*record, *date);
             }
             Event::EffectQueued { effect } => {
                 self.outbox.insert(effect.id);
