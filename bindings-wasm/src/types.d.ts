@@ -1209,6 +1209,10 @@ export type Event = {
   rule: string;
   type: "date_reached";
 } | {
+  items: number;
+  type: "history_imported";
+  until: string;
+} | {
   record: AnyId;
   rule: string;
   since: string;
@@ -1599,6 +1603,15 @@ export interface GetQuery {
   type: "get";
 }
 
+/** One command of a business's history, at its own time. */
+export interface HistoryItem {
+  /** Who did it (checked with that user's rights); default the importing admin. */
+  as?: UserId | null;
+  /** When it happened; not after the import's `now`. */
+  at: string;
+  command: #;
+}
+
 /** One span of opening hours, local time; `to` may be `"24:00"`. */
 export interface Hours {
   from: ClockTime;
@@ -1661,6 +1674,17 @@ export interface ImportDuplicate {
   contact?: ContactId;
   row: number;
   same_as_row?: number;
+}
+
+/**
+ * A business's history from elsewhere: commands at their own past times, as one
+ * all-or-nothing batch, without rules reacting or timers firing for the past
+ * (admin; docs/migration.md).
+ */
+export interface ImportHistory {
+  /** In time order; at most [`MAX_HISTORY_ITEMS`] per batch. */
+  items: HistoryItem[];
+  type: "import_history";
 }
 
 /** A problem in one cell (or the whole file when `row` is 0). */
@@ -3046,6 +3070,7 @@ export type Command =
   | RenderDocument
   | SetLineItems
   | RecordPayment
+  | ImportHistory
   | AckEffects
   | Tick;
 

@@ -314,6 +314,13 @@ pub enum Event {
         record: AnyId,
         date: NaiveDate,
     },
+    /// A history import ended: its items are the events before this one, at their own
+    /// times. The past is settled: no timer due by `until` fires any more.
+    HistoryImported {
+        #[serde(deserialize_with = "crate::common::utc::deserialize")]
+        until: DateTime<Utc>,
+        items: u64,
+    },
     RecordIdle {
         rule: String,
         record: AnyId,
@@ -543,6 +550,7 @@ impl Event {
             | Event::TemplateDefined { .. }
             | Event::EffectsAcknowledged { .. }
             | Event::RuleFailed { .. }
+            | Event::HistoryImported { .. }
             | Event::RoundRobinAdvanced { .. } => Vec::new(),
         }
     }

@@ -35,8 +35,8 @@ use model::{
 pub use activity::{Activity, ActivityKind, ActivityPatch, ActivityText, Direction, NewActivity};
 pub use calendar::{Calendar, Day, Span};
 pub use command::{
-    Command, DealMove, OwnerAssignment, OwnerHandover, Target, TaskCancellation, TaskReassignment,
-    Update,
+    Command, DealMove, HistoryImport, HistoryItem, OwnerAssignment, OwnerHandover, Target,
+    TaskCancellation, TaskReassignment, Update, MAX_HISTORY_ITEMS,
 };
 pub use common::utc::parse_now;
 pub use common::validate::{

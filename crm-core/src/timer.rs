@@ -138,7 +138,7 @@ impl Timers {
                     rule: rule.clone(),
                     record,
                 };
-                self.set(timer, at);
+                self.set_live(state, timer, at);
             }
         }
         match record {
@@ -150,14 +150,14 @@ impl Timers {
                 // Once per due time: not again for the one it already went overdue at
                 // (a rescheduled task is armed for its new one).
                 let due = open.filter(|t| t.overdue_at != t.due).and_then(|t| t.due);
-                self.set(Timer::TaskDue(id), due);
+                self.set_live(state, Timer::TaskDue(id), due);
                 for (rule, soon) in reminder_rules(state) {
                     let at = open.and_then(|task| reminder_at(state, task, rule, soon));
                     let timer = Timer::Reminder {
                         rule: rule.clone(),
                         task: id,
                     };
-                    self.set(timer, at);
+                    self.set_live(state, timer, at);
                 }
             }
             // An archived record is put away: nothing about it reminds anyone.
@@ -167,8 +167,8 @@ impl Timers {
                     .get(&id)
                     .is_some_and(|d| d.archived_at.is_some()) =>
             {
-                self.set(Timer::StageSla(id), None);
-                self.set_idle(record, Vec::new());
+                self.set_live(state, Timer::StageSla(id), None);
+                self.set_idle(state, record, Vec::new());
             }
             AnyId::ContactId(id)
                 if state
@@ -176,34 +176,49 @@ impl Timers {
                     .get(&id)
                     .is_some_and(|c| c.archived_at.is_some()) =>
             {
-                self.set_idle(record, Vec::new());
+                self.set_idle(state, record, Vec::new());
             }
             AnyId::DealId(id) => {
                 let sla = sla_deadline(state, id);
-                self.set(Timer::StageSla(id), sla);
+                self.set_live(state, Timer::StageSla(id), sla);
                 let idle: Vec<(String, Option<DateTime<Utc>>)> = idle_rules(state, false)
                     .map(|(key, after, stage)| {
                         (key.clone(), deal_idle_at(state, id, key, after, stage))
                     })
                     .collect();
-                self.set_idle(record, idle);
+                self.set_idle(state, record, idle);
             }
             AnyId::ContactId(id) => {
                 let idle: Vec<(String, Option<DateTime<Utc>>)> = idle_rules(state, true)
                     .map(|(key, after, _)| (key.clone(), contact_idle_at(state, id, key, after)))
                     .collect();
-                self.set_idle(record, idle);
+                self.set_idle(state, record, idle);
             }
             _ => {}
         }
     }
 
-    fn set_idle(&mut self, record: AnyId, idle: Vec<(String, Option<DateTime<Utc>>)>) {
+    fn set_idle(
+        &mut self,
+        state: &State,
+        record: AnyId,
+        idle: Vec<(String, Option<DateTime<Utc>>)>,
+    ) {
         let keep: BTreeSet<String> = idle.iter().map(|(key, _)| key.clone()).collect();
         self.clear_idle(record, &keep);
         for (rule, at) in idle {
-            self.set(Timer::Idle { rule, record }, at);
+            self.set_live(state, Timer::Idle { rule, record }, at);
         }
+    }
+
+    /// Sets a record's timer, unless its time is in the past a history import settled
+    /// (the import recorded what happened then; nothing fires for it now).
+    fn set_live(&mut self, state: &State, timer: Timer, at: Option<DateTime<Utc>>) {
+        let settled = state.settled_until;
+        self.set(
+            timer,
+            at.filter(|at| settled.is_none_or(|until| *at > until)),
+        );
     }
 }
 
@@ -278,7 +293,10 @@ pub(crate) fn next_date(
     watched: &DateMatch,
 ) -> Option<(NaiveDate, DateTime<Utc>)> {
     let (date, updated_at) = watched_date(state, record, watched)?;
-    let since = state.rules_defined_at.max(Some(updated_at))?;
+    let since = state
+        .rules_defined_at
+        .max(state.settled_until)
+        .max(Some(updated_at))?;
     let fired = state
         .date_fired
         .get(rule)

@@ -1265,6 +1265,15 @@ class EventDateReached(TypedDict):
     type: Literal["date_reached"]
 
 
+class EventHistoryImported(TypedDict):
+    """A history import ended: its items are the events before this one, at their own
+    times. The past is settled: no timer due by `until` fires any more.
+    """
+    items: int
+    type: Literal["history_imported"]
+    until: datetime
+
+
 class EventRecordIdle(TypedDict):
     record: AnyId
     rule: str
@@ -1717,6 +1726,10 @@ class GetQuery(TypedDict):
     type: Literal["get"]
 
 
+HistoryItem = TypedDict("HistoryItem", {"as": NotRequired[Optional["UserId"]], "at": datetime, "command": #})
+HistoryItem.__doc__ = "One command of a business's history, at its own time."
+
+
 Hours = TypedDict("Hours", {"from": "ClockTime", "to": "ClockTime"})
 Hours.__doc__ = "One span of opening hours, local time; `to` may be `\"24:00\"`."
 
@@ -1773,6 +1786,16 @@ class ImportDuplicate(TypedDict):
     contact: NotRequired[ContactId]
     row: int
     same_as_row: NotRequired[int]
+
+
+class ImportHistory(TypedDict):
+    """A business's history from elsewhere: commands at their own past times, as one
+    all-or-nothing batch, without rules reacting or timers firing for the past
+    (admin; docs/migration.md).
+    """
+    items: list[HistoryItem]
+    """In time order; at most [`MAX_HISTORY_ITEMS`] per batch."""
+    type: Literal["import_history"]
 
 
 class ImportProblem(TypedDict):
@@ -3110,7 +3133,7 @@ EffectsAnswer: TypeAlias = list["Effect"]
 EntityKind: TypeAlias = Literal["contact", "company", "deal", "task"]
 
 # What happened. JSON: `{"type": "deal_moved", ...fields}`.
-Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventFieldUpdated", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventPipelineUpdated", "EventStageAdded", "EventStageUpdated", "EventStagesReordered", "EventStageArchived", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventRecordArchived", "EventRecordRestored", "EventRecordDeleted", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventDateReached", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
+Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventFieldUpdated", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventPipelineUpdated", "EventStageAdded", "EventStageUpdated", "EventStagesReordered", "EventStageArchived", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventRecordArchived", "EventRecordRestored", "EventRecordDeleted", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventDateReached", "EventHistoryImported", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
 
 EventsAnswer: TypeAlias = list["EventEnvelope"]
 
@@ -3208,7 +3231,7 @@ TriggerInput: TypeAlias = Union["TriggerInputRecordCreated", "TriggerInputStageE
 UserId: TypeAlias = str
 
 # Any command (docs/schemas/commands.schema.json).
-Command: TypeAlias = Union["CreateDepartment", "CreateUser", "UpdateUser", "DeactivateUser", "DefineField", "UpdateField", "CreateContact", "UpdateContact", "MergeContacts", "UnmergeContacts", "CreateCompany", "UpdateCompany", "MergeCompanies", "UnmergeCompanies", "CreatePipeline", "UpdatePipeline", "AddStage", "UpdateStage", "ReorderStages", "ArchiveStage", "CreateDeal", "UpdateDeal", "MoveDeal", "CreateTask", "CompleteTask", "CancelTask", "ReassignTask", "UpdateTask", "RescheduleTask", "SnoozeTask", "ReopenTask", "ArchiveRecord", "RestoreRecord", "DeleteRecord", "LogActivity", "UpdateActivity", "DeleteActivity", "ConfigureIntake", "ReceiveForm", "ReceiveCall", "ReceiveEmail", "ImportContacts", "AssignOwner", "ReassignOwner", "DefineRules", "SetCalendar", "DefineTemplate", "RenderDocument", "SetLineItems", "RecordPayment", "AckEffects", "Tick"]
+Command: TypeAlias = Union["CreateDepartment", "CreateUser", "UpdateUser", "DeactivateUser", "DefineField", "UpdateField", "CreateContact", "UpdateContact", "MergeContacts", "UnmergeContacts", "CreateCompany", "UpdateCompany", "MergeCompanies", "UnmergeCompanies", "CreatePipeline", "UpdatePipeline", "AddStage", "UpdateStage", "ReorderStages", "ArchiveStage", "CreateDeal", "UpdateDeal", "MoveDeal", "CreateTask", "CompleteTask", "CancelTask", "ReassignTask", "UpdateTask", "RescheduleTask", "SnoozeTask", "ReopenTask", "ArchiveRecord", "RestoreRecord", "DeleteRecord", "LogActivity", "UpdateActivity", "DeleteActivity", "ConfigureIntake", "ReceiveForm", "ReceiveCall", "ReceiveEmail", "ImportContacts", "AssignOwner", "ReassignOwner", "DefineRules", "SetCalendar", "DefineTemplate", "RenderDocument", "SetLineItems", "RecordPayment", "ImportHistory", "AckEffects", "Tick"]
 
 # Any query (docs/schemas/queries.schema.json).
 Query: TypeAlias = Union["GetQuery", "ListContactsQuery", "ListCompaniesQuery", "ListDealsQuery", "ListTasksQuery", "ListActivitiesQuery", "ListUsersQuery", "ListDepartmentsQuery", "ListPipelinesQuery", "ListFieldsQuery", "TimelineQuery", "ExplainQuery", "OutboxQuery", "NextWakeupQuery", "RerenderQuery", "ListRulesQuery", "CalendarQuery", "ListTemplatesQuery", "ClientStatsQuery", "CheckImportQuery", "ExportQuery", "FindDuplicatesQuery", "ReportQuery", "ChartQuery"]

@@ -64,6 +64,50 @@ fn mismatch(field: &str, left: &str, right: &str) -> String {
 }
 
 impl CrmError {
+    /// The same error about a part of a larger input (`items[3].command`): field paths
+    /// and reasons name where it is.
+    pub(crate) fn within(self, prefix: &str) -> CrmError {
+        let at = |field: String| {
+            if field.is_empty() {
+                prefix.to_string()
+            } else {
+                format!("{prefix}.{field}")
+            }
+        };
+        match self {
+            CrmError::Validation { field, reason } => CrmError::Validation {
+                field: at(field),
+                reason,
+            },
+            CrmError::Malformed { path, reason } => CrmError::Malformed {
+                path: at(path),
+                reason,
+            },
+            CrmError::TooLarge {
+                field,
+                limit,
+                actual,
+            } => CrmError::TooLarge {
+                field: at(field),
+                limit,
+                actual,
+            },
+            CrmError::CurrencyMismatch { field, left, right } => CrmError::CurrencyMismatch {
+                field: at(field),
+                left,
+                right,
+            },
+            CrmError::Conflict { reason } => CrmError::Conflict {
+                reason: format!("{prefix}: {reason}"),
+            },
+            CrmError::PermissionDenied { actor, action } => CrmError::PermissionDenied {
+                actor,
+                action: format!("{action} ({prefix})"),
+            },
+            other => other,
+        }
+    }
+
     /// The stable code of this error, e.g. `"validation"` or `"not_found"`.
     pub fn code(&self) -> &'static str {
         match self {

@@ -11,6 +11,7 @@ mod contact;
 mod custom_field;
 mod deal;
 mod document;
+mod history;
 pub(crate) mod import;
 pub(crate) mod intake;
 mod merge;
@@ -131,6 +132,7 @@ pub(crate) fn decide(ctx: &mut Ctx<'_>, command: &Command) -> Result<Vec<Event>,
         Command::SetLineItems(input) => payment::set_line_items(ctx, input),
         Command::RecordPayment(input) => payment::record(ctx, input),
         Command::AckEffects(input) => outbox::ack(ctx, input),
+        Command::ImportHistory(import) => history::check(ctx, import),
         Command::Tick(_) => Ok(Vec::new()),
     }
 }

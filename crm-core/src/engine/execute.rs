@@ -40,6 +40,9 @@ impl<J: Journal> Crm<J> {
     ) -> Result<Outcome, CrmError> {
         // Refuse before anything changes.
         let events = self.decide(actor, now, command)?;
+        if let Command::ImportHistory(import) = command {
+            return self.import_history(actor, now, import);
+        }
         let mut batch = Batch::default();
         let events = if self.fire_timers(&mut batch, now)? {
             // The timers changed the state the command was checked against.
@@ -73,6 +76,68 @@ impl<J: Journal> Crm<J> {
             .get(first)
             .and_then(|e| e.event.created_ids().first().copied());
         self.react(&mut batch)?;
+        self.commit(batch, created)
+    }
+
+    /// Runs a history import: the timers due by `now` fire first, as for any command;
+    /// then each item is decided at its own time as its user and recorded at that time,
+    /// with no timer firing in between and no rule reacting; a last event settles the
+    /// past (no timer due by `now` fires afterwards). All items or none: the first
+    /// refusal, named by its item, leaves state and journal as they were.
+    fn import_history(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        import: &crate::model::command::HistoryImport,
+    ) -> Result<Outcome, CrmError> {
+        let mut batch = Batch::default();
+        self.fire_timers(&mut batch, now)?;
+        let first = batch.envelopes.len();
+        for (index, item) in import.items.iter().enumerate() {
+            let who = item.actor.map_or(actor, Actor::User);
+            let decided = Ctx::new(&self.state, who, item.at, self.replica, self.region)
+                .and_then(|mut ctx| decide::decide(&mut ctx, &item.command));
+            let events = match decided {
+                Ok(events) => events,
+                Err(err) => {
+                    self.reload()?;
+                    return Err(err.within(&format!("items[{index}].command")));
+                }
+            };
+            let origin = Origin {
+                actor: who,
+                at: item.at,
+                command: "import_history",
+                caused_by: None,
+                rule: None,
+            };
+            for event in events {
+                self.record(&mut batch, event, &origin, 0);
+            }
+            batch.pending.clear();
+        }
+        let created = batch
+            .envelopes
+            .get(first)
+            .and_then(|e| e.event.created_ids().first().copied());
+        let settled = Event::HistoryImported {
+            until: now,
+            items: import.items.len() as u64,
+        };
+        let origin = Origin {
+            actor,
+            at: now,
+            command: "import_history",
+            caused_by: None,
+            rule: None,
+        };
+        self.record(&mut batch, settled, &origin, 0);
+        batch.pending.clear();
+        self.commit(batch, created)
+    }
+
+    /// Appends a batch to the journal (the state already holds it) and answers.
+    fn commit(&mut self, batch: Batch, created: Option<AnyId>) -> Result<Outcome, CrmError> {
         if let Err(err) = self.journal.append(&batch.envelopes) {
             self.reload()?;
             return Err(err);

@@ -60,7 +60,8 @@ pub(crate) fn apply(state: &mut State, projections: &mut Projections, envelope: 
         Event::RulesDefined { .. }
         | Event::CalendarSet { .. }
         | Event::PipelineCreated { .. }
-        | Event::StageUpdated { .. } => {
+        | Event::StageUpdated { .. }
+        | Event::HistoryImported { .. } => {
             *timers = Timers::build(state);
             return;
         }

@@ -1,6 +1,7 @@
 //! Commands: every change to the CRM, as data. `decide` validates one against the
 //! state and the actor's rights and returns the events it produces, changing nothing.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::common::calendar::Calendar;
@@ -122,6 +123,10 @@ tagged_enum! {
         SetLineItems(LineItems) = "set_line_items",
         /// A payment (or, negative, a refund) on a deal.
         RecordPayment(NewPayment) = "record_payment",
+        /// A business's history from elsewhere: commands at their own past times, as one
+        /// all-or-nothing batch, without rules reacting or timers firing for the past
+        /// (admin; docs/migration.md).
+        ImportHistory(HistoryImport) = "import_history",
         /// Marks outbox effects as delivered.
         AckEffects(Acknowledgement) = "ack_effects",
         /// Lets time pass: fires every timer due by `now` (overdue tasks, SLAs, idle
@@ -136,6 +141,7 @@ impl Command {
     pub fn runs_rules(&self) -> bool {
         match self {
             Command::ImportContacts(import) => import.run_rules,
+            Command::ImportHistory(_) => false,
             _ => true,
         }
     }
@@ -204,4 +210,31 @@ pub struct OwnerAssignment {
 pub struct OwnerHandover {
     pub from: UserId,
     pub to: UserId,
+}
+
+/// Input for [`Command::ImportHistory`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HistoryImport {
+    /// In time order; at most [`MAX_HISTORY_ITEMS`] per batch.
+    pub items: Vec<HistoryItem>,
+}
+
+/// The most items one `import_history` takes (a host imports a long history in
+/// several batches).
+pub const MAX_HISTORY_ITEMS: usize = 10_000;
+
+/// One command of a business's history, at its own time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HistoryItem {
+    /// When it happened; not after the import's `now`.
+    #[serde(deserialize_with = "crate::common::utc::deserialize")]
+    pub at: DateTime<Utc>,
+    /// Who did it (checked with that user's rights); default the importing admin.
+    #[serde(default, rename = "as", skip_serializing_if = "Option::is_none")]
+    pub actor: Option<UserId>,
+    pub command: Command,
 }

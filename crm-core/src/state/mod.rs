@@ -106,6 +106,14 @@ pub struct State {
     /// for.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) date_fired: BTreeMap<String, BTreeMap<AnyId, NaiveDate>>,
+    /// Up to when the past is settled by a history import: timers due by then do not
+    /// fire (they belong to imported history).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::common::utc::deserialize_option"
+    )]
+    pub(crate) settled_until: Option<DateTime<Utc>>,
     /// When the rules were last defined: a `date_reached` rule does not fire for an
     /// occurrence whose time had passed by then.
     #[serde(
@@ -912,6 +920,9 @@ impl State {
                     .entry(rule.clone())
                     .or_default()
                     .insert(*record, *since);
+            }
+            Event::HistoryImported { until, .. } => {
+                self.settled_until = self.settled_until.max(Some(*until));
             }
             Event::DateReached { rule, record, date } => {
                 self.date_fired
