@@ -600,6 +600,10 @@ pub struct DealSummary {
     pub contact: Option<String>,
     pub lost_reason: Option<String>,
     pub stage_changes: u32,
+    /// What has been paid (absent before the first payment).
+    pub paid: Option<Money>,
+    /// The amount less what has been paid.
+    pub balance: Option<Money>,
 }
 
 impl From<&crm_core::Deal> for DealSummary {
@@ -615,6 +619,8 @@ impl From<&crm_core::Deal> for DealSummary {
             contact: deal.fields.contact.map(|id| id.to_string()),
             lost_reason: deal.lost_reason.clone(),
             stage_changes: deal.stage_history.len() as u32,
+            paid: deal.paid().map(Money::from),
+            balance: deal.balance().map(Money::from),
         }
     }
 }

@@ -145,6 +145,8 @@ fun bindingChecks(): List<Check> = listOf(
         expectEqual(BigDecimal("1499.99"), BigDecimal(won[0].amount!!.amount))
         expectEqual(2u, won[0].stageChanges)
         expectEqual(DealStatus.WON, won[0].status)
+        expectEqual(null, won[0].paid)
+        expectEqual(BigDecimal("1499.99"), BigDecimal(won[0].balance!!.amount))
         // Archived, it leaves the list unless the filter asks for it.
         shop.crm.executeJson(shop.manager, NOW.plusSeconds(7200).toString(), """{"type":"archive_record","id":"$deal"}""")
         expectEqual(0, shop.crm.listDeals(shop.manager, DealFilter()).size)

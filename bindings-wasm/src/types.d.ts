@@ -777,12 +777,6 @@ export interface DealFields {
 /** a deal ID like "deal-1-42" */
 export type DealId = string;
 
-/** One page of a list and how many items matched in all. */
-export interface DealPage {
-  items: Deal[];
-  total: number;
-}
-
 /**
  * Input for [`crate::Command::UpdateDeal`]: absent fields stay, `null` clears.
  * Stage and owner change through `move_deal` and `assign_owner`.
@@ -800,6 +794,53 @@ export interface DealPatch {
 
 /** Whether a deal is still being worked on, or how it ended. */
 export type DealStatus = "open" | "won" | "lost";
+
+/**
+ * A deal as `get` and `list_deals` answer: the stored deal with what has been paid
+ * and what is left — the same figures rules see as `deal.paid` and `deal.balance`.
+ * It dereferences to the [`Deal`], so `view.fields.title` reads as before.
+ */
+export interface DealView {
+  amount?: Money;
+  /** When it was archived (`archive`): left out of lists unless they ask for it. */
+  archived_at?: string;
+  /** The amount less what has been paid (absent without an amount). */
+  balance?: Money;
+  /** When the deal was won or lost; cleared if it is reopened. */
+  closed_at?: string;
+  company?: CompanyId;
+  contact?: ContactId;
+  created_at: string;
+  custom: { [key: string]: FieldValue };
+  expected_close?: string;
+  id: DealId;
+  /** What is sold: products, quantities, prices, discounts. */
+  line_items?: LineItem[];
+  lost_reason?: string;
+  owner: UserId;
+  /** The payments' sum (absent before the first payment). */
+  paid?: Money;
+  /** When payments reached the amount; cleared if a refund takes them below it. */
+  paid_at?: string;
+  /** Payments and refunds, oldest first. */
+  payments?: Payment[];
+  pipeline: PipelineId;
+  /** Where the lead came from, e.g. `"website"`; reports group by it. */
+  source?: string;
+  stage: StageId;
+  /** Every stage the deal entered, oldest first. */
+  stage_history: StageChange[];
+  status: DealStatus;
+  tags: string[];
+  title: string;
+  updated_at: string;
+}
+
+/** One page of a list and how many items matched in all. */
+export interface DealViewPage {
+  items: DealView[];
+  total: number;
+}
 
 /** Input for [`crate::Command::DefineField`]. */
 export interface DefineField {
@@ -2193,7 +2234,7 @@ export type Record = (Department & {
   record: "company";
 }) | (Pipeline & {
   record: "pipeline";
-}) | (Deal & {
+}) | (DealView & {
   record: "deal";
 }) | (Task & {
   record: "task";
@@ -2536,9 +2577,15 @@ export interface SlaRow {
   new_deals: number;
   /** Their open tasks past due at `now`. */
   overdue_now: number;
+  /** The user, keyed `owner` as every other report's rows are. */
+  owner: UserId;
   /** Tasks they completed in the period, of which so many after their due time. */
   tasks_done: number;
   tasks_late: number;
+  /**
+   * The same as `owner`: the name this row's key had before (CHANGELOG.md); kept for
+   * hosts that read it.
+   */
   user: UserId;
 }
 
@@ -3108,7 +3155,7 @@ export interface QueryAnswers {
   get: Record;
   list_contacts: ContactPage;
   list_companies: CompanyPage;
-  list_deals: DealPage;
+  list_deals: DealViewPage;
   list_tasks: TaskPage;
   list_activities: ActivityPage;
   list_users: UserPage;

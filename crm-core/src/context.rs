@@ -236,11 +236,9 @@ fn deal_value(state: &State, deal: &Deal) -> Value {
     let mut value = plain(&view, "custom");
     if let Some(paid) = deal.paid() {
         value["paid"] = to_value(&paid);
-        if let Some(amount) = &deal.fields.amount {
-            if let Ok(balance) = amount.checked_sub(&paid) {
-                value["balance"] = to_value(&balance);
-            }
-        }
+    }
+    if let Some(balance) = deal.balance() {
+        value["balance"] = to_value(&balance);
     }
     if let Some(name) = state
         .pipelines

@@ -46,7 +46,7 @@ pub use company::{Company, CompanyFields, CompanyPatch, NewCompany};
 pub use contact::{Consent, Contact, ContactFields, ContactPatch, NewContact};
 pub use context::ClientStats;
 pub use custom_field::{EntityKind, FieldDefinition, FieldKind, FieldPatch, FieldValue, NewField};
-pub use deal::{Deal, DealFields, DealPatch, DealStatus, NewDeal, StageChange};
+pub use deal::{Deal, DealFields, DealPatch, DealStatus, DealView, NewDeal, StageChange};
 pub use document::{Document, Format, NewTemplate, RenderRequest, Template};
 pub use duplicate::compare as compare_contacts;
 pub use engine::{

@@ -19,9 +19,9 @@ use serde_json::{json, Map, Value};
 
 use crate::model::query::Page;
 use crate::{
-    Activity, Company, Contact, Deal, Department, Duplicates, Effect, EventEnvelope, Explanation,
-    Export, FieldDefinition, ImportCheck, Outcome, Pipeline, Record, Report, Rerendering, RuleSet,
-    Task, Template, User,
+    Activity, Company, Contact, DealView, Department, Duplicates, Effect, EventEnvelope,
+    Explanation, Export, FieldDefinition, ImportCheck, Outcome, Pipeline, Record, Report,
+    Rerendering, RuleSet, Task, Template, User,
 };
 
 /// The schema of what a host sends: a command or a query, as the engine reads it
@@ -88,7 +88,7 @@ fn answers_to_queries(generator: &mut SchemaGenerator) -> Vec<(&'static str, sch
         ("get", of::<Record>(generator)),
         ("list_contacts", of::<Page<Contact>>(generator)),
         ("list_companies", of::<Page<Company>>(generator)),
-        ("list_deals", of::<Page<Deal>>(generator)),
+        ("list_deals", of::<Page<DealView>>(generator)),
         ("list_tasks", of::<Page<Task>>(generator)),
         ("list_activities", of::<Page<Activity>>(generator)),
         ("list_users", of::<Page<User>>(generator)),

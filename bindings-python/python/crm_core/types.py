@@ -748,12 +748,6 @@ class DealFields(TypedDict):
     title: str
 
 
-class DealPage(TypedDict):
-    """One page of a list and how many items matched in all."""
-    items: list[Deal]
-    total: int
-
-
 class DealPatch(TypedDict):
     """Input for [`crate::Command::UpdateDeal`]: absent fields stay, `null` clears.
     Stage and owner change through `move_deal` and `assign_owner`.
@@ -766,6 +760,52 @@ class DealPatch(TypedDict):
     source: NotRequired[Optional[str]]
     tags: NotRequired[Optional[list[str]]]
     title: NotRequired[Optional[str]]
+
+
+class DealView(TypedDict):
+    """A deal as `get` and `list_deals` answer: the stored deal with what has been paid
+    and what is left — the same figures rules see as `deal.paid` and `deal.balance`.
+    It dereferences to the [`Deal`], so `view.fields.title` reads as before.
+    """
+    amount: NotRequired[Money]
+    archived_at: NotRequired[datetime]
+    """When it was archived (`archive`): left out of lists unless they ask for it."""
+    balance: NotRequired[Money]
+    """The amount less what has been paid (absent without an amount)."""
+    closed_at: NotRequired[datetime]
+    """When the deal was won or lost; cleared if it is reopened."""
+    company: NotRequired[CompanyId]
+    contact: NotRequired[ContactId]
+    created_at: datetime
+    custom: dict[str, FieldValue]
+    expected_close: NotRequired[date]
+    id: DealId
+    line_items: NotRequired[list[LineItem]]
+    """What is sold: products, quantities, prices, discounts."""
+    lost_reason: NotRequired[str]
+    owner: UserId
+    paid: NotRequired[Money]
+    """The payments' sum (absent before the first payment)."""
+    paid_at: NotRequired[datetime]
+    """When payments reached the amount; cleared if a refund takes them below it."""
+    payments: NotRequired[list[Payment]]
+    """Payments and refunds, oldest first."""
+    pipeline: PipelineId
+    source: NotRequired[str]
+    """Where the lead came from, e.g. `"website"`; reports group by it."""
+    stage: StageId
+    stage_history: list[StageChange]
+    """Every stage the deal entered, oldest first."""
+    status: DealStatus
+    tags: list[str]
+    title: str
+    updated_at: datetime
+
+
+class DealViewPage(TypedDict):
+    """One page of a list and how many items matched in all."""
+    items: list[DealView]
+    total: int
 
 
 class DefineField(TypedDict):
@@ -2198,7 +2238,7 @@ class RecordPipeline(Pipeline):
     record: Literal["pipeline"]
 
 
-class RecordDeal(Deal):
+class RecordDeal(DealView):
     record: Literal["deal"]
 
 
@@ -2556,10 +2596,15 @@ class SlaRow(TypedDict):
     """Deals they own that were created in the period…"""
     overdue_now: int
     """Their open tasks past due at `now`."""
+    owner: UserId
+    """The user, keyed `owner` as every other report's rows are."""
     tasks_done: int
     """Tasks they completed in the period, of which so many after their due time."""
     tasks_late: int
     user: UserId
+    """The same as `owner`: the name this row's key had before (CHANGELOG.md); kept for
+    hosts that read it.
+    """
 
 
 class SnoozeTask(TypedDict):

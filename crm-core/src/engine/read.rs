@@ -17,7 +17,7 @@ use crate::model::actor::Actor;
 use crate::model::company::Company;
 use crate::model::contact::Contact;
 use crate::model::custom_field::FieldDefinition;
-use crate::model::deal::Deal;
+use crate::model::deal::{Deal, DealView};
 use crate::model::duplicate::{DuplicateRequest, Duplicates};
 use crate::model::outbox::Effect;
 use crate::model::pipeline::Pipeline;
@@ -43,7 +43,17 @@ impl<J: Journal> Crm<J> {
             Query::Get(target) => serde_json::to_value(self.get(actor, target.id)?),
             Query::ListContacts(filter) => serde_json::to_value(self.contacts(actor, filter)?),
             Query::ListCompanies(filter) => serde_json::to_value(self.companies(actor, filter)?),
-            Query::ListDeals(filter) => serde_json::to_value(self.deals(actor, filter)?),
+            Query::ListDeals(filter) => {
+                let page = self.deals(actor, filter)?;
+                serde_json::to_value(Page {
+                    items: page
+                        .items
+                        .into_iter()
+                        .map(DealView::from)
+                        .collect::<Vec<_>>(),
+                    total: page.total,
+                })
+            }
             Query::ListTasks(filter) => serde_json::to_value(self.tasks(actor, now, filter)?),
             Query::ListActivities(filter) => serde_json::to_value(self.activities(actor, filter)?),
             Query::ListUsers(paging) => {
@@ -168,7 +178,10 @@ impl<J: Journal> Crm<J> {
                 .and_then(|p| state.pipelines.get(p))
                 .cloned()
                 .map(Record::Pipeline),
-            AnyId::DealId(id) => state.deals.get(&id).cloned().map(Record::Deal),
+            AnyId::DealId(id) => state
+                .deals
+                .get(&id)
+                .map(|deal| Record::Deal(DealView::from(deal))),
             AnyId::TaskId(id) => state.tasks.get(&id).cloned().map(Record::Task),
             AnyId::ActivityId(id) => state.activities.get(&id).cloned().map(Record::Activity),
             AnyId::FieldId(id) => state
@@ -334,7 +347,7 @@ pub enum Record {
     Contact(Contact),
     Company(Company),
     Pipeline(Pipeline),
-    Deal(Deal),
+    Deal(DealView),
     Task(Task),
     Activity(Activity),
     Field(FieldDefinition),

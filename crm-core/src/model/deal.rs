@@ -119,6 +119,49 @@ impl Deal {
         )
         .ok()
     }
+
+    /// What is left to pay: the amount less what has been paid (the amount itself
+    /// before any payment; `None` without an amount).
+    pub fn balance(&self) -> Option<Money> {
+        let amount = self.fields.amount?;
+        match self.paid() {
+            None => Some(amount),
+            Some(paid) => amount.checked_sub(&paid).ok(),
+        }
+    }
+}
+
+/// A deal as `get` and `list_deals` answer: the stored deal with what has been paid
+/// and what is left — the same figures rules see as `deal.paid` and `deal.balance`.
+/// It dereferences to the [`Deal`], so `view.fields.title` reads as before.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DealView {
+    #[serde(flatten)]
+    pub deal: Deal,
+    /// The payments' sum (absent before the first payment).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid: Option<Money>,
+    /// The amount less what has been paid (absent without an amount).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance: Option<Money>,
+}
+
+impl From<&Deal> for DealView {
+    fn from(deal: &Deal) -> Self {
+        DealView {
+            paid: deal.paid(),
+            balance: deal.balance(),
+            deal: deal.clone(),
+        }
+    }
+}
+
+impl std::ops::Deref for DealView {
+    type Target = Deal;
+    fn deref(&self) -> &Deal {
+        &self.deal
+    }
 }
 
 /// The editable part of a deal, normalised.

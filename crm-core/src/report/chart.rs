@@ -155,7 +155,7 @@ pub(crate) fn chart(state: &State, report: &Report) -> Chart {
             kind: ChartKind::Bars,
             title: "Tasks per person".into(),
             unit: "tasks".into(),
-            labels: rows.iter().map(|row| name(&row.user)).collect(),
+            labels: rows.iter().map(|row| name(&row.owner)).collect(),
             series: vec![
                 series("Done", rows.iter().map(|row| Decimal::from(row.tasks_done))),
                 series("Late", rows.iter().map(|row| Decimal::from(row.tasks_late))),

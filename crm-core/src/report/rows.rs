@@ -72,6 +72,10 @@ pub enum Report {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SlaRow {
+    /// The user, keyed `owner` as every other report's rows are.
+    pub owner: UserId,
+    /// The same as `owner`: the name this row's key had before (CHANGELOG.md); kept for
+    /// hosts that read it.
     pub user: UserId,
     /// Deals they own that were created in the period…
     pub new_deals: u64,
@@ -796,6 +800,7 @@ fn sla(scope: &Scope<'_>, reports: &Reports, now: DateTime<Utc>) -> Report {
         rows: people
             .into_iter()
             .map(|(user, person)| SlaRow {
+                owner: user,
                 user,
                 new_deals: person.new_deals,
                 first_contact: person.first_contact.summary(),
