@@ -1379,6 +1379,15 @@ export type ExportEntity = "contacts" | "companies" | "deals" | "tasks" | "activ
 /** The file an export is written as. */
 export type ExportFormat = "csv" | "xlsx";
 
+/**
+ * Everything held about one person, as JSON (admin): their contact, company,
+ * deals, tasks, activities, documents, messages and history.
+ */
+export interface ExportPersonQuery {
+  id: ContactId;
+  type: "export_person";
+}
+
 /** Contacts, companies, deals, tasks or activities the actor may read, as CSV. */
 export interface ExportQuery {
   entity: ExportEntity;
@@ -2123,6 +2132,31 @@ export interface Payment {
 
 /** a payment ID like "pay-1-42" */
 export type PaymentId = string;
+
+/**
+ * Everything the CRM holds about one person (the `export_person` query): the right
+ * of access and of data portability. Plain JSON, every part in ID order.
+ */
+export interface PersonExport {
+  /** Calls, e-mails, meetings, notes and requests about them or their deals. */
+  activities: Activity[];
+  /** The company they are recorded at. */
+  company: Company | null;
+  contact: Contact;
+  /** Their deals, with what was paid. */
+  deals: DealView[];
+  /** Documents rendered for them or their deals. */
+  documents: Document[];
+  exported_at: string;
+  /** Every event on them, their deals, tasks and activities, oldest first. */
+  history: EventEnvelope[];
+  /** Contacts merged into this one (duplicates of the same person). */
+  merged: Contact[];
+  /** Messages and notifications queued about them or their deals. */
+  messages: Effect[];
+  /** Tasks about them or their deals. */
+  tasks: Task[];
+}
 
 /** A stored pipeline. */
 export interface Pipeline {
@@ -3145,6 +3179,7 @@ export type Query =
   | ClientStatsQuery
   | CheckImportQuery
   | ExportQuery
+  | ExportPersonQuery
   | FindDuplicatesQuery
   | ReportQuery
   | ChartQuery;
@@ -3173,6 +3208,7 @@ export interface QueryAnswers {
   client_stats: ClientStats;
   check_import: ImportCheck;
   export: Export;
+  export_person: PersonExport;
   find_duplicates: Duplicates;
   report: Report;
   chart: Drawing;

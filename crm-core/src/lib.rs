@@ -50,8 +50,9 @@ pub use deal::{Deal, DealFields, DealPatch, DealStatus, DealView, NewDeal, Stage
 pub use document::{Document, Format, NewTemplate, RenderRequest, Template};
 pub use duplicate::compare as compare_contacts;
 pub use engine::{
-    Crm, CrmOptions, ExplainedEvent, Explanation, Fired, Outcome, Projections, Record, Rerendering,
-    DEFAULT_CASCADE_DEPTH, DEFAULT_MAX_REACTION_EVENTS, DEFAULT_SNAPSHOT_EVERY, MAX_WARNINGS,
+    Crm, CrmOptions, ExplainedEvent, Explanation, Fired, Outcome, PersonExport, Projections,
+    Record, Rerendering, DEFAULT_CASCADE_DEPTH, DEFAULT_MAX_REACTION_EVENTS,
+    DEFAULT_SNAPSHOT_EVERY, MAX_WARNINGS,
 };
 pub use error::CrmError;
 pub use event::{CascadeLimit, Event, EventEnvelope, SCHEMA_VERSION};

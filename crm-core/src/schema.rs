@@ -106,6 +106,10 @@ fn answers_to_queries(generator: &mut SchemaGenerator) -> Vec<(&'static str, sch
         ("client_stats", of::<crate::context::ClientStats>(generator)),
         ("check_import", of::<ImportCheck>(generator)),
         ("export", of::<Export>(generator)),
+        (
+            "export_person",
+            of::<crate::engine::PersonExport>(generator),
+        ),
         ("find_duplicates", of::<Duplicates>(generator)),
         ("report", of::<Report>(generator)),
         ("chart", of::<crate::report::Drawing>(generator)),

@@ -81,6 +81,9 @@ class TypedQueries:
     def query(self, actor: str, now: datetime, query: types.ExportQuery) -> types.Export: ...
 
     @overload
+    def query(self, actor: str, now: datetime, query: types.ExportPersonQuery) -> types.PersonExport: ...
+
+    @overload
     def query(self, actor: str, now: datetime, query: types.FindDuplicatesQuery) -> types.Duplicates: ...
 
     @overload

@@ -1453,6 +1453,14 @@ class Export(TypedDict):
     xlsx_base64: NotRequired[str]
 
 
+class ExportPersonQuery(TypedDict):
+    """Everything held about one person, as JSON (admin): their contact, company,
+    deals, tasks, activities, documents, messages and history.
+    """
+    id: ContactId
+    type: Literal["export_person"]
+
+
 class ExportQuery(TypedDict):
     """Contacts, companies, deals, tasks or activities the actor may read, as CSV."""
     entity: ExportEntity
@@ -2114,6 +2122,30 @@ class Payment(TypedDict):
     paid_at: datetime
     """When the money moved (may be earlier than when it was recorded)."""
     recorded_by: Actor
+
+
+class PersonExport(TypedDict):
+    """Everything the CRM holds about one person (the `export_person` query): the right
+    of access and of data portability. Plain JSON, every part in ID order.
+    """
+    activities: list[Activity]
+    """Calls, e-mails, meetings, notes and requests about them or their deals."""
+    company: Optional[Company]
+    """The company they are recorded at."""
+    contact: Contact
+    deals: list[DealView]
+    """Their deals, with what was paid."""
+    documents: list[Document]
+    """Documents rendered for them or their deals."""
+    exported_at: datetime
+    history: list[EventEnvelope]
+    """Every event on them, their deals, tasks and activities, oldest first."""
+    merged: list[Contact]
+    """Contacts merged into this one (duplicates of the same person)."""
+    messages: list[Effect]
+    """Messages and notifications queued about them or their deals."""
+    tasks: list[Task]
+    """Tasks about them or their deals."""
 
 
 class Pipeline(TypedDict):
@@ -3279,4 +3311,4 @@ UserId: TypeAlias = str
 Command: TypeAlias = Union["CreateDepartment", "CreateUser", "UpdateUser", "DeactivateUser", "DefineField", "UpdateField", "CreateContact", "UpdateContact", "MergeContacts", "UnmergeContacts", "CreateCompany", "UpdateCompany", "MergeCompanies", "UnmergeCompanies", "CreatePipeline", "UpdatePipeline", "AddStage", "UpdateStage", "ReorderStages", "ArchiveStage", "CreateDeal", "UpdateDeal", "MoveDeal", "CreateTask", "CompleteTask", "CancelTask", "ReassignTask", "UpdateTask", "RescheduleTask", "SnoozeTask", "ReopenTask", "ArchiveRecord", "RestoreRecord", "DeleteRecord", "LogActivity", "UpdateActivity", "DeleteActivity", "ConfigureIntake", "ReceiveForm", "ReceiveCall", "ReceiveEmail", "ImportContacts", "AssignOwner", "ReassignOwner", "DefineRules", "SetCalendar", "DefineTemplate", "RenderDocument", "SetLineItems", "RecordPayment", "ImportHistory", "AckEffects", "Tick"]
 
 # Any query (docs/schemas/queries.schema.json).
-Query: TypeAlias = Union["GetQuery", "ListContactsQuery", "ListCompaniesQuery", "ListDealsQuery", "ListTasksQuery", "ListActivitiesQuery", "ListUsersQuery", "ListDepartmentsQuery", "ListPipelinesQuery", "ListFieldsQuery", "TimelineQuery", "ExplainQuery", "OutboxQuery", "NextWakeupQuery", "RerenderQuery", "ListRulesQuery", "CalendarQuery", "ListTemplatesQuery", "ClientStatsQuery", "CheckImportQuery", "ExportQuery", "FindDuplicatesQuery", "ReportQuery", "ChartQuery"]
+Query: TypeAlias = Union["GetQuery", "ListContactsQuery", "ListCompaniesQuery", "ListDealsQuery", "ListTasksQuery", "ListActivitiesQuery", "ListUsersQuery", "ListDepartmentsQuery", "ListPipelinesQuery", "ListFieldsQuery", "TimelineQuery", "ExplainQuery", "OutboxQuery", "NextWakeupQuery", "RerenderQuery", "ListRulesQuery", "CalendarQuery", "ListTemplatesQuery", "ClientStatsQuery", "CheckImportQuery", "ExportQuery", "ExportPersonQuery", "FindDuplicatesQuery", "ReportQuery", "ChartQuery"]

@@ -46,6 +46,10 @@ pub(crate) fn apply(state: &mut State, projections: &mut Projections, envelope: 
     let records = state.records_touched(envelope);
     let touched = Touched::of(state, &records, envelope);
     let before = projections.reports.contributions(state, &touched);
+    let scheduled_before = match envelope.event {
+        Event::RecordDeleted { .. } => state.scheduled.keys().copied().collect(),
+        _ => Vec::new(),
+    };
     state.apply_touching(envelope, &records);
 
     if reshapes_reports(&envelope.event) {
@@ -67,6 +71,14 @@ pub(crate) fn apply(state: &mut State, projections: &mut Projections, envelope: 
         }
         Event::RuleScheduled { due, .. } => timers.delay(envelope.seq, Some(*due)),
         Event::RuleDue { scheduled, .. } => timers.delay(*scheduled, None),
+        // Delayed rules on a deleted record were dropped with it.
+        Event::RecordDeleted { .. } => {
+            for seq in scheduled_before {
+                if !state.scheduled.contains_key(&seq) {
+                    timers.delay(seq, None);
+                }
+            }
+        }
         _ => {}
     }
     // The records this event touched, and a deal's client (idle clients).

@@ -13,7 +13,7 @@ mod read;
 pub use diagnose::{ExplainedEvent, Explanation, Fired, Rerendering};
 pub use execute::Outcome;
 pub use fold::Projections;
-pub use read::Record;
+pub use read::{PersonExport, Record};
 
 use std::ops::ControlFlow;
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::access::Access;
 use crate::common::error::CrmError;
-use crate::common::id::AnyId;
+use crate::common::id::{AnyId, ContactId};
 use crate::context;
 use crate::decide::Ctx;
 use crate::duplicate;
@@ -67,6 +67,9 @@ impl<J: Journal> Crm<J> {
             }
             Query::ListFields(paging) => {
                 serde_json::to_value(paging.page(self.fields(actor)?.into_iter())?)
+            }
+            Query::ExportPerson(target) => {
+                serde_json::to_value(self.export_person(actor, now, target.id)?)
             }
             Query::Timeline(query) => {
                 serde_json::to_value(self.timeline(actor, query.id, query.limit)?)
@@ -314,6 +317,103 @@ impl<J: Journal> Crm<J> {
         Ok(events)
     }
 
+    /// Everything held about one person (admins: an access or portability request is
+    /// the business's to answer): the contact and those merged into it, their company,
+    /// deals, the tasks, activities, documents and messages on them or their deals, and
+    /// every event on any of those, oldest first.
+    pub fn export_person(
+        &self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        id: ContactId,
+    ) -> Result<PersonExport, CrmError> {
+        let access = self.access(actor)?;
+        access.require_admin("export a person's data")?;
+        let state = &self.state;
+        let contact = state
+            .contacts
+            .get(&id)
+            .ok_or_else(|| CrmError::not_found("contact", id))?;
+        let merged: Vec<Contact> = state
+            .contacts
+            .values()
+            .filter(|other| other.merged_into == Some(id))
+            .cloned()
+            .collect();
+        let people: Vec<AnyId> = std::iter::once(AnyId::from(id))
+            .chain(merged.iter().map(|c| AnyId::from(c.id)))
+            .collect();
+        let deals: Vec<&Deal> = people
+            .iter()
+            .flat_map(|person| state.deals_by_party.of(*person))
+            .filter_map(|deal| state.deals.get(&deal))
+            .filter(|deal| {
+                deal.fields
+                    .contact
+                    .is_some_and(|c| people.contains(&c.into()))
+            })
+            .collect();
+        let subjects: std::collections::BTreeSet<AnyId> = people
+            .iter()
+            .copied()
+            .chain(deals.iter().map(|deal| AnyId::from(deal.id)))
+            .collect();
+        let tasks: Vec<Task> = state
+            .tasks
+            .values()
+            .filter(|task| task.link.is_some_and(|link| subjects.contains(&link)))
+            .cloned()
+            .collect();
+        let activities: Vec<crate::model::activity::Activity> = state
+            .activities
+            .values()
+            .filter(|activity| subjects.contains(&activity.link))
+            .cloned()
+            .collect();
+        let documents = state
+            .documents
+            .values()
+            .filter(|document| subjects.contains(&document.subject))
+            .cloned()
+            .collect();
+        let about: std::collections::BTreeSet<AnyId> = subjects
+            .iter()
+            .copied()
+            .chain(tasks.iter().map(|t| AnyId::from(t.id)))
+            .chain(activities.iter().map(|a| AnyId::from(a.id)))
+            .collect();
+        let messages = state
+            .effects
+            .values()
+            .filter(|effect| effect.subject.is_some_and(|s| about.contains(&s)))
+            .cloned()
+            .collect();
+        let seqs: std::collections::BTreeSet<u64> = about
+            .iter()
+            .flat_map(|record| state.timelines.get(record).into_iter().flatten().copied())
+            .collect();
+        let mut history = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            history.extend(self.journal.get(seq)?);
+        }
+        Ok(PersonExport {
+            exported_at: now,
+            contact: contact.clone(),
+            merged,
+            company: contact
+                .fields
+                .company
+                .and_then(|company| state.companies.get(&company))
+                .cloned(),
+            deals: deals.into_iter().map(DealView::from).collect(),
+            tasks,
+            activities,
+            documents,
+            messages,
+            history,
+        })
+    }
+
     /// Effects not yet acknowledged, oldest first. Admins and the system only: the
     /// outbox holds every user's notifications.
     pub fn outbox(&self, actor: Actor, paging: Paging) -> Result<Page<&Effect>, CrmError> {
@@ -354,4 +454,29 @@ pub enum Record {
     Payment(crate::model::payment::Payment),
     Document(crate::model::document::Document),
     Effect(Effect),
+}
+
+/// Everything the CRM holds about one person (the `export_person` query): the right
+/// of access and of data portability. Plain JSON, every part in ID order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PersonExport {
+    pub exported_at: DateTime<Utc>,
+    pub contact: Contact,
+    /// Contacts merged into this one (duplicates of the same person).
+    pub merged: Vec<Contact>,
+    /// The company they are recorded at.
+    pub company: Option<crate::model::company::Company>,
+    /// Their deals, with what was paid.
+    pub deals: Vec<DealView>,
+    /// Tasks about them or their deals.
+    pub tasks: Vec<Task>,
+    /// Calls, e-mails, meetings, notes and requests about them or their deals.
+    pub activities: Vec<crate::model::activity::Activity>,
+    /// Documents rendered for them or their deals.
+    pub documents: Vec<crate::model::document::Document>,
+    /// Messages and notifications queued about them or their deals.
+    pub messages: Vec<Effect>,
+    /// Every event on them, their deals, tasks and activities, oldest first.
+    pub history: Vec<EventEnvelope>,
 }

@@ -51,6 +51,9 @@ tagged_enum! {
         CheckImport(ContactImport) = "check_import",
         /// Contacts, companies, deals, tasks or activities the actor may read, as CSV.
         Export(ExportRequest) = "export",
+        /// Everything held about one person, as JSON (admin): their contact, company,
+        /// deals, tasks, activities, documents, messages and history.
+        ExportPerson(Target<ContactId>) = "export_person",
         /// Contacts that may be one person, with a score and reasons (docs/integrations.md).
         FindDuplicates(DuplicateRequest) = "find_duplicates",
         /// A report over the deals in the actor's scope: `{"report": "funnel", "from": ...}`.

@@ -488,6 +488,13 @@ impl State {
             }
             _ => {}
         }
+        // A delayed rule waiting on what is gone has nothing left to act on.
+        let gone: Vec<AnyId> = std::iter::once(record)
+            .chain(tasks.iter().map(|id| AnyId::from(*id)))
+            .chain(activities.iter().map(|id| AnyId::from(*id)))
+            .collect();
+        self.scheduled
+            .retain(|_, scheduled| !gone.contains(&scheduled.subject));
         self.last_touch.remove(&record);
         for fired in self.idle_fired.values_mut() {
             fired.remove(&record);
