@@ -216,7 +216,7 @@ export type Assignee = "owner" | "owners_head" | "assignee" | "assignees_head" |
   role: string;
 } | {
   round_robin: string;
-};
+} | "client";
 
 /** How revenue is grouped in time. */
 export type Bucket = "day" | "week" | "month" | "quarter";
@@ -973,6 +973,14 @@ export type Effect = ({
   text: string;
   to: UserId;
 } | {
+  /** The e-mail address or phone (E.164) it goes to. */
+  address: string;
+  /** `email` or `sms`. */
+  channel: Channel;
+  contact: ContactId;
+  kind: "message";
+  text: string;
+} | {
   kind: "webhook";
   name: string;
   payload: unknown;
@@ -1258,6 +1266,12 @@ export type Event = {
   rule: string;
   since: string;
   type: "record_idle";
+} | {
+  channel: Channel;
+  contact?: ContactId;
+  reason: string;
+  subject: AnyId;
+  type: "message_withheld";
 } | {
   effect: Effect;
   type: "effect_queued";

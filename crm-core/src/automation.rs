@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::common::diff;
 use crate::common::error::CrmError;
-use crate::common::id::{AnyId, DealId, StageId, TaskId, UserId};
+use crate::common::id::{AnyId, ContactId, DealId, StageId, TaskId, UserId};
 use crate::common::validate;
 use crate::context;
 use crate::decide::Ctx;
@@ -27,7 +27,7 @@ use crate::model::document::{self, Format, RenderRequest};
 use crate::model::fact::Fact;
 use crate::model::outbox::{Effect, EffectBody};
 use crate::model::rule::{
-    Action, Assignee, Condition, InboundChannel, Op, RecordKind, Rule, Trigger,
+    Action, Assignee, Channel, Condition, InboundChannel, Op, RecordKind, Rule, Trigger,
 };
 use crate::model::task::NewTask;
 use crate::model::user::Role;
@@ -609,6 +609,13 @@ fn effect(
 ) -> Result<(&'static str, Vec<Event>), CrmError> {
     let text = |source: &str| document::render(source, Format::Text, data, &ctx.state.calendar);
     match action {
+        Action::Notify(notify) if notify.to == Assignee::Client => {
+            let body = text(&notify.text)?;
+            Ok((
+                "notify",
+                vec![client_message(ctx, notify.channel, &body, subject)?],
+            ))
+        }
         Action::Notify(notify) => {
             let (recipients, mut events) = resolve_many(ctx, &notify.to, subject)?;
             let body = text(&notify.text)?;
@@ -812,6 +819,90 @@ fn resolve_one(
     }
 }
 
+/// A message to the record's client, queued only with their consent for the channel
+/// and an address for it; otherwise the reason it was not sent, as an event of its own
+/// (so `explain` shows it).
+fn client_message(
+    ctx: &mut Ctx<'_>,
+    channel: Channel,
+    text: &str,
+    subject: AnyId,
+) -> Result<Event, CrmError> {
+    let state = ctx.state;
+    let contact = client_of(state, subject).and_then(|id| state.contacts.get(&id));
+    let withheld = |contact: Option<ContactId>, reason: String| Event::MessageWithheld {
+        subject,
+        contact,
+        channel,
+        reason,
+    };
+    let Some(contact) = contact else {
+        return Ok(withheld(None, format!("{subject} has no client")));
+    };
+    let (consent, address, what) = match channel {
+        Channel::Email => (
+            contact.fields.consent.email,
+            contact.fields.emails.first(),
+            "e-mail",
+        ),
+        Channel::Sms => (
+            contact.fields.consent.sms,
+            contact.fields.phones.first(),
+            "SMS",
+        ),
+        Channel::Push | Channel::InApp => {
+            return Ok(withheld(
+                Some(contact.id),
+                "a client is reached by email or sms".to_string(),
+            ))
+        }
+    };
+    if !consent {
+        return Ok(withheld(
+            Some(contact.id),
+            format!("{} has not consented to {what}", contact.id),
+        ));
+    }
+    let Some(address) = address.cloned() else {
+        let kind = if channel == Channel::Email {
+            "e-mail address"
+        } else {
+            "phone"
+        };
+        return Ok(withheld(
+            Some(contact.id),
+            format!("{} has no {kind}", contact.id),
+        ));
+    };
+    let text = validate::optional_text("text", Some(text))?
+        .ok_or_else(|| CrmError::validation("text", "the rendered text is empty"))?;
+    Ok(Event::EffectQueued {
+        effect: Effect {
+            id: ctx.next_id(),
+            at: ctx.now,
+            subject: Some(subject),
+            body: EffectBody::Message {
+                contact: contact.id,
+                channel,
+                address,
+                text,
+            },
+        },
+    })
+}
+
+/// The contact a record is about: itself, a deal's contact, or that of the record a
+/// task or activity is on.
+fn client_of(state: &State, record: AnyId) -> Option<ContactId> {
+    match record {
+        AnyId::ContactId(id) => Some(id),
+        AnyId::DealId(id) => state.deals.get(&id)?.fields.contact,
+        AnyId::TaskId(id) => client_of(state, state.tasks.get(&id)?.link?),
+        AnyId::ActivityId(id) => client_of(state, state.activities.get(&id)?.link),
+        _ => None,
+    }
+}
+
 fn resolve_many(
     ctx: &Ctx<'_>,
     who: &Assignee,
@@ -850,6 +941,10 @@ fn resolve_many(
             let (user, events) = resolve_one(ctx, who, subject)?;
             Ok((vec![user], events))
         }
+        Assignee::Client => Err(CrmError::validation(
+            "to",
+            "a client gets messages (notify by email or sms), not tasks or records",
+        )),
     }
 }
 

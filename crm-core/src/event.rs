@@ -23,7 +23,7 @@ use crate::model::merge::{CompanyMergeRecord, Merge};
 use crate::model::outbox::Effect;
 use crate::model::payment::{LineItem, Payment};
 use crate::model::pipeline::{Pipeline, Stage};
-use crate::model::rule::Rule;
+use crate::model::rule::{Channel, Rule};
 use crate::model::task::{Task, TaskFields};
 use crate::model::user::{Department, User};
 
@@ -326,6 +326,15 @@ pub enum Event {
         record: AnyId,
         since: DateTime<Utc>,
     },
+    /// A rule's message to a client was not sent: no consent for the channel, no
+    /// address, or no client — and why.
+    MessageWithheld {
+        subject: AnyId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contact: Option<ContactId>,
+        channel: Channel,
+        reason: String,
+    },
     EffectQueued {
         effect: Effect,
     },
@@ -540,6 +549,11 @@ impl Event {
             Event::TaskOverdue { id, .. } | Event::TaskDueSoon { id, .. } => vec![(*id).into()],
             Event::RecordIdle { record, .. } | Event::DateReached { record, .. } => vec![*record],
             Event::EffectQueued { effect } => effect.subject.into_iter().collect(),
+            Event::MessageWithheld {
+                subject, contact, ..
+            } => std::iter::once(*subject)
+                .chain(contact.map(AnyId::from))
+                .collect(),
             Event::RulesEvaluated { subject, .. }
             | Event::CascadeStopped { subject, .. }
             | Event::RuleScheduled { subject, .. }

@@ -347,6 +347,9 @@ fn story(crm: &Crm<SqliteJournal>, deal: DealId) -> Step<Vec<String>> {
                 ),
                 EffectBody::Webhook { name, .. } => format!("webhook {name}"),
                 EffectBody::Document { template, .. } => format!("document \"{template}\" queued"),
+                EffectBody::Message {
+                    contact, channel, ..
+                } => format!("message to client {contact} by {}", json_name(channel)),
             },
             Event::RulesEvaluated { fired, on, .. } if !fired.is_empty() => {
                 format!("{on} → rules {}", fired.join(", "))
@@ -373,6 +376,16 @@ fn print_effect(effect: &Effect) {
         EffectBody::Notification { text, channel, .. } => {
             println!("  [{}] {}: {text}", effect.id, json_name(channel))
         }
+        EffectBody::Message {
+            channel,
+            address,
+            text,
+            ..
+        } => println!(
+            "  [{}] {} to {address}: {text}",
+            effect.id,
+            json_name(channel)
+        ),
         EffectBody::Webhook { url, .. } => println!("  [{}] POST {url}", effect.id),
         EffectBody::Document { content, .. } => {
             println!("  [{}] document:", effect.id);

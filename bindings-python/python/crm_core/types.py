@@ -927,6 +927,23 @@ class EffectNotification(TypedDict):
     to: UserId
 
 
+class EffectMessage(TypedDict):
+    """A message to a client (a contact), sent only with their consent for the channel."""
+    at: datetime
+    """When it was queued (for a rule, the trigger's time)."""
+    id: EffectId
+    """Also the idempotency key: the same effect handed out twice has the same ID."""
+    subject: NotRequired[AnyId]
+    """The record it is about (not `record`, which tags records in `get` results)."""
+    address: str
+    """The e-mail address or phone (E.164) it goes to."""
+    channel: Channel
+    """`email` or `sms`."""
+    contact: ContactId
+    kind: Literal["message"]
+    text: str
+
+
 class EffectWebhook(TypedDict):
     at: datetime
     """When it was queued (for a rule, the trigger's time)."""
@@ -1319,6 +1336,17 @@ class EventRecordIdle(TypedDict):
     rule: str
     since: datetime
     type: Literal["record_idle"]
+
+
+class EventMessageWithheld(TypedDict):
+    """A rule's message to a client was not sent: no consent for the channel, no
+    address, or no client — and why.
+    """
+    channel: Channel
+    contact: NotRequired[ContactId]
+    reason: str
+    subject: AnyId
+    type: Literal["message_withheld"]
 
 
 class EventEffectQueued(TypedDict):
@@ -2340,6 +2368,24 @@ class RecordEffectNotification(TypedDict):
     to: UserId
 
 
+class RecordEffectMessage(TypedDict):
+    """A message to a client (a contact), sent only with their consent for the channel."""
+    at: datetime
+    """When it was queued (for a rule, the trigger's time)."""
+    id: EffectId
+    """Also the idempotency key: the same effect handed out twice has the same ID."""
+    subject: NotRequired[AnyId]
+    """The record it is about (not `record`, which tags records in `get` results)."""
+    record: Literal["effect"]
+    address: str
+    """The e-mail address or phone (E.164) it goes to."""
+    channel: Channel
+    """`email` or `sms`."""
+    contact: ContactId
+    kind: Literal["message"]
+    text: str
+
+
 class RecordEffectWebhook(TypedDict):
     at: datetime
     """When it was queued (for a rule, the trigger's time)."""
@@ -3140,7 +3186,7 @@ AnyId: TypeAlias = str
 Archived: TypeAlias = Union[Literal["exclude"], Literal["include"], Literal["only"]]
 
 # Who gets a task, notification or record.
-Assignee: TypeAlias = Union[Literal["owner"], Literal["owners_head"], Literal["assignee"], Literal["assignees_head"], "Assignee2", "Assignee3", "Assignee4"]
+Assignee: TypeAlias = Union[Literal["owner"], Literal["owners_head"], Literal["assignee"], Literal["assignees_head"], "Assignee2", "Assignee3", "Assignee4", Literal["client"]]
 
 # How revenue is grouped in time.
 Bucket: TypeAlias = Literal["day", "week", "month", "quarter"]
@@ -3199,7 +3245,7 @@ DocumentId: TypeAlias = str
 DuplicatePolicy: TypeAlias = Literal["attach", "create_and_flag", "reject"]
 
 # Something for the host to deliver.
-Effect: TypeAlias = Union["EffectNotification", "EffectWebhook", "EffectDocument"]
+Effect: TypeAlias = Union["EffectNotification", "EffectMessage", "EffectWebhook", "EffectDocument"]
 
 # a effect ID like "eff-1-42"
 EffectId: TypeAlias = str
@@ -3210,7 +3256,7 @@ EffectsAnswer: TypeAlias = list["Effect"]
 EntityKind: TypeAlias = Literal["contact", "company", "deal", "task"]
 
 # What happened. JSON: `{"type": "deal_moved", ...fields}`.
-Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventFieldUpdated", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventPipelineUpdated", "EventStageAdded", "EventStageUpdated", "EventStagesReordered", "EventStageArchived", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventRecordArchived", "EventRecordRestored", "EventRecordDeleted", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventDateReached", "EventHistoryImported", "EventRecordIdle", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
+Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventFieldUpdated", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventPipelineUpdated", "EventStageAdded", "EventStageUpdated", "EventStagesReordered", "EventStageArchived", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventRecordArchived", "EventRecordRestored", "EventRecordDeleted", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventDateReached", "EventHistoryImported", "EventRecordIdle", "EventMessageWithheld", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
 
 EventsAnswer: TypeAlias = list["EventEnvelope"]
 
@@ -3255,7 +3301,7 @@ Reason: TypeAlias = Union["ReasonSamePhone", "ReasonSameEmail", "ReasonSimilarNa
 
 # Any stored entity, as returned by [`Crm::get`]. JSON: `{"record": "deal", ...fields}`
 # (not `kind`: tasks, activities and fields have a `kind` of their own).
-Record: TypeAlias = Union["RecordDepartment", "RecordUser", "RecordContact", "RecordCompany", "RecordPipeline", "RecordDeal", "RecordTask", "RecordActivity", "RecordField", "RecordPayment2", "RecordDocument", Union["RecordEffectNotification", "RecordEffectWebhook", "RecordEffectDocument"]]
+Record: TypeAlias = Union["RecordDepartment", "RecordUser", "RecordContact", "RecordCompany", "RecordPipeline", "RecordDeal", "RecordTask", "RecordActivity", "RecordField", "RecordPayment2", "RecordDocument", Union["RecordEffectNotification", "RecordEffectMessage", "RecordEffectWebhook", "RecordEffectDocument"]]
 
 # The kinds of record a trigger can watch.
 RecordKind: TypeAlias = Literal["contact", "company", "deal", "task"]

@@ -199,6 +199,10 @@ fn check_action(state: &State, action: &Action, at: Path<'_>) -> Result<(), CrmE
             | Assignee::OwnersHead
             | Assignee::Assignee
             | Assignee::AssigneesHead => Ok(()),
+            Assignee::Client => Err(CrmError::validation(
+                at(field),
+                "a client gets messages (notify by email or sms), not tasks or records",
+            )),
         }
     };
     match action {
@@ -220,7 +224,14 @@ fn check_action(state: &State, action: &Action, at: Path<'_>) -> Result<(), CrmE
         Action::AssignOwner(assign) => check_assignee(&assign.to, "to"),
         Action::Notify(notify) => {
             crate::model::document::check_source(&at("text"), &notify.text)?;
-            check_assignee(&notify.to, "to")
+            match (&notify.to, notify.channel) {
+                (Assignee::Client, Channel::Email | Channel::Sms) => Ok(()),
+                (Assignee::Client, _) => Err(CrmError::validation(
+                    at("channel"),
+                    "a client is reached by email or sms",
+                )),
+                (to, _) => check_assignee(to, "to"),
+            }
         }
         Action::RenderDocument(render) => {
             if state.templates.contains_key(&render.template) {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::common::id::{AnyId, DocumentId, EffectId, UserId};
+use crate::common::id::{AnyId, ContactId, DocumentId, EffectId, UserId};
 use crate::model::document::Format;
 use crate::model::rule::Channel;
 
@@ -42,6 +42,15 @@ pub enum EffectBody {
         /// Sent because something went wrong (an overdue task, a breached SLA).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         escalation: bool,
+    },
+    /// A message to a client (a contact), sent only with their consent for the channel.
+    Message {
+        contact: ContactId,
+        /// `email` or `sms`.
+        channel: Channel,
+        /// The e-mail address or phone (E.164) it goes to.
+        address: String,
+        text: String,
     },
     Webhook {
         url: String,

@@ -302,6 +302,9 @@ pub enum Assignee {
     Role(String),
     /// Users with this role or specialty in turn, with a persisted, fair cursor.
     RoundRobin(String),
+    /// The record's client — a contact, a deal's or task's contact — by e-mail or SMS,
+    /// only with their consent for that channel (`notify` only).
+    Client,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

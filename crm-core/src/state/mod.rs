@@ -970,6 +970,7 @@ impl State {
             }
             Event::RulesEvaluated { .. }
             | Event::RuleFailed { .. }
+            | Event::MessageWithheld { .. }
             | Event::CascadeStopped { .. } => {}
             Event::OwnerAssigned { record, to, .. } => self.set_owner(*record, *to, at),
             Event::RecordsReassigned { to, records, .. } => {
