@@ -299,7 +299,7 @@ fn sla_row<'a>(
     let id = id.as_str().unwrap().to_string();
     let seq: i64 = id.rsplit('-').next().unwrap().parse().unwrap();
     users.entry(seq).or_insert_with(|| {
-        let empty = json!({"user": id, "new_deals": 0, "first_contact": null, "tasks_done": 0, "tasks_late": 0,
+        let empty = json!({"owner": id, "user": id, "new_deals": 0, "first_contact": null, "tasks_done": 0, "tasks_late": 0,
                            "late_share": null, "overdue_now": 0, "activities": {}});
         empty.as_object().unwrap().clone()
     })

@@ -114,8 +114,8 @@ pub struct State {
         deserialize_with = "crate::common::utc::deserialize_option"
     )]
     pub(crate) settled_until: Option<DateTime<Utc>>,
-    /// When the rules were last defined: a `date_reached` rule does not fire for an
-    /// occurrence whose time had passed by then.
+    /// When rules with a `date_reached` trigger were last defined: such a rule does not
+    /// fire for an occurrence whose time had passed by then.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -866,7 +866,14 @@ impl State {
             }
             Event::RulesDefined { rules } => {
                 self.rules = rules.clone();
-                self.rules_defined_at = Some(at);
+                // Only date rules read it; journals from before them keep it absent, so
+                // their old snapshots and a replay agree.
+                let dated = rules
+                    .iter()
+                    .any(|rule| matches!(rule.when, crate::model::rule::Trigger::DateReached(_)));
+                if dated {
+                    self.rules_defined_at = Some(at);
+                }
             }
             Event::CalendarSet { calendar } => self.calendar = calendar.clone(),
             Event::TemplateDefined { template } => {
