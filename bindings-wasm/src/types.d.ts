@@ -1673,7 +1673,7 @@ export interface HistoryItem {
   as?: UserId | null;
   /** When it happened; not after the import's `now`. */
   at: string;
-  command: #;
+  command: Command;
 }
 
 /** One span of opening hours, local time; `to` may be `"24:00"`. */

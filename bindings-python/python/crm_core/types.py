@@ -1802,7 +1802,7 @@ class GetQuery(TypedDict):
     type: Literal["get"]
 
 
-HistoryItem = TypedDict("HistoryItem", {"as": NotRequired[Optional["UserId"]], "at": datetime, "command": #})
+HistoryItem = TypedDict("HistoryItem", {"as": NotRequired[Optional["UserId"]], "at": datetime, "command": "Command"})
 HistoryItem.__doc__ = "One command of a business's history, at its own time."
 
 
