@@ -524,6 +524,11 @@ export interface Contact {
   custom: { [key: string]: FieldValue };
   /** Lower-cased. */
   emails: string[];
+  /**
+   * When the person was erased (`erase_contact`): their personal data is blanked
+   * here and in every stored event; the record stays for the business's counts.
+   */
+  erased_at?: string;
   id: ContactId;
   /**
    * Set when this contact was merged into another (`merge_contacts`): it is kept,
@@ -1034,6 +1039,16 @@ export interface EmailPolicyInput {
 /** The kinds of record that can carry custom fields. */
 export type EntityKind = "contact" | "company" | "deal" | "task";
 
+/**
+ * Erases a person (admin): their personal data is blanked in the state and in
+ * every stored event, snapshots dropped; counts and sums stay
+ * (docs/privacy.md).
+ */
+export interface EraseContact {
+  id: ContactId;
+  type: "erase_contact";
+}
+
 /** What happened. JSON: `{"type": "deal_moved", ...fields}`. */
 export type Event = {
   department: Department;
@@ -1092,6 +1107,10 @@ export type Event = {
   into: CompanyId;
   tasks: TaskId[];
   type: "companies_unmerged";
+} | {
+  id: ContactId;
+  records: AnyId[];
+  type: "contact_erased";
 } | {
   company: Company;
   type: "company_created";
@@ -3125,6 +3144,7 @@ export type Command =
   | UpdateContact
   | MergeContacts
   | UnmergeContacts
+  | EraseContact
   | CreateCompany
   | UpdateCompany
   | MergeCompanies

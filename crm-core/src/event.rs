@@ -103,6 +103,13 @@ pub enum Event {
         tasks: Vec<TaskId>,
         activities: Vec<ActivityId>,
     },
+    /// A person erased: their personal data blanked in the state and every stored
+    /// event. `records` names what was blanked (their contacts, deals, tasks,
+    /// activities, documents, messages) — IDs only, the verifiable record of the erasure.
+    ContactErased {
+        id: ContactId,
+        records: Vec<AnyId>,
+    },
     CompanyCreated {
         company: Company,
     },
@@ -499,6 +506,7 @@ impl Event {
                 tasks,
                 activities,
             ),
+            Event::ContactErased { id, .. } => vec![(*id).into()],
             Event::CompanyCreated { company } => vec![company.id.into()],
             Event::CompanyUpdated { id, .. } => vec![(*id).into()],
             Event::PipelineCreated { pipeline } => vec![pipeline.id.into()],

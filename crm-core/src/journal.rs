@@ -53,6 +53,25 @@ pub trait Journal {
         false
     }
 
+    /// Rewrites stored events in place: each event for which `redact` returns a
+    /// replacement is replaced (same position and time), every snapshot is dropped,
+    /// and nothing of the old text may remain in the store. Only erasure uses it
+    /// (docs/adr/0003-erasure.md). Returns how many events changed. The default
+    /// refuses: a journal that cannot rewrite cannot erase.
+    fn rewrite(
+        &mut self,
+        _redact: &mut dyn FnMut(&EventEnvelope) -> Option<EventEnvelope>,
+    ) -> Result<u64, CrmError> {
+        Err(CrmError::Storage {
+            reason: "this journal cannot rewrite its events, so it cannot erase a person".into(),
+        })
+    }
+
+    /// Whether [`Journal::rewrite`] works (checked before an erasure changes anything).
+    fn rewrites(&self) -> bool {
+        false
+    }
+
     /// What opening the journal noticed that an operator should hear about (a file not
     /// closed cleanly whose write-ahead log is gone, say); the engine adds these to
     /// [`crate::Crm::warnings`]. Empty by default.
@@ -94,6 +113,15 @@ impl<J: Journal + ?Sized> Journal for Box<J> {
     }
     fn warnings(&self) -> Vec<String> {
         (**self).warnings()
+    }
+    fn rewrite(
+        &mut self,
+        redact: &mut dyn FnMut(&EventEnvelope) -> Option<EventEnvelope>,
+    ) -> Result<u64, CrmError> {
+        (**self).rewrite(redact)
+    }
+    fn rewrites(&self) -> bool {
+        (**self).rewrites()
     }
 }
 
@@ -207,5 +235,23 @@ impl Journal for MemoryJournal {
 
     fn last_seq(&self) -> u64 {
         self.events.len() as u64
+    }
+
+    fn rewrite(
+        &mut self,
+        redact: &mut dyn FnMut(&EventEnvelope) -> Option<EventEnvelope>,
+    ) -> Result<u64, CrmError> {
+        let mut changed = 0;
+        for event in &mut self.events {
+            if let Some(redacted) = redact(event) {
+                *event = redacted;
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    fn rewrites(&self) -> bool {
+        true
     }
 }

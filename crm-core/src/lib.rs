@@ -92,6 +92,7 @@ pub use report::{
     RottingDeal, Series, SlaRow, SourceRow, StageTimeRow, Sums, Tally, WinRateRow,
 };
 pub use rule::{Action, Assignee, Condition, Rule, RuleSet, Trigger};
+pub use state::erasure::ERASED;
 pub use state::State;
 pub use task::{
     DaysOff, Every, NewTask, Repeat, Task, TaskCompletion, TaskFields, TaskPatch, TaskReschedule,

@@ -533,6 +533,60 @@ impl Journal for SqliteJournal {
         true
     }
 
+    /// Rewrites the changed events in one transaction (checksums recomputed), drops
+    /// every snapshot, then vacuums with `secure_delete` on and truncates the
+    /// write-ahead log, so no free page or log frame keeps the old text.
+    fn rewrite(
+        &mut self,
+        redact: &mut dyn FnMut(&EventEnvelope) -> Option<EventEnvelope>,
+    ) -> Result<u64, CrmError> {
+        let mut changed: Vec<(i64, String)> = Vec::new();
+        self.scan_from(1, &mut |event| {
+            if let Some(redacted) = redact(event) {
+                let mut body = String::new();
+                write_json(&mut body, &redacted, redacted.seq)?;
+                let seq = i64::try_from(redacted.seq).map_err(|_| CrmError::Storage {
+                    reason: format!("event {} is beyond SQLite's integers", redacted.seq),
+                })?;
+                changed.push((seq, body));
+            }
+            Ok(std::ops::ControlFlow::Continue(()))
+        })?;
+        self.conn
+            .pragma_update(None, "secure_delete", "ON")
+            .map_err(|err| storage("cannot turn secure_delete on", err))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|err| storage("cannot start the rewrite", err))?;
+        {
+            let mut update = tx
+                .prepare_cached("UPDATE events SET body = ?1, crc = ?2 WHERE seq = ?3")
+                .map_err(|err| storage("cannot prepare the rewrite", err))?;
+            for (seq, body) in &changed {
+                let crc = i64::from(crc32fast::hash(body.as_bytes()));
+                update
+                    .execute(params![body.as_str(), crc, seq])
+                    .map_err(|err| storage(format!("cannot rewrite event {seq}"), err))?;
+            }
+        }
+        tx.execute("DELETE FROM snapshots", [])
+            .map_err(|err| storage("cannot drop the snapshots", err))?;
+        tx.commit()
+            .map_err(|err| storage("cannot commit the rewrite", err))?;
+        self.conn
+            .execute_batch("VACUUM")
+            .map_err(|err| storage("cannot vacuum after the rewrite", err))?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|err| storage("cannot truncate the write-ahead log", err))?;
+        Ok(changed.len() as u64)
+    }
+
+    fn rewrites(&self) -> bool {
+        true
+    }
+
     /// Stores the snapshot and keeps only it and the one before.
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), CrmError> {
         let seq = i64::try_from(snapshot.seq).map_err(|_| CrmError::Storage {

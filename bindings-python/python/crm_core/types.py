@@ -520,6 +520,10 @@ class Contact(TypedDict):
     custom: dict[str, FieldValue]
     emails: list[str]
     """Lower-cased."""
+    erased_at: NotRequired[datetime]
+    """When the person was erased (`erase_contact`): their personal data is blanked
+    here and in every stored event; the record stays for the business's counts.
+    """
     id: ContactId
     merged_into: NotRequired[ContactId]
     """Set when this contact was merged into another (`merge_contacts`): it is kept,
@@ -995,6 +999,15 @@ class EmailPolicyInput(TypedDict):
     """
 
 
+class EraseContact(TypedDict):
+    """Erases a person (admin): their personal data is blanked in the state and in
+    every stored event, snapshots dropped; counts and sums stay
+    (docs/privacy.md).
+    """
+    id: ContactId
+    type: Literal["erase_contact"]
+
+
 class EventDepartmentCreated(TypedDict):
     department: Department
     type: Literal["department_created"]
@@ -1071,6 +1084,16 @@ class EventCompaniesMerged(TypedDict):
 
 EventCompaniesUnmerged = TypedDict("EventCompaniesUnmerged", {"activities": list["ActivityId"], "changed": list[str], "contacts": list["ContactId"], "deals": list["DealId"], "fields": "CompanyFields", "from": "CompanyId", "into": "CompanyId", "tasks": list["TaskId"], "type": Literal["companies_unmerged"]})
 EventCompaniesUnmerged.__doc__ = "A company merge taken back: the survivor's `fields` now, and the records pointed back."
+
+
+class EventContactErased(TypedDict):
+    """A person erased: their personal data blanked in the state and every stored
+    event. `records` names what was blanked (their contacts, deals, tasks,
+    activities, documents, messages) — IDs only, the verifiable record of the erasure.
+    """
+    id: ContactId
+    records: list[AnyId]
+    type: Literal["contact_erased"]
 
 
 class EventCompanyCreated(TypedDict):
@@ -3256,7 +3279,7 @@ EffectsAnswer: TypeAlias = list["Effect"]
 EntityKind: TypeAlias = Literal["contact", "company", "deal", "task"]
 
 # What happened. JSON: `{"type": "deal_moved", ...fields}`.
-Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventFieldUpdated", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventPipelineUpdated", "EventStageAdded", "EventStageUpdated", "EventStagesReordered", "EventStageArchived", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventRecordArchived", "EventRecordRestored", "EventRecordDeleted", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventDateReached", "EventHistoryImported", "EventRecordIdle", "EventMessageWithheld", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
+Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventFieldUpdated", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventContactErased", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventPipelineUpdated", "EventStageAdded", "EventStageUpdated", "EventStagesReordered", "EventStageArchived", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventRecordArchived", "EventRecordRestored", "EventRecordDeleted", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventDateReached", "EventHistoryImported", "EventRecordIdle", "EventMessageWithheld", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
 
 EventsAnswer: TypeAlias = list["EventEnvelope"]
 
@@ -3354,7 +3377,7 @@ TriggerInput: TypeAlias = Union["TriggerInputRecordCreated", "TriggerInputStageE
 UserId: TypeAlias = str
 
 # Any command (docs/schemas/commands.schema.json).
-Command: TypeAlias = Union["CreateDepartment", "CreateUser", "UpdateUser", "DeactivateUser", "DefineField", "UpdateField", "CreateContact", "UpdateContact", "MergeContacts", "UnmergeContacts", "CreateCompany", "UpdateCompany", "MergeCompanies", "UnmergeCompanies", "CreatePipeline", "UpdatePipeline", "AddStage", "UpdateStage", "ReorderStages", "ArchiveStage", "CreateDeal", "UpdateDeal", "MoveDeal", "CreateTask", "CompleteTask", "CancelTask", "ReassignTask", "UpdateTask", "RescheduleTask", "SnoozeTask", "ReopenTask", "ArchiveRecord", "RestoreRecord", "DeleteRecord", "LogActivity", "UpdateActivity", "DeleteActivity", "ConfigureIntake", "ReceiveForm", "ReceiveCall", "ReceiveEmail", "ImportContacts", "AssignOwner", "ReassignOwner", "DefineRules", "SetCalendar", "DefineTemplate", "RenderDocument", "SetLineItems", "RecordPayment", "ImportHistory", "AckEffects", "Tick"]
+Command: TypeAlias = Union["CreateDepartment", "CreateUser", "UpdateUser", "DeactivateUser", "DefineField", "UpdateField", "CreateContact", "UpdateContact", "MergeContacts", "UnmergeContacts", "EraseContact", "CreateCompany", "UpdateCompany", "MergeCompanies", "UnmergeCompanies", "CreatePipeline", "UpdatePipeline", "AddStage", "UpdateStage", "ReorderStages", "ArchiveStage", "CreateDeal", "UpdateDeal", "MoveDeal", "CreateTask", "CompleteTask", "CancelTask", "ReassignTask", "UpdateTask", "RescheduleTask", "SnoozeTask", "ReopenTask", "ArchiveRecord", "RestoreRecord", "DeleteRecord", "LogActivity", "UpdateActivity", "DeleteActivity", "ConfigureIntake", "ReceiveForm", "ReceiveCall", "ReceiveEmail", "ImportContacts", "AssignOwner", "ReassignOwner", "DefineRules", "SetCalendar", "DefineTemplate", "RenderDocument", "SetLineItems", "RecordPayment", "ImportHistory", "AckEffects", "Tick"]
 
 # Any query (docs/schemas/queries.schema.json).
 Query: TypeAlias = Union["GetQuery", "ListContactsQuery", "ListCompaniesQuery", "ListDealsQuery", "ListTasksQuery", "ListActivitiesQuery", "ListUsersQuery", "ListDepartmentsQuery", "ListPipelinesQuery", "ListFieldsQuery", "TimelineQuery", "ExplainQuery", "OutboxQuery", "NextWakeupQuery", "RerenderQuery", "ListRulesQuery", "CalendarQuery", "ListTemplatesQuery", "ClientStatsQuery", "CheckImportQuery", "ExportQuery", "ExportPersonQuery", "FindDuplicatesQuery", "ReportQuery", "ChartQuery"]

@@ -65,6 +65,7 @@ pub(crate) fn create(ctx: &mut Ctx<'_>, input: &NewContact) -> Result<Vec<Event>
         updated_at: ctx.now,
         merged_into: None,
         archived_at: None,
+        erased_at: None,
     };
     Ok(vec![Event::ContactCreated { contact }])
 }
@@ -87,5 +88,28 @@ pub(crate) fn update(
         id,
         fields,
         changed,
+    }])
+}
+
+/// Handles [`crate::Command::EraseContact`]: admins — a person's request to be
+/// forgotten is the business's to carry out. A contact merged into another is erased
+/// through that one (which takes it along). Erasing again redacts again (after a
+/// backup from before the erasure was restored).
+pub(crate) fn erase(ctx: &mut Ctx<'_>, id: ContactId) -> Result<Vec<Event>, CrmError> {
+    ctx.access.require_admin("erase a person")?;
+    let contact = ctx
+        .state
+        .contacts
+        .get(&id)
+        .ok_or_else(|| CrmError::not_found("contact", id))?;
+    if let Some(into) = contact.merged_into {
+        return Err(CrmError::conflict(format!(
+            "{id} was merged into {into}: erase {into}, which takes it along"
+        )));
+    }
+    let erasure = crate::state::erasure::Erasure::of(ctx.state, id);
+    Ok(vec![Event::ContactErased {
+        id,
+        records: erasure.records.into_iter().collect(),
     }])
 }

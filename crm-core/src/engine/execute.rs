@@ -43,6 +43,60 @@ impl<J: Journal> Crm<J> {
         if let Command::ImportHistory(import) = command {
             return self.import_history(actor, now, import);
         }
+        if let Command::EraseContact(target) = command {
+            return self.erase(actor, now, command, target.id);
+        }
+        self.run(actor, now, command, events)
+    }
+
+    /// Erases a person (docs/adr/0003-erasure.md). The journal is rewritten first, so a
+    /// journal that cannot be rewritten refuses the command with nothing changed; the
+    /// state is then rebuilt from it (text naming the person elsewhere was scrubbed),
+    /// the command recorded as usual, and anything its batch wrote about the person (a
+    /// timer's reminder) rewritten too. The old snapshots are gone; a new one is written.
+    fn erase(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        command: &Command,
+        id: crate::common::id::ContactId,
+    ) -> Result<Outcome, CrmError> {
+        if !self.journal.rewrites() {
+            return Err(CrmError::Storage {
+                reason: "this journal cannot rewrite its events, so it cannot erase a person"
+                    .into(),
+            });
+        }
+        let erasure = crate::state::erasure::Erasure::of(&self.state, id);
+        self.journal.rewrite(&mut |event| erasure.redact(event))?;
+        self.reload()?;
+        let events = self.decide(actor, now, command)?;
+        let mut outcome = self.run(actor, now, command, events)?;
+        if self.journal.rewrite(&mut |event| erasure.redact(event))? > 0 {
+            self.reload()?;
+            for event in &mut outcome.events {
+                if let Some(redacted) = erasure.redact(event) {
+                    *event = redacted;
+                }
+            }
+        }
+        if let Err(err) = self.snapshot() {
+            let warning = format!("the person is erased, but no new snapshot was written: {err}");
+            self.warn(warning.clone());
+            outcome.warnings.push(warning);
+        }
+        Ok(outcome)
+    }
+
+    /// The command pipeline once the command is decided: timers, events, reactions,
+    /// append.
+    fn run(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        command: &Command,
+        events: Vec<crate::event::Event>,
+    ) -> Result<Outcome, CrmError> {
         let mut batch = Batch::default();
         let events = if self.fire_timers(&mut batch, now)? {
             // The timers changed the state the command was checked against.

@@ -45,6 +45,10 @@ tagged_enum! {
         MergeContacts(ContactMerge) = "merge_contacts",
         /// Takes back the merge of the contact `id` (the one merged away).
         UnmergeContacts(Target<ContactId>) = "unmerge_contacts",
+        /// Erases a person (admin): their personal data is blanked in the state and in
+        /// every stored event, snapshots dropped; counts and sums stay
+        /// (docs/privacy.md).
+        EraseContact(Target<ContactId>) = "erase_contact",
         CreateCompany(NewCompany) = "create_company",
         UpdateCompany(Update<CompanyId, CompanyPatch>) = "update_company",
         /// Merges a duplicate company, its people, deals, tasks and activities into the

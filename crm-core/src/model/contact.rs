@@ -43,6 +43,14 @@ pub struct Contact {
         deserialize_with = "crate::common::utc::deserialize_option"
     )]
     pub archived_at: Option<DateTime<Utc>>,
+    /// When the person was erased (`erase_contact`): their personal data is blanked
+    /// here and in every stored event; the record stays for the business's counts.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::common::utc::deserialize_option"
+    )]
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 /// The editable part of a contact, normalised.

@@ -1,6 +1,7 @@
 //! The state: a pure fold over events. `apply` never fails and never looks at anything
 //! but the event, so replaying a journal rebuilds exactly the same state.
 
+pub(crate) mod erasure;
 mod links;
 mod task_index;
 
@@ -846,6 +847,12 @@ impl State {
                     activity.body = text.body.clone();
                     activity.outcome = text.outcome.clone();
                     activity.edited_at = Some(at);
+                }
+            }
+            Event::ContactErased { id, .. } => {
+                erasure::Erasure::of(self, *id).apply(self);
+                if let Some(contact) = self.contacts.get_mut(id) {
+                    contact.erased_at = Some(at);
                 }
             }
             Event::RecordArchived { record } => self.set_archived(*record, Some(at)),
