@@ -349,25 +349,39 @@ impl Calendar {
     pub fn add_working(&self, start: DateTime<Utc>, span: Span) -> Result<DateTime<Utc>, CrmError> {
         let mut at = start;
         if span.days > 0 {
-            at = self.add_minutes(at, 0)?;
-            let local = self.local(at);
-            let clock = ClockTime((local.hour_minute()).min(24 * 60 - 1) as u16);
-            let mut date = local.date_naive();
-            let mut left = span.days;
-            let mut steps = 0;
-            while left > 0 {
-                date = date.succ_opt().ok_or_else(too_far)?;
-                steps += 1;
-                if steps > MAX_SEARCH_DAYS {
-                    return Err(too_far());
-                }
-                if self.is_working_day(date) {
-                    left -= 1;
-                }
-            }
-            at = self.instant(date, clock);
+            at = self.working_days_away(self.add_minutes(at, 0)?, span.days, true)?;
         }
         self.add_minutes(at, span.minutes)
+    }
+
+    /// The same local time `days` working days after (or, not `forward`, before) `at`.
+    fn working_days_away(
+        &self,
+        at: DateTime<Utc>,
+        days: u32,
+        forward: bool,
+    ) -> Result<DateTime<Utc>, CrmError> {
+        let local = self.local(at);
+        let clock = ClockTime((local.hour_minute()).min(24 * 60 - 1) as u16);
+        let mut date = local.date_naive();
+        let mut left = days;
+        let mut steps = 0;
+        while left > 0 {
+            let next = if forward {
+                date.succ_opt()
+            } else {
+                date.pred_opt()
+            };
+            date = next.ok_or_else(too_far)?;
+            steps += 1;
+            if steps > MAX_SEARCH_DAYS {
+                return Err(too_far());
+            }
+            if self.is_working_day(date) {
+                left -= 1;
+            }
+        }
+        Ok(self.instant(date, clock))
     }
 
     /// `end` minus `span` of working time, the mirror of [`Calendar::add_working`]: first
@@ -376,23 +390,7 @@ impl Calendar {
     pub fn sub_working(&self, end: DateTime<Utc>, span: Span) -> Result<DateTime<Utc>, CrmError> {
         let mut at = end;
         if span.days > 0 {
-            at = self.sub_minutes(at, 0)?;
-            let local = self.local(at);
-            let clock = ClockTime((local.hour_minute()).min(24 * 60 - 1) as u16);
-            let mut date = local.date_naive();
-            let mut left = span.days;
-            let mut steps = 0;
-            while left > 0 {
-                date = date.pred_opt().ok_or_else(too_far)?;
-                steps += 1;
-                if steps > MAX_SEARCH_DAYS {
-                    return Err(too_far());
-                }
-                if self.is_working_day(date) {
-                    left -= 1;
-                }
-            }
-            at = self.instant(date, clock);
+            at = self.working_days_away(self.sub_minutes(at, 0)?, span.days, false)?;
         }
         self.sub_minutes(at, span.minutes)
     }
