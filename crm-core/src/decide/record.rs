@@ -30,17 +30,18 @@ fn putaway_target(
     ctx.access.require_edit(record)?;
     let state = ctx.state;
     let (archived_at, merged_into) = match record {
-        AnyId::ContactId(id) => {
-            let contact = &state.contacts[&id];
-            (contact.archived_at, contact.merged_into.map(AnyId::from))
-        }
-        AnyId::CompanyId(id) => {
-            let company = &state.companies[&id];
-            (company.archived_at, company.merged_into.map(AnyId::from))
-        }
-        AnyId::DealId(id) => (state.deals[&id].archived_at, None),
-        _ => unreachable!("checked above"),
-    };
+        AnyId::ContactId(id) => state
+            .contacts
+            .get(&id)
+            .map(|c| (c.archived_at, c.merged_into.map(AnyId::from))),
+        AnyId::CompanyId(id) => state
+            .companies
+            .get(&id)
+            .map(|c| (c.archived_at, c.merged_into.map(AnyId::from))),
+        AnyId::DealId(id) => state.deals.get(&id).map(|d| (d.archived_at, None)),
+        _ => None,
+    }
+    .ok_or_else(|| CrmError::not_found(record.kind(), record))?;
     if let Some(into) = merged_into {
         return Err(CrmError::conflict(format!(
             "{record} was merged into {into}: {verb} {into}, or unmerge it first"
