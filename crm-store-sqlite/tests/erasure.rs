@@ -1,7 +1,8 @@
 //! Erasing a person from a SQLite journal (docs/adr/0003-erasure.md): afterwards no
 //! byte of their name, phone, e-mail or address is left in the file, its write-ahead
-//! log, its snapshots, a backup or a JSON Lines export made after; the business's
-//! counts and sums stay; reopening, replaying and importing give the same state.
+//! log, its snapshots, a backup, a recovered copy or a JSON Lines export made after;
+//! the business's counts and sums stay; reopening, replaying and recovering give the
+//! same state.
 
 use std::path::{Path, PathBuf};
 
@@ -245,9 +246,31 @@ fn an_erased_person_is_nowhere_in_the_file_its_log_snapshots_backups_or_exports(
         .unwrap();
     assert!(found.contains("\"total\":0"), "{found}");
 
-    // Reopening, replaying and importing the export give the same state.
+    // Reopening, replaying, and recovering the file give the same state, and the
+    // recovered copy holds nothing of her either.
     let live = serde_json::to_string(crm.state()).unwrap();
     drop(crm);
+    let recovered = Files::new("recovered");
+    let recovery = SqliteJournal::recover(&files.0, &recovered.0).unwrap();
+    assert!(recovery.problems.is_empty(), "{:?}", recovery.problems);
+    let from_recovery = Crm::open(
+        ReplicaId::new(1).unwrap(),
+        CrmOptions::default(),
+        SqliteJournal::open(&recovered.0).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(serde_json::to_string(from_recovery.state()).unwrap(), live);
+    drop(from_recovery);
+    assert_eq!(
+        left_in(&recovered.0),
+        Vec::<&str>::new(),
+        "in a recovered copy"
+    );
+    assert_eq!(
+        left_in(&recovered.wal()),
+        Vec::<&str>::new(),
+        "in a recovered copy's log"
+    );
     let reopened = Crm::open(
         ReplicaId::new(1).unwrap(),
         CrmOptions::default(),
