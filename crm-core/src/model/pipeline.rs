@@ -126,7 +126,9 @@ pub struct PipelinePatch {
     pub lost_reasons: Option<Vec<String>>,
 }
 
-/// Input for [`crate::Command::AddStage`].
+/// Input for [`crate::Command::AddStage`]: a [`NewStage`]'s fields beside `pipeline`
+/// and `before`, spelled out because serde's `flatten` would lose
+/// `deny_unknown_fields` (a misspelt field must be refused, not ignored).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
