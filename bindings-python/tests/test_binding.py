@@ -314,6 +314,26 @@ def test_contacts_come_in_from_csv_and_go_out_again(shop: tuple[Crm, str, str, s
     assert again["problems"] == [] and again["rows"] == 2
 
 
+def test_deals_and_tasks_come_in_from_a_spreadsheet_at_their_own_times(shop: tuple[Crm, str, str, str]) -> None:
+    crm, admin, manager, _ = shop
+    deals = ("Title;Stage;Owner;Amount;Currency;Created;Closed\r\n"
+             "Windows;Done;Ivan;1500;EUR;2026-03-01 10:00;2026-03-20 12:00\r\n"
+             "Door;Measured;Ivan;;;;\r\n")
+    check = crm.check_record_import(admin, NOW, "deals", deals)
+    assert check["problems"] == [], check
+    assert (check["records"], check["closed"], check["history"]) == (2, 1, True)
+    with pytest.raises(crm_core.PermissionDeniedError, match="past times"):
+        crm.import_records(manager, NOW, "deals", deals)
+    outcome = crm.import_records(admin, NOW, "deals", deals)
+    assert [e["event"]["type"] for e in outcome["events"]] == ["deal_created", "deal_moved", "deal_created", "history_imported"]
+    won = crm.get(admin, NOW, outcome["created"])
+    assert (won["status"], won["owner"], won["amount"]) == ("won", manager, Money(Decimal("1500"), "EUR"))
+    assert won["closed_at"] == datetime(2026, 3, 20, 12, 0, tzinfo=timezone.utc)
+    tasks = "Task;Deal;Due;Done\r\nCall back;Door;2026-12-01;no\r\nCall back;Nowhere;;\r\n"
+    check = crm.check_record_import(admin, NOW, "tasks", tasks)
+    assert check["problems"] == [{"row": 3, "column": "Deal", "message": 'no deal is "Nowhere" (import deals before the records that refer to them)'}]
+
+
 def test_helpers_give_only_the_id_and_answers_keep_their_own_instants(shop: tuple[Crm, str, str, str]) -> None:
     crm, _, manager, pipeline = shop
     # The ID helpers skip converting events; what they created is what execute reports.

@@ -327,6 +327,35 @@ export interface CheckImportQuery {
   type: "check_import";
 }
 
+/**
+ * A record import's dry run: the mapping, every problem by row and column, how
+ * many records it would create and close (docs/migration.md).
+ */
+export interface CheckRecordImportQuery {
+  /** The file as CSV text (the first row holds the headers). */
+  csv?: string | null;
+  /** The currency of amounts when no column gives one. */
+  currency?: string | null;
+  kind?: ImportKind;
+  /**
+   * Header → target (docs/migration.md lists each kind's targets, e.g. `title`,
+   * `stage`, `owner`, `created_at`, `deal.<custom key>`, `ignore`). Headers not named
+   * here are guessed from the preset; the dry run shows the guesses.
+   */
+  mapping?: { [key: string]: string };
+  /**
+   * Owner (or assignee) of rows whose own column is empty or absent (default: the
+   * importing user).
+   */
+  owner?: UserId | null;
+  preset?: ImportPreset;
+  /** The sheet to read (default: the first). */
+  sheet?: string | null;
+  /** Or an XLSX or ODS file's bytes, base64-encoded. */
+  spreadsheet_base64?: string | null;
+  type: "check_record_import";
+}
+
 /** A client's visits (won deals) as the salon reads them. */
 export interface ClientStats {
   /** The mean amount, when all visits are in one currency. */
@@ -1770,12 +1799,51 @@ export interface ImportHistory {
   type: "import_history";
 }
 
+/** What a record import brings in (contacts have their own `import_contacts`). */
+export type ImportKind = "companies" | "deals" | "tasks" | "activities";
+
+/**
+ * The export a file comes from, for guessing its columns (docs/migration.md lists
+ * them); any header can still be mapped by hand.
+ */
+export type ImportPreset = "spreadsheet" | "amocrm" | "bitrix24";
+
 /** A problem in one cell (or the whole file when `row` is 0). */
 export interface ImportProblem {
   column?: string;
   message: string;
   /** The spreadsheet row (the header is row 1, data starts at 2). */
   row: number;
+}
+
+/**
+ * Companies, deals, tasks or activities from a CSV or spreadsheet file, each row
+ * at its own time, with stages, owners and links by name: all rows or none
+ * (`check_record_import` is the dry run; docs/migration.md).
+ */
+export interface ImportRecords {
+  /** The file as CSV text (the first row holds the headers). */
+  csv?: string | null;
+  /** The currency of amounts when no column gives one. */
+  currency?: string | null;
+  kind?: ImportKind;
+  /**
+   * Header → target (docs/migration.md lists each kind's targets, e.g. `title`,
+   * `stage`, `owner`, `created_at`, `deal.<custom key>`, `ignore`). Headers not named
+   * here are guessed from the preset; the dry run shows the guesses.
+   */
+  mapping?: { [key: string]: string };
+  /**
+   * Owner (or assignee) of rows whose own column is empty or absent (default: the
+   * importing user).
+   */
+  owner?: UserId | null;
+  preset?: ImportPreset;
+  /** The sheet to read (default: the first). */
+  sheet?: string | null;
+  /** Or an XLSX or ODS file's bytes, base64-encoded. */
+  spreadsheet_base64?: string | null;
+  type: "import_records";
 }
 
 /** Where an inbound request came in. */
@@ -2316,6 +2384,27 @@ export type Record = (Department & {
 }) | (Effect & {
   record: "effect";
 });
+
+/** What a record import would do: the answer of `check_record_import`. */
+export interface RecordImportCheck {
+  /** Of those, deals it would close (won or lost) or tasks it would complete. */
+  closed: number;
+  /** The headers whose target was guessed (to confirm). */
+  guessed: string[];
+  /**
+   * Whether rows carry past times, making the import a history import (admin; no
+   * timer fires for the past).
+   */
+  history: boolean;
+  /** The mapping used, header by header, guesses included. */
+  mapping: { [key: string]: string };
+  /** Every problem; the import goes ahead only when there are none. */
+  problems: ImportProblem[];
+  /** Records the import would create. */
+  records: number;
+  /** Data rows read (the header row not counted). */
+  rows: number;
+}
 
 /** The kinds of record a trigger can watch. */
 export type RecordKind = "contact" | "company" | "deal" | "task";
@@ -3177,6 +3266,7 @@ export type Command =
   | ReceiveCall
   | ReceiveEmail
   | ImportContacts
+  | ImportRecords
   | AssignOwner
   | ReassignOwner
   | DefineRules
@@ -3212,6 +3302,7 @@ export type Query =
   | ListTemplatesQuery
   | ClientStatsQuery
   | CheckImportQuery
+  | CheckRecordImportQuery
   | ExportQuery
   | ExportPersonQuery
   | FindDuplicatesQuery
@@ -3241,6 +3332,7 @@ export interface QueryAnswers {
   list_templates: TemplatePage;
   client_stats: ClientStats;
   check_import: ImportCheck;
+  check_record_import: RecordImportCheck;
   export: Export;
   export_person: PersonExport;
   find_duplicates: Duplicates;

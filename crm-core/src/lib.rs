@@ -60,7 +60,10 @@ pub use id::{
     ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, DocumentId, EffectId, FieldId,
     PaymentId, PipelineId, ReplicaId, StageId, TaskId, UserId, MAX_ID_PART,
 };
-pub use import::{ContactImport, ImportCheck, ImportDuplicate, ImportProblem};
+pub use import::{
+    ContactImport, ImportCheck, ImportDuplicate, ImportKind, ImportPreset, ImportProblem,
+    RecordImport, RecordImportCheck,
+};
 pub use intake::{
     CallOutcome, CallReport, DuplicatePolicy, EmailMessage, FormSettings, FormSubmission,
     IncomingCall, IntakeSettings, RouteSettings,

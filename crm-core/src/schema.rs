@@ -105,6 +105,10 @@ fn answers_to_queries(generator: &mut SchemaGenerator) -> Vec<(&'static str, sch
         ("list_templates", of::<Page<Template>>(generator)),
         ("client_stats", of::<crate::context::ClientStats>(generator)),
         ("check_import", of::<ImportCheck>(generator)),
+        (
+            "check_record_import",
+            of::<crate::RecordImportCheck>(generator),
+        ),
         ("export", of::<Export>(generator)),
         (
             "export_person",

@@ -388,6 +388,19 @@ class Crm(TypedQueries):
         ``run_rules=True`` lets the automation rules react to the new records."""
         return self._execute(actor, now, {"type": "import_contacts", **self._import_input(data, options)})
 
+    def check_record_import(self, actor: str, now: datetime, kind: str, data: "str | bytes", **options: Any) -> dict[str, Any]:
+        """The dry run of :meth:`import_records`: ``kind`` is ``companies``, ``deals``,
+        ``tasks`` or ``activities``; options: ``preset`` (``amocrm``, ``bitrix24``),
+        ``mapping``, ``sheet``, ``currency``, ``owner`` (docs/migration.md)."""
+        query = {"type": "check_record_import", "kind": kind, **self._import_input(data, options)}
+        result: dict[str, Any] = self._query(actor, now, query)
+        return result
+
+    def import_records(self, actor: str, now: datetime, kind: str, data: "str | bytes", **options: Any) -> types.Outcome:
+        """Imports every row at its own time, or none when any has a problem
+        (``ValidationError``); rows with past times need an admin."""
+        return self._execute(actor, now, {"type": "import_records", "kind": kind, **self._import_input(data, options)})
+
     def export(self, actor: str, now: datetime, entity: str) -> str:
         """``contacts``, ``companies``, ``deals``, ``tasks`` or ``activities`` the actor
         may read, as CSV text (times in the business time zone)."""

@@ -78,6 +78,9 @@ class TypedQueries:
     def query(self, actor: str, now: datetime, query: types.CheckImportQuery) -> types.ImportCheck: ...
 
     @overload
+    def query(self, actor: str, now: datetime, query: types.CheckRecordImportQuery) -> types.RecordImportCheck: ...
+
+    @overload
     def query(self, actor: str, now: datetime, query: types.ExportQuery) -> types.Export: ...
 
     @overload

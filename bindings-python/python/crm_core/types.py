@@ -341,6 +341,32 @@ class CheckImportQuery(TypedDict):
     type: Literal["check_import"]
 
 
+class CheckRecordImportQuery(TypedDict):
+    """A record import's dry run: the mapping, every problem by row and column, how
+    many records it would create and close (docs/migration.md).
+    """
+    csv: NotRequired[Optional[str]]
+    """The file as CSV text (the first row holds the headers)."""
+    currency: NotRequired[Optional[str]]
+    """The currency of amounts when no column gives one."""
+    kind: NotRequired[ImportKind]
+    mapping: NotRequired[dict[str, str]]
+    """Header → target (docs/migration.md lists each kind's targets, e.g. `title`,
+    `stage`, `owner`, `created_at`, `deal.<custom key>`, `ignore`). Headers not named
+    here are guessed from the preset; the dry run shows the guesses.
+    """
+    owner: NotRequired[Optional[UserId]]
+    """Owner (or assignee) of rows whose own column is empty or absent (default: the
+    importing user).
+    """
+    preset: NotRequired[ImportPreset]
+    sheet: NotRequired[Optional[str]]
+    """The sheet to read (default: the first)."""
+    spreadsheet_base64: NotRequired[Optional[str]]
+    """Or an XLSX or ODS file's bytes, base64-encoded."""
+    type: Literal["check_record_import"]
+
+
 class ClientStats(TypedDict):
     """A client's visits (won deals) as the salon reads them."""
     average_bill: NotRequired[Money]
@@ -1905,6 +1931,33 @@ class ImportProblem(TypedDict):
     """The spreadsheet row (the header is row 1, data starts at 2)."""
 
 
+class ImportRecords(TypedDict):
+    """Companies, deals, tasks or activities from a CSV or spreadsheet file, each row
+    at its own time, with stages, owners and links by name: all rows or none
+    (`check_record_import` is the dry run; docs/migration.md).
+    """
+    csv: NotRequired[Optional[str]]
+    """The file as CSV text (the first row holds the headers)."""
+    currency: NotRequired[Optional[str]]
+    """The currency of amounts when no column gives one."""
+    kind: NotRequired[ImportKind]
+    mapping: NotRequired[dict[str, str]]
+    """Header → target (docs/migration.md lists each kind's targets, e.g. `title`,
+    `stage`, `owner`, `created_at`, `deal.<custom key>`, `ignore`). Headers not named
+    here are guessed from the preset; the dry run shows the guesses.
+    """
+    owner: NotRequired[Optional[UserId]]
+    """Owner (or assignee) of rows whose own column is empty or absent (default: the
+    importing user).
+    """
+    preset: NotRequired[ImportPreset]
+    sheet: NotRequired[Optional[str]]
+    """The sheet to read (default: the first)."""
+    spreadsheet_base64: NotRequired[Optional[str]]
+    """Or an XLSX or ODS file's bytes, base64-encoded."""
+    type: Literal["import_records"]
+
+
 IncomingCall = TypedDict("IncomingCall", {"answered_at": NotRequired[Optional[datetime]], "call_id": NotRequired[Optional[str]], "direction": "Direction", "ended_at": NotRequired[Optional[datetime]], "from": str, "line": NotRequired[Optional[str]], "outcome": "CallOutcome", "recording": NotRequired[Optional[str]], "started_at": datetime, "to": str})
 IncomingCall.__doc__ = "A call in the generic webhook format (docs/integrations.md)."
 
@@ -2436,6 +2489,26 @@ class RecordEffectDocument(TypedDict):
     format: Format
     kind: Literal["document"]
     template: str
+
+
+class RecordImportCheck(TypedDict):
+    """What a record import would do: the answer of `check_record_import`."""
+    closed: int
+    """Of those, deals it would close (won or lost) or tasks it would complete."""
+    guessed: list[str]
+    """The headers whose target was guessed (to confirm)."""
+    history: bool
+    """Whether rows carry past times, making the import a history import (admin; no
+    timer fires for the past).
+    """
+    mapping: dict[str, str]
+    """The mapping used, header by header, guesses included."""
+    problems: list[ImportProblem]
+    """Every problem; the import goes ahead only when there are none."""
+    records: int
+    """Records the import would create."""
+    rows: int
+    """Data rows read (the header row not counted)."""
 
 
 class RecordPayment(TypedDict):
@@ -3310,6 +3383,13 @@ FieldValue: TypeAlias = Union["FieldValue2", "FieldValue3", "FieldValue4", "Fiel
 # What a template renders to; HTML output escapes the values it inserts.
 Format: TypeAlias = Literal["text", "html", "markdown"]
 
+# What a record import brings in (contacts have their own `import_contacts`).
+ImportKind: TypeAlias = Literal["companies", "deals", "tasks", "activities"]
+
+# The export a file comes from, for guessing its columns (docs/migration.md lists
+# them); any header can still be mapped by hand.
+ImportPreset: TypeAlias = Union[Literal["spreadsheet"], Literal["amocrm"], Literal["bitrix24"]]
+
 # Where an inbound request came in.
 InboundChannel: TypeAlias = Literal["web_form", "call", "email"]
 
@@ -3377,7 +3457,7 @@ TriggerInput: TypeAlias = Union["TriggerInputRecordCreated", "TriggerInputStageE
 UserId: TypeAlias = str
 
 # Any command (docs/schemas/commands.schema.json).
-Command: TypeAlias = Union["CreateDepartment", "CreateUser", "UpdateUser", "DeactivateUser", "DefineField", "UpdateField", "CreateContact", "UpdateContact", "MergeContacts", "UnmergeContacts", "EraseContact", "CreateCompany", "UpdateCompany", "MergeCompanies", "UnmergeCompanies", "CreatePipeline", "UpdatePipeline", "AddStage", "UpdateStage", "ReorderStages", "ArchiveStage", "CreateDeal", "UpdateDeal", "MoveDeal", "CreateTask", "CompleteTask", "CancelTask", "ReassignTask", "UpdateTask", "RescheduleTask", "SnoozeTask", "ReopenTask", "ArchiveRecord", "RestoreRecord", "DeleteRecord", "LogActivity", "UpdateActivity", "DeleteActivity", "ConfigureIntake", "ReceiveForm", "ReceiveCall", "ReceiveEmail", "ImportContacts", "AssignOwner", "ReassignOwner", "DefineRules", "SetCalendar", "DefineTemplate", "RenderDocument", "SetLineItems", "RecordPayment", "ImportHistory", "AckEffects", "Tick"]
+Command: TypeAlias = Union["CreateDepartment", "CreateUser", "UpdateUser", "DeactivateUser", "DefineField", "UpdateField", "CreateContact", "UpdateContact", "MergeContacts", "UnmergeContacts", "EraseContact", "CreateCompany", "UpdateCompany", "MergeCompanies", "UnmergeCompanies", "CreatePipeline", "UpdatePipeline", "AddStage", "UpdateStage", "ReorderStages", "ArchiveStage", "CreateDeal", "UpdateDeal", "MoveDeal", "CreateTask", "CompleteTask", "CancelTask", "ReassignTask", "UpdateTask", "RescheduleTask", "SnoozeTask", "ReopenTask", "ArchiveRecord", "RestoreRecord", "DeleteRecord", "LogActivity", "UpdateActivity", "DeleteActivity", "ConfigureIntake", "ReceiveForm", "ReceiveCall", "ReceiveEmail", "ImportContacts", "ImportRecords", "AssignOwner", "ReassignOwner", "DefineRules", "SetCalendar", "DefineTemplate", "RenderDocument", "SetLineItems", "RecordPayment", "ImportHistory", "AckEffects", "Tick"]
 
 # Any query (docs/schemas/queries.schema.json).
-Query: TypeAlias = Union["GetQuery", "ListContactsQuery", "ListCompaniesQuery", "ListDealsQuery", "ListTasksQuery", "ListActivitiesQuery", "ListUsersQuery", "ListDepartmentsQuery", "ListPipelinesQuery", "ListFieldsQuery", "TimelineQuery", "ExplainQuery", "OutboxQuery", "NextWakeupQuery", "RerenderQuery", "ListRulesQuery", "CalendarQuery", "ListTemplatesQuery", "ClientStatsQuery", "CheckImportQuery", "ExportQuery", "ExportPersonQuery", "FindDuplicatesQuery", "ReportQuery", "ChartQuery"]
+Query: TypeAlias = Union["GetQuery", "ListContactsQuery", "ListCompaniesQuery", "ListDealsQuery", "ListTasksQuery", "ListActivitiesQuery", "ListUsersQuery", "ListDepartmentsQuery", "ListPipelinesQuery", "ListFieldsQuery", "TimelineQuery", "ExplainQuery", "OutboxQuery", "NextWakeupQuery", "RerenderQuery", "ListRulesQuery", "CalendarQuery", "ListTemplatesQuery", "ClientStatsQuery", "CheckImportQuery", "CheckRecordImportQuery", "ExportQuery", "ExportPersonQuery", "FindDuplicatesQuery", "ReportQuery", "ChartQuery"]

@@ -1,7 +1,10 @@
 //! Checks for a history import (the engine runs its items; `crate::engine`): what
 //! may be history, and when.
 
+use chrono::{DateTime, Utc};
+
 use crate::common::error::CrmError;
+use crate::common::id::{StageId, UserId};
 use crate::decide::Ctx;
 use crate::event::Event;
 use crate::model::command::{Command, HistoryImport, MAX_HISTORY_ITEMS};
@@ -81,4 +84,43 @@ fn is_history(command: &Command) -> bool {
             | Command::RecordPayment(_)
             | Command::ArchiveRecord(_)
     )
+}
+
+/// One command of an import, run at its own time: the engine runs an import's steps in
+/// order, each decided as its user at its time, recorded at that time, with no rule
+/// reacting (`crate::engine`).
+pub(crate) struct Step {
+    pub at: DateTime<Utc>,
+    /// Who did it; default the importing user.
+    pub actor: Option<UserId>,
+    /// The history item or spreadsheet row the step comes from: a close step acts on
+    /// the record its row's create step made.
+    pub row: usize,
+    pub action: StepAction,
+}
+
+pub(crate) enum StepAction {
+    /// A command as it is.
+    Create(Command),
+    /// The row's record closed: a deal moved to `stage` (won or lost), a task completed.
+    Close {
+        stage: Option<StageId>,
+        lost_reason: Option<String>,
+    },
+}
+
+impl Step {
+    pub(crate) fn create(
+        at: DateTime<Utc>,
+        actor: Option<UserId>,
+        row: usize,
+        command: Command,
+    ) -> Self {
+        Self {
+            at,
+            actor,
+            row,
+            action: StepAction::Create(command),
+        }
+    }
 }

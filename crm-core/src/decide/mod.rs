@@ -11,7 +11,7 @@ mod contact;
 mod custom_field;
 mod deal;
 mod document;
-mod history;
+pub(crate) mod history;
 pub(crate) mod import;
 pub(crate) mod intake;
 mod merge;
@@ -134,6 +134,7 @@ pub(crate) fn decide(ctx: &mut Ctx<'_>, command: &Command) -> Result<Vec<Event>,
         Command::RecordPayment(input) => payment::record(ctx, input),
         Command::AckEffects(input) => outbox::ack(ctx, input),
         Command::ImportHistory(import) => history::check(ctx, import),
+        Command::ImportRecords(input) => import::records::steps(ctx, input).map(|_| Vec::new()),
         Command::Tick(_) => Ok(Vec::new()),
     }
 }

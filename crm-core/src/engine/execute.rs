@@ -1,7 +1,8 @@
 //! The command pipeline: timers due first, then the command's events, the rules'
 //! reactions, and the append of the whole batch.
 
-use std::collections::VecDeque;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::automation;
 use crate::common::error::CrmError;
 use crate::common::id::{AnyId, EffectId};
+use crate::decide::history::{Step, StepAction};
 use crate::decide::{self, Ctx};
 use crate::event::{CascadeLimit, Event, EventEnvelope, SCHEMA_VERSION};
 use crate::journal::Journal;
@@ -38,6 +40,9 @@ impl<J: Journal> Crm<J> {
         now: DateTime<Utc>,
         command: &Command,
     ) -> Result<Outcome, CrmError> {
+        if let Command::ImportRecords(input) = command {
+            return self.import_records(actor, now, command, input);
+        }
         // Refuse before anything changes.
         let events = self.decide(actor, now, command)?;
         if let Command::ImportHistory(import) = command {
@@ -133,35 +138,107 @@ impl<J: Journal> Crm<J> {
         self.commit(batch, created)
     }
 
-    /// Runs a history import: the timers due by `now` fire first, as for any command;
-    /// then each item is decided at its own time as its user and recorded at that time,
-    /// with no timer firing in between and no rule reacting; a last event settles the
-    /// past (no timer due by `now` fires afterwards). All items or none: the first
-    /// refusal, named by its item, leaves state and journal as they were.
+    /// Runs a history import: its items as steps (see [`Crm::run_steps`]), an item's
+    /// refusal named by its place in `items`.
     fn import_history(
         &mut self,
         actor: Actor,
         now: DateTime<Utc>,
         import: &crate::model::command::HistoryImport,
     ) -> Result<Outcome, CrmError> {
+        let steps: Vec<Step> = import
+            .items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| Step::create(item.at, item.actor, index, item.command.clone()))
+            .collect();
+        self.run_steps(actor, now, "import_history", &steps, &|step, err| {
+            err.within(&format!("items[{}].command", step.row))
+        })
+    }
+
+    /// Runs a record import (decide/import/records.rs plans its steps), a step's
+    /// refusal named by its spreadsheet row.
+    fn import_records(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        command: &Command,
+        input: &crate::model::import::RecordImport,
+    ) -> Result<Outcome, CrmError> {
+        let steps = {
+            let ctx = self.context(actor, now, command)?;
+            decide::import::records::steps(&ctx, input)?
+        };
+        self.run_steps(actor, now, "import_records", &steps, &|step, err| {
+            CrmError::validation(
+                "import",
+                format!("row {}: {err}; nothing imported", step.row),
+            )
+        })
+    }
+
+    /// Runs an import's steps: the timers due by `now` fire first, as for any command;
+    /// then each step is decided at its own time as its user and recorded at that
+    /// time, with no timer firing in between and no rule reacting; a last event
+    /// settles the past (no timer due by `now` fires afterwards). All steps or none:
+    /// the first refusal leaves state and journal as they were.
+    fn run_steps(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        name: &'static str,
+        steps: &[Step],
+        refusal: &dyn Fn(&Step, CrmError) -> CrmError,
+    ) -> Result<Outcome, CrmError> {
         let mut batch = Batch::default();
         self.fire_timers(&mut batch, now)?;
         let first = batch.envelopes.len();
-        for (index, item) in import.items.iter().enumerate() {
-            let who = item.actor.map_or(actor, Actor::User);
-            let decided = Ctx::new(&self.state, who, item.at, self.replica, self.region)
-                .and_then(|mut ctx| decide::decide(&mut ctx, &item.command));
+        // The record each row's create step made, for the row's close step.
+        let mut made: BTreeMap<usize, AnyId> = BTreeMap::new();
+        for step in steps {
+            let who = step.actor.map_or(actor, Actor::User);
+            let command = match &step.action {
+                StepAction::Create(command) => Cow::Borrowed(command),
+                StepAction::Close { stage, lost_reason } => {
+                    let closing = made.get(&step.row).and_then(|id| {
+                        decide::import::records::close(*id, *stage, lost_reason.clone())
+                    });
+                    match closing {
+                        Some(command) => Cow::Owned(command),
+                        None => {
+                            self.reload()?;
+                            return Err(refusal(
+                                step,
+                                CrmError::Storage {
+                                    reason: "a close step ran before its record was made".into(),
+                                },
+                            ));
+                        }
+                    }
+                }
+            };
+            let decided = Ctx::new(&self.state, who, step.at, self.replica, self.region)
+                .and_then(|mut ctx| decide::decide(&mut ctx, &command));
             let events = match decided {
                 Ok(events) => events,
                 Err(err) => {
                     self.reload()?;
-                    return Err(err.within(&format!("items[{index}].command")));
+                    return Err(refusal(step, err));
                 }
             };
+            if let (StepAction::Create(_), Some(id)) = (
+                &step.action,
+                events
+                    .first()
+                    .and_then(|e| e.created_ids().first().copied()),
+            ) {
+                made.insert(step.row, id);
+            }
             let origin = Origin {
                 actor: who,
-                at: item.at,
-                command: "import_history",
+                at: step.at,
+                command: name,
                 caused_by: None,
                 rule: None,
             };
@@ -176,12 +253,12 @@ impl<J: Journal> Crm<J> {
             .and_then(|e| e.event.created_ids().first().copied());
         let settled = Event::HistoryImported {
             until: now,
-            items: import.items.len() as u64,
+            items: steps.len() as u64,
         };
         let origin = Origin {
             actor,
             at: now,
-            command: "import_history",
+            command: name,
             caused_by: None,
             rule: None,
         };
@@ -272,6 +349,17 @@ impl<J: Journal> Crm<J> {
         now: DateTime<Utc>,
         command: &Command,
     ) -> Result<Vec<crate::event::Event>, CrmError> {
+        let mut ctx = self.context(actor, now, command)?;
+        decide::decide(&mut ctx, command)
+    }
+
+    /// The context a command is decided in, once it is known to come in time order.
+    fn context(
+        &self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        command: &Command,
+    ) -> Result<Ctx<'_>, CrmError> {
         // A tick before the last event has nothing left to fire and records nothing, so
         // it is let through: a host's timer loop need not order its clock against
         // commands.
@@ -287,8 +375,7 @@ impl<J: Journal> Crm<J> {
                 ),
             ));
         }
-        let mut ctx = Ctx::new(&self.state, actor, now, self.replica, self.region)?;
-        decide::decide(&mut ctx, command)
+        Ctx::new(&self.state, actor, now, self.replica, self.region)
     }
 
     /// Applies one event to the state and adds it to the batch, noting the facts it

@@ -107,6 +107,10 @@ impl<J: Journal> Crm<J> {
                 let mut ctx = Ctx::new(&self.state, actor, now, self.replica, self.region)?;
                 serde_json::to_value(crate::decide::import::check(&mut ctx, input)?)
             }
+            Query::CheckRecordImport(input) => {
+                let ctx = Ctx::new(&self.state, actor, now, self.replica, self.region)?;
+                serde_json::to_value(crate::decide::import::records::check(&ctx, input)?)
+            }
             Query::Export(request) => serde_json::to_value(export::export(
                 &self.state,
                 &self.access(actor)?,

@@ -15,7 +15,7 @@ use crate::model::contact::{ContactPatch, NewContact};
 use crate::model::custom_field::{FieldPatch, NewField};
 use crate::model::deal::{DealPatch, NewDeal};
 use crate::model::document::{NewTemplate, RenderRequest};
-use crate::model::import::ContactImport;
+use crate::model::import::{ContactImport, RecordImport};
 use crate::model::intake::{CallReport, EmailMessage, FormSubmission, IntakeSettings};
 use crate::model::merge::{CompanyMerge, ContactMerge};
 use crate::model::outbox::Acknowledgement;
@@ -111,6 +111,10 @@ tagged_enum! {
         /// Contacts from a CSV or spreadsheet file: all rows or none (`check_import`
         /// is the dry run).
         ImportContacts(ContactImport) = "import_contacts",
+        /// Companies, deals, tasks or activities from a CSV or spreadsheet file, each row
+        /// at its own time, with stages, owners and links by name: all rows or none
+        /// (`check_record_import` is the dry run; docs/migration.md).
+        ImportRecords(RecordImport) = "import_records",
         /// Gives one contact, company or deal to another owner.
         AssignOwner(OwnerAssignment) = "assign_owner",
         /// Hands everything `from` owns (contacts, companies, deals) and their open
@@ -145,7 +149,7 @@ impl Command {
     pub fn runs_rules(&self) -> bool {
         match self {
             Command::ImportContacts(import) => import.run_rules,
-            Command::ImportHistory(_) => false,
+            Command::ImportHistory(_) | Command::ImportRecords(_) => false,
             _ => true,
         }
     }

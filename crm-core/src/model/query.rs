@@ -10,7 +10,7 @@ use crate::model::command::Target;
 use crate::model::deal::DealStatus;
 use crate::model::duplicate::DuplicateRequest;
 use crate::model::export::ExportRequest;
-use crate::model::import::ContactImport;
+use crate::model::import::{ContactImport, RecordImport};
 use crate::model::report::ReportRequest;
 use crate::model::rule::NoFields;
 use crate::model::task::TaskStatus;
@@ -49,6 +49,9 @@ tagged_enum! {
         /// An import's dry run: the mapping, every problem by row and column, what it
         /// would create (docs/integrations.md).
         CheckImport(ContactImport) = "check_import",
+        /// A record import's dry run: the mapping, every problem by row and column, how
+        /// many records it would create and close (docs/migration.md).
+        CheckRecordImport(RecordImport) = "check_record_import",
         /// Contacts, companies, deals, tasks or activities the actor may read, as CSV.
         Export(ExportRequest) = "export",
         /// Everything held about one person, as JSON (admin): their contact, company,

@@ -19,6 +19,8 @@ use crate::model::company::NewCompany;
 use crate::model::contact::NewContact;
 use crate::model::intake::{DuplicatePolicy, POSSIBLE_DUPLICATE_TAG};
 
+mod presets;
+pub(crate) mod records;
 #[cfg(feature = "spreadsheets")]
 pub(crate) mod sheet;
 
@@ -84,9 +86,16 @@ fn guess(header: &str) -> Option<&'static str> {
     })
 }
 
+/// Where an import's rows come from: CSV text or a spreadsheet's bytes in base64.
+pub(crate) struct Source<'a> {
+    pub csv: Option<&'a str>,
+    pub spreadsheet_base64: Option<&'a str>,
+    pub sheet: Option<&'a str>,
+}
+
 /// The rows of the file as text, the header row first.
-fn read(input: &ContactImport) -> Result<Vec<Vec<String>>, CrmError> {
-    match (&input.csv, &input.spreadsheet_base64) {
+fn read(source: &Source<'_>) -> Result<Vec<Vec<String>>, CrmError> {
+    match (source.csv, source.spreadsheet_base64) {
         (Some(text), None) => read_csv(text),
         (None, Some(encoded)) => {
             let compact: Vec<u8> = encoded
@@ -95,13 +104,68 @@ fn read(input: &ContactImport) -> Result<Vec<Vec<String>>, CrmError> {
                 .collect();
             let bytes = mail_parser::decoders::base64::base64_decode(&compact)
                 .ok_or_else(|| CrmError::validation("spreadsheet_base64", "is not valid base64"))?;
-            read_spreadsheet(bytes, input.sheet.as_deref())
+            read_spreadsheet(bytes, source.sheet)
         }
         _ => Err(CrmError::validation(
             "csv",
             "give exactly one of `csv` (text) and `spreadsheet_base64` (XLSX or ODS)",
         )),
     }
+}
+
+/// The header row and the data rows of the file.
+pub(crate) fn table(source: &Source<'_>) -> Result<(Vec<String>, Vec<Vec<String>>), CrmError> {
+    let mut rows = read(source)?.into_iter();
+    let header = rows
+        .next()
+        .ok_or_else(|| CrmError::validation("csv", "the file is empty"))?;
+    Ok((header, rows.collect()))
+}
+
+/// Each column's target: as mapped by hand, else guessed (or `ignore`). A hand mapping
+/// naming a column the file lacks, or a target `is_target` refuses, is an error; the
+/// targets used and the guessed headers are written into `mapping` and `guessed`.
+pub(crate) fn map_columns(
+    header: &[String],
+    given: &BTreeMap<String, String>,
+    is_target: impl Fn(&str) -> bool,
+    targets: &str,
+    guess: impl Fn(&str) -> Option<&'static str>,
+    mapping: &mut BTreeMap<String, String>,
+    guessed: &mut Vec<String>,
+) -> Result<Vec<String>, CrmError> {
+    for (column, text) in given {
+        if !header.contains(column) {
+            return Err(CrmError::validation(
+                format!("mapping.{column}"),
+                format!("the file has no column {column:?} ({})", header.join(", ")),
+            ));
+        }
+        if !is_target(text) {
+            return Err(CrmError::validation(
+                format!("mapping.{column}"),
+                format!("{text:?} is not a target ({targets})"),
+            ));
+        }
+    }
+    let mut used = Vec::with_capacity(header.len());
+    for column in header {
+        let text = match given.get(column) {
+            Some(text) => text.clone(),
+            None => match guess(column) {
+                Some(guessed_target) => {
+                    if guessed_target != "ignore" {
+                        guessed.push(column.clone());
+                    }
+                    guessed_target.to_string()
+                }
+                None => "ignore".to_string(),
+            },
+        };
+        mapping.insert(column.clone(), text.clone());
+        used.push(text);
+    }
+    Ok(used)
 }
 
 fn read_csv(text: &str) -> Result<Vec<Vec<String>>, CrmError> {
@@ -151,40 +215,24 @@ struct Row {
 
 /// Reads, maps and checks the file against the state; `rows` are the importable rows.
 fn plan(ctx: &Ctx<'_>, input: &ContactImport) -> Result<(ImportCheck, Vec<Row>), CrmError> {
-    let table = read(input)?;
+    let (header, data) = table(&Source {
+        csv: input.csv.as_deref(),
+        spreadsheet_base64: input.spreadsheet_base64.as_deref(),
+        sheet: input.sheet.as_deref(),
+    })?;
     let mut check = ImportCheck::default();
-    let Some((header, data)) = table.split_first() else {
-        return Err(CrmError::validation("csv", "the file is empty"));
-    };
-    for (column, text) in &input.mapping {
-        if !header.contains(column) {
-            return Err(CrmError::validation(
-                format!("mapping.{column}"),
-                format!("the file has no column {column:?} ({})", header.join(", ")),
-            ));
-        }
-        if target(text).is_none() {
-            return Err(CrmError::validation(
-                format!("mapping.{column}"),
-                format!("{text:?} is not a target (name, phone, email, company, position, address, source, tags, contact.<key>, ignore)"),
-            ));
-        }
-    }
-    let mut targets = Vec::new();
-    for column in header {
-        let text = match input.mapping.get(column) {
-            Some(text) => text.clone(),
-            None => {
-                let guessed = guess(column).unwrap_or("ignore");
-                if guessed != "ignore" {
-                    check.guessed.push(column.clone());
-                }
-                guessed.to_string()
-            }
-        };
-        check.mapping.insert(column.clone(), text.clone());
-        targets.push(target(&text).unwrap_or(Target::Ignore));
-    }
+    let targets: Vec<Target> = map_columns(
+        &header,
+        &input.mapping,
+        |text| target(text).is_some(),
+        "name, phone, email, company, position, address, source, tags, contact.<key>, ignore",
+        guess,
+        &mut check.mapping,
+        &mut check.guessed,
+    )?
+    .iter()
+    .map(|text| target(text).unwrap_or(Target::Ignore))
+    .collect();
     if !targets.contains(&Target::Name) {
         check.problems.push(ImportProblem {
             row: 1,
@@ -277,7 +325,7 @@ fn plan(ctx: &Ctx<'_>, input: &ContactImport) -> Result<(ImportCheck, Vec<Row>),
 }
 
 /// An error's message without the field name the cell's column already gives.
-fn reason(err: &CrmError) -> String {
+pub(crate) fn reason(err: &CrmError) -> String {
     match err {
         CrmError::Validation { reason, .. } => reason.clone(),
         other => other.to_string(),

@@ -165,6 +165,11 @@ fn clamp(position: usize) -> u32 {
 fn cell_text(cell: &Data) -> String {
     match cell {
         Data::Float(value) if value.fract() == 0.0 && value.abs() < 1e15 => format!("{value:.0}"),
+        // A date cell as the text a person reads, not Excel's serial day number.
+        Data::DateTime(at) if at.is_datetime() => at
+            .as_datetime()
+            .map(|at| at.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| at.to_string()),
         other => other.to_string(),
     }
 }
