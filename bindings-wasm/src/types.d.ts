@@ -1078,6 +1078,16 @@ export interface EraseContact {
   type: "erase_contact";
 }
 
+/**
+ * Erases a former (deactivated) employee's personal data — their name and
+ * e-mail in the state, every stored event and the SQLite file; their records
+ * stay theirs by ID (admin; docs/privacy.md).
+ */
+export interface EraseUser {
+  id: UserId;
+  type: "erase_user";
+}
+
 /** What happened. JSON: `{"type": "deal_moved", ...fields}`. */
 export type Event = {
   department: Department;
@@ -1140,6 +1150,9 @@ export type Event = {
   id: ContactId;
   records: AnyId[];
   type: "contact_erased";
+} | {
+  id: UserId;
+  type: "user_erased";
 } | {
   company: Company;
   type: "company_created";
@@ -3234,6 +3247,7 @@ export type Command =
   | MergeContacts
   | UnmergeContacts
   | EraseContact
+  | EraseUser
   | CreateCompany
   | UpdateCompany
   | MergeCompanies

@@ -110,6 +110,11 @@ pub enum Event {
         id: ContactId,
         records: Vec<AnyId>,
     },
+    /// A former employee's personal data erased (name and e-mail blanked in the state
+    /// and every stored event); their records keep their ID.
+    UserErased {
+        id: UserId,
+    },
     CompanyCreated {
         company: Company,
     },
@@ -507,6 +512,7 @@ impl Event {
                 activities,
             ),
             Event::ContactErased { id, .. } => vec![(*id).into()],
+            Event::UserErased { id } => vec![(*id).into()],
             Event::CompanyCreated { company } => vec![company.id.into()],
             Event::CompanyUpdated { id, .. } => vec![(*id).into()],
             Event::PipelineCreated { pipeline } => vec![pipeline.id.into()],

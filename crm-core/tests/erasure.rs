@@ -192,3 +192,76 @@ proptest! {
         prop_assert_eq!(crm.projections(), &Projections::build(crm.state()));
     }
 }
+
+#[test]
+fn an_erased_employee_stays_erased_through_replay_and_keeps_their_records() {
+    let mut crm = business();
+    let run = |crm: &mut Crm, actor: &str, now: &str, command: Value| -> Value {
+        serde_json::from_str(&crm.execute_json(actor, now, &command.to_string()).unwrap()).unwrap()
+    };
+    let t = "2026-12-01T08:00:00Z";
+    let klara = run(
+        &mut crm,
+        ADMIN,
+        t,
+        json!({"type": "create_user", "name": "Klara Zetkina",
+        "email": "klara@shop.example", "role": "manager"}),
+    )["created"]
+        .clone();
+    let contact = run(
+        &mut crm,
+        ADMIN,
+        t,
+        json!({"type": "create_contact", "name": "Boris", "owner": klara}),
+    )["created"]
+        .clone();
+    run(
+        &mut crm,
+        ADMIN,
+        t,
+        json!({"type": "create_task", "title": "Klara Zetkina calls Boris", "assignee": klara, "link": contact}),
+    );
+    run(
+        &mut crm,
+        ADMIN,
+        t,
+        json!({"type": "deactivate_user", "id": klara}),
+    );
+    run(
+        &mut crm,
+        ADMIN,
+        t,
+        json!({"type": "erase_user", "id": klara}),
+    );
+    let stored = serde_json::to_string(&crm.events_since(1).unwrap())
+        .unwrap()
+        .to_lowercase();
+    let state = serde_json::to_string(crm.state()).unwrap().to_lowercase();
+    for needle in ["klara zetkina", "klara@shop.example"] {
+        assert!(!stored.contains(needle), "{needle} left in the journal");
+        assert!(!state.contains(needle), "{needle} left in the state");
+    }
+    let id: UserId = klara.as_str().unwrap().parse().unwrap();
+    let contact: ContactId = contact.as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        crm.state().contacts()[&contact].owner,
+        id,
+        "her records stay hers"
+    );
+    assert!(crm
+        .state()
+        .tasks()
+        .values()
+        .any(|t| t.assignee == id && t.title == "[erased] calls Boris"));
+    let replayed = Crm::replay(
+        ReplicaId::new(1).unwrap(),
+        CrmOptions::default(),
+        crm.events_since(1).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::to_string(replayed.state()).unwrap(),
+        serde_json::to_string(crm.state()).unwrap()
+    );
+    assert_eq!(replayed.projections(), crm.projections());
+}

@@ -331,3 +331,127 @@ fn erasing_needs_an_admin_and_a_journal_that_can_rewrite() {
     assert_eq!(other.last_seq(), events);
     assert_eq!(crm.last_seq(), events);
 }
+
+#[test]
+fn a_former_employees_name_and_email_are_nowhere_in_the_file_and_their_deals_stay_counted() {
+    const KLARA: [&str; 2] = ["Klara Zetkina", "klara.zetkina@shop.example"];
+    let files = Files::new("employee");
+    let mut crm = shop(&files.0);
+    let t = "2026-12-02T08:00:00Z";
+    let klara = run(
+        &mut crm,
+        ADMIN,
+        t,
+        json!({"type": "create_user", "name": "Klara Zetkina",
+        "email": "klara.zetkina@shop.example", "role": "manager"}),
+    )["created"]
+        .clone();
+    let deal = run(
+        &mut crm,
+        ADMIN,
+        t,
+        json!({"type": "create_deal", "title": "Balcony", "owner": klara,
+        "amount": {"amount": "700", "currency": "EUR"}}),
+    )["created"]
+        .clone();
+    // Her name in free text elsewhere: a colleague's note and the rule's notification.
+    run(
+        &mut crm,
+        ADMIN,
+        t,
+        json!({"type": "log_activity", "kind": "note", "link": deal,
+        "body": "Klara Zetkina (klara.zetkina@shop.example) measured on Monday"}),
+    );
+    run(
+        &mut crm,
+        ADMIN,
+        t,
+        json!({"type": "move_deal", "id": deal, "stage": "stg-1-5"}),
+    );
+    crm.snapshot().unwrap();
+    let left = |path: &Path| -> Vec<&'static str> {
+        let text = String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).to_lowercase();
+        KLARA
+            .iter()
+            .copied()
+            .filter(|n| text.contains(&n.to_lowercase()))
+            .collect()
+    };
+    assert!(
+        !left(&files.0).is_empty() || !left(&files.wal()).is_empty(),
+        "the file names her before"
+    );
+    let revenue = |crm: &Crm<SqliteJournal>| {
+        crm.query_json(
+            ADMIN,
+            "2026-12-03T08:00:00Z",
+            r#"{"type": "report", "report": "revenue", "from": "2026-12-01", "to": "2026-12-31"}"#,
+        )
+        .unwrap()
+    };
+    let before = revenue(&crm);
+
+    let at = "2026-12-03T08:00:00Z";
+    let refused = crm
+        .execute_json(
+            ADMIN,
+            at,
+            &json!({"type": "erase_user", "id": klara}).to_string(),
+        )
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        "conflict",
+        "an active employee is deactivated first"
+    );
+    run(
+        &mut crm,
+        ADMIN,
+        at,
+        json!({"type": "deactivate_user", "id": klara}),
+    );
+    let outcome = run(
+        &mut crm,
+        ADMIN,
+        at,
+        json!({"type": "erase_user", "id": klara}),
+    );
+    assert_eq!(outcome["events"][0]["event"]["type"], "user_erased");
+
+    let user: Value = serde_json::from_str(
+        &crm.query_json(ADMIN, at, &json!({"type": "get", "id": klara}).to_string())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (user["name"].as_str(), user.get("email")),
+        (Some("[erased]"), None)
+    );
+    let deal_now: Value = serde_json::from_str(
+        &crm.query_json(ADMIN, at, &json!({"type": "get", "id": deal}).to_string())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(deal_now["owner"], klara, "her deals stay hers by ID");
+    assert_eq!(revenue(&crm), before, "reports keep their sums");
+    assert_eq!(left(&files.0), Vec::<&str>::new(), "the file");
+    assert_eq!(
+        left(&files.wal()),
+        Vec::<&str>::new(),
+        "the write-ahead log"
+    );
+    // Anna, the client, is untouched.
+    assert!(!left_in(&files.0).is_empty());
+    drop(crm);
+    let reopened = Crm::open(
+        ReplicaId::new(1).unwrap(),
+        CrmOptions::default(),
+        SqliteJournal::open_or_create(&files.0).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        reopened.state().users()[&klara.as_str().unwrap().parse().unwrap()].name,
+        "[erased]"
+    );
+    assert_eq!(revenue(&reopened), before);
+}

@@ -118,6 +118,25 @@ fn apply_patch(ctx: &Ctx<'_>, user: &mut User, patch: &UserPatch) -> Result<(), 
 }
 
 /// Handles [`crate::Command::DeactivateUser`]: admins only, never oneself.
+/// Handles [`crate::Command::EraseUser`]: admins erase a former employee's personal
+/// data (name and e-mail, wherever they appear); the user must be deactivated first,
+/// and their records stay theirs by ID (docs/privacy.md).
+pub(crate) fn erase_user(ctx: &mut Ctx<'_>, id: UserId) -> Result<Vec<Event>, CrmError> {
+    ctx.access
+        .require_admin("erase an employee's personal data")?;
+    let user = ctx
+        .state
+        .users
+        .get(&id)
+        .ok_or_else(|| CrmError::not_found("user", id))?;
+    if user.active {
+        return Err(CrmError::conflict(format!(
+            "{id} is still active: deactivate_user first (an employee's data is erased when they have left)"
+        )));
+    }
+    Ok(vec![Event::UserErased { id }])
+}
+
 pub(crate) fn deactivate_user(ctx: &mut Ctx<'_>, id: UserId) -> Result<Vec<Event>, CrmError> {
     ctx.access.require_admin("deactivate users")?;
     let user = ctx

@@ -18,6 +18,7 @@ use crate::model::actor::Actor;
 use crate::model::command::Command;
 use crate::model::outbox::Acknowledgement;
 use crate::model::rule::{NoFields, Rule};
+use crate::state::erasure::Erasure;
 use crate::state::State;
 use crate::timer::{self, Timer};
 
@@ -49,7 +50,12 @@ impl<J: Journal> Crm<J> {
             return self.import_history(actor, now, import);
         }
         if let Command::EraseContact(target) = command {
-            return self.erase(actor, now, command, target.id);
+            let erasure = Erasure::of(&self.state, target.id);
+            return self.erase(actor, now, command, erasure);
+        }
+        if let Command::EraseUser(target) = command {
+            let erasure = Erasure::of_user(&self.state, target.id);
+            return self.erase(actor, now, command, erasure);
         }
         self.run(actor, now, command, events)
     }
@@ -64,7 +70,7 @@ impl<J: Journal> Crm<J> {
         actor: Actor,
         now: DateTime<Utc>,
         command: &Command,
-        id: crate::common::id::ContactId,
+        erasure: Erasure,
     ) -> Result<Outcome, CrmError> {
         if !self.journal.rewrites() {
             return Err(CrmError::Storage {
@@ -72,7 +78,6 @@ impl<J: Journal> Crm<J> {
                     .into(),
             });
         }
-        let erasure = crate::state::erasure::Erasure::of(&self.state, id);
         self.journal.rewrite(&mut |event| erasure.redact(event))?;
         self.reload()?;
         let events = self.decide(actor, now, command)?;

@@ -49,6 +49,10 @@ tagged_enum! {
         /// every stored event, snapshots dropped; counts and sums stay
         /// (docs/privacy.md).
         EraseContact(Target<ContactId>) = "erase_contact",
+        /// Erases a former (deactivated) employee's personal data — their name and
+        /// e-mail in the state, every stored event and the SQLite file; their records
+        /// stay theirs by ID (admin; docs/privacy.md).
+        EraseUser(Target<UserId>) = "erase_user",
         CreateCompany(NewCompany) = "create_company",
         UpdateCompany(Update<CompanyId, CompanyPatch>) = "update_company",
         /// Merges a duplicate company, its people, deals, tasks and activities into the

@@ -6,13 +6,14 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::common::id::{AnyId, ContactId};
+use crate::common::id::{AnyId, ContactId, UserId};
 use crate::event::{Event, EventEnvelope};
 use crate::model::activity::{Activity, ActivityText};
 use crate::model::contact::{Consent, ContactFields};
 use crate::model::document::Document;
 use crate::model::outbox::{Effect, EffectBody};
 use crate::model::task::{Task, TaskFields};
+use crate::model::user::User;
 use crate::state::State;
 
 /// What stands in for erased text.
@@ -100,17 +101,38 @@ impl Erasure {
             needles.extend(fields.emails.iter().cloned());
             needles.extend(fields.address.iter().cloned());
         }
+        Erasure {
+            contacts,
+            records,
+            needles: Self::sorted(needles),
+        }
+    }
+
+    /// The erasure of a former employee: their user record's name and e-mail, and
+    /// that text wherever it appears (a notification that named them, a task title).
+    /// Their records stay theirs: `records` holds only the user.
+    pub(crate) fn of_user(state: &State, id: UserId) -> Erasure {
+        let mut needles = BTreeSet::new();
+        if let Some(user) = state.users.get(&id) {
+            needles.insert(user.name.trim().to_string());
+            needles.extend(user.email.iter().cloned());
+        }
+        Erasure {
+            contacts: BTreeSet::new(),
+            records: BTreeSet::from([AnyId::from(id)]),
+            needles: Self::sorted(needles),
+        }
+    }
+
+    /// The needles worth searching for, longest first (so a phone as typed goes
+    /// before a part of it).
+    fn sorted(needles: BTreeSet<String>) -> Vec<String> {
         let mut needles: Vec<String> = needles
             .into_iter()
             .filter(|n| n.chars().count() >= SHORTEST_NEEDLE && n != ERASED)
             .collect();
-        // Longest first, so a phone as typed goes before a part of it.
         needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
-        Erasure {
-            contacts,
-            records,
-            needles,
-        }
+        needles
     }
 
     /// The event with this person's data blanked, or `None` when it holds none.
@@ -164,6 +186,11 @@ impl Erasure {
                 blank_document(document)
             }
             Event::EffectQueued { effect } if has(effect.id.into()) => blank_effect(effect),
+            Event::UserCreated { user } | Event::UserUpdated { user, .. }
+                if has(user.id.into()) =>
+            {
+                blank_user(user)
+            }
             _ => {}
         }
     }
@@ -241,6 +268,11 @@ impl Erasure {
                         blank_effect(effect);
                     }
                 }
+                AnyId::UserId(id) => {
+                    if let Some(user) = state.users.get_mut(&id) {
+                        blank_user(user);
+                    }
+                }
                 _ => {}
             }
         }
@@ -293,6 +325,13 @@ pub(crate) fn blank_contact(fields: &mut ContactFields) {
     fields.tags.clear();
     fields.custom.clear();
     fields.consent = Consent::default();
+}
+
+/// An employee's personal fields blanked; their role, department and specialty stay
+/// (they describe the work, and reports group by them).
+fn blank_user(user: &mut User) {
+    user.name = ERASED.to_string();
+    user.email = None;
 }
 
 fn blank_task(task: &mut Task) {

@@ -855,6 +855,7 @@ impl State {
                     contact.erased_at = Some(at);
                 }
             }
+            Event::UserErased { id } => erasure::Erasure::of_user(self, *id).apply(self),
             Event::RecordArchived { record } => self.set_archived(*record, Some(at)),
             Event::RecordRestored { record } => self.set_archived(*record, None),
             Event::RecordDeleted {
