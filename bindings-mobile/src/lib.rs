@@ -314,6 +314,26 @@ impl Crm {
         conversion::write_json(&outcome)
     }
 
+    /// Marks effects delivered as `actor` (an admin, or `"system"`), like every other
+    /// call; `ack(now, ids)` is the same as `"system"`.
+    pub fn ack_as(
+        &self,
+        actor: &str,
+        now: SystemTime,
+        ids: Vec<String>,
+    ) -> Result<String, CrmError> {
+        let actor = conversion::parse::<crm_core::Actor>(actor)?;
+        let ids = ids
+            .iter()
+            .map(|id| conversion::parse::<crm_core::EffectId>(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let outcome = self
+            .engine()
+            .ack_as(actor, conversion::instant(now)?, &ids)
+            .ffi()?;
+        conversion::write_json(&outcome)
+    }
+
     /// Creates a contact; returns its ID.
     pub fn create_contact(
         &self,

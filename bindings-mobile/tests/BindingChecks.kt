@@ -128,6 +128,10 @@ fun bindingChecks(): List<Check> = listOf(
         expectEqual("[]", shop.crm.drainOutboxJson())
         expectEqual(null, shop.crm.nextWakeup())
         expectThrows<CrmException.Validation> { shop.crm.ack(NOW.plusSeconds(3600), listOf("not-an-id")) }
+        // The form with an actor, like every other call: admins and the system acknowledge.
+        val id = effects[0].asJsonObject["id"].asString
+        expectThrows<CrmException.PermissionDenied> { shop.crm.ackAs(shop.manager, NOW.plusSeconds(3600), listOf(id)) }
+        shop.crm.ackAs(shop.admin, NOW.plusSeconds(3600), listOf(id))
     },
     Check("a deal moves through the pipeline with exact amounts") {
         val shop = Shop()

@@ -117,6 +117,10 @@ def test_rules_timers_and_the_outbox(shop: tuple[Crm, str, str, str]) -> None:
     assert crm.ack(delivered, [effects[0]["id"]])["events"][0]["event"]["type"] == "effects_acknowledged"
     assert crm.drain_outbox() == []
     assert crm.ack(delivered, [effects[0]["id"]])["events"] == []
+    # The form with an actor, like every other call: admins and the system acknowledge.
+    with pytest.raises(crm_core.PermissionDeniedError, match="acknowledge"):
+        crm.ack_as(manager, delivered, [effects[0]["id"]])
+    assert crm.ack_as(admin, delivered, [effects[0]["id"]])["events"] == []
     explained = crm.explain(manager, NOW, contact)
     assert [entry["on"] for entry in explained] == ["record_created", "task_overdue"]
     with pytest.raises(crm_core.MalformedError, match=r"rules\[0\]\.then\[0\]\.due_in"):

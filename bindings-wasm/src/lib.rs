@@ -208,6 +208,21 @@ impl JsCrm {
         to_js(&self.crm.ack(now, &ids).into_js()?)
     }
 
+    /// Marks effects delivered as `actor` (an admin, or `"system"`), like every other
+    /// call; `ack(now, ids)` is the same as `"system"`.
+    #[wasm_bindgen(js_name = ackAs, unchecked_return_type = "Outcome")]
+    pub fn ack_as(
+        &mut self,
+        actor: &str,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] ids: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let actor: crm_core::Actor = actor.parse().into_js()?;
+        let now = crm_core::parse_now(&now_text(&now)?).into_js()?;
+        let ids: Vec<crm_core::EffectId> = from_js("ids", &ids)?;
+        to_js(&self.crm.ack_as(actor, now, &ids).into_js()?)
+    }
+
     /// Appends events recorded elsewhere that continue this journal (e.g. another tab's,
     /// read back from IndexedDB since `lastSeq`); all or nothing.
     #[wasm_bindgen(js_name = importEvents)]

@@ -95,6 +95,9 @@ test("rules, timers and the outbox", () => {
   assert.equal(crm.ack(delivered, [effects[0].id]).events[0].event.type, "effects_acknowledged");
   assert.deepEqual(crm.drainOutbox(), []);
   assert.deepEqual(crm.ack(delivered, [effects[0].id]).events, []);
+  // The form with an actor, like every other call: admins and the system acknowledge.
+  assert.throws(() => crm.ackAs(manager, delivered, [effects[0].id]), { code: "permission_denied" });
+  assert.deepEqual(crm.ackAs(admin, delivered, [effects[0].id]).events, []);
   const explained = crm.query(manager, NOW, { type: "explain", id: contact });
   assert.deepEqual(explained.map((e) => e.on), ["record_created", "task_overdue"]);
   assert.equal(crm.nextWakeup(), undefined);

@@ -245,8 +245,14 @@ class Crm(TypedQueries):
         effects: list[dict[str, Any]] = from_json(self._engine.drain_outbox(), "effects")
         return effects
 
+    def ack_as(self, actor: str, now: datetime, ids: Sequence[str]) -> types.Outcome:
+        """Marks effects delivered as ``actor`` (an admin, or ``"system"`` for the
+        host's delivery worker), like every other call; twice is harmless."""
+        return self._execute(actor, now, {"type": "ack_effects", "ids": list(ids)})
+
     def ack(self, now: datetime, ids: Sequence[str]) -> dict[str, Any]:
-        """Marks effects delivered; acknowledging one twice is harmless."""
+        """Marks effects delivered as ``"system"`` (:meth:`ack_as` names the actor);
+        acknowledging one twice is harmless."""
         result: dict[str, Any] = from_json(self._engine.ack(now_text(now), to_json(list(ids), "ids")), "outcome")
         return result
 

@@ -609,10 +609,21 @@ impl<J: Journal> Crm<J> {
         Ok(())
     }
 
-    /// Marks effects delivered; acknowledging one twice is harmless.
-    pub fn ack(&mut self, now: DateTime<Utc>, ids: &[EffectId]) -> Result<Outcome, CrmError> {
+    /// Marks effects delivered as `actor` (an admin, or `system` for the host's
+    /// delivery worker); acknowledging one twice is harmless.
+    pub fn ack_as(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        ids: &[EffectId],
+    ) -> Result<Outcome, CrmError> {
         let command = Command::AckEffects(Acknowledgement { ids: ids.to_vec() });
-        self.execute(Actor::System, now, &command)
+        self.execute(actor, now, &command)
+    }
+
+    /// [`Crm::ack_as`] as `system`: the form hosts written before `ack_as` use.
+    pub fn ack(&mut self, now: DateTime<Utc>, ids: &[EffectId]) -> Result<Outcome, CrmError> {
+        self.ack_as(Actor::System, now, ids)
     }
 }
 
