@@ -417,3 +417,146 @@ fn a_hand_mapping_wins_over_guesses_and_a_bad_one_is_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn deals_exported_as_xlsx_come_back_the_same_into_another_crm() {
+    let (mut crm, _) = shop("Воронка", json!(["Дорого", "Выбрали конкурента"]));
+    let companies =
+        json!({"kind": "companies", "preset": "amocrm", "csv": fixture("amocrm/companies.csv")});
+    import(&mut crm, ADMIN, companies.clone()).unwrap();
+    let deals = json!({"kind": "deals", "preset": "amocrm", "currency": "RUB", "csv": fixture("amocrm/deals.csv")});
+    import(&mut crm, ADMIN, deals).unwrap();
+    let export: Value = serde_json::from_str(
+        &crm.query_json(
+            ADMIN,
+            NOW,
+            &json!({"type": "export", "entity": "deals", "format": "xlsx"}).to_string(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let workbook = export["xlsx_base64"].as_str().unwrap();
+
+    let (mut other, _) = shop("Воронка", json!(["Дорого", "Выбрали конкурента"]));
+    import(&mut other, ADMIN, companies).unwrap();
+    let input = json!({"kind": "deals", "spreadsheet_base64": workbook});
+    let report = check(&other, ADMIN, input.clone());
+    assert_eq!(report["problems"], json!([]), "{report}");
+    assert_eq!(report["mapping"]["id"], "ignore");
+    assert_eq!(report["mapping"]["closed_at (Europe/Moscow)"], "closed_at");
+    import(&mut other, ADMIN, input).unwrap();
+    let summary = |crm: &Crm| {
+        let mut deals: Vec<String> = crm
+            .state()
+            .deals()
+            .values()
+            .map(|d| {
+                let contact = d
+                    .fields
+                    .contact
+                    .map(|c| crm.state().contacts()[&c].fields.name.clone());
+                let company = d
+                    .fields
+                    .company
+                    .map(|c| crm.state().companies()[&c].fields.name.clone());
+                // An XLSX number cell keeps the value, not the typed scale (1250000.50).
+                let amount = d
+                    .fields
+                    .amount
+                    .map(|m| (m.amount().normalize(), m.currency()));
+                format!(
+                    "{} {:?} {:?} {} {} {:?} {:?} {:?} {:?}",
+                    d.fields.title,
+                    d.status,
+                    amount,
+                    d.owner,
+                    d.created_at,
+                    d.closed_at,
+                    d.lost_reason,
+                    contact,
+                    company
+                )
+            })
+            .collect();
+        deals.sort();
+        deals
+    };
+    // The export has no tags column: what it carries comes back.
+    let (expected, got) = (summary(&crm), summary(&other));
+    assert_eq!(got, expected);
+}
+
+mod all_or_nothing {
+    use super::*;
+    use proptest::prelude::*;
+
+    // The first values of each list are fine in any row; the rest are problems.
+    const TITLES: [&str; 4] = ["Окна", "Балкон", "Двери", ""];
+    const STAGES: [&str; 5] = [
+        "Первичный контакт",
+        "Переговоры",
+        "Успешно реализовано",
+        "Проиграна",
+        "Замер",
+    ];
+    const OWNERS: [&str; 4] = ["Антон Смирнов", "maria@okna.example", "", "Иван Грозный"];
+    const AMOUNTS: [&str; 4] = ["1 500", "", "12,50", "сто"];
+    const CREATED: [&str; 4] = ["", "01.02.2025 10:00", "31.02.2025", "2030-01-01"];
+    const CLOSED: [&str; 4] = ["", "2025-03-01", "2030-01-01", "01.01.2020"];
+    const REASONS: [&str; 2] = ["Дорого", "Скучно"];
+
+    /// A row: mostly fine, sometimes with one or more problems.
+    fn row() -> impl Strategy<Value = String> {
+        (prop::bool::weighted(0.75), any::<[u8; 7]>()).prop_map(|(fine, picks)| {
+            let pick = |values: &[&'static str], good: usize, at: usize| {
+                let n = if fine { good } else { values.len() };
+                values[picks[at] as usize % n]
+            };
+            format!(
+                "{},{},{},\"{}\",{},{},{}",
+                pick(&TITLES, 3, 0),
+                pick(&STAGES, 4, 1),
+                pick(&OWNERS, 3, 2),
+                pick(&AMOUNTS, 3, 3),
+                pick(&CREATED, 2, 4),
+                pick(&CLOSED, 2, 5),
+                pick(&REASONS, 1, 6)
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Whatever the rows: the dry run without problems means the import creates
+        /// exactly the records it counted; any problem means nothing changes.
+        #[test]
+        fn an_import_takes_every_row_or_none(rows in prop::collection::vec(row(), 1..6)) {
+            let (mut crm, _) = shop("Воронка", json!(["Дорого"]));
+            let csv = format!(
+                "Название,Этап,Ответственный,Бюджет,Дата создания,Дата закрытия,Причина отказа\n{}\n",
+                rows.join("\n")
+            );
+            let input = json!({"kind": "deals", "currency": "RUB", "csv": csv});
+            let report = check(&crm, ADMIN, input.clone());
+            let (seq, deals) = (crm.state().last_seq(), crm.state().deals().len());
+            match import(&mut crm, ADMIN, input) {
+                Ok(_) => {
+                    prop_assert_eq!(&report["problems"], &json!([]));
+                    let records = report["records"].as_u64().unwrap() as usize;
+                    prop_assert_eq!(crm.state().deals().len(), deals + records);
+                    let closed = crm.state().deals().values().filter(|d| d.status != DealStatus::Open).count();
+                    prop_assert_eq!(closed as u64, report["closed"].as_u64().unwrap());
+                    let replayed = Crm::replay(ReplicaId::new(1).unwrap(), CrmOptions::default(), crm.events_since(1).unwrap()).unwrap();
+                    prop_assert_eq!(serde_json::to_string(replayed.state()).unwrap(), serde_json::to_string(crm.state()).unwrap());
+                }
+                Err(err) => {
+                    prop_assert_ne!(&report["problems"], &json!([]), "refused after a clean dry run: {}", err);
+                    prop_assert_eq!(err.code(), "validation");
+                    prop_assert_eq!(crm.state().last_seq(), seq);
+                    prop_assert_eq!(crm.state().deals().len(), deals);
+                }
+            }
+        }
+    }
+}

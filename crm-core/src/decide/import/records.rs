@@ -113,7 +113,7 @@ fn is_target(kind: ImportKind, text: &str) -> bool {
             .is_some_and(|key| !key.is_empty())
 }
 
-/// One row's cells by target (several columns of one target joined with `, `).
+/// One row's cells by target.
 struct Cells<'r> {
     line: usize,
     values: BTreeMap<&'r str, String>,
@@ -545,7 +545,16 @@ fn plan(ctx: &Ctx<'_>, input: &RecordImport) -> Result<(RecordImportCheck, Vec<S
         &input.mapping,
         |text| is_target(kind, text),
         &names,
-        |column| presets::guess(input.preset, kind, column),
+        |column| {
+            // A header that names a target (as crm-core's own export writes them,
+            // `created_at (Europe/Moscow)` included) means that target.
+            let bare = fold_name(column.split(" (").next().unwrap_or(column));
+            targets(kind)
+                .iter()
+                .copied()
+                .find(|target| fold_name(target) == bare)
+                .or_else(|| presets::guess(input.preset, kind, column))
+        },
         &mut check.mapping,
         &mut check.guessed,
     )?;
@@ -593,12 +602,17 @@ fn plan(ctx: &Ctx<'_>, input: &RecordImport) -> Result<(RecordImportCheck, Vec<S
                 cells.columns.insert(target.as_str(), column.as_str());
                 continue;
             }
+            // Several columns of a list (phones, e-mails, tags) are joined; of any other
+            // target the first filled one counts (an export's `stage` before `status`).
+            let list = matches!(target.as_str(), "phone" | "email" | "tags");
             cells
                 .values
                 .entry(target.as_str())
                 .and_modify(|joined| {
-                    joined.push_str(", ");
-                    joined.push_str(cell);
+                    if list {
+                        joined.push_str(", ");
+                        joined.push_str(cell);
+                    }
                 })
                 .or_insert_with(|| cell.to_string());
             cells
