@@ -406,21 +406,31 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, input: &ContactImport) -> Result<ImportCh
 /// Handles [`crate::Command::ImportContacts`]: all rows or, with any problem, none.
 pub(crate) fn import(ctx: &mut Ctx<'_>, input: &ContactImport) -> Result<Vec<Event>, CrmError> {
     let (check, events) = prepare(ctx, input)?;
-    if let Some(first) = check.problems.first() {
-        let at = match &first.column {
-            Some(column) => format!("row {}, column {column:?}", first.row),
-            None => format!("row {}", first.row),
-        };
-        return Err(CrmError::validation(
-            "import",
-            format!(
-                "{} problem(s), nothing imported; the first: {at}: {} (check_import lists them all)",
-                check.problems.len(),
-                first.message
-            ),
-        ));
-    }
+    refuse_on_problems(&check.problems, "check_import")?;
     Ok(events)
+}
+
+/// An import with any problem imports nothing: the refusal names the first problem
+/// and the dry run (`dry_run`) that lists them all.
+pub(crate) fn refuse_on_problems(
+    problems: &[ImportProblem],
+    dry_run: &str,
+) -> Result<(), CrmError> {
+    let Some(first) = problems.first() else {
+        return Ok(());
+    };
+    let at = match &first.column {
+        Some(column) => format!("row {}, column {column:?}", first.row),
+        None => format!("row {}", first.row),
+    };
+    Err(CrmError::validation(
+        "import",
+        format!(
+            "{} problem(s), nothing imported; the first: {at}: {} ({dry_run} lists them all)",
+            problems.len(),
+            first.message
+        ),
+    ))
 }
 
 /// The check and, when it found no problem, the events of the import.

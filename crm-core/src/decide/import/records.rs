@@ -1034,20 +1034,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, input: &RecordImport) -> Result<RecordImportC
 /// The steps of [`crate::Command::ImportRecords`]; any problem refuses the whole import.
 pub(crate) fn steps(ctx: &Ctx<'_>, input: &RecordImport) -> Result<Vec<Step>, CrmError> {
     let (check, steps) = check_and_plan(ctx, input)?;
-    if let Some(first) = check.problems.first() {
-        let at = match &first.column {
-            Some(column) => format!("row {}, column {column:?}", first.row),
-            None => format!("row {}", first.row),
-        };
-        return Err(CrmError::validation(
-            "import",
-            format!(
-                "{} problem(s), nothing imported; the first: {at}: {} (check_record_import lists them all)",
-                check.problems.len(),
-                first.message
-            ),
-        ));
-    }
+    super::refuse_on_problems(&check.problems, "check_record_import")?;
     if check.history {
         ctx.access
             .require_admin("import records at their past times")?;
