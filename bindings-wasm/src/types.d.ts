@@ -1151,6 +1151,17 @@ export type Event = {
   records: AnyId[];
   type: "contact_erased";
 } | {
+  replica: ReplicaId;
+  seq: number;
+  type: "command_synced";
+} | {
+  code: string;
+  field?: string;
+  message: string;
+  replica: ReplicaId;
+  seq: number;
+  type: "command_rejected";
+} | {
   id: UserId;
   type: "user_erased";
 } | {

@@ -110,6 +110,22 @@ pub enum Event {
         id: ContactId,
         records: Vec<AnyId>,
     },
+    /// The authority ran a replica's pending command (docs/sync.md): its events are
+    /// those just before this one in the same batch.
+    CommandSynced {
+        replica: ReplicaId,
+        seq: u64,
+    },
+    /// The authority refused a replica's pending command, for good; the replica keeps
+    /// it for its user with this reason.
+    CommandRejected {
+        replica: ReplicaId,
+        seq: u64,
+        code: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
+        message: String,
+    },
     /// A former employee's personal data erased (name and e-mail blanked in the state
     /// and every stored event); their records keep their ID.
     UserErased {
@@ -579,6 +595,8 @@ impl Event {
             | Event::EffectsAcknowledged { .. }
             | Event::RuleFailed { .. }
             | Event::HistoryImported { .. }
+            | Event::CommandSynced { .. }
+            | Event::CommandRejected { .. }
             | Event::RoundRobinAdvanced { .. } => Vec::new(),
         }
     }

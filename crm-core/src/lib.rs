@@ -23,6 +23,7 @@ mod report;
 #[cfg(feature = "schema")]
 pub mod schema;
 mod state;
+mod sync;
 mod timer;
 mod upcast;
 
@@ -38,6 +39,7 @@ pub use command::{
     Command, DealMove, HistoryImport, HistoryItem, OwnerAssignment, OwnerHandover, Target,
     TaskCancellation, TaskReassignment, Update, MAX_HISTORY_ITEMS,
 };
+pub use common::hlc::Hlc;
 pub use common::utc::parse_now;
 pub use common::validate::{
     json_path_at, MAX_JSON_BYTES, MAX_KEY_CHARS, MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_TEXT_CHARS,
@@ -97,6 +99,11 @@ pub use report::{
 pub use rule::{Action, Assignee, Condition, Rule, RuleSet, Trigger};
 pub use state::erasure::ERASED;
 pub use state::State;
+pub use sync::protocol::{
+    CommandResult, Pending, PendingCommand, PullBatch, PushBatch, PushResult, RejectedCommand,
+    MAX_PULL_EVENTS, MAX_PUSH_COMMANDS, SYNC_VERSION,
+};
+pub use sync::replica::{Replica, ReplicaLog};
 pub use task::{
     DaysOff, Every, NewTask, Repeat, Task, TaskCompletion, TaskFields, TaskPatch, TaskReschedule,
     TaskSeries, TaskSnooze, TaskStatus,

@@ -125,6 +125,25 @@ pub fn rules() -> Value {
     schemars::schema_for!(crate::RuleSet).to_value()
 }
 
+/// What replicas and their authority exchange (docs/sync.md): `properties` name the
+/// batches, each a versioned JSON document any transport carries.
+pub fn sync() -> Value {
+    /// The sync batches side by side, for one schema document.
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct SyncBatches {
+        /// A replica's pending commands (`Replica::push_batch` → `Crm::push`).
+        push: crate::PushBatch,
+        /// The authority's answer to a push.
+        push_result: crate::PushResult,
+        /// Canonical events after a cursor (`Crm::pull` → `Replica::receive_pull`).
+        pull: crate::PullBatch,
+        /// What a replica stores beside its canonical events.
+        replica_log: crate::ReplicaLog,
+    }
+    schemars::schema_for!(SyncBatches).to_value()
+}
+
 /// The business calendar (`set_calendar`).
 pub fn calendar() -> Value {
     schemars::schema_for!(crate::Calendar).to_value()
@@ -156,6 +175,7 @@ mod tests {
             ("docs/schemas/events.schema.json", super::events()),
             ("docs/schemas/rules.schema.json", super::rules()),
             ("docs/schemas/calendar.schema.json", super::calendar()),
+            ("docs/schemas/sync.schema.json", super::sync()),
             ("docs/schemas/results.schema.json", results.clone()),
             // The copy the Python extension compiles its conversion plan from.
             (

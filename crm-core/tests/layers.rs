@@ -23,6 +23,7 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("automation", &["automation.rs"]),
     ("reads", &["list.rs", "duplicate.rs", "export/"]),
     ("engine", &["engine/"]),
+    ("sync", &["sync/"]),
     ("facade", &["lib.rs", "schema.rs"]),
 ];
 

@@ -5,6 +5,7 @@
 pub(crate) mod calendar;
 pub(crate) mod diff;
 pub(crate) mod error;
+pub(crate) mod hlc;
 pub(crate) mod id;
 pub(crate) mod money;
 pub(crate) mod normalize;

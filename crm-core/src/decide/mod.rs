@@ -69,6 +69,13 @@ impl<'s> Ctx<'s> {
     }
 
     /// A fresh ID of any kind: `(replica, next sequence)`.
+    /// Hands out IDs in `replica`'s space from `first` on: a replica's command gets, at
+    /// the authority and in every rebase, the IDs it got when it was typed.
+    pub(crate) fn use_ids(&mut self, replica: ReplicaId, first: u64) {
+        self.replica = replica;
+        self.next_seq = first;
+    }
+
     pub(crate) fn next_id<T: crate::common::id::TypedId>(&mut self) -> T {
         let id = T::from_parts(self.replica, self.next_seq);
         self.next_seq += 1;

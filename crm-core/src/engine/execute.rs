@@ -57,7 +57,7 @@ impl<J: Journal> Crm<J> {
             let erasure = Erasure::of_user(&self.state, target.id);
             return self.erase(actor, now, command, erasure);
         }
-        self.run(actor, now, command, events)
+        self.run(actor, now, command, events, None)
     }
 
     /// Erases a person (docs/adr/0003-erasure.md). The journal is rewritten first, so a
@@ -81,7 +81,7 @@ impl<J: Journal> Crm<J> {
         self.journal.rewrite(&mut |event| erasure.redact(event))?;
         self.reload()?;
         let events = self.decide(actor, now, command)?;
-        let mut outcome = self.run(actor, now, command, events)?;
+        let mut outcome = self.run(actor, now, command, events, None)?;
         if self.journal.rewrite(&mut |event| erasure.redact(event))? > 0 {
             self.reload()?;
             for event in &mut outcome.events {
@@ -98,6 +98,47 @@ impl<J: Journal> Crm<J> {
         Ok(outcome)
     }
 
+    /// Executes a replica's command (`crate::sync`): in the replica's ID space from the
+    /// ID it used when it was typed, with the stamp's marker event after the command's
+    /// own events, in the same batch.
+    pub(crate) fn execute_stamped(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        command: &Command,
+        stamp: &Stamp,
+    ) -> Result<Outcome, CrmError> {
+        let events = self.decide_stamped(actor, now, command, Some(stamp))?;
+        self.run(actor, now, command, events, Some(stamp))
+    }
+
+    /// Records one event on its own, with no timer firing and no rule reacting: a
+    /// decision about a command that did not run (`command_rejected`).
+    pub(crate) fn record_alone(
+        &mut self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        command: &'static str,
+        event: Event,
+    ) -> Result<Outcome, CrmError> {
+        let mut batch = Batch::default();
+        let origin = Origin {
+            actor,
+            at: now.max(self.state.last_at.unwrap_or(now)),
+            command,
+            caused_by: None,
+            rule: None,
+        };
+        self.record(&mut batch, event, &origin, 0);
+        batch.pending.clear();
+        self.commit(batch, None)
+    }
+
+    /// Whether rules and timers run here (not on a replica of an authority).
+    fn automates(&self) -> bool {
+        self.options.automation.unwrap_or(true)
+    }
+
     /// The command pipeline once the command is decided: timers, events, reactions,
     /// append.
     fn run(
@@ -106,11 +147,12 @@ impl<J: Journal> Crm<J> {
         now: DateTime<Utc>,
         command: &Command,
         events: Vec<crate::event::Event>,
+        stamp: Option<&Stamp>,
     ) -> Result<Outcome, CrmError> {
         let mut batch = Batch::default();
-        let events = if self.fire_timers(&mut batch, now)? {
+        let events = if self.automates() && self.fire_timers(&mut batch, now)? {
             // The timers changed the state the command was checked against.
-            match self.decide(actor, now, command) {
+            match self.decide_stamped(actor, now, command, stamp) {
                 Ok(events) => events,
                 Err(err) => {
                     self.reload()?;
@@ -139,7 +181,9 @@ impl<J: Journal> Crm<J> {
             .envelopes
             .get(first)
             .and_then(|e| e.event.created_ids().first().copied());
-        self.react(&mut batch)?;
+        if self.automates() {
+            self.react(&mut batch)?;
+        }
         self.commit(batch, created)
     }
 
@@ -197,7 +241,9 @@ impl<J: Journal> Crm<J> {
         refusal: &dyn Fn(&Step, CrmError) -> CrmError,
     ) -> Result<Outcome, CrmError> {
         let mut batch = Batch::default();
-        self.fire_timers(&mut batch, now)?;
+        if self.automates() {
+            self.fire_timers(&mut batch, now)?;
+        }
         let first = batch.envelopes.len();
         // The record each row's create step made, for the row's close step.
         let mut made: BTreeMap<usize, AnyId> = BTreeMap::new();
@@ -354,8 +400,25 @@ impl<J: Journal> Crm<J> {
         now: DateTime<Utc>,
         command: &Command,
     ) -> Result<Vec<crate::event::Event>, CrmError> {
+        self.decide_stamped(actor, now, command, None)
+    }
+
+    fn decide_stamped(
+        &self,
+        actor: Actor,
+        now: DateTime<Utc>,
+        command: &Command,
+        stamp: Option<&Stamp>,
+    ) -> Result<Vec<crate::event::Event>, CrmError> {
         let mut ctx = self.context(actor, now, command)?;
-        decide::decide(&mut ctx, command)
+        if let Some(stamp) = stamp {
+            ctx.use_ids(stamp.replica, stamp.first_id);
+        }
+        let mut events = decide::decide(&mut ctx, command)?;
+        if let Some(marker) = stamp.and_then(|stamp| stamp.marker.clone()) {
+            events.push(marker);
+        }
+        Ok(events)
     }
 
     /// The context a command is decided in, once it is known to come in time order.
@@ -625,6 +688,17 @@ impl<J: Journal> Crm<J> {
     pub fn ack(&mut self, now: DateTime<Utc>, ids: &[EffectId]) -> Result<Outcome, CrmError> {
         self.ack_as(Actor::System, now, ids)
     }
+}
+
+/// How a replica's command runs at the authority and in a replica's rebase
+/// (`crate::sync`).
+pub(crate) struct Stamp {
+    /// The replica whose ID space the command's records get IDs in …
+    pub replica: crate::common::id::ReplicaId,
+    /// … from this sequence on: the IDs it got when it was typed.
+    pub first_id: u64,
+    /// Recorded after the command's events, in the same batch (`command_synced`).
+    pub marker: Option<Event>,
 }
 
 /// What a successful command did.

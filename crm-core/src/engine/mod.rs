@@ -12,6 +12,7 @@ mod read;
 
 pub use diagnose::{ExplainedEvent, Explanation, Fired, Rerendering};
 pub use execute::Outcome;
+pub(crate) use execute::Stamp;
 pub use fold::Projections;
 pub use read::{PersonExport, Record};
 
@@ -51,6 +52,11 @@ pub struct CrmOptions {
     /// holds this many events; the rest fire at the next call. Default 2,000.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_reaction_events: Option<u32>,
+    /// Run the automation rules and timers (default `true`). A replica of an authority
+    /// (docs/sync.md) runs neither: its rules fire at the authority, once, and their
+    /// results come back with the canonical events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub automation: Option<bool>,
 }
 
 /// The default of [`CrmOptions::snapshot_every`].

@@ -115,6 +115,10 @@ pub struct State {
         deserialize_with = "crate::common::utc::deserialize_option"
     )]
     pub(crate) settled_until: Option<DateTime<Utc>>,
+    /// What the authority decided on each replica's pending commands, by replica and
+    /// sequence: a command delivered again is answered from here, never run twice.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) synced: BTreeMap<ReplicaId, BTreeMap<u64, SyncRecord>>,
     /// When rules with a `date_reached` trigger were last defined: such a rule does not
     /// fire for an occurrence whose time had passed by then.
     #[serde(
@@ -943,6 +947,30 @@ impl State {
                     .or_default()
                     .insert(*record, *since);
             }
+            Event::CommandSynced { replica, seq } => {
+                let position = envelope.seq;
+                self.synced
+                    .entry(*replica)
+                    .or_default()
+                    .insert(*seq, SyncRecord::Accepted { position });
+            }
+            Event::CommandRejected {
+                replica,
+                seq,
+                code,
+                field,
+                message,
+            } => {
+                let record = SyncRecord::Rejected {
+                    code: code.clone(),
+                    field: field.clone(),
+                    message: message.clone(),
+                };
+                self.synced
+                    .entry(*replica)
+                    .or_default()
+                    .insert(*seq, record);
+            }
             Event::HistoryImported { until, .. } => {
                 self.settled_until = self.settled_until.max(Some(*until));
             }
@@ -1103,4 +1131,20 @@ impl State {
 /// (E.164), addresses without a `+tag`, so every plus-folding policy finds its matches.
 fn contact_key(phone_or_email: &str) -> String {
     EmailPolicy::base(phone_or_email)
+}
+
+/// The authority's decision on one pushed command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub(crate) enum SyncRecord {
+    Accepted {
+        position: u64,
+    },
+    Rejected {
+        code: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
+        message: String,
+    },
 }

@@ -1,0 +1,548 @@
+//! Replicas on one authority (docs/sync.md): commands typed offline run locally at
+//! once, the authority runs each once as the connection's user, rules fire there
+//! once, and every replica converges on the canonical log without losing anything.
+
+use chrono::{DateTime, Duration, Utc};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+use crm_core::*;
+
+const OLGA: &str = "usr-1-1";
+const PETR: &str = "usr-1-2";
+const ANTON: &str = "usr-1-3";
+
+fn t(minutes: i64) -> DateTime<Utc> {
+    "2026-12-01T08:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::minutes(minutes)
+}
+
+fn user(id: &str) -> UserId {
+    id.parse().unwrap()
+}
+
+fn command(value: Value) -> Command {
+    serde_json::from_value(value).unwrap()
+}
+
+/// The office: admins Olga and Petr, manager Anton, a pipeline, and the rule "when a
+/// measurement is done, the manager prices the job".
+fn office() -> Crm {
+    let mut crm = Crm::new(ReplicaId::new(1).unwrap(), CrmOptions::default()).unwrap();
+    let setup = [
+        (
+            "system",
+            json!({"type": "create_user", "name": "Olga", "role": "admin"}),
+        ),
+        (
+            OLGA,
+            json!({"type": "create_user", "name": "Petr", "role": "admin"}),
+        ),
+        (
+            OLGA,
+            json!({"type": "create_user", "name": "Anton", "role": "manager"}),
+        ),
+        (
+            OLGA,
+            json!({"type": "create_pipeline", "name": "Windows", "stages": [
+            {"name": "New"}, {"name": "Measured"}, {"name": "Done", "kind": "won"}]}),
+        ),
+        (
+            OLGA,
+            json!({"type": "define_rules", "rules": [{"key": "price", "when": {"type": "task_completed", "kind": "measure"},
+            "then": [{"type": "create_task", "title": "Price the job", "kind": "price", "assignee": {"user": ANTON}, "due_in": "1d"}]}]}),
+        ),
+    ];
+    for (actor, command) in setup {
+        crm.execute_json(actor, "2026-12-01T07:00:00Z", &command.to_string())
+            .unwrap_or_else(|err| panic!("{command}: {err}"));
+    }
+    crm
+}
+
+fn pull_all(office: &Crm, replica: &mut Replica, as_user: &str) {
+    loop {
+        let batch = office.pull(user(as_user), replica.cursor(), None).unwrap();
+        replica.receive_pull(&batch).unwrap();
+        if !batch.more {
+            break;
+        }
+    }
+}
+
+fn push_all(
+    office: &mut Crm,
+    replica: &mut Replica,
+    as_user: &str,
+    now: DateTime<Utc>,
+) -> PushResult {
+    let result = office
+        .push(user(as_user), now, &replica.push_batch(100))
+        .unwrap();
+    replica.receive_push_result(&result).unwrap();
+    result
+}
+
+fn same_state(a: &Crm, b: &Crm) {
+    assert_eq!(
+        serde_json::to_value(a.state()).unwrap(),
+        serde_json::to_value(b.state()).unwrap()
+    );
+    assert_eq!(a.projections(), b.projections());
+}
+
+#[test]
+fn work_typed_offline_runs_once_at_the_office_and_its_rule_fires_once() {
+    let mut office = office();
+    let mut laptop = Replica::new(ReplicaId::new(7).unwrap(), CrmOptions::default()).unwrap();
+    pull_all(&office, &mut laptop, PETR);
+    same_state(laptop.view(), &office);
+
+    // Offline: a client, a deal, a measurement task done, a call logged.
+    let contact = laptop
+        .execute(
+            user(PETR),
+            t(10),
+            &command(
+                json!({"type": "create_contact", "name": "Anna", "phones": ["+49 30 1234567"]}),
+            ),
+        )
+        .unwrap()
+        .created
+        .unwrap();
+    assert_eq!(contact.to_string(), "con-7-1", "the replica's own ID space");
+    let deal = laptop
+        .execute(
+            user(PETR),
+            t(11),
+            &command(
+                json!({"type": "create_deal", "title": "Windows", "contact": contact.to_string()}),
+            ),
+        )
+        .unwrap()
+        .created
+        .unwrap();
+    let task = laptop
+        .execute(user(PETR), t(12), &command(json!({"type": "create_task", "title": "Measure", "kind": "measure", "link": deal.to_string()})))
+        .unwrap()
+        .created
+        .unwrap();
+    laptop
+        .execute(
+            user(PETR),
+            t(40),
+            &command(
+                json!({"type": "complete_task", "id": task.to_string(), "outcome": "measured"}),
+            ),
+        )
+        .unwrap();
+    laptop
+        .execute(user(PETR), t(41), &command(json!({"type": "log_activity", "kind": "call", "link": deal.to_string(), "direction": "outbound"})))
+        .unwrap();
+    assert_eq!(laptop.pending().len(), 5);
+    assert!(
+        laptop
+            .view()
+            .state()
+            .tasks()
+            .values()
+            .all(|t| t.title != "Price the job"),
+        "rules run at the office only"
+    );
+
+    // Back online: push (twice — the second delivery changes nothing), then pull.
+    let first = push_all(&mut office, &mut laptop, PETR, t(60));
+    assert!(
+        first
+            .results
+            .iter()
+            .all(|r| matches!(r, CommandResult::Accepted { .. })),
+        "{first:?}"
+    );
+    let seq = office.state().last_seq();
+    let again = office
+        .push(user(PETR), t(61), &laptop.push_batch(100))
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(
+        office.state().last_seq(),
+        seq,
+        "a batch delivered twice records nothing"
+    );
+    let pricing: Vec<_> = office
+        .state()
+        .tasks()
+        .values()
+        .filter(|t| t.title == "Price the job")
+        .collect();
+    assert_eq!(pricing.len(), 1, "the rule fired once");
+    assert_eq!(
+        office
+            .state()
+            .contacts()
+            .keys()
+            .map(|id| id.to_string())
+            .collect::<Vec<_>>(),
+        ["con-7-1"]
+    );
+
+    pull_all(&office, &mut laptop, PETR);
+    assert!(laptop.pending().is_empty());
+    same_state(laptop.view(), &office);
+    assert_eq!(
+        laptop
+            .view()
+            .state()
+            .tasks()
+            .values()
+            .filter(|t| t.title == "Price the job")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_refused_command_is_kept_for_its_user_until_retried_or_discarded() {
+    let mut office = office();
+    let mut laptop = Replica::new(ReplicaId::new(7).unwrap(), CrmOptions::default()).unwrap();
+    let created: Value = serde_json::from_str(
+        &office
+            .execute_json(
+                OLGA,
+                "2026-12-01T07:30:00Z",
+                &json!({"type": "create_contact", "name": "Boris"}).to_string(),
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    pull_all(&office, &mut laptop, PETR);
+    let boris = created["created"].as_str().unwrap();
+    laptop
+        .execute(
+            user(PETR),
+            t(10),
+            &command(json!({"type": "update_contact", "id": boris, "patch": {"position": "CEO"}})),
+        )
+        .unwrap();
+    laptop
+        .execute(
+            user(PETR),
+            t(11),
+            &command(json!({"type": "create_contact", "name": "Clara"})),
+        )
+        .unwrap();
+    // Meanwhile at the office, Boris is deleted.
+    office
+        .execute_json(
+            OLGA,
+            "2026-12-01T08:20:00Z",
+            &json!({"type": "delete_record", "id": boris}).to_string(),
+        )
+        .unwrap();
+    let result = push_all(&mut office, &mut laptop, PETR, t(30));
+    assert!(
+        matches!(&result.results[0], CommandResult::Rejected { code, .. } if code == "not_found"),
+        "{result:?}"
+    );
+    assert!(matches!(result.results[1], CommandResult::Accepted { .. }));
+    assert_eq!(laptop.rejected().len(), 1);
+    assert_eq!(laptop.rejected()[0].code, "not_found");
+    assert_eq!(laptop.pending().len(), 1, "Clara waits for the pull");
+    pull_all(&office, &mut laptop, PETR);
+    assert!(laptop.pending().is_empty());
+    same_state(laptop.view(), &office);
+    // The rejection is in the journal too: a replica that lost the push answer learns
+    // it from the pull.
+    assert!(office
+        .events_since(1)
+        .unwrap()
+        .iter()
+        .any(|e| matches!(&e.event, Event::CommandRejected { seq: 1, .. })));
+    let kept = laptop.discard(1).unwrap();
+    assert_eq!(
+        kept.command.command,
+        command(json!({"type": "update_contact", "id": boris, "patch": {"position": "CEO"}}))
+    );
+    assert!(laptop.rejected().is_empty());
+    assert_eq!(laptop.discard(1).unwrap_err().code(), "not_found");
+}
+
+#[test]
+fn the_connections_user_runs_the_commands_and_bad_pushes_are_typed_refusals() {
+    let mut office = office();
+    let mut phone = Replica::new(ReplicaId::new(9).unwrap(), CrmOptions::default()).unwrap();
+    pull_all(&office, &mut phone, OLGA);
+    // Typed by an admin on the phone, pushed on Anton's connection: it runs as Anton.
+    phone
+        .execute(
+            user(OLGA),
+            t(5),
+            &command(json!({"type": "define_rules", "rules": []})),
+        )
+        .unwrap();
+    let result = office
+        .push(user(ANTON), t(6), &phone.push_batch(10))
+        .unwrap();
+    assert!(
+        matches!(&result.results[0], CommandResult::Rejected { code, .. } if code == "permission_denied"),
+        "{result:?}"
+    );
+    assert_eq!(office.state().rules().len(), 1, "nothing changed");
+
+    let mut batch = phone.push_batch(10);
+    batch.v = 2;
+    assert_eq!(
+        office.push(user(OLGA), t(7), &batch).unwrap_err().code(),
+        "validation"
+    );
+    let mut batch = phone.push_batch(10);
+    batch.replica = ReplicaId::new(1).unwrap();
+    assert_eq!(
+        office.push(user(OLGA), t(7), &batch).unwrap_err().code(),
+        "validation"
+    );
+    let mut huge = phone.push_batch(10);
+    huge.commands = vec![huge.commands[0].clone(); MAX_PUSH_COMMANDS + 1];
+    assert_eq!(
+        office.push(user(OLGA), t(7), &huge).unwrap_err().code(),
+        "too_large"
+    );
+    assert_eq!(
+        office
+            .push(user("usr-1-99"), t(7), &phone.push_batch(10))
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+
+    // A batch that overtook an earlier one waits; IDs may not be handed out twice.
+    let mut other = Replica::new(ReplicaId::new(5).unwrap(), CrmOptions::default()).unwrap();
+    pull_all(&office, &mut other, OLGA);
+    other
+        .execute(
+            user(OLGA),
+            t(8),
+            &command(json!({"type": "create_contact", "name": "A"})),
+        )
+        .unwrap();
+    other
+        .execute(
+            user(OLGA),
+            t(8),
+            &command(json!({"type": "create_contact", "name": "B"})),
+        )
+        .unwrap();
+    let mut second_only = other.push_batch(10);
+    second_only.commands.remove(0);
+    let result = office.push(user(OLGA), t(9), &second_only).unwrap();
+    assert_eq!(result.results, vec![CommandResult::Deferred { seq: 2 }]);
+    let mut reused = other.push_batch(10);
+    reused.commands[1].first_id = 1;
+    let result = office.push(user(OLGA), t(9), &reused).unwrap();
+    assert!(matches!(result.results[0], CommandResult::Accepted { .. }));
+    assert!(
+        matches!(&result.results[1], CommandResult::Rejected { code, .. } if code == "conflict"),
+        "{result:?}"
+    );
+    // Commands that rewrite history are not taken from a replica.
+    let refused = other
+        .execute(
+            user(OLGA),
+            t(10),
+            &command(json!({"type": "erase_contact", "id": "con-5-1"})),
+        )
+        .unwrap_err();
+    assert_eq!(refused.code(), "validation");
+    // Only a user who sees everything pulls the whole journal, for now.
+    assert_eq!(
+        office.pull(user(ANTON), 0, None).unwrap_err().code(),
+        "permission_denied"
+    );
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    /// A replica's user types a command (which one, and about what).
+    Type {
+        replica: usize,
+        what: u8,
+        pick: u8,
+    },
+    /// The office's own staff change something.
+    Office {
+        what: u8,
+        pick: u8,
+    },
+    Push {
+        replica: usize,
+        deliver_twice: bool,
+        lose_answer: bool,
+    },
+    Pull {
+        replica: usize,
+    },
+    /// The replica process dies: what it had stored survives, nothing else.
+    Crash {
+        replica: usize,
+    },
+    /// The replica stores its log and canonical events.
+    Save {
+        replica: usize,
+    },
+}
+
+fn step(replicas: usize) -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (0..replicas, any::<u8>(), any::<u8>()).prop_map(|(replica, what, pick)| Step::Type { replica, what, pick }),
+        2 => (any::<u8>(), any::<u8>()).prop_map(|(what, pick)| Step::Office { what, pick }),
+        2 => (0..replicas, any::<bool>(), any::<bool>()).prop_map(|(replica, deliver_twice, lose_answer)| Step::Push { replica, deliver_twice, lose_answer }),
+        2 => (0..replicas).prop_map(|replica| Step::Pull { replica }),
+        1 => (0..replicas).prop_map(|replica| Step::Crash { replica }),
+        2 => (0..replicas).prop_map(|replica| Step::Save { replica }),
+    ]
+}
+
+/// A command about the records the CRM holds now (some of them refused: a deleted
+/// contact, a stage move back).
+fn typed(crm: &Crm, what: u8, pick: u8) -> Value {
+    let contacts: Vec<String> = crm
+        .state()
+        .contacts()
+        .keys()
+        .map(|id| id.to_string())
+        .collect();
+    let deals: Vec<String> = crm
+        .state()
+        .deals()
+        .keys()
+        .map(|id| id.to_string())
+        .collect();
+    let one = |ids: &[String], missing: &str| {
+        ids.get(pick as usize % ids.len().max(1))
+            .cloned()
+            .unwrap_or_else(|| missing.into())
+    };
+    match what % 7 {
+        0 | 6 => json!({"type": "create_contact", "name": format!("Client {pick}")}),
+        1 => {
+            json!({"type": "update_contact", "id": one(&contacts, "con-1-999"), "patch": {"position": format!("P{pick}")}})
+        }
+        2 => {
+            json!({"type": "create_deal", "title": format!("Deal {pick}"), "contact": one(&contacts, "con-1-999")})
+        }
+        3 => {
+            let stage = ["stg-1-5", "stg-1-6", "stg-1-7"][pick as usize % 3];
+            json!({"type": "move_deal", "id": one(&deals, "deal-1-999"), "stage": stage})
+        }
+        4 => {
+            json!({"type": "log_activity", "kind": "note", "link": one(&contacts, "con-1-999"), "body": format!("note {pick}")})
+        }
+        _ => json!({"type": "delete_record", "id": one(&contacts, "con-1-999")}),
+    }
+}
+
+struct Device {
+    live: Replica,
+    saved: (Vec<EventEnvelope>, ReplicaLog),
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// One authority, two or three replicas, random work and random deliveries:
+    /// duplicated pushes, lost answers, pulls at any time, crashes that lose what was
+    /// not stored. After everyone has pushed and pulled: every replica's view is the
+    /// office's state, nothing is pending, and every command typed and stored was
+    /// decided exactly once.
+    #[test]
+    fn replicas_converge_and_every_command_is_decided_once(
+        count in 2usize..4,
+        steps in prop::collection::vec(step(3), 1..60),
+    ) {
+        let mut office = office();
+        let mut devices: Vec<Device> = (0..count)
+            .map(|index| {
+                let mut live = Replica::new(ReplicaId::new(10 + index as u64).unwrap(), CrmOptions::default()).unwrap();
+                pull_all(&office, &mut live, PETR);
+                let saved = (live.canonical().events_since(1).unwrap(), live.log().clone());
+                Device { live, saved }
+            })
+            .collect();
+        let mut minute = 0i64;
+        for step in steps {
+            minute += 1;
+            let now = t(minute);
+            match step {
+                Step::Type { replica, what, pick } => {
+                    let device = &mut devices[replica % count];
+                    let value = typed(device.live.view(), what, pick);
+                    let _ = device.live.execute(user(PETR), now, &command(value));
+                }
+                Step::Office { what, pick } => {
+                    let value = typed(&office, what, pick);
+                    let _ = office.execute_json(OLGA, &now.to_rfc3339(), &value.to_string());
+                }
+                Step::Push { replica, deliver_twice, lose_answer } => {
+                    // A host stores what it sends before it sends it (docs/sync.md).
+                    let device = &mut devices[replica % count];
+                    device.saved = (device.live.canonical().events_since(1).unwrap(), device.live.log().clone());
+                    let batch = device.live.push_batch(100);
+                    let result = office.push(user(PETR), now, &batch).unwrap();
+                    if deliver_twice {
+                        let again = office.push(user(PETR), now, &batch).unwrap();
+                        prop_assert_eq!(&again, &result);
+                    }
+                    if !lose_answer {
+                        device.live.receive_push_result(&result).unwrap();
+                    }
+                }
+                Step::Pull { replica } => pull_all(&office, &mut devices[replica % count].live, PETR),
+                Step::Crash { replica } => {
+                    let device = &mut devices[replica % count];
+                    let (events, log) = device.saved.clone();
+                    device.live = Replica::restore(CrmOptions::default(), events, log).unwrap();
+                }
+                Step::Save { replica } => {
+                    let device = &mut devices[replica % count];
+                    device.saved = (device.live.canonical().events_since(1).unwrap(), device.live.log().clone());
+                }
+            }
+        }
+        // Quiescence: everyone pushes what is pending, then everyone pulls.
+        for device in &mut devices {
+            minute += 1;
+            pull_all(&office, &mut device.live, PETR);
+            let result = office.push(user(PETR), t(minute), &device.live.push_batch(1000)).unwrap();
+            prop_assert!(result.results.iter().all(|r| !matches!(r, CommandResult::Deferred { .. })), "{:?}", result);
+            device.live.receive_push_result(&result).unwrap();
+        }
+        for device in &mut devices {
+            pull_all(&office, &mut device.live, PETR);
+            prop_assert!(device.live.pending().is_empty());
+        }
+        for device in &devices {
+            prop_assert_eq!(
+                serde_json::to_value(device.live.view().state()).unwrap(),
+                serde_json::to_value(office.state()).unwrap()
+            );
+            // Every command the device still knows of was decided exactly once.
+            let log = device.live.log();
+            let decided: Vec<u64> = office
+                .events_since(1)
+                .unwrap()
+                .iter()
+                .filter_map(|e| match &e.event {
+                    Event::CommandSynced { replica, seq } | Event::CommandRejected { replica, seq, .. }
+                        if *replica == log.replica => Some(*seq),
+                    _ => None,
+                })
+                .collect();
+            let mut unique = decided.clone();
+            unique.dedup();
+            prop_assert_eq!(&unique, &decided, "a command decided twice");
+            prop_assert_eq!(decided, (1..log.next_seq).collect::<Vec<_>>());
+            for rejected in device.live.rejected() {
+                prop_assert!(!rejected.message.is_empty());
+            }
+        }
+    }
+}
