@@ -313,6 +313,15 @@ fn the_connections_user_runs_the_commands_and_bad_pushes_are_typed_refusals() {
             .code(),
         "not_found"
     );
+    let seq = office.state().last_seq();
+    let late = office
+        .push(user(OLGA), t(-60), &phone.push_batch(10))
+        .unwrap_err();
+    assert_eq!(
+        (late.code(), office.state().last_seq()),
+        ("validation", seq),
+        "the authority's clock went back: {late}"
+    );
 
     // A batch that overtook an earlier one waits; IDs may not be handed out twice.
     let mut other = Replica::new(ReplicaId::new(5).unwrap(), CrmOptions::default()).unwrap();

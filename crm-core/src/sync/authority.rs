@@ -49,6 +49,18 @@ impl<J: Journal> Crm<J> {
             ));
         }
         Access::new(self.state(), Actor::User(user))?;
+        // The authority's own clock going back is the host's fault, not the commands':
+        // refuse the push whole rather than record refusals of good commands.
+        if let Some(last) = self.state().last_at().filter(|last| now < *last) {
+            return Err(CrmError::validation(
+                "now",
+                format!(
+                    "{} is before {}, the time of the journal's last event",
+                    now.to_rfc3339(),
+                    last.to_rfc3339()
+                ),
+            ));
+        }
         let mut results = Vec::with_capacity(batch.commands.len());
         let mut waiting = false;
         for pending in &batch.commands {
