@@ -3,6 +3,7 @@
 //! typed offline is lost. Sans-I/O: the host carries the batches.
 
 pub(crate) mod authority;
+mod json;
 pub(crate) mod protocol;
 pub(crate) mod replica;
 

@@ -44,7 +44,9 @@ fn main() -> Result<(), CrmError> {
         .ok_or_else(|| usage("an admin"))?;
     let mut out = std::io::stdout().lock();
     for n in 0u64.. {
-        now += Duration::seconds(1);
+        // The other writer's clock may be ahead: commands are recorded in time order,
+        // so each one is after the last event either writer recorded.
+        now = (now + Duration::seconds(1)).max(crm.state().last_at().unwrap_or(now));
         let command = format!(
             r#"{{"type": "create_contact", "name": "Client {replica}-{n}", "owner": "{admin}"}}"#
         );
