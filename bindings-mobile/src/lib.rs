@@ -252,6 +252,20 @@ impl Crm {
         self.engine().query_json(&actor, &now, &query_json).ffi()
     }
 
+    /// Runs a replica's pushed commands (`CrmReplica.pushBatch`, JSON) as `user`, the
+    /// user the host authenticated the connection as; the answer as JSON (docs/sync.md).
+    pub fn push(&self, user: String, now: SystemTime, batch: String) -> Result<String, CrmError> {
+        let now = conversion::instant(now)?.to_rfc3339();
+        self.engine().push_json(&user, &now, &batch).ffi()
+    }
+
+    /// The canonical events after `cursor` for `user`'s replica, as JSON.
+    #[uniffi::method(default(limit = None))]
+    pub fn pull(&self, user: String, cursor: u64, limit: Option<u32>) -> Result<String, CrmError> {
+        let limit = limit.map(|limit| limit as usize);
+        self.engine().pull_json(&user, cursor, limit).ffi()
+    }
+
     /// Events with `seq >= since`, as a JSON array, for the app to persist or sync.
     pub fn events_json(&self, since: u64) -> Result<String, CrmError> {
         let events = self.engine().events_since(since).ffi()?;
@@ -453,4 +467,132 @@ pub fn recover_journal(damaged: String, into: String) -> Result<String, CrmError
     conversion::write_json(&serde_json::json!({
         "kept": report.kept, "not_kept": report.not_kept, "problems": report.problems
     }))
+}
+
+/// A replica of an authority's CRM (docs/sync.md): the field rep's phone. Commands run
+/// here at once and wait in `pendingJson()` until the authority has decided them;
+/// batches are JSON text, as the transport carries them.
+#[derive(uniffi::Object)]
+pub struct CrmReplica {
+    inner: Mutex<crm_core::Replica>,
+}
+
+impl CrmReplica {
+    fn replica(&self) -> MutexGuard<'_, crm_core::Replica> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[uniffi::export]
+impl CrmReplica {
+    /// An empty replica with the device's own `replica_id`; rules and timers run at the
+    /// authority only.
+    #[uniffi::constructor(default(default_region = None))]
+    pub fn new(replica_id: u64, default_region: Option<String>) -> Result<Arc<Self>, CrmError> {
+        let replica = crm_core::Replica::new(
+            ReplicaId::new(replica_id).ffi()?,
+            options(default_region, None, None),
+        )
+        .ffi()?;
+        Ok(Arc::new(Self {
+            inner: Mutex::new(replica),
+        }))
+    }
+
+    /// A replica as stored: `eventsJson()` and `logJson()` (store both before every push).
+    #[uniffi::constructor(default(default_region = None))]
+    pub fn restore(
+        events_json: String,
+        log_json: String,
+        default_region: Option<String>,
+    ) -> Result<Arc<Self>, CrmError> {
+        let replica = crm_core::Replica::restore_json(
+            options(default_region, None, None),
+            &events_json,
+            &log_json,
+        )
+        .ffi()?;
+        Ok(Arc::new(Self {
+            inner: Mutex::new(replica),
+        }))
+    }
+
+    /// Runs a command (JSON) here at once and queues it; the outcome as JSON. A
+    /// refusal is thrown and queues nothing.
+    pub fn execute_json(
+        &self,
+        author: String,
+        now: SystemTime,
+        command_json: String,
+    ) -> Result<String, CrmError> {
+        let now = conversion::instant(now)?.to_rfc3339();
+        self.replica()
+            .execute_json(&author, &now, &command_json)
+            .ffi()
+    }
+
+    /// A query (JSON) on the view: the canonical state with the pending commands.
+    pub fn query_json(
+        &self,
+        actor: String,
+        now: SystemTime,
+        query_json: String,
+    ) -> Result<String, CrmError> {
+        let now = conversion::instant(now)?.to_rfc3339();
+        self.replica().query_json(&actor, &now, &query_json).ffi()
+    }
+
+    /// The pending commands to send, as JSON.
+    #[uniffi::method(default(limit = 100))]
+    pub fn push_batch(&self, limit: u32) -> Result<String, CrmError> {
+        self.replica().push_batch_json(limit as usize).ffi()
+    }
+
+    /// The authority's answer to a push: refused commands move to `rejectedJson()`.
+    pub fn receive_push_result(&self, result: String) -> Result<(), CrmError> {
+        self.replica().receive_push_result_json(&result).ffi()
+    }
+
+    /// Canonical events from the authority; decided commands leave the queue.
+    pub fn receive_pull(&self, batch: String) -> Result<(), CrmError> {
+        self.replica().receive_pull_json(&batch).ffi()
+    }
+
+    /// Commands waiting for the authority, as JSON.
+    pub fn pending_json(&self) -> Result<String, CrmError> {
+        self.replica().pending_json().ffi()
+    }
+
+    /// Commands the authority refused, with `code`, `field` and `message`, as JSON.
+    pub fn rejected_json(&self) -> Result<String, CrmError> {
+        self.replica().rejected_json().ffi()
+    }
+
+    /// Sends a refused command again, as a new pending command typed now.
+    pub fn retry(&self, seq: u64, now: SystemTime) -> Result<String, CrmError> {
+        let now = conversion::instant(now)?.to_rfc3339();
+        self.replica().retry_json(seq, &now).ffi()
+    }
+
+    /// Gives up a refused command; its text (JSON) is returned one last time.
+    pub fn discard(&self, seq: u64) -> Result<String, CrmError> {
+        self.replica().discard_json(seq).ffi()
+    }
+
+    /// The canonical events, as JSON (to store).
+    pub fn events_json(&self) -> Result<String, CrmError> {
+        self.replica().events_json(1).ffi()
+    }
+
+    /// Pending and rejected commands, sequences and clock, as JSON (to store).
+    pub fn log_json(&self) -> Result<String, CrmError> {
+        self.replica().log_json().ffi()
+    }
+
+    /// The position to pull from.
+    pub fn cursor(&self) -> u64 {
+        self.replica().cursor()
+    }
 }

@@ -243,4 +243,39 @@ fun bindingChecks(): List<Check> = listOf(
         expectEqual(shop.crm.lastSeq(), copy.lastSeq())
         expectEqual(shop.crm.listDeals(shop.manager, DealFilter()), copy.listDeals(shop.manager, DealFilter()))
     },
+    Check("a phone's offline work runs once at the office, and the office's rule comes back") {
+        val office = Crm(1uL)
+        val admin = createdId(office.executeJson("system", NOW.toString(), """{"type":"create_user","name":"Olga","role":"admin"}"""))
+        val manager = createdId(office.executeJson(admin, NOW.toString(), """{"type":"create_user","name":"Anton","role":"manager"}"""))
+        office.executeJson(admin, NOW.toString(), """{"type":"define_rules","rules":[{"key":"price","when":{"type":"task_completed","kind":"measure"},
+            "then":[{"type":"create_task","title":"Price the job","due_in":"1d"}]}]}""")
+        var phone = CrmReplica(7uL)
+        phone.receivePull(office.pull(admin, phone.cursor()))
+        val later = NOW.plusSeconds(600)
+        val contact = createdId(phone.executeJson(admin, later, """{"type":"create_contact","name":"Anna"}"""))
+        expectEqual("con-7-1", contact)
+        val task = createdId(phone.executeJson(admin, later, """{"type":"create_task","title":"Measure","kind":"measure","link":"$contact"}"""))
+        phone.executeJson(admin, later, """{"type":"complete_task","id":"$task"}""")
+        expectEqual(3, com.google.gson.JsonParser.parseString(phone.pendingJson()).asJsonArray.size())
+        // Killed and started again from what it stored before sending: nothing is lost.
+        phone = CrmReplica.restore(phone.eventsJson(), phone.logJson())
+        val batch = phone.pushBatch()
+        val answer = office.push(admin, later, batch)
+        expectEqual(answer, office.push(admin, later, batch))
+        phone.receivePushResult(answer)
+        phone.receivePull(office.pull(admin, phone.cursor()))
+        expectEqual("[]", phone.pendingJson())
+        val tasks = com.google.gson.JsonParser.parseString(phone.queryJson(admin, later, """{"type":"list_tasks"}""")).asJsonObject["items"].asJsonArray
+        expectEqual(listOf("Measure", "Price the job"), tasks.map { it.asJsonObject["title"].asString }.sorted())
+        // The connection's user runs a command, not whoever typed it; a refusal is kept.
+        phone.executeJson(admin, later, """{"type":"define_rules","rules":[]}""")
+        val refused = office.push(manager, later, phone.pushBatch())
+        phone.receivePushResult(refused)
+        val rejected = com.google.gson.JsonParser.parseString(phone.rejectedJson()).asJsonArray
+        expectEqual("permission_denied", rejected[0].asJsonObject["code"].asString)
+        phone.discard(4uL)
+        expectThrows<CrmException.NotFound> { phone.discard(4uL) }
+        expectThrows<CrmException.PermissionDenied> { office.pull(manager, 0uL) }
+        expectThrows<CrmException.Malformed> { office.push(admin, later, "{") }
+    },
 )

@@ -309,6 +309,24 @@ impl Engine {
         })
     }
 
+    /// Runs a replica's pushed commands as `user` (docs/sync.md); batch and answer
+    /// as JSON.
+    fn push_json(&self, py: Python<'_>, user: &str, now: &str, batch: &str) -> PyResult<String> {
+        self.with(py, |crm| crm.push_json(user, now, batch))
+    }
+
+    /// The canonical events after `cursor` for `user`'s replica, as JSON.
+    #[pyo3(signature = (user, cursor, limit = None))]
+    fn pull_json(
+        &self,
+        py: Python<'_>,
+        user: &str,
+        cursor: u64,
+        limit: Option<usize>,
+    ) -> PyResult<String> {
+        self.with(py, |crm| crm.pull_json(user, cursor, limit))
+    }
+
     #[getter]
     fn replica_id(&self, py: Python<'_>) -> PyResult<u64> {
         self.with(py, |crm| Ok(crm.replica().get()))
@@ -323,6 +341,114 @@ impl Engine {
     #[getter]
     fn last_seq(&self, py: Python<'_>) -> PyResult<u64> {
         self.with(py, |crm| Ok(crm.journal().last_seq()))
+    }
+}
+
+/// A replica of an authority's CRM (docs/sync.md): JSON text in and out.
+#[pyclass(module = "crm_core._native", frozen)]
+struct ReplicaEngine {
+    replica: Mutex<crm_core::Replica>,
+}
+
+impl ReplicaEngine {
+    fn with<T: Send>(
+        &self,
+        py: Python<'_>,
+        work: impl FnOnce(&mut crm_core::Replica) -> Result<T, CrmError> + Send,
+    ) -> PyResult<T> {
+        py.detach(|| {
+            let mut guard = self.replica.lock().unwrap_or_else(PoisonError::into_inner);
+            work(&mut guard)
+        })
+        .into_py_result(py)
+    }
+}
+
+#[pymethods]
+impl ReplicaEngine {
+    #[new]
+    #[pyo3(signature = (replica_id, options_json = "{}"))]
+    fn new(py: Python<'_>, replica_id: u64, options_json: &str) -> PyResult<Self> {
+        let replica =
+            (|| crm_core::Replica::new(ReplicaId::new(replica_id)?, options(options_json)?))()
+                .into_py_result(py)?;
+        Ok(Self {
+            replica: Mutex::new(replica),
+        })
+    }
+
+    /// A replica as stored: its canonical events and its log, both JSON.
+    #[staticmethod]
+    #[pyo3(signature = (events_json, log_json, options_json = "{}"))]
+    fn restore(
+        py: Python<'_>,
+        events_json: &str,
+        log_json: &str,
+        options_json: &str,
+    ) -> PyResult<Self> {
+        let replica = py
+            .detach(|| {
+                crm_core::Replica::restore_json(options(options_json)?, events_json, log_json)
+            })
+            .into_py_result(py)?;
+        Ok(Self {
+            replica: Mutex::new(replica),
+        })
+    }
+
+    fn execute_json(
+        &self,
+        py: Python<'_>,
+        author: &str,
+        now: &str,
+        command: &str,
+    ) -> PyResult<String> {
+        self.with(py, |replica| replica.execute_json(author, now, command))
+    }
+
+    fn query_json(&self, py: Python<'_>, actor: &str, now: &str, query: &str) -> PyResult<String> {
+        self.with(py, |replica| replica.query_json(actor, now, query))
+    }
+
+    fn push_batch_json(&self, py: Python<'_>, limit: usize) -> PyResult<String> {
+        self.with(py, |replica| replica.push_batch_json(limit))
+    }
+
+    fn receive_push_result_json(&self, py: Python<'_>, result: &str) -> PyResult<()> {
+        self.with(py, |replica| replica.receive_push_result_json(result))
+    }
+
+    fn receive_pull_json(&self, py: Python<'_>, batch: &str) -> PyResult<()> {
+        self.with(py, |replica| replica.receive_pull_json(batch))
+    }
+
+    fn pending_json(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |replica| replica.pending_json())
+    }
+
+    fn rejected_json(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |replica| replica.rejected_json())
+    }
+
+    fn log_json(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |replica| replica.log_json())
+    }
+
+    fn events_json(&self, py: Python<'_>, from_seq: u64) -> PyResult<String> {
+        self.with(py, |replica| replica.events_json(from_seq))
+    }
+
+    fn retry_json(&self, py: Python<'_>, seq: u64, now: &str) -> PyResult<String> {
+        self.with(py, |replica| replica.retry_json(seq, now))
+    }
+
+    fn discard_json(&self, py: Python<'_>, seq: u64) -> PyResult<String> {
+        self.with(py, |replica| replica.discard_json(seq))
+    }
+
+    #[getter]
+    fn cursor(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with(py, |replica| Ok(replica.cursor()))
     }
 }
 
@@ -368,6 +494,7 @@ fn instant_text(value: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Engine>()?;
+    module.add_class::<ReplicaEngine>()?;
     module.add_function(wrap_pyfunction!(typed, module)?)?;
     module.add_function(wrap_pyfunction!(to_json, module)?)?;
     module.add_function(wrap_pyfunction!(instant_text, module)?)?;

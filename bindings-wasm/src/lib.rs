@@ -223,6 +223,28 @@ impl JsCrm {
         to_js(&self.crm.ack_as(actor, now, &ids).into_js()?)
     }
 
+    /// Runs a replica's pushed commands (`Replica.pushBatch()`, JSON text) as `user`,
+    /// the user the host authenticated the connection as; the answer as JSON text
+    /// (docs/sync.md).
+    pub fn push(
+        &mut self,
+        user: &str,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+        batch: &str,
+    ) -> Result<String, JsValue> {
+        self.crm.push_json(user, &now_text(&now)?, batch).into_js()
+    }
+
+    /// The canonical events after `cursor` for `user`'s replica, as JSON text.
+    pub fn pull(&self, user: &str, cursor: f64, limit: Option<f64>) -> Result<String, JsValue> {
+        let cursor = conversion::whole_number("cursor", cursor)?;
+        let limit = limit
+            .map(|limit| conversion::whole_number("limit", limit))
+            .transpose()?
+            .map(|limit| usize::try_from(limit).unwrap_or(usize::MAX));
+        self.crm.pull_json(user, cursor, limit).into_js()
+    }
+
     /// Appends events recorded elsewhere that continue this journal (e.g. another tab's,
     /// read back from IndexedDB since `lastSeq`); all or nothing.
     #[wasm_bindgen(js_name = importEvents)]
@@ -327,5 +349,140 @@ impl JsCrm {
             .execute(actor.parse().into_js()?, conversion::now(now)?, &command)
             .into_js()?;
         Ok(outcome.require_created().into_js()?.to_string())
+    }
+}
+
+/// A replica of an authority's CRM (docs/sync.md): commands run here at once and wait
+/// in `pending()` until the authority has decided them; batches are JSON text.
+#[wasm_bindgen(js_name = Replica)]
+pub struct JsReplica {
+    replica: crm_core::Replica,
+}
+
+#[wasm_bindgen(js_class = Replica)]
+impl JsReplica {
+    /// `new Replica(replicaId, options?)`; rules and timers run at the authority only.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(js_name = replicaId)] replica_id: f64,
+        #[wasm_bindgen(js_name = options, unchecked_optional_param_type = "CrmOptions")]
+        options_value: JsValue,
+    ) -> Result<JsReplica, JsValue> {
+        let replica =
+            crm_core::Replica::new(replica(replica_id)?, options(&options_value)?).into_js()?;
+        Ok(JsReplica { replica })
+    }
+
+    /// A replica as stored: `events()` and `log()` (store both before every push).
+    pub fn restore(
+        events: &str,
+        log: &str,
+        #[wasm_bindgen(js_name = options, unchecked_optional_param_type = "CrmOptions")]
+        options_value: JsValue,
+    ) -> Result<JsReplica, JsValue> {
+        let replica =
+            crm_core::Replica::restore_json(options(&options_value)?, events, log).into_js()?;
+        Ok(JsReplica { replica })
+    }
+
+    /// Runs a command here at once and queues it; a refusal throws and queues nothing.
+    #[wasm_bindgen(unchecked_return_type = "Outcome")]
+    pub fn execute(
+        &mut self,
+        author: &str,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Command")] command: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let command = conversion::stringify("command", &command)?;
+        let output = self
+            .replica
+            .execute_json(author, &now_text(&now)?, &command)
+            .into_js()?;
+        conversion::parse(&output)
+    }
+
+    /// A query on the view: the canonical state with the pending commands.
+    pub fn query(
+        &self,
+        actor: &str,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Query")] query: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let query = conversion::stringify("query", &query)?;
+        let output = self
+            .replica
+            .query_json(actor, &now_text(&now)?, &query)
+            .into_js()?;
+        conversion::parse(&output)
+    }
+
+    /// The pending commands to send, as JSON text.
+    #[wasm_bindgen(js_name = pushBatch)]
+    pub fn push_batch(&self, limit: Option<f64>) -> Result<String, JsValue> {
+        let limit = limit
+            .map(|limit| conversion::whole_number("limit", limit))
+            .transpose()?
+            .unwrap_or(100);
+        self.replica
+            .push_batch_json(usize::try_from(limit).unwrap_or(usize::MAX))
+            .into_js()
+    }
+
+    /// The authority's answer to a push: refused commands move to `rejected()`.
+    #[wasm_bindgen(js_name = receivePushResult)]
+    pub fn receive_push_result(&mut self, result: &str) -> Result<(), JsValue> {
+        self.replica.receive_push_result_json(result).into_js()
+    }
+
+    /// Canonical events from the authority; decided commands leave the queue.
+    #[wasm_bindgen(js_name = receivePull)]
+    pub fn receive_pull(&mut self, batch: &str) -> Result<(), JsValue> {
+        self.replica.receive_pull_json(batch).into_js()
+    }
+
+    /// Commands waiting for the authority.
+    #[wasm_bindgen(unchecked_return_type = "Pending[]")]
+    pub fn pending(&self) -> Result<JsValue, JsValue> {
+        conversion::parse(&self.replica.pending_json().into_js()?)
+    }
+
+    /// Commands the authority refused, with `code`, `field` and `message`.
+    #[wasm_bindgen(unchecked_return_type = "RejectedCommand[]")]
+    pub fn rejected(&self) -> Result<JsValue, JsValue> {
+        conversion::parse(&self.replica.rejected_json().into_js()?)
+    }
+
+    /// Sends a refused command again, as a new pending command typed now.
+    #[wasm_bindgen(unchecked_return_type = "Outcome")]
+    pub fn retry(
+        &mut self,
+        seq: f64,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let seq = conversion::whole_number("seq", seq)?;
+        conversion::parse(&self.replica.retry_json(seq, &now_text(&now)?).into_js()?)
+    }
+
+    /// Gives up a refused command; its text is returned one last time.
+    #[wasm_bindgen(unchecked_return_type = "RejectedCommand")]
+    pub fn discard(&mut self, seq: f64) -> Result<JsValue, JsValue> {
+        let seq = conversion::whole_number("seq", seq)?;
+        conversion::parse(&self.replica.discard_json(seq).into_js()?)
+    }
+
+    /// The canonical events, as JSON text (to store).
+    pub fn events(&self) -> Result<String, JsValue> {
+        self.replica.events_json(1).into_js()
+    }
+
+    /// Pending and rejected commands, sequences and clock, as JSON text (to store).
+    pub fn log(&self) -> Result<String, JsValue> {
+        self.replica.log_json().into_js()
+    }
+
+    /// The position to pull from.
+    #[wasm_bindgen(getter)]
+    pub fn cursor(&self) -> f64 {
+        self.replica.cursor() as f64
     }
 }

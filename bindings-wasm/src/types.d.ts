@@ -395,6 +395,22 @@ export interface ClientsSummary {
 /** a time of day, HH:MM */
 export type ClockTime = string;
 
+/** What became of one pushed command. */
+export type CommandResult = {
+  position: number;
+  result: "accepted";
+  seq: number;
+} | ({
+  code: string;
+  field?: string | null;
+  message: string;
+  result: "rejected";
+  seq: number;
+}) | {
+  result: "deferred";
+  seq: number;
+};
+
 /** A phone or address shared by too many contacts to mean anything. */
 export interface CommonValue {
   contacts: number;
@@ -1748,6 +1764,17 @@ export interface HistoryItem {
   command: Command;
 }
 
+/**
+ * One reading: wall-clock milliseconds, a counter for readings within the same
+ * millisecond, and the replica that took it (which breaks ties). Readings compare in
+ * that order.
+ */
+export interface Hlc {
+  counter: number;
+  replica: ReplicaId;
+  wall_ms: number;
+}
+
 /** One span of opening hours, local time; `to` may be `"24:00"`. */
 export interface Hours {
   from: ClockTime;
@@ -2258,6 +2285,34 @@ export interface Payment {
 /** a payment ID like "pay-1-42" */
 export type PaymentId = string;
 
+/** A command waiting for the authority, with the user who typed it. */
+export interface Pending {
+  author: UserId;
+  command: PendingCommand;
+}
+
+/**
+ * A command a replica ran locally and keeps until the authority has decided it. Its
+ * author is not in it: the authority runs it as the user of the connection it came
+ * on, never as anyone a batch names.
+ */
+export interface PendingCommand {
+  /** The replica's clock when it was typed. */
+  at: string;
+  /** The last canonical position the replica had seen when it was typed. */
+  base: number;
+  command: Command;
+  /**
+   * The first ID sequence its records got on the replica (IDs are the replica's
+   * own, `con-<replica>-<seq>`); the authority gives them the same IDs.
+   */
+  first_id: number;
+  /** When it was typed, on the replica's hybrid clock (later edits win). */
+  hlc: Hlc;
+  /** The replica's own sequence of pending commands, from 1, without gaps. */
+  seq: number;
+}
+
 /**
  * Everything the CRM holds about one person (the `export_person` query): the right
  * of access and of data portability. Plain JSON, every part in ID order.
@@ -2308,6 +2363,29 @@ export interface PipelinePatch {
   /** The reasons a deal may be lost for from now on (deals lost before keep theirs). */
   lost_reasons?: string[] | null;
   name?: string | null;
+}
+
+/** The canonical events after a replica's cursor. */
+export interface PullBatch {
+  /** The position to pull from next. */
+  cursor: number;
+  events: EventEnvelope[];
+  /** Whether more events wait after these. */
+  more: boolean;
+  v: number;
+}
+
+/** What a replica sends: its pending commands, oldest first. */
+export interface PushBatch {
+  commands: PendingCommand[];
+  replica: ReplicaId;
+  v: number;
+}
+
+/** The authority's answer to a push, one result per command, in order. */
+export interface PushResult {
+  results: CommandResult[];
+  v: number;
 }
 
 /** Why two contacts look alike. JSON: `{"reason": "same_phone", "phone": "+49…"}`. */
@@ -2444,6 +2522,18 @@ export interface RecordPayment {
   type: "record_payment";
 }
 
+/**
+ * A command of this replica's user that the authority refused, kept until the user
+ * retries or discards it.
+ */
+export interface RejectedCommand {
+  author: UserId;
+  code: string;
+  command: PendingCommand;
+  field?: string | null;
+  message: string;
+}
+
 /** Renders a template for a record; the document is stored and queued in the outbox. */
 export interface RenderDocument {
   /** The deal, contact, company or task the document is about. */
@@ -2501,6 +2591,25 @@ export interface RepeatInput {
 
 /** Which device or process recorded an event; chosen by the host, never by the engine. */
 export type ReplicaId = number;
+
+/**
+ * What a replica keeps besides the canonical events, to be stored with them (a
+ * phone killed at any moment must find its pending commands again, and never send
+ * one twice as two commands).
+ */
+export interface ReplicaLog {
+  clock: Hlc;
+  /**
+   * The last ID sequence handed out here: IDs are never handed out twice, even
+   * when the records they went to are not in this replica's view.
+   */
+  last_id: number;
+  /** The sequence the next pending command gets. */
+  next_seq: number;
+  pending: Pending[];
+  rejected: RejectedCommand[];
+  replica: ReplicaId;
+}
 
 /** A report's rows. JSON: `{"report": "funnel", ...}`. */
 export type Report = {

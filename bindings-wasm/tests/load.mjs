@@ -2,4 +2,4 @@
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
-export const { Crm } = require("../pkg/node/crm_core.js");
+export const { Crm, Replica } = require("../pkg/node/crm_core.js");

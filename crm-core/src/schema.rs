@@ -141,7 +141,8 @@ pub fn sync() -> Value {
         /// What a replica stores beside its canonical events.
         replica_log: crate::ReplicaLog,
     }
-    schemars::schema_for!(SyncBatches).to_value()
+    let generator = SchemaGenerator::new(SchemaSettings::draft2020_12().for_serialize());
+    generator.into_root_schema_for::<SyncBatches>().to_value()
 }
 
 /// The business calendar (`set_calendar`).

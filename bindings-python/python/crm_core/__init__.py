@@ -25,6 +25,7 @@ from . import _native, types
 from ._convert import Money, from_json, now_text, to_json
 from ._queries import TypedQueries
 from ._report import report_frame, report_query
+from ._sync import Replica
 from ._native import (
     ConflictError,
     CrmError,
@@ -40,6 +41,7 @@ from ._native import (
 
 __all__ = [
     "Crm",
+    "Replica",
     "Money",
     "types",
     "CrmError",
@@ -406,6 +408,19 @@ class Crm(TypedQueries):
         """Imports every row at its own time, or none when any has a problem
         (``ValidationError``); rows with past times need an admin."""
         return self._execute(actor, now, {"type": "import_records", "kind": kind, **self._import_input(data, options)})
+
+    # Sync (docs/sync.md): this engine as the authority of its replicas.
+
+    def push(self, user: str, now: datetime, batch: str) -> str:
+        """Runs a replica's pushed commands (``Replica.push_batch``) as ``user``, the
+        user the host authenticated the connection as; the answer as JSON text."""
+        result: str = self._engine.push_json(user, now_text(now), batch)
+        return result
+
+    def pull(self, user: str, cursor: int, limit: Optional[int] = None) -> str:
+        """The canonical events after ``cursor`` for ``user``'s replica, as JSON text."""
+        result: str = self._engine.pull_json(user, cursor, limit)
+        return result
 
     def export(self, actor: str, now: datetime, entity: str) -> str:
         """``contacts``, ``companies``, ``deals``, ``tasks`` or ``activities`` the actor

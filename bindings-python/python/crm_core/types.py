@@ -403,6 +403,32 @@ class ClientsSummary(TypedDict):
     """Visits per client (two decimals)."""
 
 
+class CommandResultAccepted(TypedDict):
+    """Recorded; `position` is the journal position of its last event."""
+    position: int
+    result: Literal["accepted"]
+    seq: int
+
+
+class CommandResultRejected(TypedDict):
+    """Refused, for good (the replica keeps it for its user: `rejected()`); the code,
+    field and message are the engine's.
+    """
+    code: str
+    field: NotRequired[Optional[str]]
+    message: str
+    result: Literal["rejected"]
+    seq: int
+
+
+class CommandResultDeferred(TypedDict):
+    """Not looked at: an earlier command of the replica has not arrived yet (a batch
+    overtook another). Push it again.
+    """
+    result: Literal["deferred"]
+    seq: int
+
+
 class CommonValue(TypedDict):
     """A phone or address shared by too many contacts to mean anything."""
     contacts: int
@@ -1893,6 +1919,16 @@ HistoryItem = TypedDict("HistoryItem", {"as": NotRequired[Optional["UserId"]], "
 HistoryItem.__doc__ = "One command of a business's history, at its own time."
 
 
+class Hlc(TypedDict):
+    """One reading: wall-clock milliseconds, a counter for readings within the same
+    millisecond, and the replica that took it (which breaks ties). Readings compare in
+    that order.
+    """
+    counter: int
+    replica: ReplicaId
+    wall_ms: int
+
+
 Hours = TypedDict("Hours", {"from": "ClockTime", "to": "ClockTime"})
 Hours.__doc__ = "One span of opening hours, local time; `to` may be `\"24:00\"`."
 
@@ -2266,6 +2302,32 @@ class Payment(TypedDict):
     recorded_by: Actor
 
 
+class Pending(TypedDict):
+    """A command waiting for the authority, with the user who typed it."""
+    author: UserId
+    command: PendingCommand
+
+
+class PendingCommand(TypedDict):
+    """A command a replica ran locally and keeps until the authority has decided it. Its
+    author is not in it: the authority runs it as the user of the connection it came
+    on, never as anyone a batch names.
+    """
+    at: datetime
+    """The replica's clock when it was typed."""
+    base: int
+    """The last canonical position the replica had seen when it was typed."""
+    command: Command
+    first_id: int
+    """The first ID sequence its records got on the replica (IDs are the replica's
+    own, `con-<replica>-<seq>`); the authority gives them the same IDs.
+    """
+    hlc: Hlc
+    """When it was typed, on the replica's hybrid clock (later edits win)."""
+    seq: int
+    """The replica's own sequence of pending commands, from 1, without gaps."""
+
+
 class PersonExport(TypedDict):
     """Everything the CRM holds about one person (the `export_person` query): the right
     of access and of data portability. Plain JSON, every part in ID order.
@@ -2312,6 +2374,29 @@ class PipelinePatch(TypedDict):
     lost_reasons: NotRequired[Optional[list[str]]]
     """The reasons a deal may be lost for from now on (deals lost before keep theirs)."""
     name: NotRequired[Optional[str]]
+
+
+class PullBatch(TypedDict):
+    """The canonical events after a replica's cursor."""
+    cursor: int
+    """The position to pull from next."""
+    events: list[EventEnvelope]
+    more: bool
+    """Whether more events wait after these."""
+    v: int
+
+
+class PushBatch(TypedDict):
+    """What a replica sends: its pending commands, oldest first."""
+    commands: list[PendingCommand]
+    replica: ReplicaId
+    v: int
+
+
+class PushResult(TypedDict):
+    """The authority's answer to a push, one result per command, in order."""
+    results: list[CommandResult]
+    v: int
 
 
 class ReasonSamePhone(TypedDict):
@@ -2560,6 +2645,17 @@ class RecordPayment(TypedDict):
     type: Literal["record_payment"]
 
 
+class RejectedCommand(TypedDict):
+    """A command of this replica's user that the authority refused, kept until the user
+    retries or discards it.
+    """
+    author: UserId
+    code: str
+    command: PendingCommand
+    field: NotRequired[Optional[str]]
+    message: str
+
+
 class RenderDocument(TypedDict):
     """Renders a template for a record; the document is stored and queued in the outbox."""
     record: AnyId
@@ -2611,6 +2707,23 @@ class RepeatInput(TypedDict):
     on: NotRequired[list[Day]]
     """Weekly only: the weekdays, e.g. `["mon", "thu"]`."""
     until: NotRequired[Optional[date]]
+
+
+class ReplicaLog(TypedDict):
+    """What a replica keeps besides the canonical events, to be stored with them (a
+    phone killed at any moment must find its pending commands again, and never send
+    one twice as two commands).
+    """
+    clock: Hlc
+    last_id: int
+    """The last ID sequence handed out here: IDs are never handed out twice, even
+    when the records they went to are not in this replica's view.
+    """
+    next_seq: int
+    """The sequence the next pending command gets."""
+    pending: list[Pending]
+    rejected: list[RejectedCommand]
+    replica: ReplicaId
 
 
 class ReportFunnel(TypedDict):
@@ -3339,6 +3452,9 @@ ChartKind: TypeAlias = Union[Literal["funnel"], Literal["bars"], Literal["lines"
 
 # a time of day, HH:MM
 ClockTime: TypeAlias = str
+
+# What became of one pushed command.
+CommandResult: TypeAlias = Union["CommandResultAccepted", "CommandResultRejected", "CommandResultDeferred"]
 
 # a company ID like "com-1-42"
 CompanyId: TypeAlias = str
