@@ -1132,6 +1132,11 @@ export type Event = {
 } | {
   changed: string[];
   fields: ContactFields;
+  /**
+   * The hybrid-clock time of the edit when it came from a replica (docs/sync.md):
+   * a later edit of the same field wins over it.
+   */
+  hlc?: Hlc;
   id: ContactId;
   type: "contact_updated";
 } | {
@@ -1178,6 +1183,13 @@ export type Event = {
   seq: number;
   type: "command_rejected";
 } | {
+  field: string;
+  hlc: Hlc;
+  kept: Hlc;
+  record: AnyId;
+  type: "field_conflict";
+  value: unknown;
+} | {
   id: UserId;
   type: "user_erased";
 } | {
@@ -1186,6 +1198,11 @@ export type Event = {
 } | {
   changed: string[];
   fields: CompanyFields;
+  /**
+   * The hybrid-clock time of the edit when it came from a replica (docs/sync.md):
+   * a later edit of the same field wins over it.
+   */
+  hlc?: Hlc;
   id: CompanyId;
   type: "company_updated";
 } | {
@@ -1221,6 +1238,11 @@ export type Event = {
 } | {
   changed: string[];
   fields: DealFields;
+  /**
+   * The hybrid-clock time of the edit when it came from a replica (docs/sync.md):
+   * a later edit of the same field wins over it.
+   */
+  hlc?: Hlc;
   id: DealId;
   type: "deal_updated";
 } | {
@@ -1252,6 +1274,11 @@ export type Event = {
 } | {
   changed: string[];
   fields: TaskFields;
+  /**
+   * The hybrid-clock time of the edit when it came from a replica (docs/sync.md):
+   * a later edit of the same field wins over it.
+   */
+  hlc?: Hlc;
   id: TaskId;
   type: "task_updated";
 } | {

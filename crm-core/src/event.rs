@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::common::calendar::Calendar;
+use crate::common::hlc::Hlc;
 use crate::common::id::{
     ActivityId, AnyId, CompanyId, ContactId, DealId, EffectId, PipelineId, ReplicaId, StageId,
     TaskId, UserId,
@@ -68,6 +69,10 @@ pub enum Event {
         id: ContactId,
         fields: ContactFields,
         changed: Vec<String>,
+        /// The hybrid-clock time of the edit when it came from a replica (docs/sync.md):
+        /// a later edit of the same field wins over it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hlc: Option<Hlc>,
     },
     /// The intake settings replaced (docs/integrations.md).
     IntakeConfigured {
@@ -126,6 +131,15 @@ pub enum Event {
         field: Option<String>,
         message: String,
     },
+    /// A replica's edit of a field lost to a later one (docs/sync.md): the value it
+    /// would have set and when it was typed; the field kept the edit of `kept`.
+    FieldConflict {
+        record: AnyId,
+        field: String,
+        value: serde_json::Value,
+        hlc: Hlc,
+        kept: Hlc,
+    },
     /// A former employee's personal data erased (name and e-mail blanked in the state
     /// and every stored event); their records keep their ID.
     UserErased {
@@ -138,6 +152,10 @@ pub enum Event {
         id: CompanyId,
         fields: CompanyFields,
         changed: Vec<String>,
+        /// The hybrid-clock time of the edit when it came from a replica (docs/sync.md):
+        /// a later edit of the same field wins over it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hlc: Option<Hlc>,
     },
     PipelineCreated {
         pipeline: Pipeline,
@@ -178,6 +196,10 @@ pub enum Event {
         id: DealId,
         fields: DealFields,
         changed: Vec<String>,
+        /// The hybrid-clock time of the edit when it came from a replica (docs/sync.md):
+        /// a later edit of the same field wins over it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hlc: Option<Hlc>,
     },
     /// A stage change; `status` is where the move left the deal (won/lost at the ends).
     DealMoved {
@@ -215,6 +237,10 @@ pub enum Event {
         id: TaskId,
         fields: TaskFields,
         changed: Vec<String>,
+        /// The hybrid-clock time of the edit when it came from a replica (docs/sync.md):
+        /// a later edit of the same field wins over it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hlc: Option<Hlc>,
     },
     /// A new due time (by `reschedule_task` or `snooze_task`; `null`: none).
     TaskRescheduled {
@@ -453,6 +479,17 @@ pub struct SkippedRule {
 
 impl Event {
     /// The IDs this event brings into existence (they advance the ID counters).
+    /// The hybrid-clock time of a replica's edit, for the events that carry one.
+    pub fn edit_clock(&self) -> Option<Hlc> {
+        match self {
+            Event::ContactUpdated { hlc, .. }
+            | Event::CompanyUpdated { hlc, .. }
+            | Event::DealUpdated { hlc, .. }
+            | Event::TaskUpdated { hlc, .. } => *hlc,
+            _ => None,
+        }
+    }
+
     pub fn created_ids(&self) -> Vec<AnyId> {
         match self {
             Event::DepartmentCreated { department } => vec![department.id.into()],
@@ -529,6 +566,7 @@ impl Event {
             ),
             Event::ContactErased { id, .. } => vec![(*id).into()],
             Event::UserErased { id } => vec![(*id).into()],
+            Event::FieldConflict { record, .. } => vec![*record],
             Event::CompanyCreated { company } => vec![company.id.into()],
             Event::CompanyUpdated { id, .. } => vec![(*id).into()],
             Event::PipelineCreated { pipeline } => vec![pipeline.id.into()],

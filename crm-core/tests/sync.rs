@@ -368,6 +368,121 @@ fn the_connections_user_runs_the_commands_and_bad_pushes_are_typed_refusals() {
     );
 }
 
+#[test]
+fn concurrent_edits_keep_different_fields_and_the_later_edit_of_the_same_one() {
+    let mut office = office();
+    let created: Value = serde_json::from_str(
+        &office
+            .execute_json(
+                OLGA,
+                "2026-12-01T07:30:00Z",
+                &json!({"type": "create_contact", "name": "Anna"}).to_string(),
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    let anna = created["created"].as_str().unwrap().to_string();
+    let mut phone = Replica::new(ReplicaId::new(7).unwrap(), CrmOptions::default()).unwrap();
+    pull_all(&office, &mut phone, PETR);
+    let edit =
+        |patch: Value| command(json!({"type": "update_contact", "id": anna, "patch": patch}));
+    // Offline at 08:10: a new name and a position.
+    phone
+        .execute(
+            user(PETR),
+            t(10),
+            &edit(json!({"name": "Anna P.", "position": "Buyer"})),
+        )
+        .unwrap();
+    // At the office at 08:20: the name again, and the address.
+    let at = t(20).to_rfc3339();
+    office
+        .execute_json(OLGA, &at, &json!({"type": "update_contact", "id": anna, "patch": {"name": "Anna Petrova", "address": "Lenina 5"}}).to_string())
+        .unwrap();
+    // At 08:30 on the phone, typed later than the office's edit: the phone's wins.
+    phone
+        .execute(user(PETR), t(30), &edit(json!({"address": "Lenina 7"})))
+        .unwrap();
+    let result = push_all(&mut office, &mut phone, PETR, t(60));
+    assert!(
+        result
+            .results
+            .iter()
+            .all(|r| matches!(r, CommandResult::Accepted { .. })),
+        "{result:?}"
+    );
+    let fields = &office.state().contacts()[&anna.parse::<ContactId>().unwrap()].fields;
+    assert_eq!(
+        fields.name, "Anna Petrova",
+        "the later edit of the name (the office's) stays"
+    );
+    assert_eq!(
+        fields.position.as_deref(),
+        Some("Buyer"),
+        "a field only the phone edited"
+    );
+    assert_eq!(
+        fields.address.as_deref(),
+        Some("Lenina 7"),
+        "the phone's later edit"
+    );
+    // The lost value is on the contact's timeline, with both clock readings.
+    let conflicts: Vec<Event> = office
+        .events_since(1)
+        .unwrap()
+        .into_iter()
+        .filter(|e| matches!(e.event, Event::FieldConflict { .. }))
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    let Event::FieldConflict {
+        field,
+        value,
+        hlc,
+        kept,
+        ..
+    } = &conflicts[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!((field.as_str(), value), ("name", &json!("Anna P.")));
+    assert!(kept > hlc);
+    let timeline: Value = serde_json::from_str(
+        &office
+            .query_json(
+                OLGA,
+                &t(61).to_rfc3339(),
+                &json!({"type": "timeline", "id": anna}).to_string(),
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        timeline.to_string().contains("field_conflict"),
+        "{timeline}"
+    );
+    pull_all(&office, &mut phone, PETR);
+    same_state(phone.view(), &office);
+
+    // A phone whose clock runs an hour slow has seen the office's edit: what its user
+    // types afterwards is later, and wins.
+    let mut slow = Replica::new(ReplicaId::new(8).unwrap(), CrmOptions::default()).unwrap();
+    pull_all(&office, &mut slow, PETR);
+    slow.execute(
+        user(PETR),
+        t(65) - Duration::hours(1),
+        &edit(json!({"name": "Anna Sokolova"})),
+    )
+    .unwrap();
+    push_all(&mut office, &mut slow, PETR, t(70));
+    assert_eq!(
+        office.state().contacts()[&anna.parse::<ContactId>().unwrap()]
+            .fields
+            .name,
+        "Anna Sokolova"
+    );
+}
+
 #[derive(Clone, Debug)]
 enum Step {
     /// A replica's user types a command (which one, and about what).

@@ -1115,6 +1115,10 @@ class EventContactUpdated(TypedDict):
     """The contact's editable fields as they are now, and which changed."""
     changed: list[str]
     fields: ContactFields
+    hlc: NotRequired[Hlc]
+    """The hybrid-clock time of the edit when it came from a replica (docs/sync.md):
+    a later edit of the same field wins over it.
+    """
     id: ContactId
     type: Literal["contact_updated"]
 
@@ -1178,6 +1182,18 @@ class EventCommandRejected(TypedDict):
     type: Literal["command_rejected"]
 
 
+class EventFieldConflict(TypedDict):
+    """A replica's edit of a field lost to a later one (docs/sync.md): the value it
+    would have set and when it was typed; the field kept the edit of `kept`.
+    """
+    field: str
+    hlc: Hlc
+    kept: Hlc
+    record: AnyId
+    type: Literal["field_conflict"]
+    value: Any
+
+
 class EventUserErased(TypedDict):
     """A former employee's personal data erased (name and e-mail blanked in the state
     and every stored event); their records keep their ID.
@@ -1194,6 +1210,10 @@ class EventCompanyCreated(TypedDict):
 class EventCompanyUpdated(TypedDict):
     changed: list[str]
     fields: CompanyFields
+    hlc: NotRequired[Hlc]
+    """The hybrid-clock time of the edit when it came from a replica (docs/sync.md):
+    a later edit of the same field wins over it.
+    """
     id: CompanyId
     type: Literal["company_updated"]
 
@@ -1250,6 +1270,10 @@ class EventDealCreated(TypedDict):
 class EventDealUpdated(TypedDict):
     changed: list[str]
     fields: DealFields
+    hlc: NotRequired[Hlc]
+    """The hybrid-clock time of the edit when it came from a replica (docs/sync.md):
+    a later edit of the same field wins over it.
+    """
     id: DealId
     type: Literal["deal_updated"]
 
@@ -1283,6 +1307,10 @@ class EventTaskUpdated(TypedDict):
     """The task's editable fields as they are now, and which changed."""
     changed: list[str]
     fields: TaskFields
+    hlc: NotRequired[Hlc]
+    """The hybrid-clock time of the edit when it came from a replica (docs/sync.md):
+    a later edit of the same field wins over it.
+    """
     id: TaskId
     type: Literal["task_updated"]
 
@@ -3506,7 +3534,7 @@ EffectsAnswer: TypeAlias = list["Effect"]
 EntityKind: TypeAlias = Literal["contact", "company", "deal", "task"]
 
 # What happened. JSON: `{"type": "deal_moved", ...fields}`.
-Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventFieldUpdated", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventContactErased", "EventCommandSynced", "EventCommandRejected", "EventUserErased", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventPipelineUpdated", "EventStageAdded", "EventStageUpdated", "EventStagesReordered", "EventStageArchived", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventRecordArchived", "EventRecordRestored", "EventRecordDeleted", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventDateReached", "EventHistoryImported", "EventRecordIdle", "EventMessageWithheld", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
+Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventFieldUpdated", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventContactErased", "EventCommandSynced", "EventCommandRejected", "EventFieldConflict", "EventUserErased", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventPipelineUpdated", "EventStageAdded", "EventStageUpdated", "EventStagesReordered", "EventStageArchived", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventRecordArchived", "EventRecordRestored", "EventRecordDeleted", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventDateReached", "EventHistoryImported", "EventRecordIdle", "EventMessageWithheld", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
 
 EventsAnswer: TypeAlias = list["EventEnvelope"]
 

@@ -83,13 +83,16 @@ pub(crate) fn update(
     let before = &ctx.state.companies[&id].fields;
     let mut fields = before.clone();
     apply_patch(ctx, &mut fields, patch)?;
+    let mut events = ctx.keep_later_edits(AnyId::CompanyId(id), before, &mut fields)?;
     let changed = diff::changed_keys(before, &fields);
     if changed.is_empty() {
-        return Ok(Vec::new());
+        return Ok(events);
     }
-    Ok(vec![Event::CompanyUpdated {
+    events.push(Event::CompanyUpdated {
         id,
         fields,
         changed,
-    }])
+        hlc: ctx.hlc,
+    });
+    Ok(events)
 }

@@ -80,15 +80,18 @@ pub(crate) fn update(
     let before = &ctx.state.contacts[&id].fields;
     let mut fields = before.clone();
     apply_patch(ctx, &mut fields, patch)?;
+    let mut events = ctx.keep_later_edits(AnyId::ContactId(id), before, &mut fields)?;
     let changed = diff::changed_keys(before, &fields);
     if changed.is_empty() {
-        return Ok(Vec::new());
+        return Ok(events);
     }
-    Ok(vec![Event::ContactUpdated {
+    events.push(Event::ContactUpdated {
         id,
         fields,
         changed,
-    }])
+        hlc: ctx.hlc,
+    });
+    Ok(events)
 }
 
 /// Handles [`crate::Command::EraseContact`]: admins — a person's request to be

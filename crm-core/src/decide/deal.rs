@@ -157,15 +157,18 @@ pub(crate) fn update(
     if let Some(amount) = &fields.amount {
         deal.require_currency("amount", amount)?;
     }
+    let mut events = ctx.keep_later_edits(AnyId::DealId(id), before, &mut fields)?;
     let changed = diff::changed_keys(before, &fields);
     if changed.is_empty() {
-        return Ok(Vec::new());
+        return Ok(events);
     }
-    Ok(vec![Event::DealUpdated {
+    events.push(Event::DealUpdated {
         id,
         fields,
         changed,
-    }])
+        hlc: ctx.hlc,
+    });
+    Ok(events)
 }
 
 /// Handles [`crate::Command::MoveDeal`]: any stage of the deal's pipeline, forward,

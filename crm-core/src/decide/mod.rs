@@ -25,13 +25,18 @@ mod task;
 mod user;
 
 use crate::access::Access;
+use crate::common::diff;
 use crate::common::error::CrmError;
-use crate::common::id::ReplicaId;
+use crate::common::hlc::Hlc;
+use crate::common::id::{AnyId, ReplicaId};
 use crate::event::Event;
 use crate::model::actor::Actor;
 use crate::model::command::*;
 use crate::state::State;
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
 
 /// Everything a handler may look at while deciding. It allocates IDs but changes nothing:
 /// the counter lives in the state and only moves when the events are applied.
@@ -40,6 +45,8 @@ pub(crate) struct Ctx<'s> {
     pub access: Access<'s>,
     pub now: DateTime<Utc>,
     pub region: Option<rlibphonenumber::Region>,
+    /// The hybrid-clock time of a replica's command (docs/sync.md), for its edits.
+    pub hlc: Option<Hlc>,
     replica: ReplicaId,
     next_seq: u64,
 }
@@ -59,6 +66,7 @@ impl<'s> Ctx<'s> {
             access,
             now,
             region,
+            hlc: None,
             replica,
             next_seq,
         })
@@ -69,6 +77,64 @@ impl<'s> Ctx<'s> {
     }
 
     /// A fresh ID of any kind: `(replica, next sequence)`.
+    /// A replica's edit (with [`Ctx::hlc`]) gives way, field by field, to edits made
+    /// after it was typed (docs/sync.md): each changed field whose last edit is later
+    /// on the hybrid clock keeps its value in `after`, and the value the edit would
+    /// have set becomes a `field_conflict` on the record's timeline. Fields nobody
+    /// edited since, and every field of a local edit, change as asked.
+    pub(crate) fn keep_later_edits<T: Serialize + DeserializeOwned>(
+        &self,
+        record: AnyId,
+        before: &T,
+        after: &mut T,
+    ) -> Result<Vec<Event>, CrmError> {
+        let (Some(hlc), Some(clocks)) = (self.hlc, self.state.field_clocks.get(&record)) else {
+            return Ok(Vec::new());
+        };
+        let lost: Vec<(diff::Change, Hlc)> = diff::changes(before, after)
+            .into_iter()
+            .filter_map(|change| {
+                let kept = *clocks.get(&change.field)?;
+                (kept > hlc).then_some((change, kept))
+            })
+            .collect();
+        if lost.is_empty() {
+            return Ok(Vec::new());
+        }
+        let broken = |err: serde_json::Error| CrmError::Storage {
+            reason: format!("keeping the later edits of {record}: {err}"),
+        };
+        let mut value = serde_json::to_value(&*after).map_err(broken)?;
+        let mut events = Vec::with_capacity(lost.len());
+        for (change, kept) in lost {
+            let slot = match change.field.split_once('.') {
+                Some(("custom", key)) => value
+                    .get_mut("custom")
+                    .and_then(Value::as_object_mut)
+                    .map(|custom| (custom, key.to_string())),
+                _ => value
+                    .as_object_mut()
+                    .map(|fields| (fields, change.field.clone())),
+            };
+            if let Some((object, key)) = slot {
+                if change.from.is_null() {
+                    object.remove(&key);
+                } else {
+                    object.insert(key, change.from.clone());
+                }
+            }
+            events.push(Event::FieldConflict {
+                record,
+                field: change.field,
+                value: change.to,
+                hlc,
+                kept,
+            });
+        }
+        *after = serde_json::from_value(value).map_err(broken)?;
+        Ok(events)
+    }
+
     /// Hands out IDs in `replica`'s space from `first` on: a replica's command gets, at
     /// the authority and in every rebase, the IDs it got when it was typed.
     pub(crate) fn use_ids(&mut self, replica: ReplicaId, first: u64) {

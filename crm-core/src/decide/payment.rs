@@ -108,6 +108,7 @@ pub(crate) fn set_line_items(ctx: &mut Ctx<'_>, input: &LineItems) -> Result<Vec
             id: input.deal,
             fields,
             changed: vec!["amount".into()],
+            hlc: ctx.hlc,
         });
     }
     Ok(events)

@@ -265,15 +265,18 @@ pub(crate) fn update(
     if let Some(description) = &patch.description {
         fields.description = validate::optional_text("description", description.as_deref())?;
     }
+    let mut events = ctx.keep_later_edits(AnyId::TaskId(id), &before, &mut fields)?;
     let changed = diff::changed_keys(&before, &fields);
     if changed.is_empty() {
-        return Ok(Vec::new());
+        return Ok(events);
     }
-    Ok(vec![Event::TaskUpdated {
+    events.push(Event::TaskUpdated {
         id,
         fields,
         changed,
-    }])
+        hlc: ctx.hlc,
+    });
+    Ok(events)
 }
 
 /// Handles [`crate::Command::RescheduleTask`]: an open task gets a new due time (or

@@ -413,6 +413,7 @@ impl<J: Journal> Crm<J> {
         let mut ctx = self.context(actor, now, command)?;
         if let Some(stamp) = stamp {
             ctx.use_ids(stamp.replica, stamp.first_id);
+            ctx.hlc = stamp.hlc;
         }
         let mut events = decide::decide(&mut ctx, command)?;
         if let Some(marker) = stamp.and_then(|stamp| stamp.marker.clone()) {
@@ -699,6 +700,9 @@ pub(crate) struct Stamp {
     pub first_id: u64,
     /// Recorded after the command's events, in the same batch (`command_synced`).
     pub marker: Option<Event>,
+    /// When the command was typed, on the replica's hybrid clock: its edits give way
+    /// to later ones, field by field.
+    pub hlc: Option<crate::common::hlc::Hlc>,
 }
 
 /// What a successful command did.

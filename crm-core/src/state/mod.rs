@@ -14,6 +14,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::common::calendar::Calendar;
+use crate::common::hlc::Hlc;
 use crate::common::id::{
     ActivityId, AnyId, CompanyId, ContactId, DealId, DepartmentId, DocumentId, EffectId, PaymentId,
     PipelineId, ReplicaId, StageId, TaskId, UserId,
@@ -23,7 +24,7 @@ use crate::event::{Event, EventEnvelope};
 use crate::model::activity::{Activity, ActivityKind, Direction};
 use crate::model::company::Company;
 use crate::model::contact::Contact;
-use crate::model::custom_field::{EntityKind, FieldDefinitions};
+use crate::model::custom_field::{CustomValues, EntityKind, FieldDefinitions};
 use crate::model::deal::{Deal, DealStatus, StageChange};
 use crate::model::document::{Document, Template};
 use crate::model::fact::ScheduledRule;
@@ -119,6 +120,10 @@ pub struct State {
     /// sequence: a command delivered again is answered from here, never run twice.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) synced: BTreeMap<ReplicaId, BTreeMap<u64, SyncRecord>>,
+    /// When each field of a record was last edited, on the hybrid clock: a replica's
+    /// edit typed before the field's last edit loses (docs/sync.md).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) field_clocks: BTreeMap<AnyId, BTreeMap<String, Hlc>>,
     /// When rules with a `date_reached` trigger were last defined: such a rule does not
     /// fire for an occurrence whose time had passed by then.
     #[serde(
@@ -510,7 +515,85 @@ impl State {
         self.timelines.remove(&record);
     }
 
+    /// The hybrid-clock time of each field an edit changes (docs/sync.md): a replica's
+    /// edit carries its own, one made here is stamped with its time. Custom fields
+    /// count one by one (`custom.<key>`).
+    fn stamp_fields(&mut self, envelope: &EventEnvelope) {
+        fn custom_keys(before: Option<&CustomValues>, after: &CustomValues) -> Vec<String> {
+            let empty = CustomValues::new();
+            let before = before.unwrap_or(&empty);
+            let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+            keys.into_iter()
+                .filter(|key| before.get(*key) != after.get(*key))
+                .map(|key| format!("custom.{key}"))
+                .collect()
+        }
+        let (record, changed, custom, hlc) = match &envelope.event {
+            Event::ContactUpdated {
+                id,
+                fields,
+                changed,
+                hlc,
+            } => {
+                let before = self.contacts.get(id).map(|c| &c.fields.custom);
+                (
+                    AnyId::from(*id),
+                    changed,
+                    custom_keys(before, &fields.custom),
+                    hlc,
+                )
+            }
+            Event::CompanyUpdated {
+                id,
+                fields,
+                changed,
+                hlc,
+            } => {
+                let before = self.companies.get(id).map(|c| &c.fields.custom);
+                (
+                    AnyId::from(*id),
+                    changed,
+                    custom_keys(before, &fields.custom),
+                    hlc,
+                )
+            }
+            Event::DealUpdated {
+                id,
+                fields,
+                changed,
+                hlc,
+            } => {
+                let before = self.deals.get(id).map(|d| &d.fields.custom);
+                (
+                    AnyId::from(*id),
+                    changed,
+                    custom_keys(before, &fields.custom),
+                    hlc,
+                )
+            }
+            Event::TaskUpdated {
+                id, changed, hlc, ..
+            } => (AnyId::from(*id), changed, Vec::new(), hlc),
+            _ => return,
+        };
+        let clock = hlc.unwrap_or(Hlc {
+            wall_ms: envelope.at.timestamp_millis(),
+            counter: 0,
+            replica: ReplicaId::MIN,
+        });
+        let clocks = self.field_clocks.entry(record).or_default();
+        for field in changed
+            .iter()
+            .filter(|f| *f != "custom")
+            .cloned()
+            .chain(custom)
+        {
+            clocks.insert(field, clock);
+        }
+    }
+
     fn fold(&mut self, envelope: &EventEnvelope) {
+        self.stamp_fields(envelope);
         let at = envelope.at;
         match &envelope.event {
             Event::DepartmentCreated { department } => {
@@ -947,6 +1030,8 @@ impl State {
                     .or_default()
                     .insert(*record, *since);
             }
+            // On the record's timeline (records_touched); nothing else changes.
+            Event::FieldConflict { .. } => {}
             Event::CommandSynced { replica, seq } => {
                 let position = envelope.seq;
                 self.synced

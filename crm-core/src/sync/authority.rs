@@ -164,6 +164,7 @@ impl<J: Journal> Crm<J> {
                 replica,
                 first_id: pending.first_id,
                 marker: Some(Event::CommandSynced { replica, seq }),
+                hlc: Some(pending.hlc),
             };
             let before = self.state().last_seq();
             match self.execute_stamped(Actor::User(user), now, &pending.command, &stamp) {

@@ -121,20 +121,23 @@ impl Replica {
             .state()
             .next_seq(replica)
             .max(self.log.last_id + 1);
+        let mut clock = self.log.clock;
+        let hlc = clock.tick(now);
         let stamp = Stamp {
             replica,
             first_id,
             marker: None,
+            hlc: Some(hlc),
         };
         let at = self.at(&self.view, now);
         let outcome = self
             .view
             .execute_stamped(Actor::User(author), at, command, &stamp)?;
+        self.log.clock = clock;
         self.log.last_id = self
             .log
             .last_id
             .max(self.view.state().next_seq(replica) - 1);
-        let hlc = self.log.clock.tick(now);
         self.log.pending.push(Pending {
             author,
             command: PendingCommand {
@@ -217,6 +220,16 @@ impl Replica {
         self.canonical.import_events(&new)?;
         let me = self.log.replica;
         for envelope in &new {
+            // Whatever this replica has seen, its next edit comes after, however slow
+            // its own clock.
+            self.log.clock.observe(Hlc {
+                wall_ms: envelope.at.timestamp_millis(),
+                counter: 0,
+                replica: ReplicaId::MIN,
+            });
+            if let Some(seen) = envelope.event.edit_clock() {
+                self.log.clock.observe(seen);
+            }
             match &envelope.event {
                 Event::CommandSynced { replica, seq } if *replica == me => {
                     self.log.pending.retain(|p| p.command.seq != *seq);
@@ -288,6 +301,7 @@ impl Replica {
                 replica: self.log.replica,
                 first_id: pending.command.first_id,
                 marker: None,
+                hlc: Some(pending.command.hlc),
             };
             let at = self.at(&view, pending.command.at);
             let _ = view.execute_stamped(
