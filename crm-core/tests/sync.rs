@@ -483,6 +483,80 @@ fn concurrent_edits_keep_different_fields_and_the_later_edit_of_the_same_one() {
     );
 }
 
+#[test]
+fn work_on_a_contact_merged_away_follows_it_and_work_on_an_erased_person_is_refused() {
+    let mut office = office();
+    let create = |office: &mut Crm, name: &str| -> String {
+        let outcome: Value = serde_json::from_str(
+            &office
+                .execute_json(
+                    OLGA,
+                    "2026-12-01T07:30:00Z",
+                    &json!({"type": "create_contact", "name": name}).to_string(),
+                )
+                .unwrap(),
+        )
+        .unwrap();
+        outcome["created"].as_str().unwrap().to_string()
+    };
+    let (anna, anna_again, boris) = (
+        create(&mut office, "Anna"),
+        create(&mut office, "Anna P."),
+        create(&mut office, "Boris"),
+    );
+    let mut phone = Replica::new(ReplicaId::new(7).unwrap(), CrmOptions::default()).unwrap();
+    pull_all(&office, &mut phone, PETR);
+    phone
+        .execute(user(PETR), t(10), &command(json!({"type": "log_activity", "kind": "call", "link": anna_again, "direction": "inbound"})))
+        .unwrap();
+    phone
+        .execute(
+            user(PETR),
+            t(11),
+            &command(json!({"type": "update_contact", "id": boris, "patch": {"position": "CEO"}})),
+        )
+        .unwrap();
+    // Meanwhile the office merges the two Annas and erases Boris at his request.
+    let at = t(20).to_rfc3339();
+    office
+        .execute_json(
+            OLGA,
+            &at,
+            &json!({"type": "merge_contacts", "into": anna, "from": anna_again}).to_string(),
+        )
+        .unwrap();
+    office
+        .execute_json(
+            OLGA,
+            &at,
+            &json!({"type": "erase_contact", "id": boris}).to_string(),
+        )
+        .unwrap();
+    let result = push_all(&mut office, &mut phone, PETR, t(30));
+    assert!(
+        matches!(result.results[0], CommandResult::Accepted { .. }),
+        "{result:?}"
+    );
+    assert!(
+        matches!(&result.results[1], CommandResult::Rejected { code, message, .. } if code == "conflict" && message.contains("erased")),
+        "{result:?}"
+    );
+    let call = office.state().activities().values().next().unwrap().clone();
+    assert_eq!(
+        call.link.to_string(),
+        anna,
+        "the call is on the contact Anna was merged into"
+    );
+    let boris_now = &office.state().contacts()[&boris.parse::<ContactId>().unwrap()];
+    assert_eq!(
+        boris_now.fields.position, None,
+        "nothing typed offline brings his data back"
+    );
+    assert_eq!(phone.rejected().len(), 1);
+    pull_all(&office, &mut phone, PETR);
+    same_state(phone.view(), &office);
+}
+
 #[derive(Clone, Debug)]
 enum Step {
     /// A replica's user types a command (which one, and about what).

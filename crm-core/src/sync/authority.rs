@@ -151,8 +151,11 @@ impl<J: Journal> Crm<J> {
         pending: &PendingCommand,
     ) -> Result<CommandResult, CrmError> {
         let seq = pending.seq;
+        let followed = super::follow_merges(self.state(), &pending.command);
         let refusal = if let Err(reason) = syncable(&pending.command) {
             Some(CrmError::validation("command", reason))
+        } else if let Err(err) = &followed {
+            Some(err.clone())
         } else if pending.first_id < self.state().next_seq(replica) {
             Some(CrmError::conflict(format!(
                 "IDs from {}-{} on are already taken: a replica never hands out an ID twice",
@@ -167,7 +170,8 @@ impl<J: Journal> Crm<J> {
                 hlc: Some(pending.hlc),
             };
             let before = self.state().last_seq();
-            match self.execute_stamped(Actor::User(user), now, &pending.command, &stamp) {
+            let command = followed.as_ref().unwrap_or(&pending.command);
+            match self.execute_stamped(Actor::User(user), now, command, &stamp) {
                 Ok(outcome) => {
                     let position = outcome
                         .events

@@ -304,12 +304,10 @@ impl Replica {
                 hlc: Some(pending.command.hlc),
             };
             let at = self.at(&view, pending.command.at);
-            let _ = view.execute_stamped(
-                Actor::User(pending.author),
-                at,
-                &pending.command.command,
-                &stamp,
-            );
+            let Ok(command) = super::follow_merges(view.state(), &pending.command.command) else {
+                continue;
+            };
+            let _ = view.execute_stamped(Actor::User(pending.author), at, &command, &stamp);
         }
         self.view = view;
     }
