@@ -6,6 +6,9 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use crm_core::{envelope_from_json, CrmError, EventEnvelope, Journal, Snapshot};
+
+mod replica;
+pub use replica::ReplicaFile;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 /// The on-disk format this build writes (the `format` row of the `meta` table).
