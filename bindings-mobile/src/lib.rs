@@ -471,17 +471,53 @@ pub fn recover_journal(damaged: String, into: String) -> Result<String, CrmError
 
 /// A replica of an authority's CRM (docs/sync.md): the field rep's phone. Commands run
 /// here at once and wait in `pendingJson()` until the authority has decided them;
-/// batches are JSON text, as the transport carries them.
+/// batches are JSON text, as the transport carries them. In memory, or in a SQLite
+/// file (`CrmReplica.open`) that stores every change before the call returns.
 #[derive(uniffi::Object)]
 pub struct CrmReplica {
-    inner: Mutex<crm_core::Replica>,
+    inner: Mutex<Backing>,
+}
+
+enum Backing {
+    Memory(Box<crm_core::Replica>),
+    File(Box<crm_store_sqlite::ReplicaFile>),
 }
 
 impl CrmReplica {
-    fn replica(&self) -> MutexGuard<'_, crm_core::Replica> {
+    fn wrap(backing: Backing) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new(backing),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Backing> {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Reads the replica.
+    fn read<T>(
+        &self,
+        work: impl FnOnce(&crm_core::Replica) -> Result<T, crm_core::CrmError>,
+    ) -> Result<T, CrmError> {
+        match &*self.lock() {
+            Backing::Memory(replica) => work(replica),
+            Backing::File(file) => work(file.replica()),
+        }
+        .ffi()
+    }
+
+    /// Changes the replica (stored first, for a file).
+    fn change<T>(
+        &self,
+        work: impl FnOnce(&mut crm_core::Replica) -> Result<T, crm_core::CrmError>,
+    ) -> Result<T, CrmError> {
+        match &mut *self.lock() {
+            Backing::Memory(replica) => work(replica),
+            Backing::File(file) => file.change(work),
+        }
+        .ffi()
     }
 }
 
@@ -496,9 +532,25 @@ impl CrmReplica {
             options(default_region, None, None),
         )
         .ffi()?;
-        Ok(Arc::new(Self {
-            inner: Mutex::new(replica),
-        }))
+        Ok(Self::wrap(Backing::Memory(Box::new(replica))))
+    }
+
+    /// The replica stored in the SQLite file at `path`, or a new one there; every
+    /// change is stored before the call returns, so a phone killed at any moment
+    /// loses no command it acknowledged and never sends one twice.
+    #[uniffi::constructor(default(default_region = None))]
+    pub fn open(
+        path: String,
+        replica_id: u64,
+        default_region: Option<String>,
+    ) -> Result<Arc<Self>, CrmError> {
+        let file = crm_store_sqlite::ReplicaFile::open_or_create(
+            path,
+            ReplicaId::new(replica_id).ffi()?,
+            options(default_region, None, None),
+        )
+        .ffi()?;
+        Ok(Self::wrap(Backing::File(Box::new(file))))
     }
 
     /// A replica as stored: `eventsJson()` and `logJson()` (store both before every push).
@@ -514,9 +566,7 @@ impl CrmReplica {
             &log_json,
         )
         .ffi()?;
-        Ok(Arc::new(Self {
-            inner: Mutex::new(replica),
-        }))
+        Ok(Self::wrap(Backing::Memory(Box::new(replica))))
     }
 
     /// Runs a command (JSON) here at once and queues it; the outcome as JSON. A
@@ -528,9 +578,7 @@ impl CrmReplica {
         command_json: String,
     ) -> Result<String, CrmError> {
         let now = conversion::instant(now)?.to_rfc3339();
-        self.replica()
-            .execute_json(&author, &now, &command_json)
-            .ffi()
+        self.change(|replica| replica.execute_json(&author, &now, &command_json))
     }
 
     /// A query (JSON) on the view: the canonical state with the pending commands.
@@ -541,58 +589,61 @@ impl CrmReplica {
         query_json: String,
     ) -> Result<String, CrmError> {
         let now = conversion::instant(now)?.to_rfc3339();
-        self.replica().query_json(&actor, &now, &query_json).ffi()
+        self.read(|replica| replica.query_json(&actor, &now, &query_json))
     }
 
     /// The pending commands to send, as JSON.
     #[uniffi::method(default(limit = 100))]
     pub fn push_batch(&self, limit: u32) -> Result<String, CrmError> {
-        self.replica().push_batch_json(limit as usize).ffi()
+        self.read(|replica| replica.push_batch_json(limit as usize))
     }
 
     /// The authority's answer to a push: refused commands move to `rejectedJson()`.
     pub fn receive_push_result(&self, result: String) -> Result<(), CrmError> {
-        self.replica().receive_push_result_json(&result).ffi()
+        self.change(|replica| replica.receive_push_result_json(&result))
     }
 
     /// Canonical events from the authority; decided commands leave the queue.
     pub fn receive_pull(&self, batch: String) -> Result<(), CrmError> {
-        self.replica().receive_pull_json(&batch).ffi()
+        self.change(|replica| replica.receive_pull_json(&batch))
     }
 
     /// Commands waiting for the authority, as JSON.
     pub fn pending_json(&self) -> Result<String, CrmError> {
-        self.replica().pending_json().ffi()
+        self.read(|replica| replica.pending_json())
     }
 
     /// Commands the authority refused, with `code`, `field` and `message`, as JSON.
     pub fn rejected_json(&self) -> Result<String, CrmError> {
-        self.replica().rejected_json().ffi()
+        self.read(|replica| replica.rejected_json())
     }
 
     /// Sends a refused command again, as a new pending command typed now.
     pub fn retry(&self, seq: u64, now: SystemTime) -> Result<String, CrmError> {
         let now = conversion::instant(now)?.to_rfc3339();
-        self.replica().retry_json(seq, &now).ffi()
+        self.change(|replica| replica.retry_json(seq, &now))
     }
 
     /// Gives up a refused command; its text (JSON) is returned one last time.
     pub fn discard(&self, seq: u64) -> Result<String, CrmError> {
-        self.replica().discard_json(seq).ffi()
+        self.change(|replica| replica.discard_json(seq))
     }
 
     /// The canonical events, as JSON (to store).
     pub fn events_json(&self) -> Result<String, CrmError> {
-        self.replica().events_json(1).ffi()
+        self.read(|replica| replica.events_json(1))
     }
 
     /// Pending and rejected commands, sequences and clock, as JSON (to store).
     pub fn log_json(&self) -> Result<String, CrmError> {
-        self.replica().log_json().ffi()
+        self.read(|replica| replica.log_json())
     }
 
     /// The position to pull from.
     pub fn cursor(&self) -> u64 {
-        self.replica().cursor()
+        match &*self.lock() {
+            Backing::Memory(replica) => replica.cursor(),
+            Backing::File(file) => file.replica().cursor(),
+        }
     }
 }

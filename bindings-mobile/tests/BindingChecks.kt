@@ -277,5 +277,13 @@ fun bindingChecks(): List<Check> = listOf(
         expectThrows<CrmException.NotFound> { phone.discard(4uL) }
         expectThrows<CrmException.PermissionDenied> { office.pull(manager, 0uL) }
         expectThrows<CrmException.Malformed> { office.push(admin, later, "{") }
+        // On a SQLite file, a phone killed and started again finds what it typed.
+        val path = java.nio.file.Files.createTempDirectory("crm-replica").resolve("phone.sqlite").toString()
+        val stored = CrmReplica.open(path, 9uL)
+        stored.receivePull(office.pull(admin, stored.cursor()))
+        stored.executeJson(admin, later, """{"type":"create_contact","name":"Boris"}""")
+        val reopened = CrmReplica.open(path, 9uL)
+        expectEqual(1, com.google.gson.JsonParser.parseString(reopened.pendingJson()).asJsonArray.size())
+        expectThrows<CrmException.Validation> { CrmReplica.open(path, 10uL) }
     },
 )

@@ -344,13 +344,42 @@ impl Engine {
     }
 }
 
-/// A replica of an authority's CRM (docs/sync.md): JSON text in and out.
+/// A replica of an authority's CRM (docs/sync.md): JSON text in and out; in memory, or
+/// in a SQLite file that stores every change before the call returns.
 #[pyclass(module = "crm_core._native", frozen)]
 struct ReplicaEngine {
-    replica: Mutex<crm_core::Replica>,
+    replica: Mutex<Backing>,
+}
+
+enum Backing {
+    Memory(Box<crm_core::Replica>),
+    File(Box<crm_store_sqlite::ReplicaFile>),
 }
 
 impl ReplicaEngine {
+    fn wrap(backing: Backing) -> Self {
+        Self {
+            replica: Mutex::new(backing),
+        }
+    }
+
+    /// Reads the replica.
+    fn read<T: Send>(
+        &self,
+        py: Python<'_>,
+        work: impl FnOnce(&crm_core::Replica) -> Result<T, CrmError> + Send,
+    ) -> PyResult<T> {
+        py.detach(|| {
+            let guard = self.replica.lock().unwrap_or_else(PoisonError::into_inner);
+            match &*guard {
+                Backing::Memory(replica) => work(replica),
+                Backing::File(file) => work(file.replica()),
+            }
+        })
+        .into_py_result(py)
+    }
+
+    /// Changes the replica (stored first, for a file).
     fn with<T: Send>(
         &self,
         py: Python<'_>,
@@ -358,7 +387,10 @@ impl ReplicaEngine {
     ) -> PyResult<T> {
         py.detach(|| {
             let mut guard = self.replica.lock().unwrap_or_else(PoisonError::into_inner);
-            work(&mut guard)
+            match &mut *guard {
+                Backing::Memory(replica) => work(replica),
+                Backing::File(file) => file.change(work),
+            }
         })
         .into_py_result(py)
     }
@@ -372,9 +404,24 @@ impl ReplicaEngine {
         let replica =
             (|| crm_core::Replica::new(ReplicaId::new(replica_id)?, options(options_json)?))()
                 .into_py_result(py)?;
-        Ok(Self {
-            replica: Mutex::new(replica),
-        })
+        Ok(Self::wrap(Backing::Memory(Box::new(replica))))
+    }
+
+    /// The replica stored in the SQLite file at `path`, or a new one there; every
+    /// change is stored before the call returns.
+    #[staticmethod]
+    #[pyo3(signature = (path, replica_id, options_json = "{}"))]
+    fn open(py: Python<'_>, path: &str, replica_id: u64, options_json: &str) -> PyResult<Self> {
+        let file = py
+            .detach(|| {
+                crm_store_sqlite::ReplicaFile::open_or_create(
+                    path,
+                    ReplicaId::new(replica_id)?,
+                    options(options_json)?,
+                )
+            })
+            .into_py_result(py)?;
+        Ok(Self::wrap(Backing::File(Box::new(file))))
     }
 
     /// A replica as stored: its canonical events and its log, both JSON.
@@ -391,9 +438,7 @@ impl ReplicaEngine {
                 crm_core::Replica::restore_json(options(options_json)?, events_json, log_json)
             })
             .into_py_result(py)?;
-        Ok(Self {
-            replica: Mutex::new(replica),
-        })
+        Ok(Self::wrap(Backing::Memory(Box::new(replica))))
     }
 
     fn execute_json(
@@ -407,11 +452,11 @@ impl ReplicaEngine {
     }
 
     fn query_json(&self, py: Python<'_>, actor: &str, now: &str, query: &str) -> PyResult<String> {
-        self.with(py, |replica| replica.query_json(actor, now, query))
+        self.read(py, |replica| replica.query_json(actor, now, query))
     }
 
     fn push_batch_json(&self, py: Python<'_>, limit: usize) -> PyResult<String> {
-        self.with(py, |replica| replica.push_batch_json(limit))
+        self.read(py, |replica| replica.push_batch_json(limit))
     }
 
     fn receive_push_result_json(&self, py: Python<'_>, result: &str) -> PyResult<()> {
@@ -423,19 +468,19 @@ impl ReplicaEngine {
     }
 
     fn pending_json(&self, py: Python<'_>) -> PyResult<String> {
-        self.with(py, |replica| replica.pending_json())
+        self.read(py, |replica| replica.pending_json())
     }
 
     fn rejected_json(&self, py: Python<'_>) -> PyResult<String> {
-        self.with(py, |replica| replica.rejected_json())
+        self.read(py, |replica| replica.rejected_json())
     }
 
     fn log_json(&self, py: Python<'_>) -> PyResult<String> {
-        self.with(py, |replica| replica.log_json())
+        self.read(py, |replica| replica.log_json())
     }
 
     fn events_json(&self, py: Python<'_>, from_seq: u64) -> PyResult<String> {
-        self.with(py, |replica| replica.events_json(from_seq))
+        self.read(py, |replica| replica.events_json(from_seq))
     }
 
     fn retry_json(&self, py: Python<'_>, seq: u64, now: &str) -> PyResult<String> {
@@ -448,7 +493,7 @@ impl ReplicaEngine {
 
     #[getter]
     fn cursor(&self, py: Python<'_>) -> PyResult<u64> {
-        self.with(py, |replica| Ok(replica.cursor()))
+        self.read(py, |replica| Ok(replica.cursor()))
     }
 }
 

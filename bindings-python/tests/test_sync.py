@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +46,23 @@ def test_offline_work_is_pushed_once_and_pulled_back_with_what_the_rules_did() -
     assert phone.pending() == []
     tasks = phone.query(admin, later, {"type": "list_tasks"})["items"]
     assert sorted(t["title"] for t in tasks) == ["Measure", "Price the job"]
+
+
+def test_a_replica_file_keeps_its_pending_commands_across_restarts(tmp_path: Path) -> None:
+    crm, admin, _ = office()
+    path = tmp_path / "phone.sqlite"
+    phone = Replica.open(str(path), 9)
+    phone.receive_pull(crm.pull(admin, phone.cursor))
+    phone.execute(admin, NOW, {"type": "create_contact", "name": "Anna"})
+    del phone
+    again = Replica.open(str(path), 9)
+    assert [p["command"]["seq"] for p in again.pending()] == [1]
+    again.receive_push_result(crm.push(admin, NOW, again.push_batch()))
+    again.receive_pull(crm.pull(admin, again.cursor))
+    assert again.pending() == []
+    assert Replica.open(str(path), 9).query(admin, NOW, {"type": "list_contacts"})["total"] == 1
+    with pytest.raises(crm_core.ValidationError, match="replica"):
+        Replica.open(str(path), 10)
 
 
 def test_a_refused_command_waits_for_its_user_and_the_connection_decides_who_runs_it() -> None:

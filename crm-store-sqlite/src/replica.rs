@@ -32,6 +32,7 @@ pub struct ReplicaFile {
     /// The pending and rejected commands the file holds, by sequence.
     stored_pending: BTreeSet<u64>,
     stored_rejected: BTreeSet<u64>,
+    options: CrmOptions,
 }
 
 /// The log's scalars, one small row.
@@ -66,39 +67,9 @@ impl ReplicaFile {
              CREATE TABLE IF NOT EXISTS counters (id INTEGER PRIMARY KEY CHECK (id = 1), counters TEXT NOT NULL);",
         )
         .map_err(|err| storage("cannot create its tables", err))?;
-        let counters: Option<String> = conn
-            .query_row("SELECT counters FROM counters WHERE id = 1", [], |row| {
-                row.get(0)
-            })
-            .optional()
-            .map_err(|err| storage("cannot read its counters", err))?;
-        let (replica, stored) = match counters {
-            None => (Replica::new(replica, options)?, 0),
-            Some(counters) => {
-                let counters: Counters = serde_json::from_str(&counters)
-                    .map_err(|err| storage("the stored counters are not readable", err))?;
-                if counters.replica != replica {
-                    return Err(CrmError::validation(
-                        "replica",
-                        format!(
-                            "the file holds replica {}, not {}",
-                            counters.replica.get(),
-                            replica.get()
-                        ),
-                    ));
-                }
-                let log = ReplicaLog {
-                    replica,
-                    pending: read_rows::<Pending>(&conn, "pending")?,
-                    rejected: read_rows::<RejectedCommand>(&conn, "rejected")?,
-                    next_seq: counters.next_seq,
-                    last_id: counters.last_id,
-                    clock: counters.clock,
-                };
-                let events = read_events(&conn)?;
-                let stored = events.last().map_or(0, |e| e.seq);
-                (Replica::restore(options, events, log)?, stored)
-            }
+        let (replica, stored) = match load(&conn, replica, options.clone())? {
+            Some(found) => found,
+            None => (Replica::new(replica, options.clone())?, 0),
         };
         let stored_pending = replica.pending().iter().map(|p| p.command.seq).collect();
         let stored_rejected = replica.rejected().iter().map(|r| r.command.seq).collect();
@@ -108,6 +79,7 @@ impl ReplicaFile {
             stored,
             stored_pending,
             stored_rejected,
+            options,
         };
         file.store()?;
         Ok(file)
@@ -149,16 +121,23 @@ impl ReplicaFile {
         self.change(|replica| replica.discard(seq))
     }
 
-    /// Runs a change on a copy and keeps it only once it is stored: a failed write
-    /// leaves the replica as the file has it.
-    fn change<T>(
+    /// Any change to the replica (its JSON entry points, say), stored before it
+    /// returns; a failed write leaves the replica as the file has it.
+    pub fn change<T>(
         &mut self,
         work: impl FnOnce(&mut Replica) -> Result<T, CrmError>,
     ) -> Result<T, CrmError> {
-        let before = self.replica.clone();
         let answer = work(&mut self.replica)?;
         if let Err(err) = self.store() {
-            self.replica = before;
+            // What the file has is what counts: read it again (rare; no copy of the
+            // replica is made on the common path).
+            let (replica, stored) =
+                load(&self.conn, self.replica.log().replica, self.options.clone())?
+                    .ok_or_else(|| storage("the file lost its replica", &err))?;
+            self.stored_pending = replica.pending().iter().map(|p| p.command.seq).collect();
+            self.stored_rejected = replica.rejected().iter().map(|r| r.command.seq).collect();
+            self.replica = replica;
+            self.stored = stored;
             return Err(err);
         }
         Ok(answer)
@@ -234,6 +213,47 @@ impl ReplicaFile {
         self.stored_rejected = rejected;
         Ok(())
     }
+}
+
+/// The replica the file holds, and its last stored canonical position; `None` for a
+/// new file.
+fn load(
+    conn: &Connection,
+    replica: ReplicaId,
+    options: CrmOptions,
+) -> Result<Option<(Replica, u64)>, CrmError> {
+    let counters: Option<String> = conn
+        .query_row("SELECT counters FROM counters WHERE id = 1", [], |row| {
+            row.get(0)
+        })
+        .optional()
+        .map_err(|err| storage("cannot read its counters", err))?;
+    let Some(counters) = counters else {
+        return Ok(None);
+    };
+    let counters: Counters = serde_json::from_str(&counters)
+        .map_err(|err| storage("the stored counters are not readable", err))?;
+    if counters.replica != replica {
+        return Err(CrmError::validation(
+            "replica",
+            format!(
+                "the file holds replica {}, not {}",
+                counters.replica.get(),
+                replica.get()
+            ),
+        ));
+    }
+    let log = ReplicaLog {
+        replica,
+        pending: read_rows::<Pending>(conn, "pending")?,
+        rejected: read_rows::<RejectedCommand>(conn, "rejected")?,
+        next_seq: counters.next_seq,
+        last_id: counters.last_id,
+        clock: counters.clock,
+    };
+    let events = read_events(conn)?;
+    let stored = events.last().map_or(0, |e| e.seq);
+    Ok(Some((Replica::restore(options, events, log)?, stored)))
 }
 
 fn text<T: Serialize>(value: &T) -> Result<String, CrmError> {

@@ -20,6 +20,16 @@ class Replica:
         self._replica = _native.ReplicaEngine(replica_id, to_json(options, "options"))
 
     @classmethod
+    def open(cls, path: str, replica_id: int, *, default_region: Optional[str] = None) -> "Replica":
+        """The replica stored in the SQLite file at ``path``, or a new one there: every
+        change is stored before the call returns, so a process killed at any moment
+        loses no command it acknowledged and never sends one twice."""
+        replica = cls.__new__(cls)
+        options = {"default_region": default_region} if default_region else {}
+        replica._replica = _native.ReplicaEngine.open(str(path), replica_id, to_json(options, "options"))
+        return replica
+
+    @classmethod
     def restore(cls, events: str, log: str, *, default_region: Optional[str] = None) -> "Replica":
         """A replica as stored: :meth:`events` and :meth:`log` (store both, and store
         them before every push)."""
