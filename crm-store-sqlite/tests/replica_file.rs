@@ -128,3 +128,70 @@ fn a_killed_phone_keeps_every_acknowledged_command_and_sends_each_once() {
     assert_eq!(other.unwrap_err().code(), "validation");
     drop(files);
 }
+
+/// Faults between the two ends: the authority stores a push and dies before it
+/// answers; a pull arrives before the push's answer; a push is cut off halfway.
+#[test]
+fn an_authority_killed_before_it_answers_and_answers_out_of_order_lose_nothing() {
+    let dir = std::env::temp_dir().join(format!("crm-faults-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let office_path = dir.join("office.sqlite");
+    let _cleanup = Files(office_path.clone());
+    let open_office = || {
+        Crm::open(
+            ReplicaId::new(1).unwrap(),
+            CrmOptions::default(),
+            crm_store_sqlite::SqliteJournal::open_or_create(&office_path).unwrap(),
+        )
+        .unwrap()
+    };
+    let mut office = open_office();
+    office
+        .execute_json(
+            "system",
+            "2026-12-01T08:00:00Z",
+            r#"{"type": "create_user", "name": "Olga", "role": "admin"}"#,
+        )
+        .unwrap();
+    let mut phone = Replica::new(ReplicaId::new(7).unwrap(), CrmOptions::default()).unwrap();
+    phone
+        .receive_pull(&office.pull(olga(), 0, None).unwrap())
+        .unwrap();
+    let now: chrono::DateTime<chrono::Utc> = "2026-12-01T09:00:00Z".parse().unwrap();
+    for name in ["Anna", "Boris", "Clara"] {
+        let command: Command = format!(r#"{{"type": "create_contact", "name": "{name}"}}"#)
+            .parse()
+            .unwrap();
+        phone.execute(olga(), now, &command).unwrap();
+    }
+    // A push cut off after its first command: only that one arrives.
+    let mut cut = phone.push_batch(10);
+    cut.commands.truncate(1);
+    office.push(olga(), now, &cut).unwrap();
+    // The whole batch, stored by the office, which dies before it answers.
+    let batch = phone.push_batch(10);
+    office.push(olga(), now, &batch).unwrap();
+    drop(office);
+    let mut office = open_office();
+    assert_eq!(office.state().contacts().len(), 3);
+    // The pull arrives before any push answer: decided commands leave the queue.
+    phone
+        .receive_pull(&office.pull(olga(), phone.cursor(), None).unwrap())
+        .unwrap();
+    assert!(phone.pending().is_empty());
+    // The phone pushes again what it had not heard about; the late answer comes after.
+    let answer = office.push(olga(), now, &batch).unwrap();
+    assert!(answer
+        .results
+        .iter()
+        .all(|r| matches!(r, CommandResult::Accepted { .. })));
+    phone.receive_push_result(&answer).unwrap();
+    assert_eq!(office.state().contacts().len(), 3, "nothing ran twice");
+    assert!(phone.rejected().is_empty());
+    assert_eq!(
+        serde_json::to_value(phone.view().state()).unwrap(),
+        serde_json::to_value(office.state()).unwrap()
+    );
+    drop(office);
+    let _ = std::fs::remove_dir_all(&dir);
+}
