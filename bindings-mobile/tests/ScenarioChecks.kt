@@ -6,6 +6,8 @@ import com.google.gson.JsonObject
 import com.google.gson.JsonParser
 import dev.crmcore.Crm
 import dev.crmcore.CrmException
+import dev.crmcore.CrmReplica
+import java.time.Instant
 import java.io.File
 
 // Objects by key (extra keys allowed), arrays element-wise with equal length, scalars equal.
@@ -42,6 +44,21 @@ private fun CrmException.reason(): String = when (this) {
     is CrmException.Storage -> reason
 }
 
+// A `pull` step: every canonical event after the replica's cursor, then what it still
+// waits for — `{cursor, pending, rejected}` as JSON.
+private fun pull(crm: Crm, replica: CrmReplica, actor: String): String {
+    while (true) {
+        val batch = crm.pull(actor, replica.cursor())
+        replica.receivePull(batch)
+        if (!JsonParser.parseString(batch).asJsonObject["more"].asBoolean) break
+    }
+    val result = JsonObject()
+    result.addProperty("cursor", replica.cursor().toLong())
+    result.add("pending", JsonParser.parseString(replica.pendingJson()))
+    result.add("rejected", JsonParser.parseString(replica.rejectedJson()))
+    return result.toString()
+}
+
 private fun runScenario(file: File) {
     val scenario = JsonParser.parseString(file.readText()).asJsonObject
     val region = scenario["options"].asJsonObject["default_region"]?.asString
@@ -49,6 +66,9 @@ private fun runScenario(file: File) {
     val depth = scenario["options"].asJsonObject["max_cascade_depth"]?.asInt?.toUInt()
     val events = scenario["options"].asJsonObject["max_reaction_events"]?.asInt?.toUInt()
     val crm = Crm(scenario["replica"].asLong.toULong(), region, depth, events)
+    // Replicas of it by name (docs/sync.md), for scenarios that sync.
+    val replicas = scenario["replicas"]?.asJsonObject?.entrySet()
+        ?.associate { (name, id) -> name to CrmReplica(id.asLong.toULong(), region) } ?: mapOf()
     var now = ""
     scenario["steps"].asJsonArray.forEachIndexed { index, element ->
         val step = element.asJsonObject
@@ -58,6 +78,19 @@ private fun runScenario(file: File) {
         val expect = step["expect"]?.asJsonObject ?: JsonObject()
         val output = try {
             when {
+                step.has("push") -> {
+                    val replica = replicas.getValue(step["push"].asString)
+                    crm.push(actor, Instant.parse(now), replica.pushBatch(1000u)).also { replica.receivePushResult(it) }
+                }
+                step.has("pull") -> pull(crm, replicas.getValue(step["pull"].asString), actor)
+                step.has("on") -> {
+                    val replica = replicas.getValue(step["on"].asString)
+                    when {
+                        step.has("discard") -> replica.discard(step["discard"].asLong.toULong())
+                        step.has("execute") -> replica.executeJson(actor, Instant.parse(now), step["execute"].toString())
+                        else -> replica.queryJson(actor, Instant.parse(now), step["query"].toString())
+                    }
+                }
                 step.has("execute_raw") -> crm.executeJson(actor, now, step["execute_raw"].asString)
                 step.has("execute") -> crm.executeJson(actor, now, step["execute"].toString())
                 else -> crm.queryJson(actor, now, step["query"].toString())

@@ -23,6 +23,18 @@ def contains(expected: Any, actual: Any) -> bool:
     return bool(expected == actual and type(expected) is type(actual))
 
 
+def pull(engine: _native.Engine, replica: _native.ReplicaEngine, actor: str) -> str:
+    """A `pull` step: every canonical event after the replica's cursor, then what it
+    still waits for — ``{"cursor", "pending", "rejected"}`` as JSON."""
+    while True:
+        batch = engine.pull_json(actor, replica.cursor)
+        replica.receive_pull_json(batch)
+        if not json.loads(batch)["more"]:
+            break
+    return json.dumps({"cursor": replica.cursor, "pending": json.loads(replica.pending_json()),
+                       "rejected": json.loads(replica.rejected_json())})
+
+
 def test_the_scenarios_are_found() -> None:
     assert len(SCENARIOS) >= 3
 
@@ -32,13 +44,32 @@ def test_scenario(path: Path) -> None:
     scenario = json.loads(path.read_text())
     # The raw JSON entry points, so every language sends the same bytes to the core.
     engine = _native.Engine(scenario["replica"], json.dumps(scenario["options"]))
+    # Replicas of it by name (docs/sync.md), for scenarios that sync.
+    replicas = {
+        name: _native.ReplicaEngine(replica_id, json.dumps(scenario["options"]))
+        for name, replica_id in scenario.get("replicas", {}).items()
+    }
     now = ""
     for index, step in enumerate(scenario["steps"]):
         here = f"{path.name} step {index}"
         now = step.get("at", now)
         expect = step.get("expect", {})
         try:
-            if "execute_raw" in step:
+            if "push" in step:
+                replica = replicas[step["push"]]
+                output = engine.push_json(step["actor"], now, replica.push_batch_json(1000))
+                replica.receive_push_result_json(output)
+            elif "pull" in step:
+                output = pull(engine, replicas[step["pull"]], step["actor"])
+            elif "on" in step:
+                replica = replicas[step["on"]]
+                if "discard" in step:
+                    output = replica.discard_json(step["discard"])
+                elif "execute" in step:
+                    output = replica.execute_json(step["actor"], now, json.dumps(step["execute"]))
+                else:
+                    output = replica.query_json(step["actor"], now, json.dumps(step["query"]))
+            elif "execute_raw" in step:
                 output = engine.execute_json(step["actor"], now, step["execute_raw"])
             elif "execute" in step:
                 output = engine.execute_json(step["actor"], now, json.dumps(step["execute"]))

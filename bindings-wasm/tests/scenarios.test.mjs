@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { Crm } from "./load.mjs";
+import { Crm, Replica } from "./load.mjs";
 
 const dir = fileURLToPath(new URL("../../tests/scenarios/", import.meta.url));
 const files = readdirSync(dir).filter((name) => name.endsWith(".json")).sort();
@@ -21,6 +21,17 @@ function contains(expected, actual) {
   return expected === actual;
 }
 
+// A `pull` step: every canonical event after the replica's cursor, then what it still
+// waits for — `{cursor, pending, rejected}` as JSON.
+function pull(crm, replica, actor) {
+  for (;;) {
+    const batch = crm.pull(actor, replica.cursor);
+    replica.receivePull(batch);
+    if (!JSON.parse(batch).more) break;
+  }
+  return JSON.stringify({ cursor: replica.cursor, pending: replica.pending(), rejected: replica.rejected() });
+}
+
 test("the scenarios are found", () => assert.ok(files.length >= 3));
 
 for (const file of files) {
@@ -28,6 +39,9 @@ for (const file of files) {
     const scenario = JSON.parse(readFileSync(join(dir, file), "utf8"));
     // The raw JSON entry points, so every language sends the same bytes to the core.
     const crm = new Crm(scenario.replica, scenario.options);
+    // Replicas of it by name (docs/sync.md), for scenarios that sync.
+    const replicas = Object.fromEntries(
+      Object.entries(scenario.replicas ?? {}).map(([name, id]) => [name, new Replica(id, scenario.options)]));
     let now = "";
     scenario.steps.forEach((step, index) => {
       const here = `${file} step ${index}`;
@@ -35,7 +49,17 @@ for (const file of files) {
       const expect = step.expect ?? {};
       let output;
       try {
-        if ("execute_raw" in step) output = crm.executeJson(step.actor, now, step.execute_raw);
+        if ("push" in step) {
+          const replica = replicas[step.push];
+          output = crm.push(step.actor, now, replica.pushBatch(1000));
+          replica.receivePushResult(output);
+        } else if ("pull" in step) output = pull(crm, replicas[step.pull], step.actor);
+        else if ("on" in step) {
+          const replica = replicas[step.on];
+          if ("discard" in step) output = JSON.stringify(replica.discard(step.discard));
+          else if ("execute" in step) output = JSON.stringify(replica.execute(step.actor, now, step.execute));
+          else output = JSON.stringify(replica.query(step.actor, now, step.query));
+        } else if ("execute_raw" in step) output = crm.executeJson(step.actor, now, step.execute_raw);
         else if ("execute" in step) output = crm.executeJson(step.actor, now, JSON.stringify(step.execute));
         else output = crm.queryJson(step.actor, now, JSON.stringify(step.query));
       } catch (err) {

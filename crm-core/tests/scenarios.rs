@@ -1,9 +1,10 @@
 //! Runs the shared scenario files in `tests/scenarios/` through the JSON entry points,
 //! exactly as the Python, JavaScript and Kotlin runners do (see tests/scenarios/README.md).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crm_core::{Crm, CrmOptions, ReplicaId};
+use crm_core::{Crm, CrmError, CrmOptions, Replica, ReplicaId, MAX_PUSH_COMMANDS};
 use serde_json::Value;
 
 fn scenario_files() -> Vec<PathBuf> {
@@ -36,7 +37,13 @@ fn run_scenario(path: &PathBuf) -> usize {
     let scenario: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let replica = ReplicaId::new(scenario["replica"].as_u64().unwrap()).unwrap();
     let options: CrmOptions = serde_json::from_value(scenario["options"].clone()).unwrap();
-    let mut crm = Crm::new(replica, options).unwrap();
+    let mut crm = Crm::new(replica, options.clone()).unwrap();
+    // Replicas of this CRM by name (docs/sync.md), for scenarios that sync.
+    let mut replicas: BTreeMap<String, Replica> = BTreeMap::new();
+    for (name, id) in scenario["replicas"].as_object().into_iter().flatten() {
+        let id = ReplicaId::new(id.as_u64().unwrap()).unwrap();
+        replicas.insert(name.clone(), Replica::new(id, options.clone()).unwrap());
+    }
     let mut now = String::new();
     let steps = scenario["steps"].as_array().unwrap();
     for (index, step) in steps.iter().enumerate() {
@@ -45,7 +52,26 @@ fn run_scenario(path: &PathBuf) -> usize {
             now = at.to_string();
         }
         let actor = step["actor"].as_str().unwrap();
-        let result = if let Some(raw) = step["execute_raw"].as_str() {
+        let on = step["on"].as_str().map(|name| &name[..]);
+        let result = if let Some(name) = step["push"].as_str() {
+            let replica = replicas.get_mut(name).unwrap();
+            let batch = replica.push_batch_json(MAX_PUSH_COMMANDS).unwrap();
+            crm.push_json(actor, &now, &batch).inspect(|answer| {
+                replica.receive_push_result_json(answer).unwrap();
+            })
+        } else if let Some(name) = step["pull"].as_str() {
+            let replica = replicas.get_mut(name).unwrap();
+            pull(&crm, replica, actor)
+        } else if let Some(name) = on {
+            let replica = replicas.get_mut(name).unwrap();
+            if let Some(seq) = step["discard"].as_u64() {
+                replica.discard_json(seq)
+            } else if !step["execute"].is_null() {
+                replica.execute_json(actor, &now, &step["execute"].to_string())
+            } else {
+                replica.query_json(actor, &now, &step["query"].to_string())
+            }
+        } else if let Some(raw) = step["execute_raw"].as_str() {
             crm.execute_json(actor, &now, raw)
         } else if !step["execute"].is_null() {
             crm.execute_json(actor, &now, &step["execute"].to_string())
@@ -88,6 +114,25 @@ fn run_scenario(path: &PathBuf) -> usize {
         }
     }
     steps.len()
+}
+
+/// A `pull` step: every canonical event after the replica's cursor, then what it still
+/// waits for — `{"cursor", "pending", "rejected"}` as JSON.
+fn pull(crm: &Crm, replica: &mut Replica, actor: &str) -> Result<String, CrmError> {
+    loop {
+        let batch = crm.pull_json(actor, replica.cursor(), None)?;
+        replica.receive_pull_json(&batch)?;
+        let more: Value = serde_json::from_str(&batch).unwrap();
+        if more["more"] != Value::Bool(true) {
+            break;
+        }
+    }
+    let pending: Value = serde_json::from_str(&replica.pending_json()?).unwrap();
+    let rejected: Value = serde_json::from_str(&replica.rejected_json()?).unwrap();
+    Ok(
+        serde_json::json!({"cursor": replica.cursor(), "pending": pending, "rejected": rejected})
+            .to_string(),
+    )
 }
 
 #[test]
