@@ -52,7 +52,7 @@ fn run_scenario(path: &PathBuf) -> usize {
             now = at.to_string();
         }
         let actor = step["actor"].as_str().unwrap();
-        let on = step["on"].as_str().map(|name| &name[..]);
+        let on = step["on"].as_str();
         let result = if let Some(name) = step["push"].as_str() {
             let replica = replicas.get_mut(name).unwrap();
             let batch = replica.push_batch_json(MAX_PUSH_COMMANDS).unwrap();
