@@ -29,6 +29,17 @@ impl Hlc {
         }
     }
 
+    /// The reading of an event recorded at `at` by an engine without a clock of its own
+    /// (the authority's edits, the canonical events a replica observes): it comes
+    /// before any replica's reading of the same millisecond.
+    pub fn at(at: DateTime<Utc>) -> Hlc {
+        Hlc {
+            wall_ms: at.timestamp_millis(),
+            counter: 0,
+            replica: ReplicaId::MIN,
+        }
+    }
+
     /// The next reading at `now`: the wall clock when it has moved past every reading
     /// given or seen, else the last one's millisecond with the counter raised.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Hlc {

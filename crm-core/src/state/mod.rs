@@ -576,11 +576,7 @@ impl State {
             } => (AnyId::from(*id), changed, Vec::new(), hlc),
             _ => return,
         };
-        let clock = hlc.unwrap_or(Hlc {
-            wall_ms: envelope.at.timestamp_millis(),
-            counter: 0,
-            replica: ReplicaId::MIN,
-        });
+        let clock = hlc.unwrap_or(Hlc::at(envelope.at));
         let clocks = self.field_clocks.entry(record).or_default();
         for field in changed
             .iter()

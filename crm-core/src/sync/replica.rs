@@ -222,11 +222,7 @@ impl Replica {
         for envelope in &new {
             // Whatever this replica has seen, its next edit comes after, however slow
             // its own clock.
-            self.log.clock.observe(Hlc {
-                wall_ms: envelope.at.timestamp_millis(),
-                counter: 0,
-                replica: ReplicaId::MIN,
-            });
+            self.log.clock.observe(Hlc::at(envelope.at));
             if let Some(seen) = envelope.event.edit_clock() {
                 self.log.clock.observe(seen);
             }
