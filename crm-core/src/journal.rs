@@ -139,13 +139,13 @@ pub struct Snapshot {
 /// The snapshot format this build writes. Bump it whenever the stored state changes
 /// shape or meaning — a snapshot from before would load without what the new fold keeps
 /// (2: deals' first contact and source; 3: the links between records no longer
-/// stored, since they are rebuilt from the records).
-pub const SNAPSHOT_VERSION: u32 = 3;
+/// stored, since they are rebuilt from the records; 4: when each field was last
+/// edited, and the authority's decisions on replicas' commands — docs/sync.md).
+pub const SNAPSHOT_VERSION: u32 = 4;
 
 /// The oldest snapshot format this build reads (older ones are ignored and the journal
-/// replayed): a format 2 snapshot holds all that format 3 does, plus the links that are
-/// now rebuilt on loading.
-pub const OLDEST_READABLE_SNAPSHOT: u32 = 2;
+/// replayed): formats 2 and 3 lack the field edit times, which only the events give.
+pub const OLDEST_READABLE_SNAPSHOT: u32 = 4;
 
 /// A journal in memory: for tests, the browser (whose host persists exported events)
 /// and anywhere durability is handled elsewhere.
