@@ -557,6 +557,55 @@ fn work_on_a_contact_merged_away_follows_it_and_work_on_an_erased_person_is_refu
     same_state(phone.view(), &office);
 }
 
+#[test]
+fn commands_on_records_the_user_may_not_see_and_tampered_sequences_change_nothing() {
+    let mut office = office();
+    // Olga's own contact; Anton (a manager without a department) may not read it.
+    let secret: Value = serde_json::from_str(
+        &office
+            .execute_json(
+                OLGA,
+                "2026-12-01T07:30:00Z",
+                &json!({"type": "create_contact", "name": "Secret client"}).to_string(),
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    let secret = secret["created"].as_str().unwrap().to_string();
+    let mut phone = Replica::new(ReplicaId::new(7).unwrap(), CrmOptions::default()).unwrap();
+    pull_all(&office, &mut phone, PETR);
+    phone
+        .execute(
+            user(PETR),
+            t(10),
+            &command(json!({"type": "update_contact", "id": secret, "patch": {"position": "CEO"}})),
+        )
+        .unwrap();
+    // Pushed on Anton's connection: he may not edit (or see) it.
+    let result = office
+        .push(user(ANTON), t(20), &phone.push_batch(10))
+        .unwrap();
+    assert!(
+        matches!(&result.results[0], CommandResult::Rejected { code, .. } if code == "permission_denied"),
+        "{result:?}"
+    );
+    let contact = &office.state().contacts()[&secret.parse::<ContactId>().unwrap()];
+    assert_eq!(contact.fields.position, None);
+    // Tampered sequences: one that skips ahead, one that was never sent (0).
+    let seq = office.state().last_seq();
+    for tampered in [99, 0] {
+        let mut batch = phone.push_batch(10);
+        batch.replica = ReplicaId::new(8).unwrap();
+        batch.commands[0].seq = tampered;
+        let result = office.push(user(PETR), t(21), &batch).unwrap();
+        assert_eq!(
+            result.results,
+            vec![CommandResult::Deferred { seq: tampered }]
+        );
+    }
+    assert_eq!(office.state().last_seq(), seq, "nothing recorded");
+}
+
 #[derive(Clone, Debug)]
 enum Step {
     /// A replica's user types a command (which one, and about what).
