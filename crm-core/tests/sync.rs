@@ -606,6 +606,39 @@ fn commands_on_records_the_user_may_not_see_and_tampered_sequences_change_nothin
     assert_eq!(office.state().last_seq(), seq, "nothing recorded");
 }
 
+#[test]
+fn a_refused_command_retried_on_the_right_connection_runs_once() {
+    let mut office = office();
+    let mut phone = Replica::new(ReplicaId::new(7).unwrap(), CrmOptions::default()).unwrap();
+    pull_all(&office, &mut phone, PETR);
+    let rules = json!({"type": "define_rules", "rules": []});
+    phone
+        .execute(user(PETR), t(10), &command(rules.clone()))
+        .unwrap();
+    // Sent on Anton's connection by mistake: refused and kept.
+    let refused = office
+        .push(user(ANTON), t(11), &phone.push_batch(10))
+        .unwrap();
+    phone.receive_push_result(&refused).unwrap();
+    assert_eq!(phone.rejected().len(), 1);
+    // The user retries: a new pending command with the same text, sent on the right
+    // connection, runs once.
+    phone.retry(1, t(12)).unwrap();
+    assert!(phone.rejected().is_empty());
+    let pending: Vec<(u64, Command)> = phone
+        .pending()
+        .iter()
+        .map(|p| (p.command.seq, p.command.command.clone()))
+        .collect();
+    assert_eq!(pending, vec![(2, command(rules))]);
+    assert_eq!(phone.retry(1, t(12)).unwrap_err().code(), "not_found");
+    push_all(&mut office, &mut phone, PETR, t(13));
+    pull_all(&office, &mut phone, PETR);
+    assert!(phone.pending().is_empty());
+    assert!(office.state().rules().is_empty(), "the retried command ran");
+    same_state(phone.view(), &office);
+}
+
 #[derive(Clone, Debug)]
 enum Step {
     /// A replica's user types a command (which one, and about what).
