@@ -290,6 +290,10 @@ pub enum Event {
         tasks: Vec<TaskId>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         activities: Vec<ActivityId>,
+        /// A deleted deal's contact and company, whose last touch its activities set
+        /// (replicas of a user's view refresh them; absent before replicas).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        parties: Vec<AnyId>,
     },
     /// A note deleted: gone from the record and the lists; its text stays in the journal
     /// (the audit trail) until the person it names is erased.
@@ -601,6 +605,7 @@ impl Event {
                 record,
                 tasks,
                 activities,
+                ..
             } => std::iter::once(*record)
                 .chain(tasks.iter().map(|id| AnyId::from(*id)))
                 .chain(activities.iter().map(|id| AnyId::from(*id)))

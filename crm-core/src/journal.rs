@@ -151,6 +151,12 @@ pub const OLDEST_READABLE_SNAPSHOT: u32 = 4;
 /// and anywhere durability is handled elsewhere.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemoryJournal {
+    /// The position before the first event held: 0, except for a journal that
+    /// continues a state brought from elsewhere (a replica of one user's view starts
+    /// at the authority's position, with none of the events before it).
+    base: u64,
+    /// The state at `base`, when it is not 0.
+    start: Option<Snapshot>,
     events: Vec<EventEnvelope>,
 }
 
@@ -171,7 +177,22 @@ impl MemoryJournal {
                 event.seq
             )));
         }
-        Ok(Self { events })
+        Ok(Self {
+            base: 0,
+            start: None,
+            events,
+        })
+    }
+
+    /// An empty journal that continues a state brought from elsewhere (its
+    /// snapshot): its first event follows the snapshot's position, and opening it
+    /// starts from the snapshot.
+    pub(crate) fn continuing(start: Snapshot) -> Self {
+        Self {
+            base: start.seq,
+            start: Some(start),
+            events: Vec::new(),
+        }
     }
 
     /// All events, oldest first.
@@ -195,7 +216,7 @@ impl MemoryJournal {
     }
 
     fn tail(&self, from: u64) -> &[EventEnvelope] {
-        let start = usize::try_from(from.saturating_sub(1))
+        let start = usize::try_from(from.saturating_sub(1).saturating_sub(self.base))
             .unwrap_or(usize::MAX)
             .min(self.events.len());
         &self.events[start..]
@@ -203,6 +224,10 @@ impl MemoryJournal {
 }
 
 impl Journal for MemoryJournal {
+    fn load_snapshot(&self) -> Result<Option<Snapshot>, CrmError> {
+        Ok(self.start.clone())
+    }
+
     fn append(&mut self, batch: &[EventEnvelope]) -> Result<(), CrmError> {
         if let Some(first) = batch.first() {
             self.append_check(first.seq)?;
@@ -229,12 +254,14 @@ impl Journal for MemoryJournal {
     }
 
     fn get(&self, seq: u64) -> Result<Option<EventEnvelope>, CrmError> {
-        let index = usize::try_from(seq).ok().and_then(|seq| seq.checked_sub(1));
+        let index = seq
+            .checked_sub(self.base + 1)
+            .and_then(|index| usize::try_from(index).ok());
         Ok(index.and_then(|index| self.events.get(index)).cloned())
     }
 
     fn last_seq(&self) -> u64 {
-        self.events.len() as u64
+        self.base + self.events.len() as u64
     }
 
     fn rewrite(

@@ -101,9 +101,9 @@ pub use state::erasure::ERASED;
 pub use state::State;
 pub use sync::protocol::{
     CommandResult, Pending, PendingCommand, PullBatch, PushBatch, PushResult, RejectedCommand,
-    MAX_PULL_EVENTS, MAX_PUSH_COMMANDS, SYNC_VERSION,
+    ViewChange, MAX_PULL_EVENTS, MAX_PUSH_COMMANDS, SYNC_VERSION,
 };
-pub use sync::replica::{Replica, ReplicaLog};
+pub use sync::replica::{HeldView, Replica, ReplicaLog};
 pub use task::{
     DaysOff, Every, NewTask, Repeat, Task, TaskCompletion, TaskFields, TaskPatch, TaskReschedule,
     TaskSeries, TaskSnooze, TaskStatus,

@@ -361,9 +361,38 @@ fn the_connections_user_runs_the_commands_and_bad_pushes_are_typed_refusals() {
         )
         .unwrap_err();
     assert_eq!(refused.code(), "validation");
-    // Only a user who sees everything pulls the whole journal, for now.
+    // Only a user who sees everything pulls the whole journal; anyone else gets
+    // their view (tests/sync_views.rs), and a cursor past the end is refused.
+    let anton = office.pull(user(ANTON), 0, None).unwrap();
+    assert!(anton.events.is_empty() && anton.view.is_some());
+    let past = office.state().last_seq() + 1;
     assert_eq!(
-        office.pull(user(ANTON), 0, None).unwrap_err().code(),
+        office.pull(user(ANTON), past, None).unwrap_err().code(),
+        "validation"
+    );
+    // A replica of the whole journal does not take a view, nor the other way round.
+    let mut whole = Replica::new(ReplicaId::new(9).unwrap(), CrmOptions::default()).unwrap();
+    whole
+        .receive_pull(&office.pull(user(OLGA), 0, None).unwrap())
+        .unwrap();
+    assert_eq!(whole.receive_pull(&anton).unwrap_err().code(), "validation");
+    let mut view = Replica::new(ReplicaId::new(12).unwrap(), CrmOptions::default()).unwrap();
+    view.receive_pull(&anton).unwrap();
+    assert_eq!(
+        view.receive_pull(&office.pull(user(OLGA), 0, None).unwrap())
+            .unwrap_err()
+            .code(),
+        "validation"
+    );
+    // A view replica types as its user only.
+    assert_eq!(
+        view.execute(
+            user(OLGA),
+            t(11),
+            &command(json!({"type": "create_contact", "name": "X"}))
+        )
+        .unwrap_err()
+        .code(),
         "permission_denied"
     );
 }

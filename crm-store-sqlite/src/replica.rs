@@ -9,8 +9,8 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use crm_core::{
-    envelope_from_json, Command, CrmError, CrmOptions, EventEnvelope, Hlc, Outcome, Pending,
-    PullBatch, PushResult, RejectedCommand, Replica, ReplicaId, ReplicaLog, UserId,
+    envelope_from_json, Command, CrmError, CrmOptions, EventEnvelope, HeldView, Hlc, Outcome,
+    Pending, PullBatch, PushResult, RejectedCommand, Replica, ReplicaId, ReplicaLog, UserId,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,8 @@ pub struct ReplicaFile {
     replica: Replica,
     /// The last canonical event stored.
     stored: u64,
+    /// The cursor of the view stored (a replica of one user's view).
+    stored_view: u64,
     /// The pending and rejected commands the file holds, by sequence.
     stored_pending: BTreeSet<u64>,
     stored_rejected: BTreeSet<u64>,
@@ -64,7 +66,8 @@ impl ReplicaFile {
             "CREATE TABLE IF NOT EXISTS canonical (seq INTEGER PRIMARY KEY, event TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY, command TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS rejected (seq INTEGER PRIMARY KEY, command TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS counters (id INTEGER PRIMARY KEY CHECK (id = 1), counters TEXT NOT NULL);",
+             CREATE TABLE IF NOT EXISTS counters (id INTEGER PRIMARY KEY CHECK (id = 1), counters TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS view (id INTEGER PRIMARY KEY CHECK (id = 1), cursor INTEGER NOT NULL, view TEXT NOT NULL);",
         )
         .map_err(|err| storage("cannot create its tables", err))?;
         let (replica, stored) = match load(&conn, replica, options.clone())? {
@@ -75,6 +78,7 @@ impl ReplicaFile {
         let stored_rejected = replica.rejected().iter().map(|r| r.command.seq).collect();
         let mut file = ReplicaFile {
             conn,
+            stored_view: view_cursor(&replica),
             replica,
             stored,
             stored_pending,
@@ -138,6 +142,7 @@ impl ReplicaFile {
             self.stored_rejected = replica.rejected().iter().map(|r| r.command.seq).collect();
             self.replica = replica;
             self.stored = stored;
+            self.stored_view = view_cursor(&self.replica);
             return Err(err);
         }
         Ok(answer)
@@ -207,7 +212,22 @@ impl ReplicaFile {
             params![counters],
         )
         .map_err(|err| storage("cannot store the counters", err))?;
+        let view = log
+            .view
+            .as_ref()
+            .filter(|held| held.state.last_seq() != self.stored_view);
+        if let Some(held) = view {
+            tx.execute(
+                "INSERT INTO view (id, cursor, view) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET cursor = ?1, view = ?2",
+                params![held.state.last_seq() as i64, text(held)?],
+            )
+            .map_err(|err| storage("cannot store the view", err))?;
+        }
         tx.commit().map_err(|err| storage("cannot commit", err))?;
+        if let Some(held) = view {
+            self.stored_view = held.state.last_seq();
+        }
         self.stored = events.last().map_or(self.stored, |e| e.seq);
         self.stored_pending = pending;
         self.stored_rejected = rejected;
@@ -250,10 +270,28 @@ fn load(
         next_seq: counters.next_seq,
         last_id: counters.last_id,
         clock: counters.clock,
+        view: conn
+            .query_row("SELECT view FROM view WHERE id = 1", [], |row| {
+                row.get::<_, String>(0)
+            })
+            .optional()
+            .map_err(|err| storage("cannot read its view", err))?
+            .map(|text| serde_json::from_str::<HeldView>(&text))
+            .transpose()
+            .map_err(|err| storage("the stored view is not readable", err))?,
     };
     let events = read_events(conn)?;
     let stored = events.last().map_or(0, |e| e.seq);
     Ok(Some((Replica::restore(options, events, log)?, stored)))
+}
+
+/// The cursor of the view a replica holds (0 for a replica of the whole journal).
+fn view_cursor(replica: &Replica) -> u64 {
+    replica
+        .log()
+        .view
+        .as_ref()
+        .map_or(0, |held| held.state.last_seq())
 }
 
 fn text<T: Serialize>(value: &T) -> Result<String, CrmError> {

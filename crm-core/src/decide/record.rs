@@ -145,9 +145,26 @@ pub(crate) fn delete(ctx: &mut Ctx<'_>, record: AnyId) -> Result<Vec<Event>, Crm
         .filter(|activity| activity.link == record)
         .map(|activity| activity.id)
         .collect();
+    let parties = match record {
+        AnyId::DealId(id) => state
+            .deals
+            .get(&id)
+            .map(|deal| {
+                [
+                    deal.fields.contact.map(AnyId::from),
+                    deal.fields.company.map(AnyId::from),
+                ]
+            })
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect(),
+        _ => Vec::new(),
+    };
     Ok(vec![Event::RecordDeleted {
         record,
         tasks,
         activities,
+        parties,
     }])
 }

@@ -113,6 +113,24 @@ impl Crm<MemoryJournal> {
         let journal = MemoryJournal::from_events(events.into_iter().collect())?;
         Crm::open(replica, options, journal)
     }
+
+    /// A CRM that continues `state`, brought from elsewhere without the events before
+    /// it (a replica of one user's view): its next event follows the state's last.
+    pub(crate) fn continuing(
+        replica: ReplicaId,
+        options: CrmOptions,
+        state: &State,
+    ) -> Result<Self, CrmError> {
+        let json = serde_json::to_string(state).map_err(|err| CrmError::Storage {
+            reason: format!("cannot serialise the state: {err}"),
+        })?;
+        let start = Snapshot {
+            v: SNAPSHOT_VERSION,
+            seq: state.last_seq,
+            state: json,
+        };
+        Crm::open(replica, options, MemoryJournal::continuing(start))
+    }
 }
 
 impl<J: Journal> Crm<J> {

@@ -945,6 +945,7 @@ impl State {
                 record,
                 tasks,
                 activities,
+                ..
             } => self.delete(*record, tasks, activities),
             // The record's last touch stays: it says when someone was last in touch, and
             // only notes (never outreach) are deleted.

@@ -83,9 +83,10 @@ impl<J: Journal> Crm<J> {
         })
     }
 
-    /// The canonical events after `cursor`, at most `limit` (and
-    /// [`MAX_PULL_EVENTS`]). Only a user who may read every record pulls the whole
-    /// journal; replicas that hold a user's view only are the next step (docs/sync.md).
+    /// What a replica of `user` receives after `cursor`. A user who may read every
+    /// record (an admin) gets the canonical events, at most `limit` (and
+    /// [`MAX_PULL_EVENTS`]) at a time; anyone else gets how their view changed, as of
+    /// now, in one batch (`view`; docs/sync.md, "Partial replication").
     pub fn pull(
         &self,
         user: UserId,
@@ -94,10 +95,14 @@ impl<J: Journal> Crm<J> {
     ) -> Result<PullBatch, CrmError> {
         let access = Access::new(self.state(), Actor::User(user))?;
         if !access.is_admin() {
-            return Err(CrmError::denied(
-                Actor::User(user),
-                "pull the whole journal (a replica of one user's view is not built yet)",
-            ));
+            let view = self.view_since(user, cursor)?;
+            return Ok(PullBatch {
+                v: SYNC_VERSION,
+                events: Vec::new(),
+                cursor: self.state().last_seq(),
+                more: false,
+                view: Some(view),
+            });
         }
         let limit = limit.unwrap_or(MAX_PULL_EVENTS).clamp(1, MAX_PULL_EVENTS);
         let mut events = self.events_since(cursor.saturating_add(1))?;
@@ -109,6 +114,7 @@ impl<J: Journal> Crm<J> {
             events,
             cursor,
             more,
+            view: None,
         })
     }
 

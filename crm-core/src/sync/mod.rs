@@ -6,6 +6,7 @@ pub(crate) mod authority;
 mod json;
 pub(crate) mod protocol;
 pub(crate) mod replica;
+mod view;
 
 use serde_json::Value;
 

@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::common::hlc::Hlc;
-use crate::common::id::{ReplicaId, UserId};
+use crate::common::id::{AnyId, ReplicaId, UserId};
 use crate::event::EventEnvelope;
 use crate::model::command::Command;
+use crate::state::State;
 
 /// The version of the batches below; a batch of another version is refused whole.
 pub const SYNC_VERSION: u32 = 1;
@@ -89,7 +90,8 @@ pub struct PushResult {
     pub results: Vec<CommandResult>,
 }
 
-/// The canonical events after a replica's cursor.
+/// What a replica receives: for a user who may read everything, the canonical events
+/// after its cursor; for anyone else, how their view changed (`view`, and no events).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PullBatch {
@@ -99,6 +101,35 @@ pub struct PullBatch {
     pub cursor: u64,
     /// Whether more events wait after these.
     pub more: bool,
+    /// For a replica of one user's view: the records that moved in or changed, and
+    /// those that moved out (docs/sync.md, "Partial replication").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<ViewChange>,
+}
+
+/// How one user's view changed between two positions of the canonical log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ViewChange {
+    /// Whose view it is; a replica holds one user's view.
+    pub user: UserId,
+    /// The cursor the change is from (the replica must hold at least that much).
+    pub since: u64,
+    /// The whole view, to replace what the replica holds (a first pull; a user's
+    /// rights changed; someone was erased, and nothing of them may stay behind).
+    pub reset: bool,
+    /// Whether `records` carries the shared reference data (users, departments,
+    /// pipelines, fields, the calendar, templates), which replaces the replica's.
+    pub reference: bool,
+    /// The records that moved in or changed, each as it is now, with what the state
+    /// keeps about it, in the state's own form (`State::restricted_to` of the
+    /// authority, for these records only).
+    #[cfg_attr(feature = "schema", schemars(with = "serde_json::Value"))]
+    pub records: Box<State>,
+    /// Records changed since the cursor that the user may not see now: the replica
+    /// drops any of them it holds, with what hangs on them that the user can no
+    /// longer see either.
+    pub removed: Vec<AnyId>,
 }
 
 /// A command of this replica's user that the authority refused, kept until the user
@@ -120,4 +151,9 @@ pub struct RejectedCommand {
 pub struct Pending {
     pub author: UserId,
     pub command: PendingCommand,
+    /// The position of its last event, once the authority has said it accepted it:
+    /// a replica of one user's view drops it when it has pulled that far (it never
+    /// receives the authority's `command_synced` events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<u64>,
 }

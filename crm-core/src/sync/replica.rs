@@ -15,6 +15,7 @@ use crate::engine::{Crm, CrmOptions, Outcome, Stamp};
 use crate::event::{Event, EventEnvelope};
 use crate::model::actor::Actor;
 use crate::model::command::Command;
+use crate::state::State;
 
 /// What a replica keeps besides the canonical events, to be stored with them (a
 /// phone killed at any moment must find its pending commands again, and never send
@@ -31,6 +32,21 @@ pub struct ReplicaLog {
     /// when the records they went to are not in this replica's view.
     pub last_id: u64,
     pub clock: Hlc,
+    /// For a replica of one user's view (docs/sync.md, "Partial replication"): whose
+    /// view, and the canonical state it holds of it. `None` for a replica of the whole
+    /// journal, which keeps canonical events instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<HeldView>,
+}
+
+/// What a replica of one user's view holds of the canonical state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct HeldView {
+    pub user: UserId,
+    /// `State::restricted_to(user)` of the authority at the replica's cursor.
+    #[cfg_attr(feature = "schema", schemars(with = "serde_json::Value"))]
+    pub state: Box<State>,
 }
 
 /// A replica of one authority's CRM.
@@ -51,6 +67,7 @@ impl Replica {
             next_seq: 1,
             last_id: 0,
             clock: Hlc::start(replica),
+            view: None,
         };
         Replica::restore(options, Vec::new(), log)
     }
@@ -65,7 +82,16 @@ impl Replica {
             automation: Some(false),
             ..options
         };
-        let canonical = Crm::replay(log.replica, options, canonical)?;
+        let canonical = match &log.view {
+            None => Crm::replay(log.replica, options, canonical)?,
+            Some(_) if !canonical.is_empty() => {
+                return Err(CrmError::validation(
+                    "events",
+                    "a replica of one user's view keeps its state in its log, not events",
+                ))
+            }
+            Some(held) => Crm::continuing(log.replica, options, &held.state)?,
+        };
         let mut replica = Replica {
             view: canonical.clone(),
             canonical,
@@ -115,6 +141,12 @@ impl Replica {
         command: &Command,
     ) -> Result<Outcome, CrmError> {
         syncable(command).map_err(|reason| CrmError::validation("command", reason))?;
+        if let Some(held) = self.log.view.as_ref().filter(|held| held.user != author) {
+            return Err(CrmError::denied(
+                Actor::User(author),
+                format!("type on a replica of {}'s view", held.user),
+            ));
+        }
         let replica = self.log.replica;
         let first_id = self
             .view
@@ -148,6 +180,7 @@ impl Replica {
                 at: now,
                 command: command.clone(),
             },
+            accepted: None,
         });
         self.log.next_seq += 1;
         Ok(outcome)
@@ -179,15 +212,31 @@ impl Replica {
             ));
         }
         let mut changed = false;
+        let cursor = self.cursor();
+        let by_view = self.log.view.is_some();
         for outcome in &result.results {
-            if let CommandResult::Rejected {
-                seq,
-                code,
-                field,
-                message,
-            } = outcome
-            {
-                changed |= self.reject(*seq, code, field.as_deref(), message);
+            match outcome {
+                CommandResult::Rejected {
+                    seq,
+                    code,
+                    field,
+                    message,
+                } => changed |= self.reject(*seq, code, field.as_deref(), message),
+                CommandResult::Accepted { seq, position } => {
+                    let before = self.log.pending.len();
+                    // A view's replica never sees `command_synced`: once it has pulled
+                    // past the command's events, they are in what it holds.
+                    self.log
+                        .pending
+                        .retain(|p| !(by_view && p.command.seq == *seq && *position <= cursor));
+                    changed |= self.log.pending.len() != before;
+                    if let Some(pending) =
+                        self.log.pending.iter_mut().find(|p| p.command.seq == *seq)
+                    {
+                        pending.accepted = Some(*position);
+                    }
+                }
+                CommandResult::Deferred { .. } => {}
             }
         }
         if changed {
@@ -206,6 +255,19 @@ impl Replica {
                 "v",
                 format!("version {} is not {SYNC_VERSION}", batch.v),
             ));
+        }
+        match (&batch.view, &self.log.view) {
+            (Some(change), _) => return self.receive_view(batch.cursor, change),
+            (None, Some(held)) => {
+                return Err(CrmError::validation(
+                    "view",
+                    format!(
+                        "is missing: this replica holds {}'s view, not the whole journal",
+                        held.user
+                    ),
+                ))
+            }
+            (None, None) => {}
         }
         let cursor = self.cursor();
         let new: Vec<EventEnvelope> = batch
@@ -242,6 +304,61 @@ impl Replica {
                 _ => {}
             }
         }
+        self.rebase();
+        Ok(())
+    }
+
+    /// Takes in how this replica's user's view changed (docs/sync.md).
+    fn receive_view(&mut self, cursor: u64, change: &ViewChange) -> Result<(), CrmError> {
+        match &self.log.view {
+            None if self.cursor() > 0 => return Err(CrmError::validation(
+                "view",
+                "this replica holds the whole journal; a replica of one user's view starts empty",
+            )),
+            Some(held) if held.user != change.user => {
+                return Err(CrmError::validation(
+                    "view.user",
+                    format!(
+                        "is {}, but this replica holds {}'s view",
+                        change.user, held.user
+                    ),
+                ))
+            }
+            _ => {}
+        }
+        if cursor < self.cursor() || (cursor == self.cursor() && !change.reset) {
+            // Answered twice, or overtaken by a later pull: nothing new.
+            return Ok(());
+        }
+        if !change.reset && change.since > self.cursor() {
+            return Err(CrmError::validation(
+                "view.since",
+                format!(
+                    "is {}, after this replica's cursor {}: the changes between are missing",
+                    change.since,
+                    self.cursor()
+                ),
+            ));
+        }
+        let mut state = super::view::absorb(self.canonical.state(), change);
+        state.last_seq = cursor;
+        self.canonical =
+            Crm::continuing(self.log.replica, self.canonical.options().clone(), &state)?;
+        if let Some(last) = state.last_at() {
+            self.log.clock.observe(Hlc::at(last));
+        }
+        for clocks in state.field_clocks.values() {
+            for seen in clocks.values() {
+                self.log.clock.observe(*seen);
+            }
+        }
+        self.log
+            .pending
+            .retain(|p| p.accepted.is_none_or(|position| position > cursor));
+        self.log.view = Some(HeldView {
+            user: change.user,
+            state: Box::new(state),
+        });
         self.rebase();
         Ok(())
     }
