@@ -508,6 +508,18 @@ impl CrmReplica {
         .ffi()
     }
 
+    /// Runs a typed command here and queues it.
+    fn typed(
+        &self,
+        author: &str,
+        now: SystemTime,
+        command: Command,
+    ) -> Result<crm_core::Outcome, CrmError> {
+        let author = conversion::parse::<crm_core::UserId>(author)?;
+        let now = conversion::instant(now)?;
+        self.change(|replica| replica.execute(author, now, &command))
+    }
+
     /// Changes the replica (stored first, for a file).
     fn change<T>(
         &self,
@@ -579,6 +591,30 @@ impl CrmReplica {
     ) -> Result<String, CrmError> {
         let now = conversion::instant(now)?.to_rfc3339();
         self.change(|replica| replica.execute_json(&author, &now, &command_json))
+    }
+
+    /// Completes a task here at once (with its outcome fields — a measurer's figures)
+    /// and queues it.
+    pub fn complete_task(
+        &self,
+        author: String,
+        now: SystemTime,
+        completion: TaskCompletion,
+    ) -> Result<(), CrmError> {
+        self.typed(&author, now, Command::CompleteTask(completion.try_into()?))
+            .map(drop)
+    }
+
+    /// Logs a call, e-mail, meeting or note here at once and queues it; returns its ID
+    /// (in this replica's own ID space).
+    pub fn log_activity(
+        &self,
+        author: String,
+        now: SystemTime,
+        activity: NewActivity,
+    ) -> Result<String, CrmError> {
+        let outcome = self.typed(&author, now, Command::LogActivity(activity.try_into()?))?;
+        Ok(outcome.require_created().ffi()?.to_string())
     }
 
     /// A query (JSON) on the view: the canonical state with the pending commands.

@@ -275,7 +275,7 @@ fun bindingChecks(): List<Check> = listOf(
         expectEqual("permission_denied", rejected[0].asJsonObject["code"].asString)
         phone.discard(4uL)
         expectThrows<CrmException.NotFound> { phone.discard(4uL) }
-        expectThrows<CrmException.PermissionDenied> { office.pull(manager, 0uL) }
+        expectThrows<CrmException.Validation> { phone.receivePull(office.pull(manager, 0uL)) }
         expectThrows<CrmException.Malformed> { office.push(admin, later, "{") }
         // On a SQLite file, a phone killed and started again finds what it typed.
         val path = java.nio.file.Files.createTempDirectory("crm-replica").resolve("phone.sqlite").toString()
@@ -285,5 +285,52 @@ fun bindingChecks(): List<Check> = listOf(
         val reopened = CrmReplica.open(path, 9uL)
         expectEqual(1, com.google.gson.JsonParser.parseString(reopened.pendingJson()).asJsonArray.size())
         expectThrows<CrmException.Validation> { CrmReplica.open(path, 10uL) }
+    },
+    Check("the measurer's day: his phone holds his jobs, works offline, and the office's rule fires once") {
+        val office = Crm(1uL)
+        fun run(actor: String, json: String) = office.executeJson(actor, NOW.toString(), json)
+        val admin = createdId(run("system", """{"type":"create_user","name":"Olga","role":"admin"}"""))
+        val anton = createdId(run(admin, """{"type":"create_user","name":"Anton","role":"manager"}"""))
+        val sergey = createdId(run(admin, """{"type":"create_user","name":"Sergey","role":"specialist"}"""))
+        run(admin, """{"type":"define_field","entity":"task","key":"measured_area","label":"Area, m²","kind":"decimal"}""")
+        run(admin, """{"type":"define_rules","rules":[{"key":"price","when":{"type":"task_completed","kind":"measure"},
+            "then":[{"type":"create_task","title":"Price the job","kind":"price","assignee":{"user":"$anton"},"due_in":"1d"}]}]}""")
+        val pipeline = office.createPipeline(admin, NOW, "Windows", listOf(NewStage("New"), NewStage("Measured")), listOf())
+        val anna = office.createContact(anton, NOW, NewContact("Anna", phones = listOf("+49 30 1234567")))
+        val bruno = office.createContact(anton, NOW, NewContact("Bruno"))
+        val deal = office.createDeal(anton, NOW, NewDeal("Anna's windows", pipeline = pipeline, contact = anna))
+        office.createDeal(anton, NOW, NewDeal("Bruno's door", pipeline = pipeline, contact = bruno))
+        // The office assigns the measurement; the phone pulls Sergey's view of the CRM.
+        val job = office.createTask(anton, NOW, NewTask("Measure", kind = "measure", assignee = sergey, link = deal))
+        val path = java.nio.file.Files.createTempDirectory("crm-measurer").resolve("phone.sqlite").toString()
+        var phone = CrmReplica.open(path, 7uL)
+        phone.receivePull(office.pull(sergey, phone.cursor()))
+        fun ids(answer: String) = com.google.gson.JsonParser.parseString(answer).asJsonObject["items"].asJsonArray
+            .map { it.asJsonObject["id"].asString }
+        expectEqual(listOf(deal), ids(phone.queryJson(sergey, NOW, """{"type":"list_deals"}""")))
+        expectEqual(listOf(anna), ids(phone.queryJson(sergey, NOW, """{"type":"list_contacts"}""")))
+        // Offline: the measurement done with its figures, a call logged; then the phone dies.
+        val later = NOW.plusSeconds(3600)
+        phone.completeTask(sergey, later, TaskCompletion(job, outcome = "measured", fields = mapOf("measured_area" to FieldInput.Decimal("4.32"))))
+        val call = phone.logActivity(sergey, later, NewActivity(ActivityKind.CALL, deal, direction = Direction.OUTBOUND, subject = "On my way"))
+        expectEqual("act-7-1", call)
+        expectThrows<CrmException.PermissionDenied> {
+            phone.executeJson(sergey, later, """{"type":"update_deal","id":"$deal","patch":{"title":"Two doors"}}""")
+        }
+        phone = CrmReplica.open(path, 7uL)
+        // Back online: pushed twice, decided once; the rule creates the pricing task once.
+        val batch = phone.pushBatch()
+        val answer = office.push(sergey, later, batch)
+        expectEqual(answer, office.push(sergey, later, batch))
+        phone.receivePushResult(answer)
+        val pricing = com.google.gson.JsonParser.parseString(office.queryJson(admin, later.toString(), """{"type":"list_tasks","kind":"price"}"""))
+        expectEqual(1, pricing.asJsonObject["total"].asInt)
+        // The phone pulls its work back as the office recorded it, without Anton's task.
+        phone.receivePull(office.pull(sergey, phone.cursor()))
+        expectEqual("[]", phone.pendingJson())
+        expectEqual(listOf(job), ids(phone.queryJson(sergey, later, """{"type":"list_tasks"}""")))
+        val done = com.google.gson.JsonParser.parseString(phone.queryJson(sergey, later, """{"type":"get","id":"$job"}""")).asJsonObject
+        expectEqual("done", done["status"].asString)
+        expectEqual(1, com.google.gson.JsonParser.parseString(CrmReplica.open(path, 7uL).queryJson(sergey, later, """{"type":"list_activities","link":"$deal"}""")).asJsonObject["total"].asInt)
     },
 )

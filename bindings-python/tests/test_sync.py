@@ -78,7 +78,31 @@ def test_a_refused_command_waits_for_its_user_and_the_connection_decides_who_run
     assert phone.discard(1)["code"] == "permission_denied"
     with pytest.raises(crm_core.NotFoundError):
         phone.discard(1)
-    with pytest.raises(crm_core.PermissionDeniedError):
-        crm.pull(manager, 0)
+    with pytest.raises(crm_core.ValidationError, match="whole journal"):
+        phone.receive_pull(crm.pull(manager, 0))
     with pytest.raises(crm_core.MalformedError, match="batch"):
         crm.push(admin, NOW, "{")
+
+
+def test_a_managers_replica_holds_his_view_in_its_file(tmp_path: Path) -> None:
+    crm, admin, manager = office()
+    crm.execute(admin, NOW, {"type": "create_contact", "name": "Olga's client"})
+    mine = crm.execute(admin, NOW, {"type": "create_contact", "name": "Anton's client", "owner": manager})["created"]
+    path = tmp_path / "desk.sqlite"
+    desk = Replica.open(str(path), 11)
+    desk.receive_pull(crm.pull(manager, desk.cursor))
+    assert [c["id"] for c in desk.query(manager, NOW, {"type": "list_contacts"})["items"]] == [mine]
+    desk.execute(manager, NOW, {"type": "update_contact", "id": mine, "patch": {"position": "Buyer"}})
+    with pytest.raises(crm_core.PermissionDeniedError):
+        desk.execute(admin, NOW, {"type": "create_contact", "name": "X"})
+    # Restarted from its file: the view and the pending edit are there.
+    desk = Replica.open(str(path), 11)
+    assert desk.query(manager, NOW, {"type": "get", "id": mine})["position"] == "Buyer"
+    desk.receive_push_result(crm.push(manager, NOW, desk.push_batch()))
+    # The client given to Olga leaves the desk.
+    crm.execute(admin, NOW + timedelta(minutes=1), {"type": "assign_owner", "record": mine, "owner": admin})
+    desk.receive_pull(crm.pull(manager, desk.cursor))
+    assert desk.pending() == []
+    assert desk.query(manager, NOW, {"type": "list_contacts"})["total"] == 0
+    with pytest.raises(crm_core.ValidationError, match="cursor"):
+        crm.pull(manager, 10_000)

@@ -1306,6 +1306,11 @@ export type Event = {
   type: "record_restored";
 } | {
   activities?: ActivityId[];
+  /**
+   * A deleted deal's contact and company, whose last touch its activities set
+   * (replicas of a user's view refresh them; absent before replicas).
+   */
+  parties?: AnyId[];
   record: AnyId;
   tasks?: TaskId[];
   type: "record_deleted";
@@ -1780,6 +1785,13 @@ export interface FunnelStage {
 export interface GetQuery {
   id: AnyId;
   type: "get";
+}
+
+/** What a replica of one user's view holds of the canonical state. */
+export interface HeldView {
+  /** `State::restricted_to(user)` of the authority at the replica's cursor. */
+  state: unknown;
+  user: UserId;
 }
 
 /** One command of a business's history, at its own time. */
@@ -2314,6 +2326,12 @@ export type PaymentId = string;
 
 /** A command waiting for the authority, with the user who typed it. */
 export interface Pending {
+  /**
+   * The position of its last event, once the authority has said it accepted it:
+   * a replica of one user's view drops it when it has pulled that far (it never
+   * receives the authority's `command_synced` events).
+   */
+  accepted?: number | null;
   author: UserId;
   command: PendingCommand;
 }
@@ -2392,7 +2410,10 @@ export interface PipelinePatch {
   name?: string | null;
 }
 
-/** The canonical events after a replica's cursor. */
+/**
+ * What a replica receives: for a user who may read everything, the canonical events
+ * after its cursor; for anyone else, how their view changed (`view`, and no events).
+ */
 export interface PullBatch {
   /** The position to pull from next. */
   cursor: number;
@@ -2400,6 +2421,11 @@ export interface PullBatch {
   /** Whether more events wait after these. */
   more: boolean;
   v: number;
+  /**
+   * For a replica of one user's view: the records that moved in or changed, and
+   * those that moved out (docs/sync.md, "Partial replication").
+   */
+  view?: ViewChange | null;
 }
 
 /** What a replica sends: its pending commands, oldest first. */
@@ -2636,6 +2662,12 @@ export interface ReplicaLog {
   pending: Pending[];
   rejected: RejectedCommand[];
   replica: ReplicaId;
+  /**
+   * For a replica of one user's view (docs/sync.md, "Partial replication"): whose
+   * view, and the canonical state it holds of it. `None` for a replica of the whole
+   * journal, which keeps canonical events instead.
+   */
+  view?: HeldView | null;
 }
 
 /** A report's rows. JSON: `{"report": "funnel", ...}`. */
@@ -3364,6 +3396,36 @@ export interface UserPatch {
   name?: string | null;
   role?: Role | null;
   specialty?: string | null;
+}
+
+/** How one user's view changed between two positions of the canonical log. */
+export interface ViewChange {
+  /**
+   * The records that moved in or changed, each as it is now, with what the state
+   * keeps about it, in the state's own form (`State::restricted_to` of the
+   * authority, for these records only).
+   */
+  records: unknown;
+  /**
+   * Whether `records` carries the shared reference data (users, departments,
+   * pipelines, fields, the calendar, templates), which replaces the replica's.
+   */
+  reference: boolean;
+  /**
+   * Records changed since the cursor that the user may not see now: the replica
+   * drops any of them it holds, with what hangs on them that the user can no
+   * longer see either.
+   */
+  removed: AnyId[];
+  /**
+   * The whole view, to replace what the replica holds (a first pull; a user's
+   * rights changed; someone was erased, and nothing of them may stay behind).
+   */
+  reset: boolean;
+  /** The cursor the change is from (the replica must hold at least that much). */
+  since: number;
+  /** Whose view it is; a replica holds one user's view. */
+  user: UserId;
 }
 
 export interface WinRateRow {

@@ -54,6 +54,17 @@ test("a refused command waits for its user; the connection decides who runs it",
   assert.equal(rejected.command.command.type, "define_rules");
   assert.equal(tab.discard(1).code, "permission_denied");
   assert.throws(() => tab.discard(1), { code: "not_found" });
-  assert.throws(() => crm.pull(manager, 0), { code: "permission_denied" });
+  // A manager's pull is his view: a replica of it holds his clients, not the office's,
+  // and a replica of the whole journal does not take it.
+  crm.execute(admin, NOW, { type: "create_contact", name: "Olga's client" });
+  const mine = crm.execute(admin, NOW, { type: "create_contact", name: "Anton's client", owner: manager }).created;
+  const view = crm.pull(manager, 0);
+  assert.equal(JSON.parse(view).view.user, manager);
+  const desk = new Replica(9);
+  desk.receivePull(view);
+  assert.deepEqual(desk.query(manager, NOW, { type: "list_contacts" }).items.map((c) => c.id), [mine]);
+  assert.equal(Replica.restore(desk.events(), desk.log()).query(manager, NOW, { type: "list_contacts" }).total, 1);
+  assert.throws(() => tab.receivePull(view), { code: "validation" });
+  assert.throws(() => crm.pull(manager, 1000), { code: "validation" });
   assert.throws(() => crm.push(admin, NOW, "{"), { code: "malformed" });
 });

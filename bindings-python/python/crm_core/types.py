@@ -1359,6 +1359,10 @@ class EventRecordDeleted(TypedDict):
     journal.
     """
     activities: NotRequired[list[ActivityId]]
+    parties: NotRequired[list[AnyId]]
+    """A deleted deal's contact and company, whose last touch its activities set
+    (replicas of a user's view refresh them; absent before replicas).
+    """
     record: AnyId
     tasks: NotRequired[list[TaskId]]
     type: Literal["record_deleted"]
@@ -1943,6 +1947,13 @@ class GetQuery(TypedDict):
     type: Literal["get"]
 
 
+class HeldView(TypedDict):
+    """What a replica of one user's view holds of the canonical state."""
+    state: Any
+    """`State::restricted_to(user)` of the authority at the replica's cursor."""
+    user: UserId
+
+
 HistoryItem = TypedDict("HistoryItem", {"as": NotRequired[Optional["UserId"]], "at": datetime, "command": "Command"})
 HistoryItem.__doc__ = "One command of a business's history, at its own time."
 
@@ -2332,6 +2343,11 @@ class Payment(TypedDict):
 
 class Pending(TypedDict):
     """A command waiting for the authority, with the user who typed it."""
+    accepted: NotRequired[Optional[int]]
+    """The position of its last event, once the authority has said it accepted it:
+    a replica of one user's view drops it when it has pulled that far (it never
+    receives the authority's `command_synced` events).
+    """
     author: UserId
     command: PendingCommand
 
@@ -2405,13 +2421,19 @@ class PipelinePatch(TypedDict):
 
 
 class PullBatch(TypedDict):
-    """The canonical events after a replica's cursor."""
+    """What a replica receives: for a user who may read everything, the canonical events
+    after its cursor; for anyone else, how their view changed (`view`, and no events).
+    """
     cursor: int
     """The position to pull from next."""
     events: list[EventEnvelope]
     more: bool
     """Whether more events wait after these."""
     v: int
+    view: NotRequired[Optional[ViewChange]]
+    """For a replica of one user's view: the records that moved in or changed, and
+    those that moved out (docs/sync.md, "Partial replication").
+    """
 
 
 class PushBatch(TypedDict):
@@ -2752,6 +2774,11 @@ class ReplicaLog(TypedDict):
     pending: list[Pending]
     rejected: list[RejectedCommand]
     replica: ReplicaId
+    view: NotRequired[Optional[HeldView]]
+    """For a replica of one user's view (docs/sync.md, "Partial replication"): whose
+    view, and the canonical state it holds of it. `None` for a replica of the whole
+    journal, which keeps canonical events instead.
+    """
 
 
 class ReportFunnel(TypedDict):
@@ -3423,6 +3450,32 @@ class UserPatch(TypedDict):
     name: NotRequired[Optional[str]]
     role: NotRequired[Optional[Role]]
     specialty: NotRequired[Optional[str]]
+
+
+class ViewChange(TypedDict):
+    """How one user's view changed between two positions of the canonical log."""
+    records: Any
+    """The records that moved in or changed, each as it is now, with what the state
+    keeps about it, in the state's own form (`State::restricted_to` of the
+    authority, for these records only).
+    """
+    reference: bool
+    """Whether `records` carries the shared reference data (users, departments,
+    pipelines, fields, the calendar, templates), which replaces the replica's.
+    """
+    removed: list[AnyId]
+    """Records changed since the cursor that the user may not see now: the replica
+    drops any of them it holds, with what hangs on them that the user can no
+    longer see either.
+    """
+    reset: bool
+    """The whole view, to replace what the replica holds (a first pull; a user's
+    rights changed; someone was erased, and nothing of them may stay behind).
+    """
+    since: int
+    """The cursor the change is from (the replica must hold at least that much)."""
+    user: UserId
+    """Whose view it is; a replica holds one user's view."""
 
 
 class WinRateRow(TypedDict):
