@@ -87,6 +87,7 @@ private fun runScenario(file: File) {
                     val replica = replicas.getValue(step["on"].asString)
                     when {
                         step.has("discard") -> replica.discard(step["discard"].asLong.toULong())
+                        step.has("retry") -> replica.retry(step["retry"].asLong.toULong(), Instant.parse(now))
                         step.has("execute") -> replica.executeJson(actor, Instant.parse(now), step["execute"].toString())
                         else -> replica.queryJson(actor, Instant.parse(now), step["query"].toString())
                     }

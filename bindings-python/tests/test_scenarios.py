@@ -65,6 +65,8 @@ def test_scenario(path: Path) -> None:
                 replica = replicas[step["on"]]
                 if "discard" in step:
                     output = replica.discard_json(step["discard"])
+                elif "retry" in step:
+                    output = replica.retry_json(step["retry"], now)
                 elif "execute" in step:
                     output = replica.execute_json(step["actor"], now, json.dumps(step["execute"]))
                 else:

@@ -57,6 +57,7 @@ for (const file of files) {
         else if ("on" in step) {
           const replica = replicas[step.on];
           if ("discard" in step) output = JSON.stringify(replica.discard(step.discard));
+          else if ("retry" in step) output = JSON.stringify(replica.retry(step.retry, now));
           else if ("execute" in step) output = JSON.stringify(replica.execute(step.actor, now, step.execute));
           else output = JSON.stringify(replica.query(step.actor, now, step.query));
         } else if ("execute_raw" in step) output = crm.executeJson(step.actor, now, step.execute_raw);

@@ -66,6 +66,8 @@ fn run_scenario(path: &PathBuf) -> usize {
             let replica = replicas.get_mut(name).unwrap();
             if let Some(seq) = step["discard"].as_u64() {
                 replica.discard_json(seq)
+            } else if let Some(seq) = step["retry"].as_u64() {
+                replica.retry_json(seq, &now)
             } else if !step["execute"].is_null() {
                 replica.execute_json(actor, &now, &step["execute"].to_string())
             } else {

@@ -398,6 +398,118 @@ fn the_connections_user_runs_the_commands_and_bad_pushes_are_typed_refusals() {
 }
 
 #[test]
+fn a_task_completed_on_two_phones_is_completed_once_and_stage_moves_apply_in_order() {
+    let mut office = office();
+    office
+        .execute_json(OLGA, "2026-12-01T07:30:00Z", &json!({"type": "define_field", "entity": "task", "key": "area", "label": "Area", "kind": "decimal"}).to_string())
+        .unwrap();
+    let run = |office: &mut Crm, value: Value| {
+        office
+            .execute(Actor::User(user(OLGA)), t(1), &command(value))
+            .unwrap()
+            .created
+            .unwrap()
+            .to_string()
+    };
+    let contact = run(
+        &mut office,
+        json!({"type": "create_contact", "name": "Anna"}),
+    );
+    let deal = run(
+        &mut office,
+        json!({"type": "create_deal", "title": "Windows", "contact": contact}),
+    );
+    let task = run(
+        &mut office,
+        json!({"type": "create_task", "title": "Measure", "kind": "measure", "link": deal}),
+    );
+    let mut phone = Replica::new(ReplicaId::new(7).unwrap(), CrmOptions::default()).unwrap();
+    let mut tab = Replica::new(ReplicaId::new(8).unwrap(), CrmOptions::default()).unwrap();
+    pull_all(&office, &mut phone, PETR);
+    pull_all(&office, &mut tab, PETR);
+    // Both complete the measurement offline, with different figures; both move the
+    // deal, to different stages and then to the same one.
+    phone
+        .execute(user(PETR), t(10), &command(json!({"type": "complete_task", "id": task, "outcome": "measured", "fields": {"area": "4.32"}})))
+        .unwrap();
+    tab.execute(user(PETR), t(12), &command(json!({"type": "complete_task", "id": task, "outcome": "measured", "fields": {"area": "4.5"}})))
+        .unwrap();
+    phone
+        .execute(
+            user(PETR),
+            t(13),
+            &command(json!({"type": "move_deal", "id": deal, "stage": "stg-1-6"})),
+        )
+        .unwrap();
+    tab.execute(
+        user(PETR),
+        t(14),
+        &command(json!({"type": "move_deal", "id": deal, "stage": "stg-1-7"})),
+    )
+    .unwrap();
+    tab.execute(
+        user(PETR),
+        t(15),
+        &command(json!({"type": "move_deal", "id": deal, "stage": "stg-1-6"})),
+    )
+    .unwrap();
+    for replica in [&mut phone, &mut tab] {
+        let result = push_all(&mut office, replica, PETR, t(30));
+        assert!(
+            result
+                .results
+                .iter()
+                .all(|r| matches!(r, CommandResult::Accepted { .. })),
+            "nothing to refuse: {result:?}"
+        );
+    }
+    let state = office.state();
+    let done = &state.tasks()[&task.parse().unwrap()];
+    assert_eq!(
+        serde_json::to_value(&done.fields).unwrap(),
+        json!({"area": {"decimal": "4.32"}}),
+        "the first completion stands"
+    );
+    assert_eq!(
+        state
+            .tasks()
+            .values()
+            .filter(|t| t.title == "Price the job")
+            .count(),
+        1,
+        "the rule fired once"
+    );
+    let timeline = office
+        .timeline(Actor::User(user(OLGA)), task.parse().unwrap(), None)
+        .unwrap();
+    let conflicts: Vec<Value> = timeline
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::FieldConflict { field, value, .. } => Some(json!([field, value])),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        conflicts,
+        [json!(["custom.area", {"decimal": "4.5"}])],
+        "the second figure is on the timeline"
+    );
+    // Phone to Measured, tab to Done: the office's order; the tab's move back to
+    // Measured then applies too — every move is in the history.
+    let moved = &state.deals()[&deal.parse().unwrap()];
+    let stages: Vec<String> = moved
+        .stage_history
+        .iter()
+        .map(|c| c.to.to_string())
+        .collect();
+    assert_eq!(stages, ["stg-1-5", "stg-1-6", "stg-1-7", "stg-1-6"]);
+    pull_all(&office, &mut phone, PETR);
+    pull_all(&office, &mut tab, PETR);
+    same_state(phone.view(), &office);
+    same_state(tab.view(), &office);
+}
+
+#[test]
 fn concurrent_edits_keep_different_fields_and_the_later_edit_of_the_same_one() {
     let mut office = office();
     let created: Value = serde_json::from_str(

@@ -88,7 +88,7 @@ fn run(office: &mut Crm, actor: &str, minute: i64, value: Value) -> Option<AnyId
 
 /// Pulls until caught up; every record a batch carries is one the user may read at
 /// the office now.
-fn pull(office: &Crm, replica: &mut Replica, as_user: &str) {
+fn pull(office: &Crm, replica: &mut Replica, as_user: &str) -> PullBatch {
     let batch = office.pull(user(as_user), replica.cursor(), None).unwrap();
     let view = batch.view.as_ref().expect("a view");
     let allowed = office.state().restricted_to(user(as_user));
@@ -99,6 +99,7 @@ fn pull(office: &Crm, replica: &mut Replica, as_user: &str) {
         );
     }
     replica.receive_pull(&batch).unwrap();
+    batch
 }
 
 fn record_ids(state: &State) -> BTreeSet<String> {
@@ -279,13 +280,18 @@ enum Step {
         pick: u8,
         other: u8,
     },
+    /// `overtaking`: the batch without its first command arrives first (reordered
+    /// deliveries: what it carries waits, `deferred`).
     Push {
         replica: usize,
         deliver_twice: bool,
         lose_answer: bool,
+        overtaking: bool,
     },
+    /// `stale`: the replica's previous pull answer arrives again, late.
     Pull {
         replica: usize,
+        stale: bool,
     },
     /// The replica process dies: what it had stored survives, nothing else.
     Crash {
@@ -300,8 +306,8 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         5 => (0..4usize, any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(replica, what, pick, other)| Step::Type { replica, what, pick, other }),
         5 => (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(what, pick, other)| Step::Office { what, pick, other }),
-        2 => (0..4usize, any::<bool>(), any::<bool>()).prop_map(|(replica, deliver_twice, lose_answer)| Step::Push { replica, deliver_twice, lose_answer }),
-        3 => (0..4usize).prop_map(|replica| Step::Pull { replica }),
+        2 => (0..4usize, any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(replica, deliver_twice, lose_answer, overtaking)| Step::Push { replica, deliver_twice, lose_answer, overtaking }),
+        3 => (0..4usize, any::<bool>()).prop_map(|(replica, stale)| Step::Pull { replica, stale }),
         1 => (0..4usize).prop_map(|replica| Step::Crash { replica }),
         2 => (0..4usize).prop_map(|replica| Step::Save { replica }),
     ]
@@ -404,10 +410,29 @@ fn seed(office: &mut Crm) {
     );
 }
 
+/// The sequences of a replica's commands the office decided, in the order it did.
+fn decided(office: &Crm, replica_id: ReplicaId) -> Vec<u64> {
+    office
+        .events_since(1)
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::CommandSynced { replica, seq } | Event::CommandRejected { replica, seq, .. }
+                if *replica == replica_id =>
+            {
+                Some(*seq)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 struct Device {
     who: &'static str,
     live: Replica,
     saved: ReplicaLog,
+    /// The last pull answer it received.
+    last_pull: Option<PullBatch>,
 }
 
 proptest! {
@@ -434,7 +459,7 @@ proptest! {
                 let mut live = Replica::new(ReplicaId::new(10 + index as u64).unwrap(), CrmOptions::default()).unwrap();
                 pull(&office, &mut live, who);
                 let saved = live.log().clone();
-                Device { who, live, saved }
+                Device { who, live, saved, last_pull: None }
             })
             .collect();
         let mut minute = 0i64;
@@ -451,10 +476,23 @@ proptest! {
                     let value = typed(&office, what, pick, other);
                     let _ = office.execute_json(OLGA, &now.to_rfc3339(), &value.to_string());
                 }
-                Step::Push { replica, deliver_twice, lose_answer } => {
+                Step::Push { replica, deliver_twice, lose_answer, overtaking } => {
                     let device = &mut devices[replica % count];
                     device.saved = device.live.log().clone();
                     let batch = device.live.push_batch(100);
+                    if overtaking && batch.commands.len() > 1 {
+                        let mut later = batch.clone();
+                        later.commands.remove(0);
+                        let first_decided = decided(&office, device.live.log().replica).contains(&batch.commands[0].seq);
+                        let waiting = office.push(user(device.who), now, &later).unwrap();
+                        if !first_decided {
+                            prop_assert!(
+                                waiting.results.iter().all(|r| matches!(r, CommandResult::Deferred { .. })),
+                                "{:?}", waiting
+                            );
+                        }
+                        device.live.receive_push_result(&waiting).unwrap();
+                    }
                     let result = office.push(user(device.who), now, &batch).unwrap();
                     if deliver_twice {
                         let again = office.push(user(device.who), now, &batch).unwrap();
@@ -464,9 +502,20 @@ proptest! {
                         device.live.receive_push_result(&result).unwrap();
                     }
                 }
-                Step::Pull { replica } => {
+                Step::Pull { replica, stale } => {
                     let device = &mut devices[replica % count];
-                    pull(&office, &mut device.live, device.who);
+                    match (stale, &device.last_pull) {
+                        (true, Some(old)) => {
+                            // Late: ignored, or refused whole when the replica (restored
+                            // from what it stored) lacks what came before it.
+                            let before = serde_json::to_value(device.live.view().state()).unwrap();
+                            if let Err(err) = device.live.receive_pull(old) {
+                                prop_assert_eq!(err.code(), "validation");
+                                prop_assert_eq!(serde_json::to_value(device.live.view().state()).unwrap(), before);
+                            }
+                        }
+                        _ => device.last_pull = Some(pull(&office, &mut device.live, device.who)),
+                    }
                 }
                 Step::Crash { replica } => {
                     let device = &mut devices[replica % count];
@@ -501,17 +550,22 @@ proptest! {
             prop_assert_eq!(&serde_json::to_value(device.live.canonical().state()).unwrap(), &restricted, "{}", device.who);
             prop_assert_eq!(&serde_json::to_value(device.live.view().state()).unwrap(), &restricted, "{}", device.who);
             let log = device.live.log();
-            let decided: Vec<u64> = office
-                .events_since(1)
-                .unwrap()
-                .iter()
-                .filter_map(|e| match &e.event {
-                    Event::CommandSynced { replica, seq } | Event::CommandRejected { replica, seq, .. }
-                        if *replica == log.replica => Some(*seq),
-                    _ => None,
-                })
-                .collect();
-            prop_assert_eq!(decided, (1..log.next_seq).collect::<Vec<_>>());
+            prop_assert_eq!(decided(&office, log.replica), (1..log.next_seq).collect::<Vec<_>>());
         }
+        // The rule fired once for each measurement completed, wherever it was typed.
+        let events = office.events_since(1).unwrap();
+        let measures: BTreeSet<TaskId> = events
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::TaskCreated { task } if task.kind == "measure" => Some(task.id),
+                _ => None,
+            })
+            .collect();
+        let completed = events
+            .iter()
+            .filter(|e| matches!(&e.event, Event::TaskCompleted { id, .. } if measures.contains(id)))
+            .count();
+        let priced = events.iter().filter(|e| e.rule.as_deref() == Some("price") && matches!(e.event, Event::TaskCreated { .. })).count();
+        prop_assert_eq!(completed, priced);
     }
 }

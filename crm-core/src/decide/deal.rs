@@ -200,6 +200,11 @@ pub(crate) fn move_to(
             format!("{to} ({}) is archived: no deal moves into it", stage.name),
         ));
     }
+    if deal.stage == to && ctx.hlc.is_some() {
+        // Moved there meanwhile (another replica, the office): a replica's move that
+        // is already done is done once (docs/sync.md).
+        return Ok(Vec::new());
+    }
     if deal.stage == to {
         return Err(CrmError::conflict(format!(
             "deal {id} is already in stage {to} ({})",

@@ -1,10 +1,12 @@
 //! Handlers for task (the data is in `crate::model::task`).
 
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 use crate::common::calendar::Span;
 use crate::common::diff;
 use crate::common::error::CrmError;
+use crate::common::hlc::Hlc;
 use crate::common::id::{AnyId, TaskId, UserId};
 use crate::common::validate;
 use crate::decide::Ctx;
@@ -185,6 +187,9 @@ pub(crate) fn complete(
     completion: &TaskCompletion,
 ) -> Result<Vec<Event>, CrmError> {
     let id = completion.id;
+    if let Some(events) = completed_meanwhile(ctx, completion)? {
+        return Ok(events);
+    }
     let task = open_task(ctx, id)?;
     let outcome = match completion.outcome.as_deref() {
         None => None,
@@ -210,6 +215,58 @@ pub(crate) fn complete(
         events.push(Event::TaskCreated { task: next });
     }
     Ok(events)
+}
+
+/// A replica's completion (with [`Ctx::hlc`]) of a task completed meanwhile — on
+/// another replica or at the office: the task stays completed once and nothing fires
+/// again (docs/sync.md); what this completion says differently (its outcome, its
+/// figures) is kept on the task's timeline as `field_conflict`s. `None` when the task
+/// is not done, or the completion is local.
+fn completed_meanwhile(
+    ctx: &Ctx<'_>,
+    completion: &TaskCompletion,
+) -> Result<Option<Vec<Event>>, CrmError> {
+    let Some(hlc) = ctx.hlc else {
+        return Ok(None);
+    };
+    let id = completion.id;
+    ctx.access.require_edit(AnyId::TaskId(id))?;
+    let task = &ctx.state.tasks[&id];
+    if task.status != TaskStatus::Done {
+        return Ok(None);
+    }
+    let kept = Hlc::at(task.closed_at.unwrap_or(task.created_at));
+    let conflict = |field: String, value: Value| Event::FieldConflict {
+        record: id.into(),
+        field,
+        value,
+        hlc,
+        kept,
+    };
+    let mut events = Vec::new();
+    if let Some(outcome) = completion.outcome.as_deref() {
+        let outcome = validate::key("outcome", outcome)?;
+        if task.outcome.as_ref() != Some(&outcome) {
+            events.push(conflict("outcome".into(), Value::String(outcome)));
+        }
+    }
+    let definitions = ctx.state.fields.get(&EntityKind::Task);
+    let fields = custom_field::apply_changes(
+        definitions,
+        &task.fields,
+        &completion.fields,
+        ctx.region,
+        false,
+    )?;
+    for (key, value) in &fields {
+        if task.fields.get(key) != Some(value) {
+            let value = serde_json::to_value(value).map_err(|err| CrmError::Storage {
+                reason: format!("a field of {id}: {err}"),
+            })?;
+            events.push(conflict(format!("custom.{key}"), value));
+        }
+    }
+    Ok(Some(events))
 }
 
 /// Handles [`crate::Command::CancelTask`].
