@@ -1,10 +1,12 @@
 //! The size of a field day's sync batches (docs/sync.md, docs/performance.md): an
-//! office with a history of 200 clients and their deals and tasks; a measurer's
-//! replica pulls it in the morning, measures eight jobs offline (each a measurement
-//! task completed with its outcome, a call logged and a note), pushes, and pulls the
-//! office's answer (the pricing tasks its rule created). Writes each batch as JSON to
-//! the directory given (default `target/sync-sizes`) and prints their sizes;
-//! `scripts/sync-sizes` adds the gzipped sizes.
+//! office with a history of 200 clients and their deals and tasks. Two field days:
+//! an admin's replica of the whole journal, and a measurer's replica of his view
+//! (eight jobs given to him). Each pulls in the morning, measures eight jobs offline
+//! (each a measurement task completed with its outcome, a call logged and a note),
+//! pushes, and pulls the office's answer (the pricing tasks its rule created, which
+//! the measurer does not see). Writes each batch as JSON to the directory given
+//! (default `target/sync-sizes`) and prints their sizes; `scripts/sync-sizes` adds the
+//! gzipped sizes.
 
 use chrono::{DateTime, Duration, Utc};
 use crm_core::*;
@@ -51,6 +53,13 @@ fn main() -> Result<(), CrmError> {
         json!({"type": "create_user", "name": "Anton", "role": "manager"}),
     )
     .unwrap();
+    let measurer = run(
+        &mut office,
+        &admin,
+        0,
+        json!({"type": "create_user", "name": "Sergey", "role": "specialist"}),
+    )
+    .unwrap();
     run(
         &mut office,
         &admin,
@@ -67,6 +76,7 @@ fn main() -> Result<(), CrmError> {
     );
     // The office's history: 200 clients, each with a deal and a measurement task.
     let mut jobs = Vec::new();
+    let mut measurer_jobs = Vec::new();
     for n in 0..200i64 {
         let contact = run(&mut office, &manager, 10 + n, json!({"type": "create_contact", "name": format!("Client {n}"),
             "phones": [format!("+7 916 {:03}-{:02}-{:02}", n % 1000, n % 100, (n * 7) % 100)], "address": format!("Lenina {n}, Moscow")})).unwrap();
@@ -83,16 +93,46 @@ fn main() -> Result<(), CrmError> {
             &manager,
             10 + n,
             json!({"type": "create_task", "title": "Measure the windows", "kind": "measure",
-            "link": deal, "due": at(24 * 60 + n).to_rfc3339()}),
+            "link": deal, "due": at(24 * 60 + n).to_rfc3339(),
+            "assignee": if (8..16).contains(&n) { &measurer } else { &manager }}),
         )
         .unwrap();
         if n < 8 {
             jobs.push((deal, task));
+        } else if n < 16 {
+            measurer_jobs.push((deal, task));
         }
     }
-    let user: UserId = admin.parse()?;
+    let rows = field_day(&mut office, 7, admin.parse()?, &jobs, 26 * 60)?;
+    let view_rows = field_day(&mut office, 8, measurer.parse()?, &measurer_jobs, 40 * 60)?;
+    let write = |name: &str, text: &str| -> Result<usize, CrmError> {
+        std::fs::write(format!("{dir}/{name}.json"), text).map_err(|err| CrmError::Storage {
+            reason: err.to_string(),
+        })?;
+        Ok(text.len())
+    };
+    println!("batch\tcommands/events/records\tbytes");
+    for (prefix, rows) in [("", rows), ("view_", view_rows)] {
+        for (name, count, text) in rows {
+            let name = format!("{prefix}{name}");
+            println!("{name}\t{count}\t{}", write(&name, &text)?);
+        }
+    }
+    Ok(())
+}
+
+/// One replica's field day (its own replica id) as `user`: the morning pull, the jobs measured offline,
+/// the push and its answer, the afternoon pull. Each batch with its size in
+/// commands, events or (for a view) records, as JSON.
+fn field_day(
+    office: &mut Crm,
+    replica: u64,
+    user: UserId,
+    jobs: &[(String, String)],
+    mut minute: i64,
+) -> Result<Vec<(&'static str, usize, String)>, CrmError> {
     let mut phone = Replica::new(
-        ReplicaId::new(7)?,
+        ReplicaId::new(replica)?,
         CrmOptions {
             default_region: Some("RU".into()),
             ..CrmOptions::default()
@@ -100,8 +140,7 @@ fn main() -> Result<(), CrmError> {
     )?;
     let morning = office.pull(user, 0, None)?;
     phone.receive_pull(&morning)?;
-    let mut minute = 26 * 60;
-    for (deal, task) in &jobs {
+    for (deal, task) in jobs {
         minute += 45;
         let now = at(minute);
         let commands = [
@@ -120,34 +159,25 @@ fn main() -> Result<(), CrmError> {
     let afternoon = office.pull(user, phone.cursor(), None)?;
     phone.receive_pull(&afternoon)?;
     assert!(phone.pending().is_empty());
-    let write = |name: &str, text: String| -> Result<usize, CrmError> {
-        std::fs::write(format!("{dir}/{name}.json"), &text).map_err(|err| CrmError::Storage {
-            reason: err.to_string(),
-        })?;
-        Ok(text.len())
-    };
-    println!("batch\tcommands/events\tbytes");
-    println!(
-        "morning_pull\t{}\t{}",
-        morning.events.len(),
-        write("morning_pull", json(&morning))?
-    );
-    println!(
-        "push\t{}\t{}",
-        push.commands.len(),
-        write("push", json(&push))?
-    );
-    println!(
-        "push_result\t{}\t{}",
-        answer.results.len(),
-        write("push_result", json(&answer))?
-    );
-    println!(
-        "afternoon_pull\t{}\t{}",
-        afternoon.events.len(),
-        write("afternoon_pull", json(&afternoon))?
-    );
-    Ok(())
+    Ok(vec![
+        ("morning_pull", size(&morning), json(&morning)),
+        ("push", push.commands.len(), json(&push)),
+        ("push_result", answer.results.len(), json(&answer)),
+        ("afternoon_pull", size(&afternoon), json(&afternoon)),
+    ])
+}
+
+/// What a pull carries: its events, or the records of a view.
+fn size(batch: &PullBatch) -> usize {
+    batch.view.as_ref().map_or(batch.events.len(), |view| {
+        let state = &view.records;
+        state.contacts().len()
+            + state.deals().len()
+            + state.tasks().len()
+            + state.activities().len()
+            + state.companies().len()
+            + state.documents().len()
+    })
 }
 
 /// A batch as the transport carries it.

@@ -509,6 +509,100 @@ fn a_task_completed_on_two_phones_is_completed_once_and_stage_moves_apply_in_ord
     same_state(tab.view(), &office);
 }
 
+/// An authority's journal whose disk fills up after a number of appends, until freed.
+struct FillingDisk {
+    inner: MemoryJournal,
+    appends_left: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+impl Journal for FillingDisk {
+    fn append(&mut self, batch: &[EventEnvelope]) -> Result<(), CrmError> {
+        let left = self.appends_left.get();
+        if left == 0 {
+            return Err(CrmError::Storage {
+                reason: "database or disk is full".into(),
+            });
+        }
+        self.appends_left.set(left - 1);
+        self.inner.append(batch)
+    }
+    fn read_from(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError> {
+        self.inner.read_from(from)
+    }
+    fn scan_from(
+        &self,
+        from: u64,
+        visit: &mut dyn FnMut(&EventEnvelope) -> Result<std::ops::ControlFlow<()>, CrmError>,
+    ) -> Result<(), CrmError> {
+        self.inner.scan_from(from, visit)
+    }
+    fn get(&self, seq: u64) -> Result<Option<EventEnvelope>, CrmError> {
+        self.inner.get(seq)
+    }
+    fn last_seq(&self) -> u64 {
+        self.inner.last_seq()
+    }
+}
+
+#[test]
+fn a_push_cut_off_midway_is_pushed_again_and_each_command_runs_once() {
+    let setup = office();
+    let appends_left = std::rc::Rc::new(std::cell::Cell::new(usize::MAX));
+    let journal = FillingDisk {
+        inner: MemoryJournal::from_events(setup.events_since(1).unwrap()).unwrap(),
+        appends_left: appends_left.clone(),
+    };
+    let mut office = Crm::open(ReplicaId::new(1).unwrap(), CrmOptions::default(), journal).unwrap();
+    let mut phone = Replica::new(ReplicaId::new(7).unwrap(), CrmOptions::default()).unwrap();
+    phone
+        .receive_pull(&office.pull(user(PETR), 0, None).unwrap())
+        .unwrap();
+    for n in 0..4 {
+        phone
+            .execute(
+                user(PETR),
+                t(10 + n),
+                &command(json!({"type": "create_contact", "name": format!("Client {n}")})),
+            )
+            .unwrap();
+    }
+    // The disk fills after two commands: the push fails whole, no answer reaches the
+    // phone (as if the connection dropped), the first two stand at the office.
+    appends_left.set(2);
+    let batch = phone.push_batch(100);
+    let cut = office.push(user(PETR), t(30), &batch).unwrap_err();
+    assert_eq!(cut.code(), "storage");
+    assert_eq!(office.state().contacts().len(), 2);
+    assert_eq!(phone.pending().len(), 4, "nothing is lost on the phone");
+    // A pull before any answer: the two decided leave the queue, the view is whole.
+    phone
+        .receive_pull(&office.pull(user(PETR), phone.cursor(), None).unwrap())
+        .unwrap();
+    assert_eq!(phone.pending().len(), 2);
+    assert_eq!(phone.view().state().contacts().len(), 4);
+    // Disk freed: the same batch again — the first two answered from the record, the
+    // others run now; every command ran once.
+    appends_left.set(usize::MAX);
+    let result = office.push(user(PETR), t(31), &batch).unwrap();
+    assert!(
+        result
+            .results
+            .iter()
+            .all(|r| matches!(r, CommandResult::Accepted { .. })),
+        "{result:?}"
+    );
+    assert_eq!(office.state().contacts().len(), 4);
+    phone.receive_push_result(&result).unwrap();
+    phone
+        .receive_pull(&office.pull(user(PETR), phone.cursor(), None).unwrap())
+        .unwrap();
+    assert!(phone.pending().is_empty());
+    assert_eq!(
+        serde_json::to_value(phone.view().state()).unwrap(),
+        serde_json::to_value(office.state()).unwrap()
+    );
+}
+
 #[test]
 fn concurrent_edits_keep_different_fields_and_the_later_edit_of_the_same_one() {
     let mut office = office();
