@@ -149,16 +149,8 @@ pub(crate) fn delete(ctx: &mut Ctx<'_>, record: AnyId) -> Result<Vec<Event>, Crm
         AnyId::DealId(id) => state
             .deals
             .get(&id)
-            .map(|deal| {
-                [
-                    deal.fields.contact.map(AnyId::from),
-                    deal.fields.company.map(AnyId::from),
-                ]
-            })
-            .into_iter()
-            .flatten()
-            .flatten()
-            .collect(),
+            .map(|deal| deal.fields.parties().collect())
+            .unwrap_or_default(),
         _ => Vec::new(),
     };
     Ok(vec![Event::RecordDeleted {

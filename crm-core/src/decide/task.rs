@@ -195,15 +195,7 @@ pub(crate) fn complete(
         None => None,
         Some(outcome) => Some(validate::key("outcome", outcome)?),
     };
-    // Task fields are per-kind results, so `required` is not enforced across all kinds.
-    let definitions = ctx.state.fields.get(&EntityKind::Task);
-    let fields = custom_field::apply_changes(
-        definitions,
-        &task.fields,
-        &completion.fields,
-        ctx.region,
-        false,
-    )?;
+    let fields = completed_fields(ctx, task, completion)?;
     let mut events = vec![Event::TaskCompleted {
         id,
         outcome,
@@ -250,15 +242,7 @@ fn completed_meanwhile(
             events.push(conflict("outcome".into(), Value::String(outcome)));
         }
     }
-    let definitions = ctx.state.fields.get(&EntityKind::Task);
-    let fields = custom_field::apply_changes(
-        definitions,
-        &task.fields,
-        &completion.fields,
-        ctx.region,
-        false,
-    )?;
-    for (key, value) in &fields {
+    for (key, value) in &completed_fields(ctx, task, completion)? {
         if task.fields.get(key) != Some(value) {
             let value = serde_json::to_value(value).map_err(|err| CrmError::Storage {
                 reason: format!("a field of {id}: {err}"),
@@ -267,6 +251,22 @@ fn completed_meanwhile(
         }
     }
     Ok(Some(events))
+}
+
+/// The task's fields with a completion's figures checked and applied. Task fields are
+/// per-kind results, so `required` is not enforced across all kinds.
+fn completed_fields(
+    ctx: &Ctx<'_>,
+    task: &Task,
+    completion: &TaskCompletion,
+) -> Result<CustomValues, CrmError> {
+    custom_field::apply_changes(
+        ctx.state.fields.get(&EntityKind::Task),
+        &task.fields,
+        &completion.fields,
+        ctx.region,
+        false,
+    )
 }
 
 /// Handles [`crate::Command::CancelTask`].

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::common::error::CrmError;
-use crate::common::id::{CompanyId, ContactId, DealId, PipelineId, StageId, UserId};
+use crate::common::id::{AnyId, CompanyId, ContactId, DealId, PipelineId, StageId, UserId};
 use crate::common::money::Money;
 use crate::common::validate;
 use crate::model::actor::Actor;
@@ -184,6 +184,15 @@ pub struct DealFields {
     pub tags: BTreeSet<String>,
     #[serde(default)]
     pub custom: CustomValues,
+}
+
+impl DealFields {
+    /// The deal's contact and company, those it has.
+    pub fn parties(&self) -> impl Iterator<Item = AnyId> {
+        [self.contact.map(AnyId::from), self.company.map(AnyId::from)]
+            .into_iter()
+            .flatten()
+    }
 }
 
 /// Input for [`crate::Command::CreateDeal`].

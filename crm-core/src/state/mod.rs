@@ -389,11 +389,7 @@ impl State {
         }
         self.deals_by_party.clear();
         for deal in self.deals.values() {
-            let parties = [
-                deal.fields.contact.map(AnyId::from),
-                deal.fields.company.map(AnyId::from),
-            ];
-            for party in parties.into_iter().flatten() {
+            for party in deal.fields.parties() {
                 self.deals_by_party.insert(party, deal.id);
             }
         }

@@ -206,15 +206,8 @@ fn lends_sight_to(state: &State, id: AnyId, on: &RecordsOn) -> Vec<AnyId> {
         AnyId::DealId(deal) => state
             .deals
             .get(&deal)
-            .map(|deal| {
-                [
-                    deal.fields.contact.map(AnyId::from),
-                    deal.fields.company.map(AnyId::from),
-                ]
-            })
             .into_iter()
-            .flatten()
-            .flatten()
+            .flat_map(|deal| deal.fields.parties())
             .chain(on.payments(deal))
             .collect(),
         _ => Vec::new(),
