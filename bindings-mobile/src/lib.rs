@@ -682,4 +682,14 @@ impl CrmReplica {
             Backing::File(file) => file.replica().cursor(),
         }
     }
+
+    /// How many times this replica forgot a person erased at the authority since it
+    /// was opened: a host storing `eventsJson()` and `logJson()` itself stores them
+    /// whole again when this changes (`open` keeps its file scrubbed).
+    pub fn scrubs(&self) -> u64 {
+        match &*self.lock() {
+            Backing::Memory(replica) => replica.scrubs(),
+            Backing::File(file) => file.replica().scrubs(),
+        }
+    }
 }

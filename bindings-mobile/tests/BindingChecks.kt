@@ -285,6 +285,15 @@ fun bindingChecks(): List<Check> = listOf(
         val reopened = CrmReplica.open(path, 9uL)
         expectEqual(1, com.google.gson.JsonParser.parseString(reopened.pendingJson()).asJsonArray.size())
         expectThrows<CrmException.Validation> { CrmReplica.open(path, 10uL) }
+        // A person erased at the office is forgotten: the file is rewritten and scrubbed.
+        val dora = createdId(office.executeJson(admin, later.toString(), """{"type":"create_contact","name":"Dorothea Quist"}"""))
+        stored.receivePull(office.pull(admin, stored.cursor()))
+        expect(stored.eventsJson().contains("Quist")) { "pulled" }
+        office.executeJson(admin, later.plusSeconds(60).toString(), """{"type":"erase_contact","id":"$dora"}""")
+        stored.receivePull(office.pull(admin, stored.cursor()))
+        expectEqual(1uL, stored.scrubs())
+        expect(!stored.eventsJson().contains("Quist")) { "forgotten" }
+        expect(!String(java.nio.file.Files.readAllBytes(java.nio.file.Paths.get(path)), Charsets.ISO_8859_1).contains("Quist")) { "scrubbed" }
     },
     Check("the measurer's day: his phone holds his jobs, works offline, and the office's rule fires once") {
         val office = Crm(1uL)

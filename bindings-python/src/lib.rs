@@ -495,6 +495,11 @@ impl ReplicaEngine {
     fn cursor(&self, py: Python<'_>) -> PyResult<u64> {
         self.read(py, |replica| Ok(replica.cursor()))
     }
+
+    #[getter]
+    fn scrubs(&self, py: Python<'_>) -> PyResult<u64> {
+        self.read(py, |replica| Ok(replica.scrubs()))
+    }
 }
 
 /// Copies every intact event of a damaged journal file into a new one; the report as

@@ -106,3 +106,15 @@ def test_a_managers_replica_holds_his_view_in_its_file(tmp_path: Path) -> None:
     assert desk.query(manager, NOW, {"type": "list_contacts"})["total"] == 0
     with pytest.raises(crm_core.ValidationError, match="cursor"):
         crm.pull(manager, 10_000)
+
+
+def test_a_person_erased_at_the_office_is_forgotten_by_a_replica() -> None:
+    crm, admin, _ = office()
+    dora = crm.execute(admin, NOW, {"type": "create_contact", "name": "Dorothea Quist"})["created"]
+    laptop = Replica(12)
+    laptop.receive_pull(crm.pull(admin, laptop.cursor))
+    assert "Quist" in laptop.events()
+    crm.execute(admin, NOW + timedelta(minutes=1), {"type": "erase_contact", "id": dora})
+    laptop.receive_pull(crm.pull(admin, laptop.cursor))
+    assert laptop.scrubs == 1, "store events() and log() whole again"
+    assert "Quist" not in laptop.events()

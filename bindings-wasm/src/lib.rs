@@ -485,4 +485,11 @@ impl JsReplica {
     pub fn cursor(&self) -> f64 {
         self.replica.cursor() as f64
     }
+
+    /// How many times this replica forgot a person erased at the authority: when it
+    /// changes, store `events()` and `log()` whole again over the old copy.
+    #[wasm_bindgen(getter)]
+    pub fn scrubs(&self) -> f64 {
+        self.replica.scrubs() as f64
+    }
 }

@@ -66,5 +66,15 @@ test("a refused command waits for its user; the connection decides who runs it",
   assert.equal(Replica.restore(desk.events(), desk.log()).query(manager, NOW, { type: "list_contacts" }).total, 1);
   assert.throws(() => tab.receivePull(view), { code: "validation" });
   assert.throws(() => crm.pull(manager, 1000), { code: "validation" });
+  // A person erased at the office is forgotten by the tab: its events are rewritten,
+  // and `scrubs` tells the host to store them whole again.
+  const dora = crm.execute(admin, LATER, { type: "create_contact", name: "Dorothea Quist" }).created;
+  const laptop = new Replica(10);
+  laptop.receivePull(crm.pull(admin, laptop.cursor));
+  assert.match(JSON.stringify(laptop.events()), /Quist/);
+  crm.execute(admin, "2026-12-01T08:20:00Z", { type: "erase_contact", id: dora });
+  laptop.receivePull(crm.pull(admin, laptop.cursor));
+  assert.equal(laptop.scrubs, 1);
+  assert.doesNotMatch(JSON.stringify(laptop.events()), /Quist/);
   assert.throws(() => crm.push(admin, NOW, "{"), { code: "malformed" });
 });

@@ -31,6 +31,9 @@ pub struct ReplicaFile {
     stored: u64,
     /// The cursor of the view stored (a replica of one user's view).
     stored_view: u64,
+    /// The replica's scrubs stored: when it forgets a person erased at the authority,
+    /// the file's copies of its canonical events and view are rewritten and scrubbed.
+    stored_scrubs: u64,
     /// The pending and rejected commands the file holds, by sequence.
     stored_pending: BTreeSet<u64>,
     stored_rejected: BTreeSet<u64>,
@@ -60,6 +63,10 @@ impl ReplicaFile {
             .map_err(|err| storage("busy timeout", err))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|err| storage("WAL", err))?;
+        // Deleted and overwritten content is zeroed, not left in free pages: a person
+        // erased at the authority must not stay readable in a phone's file.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(|err| storage("secure_delete", err))?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(|err| storage("synchronous", err))?;
         conn.execute_batch(
@@ -79,6 +86,7 @@ impl ReplicaFile {
         let mut file = ReplicaFile {
             conn,
             stored_view: view_cursor(&replica),
+            stored_scrubs: replica.scrubs(),
             replica,
             stored,
             stored_pending,
@@ -143,6 +151,7 @@ impl ReplicaFile {
             self.replica = replica;
             self.stored = stored;
             self.stored_view = view_cursor(&self.replica);
+            self.stored_scrubs = self.replica.scrubs();
             return Err(err);
         }
         Ok(answer)
@@ -151,6 +160,11 @@ impl ReplicaFile {
     /// Writes what changed since the last store — new canonical events, commands that
     /// came or went, the counters — in one transaction.
     fn store(&mut self) -> Result<(), CrmError> {
+        let scrub = self.replica.scrubs() != self.stored_scrubs;
+        if scrub {
+            // Every canonical event again, as the replica now holds them (rewritten).
+            self.stored = 0;
+        }
         let events = self.replica.canonical().events_since(self.stored + 1)?;
         let log = self.replica.log();
         let pending: BTreeSet<u64> = log.pending.iter().map(|p| p.command.seq).collect();
@@ -165,6 +179,10 @@ impl ReplicaFile {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|err| storage("cannot begin", err))?;
+        if scrub {
+            tx.execute("DELETE FROM canonical", [])
+                .map_err(|err| storage("cannot drop the old events", err))?;
+        }
         for envelope in &events {
             tx.execute(
                 "INSERT INTO canonical (seq, event) VALUES (?1, ?2)",
@@ -215,7 +233,7 @@ impl ReplicaFile {
         let view = log
             .view
             .as_ref()
-            .filter(|held| held.state.last_seq() != self.stored_view);
+            .filter(|held| scrub || held.state.last_seq() != self.stored_view);
         if let Some(held) = view {
             tx.execute(
                 "INSERT INTO view (id, cursor, view) VALUES (1, ?1, ?2)
@@ -227,6 +245,16 @@ impl ReplicaFile {
         tx.commit().map_err(|err| storage("cannot commit", err))?;
         if let Some(held) = view {
             self.stored_view = held.state.last_seq();
+        }
+        if scrub {
+            // No free page or log frame keeps the old text.
+            self.conn
+                .execute_batch("VACUUM")
+                .map_err(|err| storage("cannot vacuum after an erasure", err))?;
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(|err| storage("cannot truncate the write-ahead log", err))?;
+            self.stored_scrubs = self.replica.scrubs();
         }
         self.stored = events.last().map_or(self.stored, |e| e.seq);
         self.stored_pending = pending;

@@ -195,3 +195,124 @@ fn an_authority_killed_before_it_answers_and_answers_out_of_order_lose_nothing()
     drop(office);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What of `needles` the file at `path` (and its write-ahead log) still holds.
+fn left_in(path: &std::path::Path, needles: &[&'static str]) -> Vec<&'static str> {
+    let mut bytes = std::fs::read(path).unwrap_or_default();
+    bytes.extend(std::fs::read(format!("{}-wal", path.display())).unwrap_or_default());
+    let text = String::from_utf8_lossy(&bytes).to_lowercase();
+    needles
+        .iter()
+        .copied()
+        .filter(|needle| text.contains(&needle.to_lowercase()))
+        .collect()
+}
+
+#[test]
+fn a_person_erased_at_the_office_leaves_every_replica_file() {
+    let dir = std::env::temp_dir().join(format!("crm-erased-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut office = office();
+    let run = |office: &mut Crm, actor: &str, at: &str, command: &str| -> String {
+        let outcome: serde_json::Value =
+            serde_json::from_str(&office.execute_json(actor, at, command).unwrap()).unwrap();
+        outcome["created"].as_str().unwrap_or_default().to_string()
+    };
+    let manager = run(
+        &mut office,
+        "usr-1-1",
+        "2026-12-01T08:01:00Z",
+        r#"{"type": "create_user", "name": "Anton", "role": "manager"}"#,
+    );
+    let dora = run(
+        &mut office,
+        &manager,
+        "2026-12-01T08:02:00Z",
+        r#"{"type": "create_contact", "name": "Dorothea Quist", "phones": ["+49 30 9876543"], "emails": ["dora.quist@example.com"]}"#,
+    );
+    run(
+        &mut office,
+        &manager,
+        "2026-12-01T08:03:00Z",
+        &format!(
+            r#"{{"type": "log_activity", "kind": "note", "link": "{dora}", "body": "Dorothea Quist wants a quote"}}"#
+        ),
+    );
+    let needles = ["Dorothea", "Quist", "9876543", "dora.quist@example.com"];
+    // The admin's laptop holds the whole journal, Anton's phone his view.
+    let laptop_path = dir.join("laptop.sqlite");
+    let phone_path = dir.join("phone.sqlite");
+    let _cleanup = (Files(laptop_path.clone()), Files(phone_path.clone()));
+    let mut laptop = ReplicaFile::open_or_create(
+        &laptop_path,
+        ReplicaId::new(7).unwrap(),
+        CrmOptions::default(),
+    )
+    .unwrap();
+    let mut phone = ReplicaFile::open_or_create(
+        &phone_path,
+        ReplicaId::new(8).unwrap(),
+        CrmOptions::default(),
+    )
+    .unwrap();
+    let anton: UserId = manager.parse().unwrap();
+    laptop
+        .receive_pull(&office.pull(olga(), 0, None).unwrap())
+        .unwrap();
+    phone
+        .receive_pull(&office.pull(anton, 0, None).unwrap())
+        .unwrap();
+    assert_eq!(left_in(&laptop_path, &needles), needles);
+    assert_eq!(left_in(&phone_path, &needles), needles);
+    // Erased at the office; both pull.
+    run(
+        &mut office,
+        "usr-1-1",
+        "2026-12-01T09:00:00Z",
+        &format!(r#"{{"type": "erase_contact", "id": "{dora}"}}"#),
+    );
+    laptop
+        .receive_pull(
+            &office
+                .pull(olga(), laptop.replica().cursor(), None)
+                .unwrap(),
+        )
+        .unwrap();
+    phone
+        .receive_pull(&office.pull(anton, phone.replica().cursor(), None).unwrap())
+        .unwrap();
+    assert_eq!(laptop.replica().scrubs(), 1);
+    assert_eq!(
+        left_in(&laptop_path, &needles),
+        Vec::<&str>::new(),
+        "the laptop's file"
+    );
+    assert_eq!(
+        left_in(&phone_path, &needles),
+        Vec::<&str>::new(),
+        "the phone's file"
+    );
+    // Opened again, each holds what the office holds of its user's view.
+    drop((laptop, phone));
+    let laptop = ReplicaFile::open_or_create(
+        &laptop_path,
+        ReplicaId::new(7).unwrap(),
+        CrmOptions::default(),
+    )
+    .unwrap();
+    let phone = ReplicaFile::open_or_create(
+        &phone_path,
+        ReplicaId::new(8).unwrap(),
+        CrmOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::to_value(laptop.replica().view().state()).unwrap(),
+        serde_json::to_value(office.state()).unwrap()
+    );
+    assert_eq!(
+        serde_json::to_value(phone.replica().view().state()).unwrap(),
+        serde_json::to_value(office.state().restricted_to(anton)).unwrap()
+    );
+    let _ = std::fs::remove_dir(&dir);
+}

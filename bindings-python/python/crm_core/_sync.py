@@ -98,3 +98,11 @@ class Replica:
         """The position to pull from."""
         cursor: int = self._replica.cursor
         return cursor
+
+    @property
+    def scrubs(self) -> int:
+        """How many times this replica forgot a person erased at the authority since it
+        was opened: a host that stores `events()` and `log()` itself stores them whole
+        again, over the old copy, when this changes (`Replica.open` does it)."""
+        scrubs: int = self._replica.scrubs
+        return scrubs

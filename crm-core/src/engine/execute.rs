@@ -98,6 +98,19 @@ impl<J: Journal> Crm<J> {
         Ok(outcome)
     }
 
+    /// Takes an erasure made at the authority into this engine's own journal: a
+    /// replica that pulled the person's events before has them rewritten the same way
+    /// and its state rebuilt (docs/sync.md). Whether anything was rewritten.
+    pub(crate) fn forget(&mut self, erasure: &Erasure) -> Result<bool, CrmError> {
+        if !self.journal.rewrites()
+            || self.journal.rewrite(&mut |event| erasure.redact(event))? == 0
+        {
+            return Ok(false);
+        }
+        self.reload()?;
+        Ok(true)
+    }
+
     /// Executes a replica's command (`crate::sync`): in the replica's ID space from the
     /// ID it used when it was typed, with the stamp's marker event after the command's
     /// own events, in the same batch.

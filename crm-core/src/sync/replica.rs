@@ -10,11 +10,12 @@ use super::protocol::*;
 use super::syncable;
 use crate::common::error::CrmError;
 use crate::common::hlc::Hlc;
-use crate::common::id::{ReplicaId, UserId};
+use crate::common::id::{AnyId, ReplicaId, UserId};
 use crate::engine::{Crm, CrmOptions, Outcome, Stamp};
 use crate::event::{Event, EventEnvelope};
 use crate::model::actor::Actor;
 use crate::model::command::Command;
+use crate::state::erasure::Erasure;
 use crate::state::State;
 
 /// What a replica keeps besides the canonical events, to be stored with them (a
@@ -55,6 +56,9 @@ pub struct Replica {
     canonical: Crm,
     view: Crm,
     log: ReplicaLog,
+    /// How many times this replica forgot what it held of a person erased at the
+    /// authority (since it was opened): a store that keeps old copies scrubs them.
+    scrubs: u64,
 }
 
 impl Replica {
@@ -96,6 +100,7 @@ impl Replica {
             view: canonical.clone(),
             canonical,
             log,
+            scrubs: 0,
         };
         replica.rebase();
         Ok(replica)
@@ -279,7 +284,7 @@ impl Replica {
         if new.is_empty() {
             return Ok(());
         }
-        self.canonical.import_events(&new)?;
+        self.import_forgetting(&new)?;
         let me = self.log.replica;
         for envelope in &new {
             // Whatever this replica has seen, its next edit comes after, however slow
@@ -306,6 +311,43 @@ impl Replica {
         }
         self.rebase();
         Ok(())
+    }
+
+    /// How many times this replica has forgotten what it held of a person erased at
+    /// the authority, since it was opened or restored (its canonical events rewritten,
+    /// or its view replaced whole after an erasure). A host that keeps copies of the
+    /// replica elsewhere scrubs them when this changes; `ReplicaFile` does.
+    pub fn scrubs(&self) -> u64 {
+        self.scrubs
+    }
+
+    /// Appends canonical events; at each erasure among them, what this replica pulled
+    /// before about the person is rewritten as the authority rewrote its journal
+    /// (the erasure is worked out on the state just before it, as there).
+    fn import_forgetting(&mut self, events: &[EventEnvelope]) -> Result<(), CrmError> {
+        let erasure_at = |events: &[EventEnvelope]| {
+            events.iter().enumerate().find_map(|(at, e)| match e.event {
+                Event::ContactErased { id, .. } => Some((at, AnyId::from(id))),
+                Event::UserErased { id } => Some((at, AnyId::from(id))),
+                _ => None,
+            })
+        };
+        let mut rest = events;
+        while let Some((at, person)) = erasure_at(rest) {
+            self.canonical.import_events(&rest[..at])?;
+            let state = self.canonical.state();
+            let erasure = match person {
+                AnyId::UserId(id) => Erasure::of_user(state, id),
+                AnyId::ContactId(id) => Erasure::of(state, id),
+                _ => Erasure::default(),
+            };
+            self.canonical.import_events(&rest[at..=at])?;
+            if self.canonical.forget(&erasure)? {
+                self.scrubs += 1;
+            }
+            rest = &rest[at + 1..];
+        }
+        self.canonical.import_events(rest)
     }
 
     /// Takes in how this replica's user's view changed (docs/sync.md).
@@ -339,6 +381,11 @@ impl Replica {
                     self.cursor()
                 ),
             ));
+        }
+        if change.reset && self.log.view.is_some() {
+            // Whatever the reason, what was held is replaced whole: a store that kept
+            // it scrubs the old copy (an erasure is one reason).
+            self.scrubs += 1;
         }
         let mut state = super::view::absorb(self.canonical.state(), change);
         state.last_seq = cursor;
