@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+mod keys;
+mod problem;
+mod routes;
+mod tenant;
+
+pub use keys::KeyStore;
+pub use problem::Problem;
+pub use routes::router;
+pub use tenant::{Clock, Opened, Tenant, TenantOptions};

@@ -1,0 +1,240 @@
+//! The HTTP API (docs/server.md). Every answer carries `x-request-id`; every error is
+//! `application/problem+json`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use crm_core::{CrmError, UserId, MAX_PULL_EVENTS};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::problem::Problem;
+use crate::tenant::Tenant;
+
+/// The API over one business.
+pub fn router(tenant: Arc<Tenant>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/v1/commands", post(command))
+        .route("/v1/queries", post(query))
+        .route("/v1/events", get(events))
+        .route("/v1/keys", post(create_key))
+        .route("/v1/keys/{id}", delete(revoke_key))
+        .route("/v1/sync/push", post(push))
+        .route("/v1/sync/pull", get(pull))
+        .fallback(no_route)
+        .layer(middleware::from_fn(request_id))
+        .with_state(tenant)
+}
+
+/// Numbers every request (process start time in seconds, then a counter), echoes a
+/// caller's own `x-request-id` if it sent one, and logs the request.
+async fn request_id(request: Request, next: Next) -> Response {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| !value.is_empty() && value.len() <= 200)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("req-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let mut response = next.run(request).await;
+    tracing::info!(request_id = %id, %method, %path, status = response.status().as_u16(), "request");
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// The user of the request's API key (`Authorization: Bearer crm_…`).
+struct Caller(UserId);
+
+impl FromRequestParts<Arc<Tenant>> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, tenant: &Arc<Tenant>) -> Result<Self, Problem> {
+        let key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                Problem::unauthenticated("an API key is required: Authorization: Bearer <key>")
+            })?;
+        Ok(Caller(tenant.caller(key.trim().to_string()).await?))
+    }
+}
+
+/// A JSON answer.
+fn json_text(status: StatusCode, text: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
+}
+
+/// The body as text: JSON is UTF-8.
+fn utf8(body: Bytes) -> Result<String, Problem> {
+    String::from_utf8(body.to_vec()).map_err(|err| {
+        CrmError::Malformed {
+            path: "$".into(),
+            reason: format!("the body is not UTF-8: {err}"),
+        }
+        .into()
+    })
+}
+
+async fn health() -> Response {
+    json_text(StatusCode::OK, json!({"status": "ok"}).to_string())
+}
+
+/// Ready when the journal answers.
+async fn ready(State(tenant): State<Arc<Tenant>>) -> Result<Response, Problem> {
+    let position = tenant.run(|crm, _| Ok(crm.last_seq())).await?;
+    Ok(json_text(
+        StatusCode::OK,
+        json!({"status": "ready", "position": position}).to_string(),
+    ))
+}
+
+async fn no_route() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        "no such endpoint (docs/server.md)",
+    )
+}
+
+/// One command (docs/schema.md), run as the key's user at the server's time.
+async fn command(
+    State(tenant): State<Arc<Tenant>>,
+    Caller(user): Caller,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let text = utf8(body)?;
+    let outcome = tenant
+        .run(move |crm, now| crm.execute_json(&user.to_string(), &now.to_rfc3339(), &text))
+        .await?;
+    Ok(json_text(StatusCode::OK, outcome))
+}
+
+/// One query, answered as the key's user sees the CRM.
+async fn query(
+    State(tenant): State<Arc<Tenant>>,
+    Caller(user): Caller,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let text = utf8(body)?;
+    let answer = tenant
+        .run(move |crm, now| crm.query_json(&user.to_string(), &now.to_rfc3339(), &text))
+        .await?;
+    Ok(json_text(StatusCode::OK, answer))
+}
+
+#[derive(Deserialize)]
+struct After {
+    #[serde(default)]
+    after: u64,
+    limit: Option<usize>,
+}
+
+/// The change feed: events after a position, oldest first (admins: the journal holds
+/// every user's records and the outbox's addresses).
+async fn events(
+    State(tenant): State<Arc<Tenant>>,
+    Caller(user): Caller,
+    Query(after): Query<After>,
+) -> Result<Response, Problem> {
+    tenant.require_admin(user, "read the change feed")?;
+    let limit = after.limit.unwrap_or(1_000);
+    if limit == 0 || limit > MAX_PULL_EVENTS {
+        return Err(CrmError::validation(
+            "limit",
+            format!("{limit} is not between 1 and {MAX_PULL_EVENTS}"),
+        )
+        .into());
+    }
+    let (events, last) = tenant
+        .run(move |crm, _| {
+            let mut events = crm.events_since(after.after.saturating_add(1))?;
+            events.truncate(limit);
+            Ok((events, crm.last_seq()))
+        })
+        .await?;
+    let next = events.last().map_or(after.after, |e| e.seq);
+    let body = json!({"events": events, "next": next, "more": next < last});
+    Ok(json_text(StatusCode::OK, body.to_string()))
+}
+
+#[derive(Deserialize)]
+struct NewKey {
+    user: String,
+}
+
+/// A key for a user (admins only): shown in this answer, never again.
+async fn create_key(
+    State(tenant): State<Arc<Tenant>>,
+    Caller(caller): Caller,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let text = utf8(body)?;
+    let request: NewKey = serde_json::from_str(&text).map_err(|err| CrmError::Malformed {
+        path: "$".into(),
+        reason: err.to_string(),
+    })?;
+    let user: UserId = request.user.parse()?;
+    let (id, key) = tenant.create_key(caller, user).await?;
+    Ok(json_text(
+        StatusCode::CREATED,
+        json!({"id": id, "user": user, "key": key}).to_string(),
+    ))
+}
+
+async fn revoke_key(
+    State(tenant): State<Arc<Tenant>>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> Result<Response, Problem> {
+    tenant.revoke_key(caller, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A replica's pending commands, run as the key's user (docs/sync.md).
+async fn push(
+    State(tenant): State<Arc<Tenant>>,
+    Caller(user): Caller,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let text = utf8(body)?;
+    let answer = tenant
+        .run(move |crm, now| crm.push_json(&user.to_string(), &now.to_rfc3339(), &text))
+        .await?;
+    Ok(json_text(StatusCode::OK, answer))
+}
+
+#[derive(Deserialize)]
+struct Cursor {
+    #[serde(default)]
+    cursor: u64,
+    limit: Option<usize>,
+}
+
+/// What changed for the key's user after a replica's cursor (docs/sync.md).
+async fn pull(
+    State(tenant): State<Arc<Tenant>>,
+    Caller(user): Caller,
+    Query(at): Query<Cursor>,
+) -> Result<Response, Problem> {
+    let answer = tenant
+        .run(move |crm, _| crm.pull_json(&user.to_string(), at.cursor, at.limit))
+        .await?;
+    Ok(json_text(StatusCode::OK, answer))
+}

@@ -1,0 +1,191 @@
+//! One business: its journal and its keys, in one SQLite file.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use crm_core::{Actor, Crm, CrmError, CrmOptions, ReplicaId, Role, UserId};
+use crm_store_sqlite::SqliteJournal;
+
+use crate::keys::KeyStore;
+use crate::problem::Problem;
+
+/// Where the server's `now` comes from (the wall clock; tests set their own).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// How a business is opened.
+#[derive(Clone, Default)]
+pub struct TenantOptions {
+    /// The engine's options (phone region, …).
+    pub crm: CrmOptions,
+    /// `None`: the wall clock.
+    pub clock: Option<Clock>,
+}
+
+/// A business served by this process.
+pub struct Tenant {
+    crm: Mutex<Crm<SqliteJournal>>,
+    keys: Mutex<KeyStore>,
+    clock: Clock,
+}
+
+/// A business opened: the tenant, and on its first start the first admin's key
+/// (shown once: only its digest is kept).
+pub struct Opened {
+    pub tenant: Tenant,
+    pub first_admin_key: Option<String>,
+}
+
+/// The authority's replica id: replicas get their own (docs/sync.md).
+const AUTHORITY: u64 = 1;
+
+impl Tenant {
+    /// Opens the business whose file is `path`, making it if missing. A business with
+    /// no users yet gets its first admin ("Admin") and a key for them.
+    pub fn open(path: impl AsRef<Path>, options: TenantOptions) -> Result<Opened, CrmError> {
+        let path = path.as_ref();
+        let journal = SqliteJournal::open_or_create(path)?;
+        let mut crm = Crm::open(ReplicaId::new(AUTHORITY)?, options.crm, journal)?;
+        let mut keys = KeyStore::open(path)?;
+        let clock = options.clock.unwrap_or_else(|| Arc::new(Utc::now));
+        let first_admin_key = if crm.state().users().is_empty() {
+            let now = clock();
+            let outcome = crm.execute_json(
+                "system",
+                &now.to_rfc3339(),
+                r#"{"type": "create_user", "name": "Admin", "role": "admin"}"#,
+            )?;
+            let admin: UserId = created(&outcome)?;
+            Some(keys.create(admin, now)?.1)
+        } else {
+            None
+        };
+        Ok(Opened {
+            tenant: Tenant {
+                crm: Mutex::new(crm),
+                keys: Mutex::new(keys),
+                clock,
+            },
+            first_admin_key,
+        })
+    }
+
+    /// Runs `work` on the engine at the server's `now`, off the async threads (the
+    /// engine and SQLite block).
+    pub(crate) async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&mut Crm<SqliteJournal>, DateTime<Utc>) -> Result<T, CrmError>
+            + Send
+            + 'static,
+    ) -> Result<T, Problem> {
+        let tenant = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let now = (tenant.clock)();
+            let mut crm = lock(&tenant.crm);
+            work(&mut crm, now).map_err(Problem::from)
+        })
+        .await
+        .map_err(|err| {
+            Problem::from(CrmError::Storage {
+                reason: format!("the request's work stopped: {err}"),
+            })
+        })?
+    }
+
+    /// The user an API key acts as, if it is a key in force of an active user.
+    pub(crate) async fn caller(self: &Arc<Self>, key: String) -> Result<UserId, Problem> {
+        let tenant = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let user = lock(&tenant.keys)
+                .user_of(&key)?
+                .ok_or_else(|| Problem::unauthenticated("unknown or revoked API key"))?;
+            let crm = lock(&tenant.crm);
+            match crm.state().users().get(&user) {
+                Some(found) if found.active => Ok(user),
+                _ => Err(Problem::unauthenticated("the key's user is deactivated")),
+            }
+        })
+        .await
+        .map_err(|err| {
+            Problem::from(CrmError::Storage {
+                reason: format!("the key check stopped: {err}"),
+            })
+        })?
+    }
+
+    /// Makes a key for `user` (admins only); its number and the key, shown once.
+    pub(crate) async fn create_key(
+        self: &Arc<Self>,
+        caller: UserId,
+        user: UserId,
+    ) -> Result<(i64, String), Problem> {
+        let tenant = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            tenant.require_admin(caller, "make API keys")?;
+            if !lock(&tenant.crm).state().users().contains_key(&user) {
+                return Err(CrmError::not_found("user", user).into());
+            }
+            Ok(lock(&tenant.keys).create(user, (tenant.clock)())?)
+        })
+        .await
+        .map_err(|err| {
+            Problem::from(CrmError::Storage {
+                reason: format!("making the key stopped: {err}"),
+            })
+        })?
+    }
+
+    /// Revokes key number `id` (admins only).
+    pub(crate) async fn revoke_key(
+        self: &Arc<Self>,
+        caller: UserId,
+        id: i64,
+    ) -> Result<(), Problem> {
+        let tenant = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            tenant.require_admin(caller, "revoke API keys")?;
+            if lock(&tenant.keys).revoke(id, (tenant.clock)())? {
+                Ok(())
+            } else {
+                Err(CrmError::not_found("API key", id).into())
+            }
+        })
+        .await
+        .map_err(|err| {
+            Problem::from(CrmError::Storage {
+                reason: format!("revoking the key stopped: {err}"),
+            })
+        })?
+    }
+
+    /// `permission_denied` unless `user` is an admin.
+    pub(crate) fn require_admin(&self, user: UserId, action: &str) -> Result<(), Problem> {
+        let crm = lock(&self.crm);
+        match crm.state().users().get(&user) {
+            Some(found) if found.role == Role::Admin => Ok(()),
+            _ => Err(CrmError::denied(Actor::User(user), format!("{action} (admins only)")).into()),
+        }
+    }
+}
+
+/// A lock whose holder panicked is still usable: the engine rebuilds its state from
+/// the journal on any failure, so what it guards is never half-changed.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The ID an outcome says was created.
+fn created<T: std::str::FromStr<Err = CrmError>>(outcome: &str) -> Result<T, CrmError> {
+    let outcome: serde_json::Value =
+        serde_json::from_str(outcome).map_err(|err| CrmError::Storage {
+            reason: format!("an outcome that is not JSON: {err}"),
+        })?;
+    outcome["created"]
+        .as_str()
+        .ok_or_else(|| CrmError::Storage {
+            reason: "the first admin was not created".into(),
+        })?
+        .parse()
+}

@@ -1,0 +1,428 @@
+//! The HTTP API in process (tower's `oneshot`, no socket), and the binary on loopback
+//! with a plain HTTP/1.1 client: keys, the actor from the key, problem+json errors,
+//! the change feed, replicas over HTTP, a restart that keeps everything.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use crm_core::{CrmOptions, Replica, ReplicaId};
+use crm_server::{router, Tenant, TenantOptions};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+struct Files(PathBuf);
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+fn temp(name: &str) -> Files {
+    Files(std::env::temp_dir().join(format!("crm-server-{name}-{}.sqlite", std::process::id())))
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+fn options() -> TenantOptions {
+    TenantOptions {
+        crm: CrmOptions::default(),
+        clock: Some(Arc::new(|| at("2026-12-05T09:00:00Z"))),
+    }
+}
+
+/// Opens the business at `path`: the app, and the first admin's key on a first start.
+fn open(path: &PathBuf) -> (Router, Option<String>) {
+    let opened = Tenant::open(path, options()).unwrap();
+    (router(Arc::new(opened.tenant)), opened.first_admin_key)
+}
+
+/// A request; the status, the content type, the `x-request-id` and the body as JSON.
+async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: impl Into<Body>,
+) -> (StatusCode, String, String, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(body.into()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let (content_type, request_id) = (header("content-type"), header("x-request-id"));
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    (status, content_type, request_id, body)
+}
+
+#[tokio::test]
+async fn commands_run_as_the_keys_user_and_errors_are_problem_json() {
+    let file = temp("commands");
+    let (app, admin_key) = open(&file.0);
+    let admin_key = admin_key.expect("a first start shows the first admin's key");
+    assert!(admin_key.starts_with("crm_") && admin_key.len() == 68);
+
+    let (status, _, request_id, body) = call(&app, "GET", "/health", None, "").await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    assert!(request_id.starts_with("req-"), "{request_id}");
+
+    // No key, a wrong key: 401, as problem+json.
+    let (status, content_type, _, body) = call(&app, "POST", "/v1/commands", None, "{}").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(content_type, "application/problem+json");
+    assert_eq!(body["code"], "unauthenticated");
+    let (status, ..) = call(&app, "POST", "/v1/commands", Some("crm_0000"), "{}").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The admin makes a manager and a key for him.
+    let create = json!({"type": "create_user", "name": "Anton", "role": "manager"}).to_string();
+    let (status, _, _, outcome) =
+        call(&app, "POST", "/v1/commands", Some(&admin_key), create).await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    let anton = outcome["created"].as_str().unwrap().to_string();
+    let (status, _, _, made) = call(
+        &app,
+        "POST",
+        "/v1/keys",
+        Some(&admin_key),
+        json!({"user": anton}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let anton_key = made["key"].as_str().unwrap().to_string();
+
+    // The actor is the key's user: Anton's contact is his, whatever the body says.
+    let contact = json!({"type": "create_contact", "name": "Anna"}).to_string();
+    let (_, _, _, outcome) = call(&app, "POST", "/v1/commands", Some(&anton_key), contact).await;
+    let anna = outcome["created"].as_str().unwrap().to_string();
+    let get = json!({"type": "get", "id": anna}).to_string();
+    let (status, _, _, found) = call(&app, "POST", "/v1/queries", Some(&admin_key), get).await;
+    assert_eq!(
+        (status, found["owner"].as_str()),
+        (StatusCode::OK, Some(anton.as_str()))
+    );
+    let forged = json!({"type": "create_contact", "name": "B", "actor": "usr-1-1"}).to_string();
+    let (status, _, _, body) = call(&app, "POST", "/v1/commands", Some(&anton_key), forged).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed")),
+        "{body}"
+    );
+
+    // Each engine error keeps its code and the field's path.
+    let rules = json!({"type": "define_rules", "rules": []}).to_string();
+    let (status, _, _, body) = call(&app, "POST", "/v1/commands", Some(&anton_key), rules).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("permission_denied"))
+    );
+    let phone = json!({"type": "create_contact", "name": "C", "phones": ["12"]}).to_string();
+    let (status, _, _, body) = call(&app, "POST", "/v1/commands", Some(&anton_key), phone).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        (body["code"].as_str(), body["field"].as_str()),
+        (Some("validation"), Some("phones[0]")),
+        "{body}"
+    );
+    let (status, _, _, body) = call(
+        &app,
+        "POST",
+        "/v1/commands",
+        Some(&anton_key),
+        "{\"type\": ",
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed"))
+    );
+    let (status, _, _, body) = call(
+        &app,
+        "POST",
+        "/v1/commands",
+        Some(&anton_key),
+        vec![0xff, 0xfe],
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed")),
+        "{body}"
+    );
+    let (status, _, _, body) = call(
+        &app,
+        "POST",
+        "/v1/queries",
+        Some(&anton_key),
+        json!({"type": "get", "id": "con-1-999"}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, _, _, body) = call(&app, "GET", "/v1/nothing", None, "").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("no_route"))
+    );
+
+    // The change feed: admins only, by position.
+    let (status, _, _, body) = call(
+        &app,
+        "GET",
+        "/v1/events?after=0&limit=2",
+        Some(&admin_key),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["events"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        (body["next"].as_u64(), body["more"].as_bool()),
+        (Some(2), Some(true))
+    );
+    let (status, _, _, body) = call(&app, "GET", "/v1/events", Some(&anton_key), "").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("permission_denied"))
+    );
+    let (status, _, _, body) = call(&app, "GET", "/v1/events?limit=0", Some(&admin_key), "").await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("limit"))
+    );
+
+    // Anton may not make keys; a revoked key no longer opens anything.
+    let (status, ..) = call(
+        &app,
+        "POST",
+        "/v1/keys",
+        Some(&anton_key),
+        json!({"user": anton}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let id = made["id"].as_i64().unwrap();
+    let (status, ..) = call(
+        &app,
+        "DELETE",
+        &format!("/v1/keys/{id}"),
+        Some(&admin_key),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, ..) = call(
+        &app,
+        "POST",
+        "/v1/queries",
+        Some(&anton_key),
+        json!({"type": "list_contacts"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, ..) = call(
+        &app,
+        "DELETE",
+        &format!("/v1/keys/{id}"),
+        Some(&admin_key),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Opened again: no new admin, the admin's key still works, the contact is there.
+    drop(app);
+    let (app, again) = open(&file.0);
+    assert_eq!(again, None);
+    let (status, _, _, found) = call(
+        &app,
+        "POST",
+        "/v1/queries",
+        Some(&admin_key),
+        json!({"type": "get", "id": anna}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, found["name"].as_str()),
+        (StatusCode::OK, Some("Anna"))
+    );
+}
+
+#[tokio::test]
+async fn a_replica_pushes_and_pulls_over_http_as_the_keys_user() {
+    let file = temp("sync");
+    let (app, admin_key) = open(&file.0);
+    let admin_key = admin_key.unwrap();
+    let mut phone = Replica::new(ReplicaId::new(7).unwrap(), CrmOptions::default()).unwrap();
+    let (status, _, _, batch) =
+        call(&app, "GET", "/v1/sync/pull?cursor=0", Some(&admin_key), "").await;
+    assert_eq!(status, StatusCode::OK, "{batch}");
+    phone.receive_pull_json(&batch.to_string()).unwrap();
+    let admin = phone
+        .view()
+        .state()
+        .users()
+        .keys()
+        .next()
+        .unwrap()
+        .to_string();
+    phone
+        .execute_json(
+            &admin,
+            "2026-12-05T08:30:00Z",
+            &json!({"type": "create_contact", "name": "Anna"}).to_string(),
+        )
+        .unwrap();
+    let push = phone.push_batch_json(100).unwrap();
+    let (status, _, _, answer) = call(
+        &app,
+        "POST",
+        "/v1/sync/push",
+        Some(&admin_key),
+        push.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["results"][0]["result"], "accepted");
+    let (_, _, _, again) = call(&app, "POST", "/v1/sync/push", Some(&admin_key), push).await;
+    assert_eq!(
+        again, answer,
+        "a batch delivered twice is answered the same"
+    );
+    phone.receive_push_result_json(&answer.to_string()).unwrap();
+    let (_, _, _, batch) = call(
+        &app,
+        "GET",
+        &format!("/v1/sync/pull?cursor={}", phone.cursor()),
+        Some(&admin_key),
+        "",
+    )
+    .await;
+    phone.receive_pull_json(&batch.to_string()).unwrap();
+    assert!(phone.pending().is_empty());
+    let (_, _, _, found) = call(
+        &app,
+        "POST",
+        "/v1/queries",
+        Some(&admin_key),
+        json!({"type": "get", "id": "con-7-1"}).to_string(),
+    )
+    .await;
+    assert_eq!(found["name"], "Anna");
+    let (status, _, _, body) = call(
+        &app,
+        "POST",
+        "/v1/sync/push",
+        Some(&admin_key),
+        "{\"v\": 9}",
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed")),
+        "{body}"
+    );
+}
+
+/// A plain HTTP/1.1 exchange on loopback: the status and the body.
+fn http(port: u16, request: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
+}
+
+#[test]
+fn the_binary_serves_on_loopback_and_stops_on_sigterm() {
+    let file = temp("binary");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_crm-server"))
+        .args([
+            "--data",
+            file.0.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let key = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(key.starts_with("crm_"), "{line}");
+    // Up once it answers (bounded: 100 tries, 50 ms apart).
+    let mut ready = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(ready, "the server never listened");
+    let command = json!({"type": "create_contact", "name": "Anna"}).to_string();
+    let (status, body) = http(
+        port,
+        &format!(
+            "POST /v1/commands HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{command}",
+            command.len()
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"created\":\"con-1-"), "{body}");
+    let (status, body) = http(
+        port,
+        "GET /ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200, "{body}");
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    let exit = server.wait().unwrap();
+    assert!(exit.success(), "a graceful stop: {exit:?}");
+}
