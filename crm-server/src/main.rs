@@ -39,7 +39,9 @@ async fn serve() -> Result<(), String> {
         // Shown once: only its digest is stored.
         println!("first admin API key (shown once, keep it): {key}");
     }
-    let app = router(Arc::new(opened.tenant));
+    let tenant = Arc::new(opened.tenant);
+    tokio::spawn(Arc::clone(&tenant).keep_time());
+    let app = router(tenant);
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;

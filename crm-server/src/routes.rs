@@ -123,6 +123,7 @@ async fn command(
     let outcome = tenant
         .run(move |crm, now| crm.execute_json(&user.to_string(), &now.to_rfc3339(), &text))
         .await?;
+    tenant.changed();
     Ok(json_text(StatusCode::OK, outcome))
 }
 
@@ -217,6 +218,7 @@ async fn push(
     let answer = tenant
         .run(move |crm, now| crm.push_json(&user.to_string(), &now.to_rfc3339(), &text))
         .await?;
+    tenant.changed();
     Ok(json_text(StatusCode::OK, answer))
 }
 

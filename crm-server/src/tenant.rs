@@ -27,7 +27,12 @@ pub struct Tenant {
     crm: Mutex<Crm<SqliteJournal>>,
     keys: Mutex<KeyStore>,
     clock: Clock,
+    /// Rings when a request may have moved the next timer (`keep_time`).
+    changed: tokio::sync::Notify,
 }
+
+/// The longest the timekeeper sleeps without looking again (the wall clock may jump).
+const LONGEST_SLEEP: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A business opened: the tenant, and on its first start the first admin's key
 /// (shown once: only its digest is kept).
@@ -65,6 +70,7 @@ impl Tenant {
                 crm: Mutex::new(crm),
                 keys: Mutex::new(keys),
                 clock,
+                changed: tokio::sync::Notify::new(),
             },
             first_admin_key,
         })
@@ -90,6 +96,49 @@ impl Tenant {
                 reason: format!("the request's work stopped: {err}"),
             })
         })?
+    }
+
+    /// Tells the timekeeper that a request may have set or moved a timer.
+    pub(crate) fn changed(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Ticks the business whenever its next timer is due, so no overdue task or
+    /// delayed rule waits for a request to arrive. Runs until the process stops;
+    /// `crm-server` spawns it beside the HTTP server.
+    pub async fn keep_time(self: Arc<Self>) {
+        loop {
+            let wait = match self.run(|crm, _| Ok(crm.next_wakeup())).await {
+                Ok(Some(due)) if due <= (self.clock)() => {
+                    match self.run(|crm, now| crm.tick(now)).await {
+                        Ok(outcome) if !outcome.events.is_empty() => {
+                            tracing::info!(events = outcome.events.len(), "timers fired");
+                            continue;
+                        }
+                        // Nothing fired though a timer was due (the clock stands still,
+                        // as in tests): look again a little later, never in a spin.
+                        Ok(_) => std::time::Duration::from_secs(1),
+                        Err(problem) => {
+                            tracing::warn!(code = problem.code, detail = %problem.detail, "tick failed");
+                            std::time::Duration::from_secs(1)
+                        }
+                    }
+                }
+                Ok(Some(due)) => (due - (self.clock)())
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(LONGEST_SLEEP),
+                Ok(None) => LONGEST_SLEEP,
+                Err(problem) => {
+                    tracing::warn!(code = problem.code, detail = %problem.detail, "timers unreadable");
+                    std::time::Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.changed.notified() => {}
+            }
+        }
     }
 
     /// The user an API key acts as, if it is a key in force of an active user.

@@ -426,3 +426,41 @@ fn the_binary_serves_on_loopback_and_stops_on_sigterm() {
     let exit = server.wait().unwrap();
     assert!(exit.success(), "a graceful stop: {exit:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overdue_task_fires_without_a_request_arriving() {
+    let file = temp("timers");
+    // The wall clock: the timekeeper sleeps until the task is due.
+    let opened = Tenant::open(&file.0, TenantOptions::default()).unwrap();
+    let admin_key = opened.first_admin_key.unwrap();
+    let tenant = Arc::new(opened.tenant);
+    let timekeeper = tokio::spawn(Arc::clone(&tenant).keep_time());
+    let app = router(tenant);
+    let due = (Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+    let task = json!({"type": "create_task", "title": "Call Anna back", "due": due}).to_string();
+    let (status, _, _, outcome) = call(&app, "POST", "/v1/commands", Some(&admin_key), task).await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    // Bounded: 100 looks, 100 ms apart; no request in between makes anything happen.
+    let mut overdue = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (_, _, _, feed) = call(
+            &app,
+            "GET",
+            "/v1/events?after=0&limit=100",
+            Some(&admin_key),
+            "",
+        )
+        .await;
+        overdue = feed["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"]["type"] == "task_overdue");
+        if overdue {
+            break;
+        }
+    }
+    timekeeper.abort();
+    assert!(overdue, "the task's overdue timer fired on its own");
+}
