@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
 mod keys;
+mod limits;
 mod problem;
 mod routes;
 mod tenant;
 
 pub use keys::KeyStore;
+pub use limits::RateLimit;
 pub use problem::Problem;
 pub use routes::router;
 pub use tenant::{Clock, Opened, Tenant, TenantOptions};

@@ -16,6 +16,8 @@ pub struct Problem {
     pub detail: String,
     /// The JSON path of the field at fault, when there is one.
     pub field: Option<String>,
+    /// For `rate_limited`: how many seconds to wait (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -25,11 +27,23 @@ impl Problem {
             code,
             detail: detail.into(),
             field: None,
+            retry_after: None,
         }
     }
 
     pub(crate) fn unauthenticated(detail: &str) -> Self {
         Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+    }
+
+    pub(crate) fn rate_limited(retry_after: u64) -> Self {
+        Problem {
+            retry_after: Some(retry_after),
+            ..Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests with this key: try again in {retry_after} s"),
+            )
+        }
     }
 }
 
@@ -55,6 +69,7 @@ impl From<CrmError> for Problem {
             code: err.code(),
             detail: err.to_string(),
             field,
+            retry_after: None,
         }
     }
 }
@@ -71,11 +86,17 @@ impl IntoResponse for Problem {
         if let Some(field) = self.field {
             body["field"] = field.into();
         }
-        (
+        let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body.to_string(),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

@@ -8,6 +8,7 @@ use crm_core::{Actor, Crm, CrmError, CrmOptions, ReplicaId, Role, UserId};
 use crm_store_sqlite::SqliteJournal;
 
 use crate::keys::KeyStore;
+use crate::limits::{Buckets, RateLimit};
 use crate::problem::Problem;
 
 /// Where the server's `now` comes from (the wall clock; tests set their own).
@@ -20,6 +21,8 @@ pub struct TenantOptions {
     pub crm: CrmOptions,
     /// `None`: the wall clock.
     pub clock: Option<Clock>,
+    /// Per-key rate limit; `None`: [`RateLimit::default`].
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A business served by this process.
@@ -29,6 +32,8 @@ pub struct Tenant {
     clock: Clock,
     /// Rings when a request may have moved the next timer (`keep_time`).
     changed: tokio::sync::Notify,
+    rate_limit: RateLimit,
+    buckets: Mutex<Buckets>,
 }
 
 /// The longest the timekeeper sleeps without looking again (the wall clock may jump).
@@ -71,6 +76,8 @@ impl Tenant {
                 keys: Mutex::new(keys),
                 clock,
                 changed: tokio::sync::Notify::new(),
+                rate_limit: options.rate_limit.unwrap_or_default(),
+                buckets: Mutex::new(Buckets::default()),
             },
             first_admin_key,
         })
@@ -148,6 +155,9 @@ impl Tenant {
             let user = lock(&tenant.keys)
                 .user_of(&key)?
                 .ok_or_else(|| Problem::unauthenticated("unknown or revoked API key"))?;
+            lock(&tenant.buckets)
+                .take(&key, tenant.rate_limit, (tenant.clock)())
+                .map_err(Problem::rate_limited)?;
             let crm = lock(&tenant.crm);
             match crm.state().users().get(&user) {
                 Some(found) if found.active => Ok(user),

@@ -38,6 +38,7 @@ fn options() -> TenantOptions {
     TenantOptions {
         crm: CrmOptions::default(),
         clock: Some(Arc::new(|| at("2026-12-05T09:00:00Z"))),
+        ..TenantOptions::default()
     }
 }
 
@@ -463,4 +464,52 @@ async fn an_overdue_task_fires_without_a_request_arriving() {
     }
     timekeeper.abort();
     assert!(overdue, "the task's overdue timer fired on its own");
+}
+
+#[tokio::test]
+async fn a_key_past_its_burst_waits_and_other_keys_do_not() {
+    let file = temp("limits");
+    let opened = Tenant::open(
+        &file.0,
+        TenantOptions {
+            rate_limit: Some(crm_server::RateLimit {
+                per_minute: 30,
+                burst: 3,
+            }),
+            ..options()
+        },
+    )
+    .unwrap();
+    let admin_key = opened.first_admin_key.unwrap();
+    let app = router(Arc::new(opened.tenant));
+    let list = || json!({"type": "list_contacts"}).to_string();
+    // The clock stands still in this test: three requests, then the fourth waits two
+    // seconds (30 a minute is one every two seconds).
+    let (_, _, _, made) = call(
+        &app,
+        "POST",
+        "/v1/keys",
+        Some(&admin_key),
+        json!({"user": "usr-1-1"}).to_string(),
+    )
+    .await;
+    let other_key = made["key"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        let (status, ..) = call(&app, "POST", "/v1/queries", Some(&admin_key), list()).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let request = Request::builder()
+        .method("POST")
+        .uri("/v1/queries")
+        .header("authorization", format!("Bearer {admin_key}"))
+        .body(Body::from(list()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "2");
+    let body: Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["code"], "rate_limited");
+    let (status, ..) = call(&app, "POST", "/v1/queries", Some(&other_key), list()).await;
+    assert_eq!(status, StatusCode::OK, "another key has its own bucket");
 }
