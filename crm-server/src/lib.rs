@@ -3,6 +3,7 @@
 mod keys;
 mod limits;
 mod problem;
+mod resources;
 mod routes;
 mod tenant;
 

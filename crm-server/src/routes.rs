@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::problem::Problem;
+use crate::resources;
 use crate::tenant::Tenant;
 
 /// The API over one business.
@@ -31,6 +32,14 @@ pub fn router(tenant: Arc<Tenant>) -> Router {
         .route("/v1/keys/{id}", delete(revoke_key))
         .route("/v1/sync/push", post(push))
         .route("/v1/sync/pull", get(pull))
+        .route(
+            "/v1/{collection}",
+            get(resources::list).post(resources::create),
+        )
+        .route(
+            "/v1/{collection}/{id}",
+            get(resources::get).patch(resources::update),
+        )
         .fallback(no_route)
         .layer(middleware::from_fn(request_id))
         .with_state(tenant)
@@ -58,7 +67,7 @@ async fn request_id(request: Request, next: Next) -> Response {
 }
 
 /// The user of the request's API key (`Authorization: Bearer crm_…`).
-struct Caller(UserId);
+pub(crate) struct Caller(pub(crate) UserId);
 
 impl FromRequestParts<Arc<Tenant>> for Caller {
     type Rejection = Problem;
@@ -77,12 +86,12 @@ impl FromRequestParts<Arc<Tenant>> for Caller {
 }
 
 /// A JSON answer.
-fn json_text(status: StatusCode, text: String) -> Response {
+pub(crate) fn json_text(status: StatusCode, text: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
 }
 
 /// The body as text: JSON is UTF-8.
-fn utf8(body: Bytes) -> Result<String, Problem> {
+pub(crate) fn utf8(body: Bytes) -> Result<String, Problem> {
     String::from_utf8(body.to_vec()).map_err(|err| {
         CrmError::Malformed {
             path: "$".into(),

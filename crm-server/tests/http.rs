@@ -190,7 +190,7 @@ async fn commands_run_as_the_keys_user_and_errors_are_problem_json() {
         (status, body["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
-    let (status, _, _, body) = call(&app, "GET", "/v1/nothing", None, "").await;
+    let (status, _, _, body) = call(&app, "GET", "/v1/nothing/at/all", Some(&admin_key), "").await;
     assert_eq!(
         (status, body["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("no_route"))
@@ -512,4 +512,130 @@ async fn a_key_past_its_burst_waits_and_other_keys_do_not() {
     assert_eq!(body["code"], "rate_limited");
     let (status, ..) = call(&app, "POST", "/v1/queries", Some(&other_key), list()).await;
     assert_eq!(status, StatusCode::OK, "another key has its own bucket");
+}
+
+#[tokio::test]
+async fn contacts_deals_and_tasks_are_resources_with_the_engines_rules() {
+    let file = temp("resources");
+    let (app, admin_key) = open(&file.0);
+    let admin_key = admin_key.unwrap();
+    let body = json!({"name": "Anna", "phones": ["+49 30 1234567"]}).to_string();
+    let (status, _, _, anna) = call(&app, "POST", "/v1/contacts", Some(&admin_key), body).await;
+    assert_eq!(status, StatusCode::CREATED, "{anna}");
+    assert_eq!(
+        (anna["name"].as_str(), anna["owner"].as_str()),
+        (Some("Anna"), Some("usr-1-1"))
+    );
+    let id = anna["id"].as_str().unwrap().to_string();
+    let (status, _, _, found) = call(
+        &app,
+        "GET",
+        &format!("/v1/contacts/{id}"),
+        Some(&admin_key),
+        "",
+    )
+    .await;
+    assert_eq!((status, &found), (StatusCode::OK, &anna));
+    let (status, _, _, patched) = call(
+        &app,
+        "PATCH",
+        &format!("/v1/contacts/{id}"),
+        Some(&admin_key),
+        json!({"position": "Buyer"}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, patched["position"].as_str()),
+        (StatusCode::OK, Some("Buyer"))
+    );
+    let pipeline = json!({"type": "create_pipeline", "name": "Windows", "stages": [{"name": "New"}, {"name": "Done", "kind": "won"}]});
+    let (status, ..) = call(
+        &app,
+        "POST",
+        "/v1/commands",
+        Some(&admin_key),
+        pipeline.to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let deal = json!({"title": "Windows", "contact": id}).to_string();
+    let (status, _, _, deal) = call(&app, "POST", "/v1/deals", Some(&admin_key), deal).await;
+    assert_eq!(
+        (status, deal["contact"].as_str()),
+        (StatusCode::CREATED, Some(id.as_str())),
+        "{deal}"
+    );
+    let task = json!({"title": "Measure", "link": deal["id"]}).to_string();
+    let (status, ..) = call(&app, "POST", "/v1/tasks", Some(&admin_key), task).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, _, _, page) = call(&app, "GET", "/v1/contacts?limit=1", Some(&admin_key), "").await;
+    assert_eq!(
+        (
+            page["total"].as_u64(),
+            page["items"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(1)),
+        "{page}"
+    );
+    let (_, _, _, page) = call(
+        &app,
+        "GET",
+        &format!("/v1/tasks?link={}", deal["id"].as_str().unwrap()),
+        Some(&admin_key),
+        "",
+    )
+    .await;
+    assert_eq!(page["total"].as_u64(), Some(1), "{page}");
+    // A contact's ID is not a deal; a collection that does not exist; bodies that are
+    // not objects or carry unknown fields; an edit the engine refuses.
+    let (status, _, _, body) = call(
+        &app,
+        "GET",
+        &format!("/v1/deals/{id}"),
+        Some(&admin_key),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, _, _, body) = call(&app, "GET", "/v1/things", Some(&admin_key), "").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("no_route"))
+    );
+    let (status, _, _, body) = call(&app, "POST", "/v1/contacts", Some(&admin_key), "[1]").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed"))
+    );
+    let (status, _, _, body) = call(
+        &app,
+        "PATCH",
+        &format!("/v1/contacts/{id}"),
+        Some(&admin_key),
+        json!({"colour": "red"}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed")),
+        "{body}"
+    );
+    let (status, _, _, body) = call(
+        &app,
+        "PATCH",
+        &format!("/v1/contacts/{id}"),
+        Some(&admin_key),
+        json!({"phones": ["12"]}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("validation")),
+        "{body}"
+    );
+    let (status, ..) = call(&app, "GET", "/v1/contacts", None, "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -1,0 +1,183 @@
+//! The records integrators use most as resources (docs/server.md): contacts,
+//! companies, deals, tasks and activities — list with filters, get, create, update.
+//! Each maps onto the engine's own query or command, so access rules, validation and
+//! errors are the engine's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use crm_core::{AnyId, CrmError};
+use serde_json::{json, Map, Value};
+
+use crate::problem::Problem;
+use crate::routes::{json_text, utf8, Caller};
+use crate::tenant::Tenant;
+
+/// A collection: its path, the kind of its IDs, and the engine's query and commands.
+struct Collection {
+    kind: &'static str,
+    list: &'static str,
+    create: &'static str,
+    update: &'static str,
+}
+
+fn collection(name: &str) -> Result<Collection, Problem> {
+    let (kind, list, create, update) = match name {
+        "contacts" => (
+            "contact",
+            "list_contacts",
+            "create_contact",
+            "update_contact",
+        ),
+        "companies" => (
+            "company",
+            "list_companies",
+            "create_company",
+            "update_company",
+        ),
+        "deals" => ("deal", "list_deals", "create_deal", "update_deal"),
+        "tasks" => ("task", "list_tasks", "create_task", "update_task"),
+        "activities" => (
+            "activity",
+            "list_activities",
+            "log_activity",
+            "update_activity",
+        ),
+        _ => {
+            return Err(Problem::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                format!("no collection {name:?} (docs/server.md)"),
+            ))
+        }
+    };
+    Ok(Collection {
+        kind,
+        list,
+        create,
+        update,
+    })
+}
+
+/// The body as a JSON object.
+fn object(body: Bytes) -> Result<Map<String, Value>, Problem> {
+    let text = utf8(body)?;
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(CrmError::Malformed {
+            path: "$".into(),
+            reason: "expected a JSON object".into(),
+        }
+        .into()),
+        Err(err) => Err(CrmError::Malformed {
+            path: "$".into(),
+            reason: err.to_string(),
+        }
+        .into()),
+    }
+}
+
+/// An ID of the collection's kind (another kind's ID is not in it: `not_found`).
+fn id_in(collection: &Collection, id: &str) -> Result<String, Problem> {
+    let parsed: AnyId = id.parse()?;
+    if parsed.kind() == collection.kind {
+        Ok(parsed.to_string())
+    } else {
+        Err(CrmError::not_found(collection.kind, id).into())
+    }
+}
+
+/// `GET /v1/{collection}?filter=…&limit=…&offset=…`: the engine's list query, each
+/// parameter a field of it (a value that reads as a JSON number or boolean is one).
+pub(crate) async fn list(
+    State(tenant): State<Arc<Tenant>>,
+    Caller(user): Caller,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    let collection = collection(&name)?;
+    let mut query = Map::new();
+    query.insert("type".into(), collection.list.into());
+    for (key, value) in params {
+        let value = match serde_json::from_str::<Value>(&value) {
+            Ok(read @ (Value::Number(_) | Value::Bool(_))) => read,
+            _ => Value::String(value),
+        };
+        query.insert(key, value);
+    }
+    let query = Value::Object(query).to_string();
+    let answer = tenant
+        .run(move |crm, now| crm.query_json(&user.to_string(), &now.to_rfc3339(), &query))
+        .await?;
+    Ok(json_text(StatusCode::OK, answer))
+}
+
+/// `GET /v1/{collection}/{id}`.
+pub(crate) async fn get(
+    State(tenant): State<Arc<Tenant>>,
+    Caller(user): Caller,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let id = id_in(&collection(&name)?, &id)?;
+    let query = json!({"type": "get", "id": id}).to_string();
+    let answer = tenant
+        .run(move |crm, now| crm.query_json(&user.to_string(), &now.to_rfc3339(), &query))
+        .await?;
+    Ok(json_text(StatusCode::OK, answer))
+}
+
+/// `POST /v1/{collection}`: the record made from the body's fields (the engine's
+/// create command); `201` with the record as it is now.
+pub(crate) async fn create(
+    State(tenant): State<Arc<Tenant>>,
+    Caller(user): Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let collection = collection(&name)?;
+    let mut fields = object(body)?;
+    fields.insert("type".into(), collection.create.into());
+    let command = Value::Object(fields).to_string();
+    let record = tenant
+        .run(move |crm, now| {
+            let actor = user.to_string();
+            let at = now.to_rfc3339();
+            let outcome: Value = serde_json::from_str(&crm.execute_json(&actor, &at, &command)?)
+                .map_err(|err| CrmError::Storage {
+                    reason: format!("an outcome that is not JSON: {err}"),
+                })?;
+            let query = json!({"type": "get", "id": outcome["created"]}).to_string();
+            crm.query_json(&actor, &at, &query)
+        })
+        .await?;
+    tenant.changed();
+    Ok(json_text(StatusCode::CREATED, record))
+}
+
+/// `PATCH /v1/{collection}/{id}`: the body is the patch (the engine's update
+/// command); the record as it is now.
+pub(crate) async fn update(
+    State(tenant): State<Arc<Tenant>>,
+    Caller(user): Caller,
+    Path((name, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let collection = collection(&name)?;
+    let id = id_in(&collection, &id)?;
+    let patch = Value::Object(object(body)?);
+    let command = json!({"type": collection.update, "id": id, "patch": patch}).to_string();
+    let record = tenant
+        .run(move |crm, now| {
+            let actor = user.to_string();
+            let at = now.to_rfc3339();
+            crm.execute_json(&actor, &at, &command)?;
+            crm.query_json(&actor, &at, &json!({"type": "get", "id": id}).to_string())
+        })
+        .await?;
+    tenant.changed();
+    Ok(json_text(StatusCode::OK, record))
+}
