@@ -12,7 +12,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
-use crm_core::{CrmError, UserId, MAX_PULL_EVENTS};
+use crm_core::{Crm, CrmError, UserId, MAX_PULL_EVENTS};
+use crm_store_sqlite::SqliteJournal;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -101,6 +102,21 @@ pub(crate) fn utf8(body: Bytes) -> Result<String, Problem> {
     })
 }
 
+/// One of the engine's JSON entry points (`execute_json`, `query_json`, `push_json`)
+/// with the body, as the caller, at the server's time.
+async fn as_caller(
+    tenant: &Arc<Tenant>,
+    user: UserId,
+    body: Bytes,
+    entry: fn(&mut Crm<SqliteJournal>, &str, &str, &str) -> Result<String, CrmError>,
+) -> Result<Response, Problem> {
+    let text = utf8(body)?;
+    let answer = tenant
+        .run(move |crm, now| entry(crm, &user.to_string(), &now.to_rfc3339(), &text))
+        .await?;
+    Ok(json_text(StatusCode::OK, answer))
+}
+
 async fn health() -> Response {
     json_text(StatusCode::OK, json!({"status": "ok"}).to_string())
 }
@@ -128,12 +144,12 @@ async fn command(
     Caller(user): Caller,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let text = utf8(body)?;
-    let outcome = tenant
-        .run(move |crm, now| crm.execute_json(&user.to_string(), &now.to_rfc3339(), &text))
-        .await?;
+    let answer = as_caller(&tenant, user, body, |crm, actor, now, text| {
+        crm.execute_json(actor, now, text)
+    })
+    .await;
     tenant.changed();
-    Ok(json_text(StatusCode::OK, outcome))
+    answer
 }
 
 /// One query, answered as the key's user sees the CRM.
@@ -142,11 +158,10 @@ async fn query(
     Caller(user): Caller,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let text = utf8(body)?;
-    let answer = tenant
-        .run(move |crm, now| crm.query_json(&user.to_string(), &now.to_rfc3339(), &text))
-        .await?;
-    Ok(json_text(StatusCode::OK, answer))
+    as_caller(&tenant, user, body, |crm, actor, now, text| {
+        crm.query_json(actor, now, text)
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -223,12 +238,12 @@ async fn push(
     Caller(user): Caller,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let text = utf8(body)?;
-    let answer = tenant
-        .run(move |crm, now| crm.push_json(&user.to_string(), &now.to_rfc3339(), &text))
-        .await?;
+    let answer = as_caller(&tenant, user, body, |crm, actor, now, text| {
+        crm.push_json(actor, now, text)
+    })
+    .await;
     tenant.changed();
-    Ok(json_text(StatusCode::OK, answer))
+    answer
 }
 
 #[derive(Deserialize)]

@@ -91,18 +91,26 @@ impl Tenant {
             + Send
             + 'static,
     ) -> Result<T, Problem> {
-        let tenant = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
+        self.blocking(move |tenant| {
             let now = (tenant.clock)();
-            let mut crm = lock(&tenant.crm);
-            work(&mut crm, now).map_err(Problem::from)
+            work(&mut lock(&tenant.crm), now).map_err(Problem::from)
         })
         .await
-        .map_err(|err| {
-            Problem::from(CrmError::Storage {
-                reason: format!("the request's work stopped: {err}"),
-            })
-        })?
+    }
+
+    /// Runs `work` on a blocking thread (the engine, SQLite and the key table block).
+    async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Tenant) -> Result<T, Problem> + Send + 'static,
+    ) -> Result<T, Problem> {
+        let tenant = Arc::clone(self);
+        tokio::task::spawn_blocking(move || work(&tenant))
+            .await
+            .map_err(|err| {
+                Problem::from(CrmError::Storage {
+                    reason: format!("the request's work stopped: {err}"),
+                })
+            })?
     }
 
     /// Tells the timekeeper that a request may have set or moved a timer.
@@ -150,8 +158,7 @@ impl Tenant {
 
     /// The user an API key acts as, if it is a key in force of an active user.
     pub(crate) async fn caller(self: &Arc<Self>, key: String) -> Result<UserId, Problem> {
-        let tenant = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
+        self.blocking(move |tenant| {
             let user = lock(&tenant.keys)
                 .user_of(&key)?
                 .ok_or_else(|| Problem::unauthenticated("unknown or revoked API key"))?;
@@ -165,11 +172,6 @@ impl Tenant {
             }
         })
         .await
-        .map_err(|err| {
-            Problem::from(CrmError::Storage {
-                reason: format!("the key check stopped: {err}"),
-            })
-        })?
     }
 
     /// Makes a key for `user` (admins only); its number and the key, shown once.
@@ -178,8 +180,7 @@ impl Tenant {
         caller: UserId,
         user: UserId,
     ) -> Result<(i64, String), Problem> {
-        let tenant = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
+        self.blocking(move |tenant| {
             tenant.require_admin(caller, "make API keys")?;
             if !lock(&tenant.crm).state().users().contains_key(&user) {
                 return Err(CrmError::not_found("user", user).into());
@@ -187,11 +188,6 @@ impl Tenant {
             Ok(lock(&tenant.keys).create(user, (tenant.clock)())?)
         })
         .await
-        .map_err(|err| {
-            Problem::from(CrmError::Storage {
-                reason: format!("making the key stopped: {err}"),
-            })
-        })?
     }
 
     /// Revokes key number `id` (admins only).
@@ -200,8 +196,7 @@ impl Tenant {
         caller: UserId,
         id: i64,
     ) -> Result<(), Problem> {
-        let tenant = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
+        self.blocking(move |tenant| {
             tenant.require_admin(caller, "revoke API keys")?;
             if lock(&tenant.keys).revoke(id, (tenant.clock)())? {
                 Ok(())
@@ -210,11 +205,6 @@ impl Tenant {
             }
         })
         .await
-        .map_err(|err| {
-            Problem::from(CrmError::Storage {
-                reason: format!("revoking the key stopped: {err}"),
-            })
-        })?
     }
 
     /// `permission_denied` unless `user` is an admin.
