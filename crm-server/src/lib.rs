@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod exchange;
 mod keys;
 mod limits;
 mod problem;

@@ -13,8 +13,8 @@ use axum::response::Response;
 use crm_core::{AnyId, CrmError};
 use serde_json::{json, Map, Value};
 
+use crate::exchange::{json_text, utf8, Caller};
 use crate::problem::Problem;
-use crate::routes::{json_text, utf8, Caller};
 use crate::tenant::Tenant;
 
 /// A collection: its path, the kind of its IDs, and the engine's query and commands.

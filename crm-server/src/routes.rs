@@ -5,9 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Query, Request, State};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -17,6 +16,7 @@ use crm_store_sqlite::SqliteJournal;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::exchange::{json_text, utf8, Caller};
 use crate::problem::Problem;
 use crate::resources;
 use crate::tenant::Tenant;
@@ -65,41 +65,6 @@ async fn request_id(request: Request, next: Next) -> Response {
         response.headers_mut().insert("x-request-id", value);
     }
     response
-}
-
-/// The user of the request's API key (`Authorization: Bearer crm_…`).
-pub(crate) struct Caller(pub(crate) UserId);
-
-impl FromRequestParts<Arc<Tenant>> for Caller {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, tenant: &Arc<Tenant>) -> Result<Self, Problem> {
-        let key = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                Problem::unauthenticated("an API key is required: Authorization: Bearer <key>")
-            })?;
-        Ok(Caller(tenant.caller(key.trim().to_string()).await?))
-    }
-}
-
-/// A JSON answer.
-pub(crate) fn json_text(status: StatusCode, text: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
-}
-
-/// The body as text: JSON is UTF-8.
-pub(crate) fn utf8(body: Bytes) -> Result<String, Problem> {
-    String::from_utf8(body.to_vec()).map_err(|err| {
-        CrmError::Malformed {
-            path: "$".into(),
-            reason: format!("the body is not UTF-8: {err}"),
-        }
-        .into()
-    })
 }
 
 /// One of the engine's JSON entry points (`execute_json`, `query_json`, `push_json`)

@@ -10,7 +10,7 @@ use super::protocol::*;
 use super::syncable;
 use crate::common::error::CrmError;
 use crate::common::hlc::Hlc;
-use crate::common::id::{AnyId, ReplicaId, UserId};
+use crate::common::id::{ReplicaId, UserId};
 use crate::engine::{Crm, CrmOptions, Outcome, Stamp};
 use crate::event::{Event, EventEnvelope};
 use crate::model::actor::Actor;
@@ -325,25 +325,20 @@ impl Replica {
     /// before about the person is rewritten as the authority rewrote its journal
     /// (the erasure is worked out on the state just before it, as there).
     fn import_forgetting(&mut self, events: &[EventEnvelope]) -> Result<(), CrmError> {
-        let erasure_at = |events: &[EventEnvelope]| {
-            events.iter().enumerate().find_map(|(at, e)| match e.event {
-                Event::ContactErased { id, .. } => Some((at, AnyId::from(id))),
-                Event::UserErased { id } => Some((at, AnyId::from(id))),
-                _ => None,
-            })
-        };
         let mut rest = events;
-        while let Some((at, person)) = erasure_at(rest) {
+        while let Some(at) = rest.iter().position(|e| {
+            matches!(
+                e.event,
+                Event::ContactErased { .. } | Event::UserErased { .. }
+            )
+        }) {
             self.canonical.import_events(&rest[..at])?;
-            let state = self.canonical.state();
-            let erasure = match person {
-                AnyId::UserId(id) => Erasure::of_user(state, id),
-                AnyId::ContactId(id) => Erasure::of(state, id),
-                _ => Erasure::default(),
-            };
+            let erasure = erasure_of(self.canonical.state(), &rest[at].event);
             self.canonical.import_events(&rest[at..=at])?;
-            if self.canonical.forget(&erasure)? {
-                self.scrubs += 1;
+            if let Some(erasure) = erasure {
+                if self.canonical.forget(&erasure)? {
+                    self.scrubs += 1;
+                }
             }
             rest = &rest[at + 1..];
         }
@@ -477,5 +472,15 @@ impl Replica {
     /// may run ahead of the phone's).
     fn at(&self, crm: &Crm, typed: DateTime<Utc>) -> DateTime<Utc> {
         crm.state().last_at().map_or(typed, |last| last.max(typed))
+    }
+}
+
+/// What an erasure event blanks, worked out on the state just before it (as the
+/// authority worked it out); `None` for any other event.
+fn erasure_of(state: &State, event: &Event) -> Option<Erasure> {
+    match event {
+        Event::ContactErased { id, .. } => Some(Erasure::of(state, *id)),
+        Event::UserErased { id } => Some(Erasure::of_user(state, *id)),
+        _ => None,
     }
 }
