@@ -242,6 +242,22 @@ impl Crm {
             .ffi()
     }
 
+    /// Runs several commands as one (`{"commands": [...]}`): all stored or none (an
+    /// error names `commands[i]`). `{"$ref": i}` where an ID goes stands for what
+    /// command `i` created. With an idempotency key the same batch sent again within a
+    /// day is answered (`replayed`), never run twice. The outcome as JSON.
+    pub fn execute_batch_json(
+        &self,
+        actor: String,
+        now: String,
+        batch_json: String,
+        idempotency_key: Option<String>,
+    ) -> Result<String, CrmError> {
+        self.engine()
+            .execute_batch_json(&actor, &now, &batch_json, idempotency_key.as_deref())
+            .ffi()
+    }
+
     /// Answers any query given as JSON; returns the result as JSON.
     pub fn query_json(
         &self,

@@ -92,6 +92,7 @@ private fun runScenario(file: File) {
                         else -> replica.queryJson(actor, Instant.parse(now), step["query"].toString())
                     }
                 }
+                step.has("batch") -> crm.executeBatchJson(actor, now, step["batch"].toString(), step["idempotency_key"]?.asString)
                 step.has("execute_raw") -> crm.executeJson(actor, now, step["execute_raw"].asString)
                 step.has("execute") -> crm.executeJson(actor, now, step["execute"].toString())
                 else -> crm.queryJson(actor, now, step["query"].toString())

@@ -251,6 +251,25 @@ impl Engine {
         conversion::answer(py, &entry, &answer)
     }
 
+    /// Runs several commands as one (`Crm::execute_batch_json`); the outcome as Python
+    /// values.
+    #[pyo3(signature = (actor, now, batch, idempotency_key = None))]
+    fn execute_batch<'py>(
+        &self,
+        py: Python<'py>,
+        actor: &str,
+        now: &Bound<'py, PyAny>,
+        batch: &Bound<'py, PyAny>,
+        idempotency_key: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let now = conversion::instant_text(now, "now")?;
+        let batch = conversion::json_of(batch, "batch")?;
+        let outcome = self.with(py, |crm| {
+            crm.execute_batch_json(actor, &now, &batch, idempotency_key)
+        })?;
+        conversion::answer_text(py, "batch_outcome", &outcome)
+    }
+
     fn execute_json(
         &self,
         py: Python<'_>,
@@ -260,6 +279,19 @@ impl Engine {
     ) -> PyResult<String> {
         let command = json_text(py, "command", command)?;
         self.with(py, |crm| crm.execute_json(actor, now, &command))
+    }
+
+    #[pyo3(signature = (actor, now, batch, idempotency_key = None))]
+    fn execute_batch_json(
+        &self,
+        py: Python<'_>,
+        actor: &str,
+        now: &str,
+        batch: &Bound<'_, PyString>,
+        idempotency_key: Option<&str>,
+    ) -> PyResult<String> {
+        let batch = json_text(py, "batch", batch)?;
+        self.with(py, |crm| crm.execute_batch_json(actor, now, &batch, idempotency_key))
     }
 
     fn query_json(

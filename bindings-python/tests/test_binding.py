@@ -7,12 +7,12 @@ from xml.etree import ElementTree
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 import crm_core
-from crm_core import Crm, Money
+from crm_core import Crm, Money, types
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 
@@ -393,3 +393,23 @@ def test_raw_json_text_goes_in_and_comes_out_unconverted(shop: tuple[Crm, str, s
     assert "U+D800" in str(surrogate.value)
     assert crm.last_seq == before
 
+
+
+def test_a_batch_runs_as_one_and_a_retried_key_is_answered_not_run_again() -> None:
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    crm = Crm(replica_id=1)
+    admin = crm.create_user("system", now, "Olga", role="admin")
+    crm.execute(admin, now, {"type": "create_pipeline", "name": "Sales", "stages": [{"name": "New"}]})
+    order = cast(types.CommandBatch, {"commands": [
+        {"type": "create_contact", "name": "Anna"},
+        {"type": "create_deal", "title": "Order 1001", "contact": {"$ref": 0}},
+    ]})
+    outcome = crm.execute_batch(admin, now, order, idempotency_key="woo-1001")
+    contact, deal = outcome["created"]
+    assert str(contact).startswith("con-") and str(deal).startswith("deal-")
+    assert isinstance(outcome["events"][0]["at"], datetime)
+    assert outcome["position"] == crm.execute_batch(admin, now, order, "woo-1001")["position"]
+    assert crm.execute_batch(admin, now, order, "woo-1001").get("replayed") is True
+    with pytest.raises(crm_core.ValidationError) as refused:
+        crm.execute_batch(admin, now, {"commands": [{"type": "create_contact", "name": "Boris"}]}, "woo-1001")
+    assert "idempotency_key" in str(refused.value)

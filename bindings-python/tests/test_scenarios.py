@@ -71,6 +71,10 @@ def test_scenario(path: Path) -> None:
                     output = replica.execute_json(step["actor"], now, json.dumps(step["execute"]))
                 else:
                     output = replica.query_json(step["actor"], now, json.dumps(step["query"]))
+            elif "batch" in step:
+                output = engine.execute_batch_json(
+                    step["actor"], now, json.dumps(step["batch"]), step.get("idempotency_key")
+                )
             elif "execute_raw" in step:
                 output = engine.execute_json(step["actor"], now, step["execute_raw"])
             elif "execute" in step:

@@ -96,6 +96,26 @@ impl JsCrm {
         conversion::parse(&output)
     }
 
+    /// Runs several commands as one: all stored or none (an error names `commands[i]`).
+    /// `{"$ref": i}` where an ID goes stands for what command `i` created. With an
+    /// idempotency key the same batch sent again within a day is answered
+    /// (`replayed`), never run twice.
+    #[wasm_bindgen(js_name = executeBatch, unchecked_return_type = "BatchOutcome")]
+    pub fn execute_batch(
+        &mut self,
+        actor: &str,
+        #[wasm_bindgen(unchecked_param_type = "Now")] now: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "CommandBatch")] batch: JsValue,
+        #[wasm_bindgen(js_name = idempotencyKey)] idempotency_key: Option<String>,
+    ) -> Result<JsValue, JsValue> {
+        let batch = conversion::stringify("batch", &batch)?;
+        let output = self
+            .crm
+            .execute_batch_json(actor, &now_text(&now)?, &batch, idempotency_key.as_deref())
+            .into_js()?;
+        conversion::parse(&output)
+    }
+
     /// The JSON text entry point: command and result as strings.
     #[wasm_bindgen(js_name = executeJson)]
     pub fn execute_json(

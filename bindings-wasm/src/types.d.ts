@@ -218,6 +218,26 @@ export type Assignee = "owner" | "owners_head" | "assignee" | "assignees_head" |
   round_robin: string;
 } | "client";
 
+/** What a batch did. */
+export interface BatchOutcome {
+  /**
+   * What each command created, in the order of `commands` (`null` where a command
+   * created nothing).
+   */
+  created: (AnyId | null)[];
+  /**
+   * Every event appended: timers that fell due first, then each command's events
+   * and the rules' reactions, then the idempotency key's record.
+   */
+  events: EventEnvelope[];
+  /** The journal position after the batch: the next `expected_position`. */
+  position: number;
+  /** The answer to an earlier request with the same idempotency key: nothing ran now. */
+  replayed?: boolean;
+  /** As [`crate::Outcome::warnings`]. */
+  warnings?: string[];
+}
+
 /** How revenue is grouped in time. */
 export type Bucket = "day" | "week" | "month" | "quarter";
 
@@ -394,6 +414,24 @@ export interface ClientsSummary {
 
 /** a time of day, HH:MM */
 export type ClockTime = string;
+
+/**
+ * Commands to run as one. JSON: `{"commands": [{"type": ...}, ...],
+ * "expected_position": 41}`.
+ */
+export interface CommandBatch {
+  /**
+   * Run in order, each decided against the state the ones before it left; the
+   * first refusal refuses the batch (its error names `commands[i]`).
+   */
+  commands: Command[];
+  /**
+   * Refuse the batch (`conflict`) unless the journal still ends at this position:
+   * the client's "nothing changed since I read" (an optimistic lock over the whole
+   * business, as `If-Match` is over one resource).
+   */
+  expected_position?: number | null;
+}
 
 /** What became of one pushed command. */
 export type CommandResult = {
@@ -1175,7 +1213,17 @@ export type Event = {
   replica: ReplicaId;
   seq: number;
   type: "command_synced";
-} | {
+} | ({
+  created: (AnyId | null)[];
+  /**
+   * A digest of the request's canonical JSON: the key with another request is
+   * refused.
+   */
+  digest: string;
+  events: number;
+  key: string;
+  type: "idempotency_key_used";
+}) | {
   code: string;
   field?: string;
   message: string;

@@ -60,6 +60,8 @@ for (const file of files) {
           else if ("retry" in step) output = JSON.stringify(replica.retry(step.retry, now));
           else if ("execute" in step) output = JSON.stringify(replica.execute(step.actor, now, step.execute));
           else output = JSON.stringify(replica.query(step.actor, now, step.query));
+        } else if ("batch" in step) {
+          output = JSON.stringify(crm.executeBatch(step.actor, now, step.batch, step.idempotency_key));
         } else if ("execute_raw" in step) output = crm.executeJson(step.actor, now, step.execute_raw);
         else if ("execute" in step) output = crm.executeJson(step.actor, now, JSON.stringify(step.execute));
         else output = crm.queryJson(step.actor, now, JSON.stringify(step.query));
@@ -71,7 +73,7 @@ for (const file of files) {
       }
       assert.ok(!expect.error, `${here}: expected ${JSON.stringify(expect.error)}, got success`);
       const result = JSON.parse(output);
-      if ("created" in expect) assert.equal(result.created, expect.created, here);
+      if ("created" in expect) assert.deepEqual(result.created, expect.created, here);
       if ("events" in expect) assert.deepEqual(result.events.map((e) => e.event.type), expect.events, here);
       if ("result" in expect) {
         assert.ok(contains(expect.result, result), `${here}: expected ${JSON.stringify(expect.result)}, got ${JSON.stringify(result)}`);

@@ -121,6 +121,17 @@ pub enum Event {
         replica: ReplicaId,
         seq: u64,
     },
+    /// A request with an idempotency key ran (docs/server.md): its `events` events are
+    /// those just before this one in the same batch, `created` what each of its
+    /// commands created. The same key again within a day is answered from here.
+    IdempotencyKeyUsed {
+        key: String,
+        /// A digest of the request's canonical JSON: the key with another request is
+        /// refused.
+        digest: String,
+        events: u64,
+        created: Vec<Option<AnyId>>,
+    },
     /// The authority refused a replica's pending command, for good; the replica keeps
     /// it for its user with this reason.
     CommandRejected {
@@ -639,6 +650,7 @@ impl Event {
             | Event::RuleFailed { .. }
             | Event::HistoryImported { .. }
             | Event::CommandSynced { .. }
+            | Event::IdempotencyKeyUsed { .. }
             | Event::CommandRejected { .. }
             | Event::RoundRobinAdvanced { .. } => Vec::new(),
         }

@@ -52,8 +52,8 @@ pub use deal::{Deal, DealFields, DealPatch, DealStatus, DealView, NewDeal, Stage
 pub use document::{Document, Format, NewTemplate, RenderRequest, Template};
 pub use duplicate::compare as compare_contacts;
 pub use engine::{
-    Crm, CrmOptions, ExplainedEvent, Explanation, Fired, Outcome, PersonExport, Projections,
-    Record, Rerendering, DEFAULT_CASCADE_DEPTH, DEFAULT_MAX_REACTION_EVENTS,
+    BatchOutcome, Crm, CrmOptions, ExplainedEvent, Explanation, Fired, Outcome, PersonExport,
+    Projections, Record, Rerendering, DEFAULT_CASCADE_DEPTH, DEFAULT_MAX_REACTION_EVENTS,
     DEFAULT_SNAPSHOT_EVERY, MAX_WARNINGS,
 };
 pub use error::CrmError;
@@ -73,6 +73,9 @@ pub use intake::{
 pub use journal::{Journal, MemoryJournal, Snapshot, OLDEST_READABLE_SNAPSHOT, SNAPSHOT_VERSION};
 pub use merge::{CompanyMerge, CompanyMergeRecord, ContactMerge, Merge, MergeRequest, Side};
 pub use model::actor::Actor;
+pub use model::batch::{
+    CommandBatch, IDEMPOTENCY_RETENTION_HOURS, MAX_BATCH_COMMANDS, MAX_IDEMPOTENCY_KEY_BYTES,
+};
 pub use model::document::format_money;
 pub use model::duplicate::{
     CommonValue, DuplicatePair, DuplicateRequest, Duplicates, Reason, MAX_SHARED,

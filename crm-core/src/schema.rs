@@ -55,6 +55,10 @@ pub fn results() -> Value {
         answers.insert(name.to_string(), schema.to_value());
     };
     answer("outcome", generator.subschema_for::<Outcome>());
+    answer(
+        "batch_outcome",
+        generator.subschema_for::<crate::BatchOutcome>(),
+    );
     answer("events", generator.subschema_for::<Vec<EventEnvelope>>());
     answer("effects", generator.subschema_for::<Vec<Effect>>());
     for (query, schema) in answers_to_queries(&mut generator) {
@@ -64,7 +68,7 @@ pub fn results() -> Value {
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "crm-core results",
-        "description": "The JSON every entry point answers with, by entry point (outcome, events, effects, query.<type>); generated from the Rust types.",
+        "description": "The JSON every entry point answers with, by entry point (outcome, batch_outcome, events, effects, query.<type>); generated from the Rust types.",
         "type": "object",
         "properties": answers,
         "$defs": definitions,
@@ -145,6 +149,23 @@ pub fn sync() -> Value {
     generator.into_root_schema_for::<SyncBatches>().to_value()
 }
 
+/// A batch of commands and what it did (`Crm::execute_batch`, `POST /v1/commands`):
+/// `properties` name the two documents.
+pub fn batch() -> Value {
+    /// The batch and its outcome side by side, for one schema document.
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct Batch {
+        /// Commands run as one; a command may name what an earlier one created with
+        /// `{"$ref": index}` where an ID goes (JSON entry points only).
+        batch: crate::CommandBatch,
+        /// What the batch did.
+        batch_outcome: crate::BatchOutcome,
+    }
+    let generator = SchemaGenerator::new(SchemaSettings::draft2020_12());
+    generator.into_root_schema_for::<Batch>().to_value()
+}
+
 /// The business calendar (`set_calendar`).
 pub fn calendar() -> Value {
     schemars::schema_for!(crate::Calendar).to_value()
@@ -177,6 +198,7 @@ mod tests {
             ("docs/schemas/rules.schema.json", super::rules()),
             ("docs/schemas/calendar.schema.json", super::calendar()),
             ("docs/schemas/sync.schema.json", super::sync()),
+            ("docs/schemas/batch.schema.json", super::batch()),
             ("docs/schemas/results.schema.json", results.clone()),
             // The copy the Python extension compiles its conversion plan from.
             (

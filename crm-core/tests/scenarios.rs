@@ -73,6 +73,9 @@ fn run_scenario(path: &PathBuf) -> usize {
             } else {
                 replica.query_json(actor, &now, &step["query"].to_string())
             }
+        } else if !step["batch"].is_null() {
+            let key = step["idempotency_key"].as_str();
+            crm.execute_batch_json(actor, &now, &step["batch"].to_string(), key)
         } else if let Some(raw) = step["execute_raw"].as_str() {
             crm.execute_json(actor, &now, raw)
         } else if !step["execute"].is_null() {

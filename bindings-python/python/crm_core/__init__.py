@@ -206,6 +206,20 @@ class Crm(TypedQueries):
         result: types.Outcome = self._execute(actor, now, command)
         return result
 
+    def execute_batch(
+        self,
+        actor: str,
+        now: datetime,
+        batch: types.CommandBatch,
+        idempotency_key: Optional[str] = None,
+    ) -> types.BatchOutcome:
+        """Runs ``batch["commands"]`` as one: all stored or none (an error names
+        ``commands[i]``). ``{"$ref": i}`` where an ID goes stands for what command ``i``
+        created (type it with ``typing.cast``). With ``idempotency_key`` the same batch
+        sent again within a day is answered (``replayed``), never run twice."""
+        outcome: types.BatchOutcome = self._engine.execute_batch(actor, now, batch, idempotency_key)
+        return outcome
+
     def _execute(self, actor: str, now: datetime, command: Mapping[str, Any]) -> types.Outcome:
         outcome: types.Outcome = self._engine.execute(actor, now, command)
         return outcome
@@ -220,6 +234,12 @@ class Crm(TypedQueries):
         """Executes a command given as JSON text at ``now`` (RFC 3339 text); returns the
         outcome as JSON text."""
         return self._engine.execute_json(actor, now, command)
+
+    def execute_batch_json(
+        self, actor: str, now: str, batch: str, idempotency_key: Optional[str] = None
+    ) -> str:
+        """:meth:`execute_batch` on JSON text: the batch and its outcome as text."""
+        return self._engine.execute_batch_json(actor, now, batch, idempotency_key)
 
     def query_json(self, actor: str, now: str, query: str) -> str:
         """Answers a query given as JSON text at ``now`` (RFC 3339 text), as JSON text."""

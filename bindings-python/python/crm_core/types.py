@@ -272,6 +272,24 @@ class Assignee4(TypedDict):
     round_robin: str
 
 
+class BatchOutcome(TypedDict):
+    """What a batch did."""
+    created: list[Optional[AnyId]]
+    """What each command created, in the order of `commands` (`null` where a command
+    created nothing).
+    """
+    events: list[EventEnvelope]
+    """Every event appended: timers that fell due first, then each command's events
+    and the rules' reactions, then the idempotency key's record.
+    """
+    position: int
+    """The journal position after the batch: the next `expected_position`."""
+    replayed: NotRequired[bool]
+    """The answer to an earlier request with the same idempotency key: nothing ran now."""
+    warnings: NotRequired[list[str]]
+    """As [`crate::Outcome::warnings`]."""
+
+
 class Calendar(TypedDict):
     """When the business works. The default is UTC, every day, around the clock, so
     working time equals clock time until a calendar is set.
@@ -401,6 +419,21 @@ class ClientsSummary(TypedDict):
     visits: int
     visits_per_client: Optional[Decimal]
     """Visits per client (two decimals)."""
+
+
+class CommandBatch(TypedDict):
+    """Commands to run as one. JSON: `{"commands": [{"type": ...}, ...],
+    "expected_position": 41}`.
+    """
+    commands: list[Command]
+    """Run in order, each decided against the state the ones before it left; the
+    first refusal refuses the batch (its error names `commands[i]`).
+    """
+    expected_position: NotRequired[Optional[int]]
+    """Refuse the batch (`conflict`) unless the journal still ends at this position:
+    the client's "nothing changed since I read" (an optimistic lock over the whole
+    business, as `If-Match` is over one resource).
+    """
 
 
 class CommandResultAccepted(TypedDict):
@@ -1168,6 +1201,21 @@ class EventCommandSynced(TypedDict):
     replica: ReplicaId
     seq: int
     type: Literal["command_synced"]
+
+
+class EventIdempotencyKeyUsed(TypedDict):
+    """A request with an idempotency key ran (docs/server.md): its `events` events are
+    those just before this one in the same batch, `created` what each of its
+    commands created. The same key again within a day is answered from here.
+    """
+    created: list[Optional[AnyId]]
+    digest: str
+    """A digest of the request's canonical JSON: the key with another request is
+    refused.
+    """
+    events: int
+    key: str
+    type: Literal["idempotency_key_used"]
 
 
 class EventCommandRejected(TypedDict):
@@ -3587,7 +3635,7 @@ EffectsAnswer: TypeAlias = list["Effect"]
 EntityKind: TypeAlias = Literal["contact", "company", "deal", "task"]
 
 # What happened. JSON: `{"type": "deal_moved", ...fields}`.
-Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventFieldUpdated", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventContactErased", "EventCommandSynced", "EventCommandRejected", "EventFieldConflict", "EventUserErased", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventPipelineUpdated", "EventStageAdded", "EventStageUpdated", "EventStagesReordered", "EventStageArchived", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventRecordArchived", "EventRecordRestored", "EventRecordDeleted", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventDateReached", "EventHistoryImported", "EventRecordIdle", "EventMessageWithheld", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
+Event: TypeAlias = Union["EventDepartmentCreated", "EventUserCreated", "EventUserUpdated", "EventUserDeactivated", "EventFieldDefined", "EventFieldUpdated", "EventContactCreated", "EventContactUpdated", "EventIntakeConfigured", "EventContactsMerged", "EventContactsUnmerged", "EventCompaniesMerged", "EventCompaniesUnmerged", "EventContactErased", "EventCommandSynced", "EventIdempotencyKeyUsed", "EventCommandRejected", "EventFieldConflict", "EventUserErased", "EventCompanyCreated", "EventCompanyUpdated", "EventPipelineCreated", "EventPipelineUpdated", "EventStageAdded", "EventStageUpdated", "EventStagesReordered", "EventStageArchived", "EventDealCreated", "EventDealUpdated", "EventDealMoved", "EventTaskCreated", "EventTaskCompleted", "EventTaskCancelled", "EventTaskReassigned", "EventTaskUpdated", "EventTaskRescheduled", "EventTaskReopened", "EventActivityLogged", "EventActivityUpdated", "EventRecordArchived", "EventRecordRestored", "EventRecordDeleted", "EventActivityDeleted", "EventOwnerAssigned", "EventRecordsReassigned", "EventRulesDefined", "EventCalendarSet", "EventTemplateDefined", "EventDocumentRendered", "EventLineItemsSet", "EventPaymentRecorded", "EventDealPaid", "EventTaskOverdue", "EventTaskDueSoon", "EventStageSlaBreached", "EventDateReached", "EventHistoryImported", "EventRecordIdle", "EventMessageWithheld", "EventEffectQueued", "EventEffectsAcknowledged", "EventRulesEvaluated", "EventRuleFailed", "EventCascadeStopped", "EventRuleScheduled", "EventRuleDue", "EventRoundRobinAdvanced"]
 
 EventsAnswer: TypeAlias = list["EventEnvelope"]
 

@@ -106,6 +106,18 @@ pub(crate) fn read_document<T: DeserializeOwned>(what: &str, text: &str) -> Resu
     })
 }
 
+/// Reads a value already parsed (a command inside a batch) as `T`; errors name their
+/// path below `at`, e.g. `commands[2].phones[0]`.
+pub(crate) fn read_value<T: DeserializeOwned>(
+    at: &str,
+    value: serde_json::Value,
+) -> Result<T, CrmError> {
+    serde_json::from_value(value).map_err(|err| {
+        let (path, reason) = unmark(at, err.to_string());
+        CrmError::malformed(path, reason)
+    })
+}
+
 /// JSON text as a value, refusing absurd sizes before parsing.
 fn parse_text(what: &str, text: &str) -> Result<serde_json::Value, CrmError> {
     if text.len() > validate::MAX_JSON_BYTES {

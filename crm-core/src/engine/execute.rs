@@ -148,7 +148,7 @@ impl<J: Journal> Crm<J> {
     }
 
     /// Whether rules and timers run here (not on a replica of an authority).
-    fn automates(&self) -> bool {
+    pub(super) fn automates(&self) -> bool {
         self.options.automation.unwrap_or(true)
     }
 
@@ -332,7 +332,11 @@ impl<J: Journal> Crm<J> {
     }
 
     /// Appends a batch to the journal (the state already holds it) and answers.
-    fn commit(&mut self, batch: Batch, created: Option<AnyId>) -> Result<Outcome, CrmError> {
+    pub(super) fn commit(
+        &mut self,
+        batch: Batch,
+        created: Option<AnyId>,
+    ) -> Result<Outcome, CrmError> {
         if let Err(err) = self.journal.append(&batch.envelopes) {
             self.reload()?;
             return Err(err);
@@ -749,21 +753,21 @@ impl Outcome {
 /// Who, when and why, for the events being recorded.
 #[derive(Clone)]
 pub(super) struct Origin {
-    actor: Actor,
-    at: DateTime<Utc>,
-    command: &'static str,
-    caused_by: Option<u64>,
-    rule: Option<String>,
+    pub(super) actor: Actor,
+    pub(super) at: DateTime<Utc>,
+    pub(super) command: &'static str,
+    pub(super) caused_by: Option<u64>,
+    pub(super) rule: Option<String>,
 }
 
 /// The events of one `execute`, not yet in the journal, and the facts awaiting rules.
 #[derive(Default)]
 pub(super) struct Batch {
-    envelopes: Vec<EventEnvelope>,
-    pending: VecDeque<(usize, u32, Vec<crate::model::fact::Fact>)>,
+    pub(super) envelopes: Vec<EventEnvelope>,
+    pub(super) pending: VecDeque<(usize, u32, Vec<crate::model::fact::Fact>)>,
     /// Where the chain being reacted to began (the command's or a timer's first event):
     /// its reactions are counted from here against `max_reaction_events`.
-    root: usize,
+    pub(super) root: usize,
 }
 
 /// The event a due timer stands for (none for a timer whose record is gone, which

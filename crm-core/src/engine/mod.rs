@@ -4,12 +4,14 @@
 //! `read.rs` the queries; `diagnose.rs` `explain` and `rerender`; `json.rs` the JSON
 //! entry points; `fold.rs` the one fold of state and projections.
 
+mod batch;
 mod diagnose;
 mod execute;
 mod fold;
 mod json;
 mod read;
 
+pub use batch::BatchOutcome;
 pub use diagnose::{ExplainedEvent, Explanation, Fired, Rerendering};
 pub use execute::Outcome;
 pub(crate) use execute::Stamp;

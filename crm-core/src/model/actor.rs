@@ -9,7 +9,7 @@ use crate::common::error::CrmError;
 use crate::common::id::UserId;
 
 /// Who executes a command or asks a query.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Actor {
     /// The host itself: setup, integrations, migrations. Written `"system"`.
     System,

@@ -4,6 +4,7 @@
 
 pub(crate) mod activity;
 pub(crate) mod actor;
+pub(crate) mod batch;
 pub(crate) mod command;
 pub(crate) mod company;
 pub(crate) mod contact;

@@ -2,6 +2,7 @@
 //! but the event, so replaying a journal rebuilds exactly the same state.
 
 pub(crate) mod erasure;
+pub(crate) mod idempotency;
 mod links;
 mod task_index;
 
@@ -120,6 +121,12 @@ pub struct State {
     /// sequence: a command delivered again is answered from here, never run twice.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) synced: BTreeMap<ReplicaId, BTreeMap<u64, SyncRecord>>,
+    /// The idempotency keys of the last day's requests (docs/server.md).
+    #[serde(
+        default,
+        skip_serializing_if = "idempotency::IdempotencyKeys::is_empty"
+    )]
+    pub(crate) idempotency: idempotency::IdempotencyKeys,
     /// When each field of a record was last edited, on the hybrid clock: a replica's
     /// edit typed before the field's last edit loses (docs/sync.md).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -1031,6 +1038,22 @@ impl State {
                     .entry(*replica)
                     .or_default()
                     .insert(*seq, SyncRecord::Accepted { position });
+            }
+            Event::IdempotencyKeyUsed {
+                key,
+                digest,
+                events,
+                created,
+            } => {
+                let request = idempotency::KeyedRequest {
+                    at: envelope.at,
+                    digest: digest.clone(),
+                    first: envelope.seq.saturating_sub(*events),
+                    last: envelope.seq,
+                    created: created.clone(),
+                };
+                self.idempotency
+                    .insert(envelope.actor, key.clone(), request);
             }
             Event::CommandRejected {
                 replica,
