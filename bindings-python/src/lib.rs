@@ -291,7 +291,9 @@ impl Engine {
         idempotency_key: Option<&str>,
     ) -> PyResult<String> {
         let batch = json_text(py, "batch", batch)?;
-        self.with(py, |crm| crm.execute_batch_json(actor, now, &batch, idempotency_key))
+        self.with(py, |crm| {
+            crm.execute_batch_json(actor, now, &batch, idempotency_key)
+        })
     }
 
     fn query_json(

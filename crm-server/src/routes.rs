@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -14,7 +14,7 @@ use axum::Router;
 use crm_core::{Crm, CrmError, UserId, MAX_PULL_EVENTS};
 use crm_store_sqlite::SqliteJournal;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::exchange::{json_text, utf8, Caller};
 use crate::problem::Problem;
@@ -72,10 +72,9 @@ async fn request_id(request: Request, next: Next) -> Response {
 async fn as_caller(
     tenant: &Arc<Tenant>,
     user: UserId,
-    body: Bytes,
+    text: String,
     entry: fn(&mut Crm<SqliteJournal>, &str, &str, &str) -> Result<String, CrmError>,
 ) -> Result<Response, Problem> {
-    let text = utf8(body)?;
     let answer = tenant
         .run(move |crm, now| entry(crm, &user.to_string(), &now.to_rfc3339(), &text))
         .await?;
@@ -103,18 +102,91 @@ async fn no_route() -> Problem {
     )
 }
 
-/// One command (docs/schema.md), run as the key's user at the server's time.
+/// One command (docs/schema.md) or a batch (`{"commands": [...]}`), run as the key's
+/// user at the server's time. With `Idempotency-Key` the request is answered again,
+/// not run again, when it is sent once more (docs/server.md).
 async fn command(
     State(tenant): State<Arc<Tenant>>,
     Caller(user): Caller,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let answer = as_caller(&tenant, user, body, |crm, actor, now, text| {
-        crm.execute_json(actor, now, text)
-    })
-    .await;
+    let key = idempotency_key(&headers)?;
+    let text = utf8(body)?;
+    let shape = Shape::of(&text);
+    if shape == Shape::Command && key.is_none() {
+        let answer = as_caller(&tenant, user, text, |crm, actor, now, text| {
+            crm.execute_json(actor, now, text)
+        })
+        .await;
+        tenant.changed();
+        return answer;
+    }
+    let batch = match shape {
+        Shape::Batch => text,
+        // A valid JSON value, so wrapping it keeps it valid.
+        Shape::Command => format!(r#"{{"commands": [{text}]}}"#),
+    };
+    let answer = tenant
+        .run(move |crm, now| {
+            let key = key.as_deref();
+            crm.execute_batch_json(&user.to_string(), &now.to_rfc3339(), &batch, key)
+        })
+        .await;
     tenant.changed();
-    answer
+    let mut outcome: Value = serde_json::from_str(&answer?).map_err(|err| CrmError::Storage {
+        reason: format!("the engine's answer is not JSON: {err}"),
+    })?;
+    let replayed = outcome["replayed"] == Value::Bool(true);
+    if shape == Shape::Command {
+        // A lone command answers as it does without a key, plus the position.
+        let created = outcome["created"][0].take();
+        outcome["created"] = created;
+        if outcome["created"].is_null() {
+            outcome
+                .as_object_mut()
+                .map(|fields| fields.remove("created"));
+        }
+    }
+    let mut response = json_text(StatusCode::OK, outcome.to_string());
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// What `POST /v1/commands` was sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Command,
+    Batch,
+}
+
+impl Shape {
+    /// A JSON object with `commands` is a batch; anything else goes to the command
+    /// reader, whose errors name what is wrong.
+    fn of(text: &str) -> Shape {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(fields)) if fields.contains_key("commands") => Shape::Batch,
+            _ => Shape::Command,
+        }
+    }
+}
+
+/// The `Idempotency-Key` header (the IETF draft's name), if sent.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().map_err(|_| {
+        CrmError::validation(
+            "idempotency_key",
+            "the Idempotency-Key header holds a character other than visible ASCII",
+        )
+    })?;
+    Ok(Some(key.to_string()))
 }
 
 /// One query, answered as the key's user sees the CRM.
@@ -123,7 +195,7 @@ async fn query(
     Caller(user): Caller,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    as_caller(&tenant, user, body, |crm, actor, now, text| {
+    as_caller(&tenant, user, utf8(body)?, |crm, actor, now, text| {
         crm.query_json(actor, now, text)
     })
     .await
@@ -203,7 +275,7 @@ async fn push(
     Caller(user): Caller,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let answer = as_caller(&tenant, user, body, |crm, actor, now, text| {
+    let answer = as_caller(&tenant, user, utf8(body)?, |crm, actor, now, text| {
         crm.push_json(actor, now, text)
     })
     .await;

@@ -56,24 +56,38 @@ async fn call(
     key: Option<&str>,
     body: impl Into<Body>,
 ) -> (StatusCode, String, String, Value) {
+    let (status, headers, body) = call_with(app, method, uri, key, &[], body).await;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    (status, header("content-type"), header("x-request-id"), body)
+}
+
+/// A request with extra headers; the status, the headers and the body as JSON.
+async fn call_with(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(key) = key {
         request = request.header("authorization", format!("Bearer {key}"));
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let response = app
         .clone()
         .oneshot(request.body(body.into()).unwrap())
         .await
         .unwrap();
-    let status = response.status();
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default()
-    };
-    let (content_type, request_id) = (header("content-type"), header("x-request-id"));
+    let (status, headers) = (response.status(), response.headers().clone());
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let body = if bytes.is_empty() {
         Value::Null
@@ -81,7 +95,7 @@ async fn call(
         serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
     };
-    (status, content_type, request_id, body)
+    (status, headers, body)
 }
 
 #[tokio::test]
@@ -638,4 +652,102 @@ async fn contacts_deals_and_tasks_are_resources_with_the_engines_rules() {
     );
     let (status, ..) = call(&app, "GET", "/v1/contacts", None, "").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_order_is_one_batch_and_a_retried_request_is_answered_not_run_again() {
+    let file = temp("batch");
+    let (app, admin) = open(&file.0);
+    let admin = admin.unwrap();
+    let pipeline = json!({"type": "create_pipeline", "name": "Shop", "stages": [{"name": "New"}]});
+    let (status, ..) = call(
+        &app,
+        "POST",
+        "/v1/commands",
+        Some(&admin),
+        pipeline.to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let order = json!({"commands": [
+        {"type": "create_contact", "name": "Anna", "emails": ["anna@example.org"]},
+        {"type": "create_deal", "title": "Order 1001", "contact": {"$ref": 0}},
+    ]})
+    .to_string();
+    let keyed = [("idempotency-key", "woo-1001")];
+    let (status, headers, first) = call_with(
+        &app,
+        "POST",
+        "/v1/commands",
+        Some(&admin),
+        &keyed,
+        order.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert!(headers.get("idempotent-replayed").is_none());
+    let created = first["created"].as_array().unwrap();
+    assert_eq!(created.len(), 2, "{first}");
+
+    // The shop's request timed out; it sends the same order again with the same key.
+    let (status, headers, again) =
+        call_with(&app, "POST", "/v1/commands", Some(&admin), &keyed, order).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(
+        (&again["created"], &again["events"]),
+        (&first["created"], &first["events"])
+    );
+    let (_, _, _, contacts) = call(&app, "GET", "/v1/contacts", Some(&admin), "").await;
+    assert_eq!(contacts["items"].as_array().unwrap().len(), 1, "{contacts}");
+
+    // The key with another body is a client's bug: 422, nothing stored.
+    let other = json!({"commands": [{"type": "create_contact", "name": "Boris"}]}).to_string();
+    let (status, headers, problem) =
+        call_with(&app, "POST", "/v1/commands", Some(&admin), &keyed, other).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(problem["field"], "idempotency_key");
+
+    // A lone command with a key answers in a lone command's shape, plus the position.
+    let lone = json!({"type": "create_contact", "name": "Clara"}).to_string();
+    let keyed = [("idempotency-key", "form-77")];
+    let (_, _, made) = call_with(
+        &app,
+        "POST",
+        "/v1/commands",
+        Some(&admin),
+        &keyed,
+        lone.clone(),
+    )
+    .await;
+    let (_, headers, again) =
+        call_with(&app, "POST", "/v1/commands", Some(&admin), &keyed, lone).await;
+    assert!(
+        made["created"].as_str().unwrap().starts_with("con-"),
+        "{made}"
+    );
+    assert_eq!(again["created"], made["created"]);
+    assert_eq!(headers["idempotent-replayed"], "true");
+
+    // A batch decided on an old read: 409, with where the journal is now.
+    let position = made["position"].as_u64().unwrap();
+    let stale = json!({"commands": [{"type": "create_contact", "name": "Dora"}],
+                       "expected_position": position - 1})
+    .to_string();
+    let (status, _, _, problem) = call(&app, "POST", "/v1/commands", Some(&admin), stale).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains(&position.to_string()));
+
+    // A refused command refuses its batch, naming its place; nothing is stored.
+    let bad = json!({"commands": [{"type": "create_contact", "name": "Emil"},
+                                  {"type": "create_deal", "title": "x", "contact": "con-1-999"}]})
+    .to_string();
+    let (status, _, _, problem) = call(&app, "POST", "/v1/commands", Some(&admin), bad).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    let (_, _, _, ready) = call(&app, "GET", "/ready", None, "").await;
+    assert_eq!(ready["position"], position);
 }
