@@ -10,16 +10,20 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use crm_core::{CrmError, UserId};
 
+use crate::hub::Hub;
 use crate::problem::Problem;
 use crate::tenant::Tenant;
 
-/// The user of the request's API key (`Authorization: Bearer crm_…`).
-pub(crate) struct Caller(pub(crate) UserId);
+/// The business and user of the request's API key (`Authorization: Bearer crm_…`).
+pub(crate) struct Caller {
+    pub(crate) tenant: Arc<Tenant>,
+    pub(crate) user: UserId,
+}
 
-impl FromRequestParts<Arc<Tenant>> for Caller {
+impl FromRequestParts<Arc<Hub>> for Caller {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, tenant: &Arc<Tenant>) -> Result<Self, Problem> {
+    async fn from_request_parts(parts: &mut Parts, hub: &Arc<Hub>) -> Result<Self, Problem> {
         let key = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -28,7 +32,8 @@ impl FromRequestParts<Arc<Tenant>> for Caller {
             .ok_or_else(|| {
                 Problem::unauthenticated("an API key is required: Authorization: Bearer <key>")
             })?;
-        Ok(Caller(tenant.caller(key.trim().to_string()).await?))
+        let (tenant, user) = hub.caller(key.trim().to_string()).await?;
+        Ok(Caller { tenant, user })
     }
 }
 

@@ -60,7 +60,7 @@ impl KeyStore {
 
     /// The user a key acts as; `None` for an unknown or revoked key.
     pub fn user_of(&self, key: &str) -> Result<Option<UserId>, CrmError> {
-        if !key.starts_with(PREFIX) {
+        if !well_formed(key) {
             return Ok(None);
         }
         let user: Option<String> = self
@@ -73,6 +73,20 @@ impl KeyStore {
             .optional()
             .map_err(|err| storage("cannot look a key up", err))?;
         user.map(|user| user.parse()).transpose()
+    }
+
+    /// The digests of the keys in force (the hub's index of which business a key is
+    /// for).
+    pub fn digests(&self) -> Result<Vec<String>, CrmError> {
+        let mut query = self
+            .conn
+            .prepare("SELECT digest FROM api_keys WHERE revoked_at IS NULL")
+            .map_err(|err| storage("cannot list keys", err))?;
+        let rows = query
+            .query_map([], |row| row.get(0))
+            .map_err(|err| storage("cannot list keys", err))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|err| storage("cannot list keys", err))
     }
 
     /// Revokes key number `id`; whether there was such a key still in force.
@@ -88,7 +102,15 @@ impl KeyStore {
     }
 }
 
-fn digest(key: &str) -> String {
+/// Whether `key` looks like a key this server makes (`crm_` and 64 hex digits): others
+/// are refused before any table is asked.
+pub(crate) fn well_formed(key: &str) -> bool {
+    key.strip_prefix(PREFIX)
+        .is_some_and(|rest| rest.len() == 64 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A key as it is stored and indexed.
+pub(crate) fn digest(key: &str) -> String {
     hex(&Sha256::digest(key.as_bytes()))
 }
 

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
+mod config;
 mod exchange;
+mod hub;
 mod keys;
 mod limits;
 mod problem;
@@ -8,6 +10,8 @@ mod resources;
 mod routes;
 mod tenant;
 
+pub use config::{Config, RateLimitConfig, TenantConfig};
+pub use hub::Hub;
 pub use keys::KeyStore;
 pub use limits::RateLimit;
 pub use problem::Problem;

@@ -1,10 +1,13 @@
-//! `crm-server --data shop.sqlite [--listen 127.0.0.1:8080]` (docs/server.md).
+//! `crm-server --data shop.sqlite` or `crm-server --config crm-server.toml`
+//! (docs/server.md).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use crm_server::{router, Tenant, TenantOptions};
+use crm_server::{router, Config, Hub, Tenant, TenantOptions};
 
-const USAGE: &str = "usage: crm-server --data FILE.sqlite [--listen ADDRESS:PORT]";
+const USAGE: &str =
+    "usage: crm-server (--data FILE.sqlite | --config FILE.toml) [--listen ADDRESS:PORT]";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -18,34 +21,61 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn serve() -> Result<(), String> {
-    let mut data = None;
-    let mut listen = "127.0.0.1:8080".to_string();
+/// The configuration the arguments name.
+fn config() -> Result<Option<Config>, String> {
+    let (mut data, mut file, mut listen) = (None, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--data" => data = args.next(),
-            "--listen" => listen = args.next().ok_or(USAGE)?,
+            "--data" => data = Some(PathBuf::from(args.next().ok_or(USAGE)?)),
+            "--config" => file = Some(PathBuf::from(args.next().ok_or(USAGE)?)),
+            "--listen" => listen = Some(args.next().ok_or(USAGE)?),
             "--help" | "-h" => {
                 println!("{USAGE}");
-                return Ok(());
+                return Ok(None);
             }
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    let data = data.ok_or(USAGE)?;
-    let opened = Tenant::open(&data, TenantOptions::default()).map_err(|err| err.to_string())?;
-    if let Some(key) = &opened.first_admin_key {
-        // Shown once: only its digest is stored.
-        println!("first admin API key (shown once, keep it): {key}");
+    let mut config = match (data, file) {
+        (Some(data), None) => Config::single(data),
+        (None, Some(file)) => Config::read(&file)?,
+        _ => return Err(USAGE.into()),
+    };
+    if let Some(listen) = listen {
+        config.listen = listen;
     }
-    let tenant = Arc::new(opened.tenant);
-    tokio::spawn(Arc::clone(&tenant).keep_time());
-    let app = router(tenant);
-    let listener = tokio::net::TcpListener::bind(&listen)
+    Ok(Some(config))
+}
+
+async fn serve() -> Result<(), String> {
+    let Some(config) = config()? else {
+        return Ok(());
+    };
+    let mut hub = Hub::new();
+    for (name, settings) in &config.tenants {
+        let options = TenantOptions {
+            crm: settings.options.clone(),
+            clock: None,
+            rate_limit: settings.rate_limit.map(Into::into),
+        };
+        let opened = Tenant::open(&settings.data, options)
+            .map_err(|err| format!("{name} ({}): {err}", settings.data.display()))?;
+        if let Some(key) = &opened.first_admin_key {
+            // Shown once: only its digest is stored.
+            println!("first admin API key of {name} (shown once, keep it): {key}");
+        }
+        let tenant = hub
+            .add(name, opened.tenant)
+            .map_err(|err| err.to_string())?;
+        tokio::spawn(tenant.keep_time());
+    }
+    let app = router(Arc::new(hub));
+    let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
-        .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
-    tracing::info!(%listen, data = %data, "serving");
+        .map_err(|err| format!("cannot listen on {}: {err}", config.listen))?;
+    let names: Vec<&String> = config.tenants.keys().collect();
+    tracing::info!(listen = %config.listen, tenants = ?names, "serving");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await

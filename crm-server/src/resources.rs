@@ -4,10 +4,9 @@
 //! errors are the engine's.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use crm_core::{AnyId, CrmError};
@@ -15,7 +14,6 @@ use serde_json::{json, Map, Value};
 
 use crate::exchange::{json_text, utf8, Caller};
 use crate::problem::Problem;
-use crate::tenant::Tenant;
 
 /// A collection: its path, the kind of its IDs, and the engine's query and commands.
 struct Collection {
@@ -94,8 +92,7 @@ fn id_in(collection: &Collection, id: &str) -> Result<String, Problem> {
 /// `GET /v1/{collection}?filter=…&limit=…&offset=…`: the engine's list query, each
 /// parameter a field of it (a value that reads as a JSON number or boolean is one).
 pub(crate) async fn list(
-    State(tenant): State<Arc<Tenant>>,
-    Caller(user): Caller,
+    Caller { tenant, user }: Caller,
     Path(name): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
@@ -118,8 +115,7 @@ pub(crate) async fn list(
 
 /// `GET /v1/{collection}/{id}`.
 pub(crate) async fn get(
-    State(tenant): State<Arc<Tenant>>,
-    Caller(user): Caller,
+    Caller { tenant, user }: Caller,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
     let id = id_in(&collection(&name)?, &id)?;
@@ -133,8 +129,7 @@ pub(crate) async fn get(
 /// `POST /v1/{collection}`: the record made from the body's fields (the engine's
 /// create command); `201` with the record as it is now.
 pub(crate) async fn create(
-    State(tenant): State<Arc<Tenant>>,
-    Caller(user): Caller,
+    Caller { tenant, user }: Caller,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -161,8 +156,7 @@ pub(crate) async fn create(
 /// `PATCH /v1/{collection}/{id}`: the body is the patch (the engine's update
 /// command); the record as it is now.
 pub(crate) async fn update(
-    State(tenant): State<Arc<Tenant>>,
-    Caller(user): Caller,
+    Caller { tenant, user }: Caller,
     Path((name, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, Problem> {

@@ -17,12 +17,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::exchange::{json_text, utf8, Caller};
+use crate::hub::Hub;
 use crate::problem::Problem;
 use crate::resources;
 use crate::tenant::Tenant;
 
-/// The API over one business.
-pub fn router(tenant: Arc<Tenant>) -> Router {
+/// The API over the hub's businesses (the key of a request says which).
+pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -43,7 +44,7 @@ pub fn router(tenant: Arc<Tenant>) -> Router {
         )
         .fallback(no_route)
         .layer(middleware::from_fn(request_id))
-        .with_state(tenant)
+        .with_state(hub)
 }
 
 /// Numbers every request (process start time in seconds, then a counter), echoes a
@@ -85,12 +86,16 @@ async fn health() -> Response {
     json_text(StatusCode::OK, json!({"status": "ok"}).to_string())
 }
 
-/// Ready when the journal answers.
-async fn ready(State(tenant): State<Arc<Tenant>>) -> Result<Response, Problem> {
-    let position = tenant.run(|crm, _| Ok(crm.last_seq())).await?;
+/// Ready when every business's journal answers; their positions by name.
+async fn ready(State(hub): State<Arc<Hub>>) -> Result<Response, Problem> {
+    let mut positions = serde_json::Map::new();
+    for (name, tenant) in hub.tenants() {
+        let position = tenant.run(|crm, _| Ok(crm.last_seq())).await?;
+        positions.insert(name.to_string(), position.into());
+    }
     Ok(json_text(
         StatusCode::OK,
-        json!({"status": "ready", "position": position}).to_string(),
+        json!({"status": "ready", "positions": positions}).to_string(),
     ))
 }
 
@@ -106,8 +111,7 @@ async fn no_route() -> Problem {
 /// user at the server's time. With `Idempotency-Key` the request is answered again,
 /// not run again, when it is sent once more (docs/server.md).
 async fn command(
-    State(tenant): State<Arc<Tenant>>,
-    Caller(user): Caller,
+    Caller { tenant, user }: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -190,11 +194,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
 }
 
 /// One query, answered as the key's user sees the CRM.
-async fn query(
-    State(tenant): State<Arc<Tenant>>,
-    Caller(user): Caller,
-    body: Bytes,
-) -> Result<Response, Problem> {
+async fn query(Caller { tenant, user }: Caller, body: Bytes) -> Result<Response, Problem> {
     as_caller(&tenant, user, utf8(body)?, |crm, actor, now, text| {
         crm.query_json(actor, now, text)
     })
@@ -211,8 +211,7 @@ struct After {
 /// The change feed: events after a position, oldest first (admins: the journal holds
 /// every user's records and the outbox's addresses).
 async fn events(
-    State(tenant): State<Arc<Tenant>>,
-    Caller(user): Caller,
+    Caller { tenant, user }: Caller,
     Query(after): Query<After>,
 ) -> Result<Response, Problem> {
     tenant.require_admin(user, "read the change feed")?;
@@ -243,8 +242,11 @@ struct NewKey {
 
 /// A key for a user (admins only): shown in this answer, never again.
 async fn create_key(
-    State(tenant): State<Arc<Tenant>>,
-    Caller(caller): Caller,
+    State(hub): State<Arc<Hub>>,
+    Caller {
+        tenant,
+        user: caller,
+    }: Caller,
     body: Bytes,
 ) -> Result<Response, Problem> {
     let text = utf8(body)?;
@@ -254,6 +256,7 @@ async fn create_key(
     })?;
     let user: UserId = request.user.parse()?;
     let (id, key) = tenant.create_key(caller, user).await?;
+    hub.remember_key(&key, &tenant);
     Ok(json_text(
         StatusCode::CREATED,
         json!({"id": id, "user": user, "key": key}).to_string(),
@@ -261,8 +264,10 @@ async fn create_key(
 }
 
 async fn revoke_key(
-    State(tenant): State<Arc<Tenant>>,
-    Caller(caller): Caller,
+    Caller {
+        tenant,
+        user: caller,
+    }: Caller,
     Path(id): Path<i64>,
 ) -> Result<Response, Problem> {
     tenant.revoke_key(caller, id).await?;
@@ -270,11 +275,7 @@ async fn revoke_key(
 }
 
 /// A replica's pending commands, run as the key's user (docs/sync.md).
-async fn push(
-    State(tenant): State<Arc<Tenant>>,
-    Caller(user): Caller,
-    body: Bytes,
-) -> Result<Response, Problem> {
+async fn push(Caller { tenant, user }: Caller, body: Bytes) -> Result<Response, Problem> {
     let answer = as_caller(&tenant, user, utf8(body)?, |crm, actor, now, text| {
         crm.push_json(actor, now, text)
     })
@@ -292,8 +293,7 @@ struct Cursor {
 
 /// What changed for the key's user after a replica's cursor (docs/sync.md).
 async fn pull(
-    State(tenant): State<Arc<Tenant>>,
-    Caller(user): Caller,
+    Caller { tenant, user }: Caller,
     Query(at): Query<Cursor>,
 ) -> Result<Response, Problem> {
     let answer = tenant

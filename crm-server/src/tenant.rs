@@ -174,6 +174,17 @@ impl Tenant {
         .await
     }
 
+    /// The digests of this business's keys in force.
+    pub(crate) fn key_digests(&self) -> Result<Vec<String>, CrmError> {
+        lock(&self.keys).digests()
+    }
+
+    /// Whether `key` is one of this business's keys in force.
+    pub(crate) async fn knows(self: &Arc<Self>, key: String) -> Result<bool, Problem> {
+        self.blocking(move |tenant| Ok(lock(&tenant.keys).user_of(&key)?.is_some()))
+            .await
+    }
+
     /// Makes a key for `user` (admins only); its number and the key, shown once.
     pub(crate) async fn create_key(
         self: &Arc<Self>,
@@ -219,7 +230,7 @@ impl Tenant {
 
 /// A lock whose holder panicked is still usable: the engine rebuilds its state from
 /// the journal on any failure, so what it guards is never half-changed.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -11,7 +11,7 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use crm_core::{CrmOptions, Replica, ReplicaId};
-use crm_server::{router, Tenant, TenantOptions};
+use crm_server::{router, Config, Hub, Tenant, TenantOptions};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -45,7 +45,10 @@ fn options() -> TenantOptions {
 /// Opens the business at `path`: the app, and the first admin's key on a first start.
 fn open(path: &PathBuf) -> (Router, Option<String>) {
     let opened = Tenant::open(path, options()).unwrap();
-    (router(Arc::new(opened.tenant)), opened.first_admin_key)
+    (
+        router(Hub::single(opened.tenant).unwrap()),
+        opened.first_admin_key,
+    )
 }
 
 /// A request; the status, the content type, the `x-request-id` and the body as JSON.
@@ -448,9 +451,10 @@ async fn an_overdue_task_fires_without_a_request_arriving() {
     // The wall clock: the timekeeper sleeps until the task is due.
     let opened = Tenant::open(&file.0, TenantOptions::default()).unwrap();
     let admin_key = opened.first_admin_key.unwrap();
-    let tenant = Arc::new(opened.tenant);
-    let timekeeper = tokio::spawn(Arc::clone(&tenant).keep_time());
-    let app = router(tenant);
+    let mut hub = Hub::new();
+    let tenant = hub.add("shop", opened.tenant).unwrap();
+    let timekeeper = tokio::spawn(tenant.keep_time());
+    let app = router(Arc::new(hub));
     let due = (Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
     let task = json!({"type": "create_task", "title": "Call Anna back", "due": due}).to_string();
     let (status, _, _, outcome) = call(&app, "POST", "/v1/commands", Some(&admin_key), task).await;
@@ -495,7 +499,7 @@ async fn a_key_past_its_burst_waits_and_other_keys_do_not() {
     )
     .unwrap();
     let admin_key = opened.first_admin_key.unwrap();
-    let app = router(Arc::new(opened.tenant));
+    let app = router(Hub::single(opened.tenant).unwrap());
     let list = || json!({"type": "list_contacts"}).to_string();
     // The clock stands still in this test: three requests, then the fourth waits two
     // seconds (30 a minute is one every two seconds).
@@ -749,5 +753,99 @@ async fn an_order_is_one_batch_and_a_retried_request_is_answered_not_run_again()
     let (status, _, _, problem) = call(&app, "POST", "/v1/commands", Some(&admin), bad).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
     let (_, _, _, ready) = call(&app, "GET", "/ready", None, "").await;
-    assert_eq!(ready["position"], position);
+    assert_eq!(ready["positions"]["default"], position);
+}
+
+#[tokio::test]
+async fn each_business_sees_only_its_own_data_and_its_keys_work_only_there() {
+    let (shop_file, salon_file) = (temp("tenant-shop"), temp("tenant-salon"));
+    let shop = Tenant::open(&shop_file.0, options()).unwrap();
+    let salon = Tenant::open(&salon_file.0, options()).unwrap();
+    let (shop_admin, salon_admin) = (
+        shop.first_admin_key.unwrap(),
+        salon.first_admin_key.unwrap(),
+    );
+    let mut hub = Hub::new();
+    hub.add("shop", shop.tenant).unwrap();
+    hub.add("salon", salon.tenant).unwrap();
+    assert!(hub
+        .add(
+            "Shop!",
+            Tenant::open(&temp("bad").0, options()).unwrap().tenant
+        )
+        .is_err());
+    let app = router(Arc::new(hub));
+
+    let anna = json!({"type": "create_contact", "name": "Anna"}).to_string();
+    let (status, _, _, made) = call(&app, "POST", "/v1/commands", Some(&shop_admin), anna).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    let anna = made["created"].as_str().unwrap().to_string();
+
+    // The salon's admin has the same user ID in the salon, and the contact's ID would
+    // mean the same thing there: it is not found, and the salon's list is empty.
+    let (status, _, _, problem) = call(
+        &app,
+        "GET",
+        &format!("/v1/contacts/{anna}"),
+        Some(&salon_admin),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    let (_, _, _, list) = call(&app, "GET", "/v1/contacts", Some(&salon_admin), "").await;
+    assert_eq!(list["items"], json!([]), "{list}");
+    let (_, _, _, feed) = call(&app, "GET", "/v1/events?after=0", Some(&salon_admin), "").await;
+    assert!(!feed.to_string().contains("Anna"), "{feed}");
+
+    // A key made in the salon acts in the salon only.
+    let (_, _, _, key) = call(
+        &app,
+        "POST",
+        "/v1/keys",
+        Some(&salon_admin),
+        json!({"user": "usr-1-1"}).to_string(),
+    )
+    .await;
+    let salon_key = key["key"].as_str().unwrap().to_string();
+    let (_, _, _, list) = call(&app, "GET", "/v1/contacts", Some(&salon_key), "").await;
+    assert_eq!(list["items"], json!([]));
+    let (_, _, _, ready) = call(&app, "GET", "/ready", None, "").await;
+    assert_eq!(ready["positions"]["salon"], 1, "{ready}");
+    assert_eq!(ready["positions"]["shop"], 2, "{ready}");
+}
+
+#[test]
+fn the_configuration_file_names_the_businesses_and_refuses_what_it_does_not_know() {
+    let config = Config::parse(
+        r#"
+        listen = "127.0.0.1:9000"
+        [tenants.shop]
+        data = "shop.sqlite"
+        rate_limit = { per_minute = 60, burst = 5 }
+        [tenants.shop.options]
+        default_region = "DE"
+        [tenants.salon]
+        data = "/var/lib/crm/salon.sqlite"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(config.listen, "127.0.0.1:9000");
+    assert_eq!(
+        config.tenants["shop"].options.default_region.as_deref(),
+        Some("DE")
+    );
+    assert_eq!(config.tenants["shop"].rate_limit.unwrap().burst, 5);
+    assert!(config.tenants["salon"].rate_limit.is_none());
+    for (text, says) in [
+        ("listen = \"x\"", "no [tenants"),
+        ("[tenants.shop]\ndata = \"a\"\ndat = \"b\"", "unknown field"),
+        (
+            "[tenants.shop]\ndata = \"a\"\n[tenants.shop.options]\nregion = \"DE\"",
+            "unknown field",
+        ),
+        ("[tenants.shop]", "missing field"),
+    ] {
+        let err = Config::parse(text).unwrap_err();
+        assert!(err.contains(says), "{text}: {err}");
+    }
 }
