@@ -99,7 +99,7 @@ pub use report::{
     ForecastRow, FunnelStage, LostReason, Report, ReportKind, ReportRequest, Reports, RevenueRow,
     RottingDeal, Series, SlaRow, SourceRow, StageTimeRow, Sums, Tally, WinRateRow,
 };
-pub use rule::{Action, Assignee, Condition, Rule, RuleSet, Trigger};
+pub use rule::{Action, Assignee, Channel, Condition, Rule, RuleSet, Trigger};
 pub use state::erasure::ERASED;
 pub use state::State;
 pub use sync::protocol::{

@@ -36,6 +36,59 @@ pub struct TenantConfig {
     /// Per-key rate limit. Default 600 a minute, bursts of 100.
     #[serde(default)]
     pub rate_limit: Option<RateLimitConfig>,
+    /// How the outbox is delivered (`[tenants.<name>.delivery]`); without it nothing
+    /// is sent and effects wait in the outbox for another consumer.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+}
+
+/// What the server delivers from a business's outbox, and how. Each channel is off
+/// until configured.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Webhooks (rules' `webhook` actions), signed per Standard Webhooks.
+    pub webhooks: Option<WebhooksConfig>,
+    /// E-mail (notifications to users with an address, messages to clients) over SMTP.
+    pub smtp: Option<SmtpConfig>,
+    /// Text messages to clients through an HTTP gateway.
+    pub sms: Option<SmsConfig>,
+    /// The first retry's delay in milliseconds; each next one doubles, up to an hour.
+    /// Default 5,000.
+    pub first_retry_ms: Option<u64>,
+    /// How long a failing delivery is retried, in hours from when it was queued,
+    /// before the server stops trying (it stays in the outbox; replay sends it again).
+    /// Default 24.
+    pub retry_hours: Option<u32>,
+}
+
+/// `webhooks = { secret = "whsec_…" }`: the signing secret receivers verify with.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// `whsec_` and base64 of 24 to 64 random bytes (`openssl rand -base64 32`).
+    pub secret: String,
+}
+
+/// `smtp = { url = "smtp://127.0.0.1:25", from = "CRM <crm@shop.example>" }`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// `smtp://host:port` (plain, for a local relay), `smtp://…?tls=required`
+    /// (STARTTLS) or `smtps://host:465` (TLS), with `user:password@` when the relay
+    /// wants it.
+    pub url: String,
+    /// The sender.
+    pub from: String,
+}
+
+/// `sms = { url = "https://sms.example/send", token = "…" }`: the server POSTs
+/// `{"id", "to", "text"}` with `Authorization: Bearer <token>`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SmsConfig {
+    pub url: String,
+    pub token: String,
 }
 
 /// `rate_limit = { per_minute = 600, burst = 100 }`.
@@ -94,6 +147,7 @@ impl Config {
                     data,
                     options: CrmOptions::default(),
                     rate_limit: None,
+                    delivery: DeliveryConfig::default(),
                 },
             )]
             .into_iter()

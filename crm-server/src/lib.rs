@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod config;
+mod delivery;
 mod exchange;
 mod hub;
 mod keys;
@@ -10,7 +11,10 @@ mod resources;
 mod routes;
 mod tenant;
 
-pub use config::{Config, RateLimitConfig, TenantConfig};
+pub use config::{
+    Config, DeliveryConfig, RateLimitConfig, SmsConfig, SmtpConfig, TenantConfig, WebhooksConfig,
+};
+pub use delivery::sign as sign_webhook;
 pub use hub::Hub;
 pub use keys::KeyStore;
 pub use limits::RateLimit;

@@ -58,6 +58,7 @@ async fn serve() -> Result<(), String> {
             crm: settings.options.clone(),
             clock: None,
             rate_limit: settings.rate_limit.map(Into::into),
+            delivery: settings.delivery.clone(),
         };
         let opened = Tenant::open(&settings.data, options)
             .map_err(|err| format!("{name} ({}): {err}", settings.data.display()))?;
@@ -68,7 +69,8 @@ async fn serve() -> Result<(), String> {
         let tenant = hub
             .add(name, opened.tenant)
             .map_err(|err| err.to_string())?;
-        tokio::spawn(tenant.keep_time());
+        tokio::spawn(Arc::clone(&tenant).keep_time());
+        tokio::spawn(tenant.deliver());
     }
     let app = router(Arc::new(hub));
     let listener = tokio::net::TcpListener::bind(&config.listen)

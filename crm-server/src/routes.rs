@@ -16,6 +16,7 @@ use crm_store_sqlite::SqliteJournal;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::delivery::webhooks_queued;
 use crate::exchange::{json_text, utf8, Caller};
 use crate::hub::Hub;
 use crate::problem::Problem;
@@ -32,6 +33,11 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/keys", post(create_key))
         .route("/v1/keys/{id}", delete(revoke_key))
+        .route("/v1/webhooks/replay", post(replay_webhooks))
+        .route(
+            "/v1/webhooks/disabled",
+            get(disabled_webhooks).delete(enable_webhook),
+        )
         .route("/v1/sync/push", post(push))
         .route("/v1/sync/pull", get(pull))
         .route(
@@ -300,4 +306,78 @@ async fn pull(
         .run(move |crm, _| crm.pull_json(&user.to_string(), at.cursor, at.limit))
         .await?;
     Ok(json_text(StatusCode::OK, answer))
+}
+
+#[derive(Deserialize)]
+struct Position {
+    from: u64,
+}
+
+/// Sends the webhooks queued at journal position `from` and later again, delivered or
+/// not, with their first IDs (receivers drop what they had). Admins only.
+async fn replay_webhooks(
+    Caller { tenant, user }: Caller,
+    Query(at): Query<Position>,
+) -> Result<Response, Problem> {
+    tenant.require_admin(user, "replay webhooks")?;
+    let sends = tenant.delivery().is_some_and(|d| d.sends_webhooks());
+    if !sends {
+        return Err(CrmError::validation(
+            "delivery.webhooks",
+            "this business has no webhook secret configured, so it sends no webhooks",
+        )
+        .into());
+    }
+    let queued = tenant
+        .run(move |crm, _| Ok(webhooks_queued(&crm.events_since(at.from.max(1))?)))
+        .await?;
+    let count = tenant.delivery().map_or(0, |d| d.replay(queued));
+    tenant.changed();
+    Ok(json_text(
+        StatusCode::ACCEPTED,
+        json!({"queued": count, "from": at.from}).to_string(),
+    ))
+}
+
+/// The webhook endpoints disabled after answering `410 Gone`. Admins only.
+async fn disabled_webhooks(Caller { tenant, user }: Caller) -> Result<Response, Problem> {
+    tenant.require_admin(user, "see disabled webhooks")?;
+    let disabled = match tenant.delivery() {
+        Some(delivery) => delivery
+            .disabled()
+            .map_err(|reason| CrmError::Storage { reason })?,
+        None => Vec::new(),
+    };
+    let items: Vec<Value> = disabled
+        .into_iter()
+        .map(|(url, at)| json!({"url": url, "disabled_at": at}))
+        .collect();
+    Ok(json_text(
+        StatusCode::OK,
+        json!({"items": items}).to_string(),
+    ))
+}
+
+#[derive(Deserialize)]
+struct Endpoint {
+    url: String,
+}
+
+/// Enables a disabled endpoint again (`?url=`). Admins only.
+async fn enable_webhook(
+    Caller { tenant, user }: Caller,
+    Query(endpoint): Query<Endpoint>,
+) -> Result<Response, Problem> {
+    tenant.require_admin(user, "enable webhooks")?;
+    let enabled = match tenant.delivery() {
+        Some(delivery) => delivery
+            .enable(&endpoint.url)
+            .map_err(|reason| CrmError::Storage { reason })?,
+        None => false,
+    };
+    if !enabled {
+        return Err(CrmError::not_found("disabled webhook endpoint", &endpoint.url).into());
+    }
+    tenant.changed();
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

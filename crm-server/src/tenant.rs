@@ -4,9 +4,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
-use crm_core::{Actor, Crm, CrmError, CrmOptions, ReplicaId, Role, UserId};
+use crm_core::{Actor, Crm, CrmError, CrmOptions, Effect, EffectId, ReplicaId, Role, UserId};
 use crm_store_sqlite::SqliteJournal;
 
+use crate::config::DeliveryConfig;
+use crate::delivery::{Delivery, Round, Tried};
 use crate::keys::KeyStore;
 use crate::limits::{Buckets, RateLimit};
 use crate::problem::Problem;
@@ -23,6 +25,8 @@ pub struct TenantOptions {
     pub clock: Option<Clock>,
     /// Per-key rate limit; `None`: [`RateLimit::default`].
     pub rate_limit: Option<RateLimit>,
+    /// How the outbox is delivered (nothing is sent by default).
+    pub delivery: DeliveryConfig,
 }
 
 /// A business served by this process.
@@ -34,6 +38,10 @@ pub struct Tenant {
     changed: tokio::sync::Notify,
     rate_limit: RateLimit,
     buckets: Mutex<Buckets>,
+    /// The outbox's deliverer, when any channel is configured.
+    delivery: Option<Delivery>,
+    /// Rings when a request may have queued an effect (`deliver`).
+    queued: tokio::sync::Notify,
 }
 
 /// The longest the timekeeper sleeps without looking again (the wall clock may jump).
@@ -58,6 +66,11 @@ impl Tenant {
         let mut crm = Crm::open(ReplicaId::new(AUTHORITY)?, options.crm, journal)?;
         let mut keys = KeyStore::open(path)?;
         let clock = options.clock.unwrap_or_else(|| Arc::new(Utc::now));
+        let delivery =
+            Delivery::open(&options.delivery, path).map_err(|reason| CrmError::Validation {
+                field: "delivery".into(),
+                reason,
+            })?;
         let first_admin_key = if crm.state().users().is_empty() {
             let now = clock();
             let outcome = crm.execute_json(
@@ -78,6 +91,8 @@ impl Tenant {
                 changed: tokio::sync::Notify::new(),
                 rate_limit: options.rate_limit.unwrap_or_default(),
                 buckets: Mutex::new(Buckets::default()),
+                delivery,
+                queued: tokio::sync::Notify::new(),
             },
             first_admin_key,
         })
@@ -113,9 +128,103 @@ impl Tenant {
             })?
     }
 
-    /// Tells the timekeeper that a request may have set or moved a timer.
+    /// Tells the timekeeper that a request may have set or moved a timer, and the
+    /// deliverer that it may have queued an effect.
     pub(crate) fn changed(&self) {
         self.changed.notify_one();
+        self.queued.notify_one();
+    }
+
+    /// The outbox's deliverer, if this business delivers anything.
+    pub(crate) fn delivery(&self) -> Option<&Delivery> {
+        self.delivery.as_ref()
+    }
+
+    /// Delivers the outbox as effects are queued (docs/server.md): each round takes
+    /// what is due, sends it concurrently, and acknowledges what was delivered in one
+    /// journal batch. Runs until the process stops; returns at once when nothing is
+    /// configured to be delivered.
+    pub async fn deliver(self: Arc<Self>) {
+        if self.delivery.is_none() {
+            return;
+        }
+        loop {
+            let round = self
+                .run(|crm, now| {
+                    let outbox: Vec<Effect> = crm.drain_outbox().into_iter().cloned().collect();
+                    Ok((outbox, now))
+                })
+                .await
+                .map(|(outbox, now)| {
+                    let effects =
+                        |id: &EffectId| lock(&self.crm).state().effects().get(id).cloned();
+                    self.delivery
+                        .as_ref()
+                        .map(|delivery| delivery.round(outbox, &effects, now))
+                });
+            let round = match round {
+                Ok(Some(round)) => round,
+                Ok(None) => return,
+                Err(problem) => {
+                    tracing::warn!(code = problem.code, detail = %problem.detail, "outbox unreadable");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if round.due.is_empty() {
+                let wake = round
+                    .next
+                    .unwrap_or_else(|| tokio::time::Instant::now() + LONGEST_SLEEP);
+                tokio::select! {
+                    () = tokio::time::sleep_until(wake) => {}
+                    () = self.queued.notified() => {}
+                }
+                continue;
+            }
+            self.deliver_round(round).await;
+        }
+    }
+
+    /// Sends one round's effects concurrently; acknowledges the delivered ones that
+    /// were pending (a replayed webhook was acknowledged before).
+    async fn deliver_round(self: &Arc<Self>, round: Round) {
+        let mut sending = tokio::task::JoinSet::new();
+        for effect in round.due {
+            let tenant = Arc::clone(self);
+            sending.spawn(async move {
+                let tried = match tenant.delivery() {
+                    Some(delivery) => delivery.deliver(&effect).await,
+                    None => Tried::Failed("delivery is off".into()),
+                };
+                (effect, tried)
+            });
+        }
+        let mut delivered = Vec::new();
+        while let Some(joined) = sending.join_next().await {
+            let Ok((effect, tried)) = joined else {
+                continue;
+            };
+            if let Some(delivery) = self.delivery() {
+                delivery.note(&effect, &tried);
+            }
+            if matches!(tried, Tried::Delivered) && !round.replays.contains(&effect.id) {
+                delivered.push(effect.id);
+            }
+        }
+        if delivered.is_empty() {
+            return;
+        }
+        let count = delivered.len();
+        match self
+            .run(move |crm, now| crm.ack_as(Actor::System, now, &delivered))
+            .await
+        {
+            Ok(_) => tracing::info!(effects = count, "delivered and acknowledged"),
+            // Sent but not acknowledged: they are sent again (at least once).
+            Err(problem) => {
+                tracing::warn!(code = problem.code, detail = %problem.detail, "delivered, but the acknowledgement was not stored")
+            }
+        }
     }
 
     /// Ticks the business whenever its next timer is due, so no overdue task or
