@@ -270,6 +270,33 @@ impl<J: Journal> Crm<J> {
         Ok(())
     }
 
+    /// Folds what other writers appended to a shared journal since this engine's last
+    /// event (several app servers on one database): cheap when nothing is new, and
+    /// what a host calls before each request so every process answers alike. Rules do
+    /// not run again; their reactions are among the events. How many events it took.
+    /// (An erasure by another writer rewrites events in place: reopen to see it.)
+    pub fn catch_up(&mut self) -> Result<u64, CrmError> {
+        let mut next = self.state.last_seq + 1;
+        let mut taken = 0;
+        let (state, projections) = (&mut self.state, &mut self.projections);
+        self.journal.scan_from(next, &mut |envelope| {
+            if envelope.seq != next {
+                return Err(CrmError::Storage {
+                    reason: format!(
+                        "the journal skips from event {} to {}",
+                        next - 1,
+                        envelope.seq
+                    ),
+                });
+            }
+            fold::apply(state, projections, envelope);
+            next += 1;
+            taken += 1;
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(taken)
+    }
+
     /// Events with `seq >= from`, for export, sync and persistence by the host.
     pub fn events_since(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError> {
         self.journal.read_from(from)
