@@ -8,6 +8,7 @@ use crm_core::CrmOptions;
 use serde::Deserialize;
 
 use crate::limits::RateLimit;
+use crate::tables::Storage;
 
 /// The whole file. Every field but `tenants` has a default.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -17,6 +18,11 @@ pub struct Config {
     /// proxy in front to serve others).
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// A PostgreSQL database (`postgresql://user@host:port/db`) that keeps every
+    /// business's journal and keys, by name, so several app servers can serve them;
+    /// without it each business has its SQLite file.
+    #[serde(default)]
+    pub postgres: Option<String>,
     /// The businesses, by name (at least one).
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
@@ -27,8 +33,9 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
     /// Its SQLite file (journal and keys), relative to the configuration file; made on
-    /// first start.
-    pub data: PathBuf,
+    /// first start. Not given when the configuration names a `postgres` database.
+    #[serde(default)]
+    pub data: Option<PathBuf>,
     /// The engine's options (`[tenants.<name>.options]`: `default_region`,
     /// `snapshot_every`, …), as the bindings take them.
     #[serde(default)]
@@ -121,8 +128,8 @@ impl Config {
             Config::parse(&text).map_err(|err| format!("{}: {err}", path.display()))?;
         let folder = path.parent().unwrap_or(Path::new("."));
         for tenant in config.tenants.values_mut() {
-            if tenant.data.is_relative() {
-                tenant.data = folder.join(&tenant.data);
+            if let Some(data) = tenant.data.as_mut().filter(|data| data.is_relative()) {
+                *data = folder.join(&*data);
             }
         }
         Ok(config)
@@ -134,13 +141,41 @@ impl Config {
         if config.tenants.is_empty() {
             return Err("no [tenants.<name>] is configured".into());
         }
+        for (name, tenant) in &config.tenants {
+            match (&config.postgres, &tenant.data) {
+                (None, None) => {
+                    return Err(format!("tenants.{name}: data (its SQLite file) is missing"))
+                }
+                (Some(_), Some(_)) => {
+                    return Err(format!(
+                        "tenants.{name}: data is given, but every business is kept in postgres"
+                    ))
+                }
+                _ => {}
+            }
+        }
         Ok(config)
     }
 
-    /// One business named `default` in `data` (`crm-server --data shop.sqlite`).
-    pub fn single(data: PathBuf) -> Config {
+    /// Where business `name` is kept.
+    pub fn storage(&self, name: &str) -> Option<Storage> {
+        let tenant = self.tenants.get(name)?;
+        Some(match (&self.postgres, &tenant.data) {
+            (Some(url), _) => Storage::Postgres {
+                url: url.clone(),
+                tenant: name.to_string(),
+            },
+            (None, Some(data)) => Storage::Sqlite(data.clone()),
+            (None, None) => return None,
+        })
+    }
+
+    /// One business named `default` in `data` (`crm-server --data shop.sqlite`), or
+    /// in PostgreSQL when `data` is `None` and `postgres` is set.
+    pub fn single(data: Option<PathBuf>, postgres: Option<String>) -> Config {
         Config {
             listen: default_listen(),
+            postgres,
             tenants: [(
                 "default".to_string(),
                 TenantConfig {

@@ -8,21 +8,20 @@
 //! journal position (docs/server.md).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use crm_core::{Channel, Effect, EffectBody, EffectId, Event};
+use crm_core::{Channel, CrmError, Effect, EffectBody, EffectId, Event};
 use hmac::{Hmac, Mac};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use rusqlite::{params, Connection};
 use serde_json::json;
 use sha2::Sha256;
 
 use crate::config::{DeliveryConfig, SmsConfig};
+use crate::tables::{Storage, Tables};
 use crate::tenant::lock;
 
 /// The first retry's default delay.
@@ -44,7 +43,7 @@ pub struct Delivery {
     http: reqwest::Client,
     first_retry: Duration,
     retry_for: chrono::Duration,
-    endpoints: Mutex<Connection>,
+    endpoints: Mutex<Tables>,
     tries: Mutex<Tries>,
 }
 
@@ -102,9 +101,9 @@ pub(crate) struct Round {
 }
 
 impl Delivery {
-    /// The deliverer `config` describes, its disabled endpoints kept in the business's
-    /// SQLite file at `path`; `None` when no channel is configured.
-    pub fn open(config: &DeliveryConfig, path: &Path) -> Result<Option<Delivery>, String> {
+    /// The deliverer `config` describes, its disabled endpoints kept beside the
+    /// business's journal; `None` when no channel is configured.
+    pub fn open(config: &DeliveryConfig, storage: &Storage) -> Result<Option<Delivery>, String> {
         if config.webhooks.is_none() && config.smtp.is_none() && config.sms.is_none() {
             return Ok(None);
         }
@@ -135,20 +134,10 @@ impl Delivery {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| format!("delivery: cannot make an HTTP client: {err}"))?;
-        let endpoints = Connection::open(path).map_err(|err| format!("delivery: {err}"))?;
-        endpoints
-            .busy_timeout(Duration::from_secs(5))
-            .and_then(|()| {
-                endpoints.execute_batch(
-                    "CREATE TABLE IF NOT EXISTS disabled_webhooks (
-                         url TEXT PRIMARY KEY,
-                         disabled_at TEXT NOT NULL,
-                         reason TEXT NOT NULL
-                     );",
-                )
-            })
-            .map_err(|err| format!("delivery: the endpoint table: {err}"))?;
-        let disabled = read_disabled(&endpoints).map_err(|err| format!("delivery: {err}"))?;
+        let mut endpoints = Tables::open(storage).map_err(|err| format!("delivery: {err}"))?;
+        let disabled = endpoints
+            .disabled_webhooks()
+            .map_err(|err| format!("delivery: {err}"))?;
         Ok(Some(Delivery {
             webhook_key,
             smtp,
@@ -268,10 +257,10 @@ impl Delivery {
                     tracing::warn!(%url, "webhook endpoint answered 410 Gone: disabled");
                     tries.disabled.insert(url.clone());
                     tries.failing.remove(&effect.id);
-                    let stored = lock(&self.endpoints).execute(
-                        "INSERT OR REPLACE INTO disabled_webhooks (url, disabled_at, reason)
-                         VALUES (?1, ?2, '410 Gone')",
-                        params![url, Utc::now().to_rfc3339()],
+                    let stored = lock(&self.endpoints).disable_webhook(
+                        url,
+                        &Utc::now().to_rfc3339(),
+                        "410 Gone",
                     );
                     if let Err(err) = stored {
                         tracing::warn!(%url, %err, "could not store the disabled endpoint");
@@ -294,17 +283,21 @@ impl Delivery {
     }
 
     /// The disabled webhook endpoints: URL, when, why.
-    pub(crate) fn disabled(&self) -> Result<Vec<(String, String)>, String> {
-        read_disabled(&lock(&self.endpoints)).map_err(|err| err.to_string())
+    pub(crate) fn disabled(&self) -> Result<Vec<(String, String)>, CrmError> {
+        lock(&self.endpoints).disabled_webhooks()
     }
 
     /// Enables a disabled endpoint again; whether it was disabled.
-    pub(crate) fn enable(&self, url: &str) -> Result<bool, String> {
-        let removed = lock(&self.endpoints)
-            .execute("DELETE FROM disabled_webhooks WHERE url = ?1", params![url])
-            .map_err(|err| err.to_string())?;
+    pub(crate) fn enable(&self, url: &str) -> Result<bool, CrmError> {
+        let removed = lock(&self.endpoints).enable_webhook(url)?;
         lock(&self.tries).disabled.remove(url);
-        Ok(removed > 0)
+        Ok(removed)
+    }
+
+    /// Whether this process delivers (one app server per business on a shared
+    /// database). Blocks.
+    pub(crate) fn leads(&self) -> Result<bool, CrmError> {
+        lock(&self.endpoints).lead()
     }
 
     /// Whether webhooks are delivered here (so replay means something).
@@ -472,10 +465,4 @@ pub fn sign(key: &[u8], id: &str, timestamp: &str, body: &str) -> String {
     mac.update(b".");
     mac.update(body.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-fn read_disabled(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
-    let mut query = conn.prepare("SELECT url, disabled_at FROM disabled_webhooks ORDER BY url")?;
-    let rows = query.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    rows.collect()
 }

@@ -9,6 +9,7 @@ mod limits;
 mod problem;
 mod resources;
 mod routes;
+mod tables;
 mod tenant;
 
 pub use config::{
@@ -20,4 +21,5 @@ pub use keys::KeyStore;
 pub use limits::RateLimit;
 pub use problem::Problem;
 pub use routes::router;
+pub use tables::Storage;
 pub use tenant::{Clock, Opened, Tenant, TenantOptions};

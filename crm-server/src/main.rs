@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crm_server::{router, Config, Hub, Tenant, TenantOptions};
+use crm_server::{router, Config, Hub, Storage, Tenant, TenantOptions};
 
-const USAGE: &str =
-    "usage: crm-server (--data FILE.sqlite | --config FILE.toml) [--listen ADDRESS:PORT]";
+const USAGE: &str = "usage: crm-server (--data FILE.sqlite | --postgres URL | --config FILE.toml) \
+                     [--postgres URL] [--listen ADDRESS:PORT]";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -23,13 +23,14 @@ async fn main() -> std::process::ExitCode {
 
 /// The configuration the arguments name.
 fn config() -> Result<Option<Config>, String> {
-    let (mut data, mut file, mut listen) = (None, None, None);
+    let (mut data, mut file, mut listen, mut postgres) = (None, None, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--data" => data = Some(PathBuf::from(args.next().ok_or(USAGE)?)),
             "--config" => file = Some(PathBuf::from(args.next().ok_or(USAGE)?)),
             "--listen" => listen = Some(args.next().ok_or(USAGE)?),
+            "--postgres" => postgres = Some(args.next().ok_or(USAGE)?),
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return Ok(None);
@@ -37,11 +38,18 @@ fn config() -> Result<Option<Config>, String> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    let mut config = match (data, file) {
-        (Some(data), None) => Config::single(data),
-        (None, Some(file)) => Config::read(&file)?,
+    let mut config = match (data, file, postgres.clone()) {
+        (Some(data), None, None) => Config::single(Some(data), None),
+        (None, None, Some(url)) => Config::single(None, Some(url)),
+        (None, Some(file), _) => Config::read(&file)?,
         _ => return Err(USAGE.into()),
     };
+    if let Some(url) = postgres {
+        config.postgres = Some(url);
+        for tenant in config.tenants.values_mut() {
+            tenant.data = None;
+        }
+    }
     if let Some(listen) = listen {
         config.listen = listen;
     }
@@ -60,8 +68,18 @@ async fn serve() -> Result<(), String> {
             rate_limit: settings.rate_limit.map(Into::into),
             delivery: settings.delivery.clone(),
         };
-        let opened = Tenant::open(&settings.data, options)
-            .map_err(|err| format!("{name} ({}): {err}", settings.data.display()))?;
+        let storage = config
+            .storage(name)
+            .ok_or_else(|| format!("{name}: no data file and no postgres"))?;
+        let shown = match &storage {
+            Storage::Sqlite(path) => path.display().to_string(),
+            Storage::Postgres { .. } => "postgres".to_string(),
+        };
+        // Opening blocks (SQLite, PostgreSQL's synchronous client): off the async threads.
+        let opened = tokio::task::spawn_blocking(move || Tenant::open(storage, options))
+            .await
+            .map_err(|err| err.to_string())?
+            .map_err(|err| format!("{name} ({shown}): {err}"))?;
         if let Some(key) = &opened.first_admin_key {
             // Shown once: only its digest is stored.
             println!("first admin API key of {name} (shown once, keep it): {key}");

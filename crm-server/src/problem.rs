@@ -16,7 +16,8 @@ pub struct Problem {
     pub detail: String,
     /// The JSON path of the field at fault, when there is one.
     pub field: Option<String>,
-    /// For `rate_limited`: how many seconds to wait (`Retry-After`).
+    /// How many seconds to wait before trying again (`Retry-After`): for
+    /// `rate_limited`, and for `storage` (503).
     pub retry_after: Option<u64>,
 }
 
@@ -69,7 +70,8 @@ impl From<CrmError> for Problem {
             code: err.code(),
             detail: err.to_string(),
             field,
-            retry_after: None,
+            // The store is away (a database restarting): worth trying again shortly.
+            retry_after: (status == StatusCode::SERVICE_UNAVAILABLE).then_some(1),
         }
     }
 }

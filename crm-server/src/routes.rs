@@ -11,8 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
-use crm_core::{Crm, CrmError, UserId, MAX_PULL_EVENTS};
-use crm_store_sqlite::SqliteJournal;
+use crm_core::{CrmError, UserId, MAX_PULL_EVENTS};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -21,7 +20,7 @@ use crate::exchange::{json_text, utf8, Caller};
 use crate::hub::Hub;
 use crate::problem::Problem;
 use crate::resources;
-use crate::tenant::Tenant;
+use crate::tenant::{Engine, Tenant};
 
 /// The API over the hub's businesses (the key of a request says which).
 pub fn router(hub: Arc<Hub>) -> Router {
@@ -80,7 +79,7 @@ async fn as_caller(
     tenant: &Arc<Tenant>,
     user: UserId,
     text: String,
-    entry: fn(&mut Crm<SqliteJournal>, &str, &str, &str) -> Result<String, CrmError>,
+    entry: fn(&mut Engine, &str, &str, &str) -> Result<String, CrmError>,
 ) -> Result<Response, Problem> {
     let answer = tenant
         .run(move |crm, now| entry(crm, &user.to_string(), &now.to_rfc3339(), &text))
@@ -220,7 +219,7 @@ async fn events(
     Caller { tenant, user }: Caller,
     Query(after): Query<After>,
 ) -> Result<Response, Problem> {
-    tenant.require_admin(user, "read the change feed")?;
+    tenant.require_admin(user, "read the change feed").await?;
     let limit = after.limit.unwrap_or(1_000);
     if limit == 0 || limit > MAX_PULL_EVENTS {
         return Err(CrmError::validation(
@@ -319,7 +318,7 @@ async fn replay_webhooks(
     Caller { tenant, user }: Caller,
     Query(at): Query<Position>,
 ) -> Result<Response, Problem> {
-    tenant.require_admin(user, "replay webhooks")?;
+    tenant.require_admin(user, "replay webhooks").await?;
     let sends = tenant.delivery().is_some_and(|d| d.sends_webhooks());
     if !sends {
         return Err(CrmError::validation(
@@ -341,13 +340,13 @@ async fn replay_webhooks(
 
 /// The webhook endpoints disabled after answering `410 Gone`. Admins only.
 async fn disabled_webhooks(Caller { tenant, user }: Caller) -> Result<Response, Problem> {
-    tenant.require_admin(user, "see disabled webhooks")?;
-    let disabled = match tenant.delivery() {
-        Some(delivery) => delivery
-            .disabled()
-            .map_err(|reason| CrmError::Storage { reason })?,
-        None => Vec::new(),
-    };
+    tenant.require_admin(user, "see disabled webhooks").await?;
+    let disabled = tenant
+        .blocking(|tenant| match tenant.delivery() {
+            Some(delivery) => Ok(delivery.disabled()?),
+            None => Ok(Vec::new()),
+        })
+        .await?;
     let items: Vec<Value> = disabled
         .into_iter()
         .map(|(url, at)| json!({"url": url, "disabled_at": at}))
@@ -368,13 +367,14 @@ async fn enable_webhook(
     Caller { tenant, user }: Caller,
     Query(endpoint): Query<Endpoint>,
 ) -> Result<Response, Problem> {
-    tenant.require_admin(user, "enable webhooks")?;
-    let enabled = match tenant.delivery() {
-        Some(delivery) => delivery
-            .enable(&endpoint.url)
-            .map_err(|reason| CrmError::Storage { reason })?,
-        None => false,
-    };
+    tenant.require_admin(user, "enable webhooks").await?;
+    let url = endpoint.url.clone();
+    let enabled = tenant
+        .blocking(move |tenant| match tenant.delivery() {
+            Some(delivery) => Ok(delivery.enable(&url)?),
+            None => Ok(false),
+        })
+        .await?;
     if !enabled {
         return Err(CrmError::not_found("disabled webhook endpoint", &endpoint.url).into());
     }

@@ -1,10 +1,13 @@
-//! One business: its journal and its keys, in one SQLite file.
+//! One business: its engine over its journal (a SQLite file, or PostgreSQL shared by
+//! several app servers), its keys, its timekeeper and its outbox's deliverer.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
-use crm_core::{Actor, Crm, CrmError, CrmOptions, Effect, EffectId, ReplicaId, Role, UserId};
+use crm_core::{
+    Actor, Crm, CrmError, CrmOptions, Effect, EffectId, Journal, ReplicaId, Role, UserId,
+};
+use crm_store_postgres::PostgresJournal;
 use crm_store_sqlite::SqliteJournal;
 
 use crate::config::DeliveryConfig;
@@ -12,6 +15,7 @@ use crate::delivery::{Delivery, Round, Tried};
 use crate::keys::KeyStore;
 use crate::limits::{Buckets, RateLimit};
 use crate::problem::Problem;
+use crate::tables::Storage;
 
 /// Where the server's `now` comes from (the wall clock; tests set their own).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -31,7 +35,11 @@ pub struct TenantOptions {
 
 /// A business served by this process.
 pub struct Tenant {
-    crm: Mutex<Crm<SqliteJournal>>,
+    storage: Storage,
+    options: CrmOptions,
+    /// `None` after a storage failure: the engine is opened again from the journal
+    /// before the next request, so no event whose append failed half-way is kept.
+    crm: Mutex<Option<Engine>>,
     keys: Mutex<KeyStore>,
     clock: Clock,
     /// Rings when a request may have moved the next timer (`keep_time`).
@@ -42,7 +50,13 @@ pub struct Tenant {
     delivery: Option<Delivery>,
     /// Rings when a request may have queued an effect (`deliver`).
     queued: tokio::sync::Notify,
+    /// The key digests read at opening, for the hub's index.
+    opening_digests: Mutex<Vec<String>>,
 }
+
+/// How often an app server that does not deliver a business's outbox checks whether
+/// the one that does has stopped.
+const FOLLOWER_LOOKS_AGAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The longest the timekeeper sleeps without looking again (the wall clock may jump).
 const LONGEST_SLEEP: std::time::Duration = std::time::Duration::from_secs(60);
@@ -57,17 +71,41 @@ pub struct Opened {
 /// The authority's replica id: replicas get their own (docs/sync.md).
 const AUTHORITY: u64 = 1;
 
+/// How often a command runs again after losing the append race to another app server.
+const RACES: u32 = 20;
+
+/// A random pause of up to 2^attempt milliseconds (at most 64).
+fn jitter(attempt: u32) -> std::time::Duration {
+    let mut byte = [0u8; 2];
+    let random = getrandom::fill(&mut byte).map_or(0, |()| u64::from(u16::from_le_bytes(byte)));
+    let ceiling = 1u64 << attempt.min(6);
+    std::time::Duration::from_micros(random % (ceiling * 1000))
+}
+
+/// The engine over whichever journal the business is kept in.
+pub(crate) type Engine = Crm<Box<dyn Journal + Send>>;
+
+/// Opens the engine of the business kept in `storage`.
+fn open_engine(storage: &Storage, options: &CrmOptions) -> Result<Engine, CrmError> {
+    let journal: Box<dyn Journal + Send> = match storage {
+        Storage::Sqlite(path) => Box::new(SqliteJournal::open_or_create(path)?),
+        Storage::Postgres { url, tenant } => Box::new(PostgresJournal::connect(url, tenant)?),
+    };
+    Crm::open(ReplicaId::new(AUTHORITY)?, options.clone(), journal)
+}
+
 impl Tenant {
-    /// Opens the business whose file is `path`, making it if missing. A business with
-    /// no users yet gets its first admin ("Admin") and a key for them.
-    pub fn open(path: impl AsRef<Path>, options: TenantOptions) -> Result<Opened, CrmError> {
-        let path = path.as_ref();
-        let journal = SqliteJournal::open_or_create(path)?;
-        let mut crm = Crm::open(ReplicaId::new(AUTHORITY)?, options.crm, journal)?;
-        let mut keys = KeyStore::open(path)?;
+    /// Opens the business kept in `storage` (a SQLite file's path, or
+    /// [`Storage::Postgres`]), making it if missing. A business with no users yet gets
+    /// its first admin ("Admin") and a key for them. Blocks: call it off the async
+    /// threads (PostgreSQL's client runs its own).
+    pub fn open(storage: impl Into<Storage>, options: TenantOptions) -> Result<Opened, CrmError> {
+        let storage = storage.into();
+        let mut crm = open_engine(&storage, &options.crm)?;
+        let mut keys = KeyStore::open(&storage)?;
         let clock = options.clock.unwrap_or_else(|| Arc::new(Utc::now));
         let delivery =
-            Delivery::open(&options.delivery, path).map_err(|reason| CrmError::Validation {
+            Delivery::open(&options.delivery, &storage).map_err(|reason| CrmError::Validation {
                 field: "delivery".into(),
                 reason,
             })?;
@@ -83,9 +121,12 @@ impl Tenant {
         } else {
             None
         };
+        let opening_digests = Mutex::new(keys.digests()?);
         Ok(Opened {
             tenant: Tenant {
-                crm: Mutex::new(crm),
+                storage,
+                options: options.crm,
+                crm: Mutex::new(Some(crm)),
                 keys: Mutex::new(keys),
                 clock,
                 changed: tokio::sync::Notify::new(),
@@ -93,28 +134,75 @@ impl Tenant {
                 buckets: Mutex::new(Buckets::default()),
                 delivery,
                 queued: tokio::sync::Notify::new(),
+                opening_digests,
             },
             first_admin_key,
         })
     }
 
     /// Runs `work` on the engine at the server's `now`, off the async threads (the
-    /// engine and SQLite block).
+    /// engine and its journal block). On a shared journal the engine first takes what
+    /// other app servers appended, and a command that lost the race to one of them
+    /// (`conflict`: the engine has reloaded) runs again, a few times at most. After a
+    /// storage failure the engine is dropped and opened afresh on the next request.
     pub(crate) async fn run<T: Send + 'static>(
         self: &Arc<Self>,
-        work: impl FnOnce(&mut Crm<SqliteJournal>, DateTime<Utc>) -> Result<T, CrmError>
-            + Send
-            + 'static,
+        mut work: impl FnMut(&mut Engine, DateTime<Utc>) -> Result<T, CrmError> + Send + 'static,
     ) -> Result<T, Problem> {
         self.blocking(move |tenant| {
-            let now = (tenant.clock)();
-            work(&mut lock(&tenant.crm), now).map_err(Problem::from)
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                match tenant.with_engine(|crm| work(crm, (tenant.clock)())) {
+                    Err(err)
+                        if err.code() == "conflict"
+                            && tenant.storage.shared()
+                            && attempts < RACES =>
+                    {
+                        // Two servers that lost to each other must not collide again in
+                        // step: a random pause, growing with each loss.
+                        std::thread::sleep(jitter(attempts));
+                    }
+                    result => return result.map_err(Problem::from),
+                }
+            }
         })
         .await
     }
 
+    /// `f` on the engine (opened again if a failure dropped it), caught up first with
+    /// what other app servers appended to a shared journal. A storage failure drops
+    /// the engine.
+    fn with_engine<T>(
+        &self,
+        f: impl FnOnce(&mut Engine) -> Result<T, CrmError>,
+    ) -> Result<T, CrmError> {
+        let mut guard = lock(&self.crm);
+        let result = self.engine(&mut guard).and_then(|crm| {
+            if self.storage.shared() {
+                crm.catch_up()?;
+            }
+            f(crm)
+        });
+        if matches!(&result, Err(err) if err.code() == "storage") {
+            *guard = None;
+        }
+        result
+    }
+
+    /// The engine, opened again if a failure dropped it.
+    fn engine<'a>(&self, slot: &'a mut Option<Engine>) -> Result<&'a mut Engine, CrmError> {
+        if slot.is_none() {
+            tracing::info!("opening the journal again");
+            *slot = Some(open_engine(&self.storage, &self.options)?);
+        }
+        slot.as_mut().ok_or_else(|| CrmError::Storage {
+            reason: "the journal could not be opened".into(),
+        })
+    }
+
     /// Runs `work` on a blocking thread (the engine, SQLite and the key table block).
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         self: &Arc<Self>,
         work: impl FnOnce(&Tenant) -> Result<T, Problem> + Send + 'static,
     ) -> Result<T, Problem> {
@@ -149,6 +237,26 @@ impl Tenant {
             return;
         }
         loop {
+            let leads = self
+                .blocking(|tenant| match tenant.delivery() {
+                    Some(delivery) => delivery.leads().map_err(Problem::from),
+                    None => Ok(false),
+                })
+                .await;
+            match leads {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Another app server delivers; look again now and then, to take
+                    // over when it stops.
+                    tokio::time::sleep(FOLLOWER_LOOKS_AGAIN).await;
+                    continue;
+                }
+                Err(problem) => {
+                    tracing::warn!(code = problem.code, detail = %problem.detail, "delivery lock unreadable");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
             let round = self
                 .run(|crm, now| {
                     let outbox: Vec<Effect> = crm.drain_outbox().into_iter().cloned().collect();
@@ -156,8 +264,11 @@ impl Tenant {
                 })
                 .await
                 .map(|(outbox, now)| {
-                    let effects =
-                        |id: &EffectId| lock(&self.crm).state().effects().get(id).cloned();
+                    let effects = |id: &EffectId| {
+                        lock(&self.crm)
+                            .as_ref()
+                            .and_then(|crm| crm.state().effects().get(id).cloned())
+                    };
                     self.delivery
                         .as_ref()
                         .map(|delivery| delivery.round(outbox, &effects, now))
@@ -204,11 +315,20 @@ impl Tenant {
             let Ok((effect, tried)) = joined else {
                 continue;
             };
-            if let Some(delivery) = self.delivery() {
-                delivery.note(&effect, &tried);
-            }
             if matches!(tried, Tried::Delivered) && !round.replays.contains(&effect.id) {
                 delivered.push(effect.id);
+            }
+            // Noting a gone endpoint writes to the server's tables: off the async threads.
+            let noted = self
+                .blocking(move |tenant| {
+                    if let Some(delivery) = tenant.delivery() {
+                        delivery.note(&effect, &tried);
+                    }
+                    Ok(())
+                })
+                .await;
+            if let Err(problem) = noted {
+                tracing::warn!(detail = %problem.detail, "a delivery could not be noted");
             }
         }
         if delivered.is_empty() {
@@ -274,18 +394,26 @@ impl Tenant {
             lock(&tenant.buckets)
                 .take(&key, tenant.rate_limit, (tenant.clock)())
                 .map_err(Problem::rate_limited)?;
-            let crm = lock(&tenant.crm);
-            match crm.state().users().get(&user) {
-                Some(found) if found.active => Ok(user),
-                _ => Err(Problem::unauthenticated("the key's user is deactivated")),
+            let active = tenant.with_engine(|crm| {
+                Ok(crm
+                    .state()
+                    .users()
+                    .get(&user)
+                    .is_some_and(|found| found.active))
+            })?;
+            if active {
+                Ok(user)
+            } else {
+                Err(Problem::unauthenticated("the key's user is deactivated"))
             }
         })
         .await
     }
 
-    /// The digests of this business's keys in force.
-    pub(crate) fn key_digests(&self) -> Result<Vec<String>, CrmError> {
-        lock(&self.keys).digests()
+    /// The digests of this business's keys in force when it was opened (the hub's
+    /// index); later keys are indexed as they are made or first used.
+    pub(crate) fn opening_key_digests(&self) -> Vec<String> {
+        std::mem::take(&mut lock(&self.opening_digests))
     }
 
     /// Whether `key` is one of this business's keys in force.
@@ -301,8 +429,8 @@ impl Tenant {
         user: UserId,
     ) -> Result<(i64, String), Problem> {
         self.blocking(move |tenant| {
-            tenant.require_admin(caller, "make API keys")?;
-            if !lock(&tenant.crm).state().users().contains_key(&user) {
+            tenant.admin_only(caller, "make API keys")?;
+            if !tenant.with_engine(|crm| Ok(crm.state().users().contains_key(&user)))? {
                 return Err(CrmError::not_found("user", user).into());
             }
             Ok(lock(&tenant.keys).create(user, (tenant.clock)())?)
@@ -317,7 +445,7 @@ impl Tenant {
         id: i64,
     ) -> Result<(), Problem> {
         self.blocking(move |tenant| {
-            tenant.require_admin(caller, "revoke API keys")?;
+            tenant.admin_only(caller, "revoke API keys")?;
             if lock(&tenant.keys).revoke(id, (tenant.clock)())? {
                 Ok(())
             } else {
@@ -328,11 +456,28 @@ impl Tenant {
     }
 
     /// `permission_denied` unless `user` is an admin.
-    pub(crate) fn require_admin(&self, user: UserId, action: &str) -> Result<(), Problem> {
-        let crm = lock(&self.crm);
-        match crm.state().users().get(&user) {
-            Some(found) if found.role == Role::Admin => Ok(()),
-            _ => Err(CrmError::denied(Actor::User(user), format!("{action} (admins only)")).into()),
+    pub(crate) async fn require_admin(
+        self: &Arc<Self>,
+        user: UserId,
+        action: &'static str,
+    ) -> Result<(), Problem> {
+        self.blocking(move |tenant| tenant.admin_only(user, action))
+            .await
+    }
+
+    /// [`Tenant::require_admin`] on a blocking thread already.
+    fn admin_only(&self, user: UserId, action: &str) -> Result<(), Problem> {
+        let admin = self.with_engine(|crm| {
+            Ok(crm
+                .state()
+                .users()
+                .get(&user)
+                .is_some_and(|found| found.role == Role::Admin))
+        })?;
+        if admin {
+            Ok(())
+        } else {
+            Err(CrmError::denied(Actor::User(user), format!("{action} (admins only)")).into())
         }
     }
 }

@@ -11,7 +11,7 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use crm_core::{CrmOptions, Replica, ReplicaId};
-use crm_server::{router, Config, Hub, Tenant, TenantOptions};
+use crm_server::{router, Config, Hub, Storage, Tenant, TenantOptions};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -836,6 +836,10 @@ fn the_configuration_file_names_the_businesses_and_refuses_what_it_does_not_know
     );
     assert_eq!(config.tenants["shop"].rate_limit.unwrap().burst, 5);
     assert!(config.tenants["salon"].rate_limit.is_none());
+    assert_eq!(
+        config.storage("salon"),
+        Some(Storage::Sqlite("/var/lib/crm/salon.sqlite".into()))
+    );
     for (text, says) in [
         ("listen = \"x\"", "no [tenants"),
         ("[tenants.shop]\ndata = \"a\"\ndat = \"b\"", "unknown field"),
@@ -843,7 +847,11 @@ fn the_configuration_file_names_the_businesses_and_refuses_what_it_does_not_know
             "[tenants.shop]\ndata = \"a\"\n[tenants.shop.options]\nregion = \"DE\"",
             "unknown field",
         ),
-        ("[tenants.shop]", "missing field"),
+        ("[tenants.shop]", "data (its SQLite file) is missing"),
+        (
+            "postgres = \"postgresql://x\"\n[tenants.shop]\ndata = \"a\"",
+            "kept in postgres",
+        ),
     ] {
         let err = Config::parse(text).unwrap_err();
         assert!(err.contains(says), "{text}: {err}");
