@@ -6,13 +6,12 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use crm_core::{AnyId, CrmError};
 use serde_json::{json, Map, Value};
 
-use crate::exchange::{json_text, utf8, Caller};
+use crate::exchange::{json_text, utf8, Body, Caller, Path, Query};
 use crate::problem::Problem;
 
 /// A collection: its path, the kind of its IDs, and the engine's query and commands.
@@ -131,7 +130,7 @@ pub(crate) async fn get(
 pub(crate) async fn create(
     Caller { tenant, user }: Caller,
     Path(name): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, Problem> {
     let collection = collection(&name)?;
     let mut fields = object(body)?;
@@ -158,7 +157,7 @@ pub(crate) async fn create(
 pub(crate) async fn update(
     Caller { tenant, user }: Caller,
     Path((name, id)): Path<(String, String)>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, Problem> {
     let collection = collection(&name)?;
     let id = id_in(&collection, &id)?;

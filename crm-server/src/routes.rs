@@ -4,8 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::delivery::webhooks_queued;
-use crate::exchange::{json_text, utf8, Caller};
+use crate::exchange::{json_text, utf8, Body, Caller, Path, Query};
 use crate::hub::Hub;
 use crate::problem::Problem;
 use crate::resources;
@@ -27,6 +26,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/v1/openapi.json", get(openapi))
         .route("/v1/commands", post(command))
         .route("/v1/queries", post(query))
         .route("/v1/events", get(events))
@@ -104,6 +104,13 @@ async fn ready(State(hub): State<Arc<Hub>>) -> Result<Response, Problem> {
     ))
 }
 
+/// The API's OpenAPI 3.1 description (docs/openapi.json), made once.
+async fn openapi() -> Response {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let text = DOCUMENT.get_or_init(|| crate::openapi::document().to_string());
+    json_text(StatusCode::OK, text.clone())
+}
+
 async fn no_route() -> Problem {
     Problem::new(
         StatusCode::NOT_FOUND,
@@ -118,7 +125,7 @@ async fn no_route() -> Problem {
 async fn command(
     Caller { tenant, user }: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, Problem> {
     let key = idempotency_key(&headers)?;
     let text = utf8(body)?;
@@ -199,7 +206,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
 }
 
 /// One query, answered as the key's user sees the CRM.
-async fn query(Caller { tenant, user }: Caller, body: Bytes) -> Result<Response, Problem> {
+async fn query(Caller { tenant, user }: Caller, Body(body): Body) -> Result<Response, Problem> {
     as_caller(&tenant, user, utf8(body)?, |crm, actor, now, text| {
         crm.query_json(actor, now, text)
     })
@@ -252,7 +259,7 @@ async fn create_key(
         tenant,
         user: caller,
     }: Caller,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, Problem> {
     let text = utf8(body)?;
     let request: NewKey = serde_json::from_str(&text).map_err(|err| CrmError::Malformed {
@@ -280,7 +287,7 @@ async fn revoke_key(
 }
 
 /// A replica's pending commands, run as the key's user (docs/sync.md).
-async fn push(Caller { tenant, user }: Caller, body: Bytes) -> Result<Response, Problem> {
+async fn push(Caller { tenant, user }: Caller, Body(body): Body) -> Result<Response, Problem> {
     let answer = as_caller(&tenant, user, utf8(body)?, |crm, actor, now, text| {
         crm.push_json(actor, now, text)
     })

@@ -857,3 +857,112 @@ fn the_configuration_file_names_the_businesses_and_refuses_what_it_does_not_know
         assert!(err.contains(says), "{text}: {err}");
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_and_the_committed_copy_is_current() {
+    let document = crm_server::openapi_document();
+    let text = serde_json::to_string_pretty(&document).unwrap() + "\n";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+    if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+        std::fs::write(path, &text).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(committed == text, "docs/openapi.json is out of date: UPDATE_SCHEMAS=1 cargo test -p crm-server --test http openapi");
+
+    let file = temp("openapi");
+    let (app, _) = open(&file.0);
+    let (status, content_type, _, served) = call(&app, "GET", "/v1/openapi.json", None, "").await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (StatusCode::OK, "application/json")
+    );
+    assert_eq!(served, document);
+    assert_eq!(served["openapi"], "3.1.0");
+    // Every $ref points at a component that exists.
+    let text = served.to_string();
+    for target in text.split("\"$ref\":\"").skip(1) {
+        let target = &target[..target.find('"').unwrap()];
+        let name = target
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{target}"));
+        assert!(
+            served["components"]["schemas"][name].is_object(),
+            "{target} is missing"
+        );
+    }
+    // Every route of the router is described.
+    for path in [
+        "/v1/commands",
+        "/v1/queries",
+        "/v1/events",
+        "/v1/keys",
+        "/v1/keys/{id}",
+        "/v1/sync/push",
+        "/v1/sync/pull",
+        "/v1/webhooks/replay",
+        "/v1/webhooks/disabled",
+        "/v1/contacts",
+        "/v1/deals/{id}",
+        "/health",
+        "/ready",
+        "/v1/openapi.json",
+    ] {
+        assert!(served["paths"][path].is_object(), "{path} is not described");
+    }
+}
+
+#[tokio::test]
+async fn bad_parameters_and_oversized_bodies_are_problem_json_too() {
+    let file = temp("parameters");
+    let (app, admin) = open(&file.0);
+    let admin = admin.unwrap();
+    for (method, uri, status, field) in [
+        (
+            "DELETE",
+            "/v1/keys/null%2Cnull",
+            StatusCode::BAD_REQUEST,
+            "path",
+        ),
+        (
+            "GET",
+            "/v1/sync/pull?cursor=-1",
+            StatusCode::BAD_REQUEST,
+            "query",
+        ),
+        (
+            "POST",
+            "/v1/webhooks/replay",
+            StatusCode::BAD_REQUEST,
+            "query",
+        ),
+        (
+            "GET",
+            "/v1/events?after=x",
+            StatusCode::BAD_REQUEST,
+            "query",
+        ),
+    ] {
+        let (got, content_type, _, problem) = call(&app, method, uri, Some(&admin), "").await;
+        assert_eq!(
+            (got, content_type.as_str()),
+            (status, "application/problem+json"),
+            "{uri}: {problem}"
+        );
+        assert_eq!(
+            (&problem["code"], &problem["field"]),
+            (&json!("malformed"), &json!(field)),
+            "{uri}"
+        );
+    }
+    let huge = format!(
+        r#"{{"type": "create_contact", "name": "{}"}}"#,
+        "x".repeat(3 << 20)
+    );
+    let (status, content_type, _, problem) =
+        call(&app, "POST", "/v1/commands", Some(&admin), huge).await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "application/problem+json")
+    );
+    assert_eq!(problem["code"], "too_large");
+}
