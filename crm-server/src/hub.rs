@@ -63,6 +63,11 @@ impl Hub {
         Ok(tenant)
     }
 
+    /// The business named `name`.
+    pub fn tenant(&self, name: &str) -> Option<&Arc<Tenant>> {
+        self.tenants.get(name)
+    }
+
     /// The businesses, by name.
     pub fn tenants(&self) -> impl Iterator<Item = (&str, &Arc<Tenant>)> {
         self.tenants

@@ -90,7 +90,12 @@ async fn serve() -> Result<(), String> {
         tokio::spawn(Arc::clone(&tenant).keep_time());
         tokio::spawn(tenant.deliver());
     }
-    let app = router(Arc::new(hub));
+    let hub = Arc::new(hub);
+    if let Some(url) = &config.postgres {
+        // Appends through other app servers wake this one's timekeepers and deliverers.
+        tokio::spawn(crm_server::listen(url.clone(), Arc::clone(&hub)));
+    }
+    let app = router(hub);
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|err| format!("cannot listen on {}: {err}", config.listen))?;

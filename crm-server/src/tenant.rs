@@ -217,8 +217,9 @@ impl Tenant {
     }
 
     /// Tells the timekeeper that a request may have set or moved a timer, and the
-    /// deliverer that it may have queued an effect.
-    pub(crate) fn changed(&self) {
+    /// deliverer that it may have queued an effect (a request here, or an append by
+    /// another app server: `listen`).
+    pub fn changed(&self) {
         self.changed.notify_one();
         self.queued.notify_one();
     }

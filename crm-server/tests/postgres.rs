@@ -67,11 +67,21 @@ struct Server {
 
 impl Server {
     fn start(url: &str, tenant: &str, folder: &std::path::Path) -> (Server, Option<String>) {
+        Server::start_with(url, tenant, folder, "")
+    }
+
+    /// With more settings for the business (`[tenants.<name>]` lines).
+    fn start_with(
+        url: &str,
+        tenant: &str,
+        folder: &std::path::Path,
+        settings: &str,
+    ) -> (Server, Option<String>) {
         let port = free_port();
         let config = folder.join(format!("server-{port}.toml"));
         std::fs::write(
             &config,
-            format!("listen = \"127.0.0.1:{port}\"\npostgres = \"{url}\"\n[tenants.{tenant}]\n"),
+            format!("listen = \"127.0.0.1:{port}\"\npostgres = \"{url}\"\n[tenants.{tenant}]\n{settings}"),
         )
         .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_crm-server"))
@@ -365,4 +375,61 @@ async fn kill_9_mid_append_loses_no_acknowledged_command_and_tears_no_batch() {
         .filter(|e| e["event"]["type"] == "task_created")
         .count();
     assert_eq!(tasks, names.len(), "each contact's batch holds its task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_effect_queued_through_one_server_is_delivered_at_once_by_the_other() {
+    // A webhook receiver on loopback, counting what arrives.
+    let arrived = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&arrived);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let counter = std::sync::Arc::clone(&counter);
+            async move {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let url = database();
+    let tenant = business(&url, "wake_up");
+    let folder = std::env::temp_dir();
+    let delivery = "[tenants.TENANT.delivery]\nwebhooks = { secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\" }\n"
+        .replace("TENANT", &tenant);
+    // The first server takes the delivery lock; the second only takes requests.
+    let (deliverer, admin) = Server::start_with(&url, &tenant, &folder, &delivery);
+    let admin = admin.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (front, _) = Server::start_with(&url, &tenant, &folder, &delivery);
+    let client = reqwest::Client::new();
+    let rule = json!({"type": "define_rules", "rules": [{"key": "hook", "when": {"type": "record_created", "record": "contact"},
+        "then": [{"type": "webhook", "url": hook}]}]});
+    assert_eq!(command(&client, &front.base(), &admin, rule).await.0, 200);
+    // Let the deliverer settle into its long sleep (a minute) with nothing to do.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = std::time::Instant::now();
+    let contact = json!({"type": "create_contact", "name": "Anna", "owner": "usr-1-1"});
+    assert_eq!(
+        command(&client, &front.base(), &admin, contact).await.0,
+        200
+    );
+    while arrived.load(std::sync::atomic::Ordering::SeqCst) == 0
+        && started.elapsed() < Duration::from_secs(20)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = started.elapsed();
+    assert_eq!(
+        arrived.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "delivered once"
+    );
+    // Woken by the journal's notification, not by its minute-long sleep running out.
+    assert!(took < Duration::from_secs(10), "delivered after {took:?}");
+    drop((deliverer, front));
 }
