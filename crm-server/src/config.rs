@@ -47,6 +47,50 @@ pub struct TenantConfig {
     /// is sent and effects wait in the outbox for another consumer.
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// What arrives without an API key (`[tenants.<name>.intake]`): web forms, the
+    /// PBX's webhook. Off until configured.
+    #[serde(default)]
+    pub intake: IntakeConfig,
+}
+
+/// The intake endpoints of one business (docs/server.md, "Intake").
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeConfig {
+    /// Web forms by ID (the form's ID in `configure_intake`), each posted by browsers
+    /// to `/v1/intake/<business>/forms/<form>`.
+    #[serde(default)]
+    pub forms: BTreeMap<String, FormConfig>,
+    /// The PBX's signing secret (`whsec_…`, Standard Webhooks): calls are posted to
+    /// `/v1/intake/<business>/calls` signed with it. Without it that endpoint is off.
+    #[serde(default)]
+    pub pbx_secret: Option<String>,
+    /// The business's own addresses, for e-mail uploaded to `/v1/intake/email`: a
+    /// message from one of them was sent, not received.
+    #[serde(default)]
+    pub mailbox: Vec<String>,
+}
+
+/// One public web form.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FormConfig {
+    /// The form's public token, in the page's HTML (`_token` field or `X-Form-Token`):
+    /// not a secret, but it keeps what is not the business's own page out.
+    pub token: String,
+    /// The sites allowed to post from a browser (CORS), e.g. `https://shop.example`.
+    #[serde(default)]
+    pub origins: Vec<String>,
+    /// A field people do not see and bots fill in: a submission with it is dropped
+    /// (and answered as if accepted). Default `website`.
+    #[serde(default)]
+    pub honeypot: Option<String>,
+    /// Where to send the browser after an ordinary (non-script) form post: a `303`.
+    #[serde(default)]
+    pub redirect: Option<String>,
+    /// Submissions per minute from one address (and at once). Default 10 and 5.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
 }
 
 /// What the server delivers from a business's outbox, and how. Each channel is off
@@ -183,6 +227,7 @@ impl Config {
                     options: CrmOptions::default(),
                     rate_limit: None,
                     delivery: DeliveryConfig::default(),
+                    intake: IntakeConfig::default(),
                 },
             )]
             .into_iter()

@@ -95,6 +95,21 @@ fn malformed(path: &str, reason: String) -> Problem {
     .into()
 }
 
+/// The peer's address, when the server was started with it (`crm-server` is; a test's
+/// in-process router is not).
+pub(crate) struct Peer(pub(crate) Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        let connected = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(Peer(connected.map(|info| info.0)))
+    }
+}
+
 /// A JSON answer.
 pub(crate) fn json_text(status: StatusCode, text: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()

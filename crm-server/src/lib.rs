@@ -4,6 +4,7 @@ mod config;
 mod delivery;
 mod exchange;
 mod hub;
+mod intake;
 mod keys;
 mod limits;
 mod listen;
@@ -15,7 +16,8 @@ mod tables;
 mod tenant;
 
 pub use config::{
-    Config, DeliveryConfig, RateLimitConfig, SmsConfig, SmtpConfig, TenantConfig, WebhooksConfig,
+    Config, DeliveryConfig, FormConfig, IntakeConfig, RateLimitConfig, SmsConfig, SmtpConfig,
+    TenantConfig, WebhooksConfig,
 };
 pub use delivery::sign as sign_webhook;
 pub use hub::Hub;

@@ -31,7 +31,10 @@ struct Bucket {
     at: DateTime<Utc>,
 }
 
-/// The buckets of every key seen since the process started.
+/// Most buckets kept before the quiet ones are forgotten.
+const MAX_BUCKETS: usize = 100_000;
+
+/// The buckets of every key (and form address) seen lately.
 #[derive(Default)]
 pub(crate) struct Buckets {
     buckets: HashMap<String, Bucket>,
@@ -46,6 +49,12 @@ impl Buckets {
         limit: RateLimit,
         now: DateTime<Utc>,
     ) -> Result<(), u64> {
+        if self.buckets.len() >= MAX_BUCKETS {
+            // Many addresses (a form under a botnet): forget the buckets that have
+            // refilled, which are those not used for a while.
+            let quiet = chrono::Duration::minutes(10);
+            self.buckets.retain(|_, bucket| now - bucket.at < quiet);
+        }
         let burst = f64::from(limit.burst.max(1));
         let per_second = f64::from(limit.per_minute.max(1)) / 60.0;
         let bucket = self.buckets.entry(key.to_string()).or_insert(Bucket {

@@ -67,6 +67,7 @@ async fn serve() -> Result<(), String> {
             clock: None,
             rate_limit: settings.rate_limit.map(Into::into),
             delivery: settings.delivery.clone(),
+            intake: settings.intake.clone(),
         };
         let storage = config
             .storage(name)
@@ -101,6 +102,8 @@ async fn serve() -> Result<(), String> {
         .map_err(|err| format!("cannot listen on {}: {err}", config.listen))?;
     let names: Vec<&String> = config.tenants.keys().collect();
     tracing::info!(listen = %config.listen, tenants = ?names, "serving");
+    // The peer's address reaches the handlers (a web form's rate limit is per address).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await

@@ -67,6 +67,56 @@ pub fn document() -> Value {
             ok(sync["properties"]["pull"].clone()), true), &[("cursor", "integer", false), ("limit", "integer", false)])},
     });
     let mut paths = paths.as_object().cloned().unwrap_or_default();
+    let outcome = answer("outcome");
+    let form_fields = json!({"type": "object", "additionalProperties": {"type": "string"},
+        "description": "the form's fields; `_token` (or the X-Form-Token header) is the form's public token"});
+    let mut form = public_op(
+        "submit_form",
+        "A web form's submission from a visitor's browser: the form's token, CORS for the configured sites, a honeypot field, a rate limit per address; `receive_form` as system.",
+        json!({"application/x-www-form-urlencoded": {"schema": form_fields.clone()},
+               "application/json": {"schema": form_fields}}),
+        &[(202, json!({"type": "object", "properties": {"received": {"type": "boolean"}}})), (303, Value::Null)],
+        &[400, 403, 404, 413, 422, 429, 503],
+    );
+    form = with_params(
+        form,
+        &[("business", "string", true), ("form", "string", true)],
+    );
+    let preflight = with_params(
+        public_op(
+            "preflight_form",
+            "A browser's CORS preflight before a script posts the form.",
+            Value::Null,
+            &[(204, Value::Null)],
+            &[400, 403, 404],
+        ),
+        &[("business", "string", true), ("form", "string", true)],
+    );
+    paths.insert(
+        "/v1/intake/{business}/forms/{form}".into(),
+        json!({"post": form, "options": preflight}),
+    );
+    let call = with_params(
+        public_op(
+            "receive_call",
+            "A call from the PBX, signed per Standard Webhooks with the business's PBX secret; `receive_call` as system.",
+            json!({"application/json": {"schema": schemas.command_fields("receive_call")}}),
+            &[(200, outcome.clone())],
+            &[400, 401, 404, 413, 422, 503],
+        ),
+        &[("business", "string", true)],
+    );
+    paths.insert("/v1/intake/{business}/calls".into(), json!({"post": call}));
+    let mut email = op(
+        "receive_email",
+        "A raw e-mail (message/rfc822), uploaded with an admin's key; `receive_email` as that admin.",
+        None,
+        ok(outcome),
+        true,
+    );
+    email["requestBody"] = json!({"required": true, "content": {"text/plain": {"schema": {"type": "string",
+            "description": "the message as it arrived (RFC 5322); any Content-Type, message/rfc822 is usual"}}}});
+    paths.insert("/v1/intake/email".into(), json!({"post": email}));
     for (collection, list, create, update) in [
         (
             "contacts",
@@ -310,12 +360,46 @@ fn op(id: &str, summary: &str, body: Option<Value>, success: (u16, Value), keyed
     operation
 }
 
-/// Adds parameters: in the path when required and named `id`, else in the query.
+/// An operation without an API key (its own protection: a token, a signature), with
+/// its successes and problems.
+fn public_op(
+    id: &str,
+    summary: &str,
+    content: Value,
+    successes: &[(u16, Value)],
+    problems: &[u16],
+) -> Value {
+    let mut responses = Map::new();
+    for (status, schema) in successes {
+        let mut answer = json!({"description": "success"});
+        if !schema.is_null() {
+            answer["content"] = json!({"application/json": {"schema": schema}});
+        }
+        responses.insert(status.to_string(), answer);
+    }
+    for status in problems {
+        responses.insert(status.to_string(), json!({"description": "a problem (application/problem+json)",
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}));
+    }
+    let mut operation =
+        json!({"operationId": id, "summary": summary, "responses": responses, "security": []});
+    if !content.is_null() {
+        operation["requestBody"] = json!({"required": true, "content": content});
+    }
+    operation
+}
+
+/// Adds parameters: in the path when required and named `id`, `business` or
+/// `form`, else in the query.
 fn with_params(mut operation: Value, params: &[(&str, &str, bool)]) -> Value {
     let list: Vec<Value> = params
         .iter()
         .map(|(name, kind, required)| {
-            let place = if *name == "id" { "path" } else { "query" };
+            let place = if matches!(*name, "id" | "business" | "form") {
+                "path"
+            } else {
+                "query"
+            };
             let schema = if *kind == "integer" {
                 json!({"type": "integer", "minimum": 0})
             } else {

@@ -42,7 +42,7 @@ impl Problem {
             ..Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                format!("too many requests with this key: try again in {retry_after} s"),
+                format!("too many requests: try again in {retry_after} s"),
             )
         }
     }

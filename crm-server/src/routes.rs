@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use crate::delivery::webhooks_queued;
 use crate::exchange::{json_text, utf8, Body, Caller, Path, Query};
 use crate::hub::Hub;
+use crate::intake;
 use crate::problem::Problem;
 use crate::resources;
 use crate::tenant::{Engine, Tenant};
@@ -32,6 +33,12 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/keys", post(create_key))
         .route("/v1/keys/{id}", delete(revoke_key))
+        .route("/v1/intake/email", post(intake::email))
+        .route(
+            "/v1/intake/{business}/forms/{form}",
+            post(intake::form).options(intake::form_preflight),
+        )
+        .route("/v1/intake/{business}/calls", post(intake::call))
         .route("/v1/webhooks/replay", post(replay_webhooks))
         .route(
             "/v1/webhooks/disabled",

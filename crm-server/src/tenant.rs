@@ -10,7 +10,7 @@ use crm_core::{
 use crm_store_postgres::PostgresJournal;
 use crm_store_sqlite::SqliteJournal;
 
-use crate::config::DeliveryConfig;
+use crate::config::{DeliveryConfig, IntakeConfig};
 use crate::delivery::{Delivery, Round, Tried};
 use crate::keys::KeyStore;
 use crate::limits::{Buckets, RateLimit};
@@ -31,6 +31,8 @@ pub struct TenantOptions {
     pub rate_limit: Option<RateLimit>,
     /// How the outbox is delivered (nothing is sent by default).
     pub delivery: DeliveryConfig,
+    /// The intake endpoints (off by default).
+    pub intake: IntakeConfig,
 }
 
 /// A business served by this process.
@@ -52,6 +54,7 @@ pub struct Tenant {
     queued: tokio::sync::Notify,
     /// The key digests read at opening, for the hub's index.
     opening_digests: Mutex<Vec<String>>,
+    intake: IntakeConfig,
 }
 
 /// How often an app server that does not deliver a business's outbox checks whether
@@ -135,6 +138,7 @@ impl Tenant {
                 delivery,
                 queued: tokio::sync::Notify::new(),
                 opening_digests,
+                intake: options.intake,
             },
             first_admin_key,
         })
@@ -222,6 +226,24 @@ impl Tenant {
     pub fn changed(&self) {
         self.changed.notify_one();
         self.queued.notify_one();
+    }
+
+    /// The intake endpoints' settings.
+    pub(crate) fn intake(&self) -> &IntakeConfig {
+        &self.intake
+    }
+
+    /// The server's `now` for this business.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// Takes one request from the bucket named `key` (an API key, a form and an
+    /// address), or `429` with how long to wait.
+    pub(crate) fn take_token(&self, key: &str, limit: RateLimit) -> Result<(), Problem> {
+        lock(&self.buckets)
+            .take(key, limit, (self.clock)())
+            .map_err(Problem::rate_limited)
     }
 
     /// The outbox's deliverer, if this business delivers anything.
@@ -392,9 +414,7 @@ impl Tenant {
             let user = lock(&tenant.keys)
                 .user_of(&key)?
                 .ok_or_else(|| Problem::unauthenticated("unknown or revoked API key"))?;
-            lock(&tenant.buckets)
-                .take(&key, tenant.rate_limit, (tenant.clock)())
-                .map_err(Problem::rate_limited)?;
+            tenant.take_token(&key, tenant.rate_limit)?;
             let active = tenant.with_engine(|crm| {
                 Ok(crm
                     .state()
