@@ -3,6 +3,7 @@
 mod config;
 mod delivery;
 mod exchange;
+mod files;
 mod hub;
 mod intake;
 mod keys;

@@ -117,6 +117,47 @@ pub fn document() -> Value {
     email["requestBody"] = json!({"required": true, "content": {"text/plain": {"schema": {"type": "string",
             "description": "the message as it arrived (RFC 5322); any Content-Type, message/rfc822 is usual"}}}});
     paths.insert("/v1/intake/email".into(), json!({"post": email}));
+    let mut report = with_params(
+        op("report", "A report (docs/reports.md) as JSON, as CSV (its rows, nested fields as dotted columns) or as an SVG chart; every other parameter is a field of the report request.",
+            None, ok(answer("query.report")), true),
+        &[("report", "string", true), ("format", "string", false), ("from", "string", false), ("to", "string", false),
+          ("pipeline", "string", false), ("owner", "string", false), ("department", "string", false),
+          ("by", "string", false), ("days", "integer", false)],
+    );
+    report["responses"]["200"]["content"]["text/csv"] = json!({"schema": {"type": "string"}});
+    report["responses"]["200"]["content"]["image/svg+xml"] = json!({"schema": {"type": "string"}});
+    paths.insert("/v1/reports/{report}".into(), json!({"get": report}));
+    let mut export = with_params(
+        op(
+            "export",
+            "The records of a kind the key's user may read, as a file.",
+            None,
+            (200, json!({"type": "string"})),
+            true,
+        ),
+        &[("entity", "string", true), ("format", "string", false)],
+    );
+    let file = export["responses"]["200"]["content"]["application/json"].take();
+    export["responses"]["200"]["content"] = json!({"text/csv": file.clone(),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": file});
+    paths.insert("/v1/exports/{entity}".into(), json!({"get": export}));
+    let job = json!({"type": "object", "required": ["id", "status"], "properties": {
+        "id": {"type": "integer"},
+        "status": {"type": "string", "enum": ["checking", "importing", "checked", "done", "failed"]},
+        "check": answer("query.check_record_import"),
+        "outcome": {"type": "object"},
+        "problem": {"type": "object"}}});
+    let mut start = with_params(
+        op("start_import", "Starts an import job: the file checked (check_record_import), then, unless a dry run and only if every row is sound, imported in one batch (import_records).",
+            Some(schemas.command_fields("import_records")), accepted(json!({"type": "object", "properties": {
+                "id": {"type": "integer"}, "status": {"type": "string"}}})), true),
+        &[("dry_run", "boolean", false)],
+    );
+    start["responses"]["202"]["headers"] = json!({"Location": {"schema": {"type": "string"}}});
+    paths.insert("/v1/imports".into(), json!({"post": start}));
+    paths.insert("/v1/imports/{id}".into(), json!({"get": with_params(
+        op("import_status", "Where an import job stands (its starter's, or any for an admin).", None, ok(job), true),
+        &[("id", "integer", true)])}));
     for (collection, list, create, update) in [
         (
             "contacts",
@@ -395,15 +436,15 @@ fn with_params(mut operation: Value, params: &[(&str, &str, bool)]) -> Value {
     let list: Vec<Value> = params
         .iter()
         .map(|(name, kind, required)| {
-            let place = if matches!(*name, "id" | "business" | "form") {
+            let place = if matches!(*name, "id" | "business" | "form" | "report" | "entity") {
                 "path"
             } else {
                 "query"
             };
-            let schema = if *kind == "integer" {
-                json!({"type": "integer", "minimum": 0})
-            } else {
-                json!({"type": "string"})
+            let schema = match *kind {
+                "integer" => json!({"type": "integer", "minimum": 0}),
+                "boolean" => json!({"type": "boolean"}),
+                _ => json!({"type": "string"}),
             };
             json!({"name": name, "in": place, "required": required, "schema": schema})
         })

@@ -96,20 +96,28 @@ pub(crate) async fn list(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
     let collection = collection(&name)?;
-    let mut query = Map::new();
+    let mut query = query_fields(params);
     query.insert("type".into(), collection.list.into());
-    for (key, value) in params {
-        let value = match serde_json::from_str::<Value>(&value) {
-            Ok(read @ (Value::Number(_) | Value::Bool(_))) => read,
-            _ => Value::String(value),
-        };
-        query.insert(key, value);
-    }
     let query = Value::Object(query).to_string();
     let answer = tenant
         .run(move |crm, now| crm.query_json(&user.to_string(), &now.to_rfc3339(), &query))
         .await?;
     Ok(json_text(StatusCode::OK, answer))
+}
+
+/// Query parameters as a request's fields: a value that reads as a JSON number or
+/// boolean is one, anything else a string.
+pub(crate) fn query_fields(params: HashMap<String, String>) -> Map<String, Value> {
+    params
+        .into_iter()
+        .map(|(key, value)| {
+            let value = match serde_json::from_str::<Value>(&value) {
+                Ok(read @ (Value::Number(_) | Value::Bool(_))) => read,
+                _ => Value::String(value),
+            };
+            (key, value)
+        })
+        .collect()
 }
 
 /// `GET /v1/{collection}/{id}`.

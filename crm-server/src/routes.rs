@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::delivery::webhooks_queued;
 use crate::exchange::{json_text, utf8, Body, Caller, Path, Query};
+use crate::files;
 use crate::hub::Hub;
 use crate::intake;
 use crate::problem::Problem;
@@ -39,6 +40,10 @@ pub fn router(hub: Arc<Hub>) -> Router {
             post(intake::form).options(intake::form_preflight),
         )
         .route("/v1/intake/{business}/calls", post(intake::call))
+        .route("/v1/reports/{report}", get(files::report))
+        .route("/v1/exports/{entity}", get(files::export))
+        .route("/v1/imports", post(files::start_import))
+        .route("/v1/imports/{id}", get(files::import_status))
         .route("/v1/webhooks/replay", post(replay_webhooks))
         .route(
             "/v1/webhooks/disabled",

@@ -12,6 +12,7 @@ use crm_store_sqlite::SqliteJournal;
 
 use crate::config::{DeliveryConfig, IntakeConfig};
 use crate::delivery::{Delivery, Round, Tried};
+use crate::files::Jobs;
 use crate::keys::KeyStore;
 use crate::limits::{Buckets, RateLimit};
 use crate::problem::Problem;
@@ -55,6 +56,8 @@ pub struct Tenant {
     /// The key digests read at opening, for the hub's index.
     opening_digests: Mutex<Vec<String>>,
     intake: IntakeConfig,
+    /// Import jobs started here (`files.rs`).
+    jobs: Mutex<Jobs>,
 }
 
 /// How often an app server that does not deliver a business's outbox checks whether
@@ -139,6 +142,7 @@ impl Tenant {
                 queued: tokio::sync::Notify::new(),
                 opening_digests,
                 intake: options.intake,
+                jobs: Mutex::new(Jobs::default()),
             },
             first_admin_key,
         })
@@ -226,6 +230,11 @@ impl Tenant {
     pub fn changed(&self) {
         self.changed.notify_one();
         self.queued.notify_one();
+    }
+
+    /// The import jobs started in this process.
+    pub(crate) fn jobs(&self) -> &Mutex<Jobs> {
+        &self.jobs
     }
 
     /// The intake endpoints' settings.

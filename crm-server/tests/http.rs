@@ -890,6 +890,27 @@ async fn the_openapi_document_is_served_and_the_committed_copy_is_current() {
             "{target} is missing"
         );
     }
+    // Every {parameter} of a path is a path parameter of each of its operations.
+    for (path, operations) in served["paths"].as_object().unwrap() {
+        let names: Vec<&str> = path
+            .split('{')
+            .skip(1)
+            .map(|rest| &rest[..rest.find('}').unwrap()])
+            .collect();
+        for (method, operation) in operations.as_object().unwrap() {
+            for name in &names {
+                let defined = operation["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p["in"] == "path" && p["name"] == *name && p["required"] == true);
+                assert!(
+                    defined,
+                    "{method} {path}: {{{name}}} is not a path parameter"
+                );
+            }
+        }
+    }
     // Every route of the router is described.
     for path in [
         "/v1/commands",
