@@ -144,6 +144,12 @@ export type ActivityKind = ("call" | "email" | "meeting" | "note") | "web_form";
 /** One page of a list and how many items matched in all. */
 export interface ActivityPage {
   items: Activity[];
+  /**
+   * For lists with a stable order (contacts, companies, deals, tasks, activities),
+   * when more items follow: pass it as `after` for the next page. Records added or
+   * removed meanwhile neither repeat nor skip the ones that were there.
+   */
+  next?: string;
   total: number;
 }
 
@@ -508,6 +514,12 @@ export type CompanyId = string;
 /** One page of a list and how many items matched in all. */
 export interface CompanyPage {
   items: Company[];
+  /**
+   * For lists with a stable order (contacts, companies, deals, tasks, activities),
+   * when more items follow: pass it as `after` for the next page. Records added or
+   * removed meanwhile neither repeat nor skip the ones that were there.
+   */
+  next?: string;
   total: number;
 }
 
@@ -662,6 +674,12 @@ export type ContactId = string;
 /** One page of a list and how many items matched in all. */
 export interface ContactPage {
   items: Contact[];
+  /**
+   * For lists with a stable order (contacts, companies, deals, tasks, activities),
+   * when more items follow: pass it as `after` for the next page. Records added or
+   * removed meanwhile neither repeat nor skip the ones that were there.
+   */
+  next?: string;
   total: number;
 }
 
@@ -927,6 +945,12 @@ export interface DealView {
 /** One page of a list and how many items matched in all. */
 export interface DealViewPage {
   items: DealView[];
+  /**
+   * For lists with a stable order (contacts, companies, deals, tasks, activities),
+   * when more items follow: pass it as `after` for the next page. Records added or
+   * removed meanwhile neither repeat nor skip the ones that were there.
+   */
+  next?: string;
   total: number;
 }
 
@@ -984,6 +1008,12 @@ export type DepartmentId = string;
 /** One page of a list and how many items matched in all. */
 export interface DepartmentPage {
   items: Department[];
+  /**
+   * For lists with a stable order (contacts, companies, deals, tasks, activities),
+   * when more items follow: pass it as `after` for the next page. Records added or
+   * removed meanwhile neither repeat nor skip the ones that were there.
+   */
+  next?: string;
   total: number;
 }
 
@@ -1094,6 +1124,12 @@ export type EffectId = string;
 /** One page of a list and how many items matched in all. */
 export interface EffectPage {
   items: Effect[];
+  /**
+   * For lists with a stable order (contacts, companies, deals, tasks, activities),
+   * when more items follow: pass it as `after` for the next page. Records added or
+   * removed meanwhile neither repeat nor skip the ones that were there.
+   */
+  next?: string;
   total: number;
 }
 
@@ -1674,6 +1710,12 @@ export interface FieldDefinition {
 /** One page of a list and how many items matched in all. */
 export interface FieldDefinitionPage {
   items: FieldDefinition[];
+  /**
+   * For lists with a stable order (contacts, companies, deals, tasks, activities),
+   * when more items follow: pass it as `after` for the next page. Records added or
+   * removed meanwhile neither repeat nor skip the ones that were there.
+   */
+  next?: string;
   total: number;
 }
 
@@ -2050,6 +2092,8 @@ export interface LineItem {
 
 /** Filter for activities; results are ordered by when they happened, newest first. */
 export interface ListActivitiesQuery {
+  /** Continue after this cursor (a page's `next`) instead of skipping `offset`. */
+  after?: string | null;
   /** Return at most this many (default 100, at most 1,000). */
   limit?: number | null;
   link?: AnyId | null;
@@ -2060,6 +2104,8 @@ export interface ListActivitiesQuery {
 
 /** Filter for companies. */
 export interface ListCompaniesQuery {
+  /** Continue after this cursor (a page's `next`) instead of skipping `offset`. */
+  after?: string | null;
   /** Archived records: left out (default), included, or only those. */
   archived?: Archived;
   /** Return at most this many (default 100, at most 1,000). */
@@ -2074,6 +2120,8 @@ export interface ListCompaniesQuery {
 
 /** Filter for contacts; every given criterion must match. */
 export interface ListContactsQuery {
+  /** Continue after this cursor (a page's `next`) instead of skipping `offset`. */
+  after?: string | null;
   /** Archived records: left out (default), included, or only those. */
   archived?: Archived;
   company?: CompanyId | null;
@@ -2094,6 +2142,8 @@ export interface ListContactsQuery {
 
 /** Filter for deals. */
 export interface ListDealsQuery {
+  /** Continue after this cursor (a page's `next`) instead of skipping `offset`. */
+  after?: string | null;
   /** Archived records: left out (default), included, or only those. */
   archived?: Archived;
   company?: CompanyId | null;
@@ -2147,6 +2197,8 @@ export interface ListRulesQuery {
 
 /** Filter for tasks; results are ordered by due time (undated last). */
 export interface ListTasksQuery {
+  /** Continue after this cursor (a page's `next`) instead of skipping `offset`. */
+  after?: string | null;
   assignee?: UserId | null;
   kind?: string | null;
   /** Return at most this many (default 100, at most 1,000). */
@@ -2448,6 +2500,12 @@ export type PipelineId = string;
 /** One page of a list and how many items matched in all. */
 export interface PipelinePage {
   items: Pipeline[];
+  /**
+   * For lists with a stable order (contacts, companies, deals, tasks, activities),
+   * when more items follow: pass it as `after` for the next page. Records added or
+   * removed meanwhile neither repeat nor skip the ones that were there.
+   */
+  next?: string;
   total: number;
 }
 
@@ -3108,6 +3166,12 @@ export type TaskId = string;
 /** One page of a list and how many items matched in all. */
 export interface TaskPage {
   items: Task[];
+  /**
+   * For lists with a stable order (contacts, companies, deals, tasks, activities),
+   * when more items follow: pass it as `after` for the next page. Records added or
+   * removed meanwhile neither repeat nor skip the ones that were there.
+   */
+  next?: string;
   total: number;
 }
 
@@ -3152,6 +3216,12 @@ export interface Template {
 /** One page of a list and how many items matched in all. */
 export interface TemplatePage {
   items: Template[];
+  /**
+   * For lists with a stable order (contacts, companies, deals, tasks, activities),
+   * when more items follow: pass it as `after` for the next page. Records added or
+   * removed meanwhile neither repeat nor skip the ones that were there.
+   */
+  next?: string;
   total: number;
 }
 
@@ -3434,6 +3504,12 @@ export type UserId = string;
 /** One page of a list and how many items matched in all. */
 export interface UserPage {
   items: User[];
+  /**
+   * For lists with a stable order (contacts, companies, deals, tasks, activities),
+   * when more items follow: pass it as `after` for the next page. Records added or
+   * removed meanwhile neither repeat nor skip the ones that were there.
+   */
+  next?: string;
   total: number;
 }
 

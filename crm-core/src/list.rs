@@ -63,7 +63,15 @@ pub(crate) fn contacts<'s>(
     filter: &ContactFilter,
     region: Option<rlibphonenumber::Region>,
 ) -> Result<Page<&'s Contact>, CrmError> {
-    paging(filter.offset, filter.limit).page(matching_contacts(state, access, filter, region)?)
+    paging(filter.offset, filter.limit).page_after(
+        matching_contacts(state, access, filter, region)?,
+        filter.after.as_deref(),
+        &Cursor {
+            key: |c: &&Contact| c.id,
+            write: |c| c.id.to_string(),
+            parse: |text| text.parse().ok(),
+        },
+    )
 }
 
 /// Companies matching `filter` that `access` may read, in ID order.
@@ -93,7 +101,15 @@ pub(crate) fn companies<'s>(
     access: &Access<'_>,
     filter: &CompanyFilter,
 ) -> Result<Page<&'s Company>, CrmError> {
-    paging(filter.offset, filter.limit).page(matching_companies(state, access, filter))
+    paging(filter.offset, filter.limit).page_after(
+        matching_companies(state, access, filter),
+        filter.after.as_deref(),
+        &Cursor {
+            key: |c: &&Company| c.id,
+            write: |c| c.id.to_string(),
+            parse: |text| text.parse().ok(),
+        },
+    )
 }
 
 /// Deals matching `filter` that `access` may read, in ID order.
@@ -124,7 +140,15 @@ pub(crate) fn deals<'s>(
     access: &Access<'_>,
     filter: &DealFilter,
 ) -> Result<Page<&'s Deal>, CrmError> {
-    paging(filter.offset, filter.limit).page(matching_deals(state, access, filter))
+    paging(filter.offset, filter.limit).page_after(
+        matching_deals(state, access, filter),
+        filter.after.as_deref(),
+        &Cursor {
+            key: |d: &&Deal| d.id,
+            write: |d| d.id.to_string(),
+            parse: |text| text.parse().ok(),
+        },
+    )
 }
 
 /// Tasks matching `filter` that `access` may read, soonest due first (undated last).
@@ -154,7 +178,30 @@ pub(crate) fn tasks<'s>(
     now: DateTime<Utc>,
 ) -> Result<Page<&'s Task>, CrmError> {
     let found = matching_tasks(state, access, filter, now);
-    paging(filter.offset, filter.limit).page(found.into_iter())
+    // Soonest due first, undated last, then by ID: the cursor is `<due>|<id>`.
+    let cursor = Cursor {
+        key: |t: &&Task| (t.due.is_none(), t.due, t.id),
+        write: |t| {
+            format!(
+                "{}|{}",
+                t.due.map(|due| due.to_rfc3339()).unwrap_or_default(),
+                t.id
+            )
+        },
+        parse: |text| {
+            let (due, id) = text.split_once('|')?;
+            let due = match due {
+                "" => None,
+                due => Some(DateTime::parse_from_rfc3339(due).ok()?.with_timezone(&Utc)),
+            };
+            Some((due.is_none(), due, id.parse().ok()?))
+        },
+    };
+    paging(filter.offset, filter.limit).page_after(
+        found.into_iter(),
+        filter.after.as_deref(),
+        &cursor,
+    )
 }
 
 /// Activities matching `filter` that `access` may read, newest first.
@@ -177,7 +224,21 @@ pub(crate) fn activities<'s>(
     filter: &ActivityFilter,
 ) -> Result<Page<&'s Activity>, CrmError> {
     let found = matching_activities(state, access, filter);
-    paging(filter.offset, filter.limit).page(found.into_iter())
+    // Newest first, then by ID downwards: the cursor is `<occurred_at>|<id>`.
+    let cursor = Cursor {
+        key: |a: &&Activity| std::cmp::Reverse((a.occurred_at, a.id)),
+        write: |a| format!("{}|{}", a.occurred_at.to_rfc3339(), a.id),
+        parse: |text| {
+            let (at, id) = text.split_once('|')?;
+            let at = DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc);
+            Some(std::cmp::Reverse((at, id.parse().ok()?)))
+        },
+    };
+    paging(filter.offset, filter.limit).page_after(
+        found.into_iter(),
+        filter.after.as_deref(),
+        &cursor,
+    )
 }
 
 fn paging(offset: usize, limit: Option<usize>) -> Paging {

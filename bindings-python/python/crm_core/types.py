@@ -201,6 +201,11 @@ class Activity(TypedDict):
 class ActivityPage(TypedDict):
     """One page of a list and how many items matched in all."""
     items: list[Activity]
+    next: NotRequired[str]
+    """For lists with a stable order (contacts, companies, deals, tasks, activities),
+    when more items follow: pass it as `after` for the next page. Records added or
+    removed meanwhile neither repeat nor skip the ones that were there.
+    """
     total: int
 
 
@@ -515,6 +520,11 @@ class CompanyFields(TypedDict):
 class CompanyPage(TypedDict):
     """One page of a list and how many items matched in all."""
     items: list[Company]
+    next: NotRequired[str]
+    """For lists with a stable order (contacts, companies, deals, tasks, activities),
+    when more items follow: pass it as `after` for the next page. Records added or
+    removed meanwhile neither repeat nor skip the ones that were there.
+    """
     total: int
 
 
@@ -653,6 +663,11 @@ class ContactFields(TypedDict):
 class ContactPage(TypedDict):
     """One page of a list and how many items matched in all."""
     items: list[Contact]
+    next: NotRequired[str]
+    """For lists with a stable order (contacts, companies, deals, tasks, activities),
+    when more items follow: pass it as `after` for the next page. Records added or
+    removed meanwhile neither repeat nor skip the ones that were there.
+    """
     total: int
 
 
@@ -894,6 +909,11 @@ class DealView(TypedDict):
 class DealViewPage(TypedDict):
     """One page of a list and how many items matched in all."""
     items: list[DealView]
+    next: NotRequired[str]
+    """For lists with a stable order (contacts, companies, deals, tasks, activities),
+    when more items follow: pass it as `after` for the next page. Records added or
+    removed meanwhile neither repeat nor skip the ones that were there.
+    """
     total: int
 
 
@@ -947,6 +967,11 @@ class Department(TypedDict):
 class DepartmentPage(TypedDict):
     """One page of a list and how many items matched in all."""
     items: list[Department]
+    next: NotRequired[str]
+    """For lists with a stable order (contacts, companies, deals, tasks, activities),
+    when more items follow: pass it as `after` for the next page. Records added or
+    removed meanwhile neither repeat nor skip the ones that were there.
+    """
     total: int
 
 
@@ -1063,6 +1088,11 @@ class EffectDocument(TypedDict):
 class EffectPage(TypedDict):
     """One page of a list and how many items matched in all."""
     items: list[Effect]
+    next: NotRequired[str]
+    """For lists with a stable order (contacts, companies, deals, tasks, activities),
+    when more items follow: pass it as `after` for the next page. Records added or
+    removed meanwhile neither repeat nor skip the ones that were there.
+    """
     total: int
 
 
@@ -1829,6 +1859,11 @@ class FieldDefinition(TypedDict):
 class FieldDefinitionPage(TypedDict):
     """One page of a list and how many items matched in all."""
     items: list[FieldDefinition]
+    next: NotRequired[str]
+    """For lists with a stable order (contacts, companies, deals, tasks, activities),
+    when more items follow: pass it as `after` for the next page. Records added or
+    removed meanwhile neither repeat nor skip the ones that were there.
+    """
     total: int
 
 
@@ -2164,6 +2199,8 @@ class LineItem(TypedDict):
 
 class ListActivitiesQuery(TypedDict):
     """Filter for activities; results are ordered by when they happened, newest first."""
+    after: NotRequired[Optional[str]]
+    """Continue after this cursor (a page's `next`) instead of skipping `offset`."""
     limit: NotRequired[Optional[int]]
     """Return at most this many (default 100, at most 1,000)."""
     link: NotRequired[Optional[AnyId]]
@@ -2174,6 +2211,8 @@ class ListActivitiesQuery(TypedDict):
 
 class ListCompaniesQuery(TypedDict):
     """Filter for companies."""
+    after: NotRequired[Optional[str]]
+    """Continue after this cursor (a page's `next`) instead of skipping `offset`."""
     archived: NotRequired[Archived]
     """Archived records: left out (default), included, or only those."""
     limit: NotRequired[Optional[int]]
@@ -2188,6 +2227,8 @@ class ListCompaniesQuery(TypedDict):
 
 class ListContactsQuery(TypedDict):
     """Filter for contacts; every given criterion must match."""
+    after: NotRequired[Optional[str]]
+    """Continue after this cursor (a page's `next`) instead of skipping `offset`."""
     archived: NotRequired[Archived]
     """Archived records: left out (default), included, or only those."""
     company: NotRequired[Optional[CompanyId]]
@@ -2208,6 +2249,8 @@ class ListContactsQuery(TypedDict):
 
 class ListDealsQuery(TypedDict):
     """Filter for deals."""
+    after: NotRequired[Optional[str]]
+    """Continue after this cursor (a page's `next`) instead of skipping `offset`."""
     archived: NotRequired[Archived]
     """Archived records: left out (default), included, or only those."""
     company: NotRequired[Optional[CompanyId]]
@@ -2258,6 +2301,8 @@ class ListRulesQuery(TypedDict):
 
 class ListTasksQuery(TypedDict):
     """Filter for tasks; results are ordered by due time (undated last)."""
+    after: NotRequired[Optional[str]]
+    """Continue after this cursor (a page's `next`) instead of skipping `offset`."""
     assignee: NotRequired[Optional[UserId]]
     kind: NotRequired[Optional[str]]
     limit: NotRequired[Optional[int]]
@@ -2458,6 +2503,11 @@ class Pipeline(TypedDict):
 class PipelinePage(TypedDict):
     """One page of a list and how many items matched in all."""
     items: list[Pipeline]
+    next: NotRequired[str]
+    """For lists with a stable order (contacts, companies, deals, tasks, activities),
+    when more items follow: pass it as `after` for the next page. Records added or
+    removed meanwhile neither repeat nor skip the ones that were there.
+    """
     total: int
 
 
@@ -3105,6 +3155,11 @@ class TaskFields(TypedDict):
 class TaskPage(TypedDict):
     """One page of a list and how many items matched in all."""
     items: list[Task]
+    next: NotRequired[str]
+    """For lists with a stable order (contacts, companies, deals, tasks, activities),
+    when more items follow: pass it as `after` for the next page. Records added or
+    removed meanwhile neither repeat nor skip the ones that were there.
+    """
     total: int
 
 
@@ -3143,6 +3198,11 @@ class Template(TypedDict):
 class TemplatePage(TypedDict):
     """One page of a list and how many items matched in all."""
     items: list[Template]
+    next: NotRequired[str]
+    """For lists with a stable order (contacts, companies, deals, tasks, activities),
+    when more items follow: pass it as `after` for the next page. Records added or
+    removed meanwhile neither repeat nor skip the ones that were there.
+    """
     total: int
 
 
@@ -3488,6 +3548,11 @@ class UpdateUser(TypedDict):
 class UserPage(TypedDict):
     """One page of a list and how many items matched in all."""
     items: list[User]
+    next: NotRequired[str]
+    """For lists with a stable order (contacts, companies, deals, tasks, activities),
+    when more items follow: pass it as `after` for the next page. Records added or
+    removed meanwhile neither repeat nor skip the ones that were there.
+    """
     total: int
 
 

@@ -52,6 +52,7 @@ impl<J: Journal> Crm<J> {
                         .map(DealView::from)
                         .collect::<Vec<_>>(),
                     total: page.total,
+                    next: page.next,
                 })
             }
             Query::ListTasks(filter) => serde_json::to_value(self.tasks(actor, now, filter)?),

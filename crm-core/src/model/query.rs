@@ -87,6 +87,11 @@ pub struct TimelineQuery {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: usize,
+    /// For lists with a stable order (contacts, companies, deals, tasks, activities),
+    /// when more items follow: pass it as `after` for the next page. Records added or
+    /// removed meanwhile neither repeat nor skip the ones that were there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// How many items a list returns when no `limit` is given.
@@ -122,8 +127,80 @@ impl Paging {
             }
             total += 1;
         }
-        Ok(Page { items: page, total })
+        Ok(Page {
+            items: page,
+            total,
+            next: None,
+        })
     }
+
+    /// The page of `items` (in ascending `key` order) that follows the cursor `after`
+    /// (an earlier page's `next`), or at `offset` without one; `next` is set when more
+    /// items follow. A keyset page: what was added or removed before the cursor moves
+    /// nothing after it.
+    pub(crate) fn page_after<T, K: Ord>(
+        self,
+        items: impl Iterator<Item = T>,
+        after: Option<&str>,
+        cursor: &Cursor<T, K>,
+    ) -> Result<Page<T>, CrmError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if limit > MAX_PAGE {
+            return Err(CrmError::too_large("limit", MAX_PAGE, limit));
+        }
+        let after = match after {
+            Some(_) if self.offset > 0 => {
+                return Err(CrmError::validation(
+                    "after",
+                    "give `after` (a cursor) or `offset`, not both",
+                ))
+            }
+            Some(text) => Some((cursor.parse)(text).ok_or_else(|| {
+                CrmError::validation(
+                    "after",
+                    format!("{text:?} is not a cursor of this list (use a page's `next`)"),
+                )
+            })?),
+            None => None,
+        };
+        let (mut total, mut skipped, mut more) = (0, 0, false);
+        let mut page = Vec::new();
+        for item in items {
+            total += 1;
+            let past = match &after {
+                Some(after) => (cursor.key)(&item) > *after,
+                None => {
+                    skipped += 1;
+                    skipped > self.offset
+                }
+            };
+            if !past {
+                continue;
+            }
+            if page.len() < limit {
+                page.push(item);
+            } else {
+                more = true;
+            }
+        }
+        let next = page
+            .last()
+            .filter(|_| more)
+            .map(|last| (cursor.write)(last));
+        Ok(Page {
+            items: page,
+            total,
+            next,
+        })
+    }
+}
+
+/// How a list's items are ordered and named by a cursor: each item's sort key, the
+/// cursor text for an item, and the key a cursor text stands for.
+pub(crate) struct Cursor<T, K> {
+    pub key: fn(&T) -> K,
+    pub write: fn(&T) -> String,
+    pub parse: fn(&str) -> Option<K>,
 }
 
 /// Which records a list shows by their archived state.
@@ -167,6 +244,9 @@ pub struct ContactFilter {
     pub company: Option<CompanyId>,
     /// Archived records: left out (default), included, or only those.
     pub archived: Archived,
+    /// Continue after this cursor (a page's `next`) instead of skipping `offset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
     /// Skip this many matches.
     #[serde(deserialize_with = "crate::common::validate::count")]
     pub offset: usize,
@@ -185,6 +265,9 @@ pub struct CompanyFilter {
     pub owner: Option<UserId>,
     /// Archived records: left out (default), included, or only those.
     pub archived: Archived,
+    /// Continue after this cursor (a page's `next`) instead of skipping `offset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
     /// Skip this many matches.
     #[serde(deserialize_with = "crate::common::validate::count")]
     pub offset: usize,
@@ -207,6 +290,9 @@ pub struct DealFilter {
     pub tag: Option<String>,
     /// Archived records: left out (default), included, or only those.
     pub archived: Archived,
+    /// Continue after this cursor (a page's `next`) instead of skipping `offset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
     /// Skip this many matches.
     #[serde(deserialize_with = "crate::common::validate::count")]
     pub offset: usize,
@@ -226,6 +312,9 @@ pub struct TaskFilter {
     pub overdue: bool,
     pub link: Option<AnyId>,
     pub kind: Option<String>,
+    /// Continue after this cursor (a page's `next`) instead of skipping `offset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
     /// Skip this many matches.
     #[serde(deserialize_with = "crate::common::validate::count")]
     pub offset: usize,
@@ -240,6 +329,9 @@ pub struct TaskFilter {
 #[serde(default, deny_unknown_fields)]
 pub struct ActivityFilter {
     pub link: Option<AnyId>,
+    /// Continue after this cursor (a page's `next`) instead of skipping `offset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
     /// Skip this many matches.
     #[serde(deserialize_with = "crate::common::validate::count")]
     pub offset: usize,
