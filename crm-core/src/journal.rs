@@ -80,6 +80,20 @@ pub trait Journal {
     }
 }
 
+/// Every event with `seq >= from`, collected through [`Journal::scan_from`]: the
+/// `read_from` of a journal that streams (SQLite, PostgreSQL).
+pub fn collect_from<J: Journal + ?Sized>(
+    journal: &J,
+    from: u64,
+) -> Result<Vec<EventEnvelope>, CrmError> {
+    let mut events = Vec::new();
+    journal.scan_from(from, &mut |event| {
+        events.push(event.clone());
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(events)
+}
+
 /// A boxed journal is a journal, so a host can choose memory or disk at run time
 /// (`Crm<Box<dyn Journal>>`), as the bindings do.
 impl<J: Journal + ?Sized> Journal for Box<J> {

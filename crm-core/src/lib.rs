@@ -70,7 +70,9 @@ pub use intake::{
     CallOutcome, CallReport, DuplicatePolicy, EmailMessage, FormSettings, FormSubmission,
     IncomingCall, IntakeSettings, RouteSettings,
 };
-pub use journal::{Journal, MemoryJournal, Snapshot, OLDEST_READABLE_SNAPSHOT, SNAPSHOT_VERSION};
+pub use journal::{
+    collect_from, Journal, MemoryJournal, Snapshot, OLDEST_READABLE_SNAPSHOT, SNAPSHOT_VERSION,
+};
 pub use merge::{CompanyMerge, CompanyMergeRecord, ContactMerge, Merge, MergeRequest, Side};
 pub use model::actor::Actor;
 pub use model::batch::{

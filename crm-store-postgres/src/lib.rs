@@ -221,12 +221,7 @@ impl Journal for PostgresJournal {
     }
 
     fn read_from(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError> {
-        let mut events = Vec::new();
-        self.scan_from(from, &mut |event| {
-            events.push(event.clone());
-            Ok(ControlFlow::Continue(()))
-        })?;
-        Ok(events)
+        crm_core::collect_from(self, from)
     }
 
     /// Pages of [`PAGE`] rows: a big journal is never held at once.

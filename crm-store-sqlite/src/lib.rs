@@ -438,12 +438,7 @@ impl Journal for SqliteJournal {
     }
 
     fn read_from(&self, from: u64) -> Result<Vec<EventEnvelope>, CrmError> {
-        let mut events = Vec::new();
-        self.scan_from(from, &mut |event| {
-            events.push(event.clone());
-            Ok(ControlFlow::Continue(()))
-        })?;
-        Ok(events)
+        crm_core::collect_from(self, from)
     }
 
     /// Streams the rows: opening a million-event file never holds them all at once.

@@ -184,30 +184,7 @@ impl<J: Journal> Crm<J> {
             let events = self
                 .decide(actor, now, &command)
                 .map_err(|err| err.within(&format!("commands[{index}]")))?;
-            let first = staged.envelopes.len();
-            staged.root = first;
-            let origin = Origin {
-                actor,
-                at: now,
-                command: command.name(),
-                caused_by: None,
-                rule: None,
-            };
-            for event in events {
-                self.record(staged, event, &origin, 0);
-            }
-            if !command.runs_rules() {
-                staged.pending.retain(|(at, _, _)| *at < first);
-            }
-            created.push(
-                staged
-                    .envelopes
-                    .get(first)
-                    .and_then(|e| e.event.created_ids().first().copied()),
-            );
-            if self.automates() {
-                self.react(staged)?;
-            }
+            created.push(self.record_command(staged, actor, now, &command, events)?);
         }
         Ok(created)
     }

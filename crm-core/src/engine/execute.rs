@@ -175,6 +175,20 @@ impl<J: Journal> Crm<J> {
         } else {
             events
         };
+        let created = self.record_command(&mut batch, actor, now, command, events)?;
+        self.commit(batch, created)
+    }
+
+    /// Records a decided command's events into `batch` and lets the rules react (when
+    /// it runs rules and they run here); what it created.
+    pub(super) fn record_command(
+        &mut self,
+        batch: &mut Batch,
+        actor: Actor,
+        now: DateTime<Utc>,
+        command: &Command,
+        events: Vec<Event>,
+    ) -> Result<Option<AnyId>, CrmError> {
         let first = batch.envelopes.len();
         batch.root = first;
         let origin = Origin {
@@ -185,7 +199,7 @@ impl<J: Journal> Crm<J> {
             rule: None,
         };
         for event in events {
-            self.record(&mut batch, event, &origin, 0);
+            self.record(batch, event, &origin, 0);
         }
         if !command.runs_rules() {
             batch.pending.retain(|(index, _, _)| *index < first);
@@ -195,9 +209,9 @@ impl<J: Journal> Crm<J> {
             .get(first)
             .and_then(|e| e.event.created_ids().first().copied());
         if self.automates() {
-            self.react(&mut batch)?;
+            self.react(batch)?;
         }
-        self.commit(batch, created)
+        Ok(created)
     }
 
     /// Runs a history import: its items as steps (see [`Crm::run_steps`]), an item's
