@@ -21,8 +21,8 @@ use serde_json::json;
 use sha2::Sha256;
 
 use crate::config::{DeliveryConfig, SmsConfig};
+use crate::guard::lock;
 use crate::tables::{Storage, Tables};
-use crate::tenant::lock;
 
 /// The first retry's default delay.
 const FIRST_RETRY: Duration = Duration::from_secs(5);

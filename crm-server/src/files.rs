@@ -8,13 +8,14 @@ use std::sync::Arc;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use crm_core::{CrmError, UserId};
+use crm_core::CrmError;
 use serde_json::{json, Map, Value};
 
 use crate::exchange::{json_text, utf8, Body, Caller, Path, Query};
+use crate::guard::lock;
 use crate::problem::Problem;
 use crate::resources::query_fields;
-use crate::tenant::{lock, Tenant};
+use crate::tenant::Tenant;
 
 /// `GET /v1/reports/{report}?format=json|csv|svg&from=…&to=…&by=…`: the engine's
 /// `report` (or, as SVG, its `chart`), each parameter a field of the request.
@@ -88,72 +89,6 @@ pub(crate) async fn export(
     ))
 }
 
-/// An import job: who started it, and where it stands.
-#[derive(Clone, Debug)]
-pub(crate) struct Job {
-    user: UserId,
-    /// `checking`, `importing`, `done` (the import's outcome), `checked` (a dry run's
-    /// answer), `failed` (the problem; nothing was imported).
-    status: &'static str,
-    check: Option<Value>,
-    outcome: Option<Value>,
-    problem: Option<Value>,
-}
-
-impl Job {
-    fn view(&self, id: u64) -> Value {
-        let mut view = json!({"id": id, "status": self.status});
-        for (name, value) in [
-            ("check", &self.check),
-            ("outcome", &self.outcome),
-            ("problem", &self.problem),
-        ] {
-            if let Some(value) = value {
-                view[name] = value.clone();
-            }
-        }
-        view
-    }
-}
-
-/// The jobs of one business, in this process's memory.
-#[derive(Default)]
-pub(crate) struct Jobs {
-    next: u64,
-    jobs: HashMap<u64, Job>,
-}
-
-/// Most jobs remembered per business; the oldest finished ones are forgotten first.
-const MAX_JOBS: usize = 1_000;
-
-impl Jobs {
-    fn start(&mut self, user: UserId) -> u64 {
-        if self.jobs.len() >= MAX_JOBS {
-            let finished = self
-                .jobs
-                .iter()
-                .filter(|(_, job)| !matches!(job.status, "checking" | "importing"))
-                .map(|(id, _)| *id)
-                .min();
-            if let Some(oldest) = finished {
-                self.jobs.remove(&oldest);
-            }
-        }
-        self.next += 1;
-        self.jobs.insert(
-            self.next,
-            Job {
-                user,
-                status: "checking",
-                check: None,
-                outcome: None,
-                problem: None,
-            },
-        );
-        self.next
-    }
-}
-
 /// `POST /v1/imports?dry_run=true`: the body is `import_records`' input (`kind`, `csv`
 /// or `spreadsheet_base64`, `mapping`, …). Answers `202` with the job at once; the job
 /// checks the file (`check_record_import`), then — unless a dry run, and only if every
@@ -187,7 +122,7 @@ pub(crate) async fn start_import(
         let sound = check["problems"].as_array().is_none_or(Vec::is_empty);
         if dry_run || !sound {
             let mut jobs = lock(worker.jobs());
-            if let Some(job) = jobs.jobs.get_mut(&id) {
+            if let Some(job) = jobs.get_mut(id) {
                 job.status = if sound { "checked" } else { "failed" };
                 if !sound {
                     job.problem = Some(
@@ -198,7 +133,7 @@ pub(crate) async fn start_import(
             }
             return;
         }
-        if let Some(job) = lock(worker.jobs()).jobs.get_mut(&id) {
+        if let Some(job) = lock(worker.jobs()).get_mut(id) {
             job.status = "importing";
             job.check = Some(check.clone());
         }
@@ -224,7 +159,7 @@ pub(crate) async fn start_import(
 /// Records how a job ended.
 fn finish(tenant: &Tenant, id: u64, check: Option<Value>, result: Result<Value, Problem>) {
     let mut jobs = lock(tenant.jobs());
-    let Some(job) = jobs.jobs.get_mut(&id) else {
+    let Some(job) = jobs.get_mut(id) else {
         return;
     };
     if check.is_some() {
@@ -255,7 +190,7 @@ pub(crate) async fn import_status(
     Caller { tenant, user }: Caller,
     Path(id): Path<u64>,
 ) -> Result<Response, Problem> {
-    let job = lock(tenant.jobs()).jobs.get(&id).cloned();
+    let job = lock(tenant.jobs()).get(id).cloned();
     let job = match job {
         Some(job) if job.user == user => job,
         Some(job) => {

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use crm_core::{CrmError, UserId};
 
+use crate::guard::lock;
 use crate::keys;
 use crate::problem::Problem;
-use crate::tenant::{lock, Tenant};
+use crate::tenant::Tenant;
 
 /// The businesses of this server, by name, and which one each key is for.
 #[derive(Default)]

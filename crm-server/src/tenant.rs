@@ -1,7 +1,7 @@
 //! One business: its engine over its journal (a SQLite file, or PostgreSQL shared by
 //! several app servers), its keys, its timekeeper and its outbox's deliverer.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use crm_core::{
@@ -12,7 +12,8 @@ use crm_store_sqlite::SqliteJournal;
 
 use crate::config::{DeliveryConfig, IntakeConfig};
 use crate::delivery::{Delivery, Round, Tried};
-use crate::files::Jobs;
+use crate::guard::lock;
+use crate::jobs::Jobs;
 use crate::keys::KeyStore;
 use crate::limits::{Buckets, RateLimit};
 use crate::problem::Problem;
@@ -510,14 +511,6 @@ impl Tenant {
             Err(CrmError::denied(Actor::User(user), format!("{action} (admins only)")).into())
         }
     }
-}
-
-/// A lock whose holder panicked is still usable: the engine rebuilds its state from
-/// the journal on any failure, so what it guards is never half-changed.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The ID an outcome says was created.
