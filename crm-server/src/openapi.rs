@@ -188,9 +188,22 @@ pub fn document() -> Value {
                 "get": op(&format!("list_{collection}"), &format!("The `{list}` query; each parameter a field of it."), None,
                     ok(answer(&format!("query.{list}"))), true),
                 "post": op(&format!("create_{collection}"), &format!("Makes a record from the body (`{create}`); the record."),
-                    Some(input), created(record.clone()), true),
+                    Some(input.clone()), created(record.clone()), true),
             }),
         );
+        if matches!(collection, "contacts" | "companies" | "deals") {
+            let mut upsert = with_params(
+                op(&format!("upsert_{collection}"),
+                    "The record whose custom field holds the value: made from the body (201) or patched with it (200); owner, pipeline and stage are taken on creation only.",
+                    Some(input.clone()), ok(record.clone()), true),
+                &[("field", "string", true), ("value", "string", true)],
+            );
+            upsert["responses"]["201"] = upsert["responses"]["200"].clone();
+            paths.insert(
+                format!("/v1/{collection}/by/{{field}}/{{value}}"),
+                json!({"put": upsert}),
+            );
+        }
         paths.insert(
             format!("/v1/{collection}/{{id}}"),
             json!({
@@ -436,7 +449,10 @@ fn with_params(mut operation: Value, params: &[(&str, &str, bool)]) -> Value {
     let list: Vec<Value> = params
         .iter()
         .map(|(name, kind, required)| {
-            let place = if matches!(*name, "id" | "business" | "form" | "report" | "entity") {
+            let place = if matches!(
+                *name,
+                "id" | "business" | "form" | "report" | "entity" | "field" | "value"
+            ) {
                 "path"
             } else {
                 "query"

@@ -182,3 +182,115 @@ pub(crate) async fn update(
     tenant.changed();
     Ok(json_text(StatusCode::OK, record))
 }
+
+/// Fields a record takes when it is made but not in a patch: an upsert drops them when
+/// the record exists (reassign and move with their own commands).
+const CREATE_ONLY: [&str; 3] = ["owner", "pipeline", "stage"];
+
+/// `PUT /v1/{contacts|companies|deals}/by/{field}/{value}`: the record whose custom
+/// field `field` (an admin-defined key, e.g. `onec_id`) holds `value` — made from the
+/// body when there is none, patched with it when there is one; how a 1C exchange job
+/// or a shop keeps its records in step without remembering our IDs. `201` with the
+/// record when made, `200` when patched. Finding and writing happen in one turn of the
+/// engine, and on a shared journal a write that lost the race is redone from the find,
+/// so two upserts of one new value make one record.
+pub(crate) async fn upsert(
+    Caller { tenant, user }: Caller,
+    Path((name, field, value)): Path<(String, String, String)>,
+    Body(body): Body,
+) -> Result<Response, Problem> {
+    let collection = collection(&name)?;
+    if !matches!(collection.kind, "contact" | "company" | "deal") {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "no_route",
+            format!("{name} are not upserted by a field: contacts, companies and deals are"),
+        ));
+    }
+    let mut fields = object(body)?;
+    let custom = fields
+        .entry("custom")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Value::Object(custom) = custom else {
+        return Err(CrmError::Malformed {
+            path: "custom".into(),
+            reason: "is an object of custom field values".into(),
+        }
+        .into());
+    };
+    custom.insert(field.clone(), Value::String(value.clone()));
+    let (made, record) = tenant
+        .run(move |crm, now| {
+            let (actor, at) = (user.to_string(), now.to_rfc3339());
+            let found = holding(crm.state(), collection.kind, &field, &value);
+            let (made, id) = match found {
+                Some(id) => {
+                    let mut patch = fields.clone();
+                    patch.retain(|key, _| !CREATE_ONLY.contains(&key.as_str()));
+                    let command = json!({"type": collection.update, "id": id, "patch": patch});
+                    crm.execute_json(&actor, &at, &command.to_string())?;
+                    (false, id)
+                }
+                None => {
+                    let mut command = fields.clone();
+                    command.insert("type".into(), collection.create.into());
+                    let outcome =
+                        crm.execute_json(&actor, &at, &Value::Object(command).to_string())?;
+                    let outcome: Value =
+                        serde_json::from_str(&outcome).map_err(|err| CrmError::Storage {
+                            reason: format!("an outcome that is not JSON: {err}"),
+                        })?;
+                    (
+                        true,
+                        outcome["created"].as_str().unwrap_or_default().to_string(),
+                    )
+                }
+            };
+            let record =
+                crm.query_json(&actor, &at, &json!({"type": "get", "id": id}).to_string())?;
+            Ok((made, record))
+        })
+        .await?;
+    tenant.changed();
+    let status = if made {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json_text(status, record))
+}
+
+/// The record of `kind` (not merged away) whose custom field `field` holds `value`
+/// (text as it is, any other value as its JSON).
+fn holding(state: &crm_core::State, kind: &str, field: &str, value: &str) -> Option<String> {
+    let matches = |custom: &std::collections::BTreeMap<String, crm_core::FieldValue>| {
+        custom.get(field).is_some_and(|held| {
+            match serde_json::to_value(held)
+                .ok()
+                .and_then(|v| v.as_object().and_then(|o| o.values().next().cloned()))
+            {
+                Some(Value::String(text)) => text == value,
+                Some(other) => other.to_string().as_str() == value,
+                None => false,
+            }
+        })
+    };
+    match kind {
+        "contact" => state
+            .contacts()
+            .values()
+            .find(|c| c.merged_into.is_none() && matches(&c.fields.custom))
+            .map(|c| c.id.to_string()),
+        "company" => state
+            .companies()
+            .values()
+            .find(|c| c.merged_into.is_none() && matches(&c.fields.custom))
+            .map(|c| c.id.to_string()),
+        "deal" => state
+            .deals()
+            .values()
+            .find(|d| matches(&d.fields.custom))
+            .map(|d| d.id.to_string()),
+        _ => None,
+    }
+}

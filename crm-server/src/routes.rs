@@ -56,6 +56,10 @@ pub fn router(hub: Arc<Hub>) -> Router {
             get(resources::list).post(resources::create),
         )
         .route(
+            "/v1/{collection}/by/{field}/{value}",
+            axum::routing::put(resources::upsert),
+        )
+        .route(
             "/v1/{collection}/{id}",
             get(resources::get).patch(resources::update),
         )

@@ -987,3 +987,96 @@ async fn bad_parameters_and_oversized_bodies_are_problem_json_too() {
     );
     assert_eq!(problem["code"], "too_large");
 }
+
+#[tokio::test]
+async fn a_1c_exchange_job_upserts_by_its_own_id_and_makes_each_record_once() {
+    let file = temp("upsert");
+    let (app, admin) = open(&file.0);
+    let admin = admin.unwrap();
+    for command in [
+        json!({"type": "define_field", "entity": "contact", "key": "onec_id", "label": "1C ID", "kind": "text"}),
+        json!({"type": "define_field", "entity": "deal", "key": "onec_id", "label": "1C ID", "kind": "text"}),
+        json!({"type": "create_pipeline", "name": "Orders", "stages": [{"name": "New"}]}),
+    ] {
+        let (status, _, _, body) = call(
+            &app,
+            "POST",
+            "/v1/commands",
+            Some(&admin),
+            command.to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let uri = "/v1/contacts/by/onec_id/b5f3-0001";
+    let first = json!({"name": "ООО Ромашка", "phones": ["+7 495 123-45-67"], "owner": "usr-1-1"})
+        .to_string();
+    let (status, _, made) = call_with(&app, "PUT", uri, Some(&admin), &[], first).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(
+        made["custom"]["onec_id"],
+        json!({"text": "b5f3-0001"}),
+        "{made}"
+    );
+    // The nightly run sends it again, renamed: the same contact, patched (owner, a
+    // field of creation only, is left as it is).
+    let again = json!({"name": "ООО «Ромашка»", "owner": "usr-1-1"}).to_string();
+    let (status, _, patched) = call_with(&app, "PUT", uri, Some(&admin), &[], again).await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(
+        (&patched["id"], &patched["name"]),
+        (&made["id"], &json!("ООО «Ромашка»"))
+    );
+    let (_, _, _, list) = call(&app, "GET", "/v1/contacts", Some(&admin), "").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+
+    // A deal by the order's 1C ID: its pipeline is taken on creation only.
+    let order =
+        json!({"title": "Заказ 17", "contact": made["id"], "pipeline": "pip-1-4"}).to_string();
+    let (status, _, deal) = call_with(
+        &app,
+        "PUT",
+        "/v1/deals/by/onec_id/ord-17",
+        Some(&admin),
+        &[],
+        order.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{deal}");
+    let (status, _, same) = call_with(
+        &app,
+        "PUT",
+        "/v1/deals/by/onec_id/ord-17",
+        Some(&admin),
+        &[],
+        order,
+    )
+    .await;
+    assert_eq!((status, &same["id"]), (StatusCode::OK, &deal["id"]));
+
+    // Tasks are not upserted; an undefined field is the engine's refusal.
+    let (status, _, _) = call_with(
+        &app,
+        "PUT",
+        "/v1/tasks/by/onec_id/x",
+        Some(&admin),
+        &[],
+        "{}",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, problem) = call_with(
+        &app,
+        "PUT",
+        "/v1/companies/by/inn/7701",
+        Some(&admin),
+        &[],
+        json!({"name": "X"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("inn"),
+        "{problem}"
+    );
+}
