@@ -117,11 +117,19 @@ impl PostgresJournal {
         tx.batch_execute("SELECT pg_advisory_xact_lock(7305553401700)")
             .and_then(|()| tx.batch_execute(SCHEMA))
             .map_err(|err| storage("cannot make the tables", err))?;
-        tx.execute(
-            "INSERT INTO crm_heads (tenant, position) VALUES ($1, 0) ON CONFLICT DO NOTHING",
-            &[&tenant],
-        )
-        .map_err(|err| storage("cannot make the head row", err))?;
+        // Only a new business's head row is inserted: inserting over an existing one
+        // would wait for any append in flight to commit.
+        let exists = tx
+            .query_opt("SELECT 1 FROM crm_heads WHERE tenant = $1", &[&tenant])
+            .map_err(|err| storage("cannot read the head row", err))?
+            .is_some();
+        if !exists {
+            tx.execute(
+                "INSERT INTO crm_heads (tenant, position) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+                &[&tenant],
+            )
+            .map_err(|err| storage("cannot make the head row", err))?;
+        }
         tx.commit().map_err(|err| storage("cannot commit", err))?;
         let journal = PostgresJournal {
             client: RefCell::new(client),
