@@ -94,6 +94,20 @@ pub fn collect_from<J: Journal + ?Sized>(
     Ok(events)
 }
 
+/// The events `redact` replaces, as replaced: what a journal's
+/// [`Journal::rewrite`] then stores in place of the originals.
+pub fn collect_redacted<J: Journal + ?Sized>(
+    journal: &J,
+    redact: &mut dyn FnMut(&EventEnvelope) -> Option<EventEnvelope>,
+) -> Result<Vec<EventEnvelope>, CrmError> {
+    let mut changed = Vec::new();
+    journal.scan_from(1, &mut |event| {
+        changed.extend(redact(event));
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(changed)
+}
+
 /// A boxed journal is a journal, so a host can choose memory or disk at run time
 /// (`Crm<Box<dyn Journal>>`), as the bindings do.
 impl<J: Journal + ?Sized> Journal for Box<J> {

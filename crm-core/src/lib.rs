@@ -71,7 +71,8 @@ pub use intake::{
     IncomingCall, IntakeSettings, RouteSettings,
 };
 pub use journal::{
-    collect_from, Journal, MemoryJournal, Snapshot, OLDEST_READABLE_SNAPSHOT, SNAPSHOT_VERSION,
+    collect_from, collect_redacted, Journal, MemoryJournal, Snapshot, OLDEST_READABLE_SNAPSHOT,
+    SNAPSHOT_VERSION,
 };
 pub use merge::{CompanyMerge, CompanyMergeRecord, ContactMerge, Merge, MergeRequest, Side};
 pub use model::actor::Actor;

@@ -337,15 +337,14 @@ impl Journal for PostgresJournal {
         &mut self,
         redact: &mut dyn FnMut(&EventEnvelope) -> Option<EventEnvelope>,
     ) -> Result<u64, CrmError> {
-        let mut changed: Vec<(i64, String)> = Vec::new();
-        self.scan_from(1, &mut |event| {
-            if let Some(redacted) = redact(event) {
-                let body = serde_json::to_string(&redacted)
+        let changed = crm_core::collect_redacted(&*self, redact)?
+            .iter()
+            .map(|redacted| {
+                let body = serde_json::to_string(redacted)
                     .map_err(|err| storage("cannot write a rewritten event", err))?;
-                changed.push((position(redacted.seq)?, body));
-            }
-            Ok(ControlFlow::Continue(()))
-        })?;
+                Ok((position(redacted.seq)?, body))
+            })
+            .collect::<Result<Vec<(i64, String)>, CrmError>>()?;
         let client = self.client.get_mut();
         let mut tx = client
             .transaction()

@@ -538,18 +538,17 @@ impl Journal for SqliteJournal {
         &mut self,
         redact: &mut dyn FnMut(&EventEnvelope) -> Option<EventEnvelope>,
     ) -> Result<u64, CrmError> {
-        let mut changed: Vec<(i64, String)> = Vec::new();
-        self.scan_from(1, &mut |event| {
-            if let Some(redacted) = redact(event) {
+        let changed = crm_core::collect_redacted(&*self, redact)?
+            .iter()
+            .map(|redacted| {
                 let mut body = String::new();
-                write_json(&mut body, &redacted, redacted.seq)?;
+                write_json(&mut body, redacted, redacted.seq)?;
                 let seq = i64::try_from(redacted.seq).map_err(|_| CrmError::Storage {
                     reason: format!("event {} is beyond SQLite's integers", redacted.seq),
                 })?;
-                changed.push((seq, body));
-            }
-            Ok(std::ops::ControlFlow::Continue(()))
-        })?;
+                Ok((seq, body))
+            })
+            .collect::<Result<Vec<(i64, String)>, CrmError>>()?;
         self.conn
             .pragma_update(None, "secure_delete", "ON")
             .map_err(|err| storage("cannot turn secure_delete on", err))?;
