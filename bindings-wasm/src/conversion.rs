@@ -147,17 +147,7 @@ pub(crate) fn report_input(
 
 /// A JS object read as a typed engine input; errors name the path of the bad value.
 pub(crate) fn from_js<T: DeserializeOwned>(what: &str, value: &JsValue) -> Result<T, JsValue> {
-    let text = stringify(what, value)?;
-    let mut deserializer = serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let path = if path == "." {
-            what.to_string()
-        } else {
-            format!("{what}.{path}")
-        };
-        malformed(&path, err.into_inner().to_string())
-    })
+    crm_core::read_json(what, &stringify(what, value)?).into_js()
 }
 
 /// An engine output as a JS value.

@@ -40,6 +40,7 @@ pub use command::{
     TaskCancellation, TaskReassignment, Update, MAX_HISTORY_ITEMS,
 };
 pub use common::hlc::Hlc;
+pub use common::tagged::read_json;
 pub use common::utc::parse_now;
 pub use common::validate::{
     json_path_at, MAX_JSON_BYTES, MAX_KEY_CHARS, MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_TEXT_CHARS,

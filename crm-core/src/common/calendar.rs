@@ -141,9 +141,7 @@ impl Serialize for ClockTime {
 
 impl<'de> Deserialize<'de> for ClockTime {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        crate::common::id::deserialize_text(deserializer)
     }
 }
 
@@ -250,12 +248,18 @@ impl Serialize for Span {
 
 impl<'de> Deserialize<'de> for Span {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        value
-            .as_str()
-            .ok_or_else(|| format!("expected duration like \"15m\", \"2h\" or \"3d\", got {value}"))
-            .and_then(str::parse)
-            .map_err(serde::de::Error::custom)
+        // Failing inside the visitor keeps the error's position, hence its path, on the value.
+        struct SpanVisitor;
+        impl serde::de::Visitor<'_> for SpanVisitor {
+            type Value = Span;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a duration like \"15m\", \"2h\" or \"3d\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Span, E> {
+                text.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(SpanVisitor)
     }
 }
 

@@ -69,8 +69,9 @@ impl ReplicaId {
 
 impl<'de> Deserialize<'de> for ReplicaId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = u64::deserialize(deserializer)?;
-        ReplicaId::new(value).map_err(serde::de::Error::custom)
+        crate::common::validate::whole_number(deserializer, |value| {
+            ReplicaId::new(value).map_err(|err| err.to_string())
+        })
     }
 }
 

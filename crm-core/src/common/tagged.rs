@@ -4,6 +4,11 @@
 //! serde reads internally tagged enums by buffering, which drops the path of a bad
 //! value (`phones[0]`). Reshaping `{"type": t, ...rest}` into `{t: rest}` and reading
 //! the twin keeps it, so every error names the field.
+//!
+//! The path comes from where serde_json stopped in the text ([`path_at`]), found only
+//! on the error branch by one non-generic scanner. (A path-tracking deserialiser such
+//! as `serde_path_to_error` wraps every visitor of every type, and was 15 % of the
+//! browser build: docs/performance.md.)
 
 use serde::de::DeserializeOwned;
 
@@ -30,10 +35,12 @@ macro_rules! tagged_enum {
         impl<'de> serde::Deserialize<'de> for $name {
             /// Reads through the twin, so that errors inside a nested value keep their path.
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let value = <serde_json::Value as serde::Deserialize>::deserialize(deserializer)?;
-                $crate::common::tagged::from_tagged::<$twin>(value)
-                    .map($name::from)
-                    .map_err(<D::Error as serde::de::Error>::custom)
+                $crate::common::tagged::read_object(
+                    deserializer,
+                    "a JSON object with a \"type\"",
+                    $crate::common::tagged::from_tagged::<$twin>,
+                )
+                .map($name::from)
             }
         }
 
@@ -91,10 +98,8 @@ pub(crate) fn read<T: DeserializeOwned>(twin: &str, text: &str) -> Result<T, Crm
 /// Reads a plain JSON document (not a tagged command) whose errors name their path,
 /// e.g. a rule set read on its own: `rules[3].then[0].due_in: expected duration …`.
 pub(crate) fn read_document<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, CrmError> {
-    let value = parse_text(what, text)?;
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = path_below("", &err.path().to_string());
-        let (path, reason) = unmark(&path, err.into_inner().to_string());
+    check_size(what, text)?;
+    from_text(text).map_err(|(path, reason)| {
         CrmError::malformed(
             if path.is_empty() {
                 what.to_string()
@@ -104,6 +109,37 @@ pub(crate) fn read_document<T: DeserializeOwned>(what: &str, text: &str) -> Resu
             reason,
         )
     })
+}
+
+/// Reads any engine input from JSON text (a host's binding reading a report request or
+/// options); an error names `what` and the path below it: `request.period.from`.
+pub fn read_json<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, CrmError> {
+    check_size(what, text)?;
+    from_text(text)
+        .map_err(|(path, reason)| CrmError::malformed(validate::join_path(what, &path), reason))
+}
+
+/// Reads `T` from JSON text; on failure, the path of the bad value (from the position
+/// serde_json stopped at, joined with any path marked inside the message) and the reason.
+fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, (String, String)> {
+    serde_json::from_str(text).map_err(|err| {
+        let path = if err.line() == 0 {
+            String::new()
+        } else {
+            path_at(text, err.line(), err.column())
+        };
+        unmark(&path, reason_of(&err))
+    })
+}
+
+/// serde_json's message without its " at line L column C" (the path says where).
+fn reason_of(err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    let position = format!(" at line {} column {}", err.line(), err.column());
+    match message.strip_suffix(&position) {
+        Some(reason) => reason.to_string(),
+        None => message,
+    }
 }
 
 /// Reads a value already parsed (a command inside a batch) as `T`; errors name their
@@ -118,8 +154,8 @@ pub(crate) fn read_value<T: DeserializeOwned>(
     })
 }
 
-/// JSON text as a value, refusing absurd sizes before parsing.
-fn parse_text(what: &str, text: &str) -> Result<serde_json::Value, CrmError> {
+/// Refuses absurd sizes before parsing.
+fn check_size(what: &str, text: &str) -> Result<(), CrmError> {
     if text.len() > validate::MAX_JSON_BYTES {
         return Err(CrmError::too_large(
             what,
@@ -127,6 +163,12 @@ fn parse_text(what: &str, text: &str) -> Result<serde_json::Value, CrmError> {
             text.len(),
         ));
     }
+    Ok(())
+}
+
+/// JSON text as a value, refusing absurd sizes before parsing.
+fn parse_text(what: &str, text: &str) -> Result<serde_json::Value, CrmError> {
+    check_size(what, text)?;
     serde_json::from_str(text).map_err(|err| {
         // A syntax error (or a number out of range) comes with a line and column only:
         // name the value it is in, as every other refusal does.
@@ -144,6 +186,38 @@ pub(crate) fn path_at(text: &str, line: usize, column: usize) -> String {
         .map(str::len)
         .sum::<usize>();
     validate::json_path_at(text, start + column)
+}
+
+/// Reads a JSON object as a value and converts it, failing while the reader still
+/// stands at the object's end: the error's position, and so the path [`path_at`] finds,
+/// is the object's own, not that of the list or object around it.
+pub(crate) fn read_object<'de, D, T, F>(
+    deserializer: D,
+    expecting: &'static str,
+    convert: F,
+) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    F: FnOnce(serde_json::Value) -> Result<T, String>,
+{
+    struct ObjectVisitor<F> {
+        expecting: &'static str,
+        convert: F,
+    }
+    impl<'de, T, F: FnOnce(serde_json::Value) -> Result<T, String>> serde::de::Visitor<'de>
+        for ObjectVisitor<F>
+    {
+        type Value = T;
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str(self.expecting)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            let deserializer = serde::de::value::MapAccessDeserializer::new(map);
+            let value = <serde_json::Value as serde::Deserialize>::deserialize(deserializer)?;
+            (self.convert)(value).map_err(serde::de::Error::custom)
+        }
+    }
+    deserializer.deserialize_map(ObjectVisitor { expecting, convert })
 }
 
 /// Marks a nested error's path inside its message, since serde errors carry only text;
@@ -174,11 +248,9 @@ pub(crate) fn from_tagged<T: DeserializeOwned>(value: serde_json::Value) -> Resu
             .into_iter()
             .collect(),
     );
-    serde_path_to_error::deserialize(reshaped).map_err(|err| {
-        let inner = path_below(&tag, &err.path().to_string());
-        let (inner, reason) = unmark(&inner, err.into_inner().to_string());
-        marked(&inner, &reason)
-    })
+    // Written out compactly and read back, so that an error's position names its path.
+    let text = reshaped.to_string();
+    from_text(&text).map_err(|(path, reason)| marked(&path_below(&tag, &path), &reason))
 }
 
 /// `message` with `path` marked in it (unchanged when the path is empty).
@@ -202,7 +274,6 @@ pub(crate) fn unmark(outer: &str, message: String) -> (String, String) {
 
 /// The path of an error inside the twin's variant `tag` ("" for the value itself).
 fn path_below(tag: &str, path: &str) -> String {
-    let path = if path == "." { "" } else { path };
     path.strip_prefix(tag)
         .unwrap_or(path)
         .trim_start_matches('.')
@@ -217,5 +288,40 @@ fn kind_of(value: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "a string",
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::query::Query;
+
+    fn refusal(text: &str) -> String {
+        text.parse::<Query>().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_value_checked_after_reading_is_named_not_the_object_around_it() {
+        // The count is checked after serde read the number; the error must still name it,
+        // whether or not another field follows it.
+        for text in [
+            r#"{"type": "list_deals", "offset": 4294967296}"#,
+            r#"{"type": "list_deals", "offset": 4294967296, "limit": 5}"#,
+            r#"{"limit": 5, "offset": 4294967296, "type": "list_deals"}"#,
+        ] {
+            let message = refusal(text);
+            assert!(
+                message.contains("query.offset: 4294967296 is above"),
+                "{message}"
+            );
+        }
+        let message = refusal(r#"{"type": "list_deals", "limit": -1}"#);
+        assert!(message.contains("query.limit: invalid value"), "{message}");
+    }
+
+    #[test]
+    fn serde_json_positions_are_not_left_in_the_reason() {
+        let message = refusal(r#"{"type": "list_deals", "limit": "ten"}"#);
+        assert!(message.contains("query.limit: invalid type"), "{message}");
+        assert!(!message.contains(" at line "), "{message}");
     }
 }

@@ -292,13 +292,42 @@ pub(crate) const MAX_COUNT: u64 = u32::MAX as u64;
 /// Serde for a count in input: a whole number up to [`MAX_COUNT`], refused above it
 /// alike everywhere.
 pub(crate) fn count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
-    let value = <u64 as serde::Deserialize>::deserialize(deserializer)?;
-    if value > MAX_COUNT {
-        return Err(serde::de::Error::custom(format!(
-            "{value} is above {MAX_COUNT}, the largest count"
-        )));
+    whole_number(deserializer, |value| {
+        if value > MAX_COUNT {
+            return Err(format!("{value} is above {MAX_COUNT}, the largest count"));
+        }
+        usize::try_from(value).map_err(|err| err.to_string())
+    })
+}
+
+/// Reads a whole non-negative number and checks it with `check`, failing inside the
+/// visitor so that the error's position, and the path found from it, is the number's
+/// (see `common::tagged`).
+pub(crate) fn whole_number<'de, D, T, F>(deserializer: D, check: F) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    F: FnOnce(u64) -> Result<T, String>,
+{
+    struct Whole<F>(F);
+    impl<T, F: FnOnce(u64) -> Result<T, String>> serde::de::Visitor<'_> for Whole<F> {
+        type Value = T;
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("a whole number, 0 or more")
+        }
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<T, E> {
+            (self.0)(value).map_err(E::custom)
+        }
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<T, E> {
+            let whole = u64::try_from(value).map_err(|_| {
+                E::invalid_value(
+                    serde::de::Unexpected::Signed(value),
+                    &"a whole number, 0 or more",
+                )
+            })?;
+            self.visit_u64(whole)
+        }
     }
-    usize::try_from(value).map_err(serde::de::Error::custom)
+    deserializer.deserialize_u64(Whole(check))
 }
 
 /// [`count`] for an optional count.

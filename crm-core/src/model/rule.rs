@@ -503,20 +503,22 @@ impl Serialize for Condition {
     }
 }
 
+/// What a condition may look like, as its errors say.
+const CONDITION_SHAPES: &str =
+    "an object: {\"field\": …, \"eq\": …}, {\"all\": […]}, {\"any\": […]} or {\"not\": {…}}";
+
 impl<'de> Deserialize<'de> for Condition {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        Condition::from_value(value, 0).map_err(serde::de::Error::custom)
+        tagged::read_object(deserializer, CONDITION_SHAPES, |value| {
+            Condition::from_value(value, 0)
+        })
     }
 }
 
 impl Condition {
     fn from_value(value: Value, depth: usize) -> Result<Condition, String> {
         let Value::Object(mut map) = value else {
-            return Err(
-                "expected an object: {\"field\": …, \"eq\": …}, {\"all\": […]}, {\"any\": […]} or {\"not\": {…}}"
-                    .into(),
-            );
+            return Err(format!("expected {CONDITION_SHAPES}"));
         };
         if depth > MAX_CONDITION_DEPTH {
             return Err(format!("nested deeper than {MAX_CONDITION_DEPTH} levels"));

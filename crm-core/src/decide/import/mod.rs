@@ -97,15 +97,7 @@ pub(crate) struct Source<'a> {
 fn read(source: &Source<'_>) -> Result<Vec<Vec<String>>, CrmError> {
     match (source.csv, source.spreadsheet_base64) {
         (Some(text), None) => read_csv(text),
-        (None, Some(encoded)) => {
-            let compact: Vec<u8> = encoded
-                .bytes()
-                .filter(|b| !b.is_ascii_whitespace())
-                .collect();
-            let bytes = mail_parser::decoders::base64::base64_decode(&compact)
-                .ok_or_else(|| CrmError::validation("spreadsheet_base64", "is not valid base64"))?;
-            read_spreadsheet(bytes, source.sheet)
-        }
+        (None, Some(encoded)) => read_spreadsheet(encoded, source.sheet),
         _ => Err(CrmError::validation(
             "csv",
             "give exactly one of `csv` (text) and `spreadsheet_base64` (XLSX or ODS)",
@@ -194,7 +186,7 @@ fn read_csv(text: &str) -> Result<Vec<Vec<String>>, CrmError> {
 }
 
 #[cfg(not(feature = "spreadsheets"))]
-fn read_spreadsheet(_: Vec<u8>, _: Option<&str>) -> Result<Vec<Vec<String>>, CrmError> {
+fn read_spreadsheet(_: &str, _: Option<&str>) -> Result<Vec<Vec<String>>, CrmError> {
     Err(CrmError::validation(
         "spreadsheet_base64",
         "this build reads CSV only (crm-core without its `spreadsheets` feature): save the sheet as CSV",
@@ -202,7 +194,15 @@ fn read_spreadsheet(_: Vec<u8>, _: Option<&str>) -> Result<Vec<Vec<String>>, Crm
 }
 
 #[cfg(feature = "spreadsheets")]
-fn read_spreadsheet(bytes: Vec<u8>, sheet: Option<&str>) -> Result<Vec<Vec<String>>, CrmError> {
+fn read_spreadsheet(encoded: &str, sheet: Option<&str>) -> Result<Vec<Vec<String>>, CrmError> {
+    use base64::Engine as _;
+    let compact: Vec<u8> = encoded
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&compact)
+        .map_err(|_| CrmError::validation("spreadsheet_base64", "is not valid base64"))?;
     sheet::read(bytes, sheet)
 }
 

@@ -5,6 +5,7 @@
 //! the automation rules react as to any other command. Nothing here touches a network.
 
 mod call;
+#[cfg(feature = "email")]
 mod email;
 mod form;
 
@@ -23,9 +24,19 @@ use crate::model::contact::NewContact;
 use crate::model::custom_field::EntityKind;
 use crate::model::deal::{DealStatus, NewDeal};
 
-pub(crate) use {
-    call::receive as receive_call, email::receive as receive_email, form::receive as receive_form,
-};
+#[cfg(feature = "email")]
+pub(crate) use email::receive as receive_email;
+pub(crate) use {call::receive as receive_call, form::receive as receive_form};
+
+/// Without the `email` feature (the browser's office build, docs/javascript.md), a raw
+/// message is refused before anything is read; the full build reads it.
+#[cfg(not(feature = "email"))]
+pub(crate) fn receive_email(_: &mut Ctx<'_>, _: &EmailMessage) -> Result<Vec<Event>, CrmError> {
+    Err(CrmError::validation(
+        "raw",
+        "this build does not read e-mail (crm-core without its `email` feature)",
+    ))
+}
 
 /// Handles [`crate::Command::ConfigureIntake`].
 pub(crate) fn configure(
