@@ -1,5 +1,6 @@
 //! The one place where the core's error becomes the foreign one: Kotlin
-//! `CrmException.Validation(code, reason)`, Swift `CrmError.validation(code:reason:)`.
+//! `CrmException.Validation(code, reason, field)`, Swift
+//! `CrmError.validation(code:reason:field:)`; `field` is the value's JSON path or null.
 //! The field is `reason`, not `message`, which would hide `Throwable.message` in Kotlin.
 
 use crm_core::CrmError as CoreError;
@@ -8,39 +9,112 @@ use crm_core::CrmError as CoreError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum CrmError {
     #[error("{reason}")]
-    Validation { code: String, reason: String },
+    Validation {
+        code: String,
+        reason: String,
+        field: Option<String>,
+    },
     #[error("{reason}")]
-    Malformed { code: String, reason: String },
+    Malformed {
+        code: String,
+        reason: String,
+        field: Option<String>,
+    },
     #[error("{reason}")]
-    TooLarge { code: String, reason: String },
+    TooLarge {
+        code: String,
+        reason: String,
+        field: Option<String>,
+    },
     #[error("{reason}")]
-    NotFound { code: String, reason: String },
+    NotFound {
+        code: String,
+        reason: String,
+        field: Option<String>,
+    },
     #[error("{reason}")]
-    PermissionDenied { code: String, reason: String },
+    PermissionDenied {
+        code: String,
+        reason: String,
+        field: Option<String>,
+    },
     #[error("{reason}")]
-    Conflict { code: String, reason: String },
+    Conflict {
+        code: String,
+        reason: String,
+        field: Option<String>,
+    },
     #[error("{reason}")]
-    CurrencyMismatch { code: String, reason: String },
+    CurrencyMismatch {
+        code: String,
+        reason: String,
+        field: Option<String>,
+    },
     #[error("{reason}")]
-    Overflow { code: String, reason: String },
+    Overflow {
+        code: String,
+        reason: String,
+        field: Option<String>,
+    },
     #[error("{reason}")]
-    Storage { code: String, reason: String },
+    Storage {
+        code: String,
+        reason: String,
+        field: Option<String>,
+    },
 }
 
 impl From<CoreError> for CrmError {
     fn from(error: CoreError) -> Self {
         let (code, reason) = (error.code().to_string(), error.to_string());
+        let field = error.field().map(str::to_string);
         match error {
-            CoreError::Validation { .. } => CrmError::Validation { code, reason },
-            CoreError::Malformed { .. } => CrmError::Malformed { code, reason },
-            CoreError::TooLarge { .. } => CrmError::TooLarge { code, reason },
-            CoreError::NotFound { .. } => CrmError::NotFound { code, reason },
-            CoreError::PermissionDenied { .. } => CrmError::PermissionDenied { code, reason },
-            CoreError::Conflict { .. } => CrmError::Conflict { code, reason },
-            CoreError::CurrencyMismatch { .. } => CrmError::CurrencyMismatch { code, reason },
-            CoreError::Overflow { .. } => CrmError::Overflow { code, reason },
+            CoreError::Validation { .. } => CrmError::Validation {
+                code,
+                reason,
+                field,
+            },
+            CoreError::Malformed { .. } => CrmError::Malformed {
+                code,
+                reason,
+                field,
+            },
+            CoreError::TooLarge { .. } => CrmError::TooLarge {
+                code,
+                reason,
+                field,
+            },
+            CoreError::NotFound { .. } => CrmError::NotFound {
+                code,
+                reason,
+                field,
+            },
+            CoreError::PermissionDenied { .. } => CrmError::PermissionDenied {
+                code,
+                reason,
+                field,
+            },
+            CoreError::Conflict { .. } => CrmError::Conflict {
+                code,
+                reason,
+                field,
+            },
+            CoreError::CurrencyMismatch { .. } => CrmError::CurrencyMismatch {
+                code,
+                reason,
+                field,
+            },
+            CoreError::Overflow { .. } => CrmError::Overflow {
+                code,
+                reason,
+                field,
+            },
             // Storage, and any variant added later to the non-exhaustive core enum.
-            _ => CrmError::Storage { code, reason },
+            _ => CrmError::Storage {
+                code,
+                reason,
+                field,
+            },
         }
     }
 }

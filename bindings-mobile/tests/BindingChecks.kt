@@ -226,10 +226,12 @@ fun bindingChecks(): List<Check> = listOf(
         }
         expectEqual("permission_denied", denied.code)
         expect(denied.reason.contains("admins only")) { denied.reason }
+        expectEqual(null, denied.field)
         val invalid = expectThrows<CrmException.Validation> {
             shop.crm.createContact(shop.manager, NOW, NewContact("A", phones = listOf("12")))
         }
         expect(invalid.reason.contains("phones[0]: \"12\"")) { invalid.reason }
+        expectEqual("phones[0]", invalid.field)
         expectThrows<CrmException.NotFound> { shop.crm.createDeal(shop.manager, NOW, NewDeal("x", pipeline = "pip-5-99")) }
         expectThrows<CrmException.Validation> { shop.crm.createDeal(shop.manager, NOW, NewDeal("x", pipeline = "not-an-id")) }
         expectThrows<CrmException.Malformed> { shop.crm.executeJson(shop.manager, NOW.toString(), "{") }

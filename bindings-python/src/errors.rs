@@ -88,9 +88,11 @@ pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// Converts a core error into the matching exception, with `.code` set.
+/// Converts a core error into the matching exception, with `.code` set and `.field`
+/// (the value's JSON path, or `None`).
 pub(crate) fn to_py(py: Python<'_>, error: CoreError) -> PyErr {
     let (code, message) = (error.code(), error.to_string());
+    let field = error.field().map(str::to_string);
     let err = match error {
         CoreError::Validation { .. } => ValidationError::new_err(message),
         CoreError::Malformed { .. } => MalformedError::new_err(message),
@@ -104,7 +106,11 @@ pub(crate) fn to_py(py: Python<'_>, error: CoreError) -> PyErr {
         // `CrmError` is non-exhaustive; a new variant still arrives as a CrmError.
         _ => CrmError::new_err(message),
     };
-    match err.value(py).setattr("code", code) {
+    let value = err.value(py);
+    match value
+        .setattr("code", code)
+        .and_then(|()| value.setattr("field", field))
+    {
         Ok(()) => err,
         Err(setattr_failed) => setattr_failed,
     }

@@ -51,16 +51,19 @@ def test_errors_are_exception_classes_with_stable_codes(shop: tuple[Crm, str, st
     with pytest.raises(crm_core.PermissionDeniedError) as denied:
         crm.create_pipeline(manager, NOW, "Mine", ["A"])
     assert denied.value.code == "permission_denied"
+    assert denied.value.field is None
     assert isinstance(denied.value, crm_core.CrmError)
     with pytest.raises(crm_core.ValidationError, match=r'phones\[0\]: "12"') as invalid:
         crm.create_contact(manager, NOW, "A", phones=["12"])
     assert invalid.value.code == "validation"
+    assert invalid.value.field == "phones[0]"
     with pytest.raises(crm_core.NotFoundError) as missing:
         crm.create_deal(manager, NOW, "x", pipeline="pip-3-999")
     assert missing.value.code == "not_found"
-    with pytest.raises(crm_core.MalformedError, match=r"command\.emails\[0\]"):
+    with pytest.raises(crm_core.MalformedError, match=r"command\.emails\[0\]") as malformed:
         not_an_email: Any = {"type": "create_contact", "name": "A", "emails": [1]}
         crm.execute(manager, NOW, not_an_email)
+    assert malformed.value.field == "command.emails[0]"
     with pytest.raises(crm_core.ConflictError):
         crm.create_pipeline("system", NOW, "Windows", ["A"])
     assert crm.list_deals(manager, NOW) == []

@@ -1,5 +1,6 @@
 //! The one place where `CrmError` becomes a JS `Error`: `name` is e.g.
-//! `"ValidationError"`, `code` the stable code, `message` the core's message.
+//! `"ValidationError"`, `code` the stable code, `field` the value's JSON path (when
+//! the error names one), `message` the core's message.
 
 use crm_core::CrmError;
 use wasm_bindgen::JsValue;
@@ -19,15 +20,23 @@ fn class_name(code: &str) -> String {
     name
 }
 
-/// A real `Error` object (never a thrown string) with `name` and `code`.
+/// A real `Error` object (never a thrown string) with `name`, `code` and, where the
+/// error names a value, `field` (its JSON path); the package's `CrmError` class
+/// recognises it (`instanceof`).
 pub(crate) fn to_js_error(error: &CrmError) -> JsValue {
     let js_error = js_sys::Error::new(&error.to_string());
     js_error.set_name(&class_name(error.code()));
-    let _ = js_sys::Reflect::set(
-        &js_error,
-        &JsValue::from_str("code"),
-        &JsValue::from_str(error.code()),
-    );
+    let set = |key: &str, value: &str| {
+        let _ = js_sys::Reflect::set(
+            &js_error,
+            &JsValue::from_str(key),
+            &JsValue::from_str(value),
+        );
+    };
+    set("code", error.code());
+    if let Some(field) = error.field() {
+        set("field", field);
+    }
     js_error.into()
 }
 

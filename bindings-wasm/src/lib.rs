@@ -24,6 +24,8 @@ const BINDING_TYPES: &str = r#"
 export interface CrmError extends Error {
   code: "validation" | "malformed" | "too_large" | "not_found" | "permission_denied"
       | "conflict" | "currency_mismatch" | "overflow" | "storage";
+  /** The JSON path of the value at fault (`phones[0]`), when the error names one. */
+  field?: string;
 }
 /** A Date or an RFC 3339 string with an offset. */
 export type Now = Date | string;

@@ -34,23 +34,24 @@ test("a deal moves through the pipeline with exact string amounts", () => {
   assert.equal(crm.listDeals(manager).length, 1);
 });
 
-test("errors are Error objects with name and code", () => {
+test("errors are Error objects with name, code and the field at fault", () => {
   const { crm, manager } = shop();
-  const expectError = (fn, name, code, pattern) => {
+  const expectError = (fn, name, code, pattern, field) => {
     assert.throws(fn, (err) => {
       assert.ok(err instanceof Error, "an Error, not a thrown string");
       assert.equal(err.name, name);
       assert.equal(err.code, code);
       assert.match(err.message, pattern);
+      if (field !== undefined) assert.equal(err.field, field);
       return true;
     });
   };
   expectError(() => crm.createPipeline(manager, NOW, { name: "Mine", stages: [{ name: "A" }] }),
     "PermissionDeniedError", "permission_denied", /admins only/);
   expectError(() => crm.createContact(manager, NOW, { name: "A", phones: ["12"] }),
-    "ValidationError", "validation", /phones\[0\]: "12"/);
+    "ValidationError", "validation", /phones\[0\]: "12"/, "phones[0]");
   expectError(() => crm.createContact(manager, NOW, { name: "A", emails: [1] }),
-    "MalformedError", "malformed", /contact\.emails\[0\]/);
+    "MalformedError", "malformed", /contact\.emails\[0\]/, "contact.emails[0]");
   expectError(() => crm.createDeal(manager, NOW, { title: "x", pipeline: "pip-4-99" }),
     "NotFoundError", "not_found", /pip-4-99/);
   expectError(() => crm.createContact(manager, new Date("nope"), { name: "A" }),

@@ -60,11 +60,7 @@ impl From<CrmError> for Problem {
             // validation, currency_mismatch, overflow: understood, but not acceptable.
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
-        let field = match &err {
-            CrmError::Validation { field, .. } => Some(field.clone()),
-            CrmError::Malformed { path, .. } => Some(path.clone()),
-            _ => None,
-        };
+        let field = err.field().map(str::to_string);
         Problem {
             status,
             code: err.code(),

@@ -2,6 +2,7 @@
 
 class CrmError(Exception):
     code: str
+    field: str | None
 
 class ValidationError(CrmError): ...
 class MalformedError(CrmError): ...

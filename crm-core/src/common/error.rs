@@ -123,6 +123,19 @@ impl CrmError {
         }
     }
 
+    /// The JSON path of the value at fault (`phones[0]`, `command.offset`), where the
+    /// error has one: bindings expose it as `field`, HTTP problems as `field`.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            CrmError::Validation { field, .. }
+            | CrmError::TooLarge { field, .. }
+            | CrmError::CurrencyMismatch { field, .. } => Some(field.as_str()),
+            CrmError::Malformed { path, .. } => Some(path.as_str()),
+            _ => None,
+        }
+        .filter(|field| !field.is_empty())
+    }
+
     /// Every code `code()` can return; bindings map each to an exception class.
     pub const CODES: &'static [&'static str] = &[
         "validation",
