@@ -26,6 +26,11 @@ pub struct Config {
     /// The businesses, by name (at least one).
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
+    /// A folder of static files served at `/` beside the API (the office page,
+    /// examples/web-office), relative to the configuration file; `.gz` twins are sent
+    /// to browsers that take gzip.
+    #[serde(default)]
+    pub web: Option<PathBuf>,
 }
 
 /// One business.
@@ -171,6 +176,9 @@ impl Config {
         let mut config =
             Config::parse(&text).map_err(|err| format!("{}: {err}", path.display()))?;
         let folder = path.parent().unwrap_or(Path::new("."));
+        if let Some(web) = config.web.as_mut().filter(|web| web.is_relative()) {
+            *web = folder.join(&*web);
+        }
         for tenant in config.tenants.values_mut() {
             if let Some(data) = tenant.data.as_mut().filter(|data| data.is_relative()) {
                 *data = folder.join(&*data);
@@ -232,6 +240,7 @@ impl Config {
             )]
             .into_iter()
             .collect(),
+            web: None,
         }
     }
 }

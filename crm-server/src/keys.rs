@@ -1,6 +1,7 @@
 //! API keys: one or more per user, shown once when made, stored as SHA-256 digests in
 //! the business's own store beside its journal, revocable. A key acts as its user,
-//! with that user's role — never as anyone a request names.
+//! with that user's role — never as anyone a request names. Beside them, the replica
+//! ids handed to a user's devices (docs/sync.md).
 
 use chrono::{DateTime, Utc};
 use crm_core::{CrmError, UserId};
@@ -53,6 +54,35 @@ impl KeyStore {
     /// for).
     pub fn digests(&mut self) -> Result<Vec<String>, CrmError> {
         self.tables.key_digests()
+    }
+
+    /// A replica id of its own for a device of `user`, above `authority`'s.
+    pub fn enrol_replica(
+        &mut self,
+        user: UserId,
+        authority: u64,
+        now: DateTime<Utc>,
+    ) -> Result<u64, CrmError> {
+        let after = i64::try_from(authority).map_err(|_| CrmError::Overflow {
+            operation: "replica ids".into(),
+        })?;
+        let id = self
+            .tables
+            .enrol_replica(&user.to_string(), after, &now.to_rfc3339())?;
+        u64::try_from(id).map_err(|_| CrmError::Overflow {
+            operation: "replica ids".into(),
+        })
+    }
+
+    /// The user replica `id` was enrolled for; `None` when it never was.
+    pub fn replica_user(&mut self, id: u64) -> Result<Option<UserId>, CrmError> {
+        let Ok(id) = i64::try_from(id) else {
+            return Ok(None);
+        };
+        self.tables
+            .replica_user(id)?
+            .map(|user| user.parse())
+            .transpose()
     }
 
     /// Revokes key number `id`; whether there was such a key still in force.

@@ -29,6 +29,6 @@ pub use limits::RateLimit;
 pub use listen::listen;
 pub use openapi::document as openapi_document;
 pub use problem::Problem;
-pub use routes::router;
+pub use routes::{router, with_web};
 pub use tables::Storage;
 pub use tenant::{Clock, Opened, Tenant, TenantOptions};

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crm_server::{router, Config, Hub, Storage, Tenant, TenantOptions};
+use crm_server::{router, with_web, Config, Hub, Storage, Tenant, TenantOptions};
 
 const USAGE: &str = "usage: crm-server (--data FILE.sqlite | --postgres URL | --config FILE.toml) \
-                     [--postgres URL] [--listen ADDRESS:PORT]";
+                     [--postgres URL] [--listen ADDRESS:PORT] [--web FOLDER]";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -23,7 +23,7 @@ async fn main() -> std::process::ExitCode {
 
 /// The configuration the arguments name.
 fn config() -> Result<Option<Config>, String> {
-    let (mut data, mut file, mut listen, mut postgres) = (None, None, None, None);
+    let (mut data, mut file, mut listen, mut postgres, mut web) = (None, None, None, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -31,6 +31,7 @@ fn config() -> Result<Option<Config>, String> {
             "--config" => file = Some(PathBuf::from(args.next().ok_or(USAGE)?)),
             "--listen" => listen = Some(args.next().ok_or(USAGE)?),
             "--postgres" => postgres = Some(args.next().ok_or(USAGE)?),
+            "--web" => web = Some(PathBuf::from(args.next().ok_or(USAGE)?)),
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return Ok(None);
@@ -52,6 +53,9 @@ fn config() -> Result<Option<Config>, String> {
     }
     if let Some(listen) = listen {
         config.listen = listen;
+    }
+    if web.is_some() {
+        config.web = web;
     }
     Ok(Some(config))
 }
@@ -96,7 +100,10 @@ async fn serve() -> Result<(), String> {
         // Appends through other app servers wake this one's timekeepers and deliverers.
         tokio::spawn(crm_server::listen(url.clone(), Arc::clone(&hub)));
     }
-    let app = router(hub);
+    let app = match &config.web {
+        Some(folder) => with_web(router(hub), folder),
+        None => router(hub),
+    };
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|err| format!("cannot listen on {}: {err}", config.listen))?;

@@ -61,7 +61,10 @@ pub fn document() -> Value {
                     "url": {"type": "string"}, "disabled_at": {"type": "string"}}}}}})), true),
             "delete": with_params(op("enable_webhook", "Enables a disabled endpoint again (admins).", None, no_content(), true),
                 &[("url", "string", true)])},
-        "/v1/sync/push": {"post": op("push", "A replica's pending commands, run as the key's user (docs/sync.md).",
+        "/v1/sync/replicas": {"post": op("enrol_replica", "A replica id of its own for one device of the key's user; pushes from it are accepted from that user only (docs/sync.md).",
+            None, created(json!({"type": "object", "required": ["replica_id", "user"], "properties": {
+                "replica_id": {"type": "integer", "minimum": 2}, "user": {"type": "string"}}})), true)},
+        "/v1/sync/push": {"post": op("push", "A replica's pending commands, run as the key's user, from a replica enrolled for that user (docs/sync.md).",
             Some(sync["properties"]["push"].clone()), ok(sync["properties"]["push_result"].clone()), true)},
         "/v1/sync/pull": {"get": with_params(op("pull", "What changed for the key's user after a replica's cursor.", None,
             ok(sync["properties"]["pull"].clone()), true), &[("cursor", "integer", false), ("limit", "integer", false)])},

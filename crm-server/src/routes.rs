@@ -49,6 +49,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
             "/v1/webhooks/disabled",
             get(disabled_webhooks).delete(enable_webhook),
         )
+        .route("/v1/sync/replicas", post(enrol_replica))
         .route("/v1/sync/push", post(push))
         .route("/v1/sync/pull", get(pull))
         .route(
@@ -66,6 +67,16 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .fallback(no_route)
         .layer(middleware::from_fn(request_id))
         .with_state(hub)
+}
+
+/// The API with a folder of static files at `/` (the office page): what is no route
+/// and no file is the API's problem+json 404.
+pub fn with_web(api: Router, folder: &std::path::Path) -> Router {
+    use axum::handler::HandlerWithoutStateExt;
+    let files = tower_http::services::ServeDir::new(folder)
+        .precompressed_gzip()
+        .not_found_service(no_route.into_service());
+    api.fallback_service(files)
 }
 
 /// Numbers every request (process start time in seconds, then a counter), echoes a
@@ -303,8 +314,28 @@ async fn revoke_key(
 }
 
 /// A replica's pending commands, run as the key's user (docs/sync.md).
+/// The replica a push batch says it comes from (the engine reads the rest).
+#[derive(Deserialize)]
+struct PushFrom {
+    replica: u64,
+}
+
+/// Hands a device of the key's user a replica id of its own (docs/sync.md).
+async fn enrol_replica(Caller { tenant, user }: Caller) -> Result<Response, Problem> {
+    let id = tenant.enrol_replica(user).await?;
+    Ok(json_text(
+        StatusCode::CREATED,
+        json!({"replica_id": id, "user": user}).to_string(),
+    ))
+}
+
 async fn push(Caller { tenant, user }: Caller, Body(body): Body) -> Result<Response, Problem> {
-    let answer = as_caller(&tenant, user, utf8(body)?, |crm, actor, now, text| {
+    let text = utf8(body)?;
+    // A batch that does not say where it is from is the engine's to refuse, with its path.
+    if let Ok(from) = serde_json::from_str::<PushFrom>(&text) {
+        tenant.require_replica_of(user, from.replica).await?;
+    }
+    let answer = as_caller(&tenant, user, text, |crm, actor, now, text| {
         crm.push_json(actor, now, text)
     })
     .await;

@@ -62,6 +62,11 @@ CREATE TABLE IF NOT EXISTS disabled_webhooks (
     url TEXT PRIMARY KEY,
     disabled_at TEXT NOT NULL,
     reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replicas (
+    id INTEGER PRIMARY KEY,
+    user TEXT NOT NULL,
+    enrolled_at TEXT NOT NULL
 );";
 
 const POSTGRES_SCHEMA: &str = "
@@ -79,6 +84,13 @@ CREATE TABLE IF NOT EXISTS crm_disabled_webhooks (
     disabled_at TEXT NOT NULL,
     reason TEXT NOT NULL,
     PRIMARY KEY (tenant, url)
+);
+CREATE TABLE IF NOT EXISTS crm_replicas (
+    tenant TEXT NOT NULL,
+    id BIGINT NOT NULL,
+    user_id TEXT NOT NULL,
+    enrolled_at TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
 );";
 
 /// One of the two connections, ready.
@@ -251,6 +263,68 @@ impl Tables {
                     .map_err(|err| failed("cannot revoke a key", err))?;
                 Ok(changed == 1)
             }
+        }
+    }
+
+    /// Enrols a device of `user` as a replica: the next replica id, above `after` (the
+    /// authority's). Two app servers enrolling at once: one loses the primary key and
+    /// takes the next number.
+    pub(crate) fn enrol_replica(
+        &mut self,
+        user: &str,
+        after: i64,
+        now: &str,
+    ) -> Result<i64, CrmError> {
+        match self.pick()? {
+            Conn::Postgres(client, tenant) => {
+                let mut last = String::from("no attempt");
+                for _ in 0..5 {
+                    let row = client.query_one(
+                        "INSERT INTO crm_replicas (tenant, id, user_id, enrolled_at)
+                         SELECT $1, GREATEST(COALESCE(MAX(id), 0), $2) + 1, $3, $4
+                         FROM crm_replicas WHERE tenant = $1
+                         ON CONFLICT DO NOTHING RETURNING id",
+                        &[&tenant, &after, &user, &now],
+                    );
+                    match row {
+                        Ok(row) => return Ok(row.get(0)),
+                        Err(err) => last = err.to_string(),
+                    }
+                }
+                Err(failed("cannot enrol a replica", last))
+            }
+            Conn::Sqlite(conn) => conn
+                .query_row(
+                    "INSERT INTO replicas (id, user, enrolled_at)
+                     SELECT MAX(COALESCE(MAX(id), 0), ?1) + 1, ?2, ?3 FROM replicas
+                     RETURNING id",
+                    params![after, user, now],
+                    |row| row.get(0),
+                )
+                .map_err(|err| failed("cannot enrol a replica", err)),
+        }
+    }
+
+    /// The user replica `id` was enrolled for, if it was.
+    pub(crate) fn replica_user(&mut self, id: i64) -> Result<Option<String>, CrmError> {
+        match self.pick()? {
+            Conn::Postgres(client, tenant) => {
+                let row = client
+                    .query_opt(
+                        "SELECT user_id FROM crm_replicas WHERE tenant = $1 AND id = $2",
+                        &[&tenant, &id],
+                    )
+                    .map_err(|err| pg_failed("cannot look a replica up", err))?;
+                Ok(row.map(|row| row.get(0)))
+            }
+            Conn::Sqlite(conn) => conn
+                .query_row(
+                    "SELECT user FROM replicas WHERE id = ?1",
+                    params![id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(|err| failed("cannot look a replica up", err)),
         }
     }
 

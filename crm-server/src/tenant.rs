@@ -469,6 +469,34 @@ impl Tenant {
         .await
     }
 
+    /// Enrols a device of `user` as a replica: its own replica id (docs/sync.md).
+    pub(crate) async fn enrol_replica(self: &Arc<Self>, user: UserId) -> Result<u64, Problem> {
+        self.blocking(move |tenant| {
+            Ok(lock(&tenant.keys).enrol_replica(user, AUTHORITY, (tenant.clock)())?)
+        })
+        .await
+    }
+
+    /// Refuses a push from replica `id` unless it was enrolled for `user`: the answers
+    /// name another device's commands, and a replica id is bound to its device.
+    pub(crate) async fn require_replica_of(
+        self: &Arc<Self>,
+        user: UserId,
+        id: u64,
+    ) -> Result<(), Problem> {
+        self.blocking(move |tenant| match lock(&tenant.keys).replica_user(id)? {
+            Some(owner) if owner == user => Ok(()),
+            _ => Err(CrmError::denied(
+                user,
+                format!(
+                    "push as replica {id}: it is not enrolled for this user (POST /v1/sync/replicas)"
+                ),
+            )
+            .into()),
+        })
+        .await
+    }
+
     /// Revokes key number `id` (admins only).
     pub(crate) async fn revoke_key(
         self: &Arc<Self>,

@@ -11,7 +11,7 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use crm_core::{CrmOptions, Replica, ReplicaId};
-use crm_server::{router, Config, Hub, Storage, Tenant, TenantOptions};
+use crm_server::{router, with_web, Config, Hub, Storage, Tenant, TenantOptions};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -301,7 +301,15 @@ async fn a_replica_pushes_and_pulls_over_http_as_the_keys_user() {
     let file = temp("sync");
     let (app, admin_key) = open(&file.0);
     let admin_key = admin_key.unwrap();
-    let mut phone = Replica::new(ReplicaId::new(7).unwrap(), CrmOptions::default()).unwrap();
+    // The device enrols first: its replica id is the server's to hand out.
+    let (status, _, _, enrolled) =
+        call(&app, "POST", "/v1/sync/replicas", Some(&admin_key), "").await;
+    assert_eq!(status, StatusCode::CREATED, "{enrolled}");
+    let id = enrolled["replica_id"].as_u64().unwrap();
+    assert_eq!(id, 2, "the first id after the authority's");
+    let (_, _, _, second) = call(&app, "POST", "/v1/sync/replicas", Some(&admin_key), "").await;
+    assert_eq!(second["replica_id"], 3, "each device its own");
+    let mut phone = Replica::new(ReplicaId::new(id).unwrap(), CrmOptions::default()).unwrap();
     let (status, _, _, batch) =
         call(&app, "GET", "/v1/sync/pull?cursor=0", Some(&admin_key), "").await;
     assert_eq!(status, StatusCode::OK, "{batch}");
@@ -353,10 +361,40 @@ async fn a_replica_pushes_and_pulls_over_http_as_the_keys_user() {
         "POST",
         "/v1/queries",
         Some(&admin_key),
-        json!({"type": "get", "id": "con-7-1"}).to_string(),
+        json!({"type": "get", "id": "con-2-1"}).to_string(),
     )
     .await;
     assert_eq!(found["name"], "Anna");
+    // A replica id never enrolled, or enrolled for someone else, is refused before the
+    // engine runs anything.
+    let mut stranger = Replica::new(ReplicaId::new(7).unwrap(), CrmOptions::default()).unwrap();
+    let (_, _, _, everything) =
+        call(&app, "GET", "/v1/sync/pull?cursor=0", Some(&admin_key), "").await;
+    stranger.receive_pull_json(&everything.to_string()).unwrap();
+    stranger
+        .execute_json(
+            &admin,
+            "2026-12-05T08:31:00Z",
+            &json!({"type": "create_contact", "name": "Bob"}).to_string(),
+        )
+        .unwrap();
+    let (status, _, _, body) = call(
+        &app,
+        "POST",
+        "/v1/sync/push",
+        Some(&admin_key),
+        stranger.push_batch_json(100).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("permission_denied")),
+        "{body}"
+    );
+    assert!(
+        body["detail"].as_str().unwrap().contains("replica 7"),
+        "{body}"
+    );
     let (status, _, _, body) = call(
         &app,
         "POST",
@@ -918,6 +956,7 @@ async fn the_openapi_document_is_served_and_the_committed_copy_is_current() {
         "/v1/events",
         "/v1/keys",
         "/v1/keys/{id}",
+        "/v1/sync/replicas",
         "/v1/sync/push",
         "/v1/sync/pull",
         "/v1/webhooks/replay",
@@ -1079,4 +1118,48 @@ async fn a_1c_exchange_job_upserts_by_its_own_id_and_makes_each_record_once() {
         problem["detail"].as_str().unwrap().contains("inn"),
         "{problem}"
     );
+}
+
+#[tokio::test]
+async fn the_office_page_is_served_beside_the_api_gzipped_when_the_browser_takes_it() {
+    let file = temp("web");
+    let folder = std::env::temp_dir().join(format!("crm-server-web-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("index.html"), "<h1>Office</h1>").unwrap();
+    std::fs::write(folder.join("engine.wasm"), b"\0asm-plain").unwrap();
+    std::fs::write(folder.join("engine.wasm.gz"), b"gzipped-twin").unwrap();
+    let (api, key) = open(&file.0);
+    let app = with_web(api, &folder);
+    let (status, _, _, page) = call(&app, "GET", "/", None, "").await;
+    assert_eq!(
+        (status, page.as_str()),
+        (StatusCode::OK, Some("<h1>Office</h1>"))
+    );
+    let (status, headers, body) = call_with(
+        &app,
+        "GET",
+        "/engine.wasm",
+        None,
+        &[("accept-encoding", "gzip")],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-encoding"], "gzip");
+    assert_eq!(headers["content-type"], "application/wasm");
+    assert_eq!(body, "gzipped-twin");
+    // The API answers as before; what is neither is the API's problem+json.
+    let (status, _, _, found) = call(&app, "POST", "/v1/sync/replicas", key.as_deref(), "").await;
+    assert_eq!(status, StatusCode::CREATED, "{found}");
+    let (status, kind, _, missing) =
+        call(&app, "GET", "/v1/nothing/here/at/all", key.as_deref(), "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(kind, "application/problem+json");
+    assert_eq!(missing["code"], "no_route");
+    let (status, kind, _, _) = call(&app, "GET", "/no-such-file.js", None, "").await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (StatusCode::NOT_FOUND, "application/problem+json")
+    );
+    std::fs::remove_dir_all(&folder).unwrap();
 }
