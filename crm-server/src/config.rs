@@ -31,6 +31,10 @@ pub struct Config {
     /// to browsers that take gzip.
     #[serde(default)]
     pub web: Option<PathBuf>,
+    /// A demonstration's clock, which admins may move forward (`POST /v1/demo/clock`)
+    /// to see escalations fire. Never for a real business.
+    #[serde(default)]
+    pub demo_clock: bool,
 }
 
 /// One business.
@@ -241,6 +245,7 @@ impl Config {
             .into_iter()
             .collect(),
             web: None,
+            demo_clock: false,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crm_core::{CrmError, UserId};
 
+use crate::demo::DemoClock;
 use crate::guard::lock;
 use crate::keys;
 use crate::problem::Problem;
@@ -19,11 +20,25 @@ pub struct Hub {
     /// Key digest → its business. Filled from every key table at start and as keys are
     /// made; a key made by another server process is found on first use.
     index: Mutex<HashMap<String, Arc<Tenant>>>,
+    /// Set by `--demo-clock` only: the clock an admin may move forward.
+    demo_clock: Option<Arc<DemoClock>>,
 }
 
 impl Hub {
     pub fn new() -> Hub {
         Hub::default()
+    }
+
+    /// A hub for a demonstration whose clock admins may move forward (`/v1/demo/clock`).
+    pub fn with_demo_clock(clock: Arc<DemoClock>) -> Hub {
+        Hub {
+            demo_clock: Some(clock),
+            ..Hub::default()
+        }
+    }
+
+    pub(crate) fn demo_clock(&self) -> Option<&Arc<DemoClock>> {
+        self.demo_clock.as_ref()
     }
 
     /// A hub serving one business, named `default`.

@@ -2,6 +2,7 @@
 
 mod config;
 mod delivery;
+mod demo;
 mod exchange;
 mod files;
 mod guard;
@@ -23,6 +24,7 @@ pub use config::{
     TenantConfig, WebhooksConfig,
 };
 pub use delivery::sign as sign_webhook;
+pub use demo::DemoClock;
 pub use hub::Hub;
 pub use keys::KeyStore;
 pub use limits::RateLimit;

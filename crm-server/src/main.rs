@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crm_server::{router, with_web, Config, Hub, Storage, Tenant, TenantOptions};
+use crm_server::{router, with_web, Config, DemoClock, Hub, Storage, Tenant, TenantOptions};
 
 const USAGE: &str = "usage: crm-server (--data FILE.sqlite | --postgres URL | --config FILE.toml) \
-                     [--postgres URL] [--listen ADDRESS:PORT] [--web FOLDER]";
+                     [--postgres URL] [--listen ADDRESS:PORT] [--web FOLDER] [--demo-clock]";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -24,6 +24,7 @@ async fn main() -> std::process::ExitCode {
 /// The configuration the arguments name.
 fn config() -> Result<Option<Config>, String> {
     let (mut data, mut file, mut listen, mut postgres, mut web) = (None, None, None, None, None);
+    let mut demo_clock = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -32,6 +33,7 @@ fn config() -> Result<Option<Config>, String> {
             "--listen" => listen = Some(args.next().ok_or(USAGE)?),
             "--postgres" => postgres = Some(args.next().ok_or(USAGE)?),
             "--web" => web = Some(PathBuf::from(args.next().ok_or(USAGE)?)),
+            "--demo-clock" => demo_clock = true,
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return Ok(None);
@@ -57,6 +59,7 @@ fn config() -> Result<Option<Config>, String> {
     if web.is_some() {
         config.web = web;
     }
+    config.demo_clock |= demo_clock;
     Ok(Some(config))
 }
 
@@ -64,11 +67,18 @@ async fn serve() -> Result<(), String> {
     let Some(config) = config()? else {
         return Ok(());
     };
-    let mut hub = Hub::new();
+    let demo_clock = config.demo_clock.then(DemoClock::new);
+    let mut hub = match &demo_clock {
+        Some(clock) => {
+            tracing::warn!("demo clock: admins may move this server's time forward");
+            Hub::with_demo_clock(Arc::clone(clock))
+        }
+        None => Hub::new(),
+    };
     for (name, settings) in &config.tenants {
         let options = TenantOptions {
             crm: settings.options.clone(),
-            clock: None,
+            clock: demo_clock.as_ref().map(DemoClock::clock),
             rate_limit: settings.rate_limit.map(Into::into),
             delivery: settings.delivery.clone(),
             intake: settings.intake.clone(),

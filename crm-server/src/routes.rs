@@ -50,6 +50,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
             get(disabled_webhooks).delete(enable_webhook),
         )
         .route("/v1/sync/replicas", post(enrol_replica))
+        .route("/v1/demo/clock", post(advance_demo_clock))
         .route("/v1/sync/push", post(push))
         .route("/v1/sync/pull", get(pull))
         .route(
@@ -318,6 +319,46 @@ async fn revoke_key(
 #[derive(Deserialize)]
 struct PushFrom {
     replica: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    minutes: i64,
+}
+
+/// Moves a demonstration's clock forward (admins; only with `--demo-clock`) and wakes
+/// every business's timekeeper, so what fell due fires now.
+async fn advance_demo_clock(
+    State(hub): State<Arc<Hub>>,
+    Caller { tenant, user }: Caller,
+    Body(body): Body,
+) -> Result<Response, Problem> {
+    let Some(clock) = hub.demo_clock() else {
+        return Err(no_route().await);
+    };
+    tenant.require_admin(user, "move the demo clock").await?;
+    let advance: Advance = crm_core::read_json("$", &utf8(body)?)?;
+    if !(1..=crate::demo::MAX_ADVANCE_MINUTES).contains(&advance.minutes) {
+        return Err(CrmError::validation(
+            "minutes",
+            format!(
+                "{} is not between 1 and {} (a week)",
+                advance.minutes,
+                crate::demo::MAX_ADVANCE_MINUTES
+            ),
+        )
+        .into());
+    }
+    let ahead = clock.advance(advance.minutes);
+    for (_, tenant) in hub.tenants() {
+        tenant.changed();
+    }
+    let now = tenant.run(|_, now| Ok(now.to_rfc3339())).await?;
+    Ok(json_text(
+        StatusCode::OK,
+        json!({"now": now, "ahead_seconds": ahead}).to_string(),
+    ))
 }
 
 /// Hands a device of the key's user a replica id of its own (docs/sync.md).

@@ -1163,3 +1163,61 @@ async fn the_office_page_is_served_beside_the_api_gzipped_when_the_browser_takes
     );
     std::fs::remove_dir_all(&folder).unwrap();
 }
+
+#[tokio::test]
+async fn a_demo_clock_moves_forward_for_admins_and_exists_only_in_a_demo() {
+    let file = temp("demo-clock");
+    let clock = crm_server::DemoClock::new();
+    let opened = Tenant::open(
+        &file.0,
+        TenantOptions {
+            clock: Some(clock.clock()),
+            ..TenantOptions::default()
+        },
+    )
+    .unwrap();
+    let mut hub = Hub::with_demo_clock(Arc::clone(&clock));
+    hub.add("default", opened.tenant).unwrap();
+    let app = router(Arc::new(hub));
+    let key = opened.first_admin_key.unwrap();
+    let before = Utc::now();
+    let (status, _, _, moved) = call(
+        &app,
+        "POST",
+        "/v1/demo/clock",
+        Some(&key),
+        json!({"minutes": 90}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(moved["ahead_seconds"], 5400);
+    let now: DateTime<Utc> = moved["now"].as_str().unwrap().parse().unwrap();
+    assert!(now >= before + chrono::Duration::minutes(90), "{now}");
+    let (status, _, _, refused) = call(
+        &app,
+        "POST",
+        "/v1/demo/clock",
+        Some(&key),
+        json!({"minutes": -5}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("minutes"))
+    );
+    // A real business has no such endpoint.
+    let plain = temp("no-demo-clock");
+    let (app, key) = open(&plain.0);
+    let (status, _, _, missing) = call(
+        &app,
+        "POST",
+        "/v1/demo/clock",
+        key.as_deref(),
+        json!({"minutes": 90}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, missing["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("no_route"))
+    );
+}
