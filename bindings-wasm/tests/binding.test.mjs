@@ -139,3 +139,21 @@ test("reports: typed request in, rows out, typed errors", () => {
   assert.match(drawing.svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   assert.equal((drawing.svg.match(/class="bar"/g) || []).length, 2);
 });
+
+test("the package's CrmError class recognises the engine's errors and the server's problems", async () => {
+  const { CrmError, CODES } = await import("../js/errors.js");
+  const { crm, manager } = shop();
+  assert.throws(() => crm.createContact(manager, NOW, { name: "A", phones: ["12"] }), (err) => {
+    assert.ok(err instanceof CrmError);
+    assert.equal(err.field, "phones[0]");
+    return true;
+  });
+  assert.ok(!(new Error("plain") instanceof CrmError));
+  assert.ok(!({ code: "validation" } instanceof CrmError), "not an Error");
+  const problem = CrmError.fromProblem({ code: "rate_limited", detail: "slow down" }, 429);
+  assert.ok(problem instanceof CrmError);
+  assert.deepEqual([problem.name, problem.code, problem.status, problem.message],
+    ["RateLimitedError", "rate_limited", 429, "slow down"]);
+  assert.equal(CrmError.fromProblem(null, 502).code, "http_502");
+  assert.ok(CODES.includes("currency_mismatch") && CODES.length === 9);
+});

@@ -31,7 +31,7 @@ pub struct Config {
     /// to browsers that take gzip.
     #[serde(default)]
     pub web: Option<PathBuf>,
-    /// A demonstration's clock, which admins may move forward (`POST /v1/demo/clock`)
+    /// A demonstration's clock, which signed-in users may move forward (`POST /v1/demo/clock`)
     /// to see escalations fire. Never for a real business.
     #[serde(default)]
     pub demo_clock: bool,

@@ -29,7 +29,7 @@ impl Hub {
         Hub::default()
     }
 
-    /// A hub for a demonstration whose clock admins may move forward (`/v1/demo/clock`).
+    /// A hub for a demonstration whose clock its users may move forward (`/v1/demo/clock`).
     pub fn with_demo_clock(clock: Arc<DemoClock>) -> Hub {
         Hub {
             demo_clock: Some(clock),
@@ -67,6 +67,13 @@ impl Hub {
                 "tenants",
                 format!("{name:?} is configured twice"),
             ));
+        }
+        if let Some(clock) = &self.demo_clock {
+            // A demo restarted: its clock had been moved forward, and must not go back
+            // before what the business already recorded.
+            if let Some(last) = tenant.last_event_at()? {
+                clock.not_before(last);
+            }
         }
         let tenant = Arc::new(tenant);
         let digests = tenant.opening_key_digests();

@@ -70,7 +70,7 @@ async fn serve() -> Result<(), String> {
     let demo_clock = config.demo_clock.then(DemoClock::new);
     let mut hub = match &demo_clock {
         Some(clock) => {
-            tracing::warn!("demo clock: admins may move this server's time forward");
+            tracing::warn!("demo clock: signed-in users may move this server's time forward");
             Hub::with_demo_clock(Arc::clone(clock))
         }
         None => Hub::new(),

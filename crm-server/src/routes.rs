@@ -327,17 +327,18 @@ struct Advance {
     minutes: i64,
 }
 
-/// Moves a demonstration's clock forward (admins; only with `--demo-clock`) and wakes
-/// every business's timekeeper, so what fell due fires now.
+/// Moves a demonstration's clock forward (any signed-in user: the office page's clock
+/// control; only with `--demo-clock`) and wakes every business's timekeeper, so what
+/// fell due fires now.
 async fn advance_demo_clock(
     State(hub): State<Arc<Hub>>,
-    Caller { tenant, user }: Caller,
+    // Signed in (the key is checked); its role is not: the demo's manager moves it.
+    Caller { tenant, .. }: Caller,
     Body(body): Body,
 ) -> Result<Response, Problem> {
     let Some(clock) = hub.demo_clock() else {
         return Err(no_route().await);
     };
-    tenant.require_admin(user, "move the demo clock").await?;
     let advance: Advance = crm_core::read_json("$", &utf8(body)?)?;
     if !(1..=crate::demo::MAX_ADVANCE_MINUTES).contains(&advance.minutes) {
         return Err(CrmError::validation(

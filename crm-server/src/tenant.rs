@@ -182,6 +182,11 @@ impl Tenant {
     /// `f` on the engine (opened again if a failure dropped it), caught up first with
     /// what other app servers appended to a shared journal. A storage failure drops
     /// the engine.
+    /// The time of the journal's last event (a demo clock never goes back before it).
+    pub(crate) fn last_event_at(&self) -> Result<Option<DateTime<Utc>>, CrmError> {
+        self.with_engine(|crm| Ok(crm.state().last_at()))
+    }
+
     fn with_engine<T>(
         &self,
         f: impl FnOnce(&mut Engine) -> Result<T, CrmError>,

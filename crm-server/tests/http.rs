@@ -1165,7 +1165,7 @@ async fn the_office_page_is_served_beside_the_api_gzipped_when_the_browser_takes
 }
 
 #[tokio::test]
-async fn a_demo_clock_moves_forward_for_admins_and_exists_only_in_a_demo() {
+async fn a_demo_clock_moves_forward_never_back_and_exists_only_in_a_demo() {
     let file = temp("demo-clock");
     let clock = crm_server::DemoClock::new();
     let opened = Tenant::open(
@@ -1204,6 +1204,34 @@ async fn a_demo_clock_moves_forward_for_admins_and_exists_only_in_a_demo() {
     assert_eq!(
         (status, refused["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("minutes"))
+    );
+    // Something recorded at the demo's time; restarted, the demo's clock does not go
+    // back before it (commands would be refused as out of time order).
+    let (status, _, _, _) = call(
+        &app,
+        "POST",
+        "/v1/commands",
+        Some(&key),
+        json!({"type": "create_contact", "name": "Anna"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    drop(app);
+    let restarted = crm_server::DemoClock::new();
+    let reopened = Tenant::open(
+        &file.0,
+        TenantOptions {
+            clock: Some(restarted.clock()),
+            ..TenantOptions::default()
+        },
+    )
+    .unwrap();
+    Hub::with_demo_clock(Arc::clone(&restarted))
+        .add("default", reopened.tenant)
+        .unwrap();
+    assert!(
+        (restarted.clock())() >= now,
+        "the restarted demo's clock went back"
     );
     // A real business has no such endpoint.
     let plain = temp("no-demo-clock");
