@@ -2,8 +2,8 @@
 // playwright-core against crm-server serving the page, on 127.0.0.1 only. A visitor
 // requests a measurement; the manager sees the deal and the call task, moves the card,
 // the clock is fast-forwarded and the late call is escalated; the server stops, the
-// manager keeps working, the server comes back and a second browser sees the work; a
-// reload finds everything still there. Screenshots go to target/e2e/.
+// manager keeps working, the tab crashes and a new one still has the work, the server
+// comes back and a second browser sees it; a reload finds everything still there. Screenshots go to target/e2e/.
 // Then every shared scenario file runs in the page (parity with Rust, Python, Node and
 // the JVM): on the office build, moving to the full build where a scenario needs it.
 //   node --test examples/web-office/e2e.test.mjs   (scripts/test-all: the browser suite)
@@ -86,7 +86,7 @@ test("a measurement request becomes a deal and a task, worked on online and offl
 
   // The manager's office: the deal on the board, the call in the task list.
   const desk = await browser.newContext();
-  const page = await signIn(desk, demo.keys.manager);
+  let page = await signIn(desk, demo.keys.manager);
   const card = page.locator(".column[data-stage='New request'] .card", { hasText: "Petra" });
   await card.waitFor();
   const task = page.locator("#tasks .task", { hasText: "Call Petra" });
@@ -125,6 +125,20 @@ test("a measurement request becomes a deal and a task, worked on online and offl
   await tab.waitForFunction(() => document.querySelector("#pending-count")?.dataset.pending === "1", null, { timeout: TIMEOUT });
   assert.equal(await page.locator("#tasks .task", { hasText: "Call Petra" }).count(), 0);
   await page.screenshot({ path: join(SHOTS, "4-offline.png"), fullPage: true });
+
+  // The tab crashes (its renderer killed) before the server is back: the completed call
+  // was saved before the page was told, so a new tab finds it still waiting.
+  const crashed = page.waitForEvent("crash");
+  // Not awaited: the answer dies with the renderer.
+  desk.newCDPSession(page).then((session) => session.send("Page.crash")).catch(() => {});
+  await crashed;
+  page = await desk.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  page.problems = [];
+  page.on("pageerror", (error) => page.problems.push(error.message));
+  await page.goto(`${demo.url}/`);
+  await page.waitForSelector("#office:not([hidden])");
+  await page.waitForFunction(() => document.querySelector("#pending-count")?.dataset.pending === "1", null, { timeout: TIMEOUT });
 
   // The server is back: the page sends the work, and another browser sees it.
   await demo.restart();
