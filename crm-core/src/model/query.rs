@@ -339,3 +339,40 @@ pub struct ActivityFilter {
     #[serde(default, deserialize_with = "crate::common::validate::optional_count")]
     pub limit: Option<usize>,
 }
+
+#[cfg(test)]
+mod tests {
+    //! Error paths of a query read from JSON (`common::tagged`): the value at fault is
+    //! named even when it is checked after serde read it.
+    use super::Query;
+
+    fn refusal(text: &str) -> String {
+        text.parse::<Query>().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_value_checked_after_reading_is_named_not_the_object_around_it() {
+        // The count is checked after serde read the number; the error must still name it,
+        // whether or not another field follows it.
+        for text in [
+            r#"{"type": "list_deals", "offset": 4294967296}"#,
+            r#"{"type": "list_deals", "offset": 4294967296, "limit": 5}"#,
+            r#"{"limit": 5, "offset": 4294967296, "type": "list_deals"}"#,
+        ] {
+            let message = refusal(text);
+            assert!(
+                message.contains("query.offset: 4294967296 is above"),
+                "{message}"
+            );
+        }
+        let message = refusal(r#"{"type": "list_deals", "limit": -1}"#);
+        assert!(message.contains("query.limit: invalid value"), "{message}");
+    }
+
+    #[test]
+    fn serde_json_positions_are_not_left_in_the_reason() {
+        let message = refusal(r#"{"type": "list_deals", "limit": "ten"}"#);
+        assert!(message.contains("query.limit: invalid type"), "{message}");
+        assert!(!message.contains(" at line "), "{message}");
+    }
+}
