@@ -14,7 +14,7 @@ export interface OfficeOptions {
   key: string;
   /** The server's origin; "" (the default) is this page's. */
   server?: string;
-  /** The IndexedDB database and BroadcastChannel name (one per business and user). */
+  /** The IndexedDB database and BroadcastChannel name; by default one per key. */
   name?: string;
   /** The clock commands are stamped with. */
   now?: () => Date;

@@ -39,14 +39,17 @@ export class Office extends EventTarget {
    * @param {() => Promise<{Replica: Function}>} [options.loadFull] loads the full build
    * @param {string} options.key the API key (the server knows whose it is)
    * @param {string} [options.server] the server's origin ("" = this page's)
-   * @param {string} [options.name] the database and channel name (one per business and key)
+   * @param {string} [options.name] the database and channel name; by default one per
+   *   key (`crm-core-` and the start of the key's SHA-256), so that two people signing
+   *   in on one browser never share a copy
    * @param {() => Date} [options.now] the clock (the demo moves it)
    * @param {number} [options.pollSeconds] how often to pull others' changes (default 10)
    * @param {number} [options.retryMaxSeconds] the longest wait between tries while the
    *   server cannot be reached (from 1 s, doubling; default 30)
    */
-  static async open({ engine, loadFull, key, server = "", name = "crm-core", now = () => new Date(),
+  static async open({ engine, loadFull, key, server = "", name, now = () => new Date(),
     fetch = globalThis.fetch.bind(globalThis), pollSeconds = 10, retryMaxSeconds = 30 }) {
+    name ??= `crm-core-${(await sha256(key)).slice(0, 16)}`;
     const store = await ReplicaStore.open(name);
     let saved = await store.load();
     if (saved === null) {
@@ -63,7 +66,10 @@ export class Office extends EventTarget {
     office.#channel = new BroadcastChannel(`crm-core:${name}`);
     office.#channel.onmessage = () => office.#refresh().catch((error) => office.#failed(error));
     globalThis.addEventListener?.("online", office.#wake);
-    office.persisted = await persistStorage();
+    // Asked, not awaited: a browser may take its time (or a prompt) to decide, and the
+    // office opens meanwhile; `persisted` says what it decided.
+    office.persisted = false;
+    persistStorage().then((granted) => { office.persisted = granted; }, () => {});
     office.pollSeconds = pollSeconds;
     office.#maxBackoffMs = retryMaxSeconds * 1000;
     // A new copy is empty until its first pull: wait for it. A kept one opens at once
@@ -228,6 +234,11 @@ export class Office extends EventTarget {
   #emit(type) {
     this.dispatchEvent(new Event(type));
   }
+}
+
+async function sha256(text) {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 // One call to crm-server: the JSON answer, or a CrmError from its problem+json. A

@@ -234,6 +234,9 @@ $("#sign-out").addEventListener("click", async () => {
   location.reload();
 });
 
+// The page itself, kept for when the server is away (sw.js); the data is the Office's.
+navigator.serviceWorker?.register("sw.js").catch((error) => console.warn("no offline page:", error));
+
 const saved = localStorage.getItem(KEY);
 if (saved) start(saved);
 else $("#sign-in").hidden = false;

@@ -20,7 +20,8 @@ const require = createRequire(join(ROOT, ".tools/package.json"));
 const { chromium } = require("playwright-core");
 const SHOTS = join(ROOT, "target/e2e");
 const PORT = 18000 + (process.pid % 1000);
-const TIMEOUT = 20_000;
+// Generous: CI machines have two cores, and a crashed renderer takes a while to let go.
+const TIMEOUT = 45_000;
 
 let demo;
 let browser;
@@ -50,6 +51,8 @@ async function signIn(context, key) {
   await page.fill("#sign-in input[name=key]", key);
   await page.click("#sign-in button");
   await page.waitForSelector("#office:not([hidden])");
+  // The page is kept for offline use once its service worker is active.
+  await page.evaluate(() => navigator.serviceWorker.ready);
   page.problems = problems;
   return page;
 }
@@ -137,7 +140,20 @@ test("a measurement request becomes a deal and a task, worked on online and offl
   page.problems = [];
   page.on("pageerror", (error) => page.problems.push(error.message));
   await page.goto(`${demo.url}/`);
-  await page.waitForSelector("#office:not([hidden])");
+  await page.waitForSelector("#office:not([hidden])").catch(async (error) => {
+    const shown = await page.evaluate(async () => {
+      const within = (promise) => Promise.race([promise.then((v) => JSON.stringify(v) ?? "ok", (e) => "error " + e),
+        new Promise((resolve) => setTimeout(() => resolve("hangs"), 3000))]);
+      const dbs = await indexedDB.databases();
+      const open = within(new Promise((resolve, reject) => {
+        const r = indexedDB.open(dbs[0].name, 1); r.onsuccess = () => resolve("opened"); r.onerror = () => reject(r.error);
+        r.onblocked = () => resolve("blocked");
+      }));
+      return { error: document.querySelector("#error")?.textContent, signIn: !document.querySelector("#sign-in")?.hidden,
+        dbs, open: await open, persist: await within(navigator.storage.persist()), locks: await within(navigator.locks.query()) };
+    });
+    throw new Error(`the new tab did not open the office: ${JSON.stringify(shown)}`, { cause: error });
+  });
   await page.waitForFunction(() => document.querySelector("#pending-count")?.dataset.pending === "1", null, { timeout: TIMEOUT });
 
   // The server is back: the page sends the work, and another browser sees it.
