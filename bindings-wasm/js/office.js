@@ -8,7 +8,6 @@
 import { CrmError } from "./errors.js";
 import { ReplicaStore, persistStorage } from "./store.js";
 
-
 const FULL_BUILD_ONLY = /"type":\s*"receive_email"|"spreadsheet_base64"|"format":\s*"xlsx"/;
 
 /**
@@ -21,14 +20,15 @@ export function needsFullBuild(input) {
 
 export class Office extends EventTarget {
   #engine; #loadFull; #store; #replica; #meta; #server; #key; #fetch; #now;
-  #channel; #lockName; #timer = null; #backoff = 0; #closed = false; #maxBackoffMs = 30_000;
+  #channel; #name; #lockName; #timer = null; #backoff = 0; #closed = false; #maxBackoffMs = 30_000;
   /** `{online, syncing, lastSync, lastError}`, as the page shows it. */
   status = { online: true, syncing: false, lastSync: null, lastError: null };
 
   constructor(fields) {
     super();
     [this.#engine, this.#loadFull, this.#store, this.#replica, this.#meta, this.#server, this.#key,
-      this.#fetch, this.#now, this.#lockName] = fields;
+      this.#fetch, this.#now, this.#name] = fields;
+    this.#lockName = `crm-core:${this.#name}`;
   }
 
   /**
@@ -61,9 +61,9 @@ export class Office extends EventTarget {
       replica.free();
     }
     const fresh = saved.meta.version === 1;
-    const office = new Office([engine, loadFull, store, null, saved.meta, server, key, fetch, now, `crm-core:${name}`]);
+    const office = new Office([engine, loadFull, store, null, saved.meta, server, key, fetch, now, name]);
     await office.#restore(saved);
-    office.#channel = new BroadcastChannel(`crm-core:${name}`);
+    office.#channel = new BroadcastChannel(office.#lockName);
     office.#channel.onmessage = () => office.#refresh().catch((error) => office.#failed(error));
     globalThis.addEventListener?.("online", office.#wake);
     // Asked, not awaited: a browser may take its time (or a prompt) to decide, and the
@@ -151,7 +151,7 @@ export class Office extends EventTarget {
   /** Forgets this browser's copy (signing out), pending commands included. */
   async forget() {
     this.close();
-    const store = await ReplicaStore.open(this.#lockName.slice("crm-core:".length));
+    const store = await ReplicaStore.open(this.#name);
     await store.clear();
     store.close();
   }
