@@ -37,9 +37,12 @@ async function seed(url, adminKey) {
     type: "configure_intake", owner: id("Anton Manager"), pipeline: pipeline.id,
     forms: { measure: { fields: { name: "name", phone: "phone", email: "email", windows: "deal.windows" } } },
   });
-  const keys = { admin: adminKey };
-  for (const [who, name] of [["manager", "Anton Manager"], ["head", "Irina Head"]]) {
+  // By role for people, and by user ID for a test that finds whose a task is (web leads
+  // go to the managers in turn).
+  const keys = { admin: adminKey, byUser: {} };
+  for (const [who, name] of [["manager", "Anton Manager"], ["manager2", "Boris Manager"], ["head", "Irina Head"]]) {
     keys[who] = (await call(url, adminKey, "POST", "/v1/keys", { user: id(name) })).key;
+    keys.byUser[id(name)] = keys[who];
   }
   return keys;
 }

@@ -179,6 +179,42 @@ test("a measurement request becomes a deal and a task, worked on online and offl
   for (const p of [page, tab, head]) assert.deepEqual(p.problems ?? [], [], "no uncaught errors in the page");
 });
 
+test("work done offline on a call a colleague cancelled meanwhile comes back refused, with the reason", async () => {
+  const visitor = await browser.newContext();
+  const form = await visitor.newPage();
+  await form.goto(`${demo.url}/form.html`);
+  await form.fill("input[name=name]", "Ivan Petrov");
+  await form.fill("input[name=phone]", "+7 495 765-43-21");
+  await Promise.all([form.waitForURL(/thanks\.html$/), form.click("#measure button")]);
+
+  // The call goes to the next manager in turn: sign in as whoever has it.
+  const api = (body) => fetch(`${demo.url}/v1/${body.type === "list_tasks" ? "queries" : "commands"}`, {
+    method: "POST", headers: { authorization: `Bearer ${demo.keys.admin}` }, body: JSON.stringify(body),
+  }).then((response) => response.json());
+  const task = (await api({ type: "list_tasks", status: "open" })).items.find((t) => t.title.startsWith("Call Ivan"));
+  const laptop = await browser.newContext();
+  const page = await signIn(laptop, demo.keys.byUser[task.assignee]);
+  const call = page.locator("#tasks .task", { hasText: "Call Ivan" });
+  await call.waitFor();
+
+  // The laptop loses its network; meanwhile the office cancels the call.
+  await laptop.setOffline(true);
+  await api({ type: "cancel_task", id: task.id, reason: "the client called back himself" });
+
+  // The manager, unaware, marks the call done: it waits, then the server refuses it.
+  await call.locator("button.complete").click();
+  await page.waitForFunction(() => document.querySelector("#pending-count")?.dataset.pending === "1", null, { timeout: TIMEOUT });
+  await laptop.setOffline(false);
+  const refusal = page.locator("#rejected:not([hidden]) li.refusal", { hasText: "already cancelled" });
+  await refusal.waitFor();
+  assert.match(await refusal.textContent(), /complete_task/);
+  await page.screenshot({ path: join(SHOTS, "7-refused.png"), fullPage: true });
+  await refusal.locator("button").click();
+  await page.waitForFunction(() => document.querySelector("#rejected")?.hidden === true, null, { timeout: TIMEOUT });
+  assert.deepEqual(await page.evaluate(() => window.okna.rejected()), []);
+  assert.deepEqual(page.problems, [], "no uncaught errors in the page");
+});
+
 const SCENARIOS = join(ROOT, "tests/scenarios");
 const scenarioFiles = readdirSync(SCENARIOS).filter((name) => name.endsWith(".json")).sort();
 let parityPage;
